@@ -1,0 +1,1 @@
+"""The doors into the service: the HTTP API and the ``matcher`` command line."""

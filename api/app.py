@@ -1,0 +1,40 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routes import health
+from api.routes.kinds import all_kind_routers
+from models.db import engine_for, migrate, session_factory
+from models.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = engine_for(settings)
+        migrate(engine)
+        app.state.settings = settings
+        app.state.session_factory = session_factory(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="City Partner Matcher",
+        summary="Matchmaking for Wuhan's City Partner plan (城市合伙人): founders, investors, mentors, "
+        "spaces, practice bases and R&D posts.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    for router in all_kind_routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,42 @@
+"""Request-scoped dependencies, declared once as ``Annotated`` types."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.repository import Repository
+from models.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+
+
+def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
+    """A session per request; handlers commit explicitly, anything uncommitted rolls back."""
+    with factory() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_repository(session: SessionDep, settings: SettingsDep) -> Repository:
+    return Repository(session, secret=settings.secret_key)
+
+
+RepositoryDep = Annotated[Repository, Depends(get_repository)]

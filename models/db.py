@@ -1,0 +1,92 @@
+"""Engines, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.resources import files
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import ColumnElement, Engine, String, cast, create_engine, event, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.settings import Settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _json_dumps(value: Any) -> str:
+    # Chinese stays readable in the database and JSON-text filters can match it literally.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine with the pragmas the embedded SQLite default needs for concurrent use."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            json_serializer=_json_dumps,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.close()
+
+
+def engine_for(settings: Settings) -> Engine:
+    settings.ensure_dirs()
+    return create_db_engine(settings.resolved_database_url)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed together or not at all."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def json_list_contains(column: Any, value: str) -> ColumnElement[bool]:
+    """Portable "JSON array contains this string" for SQLite and PostgreSQL."""
+    needle = _json_dumps(value)
+    return cast(column, String).contains(needle, autoescape=True)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(files("models") / "migrations"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (from an empty database too)."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def is_empty(engine: Engine) -> bool:
+    """True when no profile of any kind is stored (or the schema does not exist yet)."""
+    from models.tables import PROFILE_TABLES
+
+    if not inspect(engine).has_table("startups"):
+        return True
+    with Session(engine) as session:
+        return all(session.scalar(select(table.id).limit(1)) is None for table in PROFILE_TABLES.values())

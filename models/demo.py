@@ -1,0 +1,1308 @@
+"""A deterministic, realistic demo of Wuhan's City Partner ecosystem.
+
+`generate_ecosystem` builds startups with their founders, investors, mentors, spaces, practice
+bases, R&D posts, students and several thousand past interactions, all as Create-shaped dicts
+that reference each other by external id; `load_ecosystem` imports them through the same bulk
+import path users have.
+
+The history comes from a hidden generative process: every profile gets a latent taste vector
+(and targets a heavy-tailed popularity); who views, contacts and finally invests, admits,
+mentors or places whom follows a funnel driven by those tastes plus observable industry, stage
+and district fit, with noise and capacity limits. The latent parameters are never written into
+a profile or an interaction, so a matcher can only recover them from behaviour;
+`hidden_affinities` exposes them for evaluation only.
+
+Everything is drawn from one `random.Random(seed)` and one `numpy.random.default_rng(seed)` in
+a fixed order, so a seed always yields the same ecosystem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.enums import (
+    CardTier,
+    Degree,
+    EntityKind,
+    InteractionKind,
+    InvestorType,
+    MemberRole,
+    PersonRole,
+    PostType,
+    SpaceType,
+)
+from models.kinds import KINDS
+from models.taxonomy import (
+    ANYWHERE,
+    AREAS,
+    INDUSTRIES,
+    STAGES,
+    distance_km,
+    industry_ancestors,
+    industry_sector,
+    normalize_area,
+    normalize_industry,
+    normalize_stage,
+)
+from models.transfer import Progress, import_records
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How many profiles of each kind to generate; the defaults are the issue's minimums."""
+
+    startups: int = 5000
+    investors: int = 400
+    mentors: int = 300
+    spaces: int = 150
+    practice_bases: int = 100
+    posts: int = 300
+    students: int = 1500
+    interactions_target: int = 8000
+
+
+IMPORT_ORDER: tuple[str, ...] = (
+    "persons",
+    "startups",
+    "investors",
+    "mentors",
+    "spaces",
+    "practice-bases",
+    "posts",
+    "interactions",
+)
+
+LATENT_DIM = 8
+ENGLISH_SHARE = 0.15
+HISTORY_START = dt.date(2022, 1, 1)
+HISTORY_END = dt.date(2026, 10, 31)
+# A funnel runs for at most this many days, so every funnel started in the window ends in it.
+FUNNEL_SPAN_DAYS = 150
+LATEST_FOUNDING = HISTORY_END - dt.timedelta(days=FUNNEL_SPAN_DAYS)
+WUHAN_TZ = dt.timezone(dt.timedelta(hours=8))
+TEN_THOUSAND = 10_000  # 万: Chinese amounts are quoted in units of 10,000 CNY
+
+# --- phrase banks -----------------------------------------------------------------------
+
+Hub = Literal["optics_valley", "car_valley", "airport", "city", "suburban"]
+
+
+def _bank(text: str) -> tuple[str, ...]:
+    return tuple(text.split("|"))
+
+
+@dataclass(frozen=True)
+class Theme:
+    """A sub-industry with its own vocabulary, so that its profiles read like paraphrases."""
+
+    key: str
+    industry_label: str  # resolved through models.taxonomy at run time
+    hub: Hub
+    weight: float  # share of startups, before normalisation
+    zh_field: str
+    zh_brand: str  # company-name suffix: 武汉XX{zh_brand}有限公司
+    zh_products: tuple[str, ...]
+    zh_tech: tuple[str, ...]
+    zh_customers: tuple[str, ...]
+    zh_results: tuple[str, ...]
+    en_field: str
+    en_brand: str
+    en_products: tuple[str, ...]
+    en_tech: tuple[str, ...]
+    en_customers: tuple[str, ...]
+    skills: tuple[str, ...]
+    majors: tuple[str, ...]
+
+
+def _theme(key: str, label: str, hub: Hub, weight: float, zh: str, en: str, skills: str, majors: str) -> Theme:
+    """Build a theme from two "field;brand;products;tech;customers[;results]" strings."""
+    zh_field, zh_brand, zh_products, zh_tech, zh_customers, zh_results = zh.split(";")
+    en_field, en_brand, en_products, en_tech, en_customers = en.split(";")
+    return Theme(
+        key, label, hub, weight,
+        zh_field, zh_brand, _bank(zh_products), _bank(zh_tech), _bank(zh_customers), _bank(zh_results),
+        en_field, en_brand, _bank(en_products), _bank(en_tech), _bank(en_customers),
+        _bank(skills), _bank(majors),
+    )  # fmt: skip
+
+
+THEMES: tuple[Theme, ...] = (
+    _theme(
+        "optical_chips", "光通信", "optics_valley", 0.07,
+        "光通信芯片;光电科技;高速光模块|硅光调制器芯片|25G DFB激光器芯片|相干光通信收发组件;"
+        "硅基光电子集成|高速光电芯片设计|晶圆级封装|光电协同仿真;数据中心运营商|通信设备厂商|光模块封装企业;"
+        "400G光模块通过客户认证|芯片良率提升至95%以上",
+        "optical communication chips;Photonics;high-speed optical transceivers|silicon photonic modulators|"
+        "DFB laser chips;silicon photonics integration|high-speed optoelectronic chip design|wafer-level packaging;"
+        "data-centre operators|telecom equipment makers",
+        "光电子器件|Lumerical|芯片版图设计|半导体工艺|高速电路设计", "光电信息科学与工程|电子科学与技术|微电子学",
+    ),
+    _theme(
+        "machine_vision", "人工智能", "optics_valley", 0.07,
+        "工业视觉质检;智能科技;表面缺陷检测系统|3D视觉定位引导平台|AI质检一体机|视觉检测软件平台;"
+        "深度学习|高精度相机标定|小样本缺陷识别|边缘计算推理;汽车零部件厂商|3C电子制造企业|面板与锂电产线;"
+        "检测准确率超过99.5%|替代人工质检员数百人",
+        "industrial machine-vision inspection;Vision AI;surface defect inspection systems|3D vision guidance "
+        "platforms|AI inspection stations;deep learning|few-shot defect recognition|edge inference;"
+        "auto-parts suppliers|electronics manufacturers",
+        "Python|PyTorch|OpenCV|图像处理|C++", "计算机科学与技术|自动化|人工智能",
+    ),
+    _theme(
+        "llm_apps", "人工智能", "optics_valley", 0.05,
+        "大模型行业应用;信息技术;企业知识库问答助手|智能客服大模型|行业大模型微调平台|AI文档审核工具;"
+        "大语言模型|检索增强生成|模型微调与蒸馏|多模态理解;金融机构|政务服务中心|制造企业;"
+        "服务企业客户超过百家|问答准确率达到90%以上",
+        "industry LLM applications;AI;enterprise knowledge assistants|LLM customer-service agents|domain model "
+        "fine-tuning platforms;large language models|retrieval-augmented generation|model distillation;"
+        "banks and insurers|government service centres",
+        "Python|大模型微调|自然语言处理|LangChain|向量数据库", "计算机科学与技术|人工智能|软件工程",
+    ),
+    _theme(
+        "saas", "SAAS", "optics_valley", 0.05,
+        "企业SaaS;网络科技;供应链协同SaaS|智能财税SaaS|连锁门店数字化管理系统|低代码业务平台;"
+        "云原生架构|多租户微服务|低代码引擎|数据中台;中小企业|连锁零售品牌|制造业工厂;"
+        "付费客户超过500家|年度经常性收入突破千万元",
+        "enterprise SaaS;Software;supply-chain collaboration SaaS|smart tax and finance SaaS|low-code business "
+        "platforms;cloud-native architecture|multi-tenant microservices|low-code engines;SMEs|retail chains",
+        "Java|Go|Kubernetes|微服务|MySQL|产品设计", "软件工程|计算机科学与技术|信息管理与信息系统",
+    ),
+    _theme(
+        "ic_design", "集成电路", "optics_valley", 0.04,
+        "集成电路设计;微电子;存储控制芯片|车规级MCU芯片|模拟电源管理芯片|射频前端芯片;"
+        "先进工艺数字IC设计|模拟混合信号设计|EDA验证流程|Chiplet封装;消费电子厂商|汽车电子一级供应商|存储模组厂;"
+        "芯片完成流片并量产|通过AEC-Q100车规认证",
+        "integrated circuit design;Microelectronics;storage controller chips|automotive MCUs|power-management "
+        "ICs;digital IC design|mixed-signal design|chiplet packaging;consumer-electronics brands|automotive "
+        "tier-one suppliers",
+        "Verilog|数字IC验证|模拟电路设计|Cadence|半导体物理", "微电子学|集成电路设计与集成系统|电子科学与技术",
+    ),
+    _theme(
+        "cybersecurity", "企业安全", "airport", 0.03,
+        "网络安全;网络安全技术;工控安全防护平台|零信任访问网关|数据安全审计系统|威胁情报分析平台;"
+        "威胁检测与响应|零信任架构|数据脱敏与加密|攻防演练;政务部门|能源电力企业|金融机构;"
+        "通过等保三级测评|为百余家单位提供安全服务",
+        "cybersecurity;Security;industrial-control security platforms|zero-trust access gateways|data security "
+        "audit systems;threat detection and response|zero-trust architecture|data encryption;government "
+        "agencies|power utilities",
+        "渗透测试|网络协议分析|Linux|安全运维|Python", "网络空间安全|信息安全|计算机科学与技术",
+    ),
+    _theme(
+        "geospatial", "智慧城市", "optics_valley", 0.03,
+        "北斗时空信息;空间信息;北斗高精度定位终端|实景三维城市平台|遥感影像智能解译系统|城市生命线监测平台;"
+        "北斗高精度定位|卫星遥感|激光点云处理|时空大数据;自然资源部门|城市建设管理部门|交通运营企业;"
+        "参与多个城市数字孪生项目|定位精度达到厘米级",
+        "BeiDou spatial intelligence;Geospatial;high-precision BeiDou positioning terminals|3D digital-twin city "
+        "platforms|remote-sensing image interpretation;BeiDou precise positioning|satellite remote sensing|"
+        "point-cloud processing;natural-resource bureaus|urban management departments",
+        "GIS|遥感图像处理|点云处理|Python|北斗导航", "测绘工程|遥感科学与技术|地理信息科学",
+    ),
+    _theme(
+        "gene_sequencing", "生物技术", "optics_valley", 0.05,
+        "基因测序;生物科技;肿瘤早筛基因检测产品|单细胞测序服务|遗传病基因诊断试剂盒|宏基因组病原检测;"
+        "高通量测序|生物信息学分析|液体活检|单细胞组学;三甲医院|第三方医学检验所|科研院所;"
+        "检测样本量累计超过十万例|产品获得医疗器械注册证",
+        "gene sequencing;Biotech;cancer early-screening assays|single-cell sequencing services|pathogen "
+        "metagenomic testing;high-throughput sequencing|bioinformatics pipelines|liquid biopsy;tertiary "
+        "hospitals|independent clinical labs",
+        "生物信息学|R语言|NGS数据分析|分子生物学实验|Python", "生物技术|生物信息学|临床医学",
+    ),
+    _theme(
+        "medical_devices", "医疗器械", "optics_valley", 0.05,
+        "医疗器械;医疗科技;微创手术机器人|可穿戴心电监测设备|高端医学影像设备|介入治疗耗材;"
+        "精密机械设计|医学影像重建|生物相容材料|嵌入式系统;医院介入科室|基层医疗机构|康复中心;"
+        "获得二类医疗器械注册证|产品进入数十家医院使用",
+        "medical devices;Medical;minimally invasive surgical robots|wearable ECG monitors|interventional "
+        "consumables;precision mechanics|medical image reconstruction|biocompatible materials;hospital "
+        "interventional departments|primary-care clinics",
+        "医疗器械注册|嵌入式开发|机械设计|质量体系|SolidWorks", "生物医学工程|机械设计制造及其自动化|临床医学",
+    ),
+    _theme(
+        "innovative_drugs", "医药服务", "optics_valley", 0.04,
+        "创新药研发;医药科技;小分子靶向抗肿瘤药物|mRNA疫苗|抗体偶联药物|中药创新制剂;"
+        "计算机辅助药物设计|抗体工程|递送系统|临床前药效评价;大型制药企业|临床研究机构|肿瘤患者;"
+        "候选药物进入临床一期|获得新药临床试验批件",
+        "innovative drug R&D;Pharma;small-molecule targeted oncology drugs|mRNA vaccines|antibody-drug "
+        "conjugates;computer-aided drug design|antibody engineering|drug delivery systems;pharmaceutical "
+        "companies|clinical research organisations",
+        "药物化学|细胞实验|药理学|GMP|临床试验设计", "药学|药物化学|生物制药",
+    ),
+    _theme(
+        "digital_health", "医疗信息化", "city", 0.03,
+        "数字医疗;健康科技;互联网医院平台|慢病管理小程序|AI辅助影像诊断系统|医院运营数据平台;"
+        "医学人工智能|医疗大数据治理|远程诊疗|电子病历结构化;公立医院|医保与卫健部门|慢病患者;"
+        "接入医院超过五十家|服务患者超过百万人次",
+        "digital health;Health Tech;internet hospital platforms|chronic-disease management apps|AI-assisted "
+        "imaging diagnosis;medical AI|healthcare data governance|telemedicine;public hospitals|health "
+        "insurance bureaus",
+        "医疗信息系统|Python|数据分析|前端开发|HL7", "医学信息工程|计算机科学与技术|公共卫生",
+    ),
+    _theme(
+        "ivd", "医疗器械", "optics_valley", 0.02,
+        "体外诊断;诊断技术;化学发光免疫分析仪|POCT快速检测试剂|分子诊断一体机|微流控检测芯片;"
+        "化学发光|微流控|荧光定量PCR|免疫层析;医院检验科|社区卫生服务中心|海外经销商;"
+        "试剂产品取得欧盟CE认证|装机量超过一千台",
+        "in-vitro diagnostics;Diagnostics;chemiluminescence immunoassay analysers|point-of-care rapid tests|"
+        "microfluidic test chips;chemiluminescence|microfluidics|quantitative PCR;hospital laboratories|"
+        "community health centres",
+        "免疫诊断|试剂研发|PCR|质量控制|仪器开发", "医学检验技术|生物技术|生物医学工程",
+    ),
+    _theme(
+        "industrial_robots", "机器人", "car_valley", 0.05,
+        "工业机器人;智能装备;六轴协作机器人|焊接机器人工作站|AGV移动机器人|机器人视觉分拣系统;"
+        "运动控制算法|伺服驱动|力控装配|SLAM导航;汽车整车厂|家电制造企业|仓储物流中心;"
+        "累计交付机器人超过千台|进入多家整车厂供应链",
+        "industrial robots;Robotics;collaborative six-axis robots|robotic welding cells|autonomous mobile "
+        "robots;motion control|servo drives|force-controlled assembly;car makers|appliance manufacturers",
+        "ROS|运动控制|PLC|C++|机械设计", "机械电子工程|自动化|机器人工程",
+    ),
+    _theme(
+        "laser", "激光设备", "optics_valley", 0.04,
+        "激光加工;激光科技;超快激光精密加工设备|光纤激光切割机|激光焊接系统|激光清洗设备;"
+        "超快激光|光纤激光器|光束整形|激光与材料相互作用;动力电池厂商|钣金加工企业|消费电子结构件厂;"
+        "设备出口二十多个国家|加工精度达到微米级",
+        "laser processing;Laser;ultrafast laser micro-machining systems|fiber laser cutters|laser welding "
+        "systems;ultrafast lasers|fiber laser sources|beam shaping;battery makers|sheet-metal fabricators",
+        "激光器设计|光学设计|Zemax|电气控制|工艺开发", "光电信息科学与工程|材料成型及控制工程|机械设计制造及其自动化",
+    ),
+    _theme(
+        "additive", "3D打印", "car_valley", 0.02,
+        "增材制造;增材科技;金属3D打印设备|砂型打印服务|航空零部件增材修复|工业级光固化打印机;"
+        "激光选区熔化|拓扑优化设计|粉末冶金|打印工艺仿真;航空航天院所|模具企业|汽车研发中心;"
+        "打印零件通过航空件验证|服务客户超过三百家",
+        "additive manufacturing;3D Printing;metal 3D printers|sand-mould printing services|aerospace part "
+        "repair;selective laser melting|topology optimisation|process simulation;aerospace institutes|"
+        "tooling makers",
+        "增材制造工艺|有限元分析|材料表征|CAD|ANSYS", "材料成型及控制工程|机械工程|材料科学与工程",
+    ),
+    _theme(
+        "drones", "无人机", "airport", 0.02,
+        "工业无人机;航空科技;电力巡检无人机|农业植保无人机|低空物流无人机|无人机机场系统;"
+        "飞控算法|自主避障|长航时动力系统|集群调度;电网公司|农业合作社|物流企业;"
+        "累计飞行超过十万架次|获得民航局运营许可",
+        "industrial drones;Aviation;power-line inspection drones|crop-spraying drones|low-altitude logistics "
+        "drones;flight control|autonomous obstacle avoidance|swarm scheduling;grid operators|farm cooperatives",
+        "飞控开发|嵌入式C|无人机系统集成|SLAM|电机控制", "飞行器设计与工程|自动化|电子信息工程",
+    ),
+    _theme(
+        "new_materials", "新材料", "car_valley", 0.03,
+        "先进材料;新材料;碳化硅衬底材料|高性能复合材料|光纤预制棒材料|石墨烯导热膜;"
+        "晶体生长|复合材料成型|纳米材料制备|材料表征分析;半导体器件厂商|风电叶片企业|消费电子厂商;"
+        "产品通过头部客户验证|建成年产百吨级产线",
+        "advanced materials;Materials;silicon-carbide substrates|high-performance composites|graphene thermal "
+        "films;crystal growth|composite moulding|nanomaterial synthesis;semiconductor device makers|"
+        "wind-blade manufacturers",
+        "材料表征|XRD|SEM|化学合成|工艺优化", "材料科学与工程|高分子材料与工程|化学",
+    ),
+    _theme(
+        "connected_vehicles", "智能网联汽车", "car_valley", 0.04,
+        "智能网联汽车;汽车科技;L4级自动驾驶解决方案|车载激光雷达|智能座舱域控制器|车路协同路侧单元;"
+        "多传感器融合|高精地图|车规级软件架构|V2X通信;整车企业|智慧交通运营商|港口与园区;"
+        "获得自动驾驶道路测试牌照|与多家车企达成定点合作",
+        "intelligent connected vehicles;Auto Tech;L4 autonomous driving stacks|automotive lidar|smart cockpit "
+        "domain controllers;multi-sensor fusion|HD mapping|V2X communication;car makers|smart-transport "
+        "operators",
+        "自动驾驶感知|C++|ROS|AUTOSAR|传感器标定", "车辆工程|自动化|计算机科学与技术",
+    ),
+    _theme(
+        "energy_storage", "电池", "car_valley", 0.04,
+        "新型储能;新能源科技;工商业储能系统|电池管理系统BMS|钠离子电池电芯|储能电站能量管理平台;"
+        "电化学储能|电池管理算法|热管理设计|电池回收利用;工业园区|光伏电站业主|电网企业;"
+        "储能项目装机超过百兆瓦时|电芯循环寿命突破六千次",
+        "energy storage;New Energy;commercial energy-storage systems|battery management systems|sodium-ion "
+        "cells;electrochemical storage|battery management algorithms|thermal management;industrial parks|"
+        "solar farm owners",
+        "电池管理系统|电化学|电力电子|嵌入式开发|MATLAB", "电气工程及其自动化|新能源科学与工程|化学",
+    ),
+    _theme(
+        "smart_logistics", "物流仓储", "airport", 0.03,
+        "智慧物流;供应链管理;航空货运数字化平台|智能仓储管理系统|冷链物流监控系统|多式联运调度平台;"
+        "运筹优化算法|物联网追踪|仓储自动化|路径规划;跨境电商卖家|生鲜食品企业|制造业供应链;"
+        "日均处理订单超过十万单|仓储效率提升40%",
+        "smart logistics;Logistics;air-cargo digital platforms|smart warehouse management systems|cold-chain "
+        "monitoring;operations research|IoT tracking|route planning;cross-border sellers|fresh-food companies",
+        "运筹优化|供应链管理|SQL|数据分析|Java", "物流管理|物流工程|交通运输",
+    ),
+    _theme(
+        "edtech", "教育信息化", "city", 0.03,
+        "教育科技;教育科技;AI个性化学习平台|职业教育实训系统|智慧校园管理平台|虚拟仿真实验教学软件;"
+        "知识图谱|自适应学习算法|虚拟仿真|学习行为分析;中小学校|职业院校|高校实验中心;"
+        "覆盖学校超过三百所|注册学员超过五十万",
+        "education technology;EdTech;adaptive learning platforms|vocational training simulators|smart campus "
+        "systems;knowledge graphs|adaptive learning algorithms|virtual simulation;schools|vocational colleges",
+        "教学设计|前端开发|Unity|数据分析|产品运营", "教育技术学|计算机科学与技术|心理学",
+    ),
+    _theme(
+        "smart_agriculture", "新农业", "suburban", 0.02,
+        "智慧农业;农业科技;水产养殖智能监测系统|设施农业环境控制系统|种业分子育种服务|农产品溯源平台;"
+        "分子标记育种|农业物联网|遥感估产|水肥一体化;农业合作社|种业公司|水产养殖户;"
+        "服务种植面积超过十万亩|新品种通过省级审定",
+        "smart agriculture;Agritech;aquaculture monitoring systems|greenhouse climate control|molecular breeding "
+        "services;marker-assisted breeding|agricultural IoT|remote-sensing yield estimation;farm cooperatives|"
+        "seed companies",
+        "农业物联网|作物育种|数据分析|传感器|田间试验", "农学|植物科学与技术|水产养殖学",
+    ),
+    _theme(
+        "fintech", "金融科技", "city", 0.02,
+        "金融科技;数字科技;供应链金融风控平台|智能投顾系统|中小微企业信用评估模型|保险理赔自动化系统;"
+        "风险建模|知识图谱反欺诈|隐私计算|RPA流程自动化;城商行|融资租赁公司|保险公司;"
+        "累计服务融资规模超过百亿元|坏账率显著低于行业平均",
+        "fintech;Fintech;supply-chain finance risk platforms|robo-advisory systems|SME credit scoring models;"
+        "risk modelling|graph-based anti-fraud|privacy-preserving computation;city commercial banks|insurers",
+        "风控建模|Python|SQL|机器学习|金融工程", "金融学|金融工程|统计学",
+    ),
+    _theme(
+        "games_culture", "游戏电竞", "optics_valley", 0.02,
+        "数字文创;互动娱乐;独立游戏研发|电竞赛事运营平台|数字藏品与IP运营|虚拟直播技术服务;"
+        "游戏引擎开发|实时渲染|动作捕捉|AIGC内容生成;游戏玩家|品牌广告主|文旅景区;"
+        "游戏上线首月流水破千万|签约原创IP二十余个",
+        "digital games and culture;Interactive;indie game development|esports tournament platforms|virtual "
+        "streaming services;game-engine development|real-time rendering|motion capture;gamers|brand advertisers",
+        "Unity|游戏策划|3D建模|C#|内容运营", "数字媒体技术|动画|软件工程",
+    ),
+)
+
+# Where each kind of company clusters, by Chinese area name (resolved through the taxonomy).
+HUB_AREAS: dict[Hub, tuple[tuple[str, float], ...]] = {
+    "optics_valley": (
+        ("东湖新技术开发区", 0.55), ("洪山区", 0.16), ("武昌区", 0.07), ("江夏区", 0.05), ("江岸区", 0.04),
+        ("江汉区", 0.04), ("武汉经济技术开发区", 0.03), ("汉阳区", 0.02), ("硚口区", 0.02), ("青山区", 0.02),
+    ),
+    "car_valley": (
+        ("武汉经济技术开发区", 0.42), ("武汉临空港经济技术开发区", 0.13), ("蔡甸区", 0.08), ("汉阳区", 0.07),
+        ("东湖新技术开发区", 0.08), ("江夏区", 0.06), ("汉南区", 0.05), ("东西湖区", 0.04), ("洪山区", 0.04),
+        ("青山区", 0.03),
+    ),
+    "airport": (
+        ("武汉临空港经济技术开发区", 0.35), ("东西湖区", 0.15), ("黄陂区", 0.12), ("武汉经济技术开发区", 0.13),
+        ("长江新区", 0.08), ("新洲区", 0.05), ("东湖新技术开发区", 0.08), ("洪山区", 0.04),
+    ),
+    "city": (
+        ("江汉区", 0.15), ("江岸区", 0.15), ("武昌区", 0.17), ("洪山区", 0.14), ("东湖新技术开发区", 0.15),
+        ("硚口区", 0.07), ("汉阳区", 0.07), ("青山区", 0.04), ("长江新区", 0.06),
+    ),
+    "suburban": (
+        ("江夏区", 0.25), ("黄陂区", 0.2), ("洪山区", 0.2), ("新洲区", 0.1), ("蔡甸区", 0.1),
+        ("东湖新技术开发区", 0.15),
+    ),
+}  # fmt: skip
+
+# (stage, share of startups, funding ask range in 万元): early stages dominate Wuhan's pipeline.
+STAGE_PROFILES: tuple[tuple[str, float, tuple[int, int]], ...] = (
+    ("创意阶段", 0.05, (10, 50)),
+    ("种子轮", 0.20, (50, 300)),
+    ("天使轮", 0.27, (100, 800)),
+    ("Pre-A", 0.17, (300, 1500)),
+    ("A轮", 0.16, (1000, 5000)),
+    ("A+轮", 0.06, (2000, 8000)),
+    ("B轮", 0.06, (5000, 20000)),
+    ("C轮及以后", 0.03, (10000, 50000)),
+)
+
+# (university, district, English name, weight)
+UNIVERSITIES: tuple[tuple[str, str, str, float], ...] = (
+    ("武汉大学", "武昌区", "Wuhan University", 0.14),
+    ("华中科技大学", "洪山区", "Huazhong University of Science and Technology", 0.15),
+    ("武汉理工大学", "洪山区", "Wuhan University of Technology", 0.11),
+    ("华中师范大学", "洪山区", "Central China Normal University", 0.08),
+    ("中国地质大学(武汉)", "洪山区", "China University of Geosciences (Wuhan)", 0.08),
+    ("华中农业大学", "洪山区", "Huazhong Agricultural University", 0.06),
+    ("中南财经政法大学", "洪山区", "Zhongnan University of Economics and Law", 0.06),
+    ("武汉科技大学", "青山区", "Wuhan University of Science and Technology", 0.05),
+    ("湖北大学", "武昌区", "Hubei University", 0.05),
+    ("湖北工业大学", "洪山区", "Hubei University of Technology", 0.05),
+    ("武汉工程大学", "东湖新技术开发区", "Wuhan Institute of Technology", 0.04),
+    ("江汉大学", "武汉经济技术开发区", "Jianghan University", 0.04),
+    ("武汉纺织大学", "江夏区", "Wuhan Textile University", 0.03),
+    ("中南民族大学", "洪山区", "South-Central Minzu University", 0.03),
+    ("武汉轻工大学", "东西湖区", "Wuhan Polytechnic University", 0.03),
+)
+
+SURNAMES = _bank(
+    "王|李|张|刘|陈|杨|黄|赵|吴|周|徐|孙|马|朱|胡|郭|何|高|林|罗|郑|梁|谢|宋|唐|许|韩|冯|邓|曹|彭|曾|肖|田|董|"
+    "袁|潘|于|蒋|蔡|余|杜|叶|程|苏|魏|吕|丁|任|沈|姚|卢|姜|崔|钟|谭|陆|汪|范|金|石|廖|贾|夏|韦|付|方|白|邹|孟|"
+    "熊|秦|邱|江|尹|薛|闫|段|雷|侯|龙|史|陶|黎|贺|顾|毛|郝|龚|邵|万|钱|严|覃|武|戴|莫|孔|向|汤"
+)
+GIVEN_NAME_CHARS = _bank(
+    "伟|芳|娜|敏|静|丽|强|磊|军|洋|勇|艳|杰|娟|涛|明|超|秀|霞|平|刚|桂|英|华|玉|萍|红|文|辉|建|宇|浩|凯|鑫|晨|"
+    "欣|怡|思|雨|佳|嘉|子|梓|轩|睿|博|涵|宁|琪|晓|俊|峰|鹏|斌|婷|雪|慧|悦|航|楠|昊|然|泽|瑶|彤|诗|一|可|逸"
+)
+BRAND_CHARS = _bank(
+    "芯|光|智|联|睿|图|源|创|达|星|瀚|鼎|华|楚|江|汉|云|锐|精|微|凌|极|天|恒|博|远|启|明|辰|宇|航|康|泰|和|众|"
+    "信|优|迈|驰|腾|领|旭|晟|德|能|新|峰|青|卓|越|海|安|易|捷|聚|数|维|森|知|行|鲲|翼|澜"
+)
+EN_BRAND_HEADS = _bank("Lumi|Opti|Nova|Vita|Sino|Chu|Han|Jiang|Xin|Rui|Zhi|Xing|Yuan|Heng|Ming|Tian|Kun|Lan|Bo|Qi")
+EN_BRAND_TAILS = _bank("tek|lab|gen|ware|ix|ara|ion|flow|wave|core|sense|path|link|mind|nova")
+
+ORIGINS_ZH = _bank(
+    "华中科技大学相关国家重点实验室|武汉大学科研团队|头部通信设备企业|知名互联网公司|三甲医院临床一线|"
+    "整车企业研究院|海外知名高校|光谷龙头企业|中科院武汉分院"
+)
+ORIGINS_EN = _bank(
+    "a state key laboratory at HUST|Wuhan University research groups|a leading telecom equipment maker|"
+    "top internet companies|tertiary hospitals|automotive R&D centres|overseas universities"
+)
+GENERIC_RESULTS_ZH = _bank(
+    "完成首批客户验证|与多家行业龙头企业签订合作协议|实现年营收数百万元|入选光谷3551人才计划|获评国家高新技术企业|"
+    "获得湖北省科技创新大赛奖项"
+)
+GENERIC_RESULTS_EN = _bank(
+    "completed pilots with its first customers|signed agreements with several industry leaders|"
+    "reached revenue in the millions of yuan|been certified as a national high-tech enterprise"
+)
+FUND_USES_ZH = _bank("产品研发与量产|市场拓展|团队扩充|产线建设|临床试验|海外市场开拓")
+MENTOR_EXPERTISE = _bank(
+    "融资路演|股权架构设计|商业模式|市场营销|产品管理|知识产权|财税合规|政策申报|海外市场|供应链管理|团队管理|"
+    "技术路线规划|品牌建设|销售渠道"
+)
+SPACE_SERVICES = _bank(
+    "共享工位|独立办公室|路演活动|创业导师辅导|政策申报代办|工商财税代理|法律咨询|投融资对接|公共实验室|中试平台|"
+    "人才招聘|产业资源对接|会议室|知识产权服务"
+)
+GENERIC_MAJORS = _bank("市场营销|工商管理|英语|财务管理")
+GENERIC_SKILLS = _bank("英语六级|Office|数据分析|项目管理|沟通表达")
+FUND_PREFIXES = _bank("武汉|光谷|湖北|长江|楚天|江城|东湖|汉江")
+
+
+# --- taxonomy look-ups, resolved once at run time -------------------------------------
+
+
+@cache
+def _industry_of(theme: Theme) -> str:
+    return normalize_industry(theme.industry_label)
+
+
+@cache
+def _hub_areas(hub: Hub) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    codes = tuple(normalize_area(name) for name, _ in HUB_AREAS[hub])
+    return codes, tuple(weight for _, weight in HUB_AREAS[hub])
+
+
+@cache
+def _stage_codes() -> tuple[str, ...]:
+    return tuple(normalize_stage(label) for label, _, _ in STAGE_PROFILES)
+
+
+@cache
+def _university_areas() -> tuple[str, ...]:
+    return tuple(normalize_area(district) for _, district, _, _ in UNIVERSITIES)
+
+
+def _zh_area(code: str) -> str:
+    return AREAS[code].zh
+
+
+def _en_area(code: str) -> str:
+    return AREAS[code].en
+
+
+def _zh_stage(code: str) -> str:
+    return STAGES[code].zh
+
+
+# --- small drawing helpers ----------------------------------------------------------
+
+
+class Draw:
+    """The seeded random sources of one generation, with the few helpers every builder uses."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.np = np.random.default_rng(seed)
+
+    def pick(self, options: Sequence[str]) -> str:
+        return options[self.rng.randrange(len(options))]
+
+    def some(self, options: Sequence[str], low: int, high: int) -> list[str]:
+        return self.rng.sample(list(options), min(len(options), self.rng.randint(low, high)))
+
+    def weighted(self, weights: Sequence[float]) -> int:
+        return self.rng.choices(range(len(weights)), weights=weights)[0]
+
+    def chance(self, probability: float) -> bool:
+        return self.rng.random() < probability
+
+    def english(self) -> bool:
+        return self.chance(ENGLISH_SHARE)
+
+    def person_name(self) -> str:
+        given_length = 1 if self.chance(0.3) else 2
+        return self.pick(SURNAMES) + "".join(self.pick(GIVEN_NAME_CHARS) for _ in range(given_length))
+
+    def brand(self) -> str:
+        return self.pick(BRAND_CHARS) + self.pick(BRAND_CHARS)
+
+    def en_brand(self) -> str:
+        return self.pick(EN_BRAND_HEADS) + self.pick(EN_BRAND_TAILS)
+
+    def theme(self) -> Theme:
+        return THEMES[self.weighted([theme.weight for theme in THEMES])]
+
+    def area(self, hub: Hub) -> str:
+        codes, weights = _hub_areas(hub)
+        return codes[self.weighted(weights)]
+
+    def date_between(self, start: dt.date, end: dt.date) -> dt.date:
+        return start + dt.timedelta(days=self.rng.randint(0, (end - start).days))
+
+    def wan(self, low: int, high: int) -> int:
+        """An amount in CNY between low and high 万, rounded to 10,000."""
+        return self.rng.randint(low, high) * TEN_THOUSAND
+
+
+def _company_name(draw: Draw, theme: Theme, english: bool) -> str:
+    if english:
+        return f"Wuhan {draw.en_brand()} {theme.en_brand} Co., Ltd."
+    return f"武汉{draw.brand()}{theme.zh_brand}有限公司"
+
+
+# --- persons ------------------------------------------------------------------------
+
+
+class PersonBook:
+    """Hands out person external ids in creation order and keeps their records."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+
+    def add(self, record: Record) -> str:
+        external_id = f"P-{len(self.records) + 1:05d}"
+        self.records.append({"external_id": external_id, **record})
+        return external_id
+
+
+def _team_person(draw: Draw, theme: Theme, district: str, member_role: MemberRole, lead: bool) -> Record:
+    english = draw.english()
+    university, _, university_en, _ = UNIVERSITIES[draw.weighted([u[3] for u in UNIVERSITIES])]
+    major = draw.pick(theme.majors)
+    degree = draw.rng.choices([Degree.bachelor, Degree.master, Degree.phd], weights=[0.4, 0.4, 0.2])[0]
+    years = draw.rng.randint(2, 20)
+    industry_leader = lead and draw.chance(0.05)
+    if english:
+        bio = f"Graduate of {university_en}, {years} years in {theme.en_field}, previously at {draw.pick(ORIGINS_EN)}."
+    else:
+        bio = f"毕业于{university}{major}专业，曾就职于{draw.pick(ORIGINS_ZH)}，拥有{years}年{theme.zh_field}行业经验。"
+    if member_role in (MemberRole.founder, MemberRole.cofounder):
+        role = PersonRole.industry_leader if industry_leader else PersonRole.founder
+    else:
+        role = PersonRole.researcher
+    tier = CardTier.A if industry_leader else (CardTier.C if years < 8 and draw.chance(0.7) else CardTier.none)
+    return {
+        "name": draw.person_name(),
+        "role": role.value,
+        "card_tier": tier.value,
+        "bio": bio,
+        "skills": draw.some(theme.skills, 2, 4),
+        "industries": [_industry_of(theme)],
+        "languages": ["zh", "en"] if english or draw.chance(0.3) else ["zh"],
+        "university": university,
+        "major": major,
+        "degree": degree.value,
+        "graduation_year": 2026 - years - draw.rng.randint(0, 2),
+        "district": district,
+    }
+
+
+def _student(draw: Draw, index: int) -> Record:
+    del index  # students differ only by their draws; the index keeps the builder signature uniform
+    theme = draw.theme()
+    university_index = draw.weighted([u[3] for u in UNIVERSITIES])
+    university, _, university_en, _ = UNIVERSITIES[university_index]
+    major = draw.pick(theme.majors)
+    degree = draw.rng.choices([Degree.bachelor, Degree.master, Degree.phd], weights=[0.55, 0.35, 0.10])[0]
+    skills = [*draw.some(theme.skills, 2, 4), *draw.some(GENERIC_SKILLS, 0, 2)]
+    graduation_year = draw.rng.randint(2022, 2028)
+    if draw.english():
+        bio = f"{degree.value.title()} student in {theme.en_field} at {university_en}, keen on {draw.pick(theme.en_tech)}."
+    else:
+        bio = f"{university}{major}专业在读，研究兴趣为{draw.pick(theme.zh_tech)}，希望在{theme.zh_field}领域实习或就业。"
+    return {
+        "name": draw.person_name(),
+        "role": PersonRole.student.value,
+        "card_tier": CardTier.C.value,
+        "bio": bio,
+        "skills": skills,
+        "industries": [_industry_of(theme)],
+        "languages": ["zh", "en"] if draw.chance(0.45) else ["zh"],
+        "university": university,
+        "major": major,
+        "degree": degree.value,
+        "graduation_year": graduation_year,
+        "district": _university_areas()[university_index],
+    }
+
+
+# --- startups -----------------------------------------------------------------------
+
+
+def _startup(draw: Draw, index: int, persons: PersonBook) -> Record:
+    theme = draw.theme()
+    english = draw.english()
+    stage_index = draw.weighted([share for _, share, _ in STAGE_PROFILES])
+    stage = _stage_codes()[stage_index]
+    low, high = STAGE_PROFILES[stage_index][2]
+    ask = draw.wan(low, high)
+    district = draw.area(theme.hub)
+    # Later stages are older companies: roughly a year and a half per rung.
+    newest = LATEST_FOUNDING - dt.timedelta(days=400 * max(0, stage_index - 1))
+    founded_on = draw.date_between(newest - dt.timedelta(days=900), newest)
+    name = _company_name(draw, theme, english)
+    industries = [_industry_of(theme)]
+    parent = INDUSTRIES[industries[0]].parent
+    if parent is not None and draw.chance(0.25):
+        industries.append(parent)
+    return {
+        "external_id": f"S-{index + 1:05d}",
+        "name": name,
+        "district": district,
+        "one_liner": _one_liner(draw, theme, english),
+        "description": _startup_description(draw, theme, english, name, district, founded_on, ask),
+        "industries": industries,
+        "stage": stage,
+        "funding_ask_cny": ask,
+        "founded_on": founded_on.isoformat(),
+        "seeking": _seeking(draw, stage_index),
+        "team": _team(draw, theme, district, persons),
+    }
+
+
+def _one_liner(draw: Draw, theme: Theme, english: bool) -> str:
+    if english:
+        return draw.rng.choice(
+            [
+                f"{draw.pick(theme.en_products).capitalize()} powered by {draw.pick(theme.en_tech)}",
+                f"{draw.pick(theme.en_products).capitalize()} for {draw.pick(theme.en_customers)}",
+            ]
+        )
+    product, tech, customer = draw.pick(theme.zh_products), draw.pick(theme.zh_tech), draw.pick(theme.zh_customers)
+    return draw.rng.choice(
+        [f"{tech}驱动的{product}", f"为{customer}提供{product}", f"专注{theme.zh_field}的{product}服务商"]
+    )
+
+
+def _startup_description(
+    draw: Draw, theme: Theme, english: bool, name: str, district: str, founded_on: dt.date, ask: int
+) -> str:
+    patents = draw.rng.randint(1, 30)
+    if english:
+        return (
+            f"{name} is a startup in {_en_area(district)} focused on {theme.en_field}. "
+            f"Built on {draw.pick(theme.en_tech)}, it develops {draw.pick(theme.en_products)} "
+            f"for {draw.pick(theme.en_customers)}. The team comes from {draw.pick(ORIGINS_EN)}, "
+            f"holds {patents} patents and has {draw.pick(GENERIC_RESULTS_EN)}."
+        )
+    product, tech, customer = draw.pick(theme.zh_products), draw.pick(theme.zh_tech), draw.pick(theme.zh_customers)
+    core = draw.rng.choice(
+        [
+            f"公司以{tech}为核心，研发{product}，主要服务{customer}。",
+            f"团队基于{tech}打造{product}，面向{customer}提供一体化解决方案。",
+            f"主营{product}，依托{tech}帮助{customer}降本增效。",
+        ]
+    )
+    result = draw.pick(theme.zh_results) if draw.chance(0.6) else draw.pick(GENERIC_RESULTS_ZH)
+    return (
+        f"{name}成立于{founded_on.year}年，位于{_zh_area(district)}，专注于{theme.zh_field}领域。{core}"
+        f"核心团队来自{draw.pick(ORIGINS_ZH)}，拥有{patents}项专利，目前已{result}。"
+        f"本轮计划融资{ask // TEN_THOUSAND}万元，主要用于{draw.pick(FUND_USES_ZH)}。"
+    )
+
+
+def _seeking(draw: Draw, stage_index: int) -> list[str]:
+    early = stage_index <= 3
+    wishes = {
+        "investor": 0.85,
+        "space": 0.6 if early else 0.25,
+        "mentor": 0.55 if early else 0.3,
+        "post": 0.1,
+        "practice_base": 0.1,
+    }
+    return [kind for kind, probability in wishes.items() if draw.chance(probability)]
+
+
+def _team(draw: Draw, theme: Theme, district: str, persons: PersonBook) -> list[Record]:
+    size = draw.rng.choices([1, 2, 3, 4], weights=[0.3, 0.35, 0.22, 0.13])[0]
+    roles = [MemberRole.founder, MemberRole.cofounder, MemberRole.cofounder, MemberRole.member][:size]
+    if size == 4 and draw.chance(0.4):
+        roles[-1] = MemberRole.advisor
+    return [
+        {
+            "person_external_id": persons.add(_team_person(draw, theme, district, role, lead=position == 0)),
+            "role": role.value,
+        }
+        for position, role in enumerate(roles)
+    ]
+
+
+# --- investors ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvestorStyle:
+    kind: InvestorType
+    share: float
+    stages: tuple[str, ...]  # stage labels it may pick from
+    ticket_min_wan: tuple[int, int]
+    ticket_max_wan: tuple[int, int]
+    deals_per_quarter: tuple[int, int]
+    themes: tuple[int, int]  # how many themes its thesis covers
+    local_share: float  # share that only invests in a few districts
+
+
+INVESTOR_STYLES: tuple[InvestorStyle, ...] = (
+    InvestorStyle(InvestorType.angel, 0.30, ("种子轮", "天使轮", "Pre-A"), (20, 100), (100, 500), (1, 3), (1, 2), 0.3),
+    InvestorStyle(InvestorType.vc, 0.42, ("Pre-A", "A轮", "A+轮", "B轮"), (300, 2000), (2000, 10000), (2, 6), (1, 3), 0.1),
+    InvestorStyle(
+        InvestorType.government_fund, 0.10, ("种子轮", "天使轮", "Pre-A", "A轮"), (50, 300), (500, 3000), (3, 10), (3, 6), 0.5
+    ),
+    InvestorStyle(
+        InvestorType.corporate_vc, 0.18, ("A轮", "A+轮", "B轮", "C轮及以后", "战略投资"), (1000, 5000), (5000, 30000), (1, 3),
+        (1, 2), 0.05,
+    ),
+)  # fmt: skip
+
+# The first government fund is the city's own angel guidance fund (武汉市天使投资引导基金-style).
+CITY_ANGEL_FUND = "武汉市天使投资引导基金"
+
+
+def _investor(draw: Draw, index: int, persons: PersonBook) -> Record:
+    style = INVESTOR_STYLES[draw.weighted([s.share for s in INVESTOR_STYLES])]
+    english = draw.english()
+    themes = _distinct_themes(draw, *style.themes)
+    industries = list(dict.fromkeys(_industry_of(theme) for theme in themes))
+    if style.kind is InvestorType.government_fund:
+        # Guidance funds announce whole sectors (信息技术, 生命健康 ...) as their mandate.
+        industries = list(dict.fromkeys([*industries, *(industry_sector(code) for code in industries)]))
+    stage_labels = draw.some(style.stages, 2, len(style.stages))
+    stages = sorted({normalize_stage(label) for label in stage_labels}, key=lambda code: STAGES[code].order)
+    ticket_min = draw.wan(*style.ticket_min_wan)
+    ticket_max = max(ticket_min, draw.wan(*style.ticket_max_wan))
+    home = draw.area(themes[0].hub)
+    districts = [ANYWHERE]
+    if draw.chance(style.local_share):
+        districts = list(dict.fromkeys([home, *(draw.area(theme.hub) for theme in themes)]))
+    partner_name = draw.person_name()
+    partner = persons.add(_investor_partner(draw, partner_name, industries, home))
+    name = _investor_name(draw, style.kind, index, partner_name, districts, english)
+    return {
+        "external_id": f"I-{index + 1:04d}",
+        "name": name,
+        "district": home,
+        "investor_type": style.kind.value,
+        "thesis": _thesis(draw, themes, stages, ticket_min, ticket_max, districts, english),
+        "industries": industries,
+        "stages": stages,
+        "ticket_min_cny": ticket_min,
+        "ticket_max_cny": ticket_max,
+        "districts": districts,
+        "deals_per_quarter": draw.rng.randint(*style.deals_per_quarter),
+        "partner_external_id": partner,
+    }
+
+
+def _distinct_themes(draw: Draw, low: int, high: int) -> list[Theme]:
+    count = draw.rng.randint(low, high)
+    chosen: list[Theme] = []
+    while len(chosen) < count:
+        theme = draw.theme()
+        if theme not in chosen:
+            chosen.append(theme)
+    return chosen
+
+
+def _investor_partner(draw: Draw, name: str, industries: list[str], district: str) -> Record:
+    years = draw.rng.randint(5, 25)
+    return {
+        "name": name,
+        "role": PersonRole.investor_partner.value,
+        "card_tier": CardTier.B.value,
+        "bio": f"从事股权投资{years}年，关注硬科技与产业升级。" if not draw.english() else f"{years} years in venture investing.",
+        "industries": industries,
+        "languages": ["zh", "en"] if draw.chance(0.5) else ["zh"],
+        "degree": draw.rng.choice([Degree.master, Degree.phd, Degree.bachelor]).value,
+        "district": district,
+    }
+
+
+def _investor_name(
+    draw: Draw, kind: InvestorType, index: int, partner_name: str, districts: list[str], english: bool
+) -> str:
+    if kind is InvestorType.angel:
+        return f"{partner_name} (angel investor)" if english else f"{partner_name}（天使投资人）"
+    if kind is InvestorType.government_fund:
+        if index == 0 or districts == [ANYWHERE]:
+            return CITY_ANGEL_FUND if index == 0 else f"武汉市{draw.pick(FUND_PREFIXES)}产业创新投资基金{index}期"
+        return f"{_zh_area(districts[0])}科技创新天使投资基金"
+    if kind is InvestorType.corporate_vc:
+        return f"{draw.en_brand()} Group Corporate Ventures" if english else f"{draw.brand()}集团产业投资部"
+    if english:
+        return f"{draw.en_brand()} {draw.rng.choice(['Capital', 'Ventures', 'Partners'])}"
+    return f"{draw.pick(FUND_PREFIXES)}{draw.brand()}{draw.rng.choice(['创业投资基金', '资本', '创投'])}"
+
+
+def _thesis(
+    draw: Draw,
+    themes: list[Theme],
+    stages: list[str],
+    ticket_min: int,
+    ticket_max: int,
+    districts: list[str],
+    english: bool,
+) -> str:
+    if english:
+        fields = ", ".join(theme.en_field for theme in themes)
+        where = "across Wuhan" if districts == [ANYWHERE] else "in " + ", ".join(_en_area(d) for d in districts)
+        return (
+            f"We back {fields} teams at the {', '.join(STAGES[s].en for s in stages)} stage {where}, "
+            f"especially {draw.pick(themes[0].en_products)} built on {draw.pick(themes[0].en_tech)}. "
+            f"Typical cheque: {ticket_min // TEN_THOUSAND}-{ticket_max // TEN_THOUSAND} × 10k CNY."
+        )
+    fields = "、".join(theme.zh_field for theme in themes)
+    where = "不限区域" if districts == [ANYWHERE] else "重点关注" + "、".join(_zh_area(d) for d in districts)
+    return (
+        f"聚焦{fields}赛道，投资阶段为{'、'.join(_zh_stage(s) for s in stages)}，{where}。"
+        f"尤其看好基于{draw.pick(themes[0].zh_tech)}的{draw.pick(themes[0].zh_products)}项目，"
+        f"单笔投资{ticket_min // TEN_THOUSAND}万至{ticket_max // TEN_THOUSAND}万元，可提供产业资源与后续融资对接。"
+    )
+
+
+# --- mentors, spaces, practice bases, posts -----------------------------------------
+
+
+def _mentor(draw: Draw, index: int, persons: PersonBook) -> Record:
+    themes = _distinct_themes(draw, 1, 2)
+    english = draw.english()
+    name = draw.person_name()
+    district = draw.area(themes[0].hub)
+    expertise = [*draw.some(MENTOR_EXPERTISE, 2, 4), draw.pick(themes[0].zh_tech)]
+    industries = [_industry_of(theme) for theme in themes]
+    leader = draw.chance(0.6)
+    person = persons.add(
+        {
+            "name": name,
+            "role": (PersonRole.industry_leader if leader else PersonRole.researcher).value,
+            "card_tier": (CardTier.A if leader else CardTier.none).value,
+            "industries": list(dict.fromkeys(industries)),
+            "district": district,
+            "degree": draw.rng.choice([Degree.master, Degree.phd]).value,
+        }
+    )
+    years = draw.rng.randint(8, 30)
+    if english:
+        bio = f"{years} years in {themes[0].en_field}; advises founders on {draw.pick(themes[0].en_tech)} and fundraising."
+    else:
+        bio = (
+            f"{years}年{themes[0].zh_field}从业经验，曾任{draw.pick(ORIGINS_ZH)}技术负责人，"
+            f"擅长{'、'.join(expertise[:3])}，可为创业团队提供{draw.pick(themes[0].zh_products)}方向的指导。"
+        )
+    return {
+        "external_id": f"M-{index + 1:04d}",
+        "name": name,
+        "district": district,
+        "person_external_id": person,
+        "bio": bio,
+        "expertise": expertise,
+        "industries": list(dict.fromkeys(industries)),
+        "languages": ["zh", "en"] if english or draw.chance(0.25) else ["zh"],
+        "max_mentees": draw.rng.randint(2, 10),
+        "current_mentees": 0,  # set from the generated history
+    }
+
+
+SPACE_SHAPES: dict[SpaceType, tuple[float, tuple[int, int], tuple[int, int]]] = {
+    # type: (share, seats range, monthly fee range per seat in CNY)
+    SpaceType.incubator: (0.35, (30, 300), (500, 2000)),
+    SpaceType.maker_space: (0.35, (20, 120), (200, 800)),
+    SpaceType.accelerator: (0.12, (15, 60), (0, 1500)),
+    SpaceType.university_base: (0.18, (20, 100), (0, 500)),
+}
+
+
+def _space(draw: Draw, index: int) -> Record:
+    kinds = list(SPACE_SHAPES)
+    space_type = kinds[draw.weighted([SPACE_SHAPES[k][0] for k in kinds])]
+    _, seats_range, fee_range = SPACE_SHAPES[space_type]
+    themes = _distinct_themes(draw, 1, 2)
+    generalist = space_type is SpaceType.maker_space and draw.chance(0.3)
+    english = draw.english()
+    if space_type is SpaceType.university_base:
+        university_index = draw.weighted([u[3] for u in UNIVERSITIES])
+        district = _university_areas()[university_index]
+        name = f"{UNIVERSITIES[university_index][0]}{draw.rng.choice(['大学生创业孵化基地', '科技园'])}"
+    else:
+        district = draw.area(themes[0].hub)
+        suffix = {SpaceType.incubator: "孵化器", SpaceType.maker_space: "众创空间", SpaceType.accelerator: "加速器"}
+        field_name = "" if generalist else themes[0].zh_field
+        name = f"{_zh_area(district)}{draw.brand()}{field_name}{suffix[space_type]}"
+    seats = draw.rng.randint(*seats_range)
+    fee = draw.rng.randint(*fee_range) // 50 * 50
+    return {
+        "external_id": f"SP-{index + 1:04d}",
+        "name": name,
+        "space_type": space_type.value,
+        "district": district,
+        "description": _space_description(draw, themes, space_type, generalist, english),
+        "industries": [] if generalist else list(dict.fromkeys(_industry_of(t) for t in themes)),
+        "seats_total": seats,
+        "seats_vacant": seats,  # set from the generated history
+        "services": draw.some(SPACE_SERVICES, 3, 7),
+        "monthly_fee_cny": fee,
+        "monthly_subsidy_cny": fee * draw.rng.choice([0, 25, 50, 100]) // 100,
+        "admission_criteria": _admission_criteria(draw, themes[0], generalist, english),
+    }
+
+
+def _space_description(draw: Draw, themes: list[Theme], kind: SpaceType, generalist: bool, english: bool) -> str:
+    focus_en = "all technology fields" if generalist else " and ".join(t.en_field for t in themes)
+    focus_zh = "各类科技创业项目" if generalist else "、".join(t.zh_field for t in themes)
+    if english:
+        return (
+            f"A {kind.value.replace('_', ' ')} serving {focus_en} startups, offering desks, labs, "
+            f"investor introductions and mentoring on {draw.pick(themes[0].en_tech)}."
+        )
+    return (
+        f"面向{focus_zh}的{draw.rng.choice(['专业化', '市级', '国家级'])}创业载体，"
+        f"提供办公工位、{draw.pick(SPACE_SERVICES)}和{draw.pick(SPACE_SERVICES)}等服务，"
+        f"已累计孵化企业{draw.rng.randint(10, 300)}家，重点支持{draw.pick(themes[0].zh_products)}等方向。"
+    )
+
+
+def _admission_criteria(draw: Draw, theme: Theme, generalist: bool, english: bool) -> str:
+    years, team = draw.rng.randint(2, 5), draw.rng.randint(2, 5)
+    if english:
+        scope = "any technology field" if generalist else theme.en_field
+        return f"Technology startups under {years} years old in {scope}, with a team of at least {team}."
+    scope = "科技创新领域" if generalist else f"{theme.zh_field}相关领域"
+    return f"入驻企业须为成立不满{years}年、从事{scope}的初创企业，核心团队不少于{team}人，拥有自主知识产权者优先。"
+
+
+def _practice_base(draw: Draw, index: int) -> Record:
+    theme = draw.theme()
+    english = draw.english()
+    enterprise = _company_name(draw, theme, english=False)
+    year = draw.rng.randint(2022, 2026)
+    window = draw.rng.choice([((7, 1), (8, 31)), ((3, 1), (6, 30)), ((9, 1), (12, 31)), ((1, 1), (12, 31))])
+    slots = draw.rng.randint(5, 40)
+    majors = [*draw.some(theme.majors, 2, 3), *draw.some(GENERIC_MAJORS, 0, 1)]
+    if english:
+        description = (
+            f"Internship base of a {theme.en_field} company: students join projects on "
+            f"{draw.pick(theme.en_products)} with a dedicated supervisor."
+        )
+    else:
+        description = (
+            f"{enterprise}设立的大学生实习实践基地，实习生将参与{draw.pick(theme.zh_products)}相关项目，"
+            f"在{draw.pick(theme.zh_tech)}方向由企业导师一对一指导，表现优秀者可获得留用机会。"
+        )
+    return {
+        "external_id": f"PB-{index + 1:04d}",
+        "name": f"{enterprise}大学生实习实践基地",
+        "enterprise_name": enterprise,
+        "district": draw.area(theme.hub),
+        "description": description,
+        "industries": [_industry_of(theme)],
+        "majors_wanted": majors,
+        "slots_total": slots,
+        "slots_free": slots,  # set from the generated history
+        "period_start": dt.date(year, *window[0]).isoformat(),
+        "period_end": dt.date(year, *window[1]).isoformat(),
+    }
+
+
+POST_SHAPES: dict[PostType, tuple[float, tuple[Degree, ...], str]] = {
+    # type: (share, minimum degrees it may ask for, title pattern)
+    PostType.enterprise_rd: (0.65, (Degree.bachelor, Degree.master), "{field}研发工程师"),
+    PostType.postdoc_station: (0.20, (Degree.phd,), "博士后科研工作站{field}方向博士后"),
+    PostType.academician_workstation: (0.15, (Degree.master, Degree.phd), "院士专家工作站{field}研究员"),
+}
+
+
+def _post(draw: Draw, index: int) -> Record:
+    kinds = list(POST_SHAPES)
+    post_type = kinds[draw.weighted([POST_SHAPES[k][0] for k in kinds])]
+    _, degrees, title = POST_SHAPES[post_type]
+    theme = draw.theme()
+    english = draw.english()
+    enterprise = _company_name(draw, theme, english=False)
+    min_degree = draw.rng.choice(degrees)
+    skills = draw.some(theme.skills, 2, 4)
+    if english:
+        description = (
+            f"Join our {theme.en_field} R&D team to build {draw.pick(theme.en_products)} using "
+            f"{draw.pick(theme.en_tech)}. Requires a {min_degree.value} degree or above."
+        )
+    else:
+        description = (
+            f"岗位职责：负责{draw.pick(theme.zh_products)}的{draw.pick(theme.zh_tech)}研发与工程化。"
+            f"任职要求：{draw.pick(theme.majors)}等相关专业，熟悉{'、'.join(skills)}。"
+        )
+    return {
+        "external_id": f"RD-{index + 1:04d}",
+        "name": title.format(field=theme.zh_field),
+        "post_type": post_type.value,
+        "enterprise_name": enterprise,
+        "district": draw.area(theme.hub),
+        "description": description,
+        "skills": skills,
+        "industry": _industry_of(theme),
+        "headcount": draw.rng.randint(1, 8),
+        "min_degree": min_degree.value,
+    }
+
+
+# --- the world: profiles plus their hidden tastes ------------------------------------
+
+
+@dataclass
+class Pool:
+    """The profiles of one kind with the hidden parameters that drive their behaviour."""
+
+    kind: EntityKind
+    records: list[Record]
+    latent: FloatArray  # taste vector per profile: never rendered anywhere
+    popularity: FloatArray  # log-popularity as a target (heavy-tailed), never rendered
+    activity: FloatArray  # relative rate of starting funnels as an actor, never rendered
+    # Capacity already used outside the platform (offline tenants, interns, mentees).
+    offline_load: list[int] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [record["external_id"] for record in self.records]
+
+
+@dataclass
+class World:
+    persons: PersonBook
+    pools: dict[str, Pool]
+
+
+def _pool(draw: Draw, kind: EntityKind, records: list[Record]) -> Pool:
+    count = len(records)
+    return Pool(
+        kind=kind,
+        records=records,
+        latent=draw.np.standard_normal((count, LATENT_DIM)),
+        popularity=draw.np.normal(0.0, 1.0, count),  # log-normal popularity once exponentiated
+        activity=draw.np.lognormal(0.0, 0.8, count),
+    )
+
+
+def _build_world(seed: int, size: DemoSize) -> World:
+    draw = Draw(seed)
+    persons = PersonBook()
+    startups = [_startup(draw, i, persons) for i in range(size.startups)]
+    students = [persons.add(_student(draw, i)) for i in range(size.students)]
+    investors = [_investor(draw, i, persons) for i in range(size.investors)]
+    mentors = [_mentor(draw, i, persons) for i in range(size.mentors)]
+    spaces = [_space(draw, i) for i in range(size.spaces)]
+    bases = [_practice_base(draw, i) for i in range(size.practice_bases)]
+    posts = [_post(draw, i) for i in range(size.posts)]
+    student_ids = set(students)
+    student_records = [r for r in persons.records if r["external_id"] in student_ids]
+    pools = {
+        "startups": _pool(draw, EntityKind.startup, startups),
+        "students": _pool(draw, EntityKind.person, student_records),
+        "investors": _pool(draw, EntityKind.investor, investors),
+        "mentors": _pool(draw, EntityKind.mentor, mentors),
+        "spaces": _pool(draw, EntityKind.space, spaces),
+        "practice-bases": _pool(draw, EntityKind.practice_base, bases),
+        "posts": _pool(draw, EntityKind.post, posts),
+    }
+    _draw_offline_load(draw, pools)
+    return World(persons, pools)
+
+
+def _draw_offline_load(draw: Draw, pools: dict[str, Pool]) -> None:
+    """Part of each capacity is taken by people who never used the platform."""
+    for slug, pool in pools.items():
+        capacity_field = CAPACITY_FIELDS.get(slug)
+        pool.offline_load = [
+            int(record[capacity_field] * draw.rng.uniform(0.1, 0.6)) if capacity_field else 0
+            for record in pool.records
+        ]
+
+
+# Which Create field bounds how many realised outcomes a target can have.
+CAPACITY_FIELDS: dict[str, str] = {
+    "investors": "deals_per_quarter",
+    "mentors": "max_mentees",
+    "spaces": "seats_total",
+    "practice-bases": "slots_total",
+    "posts": "headcount",
+}
+
+
+# --- affinities ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Funnel:
+    """One path from first look to realised outcome between an actor pool and a target pool."""
+
+    name: str
+    actors: str
+    targets: str
+    share: float  # of interactions_target
+    steps: tuple[tuple[InteractionKind, bool], ...]  # (kind, done by the target) after viewing
+    outcome: InteractionKind
+    seeking: str | None = None  # startups enter only while seeking this
+    target_filter: Callable[[Record], bool] | None = None
+    industry_weight: float = 1.5
+    stage_weight: float = 0.0
+    place_weight: float = 0.5
+    popularity_weight: float = 0.5
+    once_per_actor: bool = False  # a startup sits in one space at a time
+
+
+def _is_university_base(record: Record) -> bool:
+    return bool(record["space_type"] == SpaceType.university_base.value)
+
+
+FUNNELS: tuple[Funnel, ...] = (
+    Funnel(
+        "financing", "startups", "investors", 0.42,
+        ((InteractionKind.contacted, False), (InteractionKind.meeting, True)), InteractionKind.invested,
+        seeking="investor", industry_weight=1.6, stage_weight=1.2, place_weight=0.6,
+    ),
+    Funnel(
+        "incubation", "startups", "spaces", 0.16, ((InteractionKind.applied, False),), InteractionKind.admitted,
+        seeking="space", industry_weight=0.8, place_weight=1.2, once_per_actor=True,
+    ),
+    Funnel(
+        "mentoring", "startups", "mentors", 0.12,
+        ((InteractionKind.contacted, False), (InteractionKind.meeting, True)), InteractionKind.mentored,
+        seeking="mentor", place_weight=0.3,
+    ),
+    Funnel(
+        "student_mentoring", "students", "mentors", 0.03, ((InteractionKind.contacted, False),),
+        InteractionKind.mentored, place_weight=0.3,
+    ),
+    Funnel(
+        "campus_incubation", "students", "spaces", 0.03, ((InteractionKind.applied, False),),
+        InteractionKind.admitted, target_filter=_is_university_base, industry_weight=0.5, place_weight=1.5,
+        once_per_actor=True,
+    ),
+    Funnel(
+        "internship", "students", "practice-bases", 0.12, ((InteractionKind.applied, False),),
+        InteractionKind.placed, industry_weight=1.3, place_weight=1.0, popularity_weight=0.4,
+    ),
+    Funnel(
+        "rd_talent", "students", "posts", 0.12,
+        ((InteractionKind.applied, False), (InteractionKind.meeting, True)), InteractionKind.placed,
+        popularity_weight=0.3,
+    ),
+)  # fmt: skip
+
+
+def _industry_sets(pool: Pool) -> list[list[str]]:
+    return [record["industries"] if "industries" in record else [record["industry"]] for record in pool.records]
+
+
+def _multi_hot(sets: list[list[str]], vocabulary: dict[str, int]) -> FloatArray:
+    matrix = np.zeros((len(sets), len(vocabulary)))
+    for row, codes in enumerate(sets):
+        for code in codes:
+            matrix[row, vocabulary[code]] = 1.0
+    return matrix
+
+
+def industry_fit(actor_sets: list[list[str]], target_sets: list[list[str]]) -> FloatArray:
+    """1 when one side's industry contains the other's (same code, or sector vs its
+    sub-industry), 0.35 when only the sector is shared, 0.5 for a generalist target, else 0."""
+    expand = [[a for code in codes for a in industry_ancestors(code)] for codes in actor_sets]
+    expand_targets = [[a for code in codes for a in industry_ancestors(code)] for codes in target_sets]
+    codes = sorted({c for sets in (expand, expand_targets) for codes_ in sets for c in codes_})
+    vocabulary = {code: i for i, code in enumerate(codes)}
+    covered = (_multi_hot(expand, vocabulary) @ _multi_hot(target_sets, vocabulary).T > 0) | (
+        _multi_hot(actor_sets, vocabulary) @ _multi_hot(expand_targets, vocabulary).T > 0
+    )
+    sectors = sorted({industry_sector(c) for c in codes})
+    sector_vocabulary = {code: i for i, code in enumerate(sectors)}
+    actor_sectors = [[industry_sector(c) for c in s] for s in actor_sets]
+    target_sectors = [[industry_sector(c) for c in s] for s in target_sets]
+    same_sector = _multi_hot(actor_sectors, sector_vocabulary) @ _multi_hot(target_sectors, sector_vocabulary).T > 0
+    generalist = np.array([not codes_ for codes_ in target_sets])[None, :]
+    return np.where(covered, 1.0, np.where(same_sector, 0.35, np.where(generalist, 0.5, 0.0)))
+
+
+def _stage_fit(startups: Pool, investors: Pool) -> FloatArray:
+    stages = {code: i for i, code in enumerate(STAGES)}
+    startup_stage = _multi_hot([[r["stage"]] for r in startups.records], stages)
+    investor_stages = _multi_hot([r["stages"] for r in investors.records], stages)
+    return np.asarray(startup_stage @ investor_stages.T > 0, dtype=np.float64)
+
+
+@cache
+def _area_proximity() -> tuple[dict[str, int], FloatArray]:
+    codes = list(AREAS)
+    kilometres = np.array([[distance_km(a, b) for b in codes] for a in codes])
+    return {code: i for i, code in enumerate(codes)}, np.exp(-kilometres / 15.0)
+
+
+def _place_fit(actors: Pool, targets: Pool) -> FloatArray:
+    if targets.kind is EntityKind.investor:
+        return np.array(
+            [
+                [1.0 if ANYWHERE in t["districts"] or a["district"] in t["districts"] else 0.0 for t in targets.records]
+                for a in actors.records
+            ]
+        )
+    index, proximity = _area_proximity()
+    actor_rows = [index[r["district"]] for r in actors.records]
+    target_columns = [index[r["district"]] for r in targets.records]
+    return np.asarray(proximity[np.ix_(actor_rows, target_columns)], dtype=np.float64)
+
+
+def _affinity(funnel: Funnel, actors: Pool, targets: Pool) -> tuple[FloatArray, FloatArray]:
+    """Standardised affinity of every actor for every target, and the industry fit alone."""
+    fit = industry_fit(_industry_sets(actors), _industry_sets(targets))
+    raw = actors.latent @ targets.latent.T / math.sqrt(LATENT_DIM)
+    raw = raw + funnel.industry_weight * fit + funnel.place_weight * _place_fit(actors, targets)
+    raw = raw + funnel.popularity_weight * targets.popularity[None, :]
+    if funnel.stage_weight:
+        raw = raw + funnel.stage_weight * _stage_fit(actors, targets)
+    standardised = (raw - raw.mean()) / (raw.std() or 1.0)
+    if funnel.target_filter is not None:
+        allowed = np.array([funnel.target_filter(r) for r in targets.records])
+        standardised = np.where(allowed[None, :], standardised, -np.inf)
+    return standardised, fit
+
+
+@dataclass(frozen=True)
+class HiddenAffinity:
+    """Ground truth for evaluation: how much each actor likes each target (standardised)."""
+
+    actor_kind: EntityKind
+    target_kind: EntityKind
+    actor_ids: list[str]
+    target_ids: list[str]
+    affinity: FloatArray
+
+
+def hidden_affinities(seed: int, size: DemoSize = DemoSize()) -> dict[str, HiddenAffinity]:
+    """FOR EVALUATION ONLY: the latent affinities that generated the demo history.
+
+    Keyed by funnel name (financing, incubation, mentoring, ...). The matching engine must
+    never read these; they exist so that a benchmark can score recommendations against the
+    preferences that actually produced the data.
+    """
+    world = _build_world(seed, size)
+    result: dict[str, HiddenAffinity] = {}
+    for funnel in FUNNELS:
+        actors, targets = world.pools[funnel.actors], world.pools[funnel.targets]
+        affinity, _ = _affinity(funnel, actors, targets)
+        result[funnel.name] = HiddenAffinity(actors.kind, targets.kind, actors.ids, targets.ids, affinity)
+    return result

@@ -1,0 +1,421 @@
+"""Pydantic schemas, split as Create (what a client sends), Update (a partial Create) and
+Public (what anyone may read).
+
+References to other entities are by ``external_id`` everywhere, so the same schema serves
+the API, bulk import and export, and a file exported from one database imports into another.
+Personal contact data is write-only: no Public schema has a field for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Self, TypeVar
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    model_validator,
+)
+
+from models.enums import (
+    CardTier,
+    Degree,
+    EntityKind,
+    InteractionKind,
+    InvestorType,
+    MemberRole,
+    PersonRole,
+    PostType,
+    SpaceType,
+)
+from models.identity import EMAIL_PATTERN, PHONE_PATTERN, validate_id_number
+from models.taxonomy import ANYWHERE, normalize_area, normalize_industry, normalize_stage
+
+T = TypeVar("T")
+MAX_MONEY_CNY = 10**13
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def _dedupe(values: list[T]) -> list[T]:
+    return list(dict.fromkeys(values))
+
+
+def _not_anywhere(code: str) -> str:
+    if code == ANYWHERE:
+        raise ValueError("a profile's own district must be a real district or zone, not 'anywhere'")
+    return code
+
+
+def _anywhere_alone(codes: list[str]) -> list[str]:
+    # "anywhere" already covers every district; keeping others beside it would be ambiguous.
+    return [ANYWHERE] if ANYWHERE in codes or not codes else codes
+
+
+def _assume_beijing_time(value: dt.datetime) -> dt.datetime:
+    # Programme staff write local (Beijing) times; a stored instant must carry its offset.
+    return value.replace(tzinfo=BEIJING) if value.tzinfo is None else value
+
+
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[\w.:\-]{1,64}$")]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+TagList = Annotated[list[Tag], Field(max_length=50), AfterValidator(_dedupe)]
+Money = Annotated[int, Field(ge=0, le=MAX_MONEY_CNY)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+IndustryCode = Annotated[str, AfterValidator(normalize_industry)]
+IndustryList = Annotated[list[IndustryCode], Field(max_length=20), AfterValidator(_dedupe)]
+StageCode = Annotated[str, AfterValidator(normalize_stage)]
+StageList = Annotated[list[StageCode], Field(max_length=20), AfterValidator(_dedupe)]
+DistrictCode = Annotated[str, AfterValidator(normalize_area), AfterValidator(_not_anywhere)]
+DistrictList = Annotated[
+    list[Annotated[str, AfterValidator(normalize_area)]],
+    Field(max_length=30),
+    AfterValidator(_dedupe),
+    AfterValidator(_anywhere_alone),
+]
+IdNumber = Annotated[str, AfterValidator(validate_id_number)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
+Timestamp = Annotated[dt.datetime, AfterValidator(_assume_beijing_time)]
+Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=EMAIL_PATTERN)]
+
+
+class CreateSchema(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    external_id: ExternalId | None = Field(
+        default=None, description="Your own stable id; generated when omitted. Imports upsert by it."
+    )
+
+
+class PublicSchema(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    external_id: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class ProfileFields(BaseModel):
+    name: Name
+    district: DistrictCode | None = None
+    active: bool = True
+    consent_matching: bool = Field(default=True, description="Consent to be matched (PIPL Art. 29).")
+
+
+def _check_not_above(model: BaseModel, part: str, whole: str) -> None:
+    part_value, whole_value = getattr(model, part), getattr(model, whole)
+    if part_value is not None and whole_value is not None and part_value > whole_value:
+        raise ValueError(f"{part} ({part_value}) must not exceed {whole} ({whole_value})")
+
+
+# --- person ---------------------------------------------------------------------------
+
+
+class PersonFields(ProfileFields):
+    role: PersonRole
+    card_tier: CardTier = CardTier.none
+    bio: LongText = ""
+    skills: TagList = []
+    industries: IndustryList = []
+    languages: TagList = []
+    university: ShortText | None = None
+    major: Tag | None = None
+    degree: Degree = Degree.none
+    graduation_year: Annotated[int, Field(ge=1950, le=2100)] | None = None
+
+
+class PersonCreate(CreateSchema, PersonFields):
+    phone: Phone | None = Field(default=None, description="Write-only personal data.")
+    email: Email | None = Field(default=None, description="Write-only personal data.")
+    id_number: IdNumber | None = Field(
+        default=None, description="18-digit resident ID; checked, then kept only as a keyed hash and a mask."
+    )
+
+
+class PersonPublic(PublicSchema, PersonFields):
+    pass
+
+
+# --- startup --------------------------------------------------------------------------
+
+
+class TeamMember(BaseModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
+    person_external_id: ExternalId
+    role: MemberRole = MemberRole.member
+
+
+SeekingKind = Literal["investor", "mentor", "space", "practice_base", "post"]
+
+
+class StartupFields(ProfileFields):
+    one_liner: ShortText = ""
+    description: LongText = ""
+    industries: Annotated[IndustryList, Field(min_length=1)]
+    stage: StageCode
+    funding_ask_cny: Money | None = None
+    founded_on: dt.date | None = None
+    seeking: Annotated[list[SeekingKind], AfterValidator(_dedupe)] = []
+    team: Annotated[list[TeamMember], Field(max_length=50)] = []
+
+    @model_validator(mode="after")
+    def _team_unique(self) -> Self:
+        ids = [member.person_external_id for member in self.team]
+        if len(ids) != len(set(ids)):
+            raise ValueError("team lists the same person twice")
+        return self
+
+
+class StartupCreate(CreateSchema, StartupFields):
+    pass
+
+
+class StartupPublic(PublicSchema, StartupFields):
+    pass
+
+
+# --- investor -------------------------------------------------------------------------
+
+
+class InvestorFields(ProfileFields):
+    investor_type: InvestorType
+    thesis: LongText = ""
+    industries: IndustryList = []
+    stages: StageList = []
+    ticket_min_cny: Money = 0
+    ticket_max_cny: Money | None = Field(default=None, description="None means no upper bound.")
+    districts: DistrictList = Field(default=[ANYWHERE], description="Districts it invests in, or 'anywhere'.")
+    deals_per_quarter: Annotated[int, Field(ge=0, le=1000)] = 4
+    partner_external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _ticket_range(self) -> Self:
+        _check_not_above(self, "ticket_min_cny", "ticket_max_cny")
+        return self
+
+
+class InvestorCreate(CreateSchema, InvestorFields):
+    pass
+
+
+class InvestorPublic(PublicSchema, InvestorFields):
+    portfolio: list[str] = Field(default=[], description="External ids of startups it invested in.")
+
+
+# --- mentor ---------------------------------------------------------------------------
+
+
+class MentorFields(ProfileFields):
+    person_external_id: ExternalId | None = None
+    bio: LongText = ""
+    expertise: TagList = []
+    industries: IndustryList = []
+    languages: TagList = ["zh"]
+    max_mentees: Annotated[int, Field(ge=0, le=100)] = 3
+    current_mentees: Annotated[int, Field(ge=0, le=100)] = 0
+
+    @model_validator(mode="after")
+    def _load(self) -> Self:
+        _check_not_above(self, "current_mentees", "max_mentees")
+        return self
+
+
+class MentorCreate(CreateSchema, MentorFields):
+    pass
+
+
+class MentorPublic(PublicSchema, MentorFields):
+    pass
+
+
+# --- space ----------------------------------------------------------------------------
+
+
+class SpaceFields(ProfileFields):
+    space_type: SpaceType
+    district: DistrictCode
+    description: LongText = ""
+    industries: IndustryList = []
+    seats_total: Count
+    seats_vacant: Count
+    services: TagList = []
+    monthly_fee_cny: Money = 0
+    monthly_subsidy_cny: Money = 0
+    admission_criteria: LongText = ""
+    operator_external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _seats(self) -> Self:
+        _check_not_above(self, "seats_vacant", "seats_total")
+        return self
+
+
+class SpaceCreate(CreateSchema, SpaceFields):
+    pass
+
+
+class SpacePublic(PublicSchema, SpaceFields):
+    pass
+
+
+# --- practice base --------------------------------------------------------------------
+
+
+class PracticeBaseFields(ProfileFields):
+    enterprise_name: Name
+    district: DistrictCode
+    description: LongText = ""
+    industries: IndustryList = []
+    majors_wanted: TagList = []
+    slots_total: Count
+    slots_free: Count
+    period_start: dt.date | None = None
+    period_end: dt.date | None = None
+    operator_external_id: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _slots_and_period(self) -> Self:
+        _check_not_above(self, "slots_free", "slots_total")
+        _check_not_above(self, "period_start", "period_end")
+        return self
+
+
+class PracticeBaseCreate(CreateSchema, PracticeBaseFields):
+    pass
+
+
+class PracticeBasePublic(PublicSchema, PracticeBaseFields):
+    pass
+
+
+# --- R&D post -------------------------------------------------------------------------
+
+
+class PostFields(ProfileFields):
+    post_type: PostType
+    enterprise_name: Name
+    description: LongText = ""
+    skills: TagList = []
+    industry: IndustryCode
+    headcount: Annotated[int, Field(ge=1, le=10_000)]
+    min_degree: Degree = Degree.none
+
+
+class PostCreate(CreateSchema, PostFields):
+    pass
+
+
+class PostPublic(PublicSchema, PostFields):
+    pass
+
+
+# --- interaction ----------------------------------------------------------------------
+
+# Realised outcomes only make sense between certain kinds; the graph relies on it.
+OUTCOME_PAIRS: dict[InteractionKind, frozenset[tuple[EntityKind, EntityKind]]] = {
+    InteractionKind.invested: frozenset({(EntityKind.investor, EntityKind.startup)}),
+    InteractionKind.admitted: frozenset(
+        {(EntityKind.space, EntityKind.startup), (EntityKind.space, EntityKind.person)}
+    ),
+    InteractionKind.mentored: frozenset(
+        {(EntityKind.mentor, EntityKind.startup), (EntityKind.mentor, EntityKind.person)}
+    ),
+    InteractionKind.placed: frozenset(
+        {(EntityKind.practice_base, EntityKind.person), (EntityKind.post, EntityKind.person)}
+    ),
+}
+
+
+class InteractionFields(BaseModel):
+    actor_kind: EntityKind
+    actor_external_id: ExternalId
+    target_kind: EntityKind
+    target_external_id: ExternalId
+    kind: InteractionKind
+    occurred_at: Timestamp = Field(
+        default_factory=lambda: dt.datetime.now(dt.UTC),
+        description="Without an offset, Beijing time is assumed.",
+    )
+    amount_cny: Money | None = None
+    note: LongText = ""
+
+    @model_validator(mode="after")
+    def _pair_allowed(self) -> Self:
+        if (self.actor_kind, self.actor_external_id) == (self.target_kind, self.target_external_id):
+            raise ValueError("actor and target are the same profile")
+        allowed = OUTCOME_PAIRS.get(self.kind)
+        if allowed is not None and (self.actor_kind, self.target_kind) not in allowed:
+            pairs = ", ".join(sorted(f"{a.value}→{t.value}" for a, t in allowed))
+            raise ValueError(
+                f"'{self.kind.value}' must go {pairs}, not {self.actor_kind.value}→{self.target_kind.value}"
+            )
+        return self
+
+
+class InteractionCreate(CreateSchema, InteractionFields):
+    pass
+
+
+class InteractionPublic(PublicSchema, InteractionFields):
+    actor_id: int
+    target_id: int
+
+
+# --- updates --------------------------------------------------------------------------
+
+
+def partial_model(create: type[BaseModel], *, name: str) -> type[BaseModel]:
+    """An Update schema: every Create field optional, nothing unknown accepted.
+
+    Field-level checks travel with the field types; model-level checks (ranges such as
+    seats_vacant ≤ seats_total) run when the stored profile merged with the update is
+    validated against the Create schema again.
+    """
+    fields: dict[str, Any] = {
+        field_name: (
+            _with_metadata(info.annotation, info.metadata) | None,
+            Field(default=None, description=info.description),
+        )
+        for field_name, info in create.model_fields.items()
+        if field_name != "external_id"
+    }
+    model: type[BaseModel] = create_model(
+        name, __config__=ConfigDict(extra="forbid", str_strip_whitespace=True), **fields
+    )
+    return model
+
+
+def _with_metadata(annotation: Any, metadata: list[Any]) -> Any:
+    # Constraints such as max_length live in the FieldInfo's metadata, not in the annotation.
+    return Annotated[(annotation, *metadata)] if metadata else annotation
+
+
+def _update_of(create: type[BaseModel]) -> type[BaseModel]:
+    return partial_model(create, name=create.__name__.replace("Create", "Update"))
+
+
+PersonUpdate = _update_of(PersonCreate)
+StartupUpdate = _update_of(StartupCreate)
+InvestorUpdate = _update_of(InvestorCreate)
+MentorUpdate = _update_of(MentorCreate)
+SpaceUpdate = _update_of(SpaceCreate)
+PracticeBaseUpdate = _update_of(PracticeBaseCreate)
+PostUpdate = _update_of(PostCreate)
+
+
+class InteractionUpdate(BaseModel):
+    """Only the annotation of an interaction may change; who did what to whom, when, may not."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    amount_cny: Money | None = None
+    note: LongText | None = None

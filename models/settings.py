@@ -1,0 +1,56 @@
+"""One settings object, read from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-only-change-me"  # noqa: S105 - a known placeholder, refused outside development
+
+
+class Settings(BaseSettings):
+    """Everything that differs between two installations.
+
+    Two settings objects with different ``data_dir`` never share state: the SQLite file,
+    vector indexes and embedding caches all live under it.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MATCHER_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    data_dir: Path = Field(default=Path("data"))
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "MATCHER_DATABASE_URL")
+    )
+    environment: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEFAULT_SECRET
+    shared_data_dir: Path = Field(
+        default=Path(__file__).resolve().parent.parent.parent / "shared" / "data",
+        validation_alias=AliasChoices("MATCHER_SHARED_DATA", "MATCHER_SHARED_DATA_DIR"),
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir.resolve() / "matcher.db"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir.resolve() / "indexes"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir.resolve() / "cache"
+
+    def ensure_dirs(self) -> None:
+        for directory in (self.data_dir.resolve(), self.index_dir, self.cache_dir):
+            directory.mkdir(parents=True, exist_ok=True)

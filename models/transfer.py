@@ -1,0 +1,262 @@
+"""Bulk import and export of any kind as CSV, JSON (or JSON lines) and Parquet.
+
+Import is all or nothing: every row is validated first, every problem is collected, and
+only a file without problems is written, in one transaction, upserting by ``external_id``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.db import transaction
+from models.kinds import KindSpec
+from models.refs import ReferenceCheckError
+from models.repository import Repository
+
+SUPPORTED_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
+Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+
+
+def _no_progress(items: Iterable[Any], _total: int, _label: str) -> Iterable[Any]:
+    return items
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """One reason a row cannot be imported; rows count data rows from 1 (a header is no row)."""
+
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}: {self.reason}"
+
+
+class ImportRowsError(ValueError):
+    """Raised when any row of an import is bad; nothing was written."""
+
+    def __init__(self, problems: Sequence[RowProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s); nothing was imported:\n" + "\n".join(map(str, problems))
+        )
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    kind: str
+    created: int
+    updated: int
+
+
+# --- reading files --------------------------------------------------------------------
+
+
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Rows of a CSV, JSON, JSON-lines or Parquet file as plain Python dicts, empty cells omitted."""
+    frame = _read_frame(path)
+    return [_clean_record(record) for record in frame.to_dict(orient="records")]
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        # Everything as text: the schema, not pandas, decides what a number or a date is.
+        return pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8-sig")
+    if suffix in (".json", ".jsonl"):
+        return pd.read_json(path, orient="records", lines=suffix == ".jsonl", dtype=False)
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    raise ValueError(f"file: unsupported type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+
+
+def _clean_record(record: dict[Any, Any]) -> dict[str, Any]:
+    cleaned = {str(key): _plain(value) for key, value in record.items()}
+    return {key: value for key, value in cleaned.items() if value is not None and value != ""}
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pandas scalars and arrays as plain Python values; missing values as None."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, np.ndarray):
+        return [_plain(item) for item in value.tolist()]
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    return value
+
+
+def _decode_text_cells(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+    """CSV cells of list fields hold a JSON array or a '|'-separated list."""
+    decoded = dict(record)
+    for name, value in record.items():
+        if isinstance(value, str) and name in spec.list_fields:
+            text = value.strip()
+            decoded[name] = (
+                json.loads(text) if text.startswith("[") else [p for p in text.split("|") if p.strip()]
+            )
+    return decoded
+
+
+# --- importing ------------------------------------------------------------------------
+
+
+def import_file(
+    factory: sessionmaker[Session],
+    spec: KindSpec,
+    path: Path,
+    *,
+    secret: str,
+    progress: Progress = _no_progress,
+) -> ImportReport:
+    try:
+        records = read_records(path)
+    except (ValueError, OSError) as error:
+        raise ImportRowsError([RowProblem(0, "file", str(error))]) from error
+    return import_records(factory, spec, records, secret=secret, progress=progress)
+
+
+def import_records(
+    factory: sessionmaker[Session],
+    spec: KindSpec,
+    records: Sequence[dict[str, Any]],
+    *,
+    secret: str,
+    progress: Progress = _no_progress,
+) -> ImportReport:
+    """Upsert ``records`` by external_id, all or nothing; raises :class:`ImportRowsError`."""
+    prepared = [_with_interaction_id(spec, _decode_text_cells(spec, r)) for r in records]
+    problems = list(_duplicate_ids(prepared))
+    with transaction(factory) as session:
+        repository = Repository(session, secret=secret)
+        existing = repository.by_external_ids(
+            spec, [r["external_id"] for r in prepared if "external_id" in r]
+        )
+        models: list[tuple[Any, BaseModel]] = []
+        for number, record in enumerate(progress(prepared, len(prepared), f"validate {spec.slug}"), start=1):
+            row = existing.get(record.get("external_id", ""))
+            try:
+                models.append((row, repository.merged(spec, row, record)))
+            except ValidationError as error:
+                problems.extend(_row_problems(number, error))
+        if problems:
+            raise ImportRowsError(sorted(problems, key=lambda p: p.row))
+        for number, (row, model) in enumerate(progress(models, len(models), f"write {spec.slug}"), start=1):
+            try:
+                repository.save(spec, row, model, flush=False)
+            except ReferenceCheckError as problem:
+                problems.append(RowProblem(number, problem.field, problem.reason))
+        session.flush()
+        if problems:
+            # Raising inside the transaction rolls every written row back.
+            raise ImportRowsError(problems)
+    created = sum(1 for row, _ in models if row is None)
+    return ImportReport(spec.slug, created=created, updated=len(models) - created)
+
+
+def _with_interaction_id(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:
+    """An interaction without an external id gets one derived from its content, so that
+    importing the same history twice does not double it."""
+    if spec.slug != "interactions" or "external_id" in record:
+        return record
+    key = "|".join(
+        str(record.get(f, ""))
+        for f in (
+            "actor_kind",
+            "actor_external_id",
+            "kind",
+            "target_kind",
+            "target_external_id",
+            "occurred_at",
+        )
+    )
+    return {**record, "external_id": f"{spec.id_prefix}-{hashlib.sha256(key.encode()).hexdigest()[:24]}"}
+
+
+def _duplicate_ids(records: Sequence[dict[str, Any]]) -> Iterator[RowProblem]:
+    first_row: dict[str, int] = {}
+    for number, record in enumerate(records, start=1):
+        external_id = record.get("external_id")
+        if external_id is None:
+            continue
+        if external_id in first_row:
+            yield RowProblem(
+                number, "external_id", f"'{external_id}' already appears in row {first_row[external_id]}"
+            )
+        else:
+            first_row[external_id] = number
+
+
+def _row_problems(number: int, error: ValidationError) -> Iterator[RowProblem]:
+    for detail in error.errors(include_url=False):
+        column = ".".join(str(part) for part in detail["loc"]) or "(row)"
+        yield RowProblem(number, column, detail["msg"])
+
+
+# --- exporting ------------------------------------------------------------------------
+
+
+def export_records(session: Session, spec: KindSpec, *, secret: str) -> list[dict[str, Any]]:
+    """Every row of the kind as Create-shaped dicts; personal contact data is never exported."""
+    repository = Repository(session, secret=secret)
+    table: Any = spec.table
+    rows = session.scalars(select(table).order_by(table.id))
+    return [
+        spec.create.model_validate(repository.fields_of(spec, row)).model_dump(
+            mode="json", exclude=set(spec.write_only)
+        )
+        for row in rows
+    ]
+
+
+def export_file(factory: sessionmaker[Session], spec: KindSpec, path: Path, *, secret: str) -> int:
+    with factory() as session:
+        records = export_records(session, spec, secret=secret)
+    write_records(records, path, spec)
+    return len(records)
+
+
+def write_records(records: Sequence[dict[str, Any]], path: Path, spec: KindSpec) -> None:
+    """Write atomically: a crash never leaves half a file under the final name."""
+    suffix = path.suffix.lower()
+    # external_id first: it is the key a person reading the file looks for.
+    columns = [
+        "external_id",
+        *(n for n in spec.create.model_fields if n not in spec.write_only | {"external_id"}),
+    ]
+    frame = pd.DataFrame.from_records(list(records), columns=columns)
+    partial = path.with_name(f".{path.name}.partial")
+    if suffix == ".csv":
+        for column in frame.columns:
+            if column in spec.list_fields:
+                frame[column] = [json.dumps(v, ensure_ascii=False) for v in frame[column]]
+        frame.to_csv(partial, index=False, encoding="utf-8")
+    elif suffix in (".json", ".jsonl"):
+        lines = suffix == ".jsonl"
+        frame.to_json(partial, orient="records", force_ascii=False, lines=lines, indent=None if lines else 1)
+    elif suffix == ".parquet":
+        frame.to_parquet(partial, index=False)
+    else:
+        raise ValueError(f"file: unsupported type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+    partial.replace(path)

@@ -1,0 +1,166 @@
+"""The HTTP API: CRUD for every kind, pagination and filters, and every forbidden case."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.factories import one_change, samples
+
+
+def _create_all(client: TestClient) -> dict[str, dict[str, Any]]:
+    created = {}
+    for slug, records in samples().items():
+        response = client.post(f"/v1/{slug}", json=records[0])
+        assert response.status_code == 201, (slug, response.text)
+        created[slug] = response.json()
+    return created
+
+
+def _fields(response_json: dict[str, Any]) -> set[str]:
+    return {".".join(map(str, d["loc"])) for d in response_json["detail"]}
+
+
+def test_health_names_the_database(client: TestClient) -> None:
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_openapi_documents_every_kind(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for slug in samples():
+        assert {f"/v1/{slug}", f"/v1/{slug}/{{row_id}}", f"/v1/{slug}/import"} <= set(paths)
+    assert client.get("/docs").status_code == 200
+
+
+def test_crud_round_trip_for_every_kind(client: TestClient) -> None:
+    created = _create_all(client)
+    created["investors"]["portfolio"] = ["S-1"]  # the investment was recorded after the investor
+    for slug, body in created.items():
+        row_id = body["id"]
+        assert client.get(f"/v1/{slug}/{row_id}").json() == body
+        listed = client.get(f"/v1/{slug}").json()
+        assert listed["total"] == 1
+        assert listed["items"] == [body]
+        patched = client.patch(f"/v1/{slug}/{row_id}", json=one_change()[slug])
+        assert patched.status_code == 200, patched.text
+        change = one_change()[slug]
+        assert {k: patched.json()[k] for k in change if k != "stage"} == {
+            k: v for k, v in change.items() if k != "stage"
+        }
+    assert client.get(f"/v1/startups/{created['startups']['id']}").json()["stage"] == "pre_a"
+    for slug in reversed(list(created)):
+        row_id = created[slug]["id"]
+        assert client.delete(f"/v1/{slug}/{row_id}").status_code == 204
+        assert client.get(f"/v1/{slug}/{row_id}").status_code == 404
+
+
+def test_responses_never_show_contact_data(client: TestClient) -> None:
+    created = _create_all(client)
+    person = created["persons"]
+    everything = json.dumps([person, client.get("/v1/persons").json()], ensure_ascii=False)
+    assert "13800138000" not in everything
+    assert "zhangwei@example.cn" not in everything
+    assert not {"phone", "email", "id_number"} & set(person)
+
+
+def test_lists_filter_by_chinese_labels_and_paginate(client: TestClient) -> None:
+    _create_all(client)
+    for n in range(5):
+        body = samples()["startups"][0] | {
+            "external_id": f"S-x{n}",
+            "name": f"武汉生物{n}号",
+            "team": [],
+            "industries": ["生命健康"],
+        }
+        assert client.post("/v1/startups", json=body).status_code == 201
+    assert client.get("/v1/startups", params={"industry": "智能制造"}).json()["total"] == 1
+    life = client.get("/v1/startups", params={"industry": "life_health", "limit": 2, "offset": 2}).json()
+    assert (life["total"], len(life["items"]), life["offset"]) == (5, 2, 2)
+    assert client.get("/v1/startups", params={"q": "慧眼"}).json()["total"] == 1
+    assert client.get("/v1/investors", params={"stage": "天使轮"}).json()["total"] == 1
+    assert client.get("/v1/interactions", params={"kind": "invested"}).json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "params", [{"limit": 0}, {"limit": 201}, {"offset": -1}, {"colour": "red"}, {"industry": "不存在的行业"}]
+)
+def test_bad_list_queries_are_refused(client: TestClient, params: dict[str, Any]) -> None:
+    response = client.get("/v1/startups", params=params)
+    assert response.status_code == 422
+    assert any(key in json.dumps(response.json()) for key in params)
+
+
+def test_missing_rows_are_404(client: TestClient) -> None:
+    assert client.get("/v1/spaces/999").status_code == 404
+    assert client.patch("/v1/spaces/999", json={"seats_vacant": 1}).status_code == 404
+    assert client.delete("/v1/spaces/999").status_code == 404
+
+
+def test_create_refuses_unknown_fields_and_names_them(client: TestClient) -> None:
+    response = client.post("/v1/startups", json=samples()["startups"][0] | {"valuation": 1})
+    assert response.status_code == 422
+    assert "body.valuation" in _fields(response.json())
+
+
+def test_create_refuses_a_duplicate_external_id(client: TestClient) -> None:
+    _create_all(client)
+    response = client.post("/v1/mentors", json=samples()["mentors"][0])
+    assert response.status_code == 409
+    assert _fields(response.json()) == {"body.external_id"}
+
+
+def test_create_refuses_a_reference_to_nobody(client: TestClient) -> None:
+    response = client.post("/v1/startups", json=samples()["startups"][0])
+    assert response.status_code == 422
+    assert _fields(response.json()) == {"body.team.0.person_external_id"}
+    assert client.get("/v1/startups").json()["total"] == 0
+
+
+def test_update_that_breaks_a_rule_of_the_stored_profile_is_refused(client: TestClient) -> None:
+    space = _create_all(client)["spaces"]
+    response = client.patch(f"/v1/spaces/{space['id']}", json={"seats_total": 1})
+    assert response.status_code == 422
+    assert "seats_vacant" in response.text
+    assert client.get(f"/v1/spaces/{space['id']}").json()["seats_total"] == 40
+
+
+@pytest.mark.parametrize(
+    ("slug", "body", "field"),
+    [
+        ("spaces", {"external_id": "SP-2"}, "body.external_id"),
+        ("spaces", {"seats_vacant": -1}, "body.seats_vacant"),
+        ("interactions", {"kind": "declined"}, "body.kind"),
+        ("persons", {"id_number": "123"}, "body.id_number"),
+    ],
+)
+def test_update_refuses_fields_that_may_not_change(
+    client: TestClient, slug: str, body: dict[str, Any], field: str
+) -> None:
+    row = _create_all(client)[slug]
+    response = client.patch(f"/v1/{slug}/{row['id']}", json=body)
+    assert response.status_code == 422
+    assert field in _fields(response.json())
+
+
+def test_import_endpoint_is_all_or_nothing(client: TestClient) -> None:
+    good = [samples()["startups"][0] | {"external_id": f"S-{n}", "team": []} for n in range(3)]
+    bad = [*good, good[0] | {"external_id": "S-bad", "stage": "Z轮"}]
+    files = {"file": ("startups.json", json.dumps(bad, ensure_ascii=False).encode(), "application/json")}
+    rejected = client.post("/v1/startups/import", files=files)
+    assert rejected.status_code == 422
+    assert rejected.json()["rows"][0] | {"reason": ""} == {"row": 4, "column": "stage", "reason": ""}
+    assert client.get("/v1/startups").json()["total"] == 0
+    files = {"file": ("startups.json", json.dumps(good, ensure_ascii=False).encode(), "application/json")}
+    accepted = client.post("/v1/startups/import", files=files)
+    assert accepted.json() == {"kind": "startups", "created": 3, "updated": 0}
+
+
+def test_import_endpoint_refuses_unknown_file_types(client: TestClient) -> None:
+    response = client.post("/v1/startups/import", files={"file": ("x.xlsx", b"PK", "application/zip")})
+    assert response.status_code == 422
+    assert _fields(response.json()) == {"body.file"}

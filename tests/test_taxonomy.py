@@ -1,0 +1,527 @@
+"""Behavioural tests for models.taxonomy, plus checks against the real cyzone/Crunchbase files."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from models.taxonomy import (
+    ANYWHERE,
+    AREAS,
+    CYZONE_AMBIGUOUS_TAGS,
+    CYZONE_PLACEHOLDER_TAGS,
+    INDUSTRIES,
+    STAGES,
+    STRATEGIC_DISTANCE,
+    UnknownTermError,
+    distance_km,
+    industry_ancestors,
+    industry_sector,
+    industry_similarity,
+    map_crunchbase_category,
+    map_crunchbase_round,
+    map_cyzone_industries,
+    map_cyzone_round,
+    normalize_area,
+    normalize_industry,
+    normalize_stage,
+    stage_distance,
+)
+
+# The top-level tags cyzone itself uses (the roots of its own tag tree, reconstructed from
+# the events file); each must be an Industry carrying exactly this Chinese label.
+CYZONE_TOP_LEVEL_TAGS = [
+    "企业服务",
+    "智能制造",
+    "文化娱乐",
+    "传统行业",
+    "医疗健康",
+    "人工智能",
+    "汽车交通",
+    "能源电力",
+    "教育培训",
+    "生活服务",
+    "大数据",
+    "金融",
+    "物联网",
+    "旅游",
+    "环保",
+    "消费",
+    "电子商务",
+    "物流仓储",
+    "农业",
+    "区块链",
+    "VR/AR",
+    "社区社交",
+    "体育",
+    "硬件",
+    "工具软件",
+    "信息通信",
+    "新材料",
+    "移动互联网",
+    "房产",
+]
+
+CRUNCHBASE_CATEGORIES = [
+    "advertising",
+    "analytics",
+    "automotive",
+    "biotech",
+    "cleantech",
+    "consulting",
+    "design",
+    "ecommerce",
+    "education",
+    "enterprise",
+    "fashion",
+    "finance",
+    "games_video",
+    "government",
+    "hardware",
+    "health",
+    "hospitality",
+    "legal",
+    "local",
+    "manufacturing",
+    "medical",
+    "messaging",
+    "mobile",
+    "music",
+    "nanotech",
+    "network_hosting",
+    "news",
+    "nonprofit",
+    "other",
+    "pets",
+    "photo_video",
+    "public_relations",
+    "real_estate",
+    "search",
+    "security",
+    "semiconductor",
+    "social",
+    "software",
+    "sports",
+    "transportation",
+    "travel",
+    "web",
+]
+
+
+# --------------------------------------------------------------------------- industries
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("information_technology", "information_technology"),
+        ("信息技术", "information_technology"),
+        ("INFORMATION TECHNOLOGY", "information_technology"),
+        ("Information-Technology", "information_technology"),
+        ("生命健康", "life_health"),
+        ("智能制造", "intelligent_manufacturing"),
+        ("企业服务", "enterprise_services"),
+        ("enterprise services", "enterprise_services"),
+        ("AI", "artificial_intelligence"),
+        ("芯片", "integrated_circuits"),
+        ("药品生产", "pharmaceuticals"),
+        ("医疗器械", "medical_devices"),
+        ("biotech", "biotechnology"),
+        ("买手（海淘代购）", "cross_border_ecommerce"),
+        ("买手(海淘代购)", "cross_border_ecommerce"),  # half-width brackets fold to the same key
+        ("  区块链 ", "blockchain"),
+        ("vr/ar", "vr_ar"),
+        ("工业机器人", "robotics"),
+    ],
+)
+def test_normalize_industry_accepts_codes_labels_and_aliases(value: str, code: str) -> None:
+    assert normalize_industry(value) == code
+
+
+def test_every_industry_is_well_formed_and_round_trips() -> None:
+    for code, industry in INDUSTRIES.items():
+        assert industry.code == code
+        assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", code)
+        assert industry.parent is None or industry.parent in INDUSTRIES
+        for spelling in (code, industry.zh, industry.en, industry.en.upper(), *industry.aliases):
+            assert normalize_industry(spelling) == code, spelling
+
+
+def test_plan_sectors_exist() -> None:
+    for code, zh in (
+        ("information_technology", "信息技术"),
+        ("life_health", "生命健康"),
+        ("intelligent_manufacturing", "智能制造"),
+    ):
+        assert INDUSTRIES[code].zh == zh
+        assert INDUSTRIES[code].parent is None
+
+
+@pytest.mark.parametrize("tag", CYZONE_TOP_LEVEL_TAGS)
+def test_cyzone_top_level_tags_are_industries_with_their_own_label(tag: str) -> None:
+    code = normalize_industry(tag)
+    assert INDUSTRIES[code].zh == tag
+
+
+@pytest.mark.parametrize("bad", ["区块琏", "quantum basket weaving", "", "未透露"])
+def test_unknown_industry_raises_naming_the_value(bad: str) -> None:
+    with pytest.raises(UnknownTermError) as info:
+        normalize_industry(bad)
+    assert isinstance(info.value, ValueError)
+    assert repr(bad) in str(info.value)
+    assert "industry" in str(info.value)
+
+
+def test_unknown_term_suggests_close_matches_and_pickles() -> None:
+    with pytest.raises(UnknownTermError) as info:
+        normalize_industry("区块琏")
+    assert "区块链" in info.value.suggestions
+    assert "区块链" in str(info.value)
+    clone = pickle.loads(pickle.dumps(info.value))
+    assert (clone.vocabulary, clone.value, str(clone)) == ("industry", "区块琏", str(info.value))
+
+
+def test_ancestors_and_sector() -> None:
+    assert industry_ancestors("instruments_equipment") == (
+        "instruments_equipment",
+        "intelligent_equipment",
+        "intelligent_manufacturing",
+    )
+    assert industry_ancestors("医疗器械") == ("medical_devices", "healthcare", "life_health")
+    assert industry_sector("medical_devices") == "life_health"
+    assert industry_sector("life_health") == "life_health"
+    for code in INDUSTRIES:
+        chain = industry_ancestors(code)
+        assert chain[0] == code
+        assert INDUSTRIES[chain[-1]].parent is None
+        assert len(chain) <= 3
+
+
+def test_similarity_levels() -> None:
+    assert industry_similarity(["medical_devices"], ["medical_devices"]) == 1.0
+    assert industry_similarity(["medical_devices", "finance"], ["医疗器械"]) == 1.0
+    # siblings under the same industry, and industry vs its own child
+    assert industry_similarity(["medical_devices"], ["medical_institutions"]) == 0.5
+    assert industry_similarity(["healthcare"], ["medical_devices"]) == 0.5
+    # same sector only
+    assert industry_similarity(["blockchain"], ["big_data"]) == 0.25
+    assert industry_similarity(["biotechnology"], ["medical_devices"]) == 0.25
+    # unrelated and empty
+    assert industry_similarity(["blockchain"], ["agriculture"]) == 0.0
+    assert industry_similarity([], ["blockchain"]) == 0.0
+    assert industry_similarity(["blockchain"], []) == 0.0
+    assert industry_similarity([], []) == 0.0
+
+
+def test_similarity_is_symmetric_and_bounded() -> None:
+    sample = ["blockchain", "big_data", "healthcare", "medical_devices", "finance", "payments", "agriculture"]
+    sets = [list(c) for r in (1, 2) for c in itertools.combinations(sample, r)]
+    for a, b in itertools.product(sets, repeat=2):
+        score = industry_similarity(a, b)
+        assert 0.0 <= score <= 1.0
+        assert score == industry_similarity(b, a)
+
+
+def test_similarity_rejects_unknown_terms() -> None:
+    with pytest.raises(UnknownTermError):
+        industry_similarity(["no such industry"], ["finance"])
+
+
+def test_map_cyzone_industries_either_order_and_fallbacks() -> None:
+    forward = map_cyzone_industries("医疗健康,医药服务,药品生产")
+    backward = map_cyzone_industries("药品生产,医药服务,医疗健康")
+    assert forward == ["healthcare", "pharmaceuticals"]
+    assert set(backward) == set(forward)
+    assert map_cyzone_industries(["医疗健康", "医药服务", "药品生产"]) == forward
+    # unknown sub-tags fall back to the row's top-level tag, at either end
+    assert map_cyzone_industries("文化娱乐,其他,星座不明") == ["culture_entertainment"]
+    assert map_cyzone_industries("星座不明,其他,文化娱乐") == ["culture_entertainment"]
+    # nothing known -> nothing, never an exception
+    assert map_cyzone_industries("未透露") == []
+    assert map_cyzone_industries("完全未知,也未知") == []
+    assert map_cyzone_industries("") == []
+    assert map_cyzone_industries(" , ,") == []
+
+
+def test_crunchbase_categories_all_mapped() -> None:
+    assert len(CRUNCHBASE_CATEGORIES) == 42
+    unmapped = set()
+    for category in CRUNCHBASE_CATEGORIES:
+        code = map_crunchbase_category(category)
+        if code is None:
+            unmapped.add(category)
+        else:
+            assert code in INDUSTRIES
+    assert unmapped == {"other", "nonprofit", "government"}
+    assert map_crunchbase_category("biotech") == "biotechnology"
+    assert map_crunchbase_category("semiconductor") == "integrated_circuits"
+    assert map_crunchbase_category("") is None
+    with pytest.raises(UnknownTermError, match="biotek"):
+        map_crunchbase_category("biotek")
+
+
+# ------------------------------------------------------------------------------- stages
+
+
+def test_stage_ladder_order() -> None:
+    expected = ["idea", "seed", "angel", "pre_a", "a", "a_plus", "b", "c_plus", "strategic"]
+    assert list(STAGES) == expected
+    orders = [STAGES[c].order for c in expected]
+    assert orders == sorted(orders)
+    assert len(set(orders)) == len(orders)
+    assert STAGES["seed"].zh == "种子轮"
+    assert STAGES["c_plus"].zh == "C轮及以后"
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("A轮", "a"),
+        ("A", "a"),
+        ("Series A", "a"),
+        ("series-a", "a"),
+        ("Ａ轮", "a"),  # full-width letters fold
+        ("Pre-A轮", "pre_a"),
+        ("pre-a", "pre_a"),
+        ("天使", "angel"),
+        ("天使轮", "angel"),
+        ("种子轮", "seed"),
+        ("A+轮", "a_plus"),
+        ("Pre-B", "a_plus"),
+        ("B+轮", "b"),
+        ("C轮", "c_plus"),
+        ("D轮", "c_plus"),
+        ("E轮及以后", "c_plus"),
+        ("Pre-IPO", "c_plus"),
+        ("战略投资", "strategic"),
+        ("idea", "idea"),
+    ],
+)
+def test_normalize_stage(value: str, code: str) -> None:
+    assert normalize_stage(value) == code
+
+
+def test_unknown_stage_raises() -> None:
+    with pytest.raises(UnknownTermError, match="'Z轮'"):
+        normalize_stage("Z轮")
+    with pytest.raises(UnknownTermError):
+        normalize_stage("IPO")  # a real event, but not a venture stage
+
+
+def test_stage_distance() -> None:
+    assert stage_distance("seed", "seed") == 0
+    assert stage_distance("A轮", "series-a") == 0
+    assert stage_distance("angel", "b") == 4
+    assert stage_distance("b", "angel") == 4
+    assert stage_distance("idea", "c_plus") == 7
+    assert stage_distance("strategic", "strategic") == 0
+    for code in STAGES:
+        if code != "strategic":
+            assert stage_distance("strategic", code) == STRATEGIC_DISTANCE
+            assert stage_distance(code, "strategic") == STRATEGIC_DISTANCE
+
+
+@pytest.mark.parametrize(
+    ("series", "code"),
+    [
+        ("种子轮", "seed"),
+        ("天使轮", "angel"),
+        ("Pre-A", "pre_a"),
+        ("A轮", "a"),
+        ("A+轮", "a_plus"),
+        ("B轮", "b"),
+        ("C轮", "c_plus"),
+        ("F+轮", "c_plus"),
+        ("战略投资", "strategic"),
+        ("IPO", None),
+        ("并购", None),
+        ("新三板定增", None),
+        ("新三板挂牌", None),
+        ("上市公司定增", None),
+        ("股权转让", None),
+        ("上市（非IPO）", None),
+        ("未披露", None),
+        ("", None),
+    ],
+)
+def test_map_cyzone_round(series: str, code: str | None) -> None:
+    assert map_cyzone_round(series) == code
+
+
+@pytest.mark.parametrize(
+    ("round_type", "code"),
+    [
+        ("angel", "angel"),
+        ("series-a", "a"),
+        ("series-b", "b"),
+        ("series-c+", "c_plus"),
+        ("venture", None),
+        ("private-equity", None),
+        ("post-ipo", None),
+        ("crowdfunding", None),
+        ("other", None),
+    ],
+)
+def test_map_crunchbase_round(round_type: str, code: str | None) -> None:
+    assert map_crunchbase_round(round_type) == code
+
+
+# -------------------------------------------------------------------------------- areas
+
+DISTRICTS = [
+    "江岸区",
+    "江汉区",
+    "硚口区",
+    "汉阳区",
+    "武昌区",
+    "青山区",
+    "洪山区",
+    "东西湖区",
+    "汉南区",
+    "蔡甸区",
+    "江夏区",
+    "黄陂区",
+    "新洲区",
+]
+
+
+def test_all_districts_and_zones_present() -> None:
+    districts = {a.zh for a in AREAS.values() if a.kind == "district"}
+    assert districts == set(DISTRICTS)
+    for area in AREAS.values():
+        # Wuhan's bounding box
+        assert 29.9 < area.lat < 31.4, area
+        assert 113.6 < area.lon < 115.1, area
+        if area.kind == "district":
+            assert area.district is None
+        else:
+            assert area.district is None or AREAS[area.district].kind == "district"
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("光谷", "east_lake_hightech"),
+        ("东湖高新区", "east_lake_hightech"),
+        ("Optics Valley", "east_lake_hightech"),
+        ("东湖新技术开发区", "east_lake_hightech"),
+        ("沌口", "wuhan_econ_tech"),
+        ("经开区", "wuhan_econ_tech"),
+        ("武汉经济技术开发区", "wuhan_econ_tech"),
+        ("临空港", "airport_econ"),
+        ("洪山区", "hongshan"),
+        ("洪山", "hongshan"),
+        ("hongshan district", "hongshan"),
+        ("Jiang'an", "jiangan"),
+        ("anywhere", ANYWHERE),
+        ("不限", ANYWHERE),
+        ("全市", ANYWHERE),
+    ],
+)
+def test_normalize_area(value: str, code: str) -> None:
+    assert normalize_area(value) == code
+
+
+def test_unknown_area_raises() -> None:
+    with pytest.raises(UnknownTermError, match="'汉口火星区'"):
+        normalize_area("汉口火星区")
+
+
+def test_distances_are_sensible() -> None:
+    assert distance_km("光谷", "洪山区") < distance_km("光谷", "黄陂区")
+    assert 3 < distance_km("江汉区", "武昌区") < 15
+    assert distance_km("wuchang", "武昌区") == 0.0
+    assert distance_km(ANYWHERE, "xinzhou") == 0.0
+    assert distance_km("新洲区", "不限") == 0.0
+    for a, b in itertools.combinations(AREAS, 2):
+        d = distance_km(a, b)
+        assert d == pytest.approx(distance_km(b, a))
+        assert 0.0 <= d < 100.0
+
+
+# ---------------------------------------------------------------------------- real data
+
+
+def _shared_file(*parts: str) -> Path:
+    env = os.environ.get("MATCHER_SHARED_DATA")
+    root = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    path = root.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing; CI must run the data checks")
+        pytest.skip(f"{path} not available (set MATCHER_SHARED_DATA)")
+    return path
+
+
+def test_cyzone_industry_tags_are_covered() -> None:
+    import pandas as pd
+
+    path = _shared_file("china-cyzone-investment-events", "events_2010-2015_2018-2019.csv.gz")
+    rows = pd.read_csv(path, usecols=["industries"], dtype=str)["industries"].fillna("")
+    tag_lists = [[t.strip() for t in str(v).split(",") if t.strip()] for v in rows]
+
+    def known(tag: str) -> bool:
+        if tag in CYZONE_AMBIGUOUS_TAGS:
+            return False
+        try:
+            normalize_industry(tag)
+        except UnknownTermError:
+            return False
+        return True
+
+    first_tags = {tags[0] for tags in tag_lists if tags}
+    missing_first = sorted(
+        t for t in first_tags if t not in CYZONE_PLACEHOLDER_TAGS | CYZONE_AMBIGUOUS_TAGS and not known(t)
+    )
+    assert missing_first == []
+
+    # Coverage counts a tag only if it is itself in the vocabulary (not a fallback to its
+    # row's top-level tag). The denominator is every tag occurrence in the file, the
+    # 未透露 placeholder included, so this is the stricter of the two possible readings.
+    occurrences = Counter(t for tags in tag_lists for t in tags)
+    covered = sum(n for tag, n in occurrences.items() if known(tag))
+    total = sum(occurrences.values())
+    assert covered / total >= 0.95, f"{covered}/{total}"
+
+    # Every row that names any industry ends up with at least one code.
+    for tags in tag_lists:
+        if set(tags) - CYZONE_PLACEHOLDER_TAGS - CYZONE_AMBIGUOUS_TAGS:
+            assert map_cyzone_industries(tags), tags
+
+
+def test_cyzone_series_values_all_handled() -> None:
+    import pandas as pd
+
+    path = _shared_file("china-cyzone-investment-events", "events_2010-2015_2018-2019.csv.gz")
+    series = pd.read_csv(path, usecols=["series"], dtype=str)["series"].fillna("")
+    mapped = {s: map_cyzone_round(s) for s in series.unique()}  # must not raise
+    assert mapped["A轮"] == "a"
+    assert mapped["战略投资"] == "strategic"
+    assert mapped["IPO"] is None
+
+
+def test_crunchbase_values_all_handled() -> None:
+    import pandas as pd
+
+    companies = pd.read_csv(
+        _shared_file("crunchbase-2013", "crunchbase-companies.csv.gz"),
+        usecols=["category_code"],
+        dtype=str,
+        encoding="cp1252",
+    )
+    categories = set(companies["category_code"].dropna())
+    assert categories == set(CRUNCHBASE_CATEGORIES)
+    rounds = pd.read_csv(
+        _shared_file("crunchbase-2013", "crunchbase-rounds.csv.gz"),
+        usecols=["funding_round_type"],
+        dtype=str,
+        encoding="cp1252",
+    )
+    for round_type in rounds["funding_round_type"].dropna().unique():
+        map_crunchbase_round(round_type)  # must not raise
