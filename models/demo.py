@@ -22,7 +22,7 @@ import datetime as dt
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
@@ -91,10 +91,11 @@ LATENT_DIM = 8
 ENGLISH_SHARE = 0.15
 HISTORY_START = dt.date(2022, 1, 1)
 HISTORY_END = dt.date(2026, 10, 31)
-# A funnel runs for at most this many days, so every funnel started in the window ends in it.
-FUNNEL_SPAN_DAYS = 150
-LATEST_FOUNDING = HISTORY_END - dt.timedelta(days=FUNNEL_SPAN_DAYS)
 WUHAN_TZ = dt.timezone(dt.timedelta(hours=8))
+# The history is a snapshot taken at the end of HISTORY_END: funnels still running then stop there.
+SNAPSHOT = dt.datetime(HISTORY_END.year, HISTORY_END.month, HISTORY_END.day, 23, 59, tzinfo=WUHAN_TZ)
+# Companies founded later than this have had too little time to build any history.
+LATEST_FOUNDING = HISTORY_END - dt.timedelta(days=120)
 TEN_THOUSAND = 10_000  # 万: Chinese amounts are quoted in units of 10,000 CNY
 
 # --- phrase banks -----------------------------------------------------------------------
@@ -129,7 +130,9 @@ class Theme:
     majors: tuple[str, ...]
 
 
-def _theme(key: str, label: str, hub: Hub, weight: float, zh: str, en: str, skills: str, majors: str) -> Theme:
+def _theme(
+    key: str, label: str, hub: Hub, weight: float, zh: str, en: str, skills: str, majors: str
+) -> Theme:
     """Build a theme from two "field;brand;products;tech;customers[;results]" strings."""
     zh_field, zh_brand, zh_products, zh_tech, zh_customers, zh_results = zh.split(";")
     en_field, en_brand, en_products, en_tech, en_customers = en.split(";")
@@ -143,236 +146,347 @@ def _theme(key: str, label: str, hub: Hub, weight: float, zh: str, en: str, skil
 
 THEMES: tuple[Theme, ...] = (
     _theme(
-        "optical_chips", "光通信", "optics_valley", 0.07,
+        "optical_chips",
+        "光通信",
+        "optics_valley",
+        0.07,
         "光通信芯片;光电科技;高速光模块|硅光调制器芯片|25G DFB激光器芯片|相干光通信收发组件;"
         "硅基光电子集成|高速光电芯片设计|晶圆级封装|光电协同仿真;数据中心运营商|通信设备厂商|光模块封装企业;"
         "400G光模块通过客户认证|芯片良率提升至95%以上",
         "optical communication chips;Photonics;high-speed optical transceivers|silicon photonic modulators|"
-        "DFB laser chips;silicon photonics integration|high-speed optoelectronic chip design|wafer-level packaging;"
+        "DFB laser chips;silicon photonics integration|high-speed optoelectronic chip design|wafer-level "
+        "packaging;"
         "data-centre operators|telecom equipment makers",
-        "光电子器件|Lumerical|芯片版图设计|半导体工艺|高速电路设计", "光电信息科学与工程|电子科学与技术|微电子学",
+        "光电子器件|Lumerical|芯片版图设计|半导体工艺|高速电路设计",
+        "光电信息科学与工程|电子科学与技术|微电子学",
     ),
     _theme(
-        "machine_vision", "人工智能", "optics_valley", 0.07,
+        "machine_vision",
+        "人工智能",
+        "optics_valley",
+        0.07,
         "工业视觉质检;智能科技;表面缺陷检测系统|3D视觉定位引导平台|AI质检一体机|视觉检测软件平台;"
         "深度学习|高精度相机标定|小样本缺陷识别|边缘计算推理;汽车零部件厂商|3C电子制造企业|面板与锂电产线;"
         "检测准确率超过99.5%|替代人工质检员数百人",
         "industrial machine-vision inspection;Vision AI;surface defect inspection systems|3D vision guidance "
         "platforms|AI inspection stations;deep learning|few-shot defect recognition|edge inference;"
         "auto-parts suppliers|electronics manufacturers",
-        "Python|PyTorch|OpenCV|图像处理|C++", "计算机科学与技术|自动化|人工智能",
+        "Python|PyTorch|OpenCV|图像处理|C++",
+        "计算机科学与技术|自动化|人工智能",
     ),
     _theme(
-        "llm_apps", "人工智能", "optics_valley", 0.05,
+        "llm_apps",
+        "人工智能",
+        "optics_valley",
+        0.05,
         "大模型行业应用;信息技术;企业知识库问答助手|智能客服大模型|行业大模型微调平台|AI文档审核工具;"
         "大语言模型|检索增强生成|模型微调与蒸馏|多模态理解;金融机构|政务服务中心|制造企业;"
         "服务企业客户超过百家|问答准确率达到90%以上",
-        "industry LLM applications;AI;enterprise knowledge assistants|LLM customer-service agents|domain model "
+        "industry LLM applications;AI;enterprise knowledge assistants|LLM customer-service agents|domain "
+        "model "
         "fine-tuning platforms;large language models|retrieval-augmented generation|model distillation;"
         "banks and insurers|government service centres",
-        "Python|大模型微调|自然语言处理|LangChain|向量数据库", "计算机科学与技术|人工智能|软件工程",
+        "Python|大模型微调|自然语言处理|LangChain|向量数据库",
+        "计算机科学与技术|人工智能|软件工程",
     ),
     _theme(
-        "saas", "SAAS", "optics_valley", 0.05,
+        "saas",
+        "SAAS",
+        "optics_valley",
+        0.05,
         "企业SaaS;网络科技;供应链协同SaaS|智能财税SaaS|连锁门店数字化管理系统|低代码业务平台;"
         "云原生架构|多租户微服务|低代码引擎|数据中台;中小企业|连锁零售品牌|制造业工厂;"
         "付费客户超过500家|年度经常性收入突破千万元",
-        "enterprise SaaS;Software;supply-chain collaboration SaaS|smart tax and finance SaaS|low-code business "
+        "enterprise SaaS;Software;supply-chain collaboration SaaS|smart tax and finance SaaS|low-code "
+        "business "
         "platforms;cloud-native architecture|multi-tenant microservices|low-code engines;SMEs|retail chains",
-        "Java|Go|Kubernetes|微服务|MySQL|产品设计", "软件工程|计算机科学与技术|信息管理与信息系统",
+        "Java|Go|Kubernetes|微服务|MySQL|产品设计",
+        "软件工程|计算机科学与技术|信息管理与信息系统",
     ),
     _theme(
-        "ic_design", "集成电路", "optics_valley", 0.04,
+        "ic_design",
+        "集成电路",
+        "optics_valley",
+        0.04,
         "集成电路设计;微电子;存储控制芯片|车规级MCU芯片|模拟电源管理芯片|射频前端芯片;"
-        "先进工艺数字IC设计|模拟混合信号设计|EDA验证流程|Chiplet封装;消费电子厂商|汽车电子一级供应商|存储模组厂;"
+        "先进工艺数字IC设计|模拟混合信号设计|EDA验证流程|Chiplet封装;消费电子厂商|汽车电子一级供应商|"
+        "存储模组厂;"
         "芯片完成流片并量产|通过AEC-Q100车规认证",
-        "integrated circuit design;Microelectronics;storage controller chips|automotive MCUs|power-management "
+        "integrated circuit design;Microelectronics;storage controller chips|automotive MCUs|"
+        "power-management "
         "ICs;digital IC design|mixed-signal design|chiplet packaging;consumer-electronics brands|automotive "
         "tier-one suppliers",
-        "Verilog|数字IC验证|模拟电路设计|Cadence|半导体物理", "微电子学|集成电路设计与集成系统|电子科学与技术",
+        "Verilog|数字IC验证|模拟电路设计|Cadence|半导体物理",
+        "微电子学|集成电路设计与集成系统|电子科学与技术",
     ),
     _theme(
-        "cybersecurity", "企业安全", "airport", 0.03,
+        "cybersecurity",
+        "企业安全",
+        "airport",
+        0.03,
         "网络安全;网络安全技术;工控安全防护平台|零信任访问网关|数据安全审计系统|威胁情报分析平台;"
         "威胁检测与响应|零信任架构|数据脱敏与加密|攻防演练;政务部门|能源电力企业|金融机构;"
         "通过等保三级测评|为百余家单位提供安全服务",
-        "cybersecurity;Security;industrial-control security platforms|zero-trust access gateways|data security "
+        "cybersecurity;Security;industrial-control security platforms|zero-trust access gateways|data "
+        "security "
         "audit systems;threat detection and response|zero-trust architecture|data encryption;government "
         "agencies|power utilities",
-        "渗透测试|网络协议分析|Linux|安全运维|Python", "网络空间安全|信息安全|计算机科学与技术",
+        "渗透测试|网络协议分析|Linux|安全运维|Python",
+        "网络空间安全|信息安全|计算机科学与技术",
     ),
     _theme(
-        "geospatial", "智慧城市", "optics_valley", 0.03,
+        "geospatial",
+        "智慧城市",
+        "optics_valley",
+        0.03,
         "北斗时空信息;空间信息;北斗高精度定位终端|实景三维城市平台|遥感影像智能解译系统|城市生命线监测平台;"
         "北斗高精度定位|卫星遥感|激光点云处理|时空大数据;自然资源部门|城市建设管理部门|交通运营企业;"
         "参与多个城市数字孪生项目|定位精度达到厘米级",
-        "BeiDou spatial intelligence;Geospatial;high-precision BeiDou positioning terminals|3D digital-twin city "
+        "BeiDou spatial intelligence;Geospatial;high-precision BeiDou positioning terminals|3D digital-twin "
+        "city "
         "platforms|remote-sensing image interpretation;BeiDou precise positioning|satellite remote sensing|"
         "point-cloud processing;natural-resource bureaus|urban management departments",
-        "GIS|遥感图像处理|点云处理|Python|北斗导航", "测绘工程|遥感科学与技术|地理信息科学",
+        "GIS|遥感图像处理|点云处理|Python|北斗导航",
+        "测绘工程|遥感科学与技术|地理信息科学",
     ),
     _theme(
-        "gene_sequencing", "生物技术", "optics_valley", 0.05,
+        "gene_sequencing",
+        "生物技术",
+        "optics_valley",
+        0.05,
         "基因测序;生物科技;肿瘤早筛基因检测产品|单细胞测序服务|遗传病基因诊断试剂盒|宏基因组病原检测;"
         "高通量测序|生物信息学分析|液体活检|单细胞组学;三甲医院|第三方医学检验所|科研院所;"
         "检测样本量累计超过十万例|产品获得医疗器械注册证",
         "gene sequencing;Biotech;cancer early-screening assays|single-cell sequencing services|pathogen "
         "metagenomic testing;high-throughput sequencing|bioinformatics pipelines|liquid biopsy;tertiary "
         "hospitals|independent clinical labs",
-        "生物信息学|R语言|NGS数据分析|分子生物学实验|Python", "生物技术|生物信息学|临床医学",
+        "生物信息学|R语言|NGS数据分析|分子生物学实验|Python",
+        "生物技术|生物信息学|临床医学",
     ),
     _theme(
-        "medical_devices", "医疗器械", "optics_valley", 0.05,
+        "medical_devices",
+        "医疗器械",
+        "optics_valley",
+        0.05,
         "医疗器械;医疗科技;微创手术机器人|可穿戴心电监测设备|高端医学影像设备|介入治疗耗材;"
         "精密机械设计|医学影像重建|生物相容材料|嵌入式系统;医院介入科室|基层医疗机构|康复中心;"
         "获得二类医疗器械注册证|产品进入数十家医院使用",
         "medical devices;Medical;minimally invasive surgical robots|wearable ECG monitors|interventional "
         "consumables;precision mechanics|medical image reconstruction|biocompatible materials;hospital "
         "interventional departments|primary-care clinics",
-        "医疗器械注册|嵌入式开发|机械设计|质量体系|SolidWorks", "生物医学工程|机械设计制造及其自动化|临床医学",
+        "医疗器械注册|嵌入式开发|机械设计|质量体系|SolidWorks",
+        "生物医学工程|机械设计制造及其自动化|临床医学",
     ),
     _theme(
-        "innovative_drugs", "医药服务", "optics_valley", 0.04,
+        "innovative_drugs",
+        "医药服务",
+        "optics_valley",
+        0.04,
         "创新药研发;医药科技;小分子靶向抗肿瘤药物|mRNA疫苗|抗体偶联药物|中药创新制剂;"
         "计算机辅助药物设计|抗体工程|递送系统|临床前药效评价;大型制药企业|临床研究机构|肿瘤患者;"
         "候选药物进入临床一期|获得新药临床试验批件",
         "innovative drug R&D;Pharma;small-molecule targeted oncology drugs|mRNA vaccines|antibody-drug "
         "conjugates;computer-aided drug design|antibody engineering|drug delivery systems;pharmaceutical "
         "companies|clinical research organisations",
-        "药物化学|细胞实验|药理学|GMP|临床试验设计", "药学|药物化学|生物制药",
+        "药物化学|细胞实验|药理学|GMP|临床试验设计",
+        "药学|药物化学|生物制药",
     ),
     _theme(
-        "digital_health", "医疗信息化", "city", 0.03,
+        "digital_health",
+        "医疗信息化",
+        "city",
+        0.03,
         "数字医疗;健康科技;互联网医院平台|慢病管理小程序|AI辅助影像诊断系统|医院运营数据平台;"
         "医学人工智能|医疗大数据治理|远程诊疗|电子病历结构化;公立医院|医保与卫健部门|慢病患者;"
         "接入医院超过五十家|服务患者超过百万人次",
         "digital health;Health Tech;internet hospital platforms|chronic-disease management apps|AI-assisted "
         "imaging diagnosis;medical AI|healthcare data governance|telemedicine;public hospitals|health "
         "insurance bureaus",
-        "医疗信息系统|Python|数据分析|前端开发|HL7", "医学信息工程|计算机科学与技术|公共卫生",
+        "医疗信息系统|Python|数据分析|前端开发|HL7",
+        "医学信息工程|计算机科学与技术|公共卫生",
     ),
     _theme(
-        "ivd", "医疗器械", "optics_valley", 0.02,
+        "ivd",
+        "医疗器械",
+        "optics_valley",
+        0.02,
         "体外诊断;诊断技术;化学发光免疫分析仪|POCT快速检测试剂|分子诊断一体机|微流控检测芯片;"
         "化学发光|微流控|荧光定量PCR|免疫层析;医院检验科|社区卫生服务中心|海外经销商;"
         "试剂产品取得欧盟CE认证|装机量超过一千台",
         "in-vitro diagnostics;Diagnostics;chemiluminescence immunoassay analysers|point-of-care rapid tests|"
         "microfluidic test chips;chemiluminescence|microfluidics|quantitative PCR;hospital laboratories|"
         "community health centres",
-        "免疫诊断|试剂研发|PCR|质量控制|仪器开发", "医学检验技术|生物技术|生物医学工程",
+        "免疫诊断|试剂研发|PCR|质量控制|仪器开发",
+        "医学检验技术|生物技术|生物医学工程",
     ),
     _theme(
-        "industrial_robots", "机器人", "car_valley", 0.05,
+        "industrial_robots",
+        "机器人",
+        "car_valley",
+        0.05,
         "工业机器人;智能装备;六轴协作机器人|焊接机器人工作站|AGV移动机器人|机器人视觉分拣系统;"
         "运动控制算法|伺服驱动|力控装配|SLAM导航;汽车整车厂|家电制造企业|仓储物流中心;"
         "累计交付机器人超过千台|进入多家整车厂供应链",
         "industrial robots;Robotics;collaborative six-axis robots|robotic welding cells|autonomous mobile "
         "robots;motion control|servo drives|force-controlled assembly;car makers|appliance manufacturers",
-        "ROS|运动控制|PLC|C++|机械设计", "机械电子工程|自动化|机器人工程",
+        "ROS|运动控制|PLC|C++|机械设计",
+        "机械电子工程|自动化|机器人工程",
     ),
     _theme(
-        "laser", "激光设备", "optics_valley", 0.04,
+        "laser",
+        "激光设备",
+        "optics_valley",
+        0.04,
         "激光加工;激光科技;超快激光精密加工设备|光纤激光切割机|激光焊接系统|激光清洗设备;"
         "超快激光|光纤激光器|光束整形|激光与材料相互作用;动力电池厂商|钣金加工企业|消费电子结构件厂;"
         "设备出口二十多个国家|加工精度达到微米级",
         "laser processing;Laser;ultrafast laser micro-machining systems|fiber laser cutters|laser welding "
         "systems;ultrafast lasers|fiber laser sources|beam shaping;battery makers|sheet-metal fabricators",
-        "激光器设计|光学设计|Zemax|电气控制|工艺开发", "光电信息科学与工程|材料成型及控制工程|机械设计制造及其自动化",
+        "激光器设计|光学设计|Zemax|电气控制|工艺开发",
+        "光电信息科学与工程|材料成型及控制工程|机械设计制造及其自动化",
     ),
     _theme(
-        "additive", "3D打印", "car_valley", 0.02,
+        "additive",
+        "3D打印",
+        "car_valley",
+        0.02,
         "增材制造;增材科技;金属3D打印设备|砂型打印服务|航空零部件增材修复|工业级光固化打印机;"
         "激光选区熔化|拓扑优化设计|粉末冶金|打印工艺仿真;航空航天院所|模具企业|汽车研发中心;"
         "打印零件通过航空件验证|服务客户超过三百家",
         "additive manufacturing;3D Printing;metal 3D printers|sand-mould printing services|aerospace part "
         "repair;selective laser melting|topology optimisation|process simulation;aerospace institutes|"
         "tooling makers",
-        "增材制造工艺|有限元分析|材料表征|CAD|ANSYS", "材料成型及控制工程|机械工程|材料科学与工程",
+        "增材制造工艺|有限元分析|材料表征|CAD|ANSYS",
+        "材料成型及控制工程|机械工程|材料科学与工程",
     ),
     _theme(
-        "drones", "无人机", "airport", 0.02,
+        "drones",
+        "无人机",
+        "airport",
+        0.02,
         "工业无人机;航空科技;电力巡检无人机|农业植保无人机|低空物流无人机|无人机机场系统;"
         "飞控算法|自主避障|长航时动力系统|集群调度;电网公司|农业合作社|物流企业;"
         "累计飞行超过十万架次|获得民航局运营许可",
         "industrial drones;Aviation;power-line inspection drones|crop-spraying drones|low-altitude logistics "
-        "drones;flight control|autonomous obstacle avoidance|swarm scheduling;grid operators|farm cooperatives",
-        "飞控开发|嵌入式C|无人机系统集成|SLAM|电机控制", "飞行器设计与工程|自动化|电子信息工程",
+        "drones;flight control|autonomous obstacle avoidance|swarm scheduling;grid operators|farm "
+        "cooperatives",
+        "飞控开发|嵌入式C|无人机系统集成|SLAM|电机控制",
+        "飞行器设计与工程|自动化|电子信息工程",
     ),
     _theme(
-        "new_materials", "新材料", "car_valley", 0.03,
+        "new_materials",
+        "新材料",
+        "car_valley",
+        0.03,
         "先进材料;新材料;碳化硅衬底材料|高性能复合材料|光纤预制棒材料|石墨烯导热膜;"
         "晶体生长|复合材料成型|纳米材料制备|材料表征分析;半导体器件厂商|风电叶片企业|消费电子厂商;"
         "产品通过头部客户验证|建成年产百吨级产线",
-        "advanced materials;Materials;silicon-carbide substrates|high-performance composites|graphene thermal "
+        "advanced materials;Materials;silicon-carbide substrates|high-performance composites|graphene "
+        "thermal "
         "films;crystal growth|composite moulding|nanomaterial synthesis;semiconductor device makers|"
         "wind-blade manufacturers",
-        "材料表征|XRD|SEM|化学合成|工艺优化", "材料科学与工程|高分子材料与工程|化学",
+        "材料表征|XRD|SEM|化学合成|工艺优化",
+        "材料科学与工程|高分子材料与工程|化学",
     ),
     _theme(
-        "connected_vehicles", "智能网联汽车", "car_valley", 0.04,
+        "connected_vehicles",
+        "智能网联汽车",
+        "car_valley",
+        0.04,
         "智能网联汽车;汽车科技;L4级自动驾驶解决方案|车载激光雷达|智能座舱域控制器|车路协同路侧单元;"
         "多传感器融合|高精地图|车规级软件架构|V2X通信;整车企业|智慧交通运营商|港口与园区;"
         "获得自动驾驶道路测试牌照|与多家车企达成定点合作",
-        "intelligent connected vehicles;Auto Tech;L4 autonomous driving stacks|automotive lidar|smart cockpit "
+        "intelligent connected vehicles;Auto Tech;L4 autonomous driving stacks|automotive lidar|smart "
+        "cockpit "
         "domain controllers;multi-sensor fusion|HD mapping|V2X communication;car makers|smart-transport "
         "operators",
-        "自动驾驶感知|C++|ROS|AUTOSAR|传感器标定", "车辆工程|自动化|计算机科学与技术",
+        "自动驾驶感知|C++|ROS|AUTOSAR|传感器标定",
+        "车辆工程|自动化|计算机科学与技术",
     ),
     _theme(
-        "energy_storage", "电池", "car_valley", 0.04,
+        "energy_storage",
+        "电池",
+        "car_valley",
+        0.04,
         "新型储能;新能源科技;工商业储能系统|电池管理系统BMS|钠离子电池电芯|储能电站能量管理平台;"
         "电化学储能|电池管理算法|热管理设计|电池回收利用;工业园区|光伏电站业主|电网企业;"
         "储能项目装机超过百兆瓦时|电芯循环寿命突破六千次",
         "energy storage;New Energy;commercial energy-storage systems|battery management systems|sodium-ion "
         "cells;electrochemical storage|battery management algorithms|thermal management;industrial parks|"
         "solar farm owners",
-        "电池管理系统|电化学|电力电子|嵌入式开发|MATLAB", "电气工程及其自动化|新能源科学与工程|化学",
+        "电池管理系统|电化学|电力电子|嵌入式开发|MATLAB",
+        "电气工程及其自动化|新能源科学与工程|化学",
     ),
     _theme(
-        "smart_logistics", "物流仓储", "airport", 0.03,
+        "smart_logistics",
+        "物流仓储",
+        "airport",
+        0.03,
         "智慧物流;供应链管理;航空货运数字化平台|智能仓储管理系统|冷链物流监控系统|多式联运调度平台;"
         "运筹优化算法|物联网追踪|仓储自动化|路径规划;跨境电商卖家|生鲜食品企业|制造业供应链;"
         "日均处理订单超过十万单|仓储效率提升40%",
         "smart logistics;Logistics;air-cargo digital platforms|smart warehouse management systems|cold-chain "
-        "monitoring;operations research|IoT tracking|route planning;cross-border sellers|fresh-food companies",
-        "运筹优化|供应链管理|SQL|数据分析|Java", "物流管理|物流工程|交通运输",
+        "monitoring;operations research|IoT tracking|route planning;cross-border sellers|fresh-food "
+        "companies",
+        "运筹优化|供应链管理|SQL|数据分析|Java",
+        "物流管理|物流工程|交通运输",
     ),
     _theme(
-        "edtech", "教育信息化", "city", 0.03,
+        "edtech",
+        "教育信息化",
+        "city",
+        0.03,
         "教育科技;教育科技;AI个性化学习平台|职业教育实训系统|智慧校园管理平台|虚拟仿真实验教学软件;"
         "知识图谱|自适应学习算法|虚拟仿真|学习行为分析;中小学校|职业院校|高校实验中心;"
         "覆盖学校超过三百所|注册学员超过五十万",
         "education technology;EdTech;adaptive learning platforms|vocational training simulators|smart campus "
-        "systems;knowledge graphs|adaptive learning algorithms|virtual simulation;schools|vocational colleges",
-        "教学设计|前端开发|Unity|数据分析|产品运营", "教育技术学|计算机科学与技术|心理学",
+        "systems;knowledge graphs|adaptive learning algorithms|virtual simulation;schools|vocational "
+        "colleges",
+        "教学设计|前端开发|Unity|数据分析|产品运营",
+        "教育技术学|计算机科学与技术|心理学",
     ),
     _theme(
-        "smart_agriculture", "新农业", "suburban", 0.02,
+        "smart_agriculture",
+        "新农业",
+        "suburban",
+        0.02,
         "智慧农业;农业科技;水产养殖智能监测系统|设施农业环境控制系统|种业分子育种服务|农产品溯源平台;"
         "分子标记育种|农业物联网|遥感估产|水肥一体化;农业合作社|种业公司|水产养殖户;"
         "服务种植面积超过十万亩|新品种通过省级审定",
-        "smart agriculture;Agritech;aquaculture monitoring systems|greenhouse climate control|molecular breeding "
-        "services;marker-assisted breeding|agricultural IoT|remote-sensing yield estimation;farm cooperatives|"
+        "smart agriculture;Agritech;aquaculture monitoring systems|greenhouse climate control|molecular "
+        "breeding "
+        "services;marker-assisted breeding|agricultural IoT|remote-sensing yield estimation;farm "
+        "cooperatives|"
         "seed companies",
-        "农业物联网|作物育种|数据分析|传感器|田间试验", "农学|植物科学与技术|水产养殖学",
+        "农业物联网|作物育种|数据分析|传感器|田间试验",
+        "农学|植物科学与技术|水产养殖学",
     ),
     _theme(
-        "fintech", "金融科技", "city", 0.02,
+        "fintech",
+        "金融科技",
+        "city",
+        0.02,
         "金融科技;数字科技;供应链金融风控平台|智能投顾系统|中小微企业信用评估模型|保险理赔自动化系统;"
         "风险建模|知识图谱反欺诈|隐私计算|RPA流程自动化;城商行|融资租赁公司|保险公司;"
         "累计服务融资规模超过百亿元|坏账率显著低于行业平均",
         "fintech;Fintech;supply-chain finance risk platforms|robo-advisory systems|SME credit scoring models;"
         "risk modelling|graph-based anti-fraud|privacy-preserving computation;city commercial banks|insurers",
-        "风控建模|Python|SQL|机器学习|金融工程", "金融学|金融工程|统计学",
+        "风控建模|Python|SQL|机器学习|金融工程",
+        "金融学|金融工程|统计学",
     ),
     _theme(
-        "games_culture", "游戏电竞", "optics_valley", 0.02,
+        "games_culture",
+        "游戏电竞",
+        "optics_valley",
+        0.02,
         "数字文创;互动娱乐;独立游戏研发|电竞赛事运营平台|数字藏品与IP运营|虚拟直播技术服务;"
         "游戏引擎开发|实时渲染|动作捕捉|AIGC内容生成;游戏玩家|品牌广告主|文旅景区;"
         "游戏上线首月流水破千万|签约原创IP二十余个",
         "digital games and culture;Interactive;indie game development|esports tournament platforms|virtual "
-        "streaming services;game-engine development|real-time rendering|motion capture;gamers|brand advertisers",
-        "Unity|游戏策划|3D建模|C#|内容运营", "数字媒体技术|动画|软件工程",
+        "streaming services;game-engine development|real-time rendering|motion capture;gamers|brand "
+        "advertisers",
+        "Unity|游戏策划|3D建模|C#|内容运营",
+        "数字媒体技术|动画|软件工程",
     ),
 )
 
@@ -388,8 +502,9 @@ HUB_AREAS: dict[Hub, tuple[tuple[str, float], ...]] = {
         ("青山区", 0.03),
     ),
     "airport": (
-        ("武汉临空港经济技术开发区", 0.35), ("东西湖区", 0.15), ("黄陂区", 0.12), ("武汉经济技术开发区", 0.13),
-        ("长江新区", 0.08), ("新洲区", 0.05), ("东湖新技术开发区", 0.08), ("洪山区", 0.04),
+        ("武汉临空港经济技术开发区", 0.35), ("东西湖区", 0.15), ("黄陂区", 0.12),
+        ("武汉经济技术开发区", 0.13), ("长江新区", 0.08), ("新洲区", 0.05), ("东湖新技术开发区", 0.08),
+        ("洪山区", 0.04),
     ),
     "city": (
         ("江汉区", 0.15), ("江岸区", 0.15), ("武昌区", 0.17), ("洪山区", 0.14), ("东湖新技术开发区", 0.15),
@@ -433,19 +548,25 @@ UNIVERSITIES: tuple[tuple[str, str, str, float], ...] = (
 )
 
 SURNAMES = _bank(
-    "王|李|张|刘|陈|杨|黄|赵|吴|周|徐|孙|马|朱|胡|郭|何|高|林|罗|郑|梁|谢|宋|唐|许|韩|冯|邓|曹|彭|曾|肖|田|董|"
-    "袁|潘|于|蒋|蔡|余|杜|叶|程|苏|魏|吕|丁|任|沈|姚|卢|姜|崔|钟|谭|陆|汪|范|金|石|廖|贾|夏|韦|付|方|白|邹|孟|"
+    "王|李|张|刘|陈|杨|黄|赵|吴|周|徐|孙|马|朱|胡|郭|何|高|林|罗|郑|梁|谢|宋|唐|许|韩|冯|邓|曹|彭|曾|肖|田|"
+    "董|"
+    "袁|潘|于|蒋|蔡|余|杜|叶|程|苏|魏|吕|丁|任|沈|姚|卢|姜|崔|钟|谭|陆|汪|范|金|石|廖|贾|夏|韦|付|方|白|邹|"
+    "孟|"
     "熊|秦|邱|江|尹|薛|闫|段|雷|侯|龙|史|陶|黎|贺|顾|毛|郝|龚|邵|万|钱|严|覃|武|戴|莫|孔|向|汤"
 )
 GIVEN_NAME_CHARS = _bank(
-    "伟|芳|娜|敏|静|丽|强|磊|军|洋|勇|艳|杰|娟|涛|明|超|秀|霞|平|刚|桂|英|华|玉|萍|红|文|辉|建|宇|浩|凯|鑫|晨|"
+    "伟|芳|娜|敏|静|丽|强|磊|军|洋|勇|艳|杰|娟|涛|明|超|秀|霞|平|刚|桂|英|华|玉|萍|红|文|辉|建|宇|浩|凯|鑫|"
+    "晨|"
     "欣|怡|思|雨|佳|嘉|子|梓|轩|睿|博|涵|宁|琪|晓|俊|峰|鹏|斌|婷|雪|慧|悦|航|楠|昊|然|泽|瑶|彤|诗|一|可|逸"
 )
 BRAND_CHARS = _bank(
-    "芯|光|智|联|睿|图|源|创|达|星|瀚|鼎|华|楚|江|汉|云|锐|精|微|凌|极|天|恒|博|远|启|明|辰|宇|航|康|泰|和|众|"
+    "芯|光|智|联|睿|图|源|创|达|星|瀚|鼎|华|楚|江|汉|云|锐|精|微|凌|极|天|恒|博|远|启|明|辰|宇|航|康|泰|和|"
+    "众|"
     "信|优|迈|驰|腾|领|旭|晟|德|能|新|峰|青|卓|越|海|安|易|捷|聚|数|维|森|知|行|鲲|翼|澜"
 )
-EN_BRAND_HEADS = _bank("Lumi|Opti|Nova|Vita|Sino|Chu|Han|Jiang|Xin|Rui|Zhi|Xing|Yuan|Heng|Ming|Tian|Kun|Lan|Bo|Qi")
+EN_BRAND_HEADS = _bank(
+    "Lumi|Opti|Nova|Vita|Sino|Chu|Han|Jiang|Xin|Rui|Zhi|Xing|Yuan|Heng|Ming|Tian|Kun|Lan|Bo|Qi"
+)
 EN_BRAND_TAILS = _bank("tek|lab|gen|ware|ix|ara|ion|flow|wave|core|sense|path|link|mind|nova")
 
 ORIGINS_ZH = _bank(
@@ -457,20 +578,23 @@ ORIGINS_EN = _bank(
     "top internet companies|tertiary hospitals|automotive R&D centres|overseas universities"
 )
 GENERIC_RESULTS_ZH = _bank(
-    "完成首批客户验证|与多家行业龙头企业签订合作协议|实现年营收数百万元|入选光谷3551人才计划|获评国家高新技术企业|"
+    "完成首批客户验证|与多家行业龙头企业签订合作协议|实现年营收数百万元|入选光谷3551人才计划|"
+    "获评国家高新技术企业|"
     "获得湖北省科技创新大赛奖项"
 )
 GENERIC_RESULTS_EN = _bank(
     "completed pilots with its first customers|signed agreements with several industry leaders|"
     "reached revenue in the millions of yuan|been certified as a national high-tech enterprise"
 )
-FUND_USES_ZH = _bank("产品研发与量产|市场拓展|团队扩充|产线建设|临床试验|海外市场开拓")
+FUND_USES_ZH = _bank("产品研发与迭代|市场拓展|团队扩充|规模化交付|海外市场开拓")
 MENTOR_EXPERTISE = _bank(
-    "融资路演|股权架构设计|商业模式|市场营销|产品管理|知识产权|财税合规|政策申报|海外市场|供应链管理|团队管理|"
+    "融资路演|股权架构设计|商业模式|市场营销|产品管理|知识产权|财税合规|政策申报|海外市场|供应链管理|"
+    "团队管理|"
     "技术路线规划|品牌建设|销售渠道"
 )
 SPACE_SERVICES = _bank(
-    "共享工位|独立办公室|路演活动|创业导师辅导|政策申报代办|工商财税代理|法律咨询|投融资对接|公共实验室|中试平台|"
+    "共享工位|独立办公室|路演活动|创业导师辅导|政策申报代办|工商财税代理|法律咨询|投融资对接|公共实验室|"
+    "中试平台|"
     "人才招聘|产业资源对接|会议室|知识产权服务"
 )
 GENERIC_MAJORS = _bank("市场营销|工商管理|英语|财务管理")
@@ -593,14 +717,20 @@ def _team_person(draw: Draw, theme: Theme, district: str, member_role: MemberRol
     years = draw.rng.randint(2, 20)
     industry_leader = lead and draw.chance(0.05)
     if english:
-        bio = f"Graduate of {university_en}, {years} years in {theme.en_field}, previously at {draw.pick(ORIGINS_EN)}."
+        origin = draw.pick(ORIGINS_EN)
+        bio = f"Graduate of {university_en}, {years} years in {theme.en_field}, previously at {origin}."
     else:
-        bio = f"毕业于{university}{major}专业，曾就职于{draw.pick(ORIGINS_ZH)}，拥有{years}年{theme.zh_field}行业经验。"
+        bio = (
+            f"毕业于{university}{major}专业，曾就职于{draw.pick(ORIGINS_ZH)}，"
+            f"拥有{years}年{theme.zh_field}行业经验。"
+        )
     if member_role in (MemberRole.founder, MemberRole.cofounder):
         role = PersonRole.industry_leader if industry_leader else PersonRole.founder
     else:
         role = PersonRole.researcher
-    tier = CardTier.A if industry_leader else (CardTier.C if years < 8 and draw.chance(0.7) else CardTier.none)
+    tier = (
+        CardTier.A if industry_leader else (CardTier.C if years < 8 and draw.chance(0.7) else CardTier.none)
+    )
     return {
         "name": draw.person_name(),
         "role": role.value,
@@ -617,8 +747,7 @@ def _team_person(draw: Draw, theme: Theme, district: str, member_role: MemberRol
     }
 
 
-def _student(draw: Draw, index: int) -> Record:
-    del index  # students differ only by their draws; the index keeps the builder signature uniform
+def _student(draw: Draw) -> Record:
     theme = draw.theme()
     university_index = draw.weighted([u[3] for u in UNIVERSITIES])
     university, _, university_en, _ = UNIVERSITIES[university_index]
@@ -627,9 +756,13 @@ def _student(draw: Draw, index: int) -> Record:
     skills = [*draw.some(theme.skills, 2, 4), *draw.some(GENERIC_SKILLS, 0, 2)]
     graduation_year = draw.rng.randint(2022, 2028)
     if draw.english():
-        bio = f"{degree.value.title()} student in {theme.en_field} at {university_en}, keen on {draw.pick(theme.en_tech)}."
+        interest = draw.pick(theme.en_tech)
+        bio = f"{degree.value.title()} student in {theme.en_field} at {university_en}, keen on {interest}."
     else:
-        bio = f"{university}{major}专业在读，研究兴趣为{draw.pick(theme.zh_tech)}，希望在{theme.zh_field}领域实习或就业。"
+        bio = (
+            f"{university}{major}专业在读，研究兴趣为{draw.pick(theme.zh_tech)}，"
+            f"希望在{theme.zh_field}领域实习或就业。"
+        )
     return {
         "name": draw.person_name(),
         "role": PersonRole.student.value,
@@ -688,7 +821,11 @@ def _one_liner(draw: Draw, theme: Theme, english: bool) -> str:
                 f"{draw.pick(theme.en_products).capitalize()} for {draw.pick(theme.en_customers)}",
             ]
         )
-    product, tech, customer = draw.pick(theme.zh_products), draw.pick(theme.zh_tech), draw.pick(theme.zh_customers)
+    product, tech, customer = (
+        draw.pick(theme.zh_products),
+        draw.pick(theme.zh_tech),
+        draw.pick(theme.zh_customers),
+    )
     return draw.rng.choice(
         [f"{tech}驱动的{product}", f"为{customer}提供{product}", f"专注{theme.zh_field}的{product}服务商"]
     )
@@ -705,7 +842,11 @@ def _startup_description(
             f"for {draw.pick(theme.en_customers)}. The team comes from {draw.pick(ORIGINS_EN)}, "
             f"holds {patents} patents and has {draw.pick(GENERIC_RESULTS_EN)}."
         )
-    product, tech, customer = draw.pick(theme.zh_products), draw.pick(theme.zh_tech), draw.pick(theme.zh_customers)
+    product, tech, customer = (
+        draw.pick(theme.zh_products),
+        draw.pick(theme.zh_tech),
+        draw.pick(theme.zh_customers),
+    )
     core = draw.rng.choice(
         [
             f"公司以{tech}为核心，研发{product}，主要服务{customer}。",
@@ -763,24 +904,40 @@ class InvestorStyle:
 
 
 INVESTOR_STYLES: tuple[InvestorStyle, ...] = (
-    InvestorStyle(InvestorType.angel, 0.30, ("种子轮", "天使轮", "Pre-A"), (20, 100), (100, 500), (1, 3), (1, 2), 0.3),
-    InvestorStyle(InvestorType.vc, 0.42, ("Pre-A", "A轮", "A+轮", "B轮"), (300, 2000), (2000, 10000), (2, 6), (1, 3), 0.1),
     InvestorStyle(
-        InvestorType.government_fund, 0.10, ("种子轮", "天使轮", "Pre-A", "A轮"), (50, 300), (500, 3000), (3, 10), (3, 6), 0.5
+        InvestorType.angel, share=0.30, stages=("种子轮", "天使轮", "Pre-A"),
+        ticket_min_wan=(20, 100), ticket_max_wan=(100, 500), deals_per_quarter=(1, 3), themes=(1, 2),
+        local_share=0.3,
     ),
     InvestorStyle(
-        InvestorType.corporate_vc, 0.18, ("A轮", "A+轮", "B轮", "C轮及以后", "战略投资"), (1000, 5000), (5000, 30000), (1, 3),
-        (1, 2), 0.05,
+        InvestorType.vc, share=0.42, stages=("Pre-A", "A轮", "A+轮", "B轮"),
+        ticket_min_wan=(300, 2000), ticket_max_wan=(2000, 10000), deals_per_quarter=(2, 6), themes=(1, 3),
+        local_share=0.1,
+    ),
+    InvestorStyle(
+        InvestorType.government_fund, share=0.10, stages=("种子轮", "天使轮", "Pre-A", "A轮"),
+        ticket_min_wan=(50, 300), ticket_max_wan=(500, 3000), deals_per_quarter=(3, 10), themes=(3, 6),
+        local_share=0.5,
+    ),
+    InvestorStyle(
+        InvestorType.corporate_vc, share=0.18, stages=("A轮", "A+轮", "B轮", "C轮及以后", "战略投资"),
+        ticket_min_wan=(1000, 5000), ticket_max_wan=(5000, 30000), deals_per_quarter=(1, 3), themes=(1, 2),
+        local_share=0.05,
     ),
 )  # fmt: skip
 
-# The first government fund is the city's own angel guidance fund (武汉市天使投资引导基金-style).
+GOVERNMENT_STYLE = next(s for s in INVESTOR_STYLES if s.kind is InvestorType.government_fund)
 CITY_ANGEL_FUND = "武汉市天使投资引导基金"
+GUIDANCE_FUND_THEMES = _bank("科技成果转化|产业创新|青年创业|光谷人才|高新产业")
 
 
 def _investor(draw: Draw, index: int, persons: PersonBook) -> Record:
-    style = INVESTOR_STYLES[draw.weighted([s.share for s in INVESTOR_STYLES])]
-    english = draw.english()
+    # The first investor is always the city's own angel guidance fund, a citywide government fund.
+    city_fund = index == 0
+    style = (
+        GOVERNMENT_STYLE if city_fund else INVESTOR_STYLES[draw.weighted([s.share for s in INVESTOR_STYLES])]
+    )
+    english = not city_fund and draw.english()
     themes = _distinct_themes(draw, *style.themes)
     industries = list(dict.fromkeys(_industry_of(theme) for theme in themes))
     if style.kind is InvestorType.government_fund:
@@ -792,11 +949,13 @@ def _investor(draw: Draw, index: int, persons: PersonBook) -> Record:
     ticket_max = max(ticket_min, draw.wan(*style.ticket_max_wan))
     home = draw.area(themes[0].hub)
     districts = [ANYWHERE]
-    if draw.chance(style.local_share):
+    if not city_fund and draw.chance(style.local_share):
         districts = list(dict.fromkeys([home, *(draw.area(theme.hub) for theme in themes)]))
     partner_name = draw.person_name()
     partner = persons.add(_investor_partner(draw, partner_name, industries, home))
-    name = _investor_name(draw, style.kind, index, partner_name, districts, english)
+    name = (
+        CITY_ANGEL_FUND if city_fund else _investor_name(draw, style.kind, partner_name, districts, english)
+    )
     return {
         "external_id": f"I-{index + 1:04d}",
         "name": name,
@@ -829,7 +988,9 @@ def _investor_partner(draw: Draw, name: str, industries: list[str], district: st
         "name": name,
         "role": PersonRole.investor_partner.value,
         "card_tier": CardTier.B.value,
-        "bio": f"从事股权投资{years}年，关注硬科技与产业升级。" if not draw.english() else f"{years} years in venture investing.",
+        "bio": f"从事股权投资{years}年，关注硬科技与产业升级。"
+        if not draw.english()
+        else f"{years} years in venture investing.",
         "industries": industries,
         "languages": ["zh", "en"] if draw.chance(0.5) else ["zh"],
         "degree": draw.rng.choice([Degree.master, Degree.phd, Degree.bachelor]).value,
@@ -838,14 +999,13 @@ def _investor_partner(draw: Draw, name: str, industries: list[str], district: st
 
 
 def _investor_name(
-    draw: Draw, kind: InvestorType, index: int, partner_name: str, districts: list[str], english: bool
+    draw: Draw, kind: InvestorType, partner_name: str, districts: list[str], english: bool
 ) -> str:
     if kind is InvestorType.angel:
         return f"{partner_name} (angel investor)" if english else f"{partner_name}（天使投资人）"
     if kind is InvestorType.government_fund:
-        if index == 0 or districts == [ANYWHERE]:
-            return CITY_ANGEL_FUND if index == 0 else f"武汉市{draw.pick(FUND_PREFIXES)}产业创新投资基金{index}期"
-        return f"{_zh_area(districts[0])}科技创新天使投资基金"
+        region = "武汉" if districts == [ANYWHERE] else _zh_area(districts[0])
+        return f"{region}{draw.pick(GUIDANCE_FUND_THEMES)}投资基金{draw.rng.randint(1, 5)}期"
     if kind is InvestorType.corporate_vc:
         return f"{draw.en_brand()} Group Corporate Ventures" if english else f"{draw.brand()}集团产业投资部"
     if english:
@@ -864,7 +1024,9 @@ def _thesis(
 ) -> str:
     if english:
         fields = ", ".join(theme.en_field for theme in themes)
-        where = "across Wuhan" if districts == [ANYWHERE] else "in " + ", ".join(_en_area(d) for d in districts)
+        where = (
+            "across Wuhan" if districts == [ANYWHERE] else "in " + ", ".join(_en_area(d) for d in districts)
+        )
         return (
             f"We back {fields} teams at the {', '.join(STAGES[s].en for s in stages)} stage {where}, "
             f"especially {draw.pick(themes[0].en_products)} built on {draw.pick(themes[0].en_tech)}. "
@@ -875,7 +1037,8 @@ def _thesis(
     return (
         f"聚焦{fields}赛道，投资阶段为{'、'.join(_zh_stage(s) for s in stages)}，{where}。"
         f"尤其看好基于{draw.pick(themes[0].zh_tech)}的{draw.pick(themes[0].zh_products)}项目，"
-        f"单笔投资{ticket_min // TEN_THOUSAND}万至{ticket_max // TEN_THOUSAND}万元，可提供产业资源与后续融资对接。"
+        f"单笔投资{ticket_min // TEN_THOUSAND}万至{ticket_max // TEN_THOUSAND}万元，"
+        "可提供产业资源与后续融资对接。"
     )
 
 
@@ -902,7 +1065,8 @@ def _mentor(draw: Draw, index: int, persons: PersonBook) -> Record:
     )
     years = draw.rng.randint(8, 30)
     if english:
-        bio = f"{years} years in {themes[0].en_field}; advises founders on {draw.pick(themes[0].en_tech)} and fundraising."
+        topic = draw.pick(themes[0].en_tech)
+        bio = f"{years} years in {themes[0].en_field}; advises founders on {topic} and fundraising."
     else:
         bio = (
             f"{years}年{themes[0].zh_field}从业经验，曾任{draw.pick(ORIGINS_ZH)}技术负责人，"
@@ -944,7 +1108,11 @@ def _space(draw: Draw, index: int) -> Record:
         name = f"{UNIVERSITIES[university_index][0]}{draw.rng.choice(['大学生创业孵化基地', '科技园'])}"
     else:
         district = draw.area(themes[0].hub)
-        suffix = {SpaceType.incubator: "孵化器", SpaceType.maker_space: "众创空间", SpaceType.accelerator: "加速器"}
+        suffix = {
+            SpaceType.incubator: "孵化器",
+            SpaceType.maker_space: "众创空间",
+            SpaceType.accelerator: "加速器",
+        }
         field_name = "" if generalist else themes[0].zh_field
         name = f"{_zh_area(district)}{draw.brand()}{field_name}{suffix[space_type]}"
     seats = draw.rng.randint(*seats_range)
@@ -965,7 +1133,9 @@ def _space(draw: Draw, index: int) -> Record:
     }
 
 
-def _space_description(draw: Draw, themes: list[Theme], kind: SpaceType, generalist: bool, english: bool) -> str:
+def _space_description(
+    draw: Draw, themes: list[Theme], kind: SpaceType, generalist: bool, english: bool
+) -> str:
     focus_en = "all technology fields" if generalist else " and ".join(t.en_field for t in themes)
     focus_zh = "各类科技创业项目" if generalist else "、".join(t.zh_field for t in themes)
     if english:
@@ -986,7 +1156,10 @@ def _admission_criteria(draw: Draw, theme: Theme, generalist: bool, english: boo
         scope = "any technology field" if generalist else theme.en_field
         return f"Technology startups under {years} years old in {scope}, with a team of at least {team}."
     scope = "科技创新领域" if generalist else f"{theme.zh_field}相关领域"
-    return f"入驻企业须为成立不满{years}年、从事{scope}的初创企业，核心团队不少于{team}人，拥有自主知识产权者优先。"
+    return (
+        f"入驻企业须为成立不满{years}年、从事{scope}的初创企业，"
+        f"核心团队不少于{team}人，拥有自主知识产权者优先。"
+    )
 
 
 def _practice_base(draw: Draw, index: int) -> Record:
@@ -1100,11 +1273,10 @@ def _pool(draw: Draw, kind: EntityKind, records: list[Record]) -> Pool:
     )
 
 
-def _build_world(seed: int, size: DemoSize) -> World:
-    draw = Draw(seed)
+def _build_world(draw: Draw, size: DemoSize) -> World:
     persons = PersonBook()
     startups = [_startup(draw, i, persons) for i in range(size.startups)]
-    students = [persons.add(_student(draw, i)) for i in range(size.students)]
+    students = [persons.add(_student(draw)) for _ in range(size.students)]
     investors = [_investor(draw, i, persons) for i in range(size.investors)]
     mentors = [_mentor(draw, i, persons) for i in range(size.mentors)]
     spaces = [_space(draw, i) for i in range(size.spaces)]
@@ -1178,8 +1350,8 @@ FUNNELS: tuple[Funnel, ...] = (
         seeking="investor", industry_weight=1.6, stage_weight=1.2, place_weight=0.6,
     ),
     Funnel(
-        "incubation", "startups", "spaces", 0.16, ((InteractionKind.applied, False),), InteractionKind.admitted,
-        seeking="space", industry_weight=0.8, place_weight=1.2, once_per_actor=True,
+        "incubation", "startups", "spaces", 0.16, ((InteractionKind.applied, False),),
+        InteractionKind.admitted, seeking="space", industry_weight=0.8, place_weight=1.2, once_per_actor=True,
     ),
     Funnel(
         "mentoring", "startups", "mentors", 0.12,
@@ -1208,7 +1380,9 @@ FUNNELS: tuple[Funnel, ...] = (
 
 
 def _industry_sets(pool: Pool) -> list[list[str]]:
-    return [record["industries"] if "industries" in record else [record["industry"]] for record in pool.records]
+    return [
+        record["industries"] if "industries" in record else [record["industry"]] for record in pool.records
+    ]
 
 
 def _multi_hot(sets: list[list[str]], vocabulary: dict[str, int]) -> FloatArray:
@@ -1219,7 +1393,7 @@ def _multi_hot(sets: list[list[str]], vocabulary: dict[str, int]) -> FloatArray:
     return matrix
 
 
-def industry_fit(actor_sets: list[list[str]], target_sets: list[list[str]]) -> FloatArray:
+def _industry_fit(actor_sets: list[list[str]], target_sets: list[list[str]]) -> FloatArray:
     """1 when one side's industry contains the other's (same code, or sector vs its
     sub-industry), 0.35 when only the sector is shared, 0.5 for a generalist target, else 0."""
     expand = [[a for code in codes for a in industry_ancestors(code)] for codes in actor_sets]
@@ -1233,7 +1407,9 @@ def industry_fit(actor_sets: list[list[str]], target_sets: list[list[str]]) -> F
     sector_vocabulary = {code: i for i, code in enumerate(sectors)}
     actor_sectors = [[industry_sector(c) for c in s] for s in actor_sets]
     target_sectors = [[industry_sector(c) for c in s] for s in target_sets]
-    same_sector = _multi_hot(actor_sectors, sector_vocabulary) @ _multi_hot(target_sectors, sector_vocabulary).T > 0
+    same_sector = (
+        _multi_hot(actor_sectors, sector_vocabulary) @ _multi_hot(target_sectors, sector_vocabulary).T > 0
+    )
     generalist = np.array([not codes_ for codes_ in target_sets])[None, :]
     return np.where(covered, 1.0, np.where(same_sector, 0.35, np.where(generalist, 0.5, 0.0)))
 
@@ -1256,7 +1432,10 @@ def _place_fit(actors: Pool, targets: Pool) -> FloatArray:
     if targets.kind is EntityKind.investor:
         return np.array(
             [
-                [1.0 if ANYWHERE in t["districts"] or a["district"] in t["districts"] else 0.0 for t in targets.records]
+                [
+                    1.0 if ANYWHERE in t["districts"] or a["district"] in t["districts"] else 0.0
+                    for t in targets.records
+                ]
                 for a in actors.records
             ]
         )
@@ -1268,7 +1447,7 @@ def _place_fit(actors: Pool, targets: Pool) -> FloatArray:
 
 def _affinity(funnel: Funnel, actors: Pool, targets: Pool) -> tuple[FloatArray, FloatArray]:
     """Standardised affinity of every actor for every target, and the industry fit alone."""
-    fit = industry_fit(_industry_sets(actors), _industry_sets(targets))
+    fit = _industry_fit(_industry_sets(actors), _industry_sets(targets))
     raw = actors.latent @ targets.latent.T / math.sqrt(LATENT_DIM)
     raw = raw + funnel.industry_weight * fit + funnel.place_weight * _place_fit(actors, targets)
     raw = raw + funnel.popularity_weight * targets.popularity[None, :]
@@ -1299,10 +1478,293 @@ def hidden_affinities(seed: int, size: DemoSize = DemoSize()) -> dict[str, Hidde
     never read these; they exist so that a benchmark can score recommendations against the
     preferences that actually produced the data.
     """
-    world = _build_world(seed, size)
+    world = _build_world(Draw(seed), size)
     result: dict[str, HiddenAffinity] = {}
     for funnel in FUNNELS:
         actors, targets = world.pools[funnel.actors], world.pools[funnel.targets]
         affinity, _ = _affinity(funnel, actors, targets)
         result[funnel.name] = HiddenAffinity(actors.kind, targets.kind, actors.ids, targets.ids, affinity)
     return result
+
+
+# --- the history ------------------------------------------------------------------------
+
+# Choice temperature: lower means actors go more consistently for their best-liked targets.
+CHOICE_TEMPERATURE = 0.5
+# How far up the standardised affinity an actor must be to take each further funnel step.
+STEP_THRESHOLDS = (0.9, 1.4)
+OUTCOME_THRESHOLD = 1.6
+DEGREE_RANK = {degree.value: rank for rank, degree in enumerate(Degree)}
+
+
+def _sigmoid(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-value))
+
+
+@dataclass
+class History:
+    """Interactions produced so far, and how much of each capacity they used."""
+
+    events: list[tuple[dt.datetime, int, Record]] = field(default_factory=list)
+    used: Counter[tuple[str, ...]] = field(default_factory=Counter)
+    settled_actors: set[tuple[str, str]] = field(default_factory=set)
+
+    def emit(self, when: dt.datetime, record: Record) -> None:
+        # The running sequence number keeps same-minute events in generation order.
+        self.events.append((when, len(self.events), record))
+
+
+@dataclass(frozen=True)
+class Encounter:
+    """One actor meeting one target in a funnel, with what drives the outcome."""
+
+    funnel: Funnel
+    actor: Record
+    target: Record
+    actor_kind: EntityKind
+    target_kind: EntityKind
+    affinity: float
+    industry_fit: float
+    spare_capacity: int
+
+
+def _event(
+    encounter: Encounter, kind: InteractionKind, when: dt.datetime, by_target: bool, note: str = ""
+) -> Record:
+    actor, target = encounter.actor, encounter.target
+    actor_kind, target_kind = encounter.actor_kind, encounter.target_kind
+    if by_target:
+        actor, target, actor_kind, target_kind = target, actor, target_kind, actor_kind
+    return {
+        "actor_kind": actor_kind.value,
+        "actor_external_id": actor["external_id"],
+        "target_kind": target_kind.value,
+        "target_external_id": target["external_id"],
+        "kind": kind.value,
+        "occurred_at": when.isoformat(),
+        "note": note,
+    }
+
+
+def _funnel_start(draw: Draw, actor: Record) -> dt.datetime:
+    earliest = max(HISTORY_START, dt.date.fromisoformat(actor.get("founded_on", HISTORY_START.isoformat())))
+    day = draw.date_between(earliest, HISTORY_END)
+    return dt.datetime(
+        day.year, day.month, day.day, draw.rng.randint(8, 20), draw.rng.randint(0, 59), tzinfo=WUHAN_TZ
+    )
+
+
+def _later(draw: Draw, when: dt.datetime, low: int, high: int) -> dt.datetime:
+    return when + dt.timedelta(days=draw.rng.randint(low, high), minutes=draw.rng.randint(0, 600))
+
+
+def _capacity_key(encounter: Encounter, when: dt.datetime) -> tuple[str, ...]:
+    target_id = encounter.target["external_id"]
+    if encounter.target_kind is EntityKind.investor:
+        # An investor's capacity is per quarter: deals_per_quarter.
+        return (target_id, f"{when.year}Q{(when.month - 1) // 3 + 1}")
+    return (target_id,)
+
+
+def _play(draw: Draw, encounter: Encounter, history: History) -> int:
+    """Run one encounter through its funnel; returns how many interactions it produced."""
+    funnel = encounter.funnel
+    before = len(history.events)
+    when = _funnel_start(draw, encounter.actor)
+    # Investors browse startups as much as startups browse investors.
+    viewer_is_target = funnel.targets == "investors" and draw.chance(0.5)
+    history.emit(when, _event(encounter, InteractionKind.viewed, when, viewer_is_target))
+    if draw.chance(0.3):
+        saved_at = _later(draw, when, 0, 7)
+        if saved_at <= SNAPSHOT:
+            history.emit(saved_at, _event(encounter, InteractionKind.saved, saved_at, viewer_is_target))
+    for (kind, by_target), threshold in zip(funnel.steps, STEP_THRESHOLDS, strict=False):
+        when = _later(draw, when, 1, 30)
+        if when > SNAPSHOT or not draw.chance(_sigmoid(2.0 * (encounter.affinity - threshold))):
+            return len(history.events) - before
+        history.emit(when, _event(encounter, kind, when, by_target, _step_note(draw, kind)))
+    when = _later(draw, when, 7, 50)
+    if when <= SNAPSHOT:
+        _decide(draw, encounter, when, history)
+    return len(history.events) - before
+
+
+def _decide(draw: Draw, encounter: Encounter, when: dt.datetime, history: History) -> None:
+    funnel = encounter.funnel
+    settled_key = (funnel.targets, encounter.actor["external_id"])
+    if funnel.once_per_actor and settled_key in history.settled_actors:
+        history.emit(when, _event(encounter, InteractionKind.withdrawn, when, False, _withdrawn_note(draw)))
+        return
+    # Outcomes outside the target's stated industries happen, but rarely.
+    fit_factor = 1.0 if encounter.industry_fit >= 1.0 else 0.3 if encounter.industry_fit > 0 else 0.1
+    wants = draw.chance(_sigmoid(2.5 * (encounter.affinity - OUTCOME_THRESHOLD)) * fit_factor)
+    eligible = (
+        DEGREE_RANK[encounter.actor.get("degree", "none")]
+        >= DEGREE_RANK[encounter.target.get("min_degree", "none")]
+    )
+    key = _capacity_key(encounter, when)
+    if wants and eligible and history.used[key] < encounter.spare_capacity:
+        history.used[key] += 1
+        if funnel.once_per_actor:
+            history.settled_actors.add(settled_key)
+        history.emit(when, _success(draw, encounter, when))
+        return
+    if wants and eligible:
+        history.emit(when, _event(encounter, InteractionKind.declined, when, True, _full_note(draw)))
+    elif draw.chance(0.2):
+        history.emit(when, _event(encounter, InteractionKind.withdrawn, when, False, _withdrawn_note(draw)))
+    else:
+        note = _decline_note(draw, encounter, eligible)
+        history.emit(when, _event(encounter, InteractionKind.declined, when, True, note))
+
+
+def _success(draw: Draw, encounter: Encounter, when: dt.datetime) -> Record:
+    record = _event(encounter, encounter.funnel.outcome, when, True)
+    if encounter.funnel.outcome is InteractionKind.invested:
+        investor, startup = encounter.target, encounter.actor
+        share_of_ask = int(startup["funding_ask_cny"] * draw.rng.uniform(0.2, 0.8))
+        amount = min(max(share_of_ask, investor["ticket_min_cny"]), investor["ticket_max_cny"])
+        record["amount_cny"] = amount // TEN_THOUSAND * TEN_THOUSAND
+        record["note"] = f"{_zh_stage(startup['stage'])}投资"
+    return record
+
+
+# Notes only ever state observable reasons, never the hidden tastes behind a decision.
+def _step_note(draw: Draw, kind: InteractionKind) -> str:
+    notes = {
+        InteractionKind.contacted: ("通过平台发送合作意向", "Sent an introduction via the platform"),
+        InteractionKind.meeting: ("线下面谈交流", "Met in person"),
+        InteractionKind.applied: ("在线提交申请材料", "Applied online"),
+    }
+    zh, en = notes.get(kind, ("", ""))
+    return en if draw.english() else zh
+
+
+def _full_note(draw: Draw) -> str:
+    return "Capacity is full for now" if draw.english() else "本期名额已满"
+
+
+def _withdrawn_note(draw: Draw) -> str:
+    return "Chose another option" if draw.english() else "已选择其他机构"
+
+
+def _decline_note(draw: Draw, encounter: Encounter, eligible: bool) -> str:
+    if not eligible:
+        return "学历要求不符"
+    if encounter.industry_fit == 0.0:
+        return "Outside our focus" if draw.english() else "方向与关注领域不符"
+    return "Not a fit at this time" if draw.english() else "综合评估后暂不推进"
+
+
+def _spare_capacity(slug: str, pool: Pool, index: int) -> int:
+    """What the platform may still fill: the stated capacity less the offline load."""
+    return int(pool.records[index][CAPACITY_FIELDS[slug]]) - pool.offline_load[index]
+
+
+def _actor_weights(funnel: Funnel, actors: Pool) -> FloatArray:
+    if funnel.seeking is None:
+        return actors.activity
+    # Startups not looking for this kind of help still browse now and then.
+    seeking = np.array([1.0 if funnel.seeking in r["seeking"] else 0.05 for r in actors.records])
+    return np.asarray(actors.activity * seeking, dtype=np.float64)
+
+
+def _run_funnel(draw: Draw, world: World, funnel: Funnel, budget: int, history: History) -> None:
+    actors, targets = world.pools[funnel.actors], world.pools[funnel.targets]
+    if not actors.records or not targets.records:
+        return
+    affinity, fit = _affinity(funnel, actors, targets)
+    if not np.isfinite(affinity).any():
+        return
+    cumulative = np.cumsum(_actor_weights(funnel, actors))
+    met: set[tuple[int, int]] = set()
+    produced, attempts = 0, 0
+    # Capacity and repeated pairs can make the budget unreachable for tiny sizes; stop then.
+    while produced < budget and attempts < 10 * budget:
+        attempts += 1
+        actor = int(np.searchsorted(cumulative, draw.np.random() * cumulative[-1], side="right"))
+        noisy = affinity[actor] / CHOICE_TEMPERATURE + draw.np.gumbel(size=len(targets.records))
+        target = int(np.argmax(noisy))
+        if (actor, target) in met:
+            continue
+        met.add((actor, target))
+        encounter = Encounter(
+            funnel,
+            actors.records[actor],
+            targets.records[target],
+            actors.kind,
+            targets.kind,
+            float(affinity[actor, target]),
+            float(fit[actor, target]),
+            _spare_capacity(funnel.targets, targets, target),
+        )
+        produced += _play(draw, encounter, history)
+
+
+def _settle_capacities(world: World, history: History) -> None:
+    """Write the load the history implies into the profiles (vacant seats, current mentees ...)."""
+    for slug, pool in world.pools.items():
+        for record, offline in zip(pool.records, pool.offline_load, strict=True):
+            taken = offline + history.used[(record["external_id"],)]
+            if slug == "spaces":
+                record["seats_vacant"] = record["seats_total"] - taken
+            elif slug == "practice-bases":
+                record["slots_free"] = record["slots_total"] - taken
+            elif slug == "mentors":
+                record["current_mentees"] = taken
+
+
+def _interactions(history: History) -> list[Record]:
+    ordered = sorted(history.events, key=lambda event: (event[0], event[1]))
+    return [
+        {"external_id": f"X-{number:06d}", **record} for number, (_, _, record) in enumerate(ordered, start=1)
+    ]
+
+
+# --- public entry points ----------------------------------------------------------------
+
+
+def generate_ecosystem(seed: int, size: DemoSize = DemoSize()) -> dict[str, list[dict[str, Any]]]:
+    """The demo ecosystem for ``seed``: kind slug -> Create-shaped, JSON-friendly dicts.
+
+    The same seed always gives the same output; every dict has a deterministic external_id
+    and refers to others by external id, so the result imports in `IMPORT_ORDER`.
+    """
+    draw = Draw(seed)
+    world = _build_world(draw, size)
+    history = History()
+    for funnel in FUNNELS:
+        _run_funnel(draw, world, funnel, round(funnel.share * size.interactions_target), history)
+    _settle_capacities(world, history)
+    pools = world.pools
+    return {
+        "persons": world.persons.records,
+        "startups": pools["startups"].records,
+        "investors": pools["investors"].records,
+        "mentors": pools["mentors"].records,
+        "spaces": pools["spaces"].records,
+        "practice-bases": pools["practice-bases"].records,
+        "posts": pools["posts"].records,
+        "interactions": _interactions(history),
+    }
+
+
+def _silent(items: Iterable[Any], _total: int, _label: str) -> Iterable[Any]:
+    return items
+
+
+def load_ecosystem(
+    factory: sessionmaker[Session],
+    ecosystem: Mapping[str, Sequence[dict[str, Any]]],
+    *,
+    secret: str,
+    progress: Progress = _silent,
+) -> dict[str, int]:
+    """Import every kind in `IMPORT_ORDER` through the user-facing bulk import; returns rows per kind."""
+    counts: dict[str, int] = {}
+    for slug in IMPORT_ORDER:
+        report = import_records(
+            factory, KINDS[slug], list(ecosystem.get(slug, [])), secret=secret, progress=progress
+        )
+        counts[slug] = report.created + report.updated
+    return counts

@@ -102,7 +102,9 @@ class KindSpec:
     @cached_property
     def list_fields(self) -> frozenset[str]:
         """Create fields holding a list (a CSV cell carries them as JSON or '|'-separated)."""
-        return frozenset(name for name, info in self.create.model_fields.items() if _holds_list(info.annotation))
+        return frozenset(
+            name for name, info in self.create.model_fields.items() if _holds_list(info.annotation)
+        )
 
 
 def _holds_list(annotation: Any) -> bool:

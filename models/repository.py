@@ -133,7 +133,9 @@ class Repository:
         if target.external_id is None:
             target.external_id = f"{spec.id_prefix}-{uuid.uuid4().hex[:16]}"
         for field_name, (kind, column) in spec.references.items():
-            setattr(target, column, self.refs.optional_row_id(kind, getattr(model, field_name), field=field_name))
+            setattr(
+                target, column, self.refs.optional_row_id(kind, getattr(model, field_name), field=field_name)
+            )
         if spec.write_extra is not None:
             spec.write_extra(self._context, target, model)
         if row is None:

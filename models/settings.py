@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-only-change-me"  # noqa: S105 - a known placeholder, refused outside development
@@ -32,6 +32,14 @@ class Settings(BaseSettings):
         default=Path(__file__).resolve().parent.parent.parent / "shared" / "data",
         validation_alias=AliasChoices("MATCHER_SHARED_DATA", "MATCHER_SHARED_DATA_DIR"),
     )
+
+    @model_validator(mode="after")
+    def _real_secret_outside_development(self) -> Self:
+        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "secret_key: set MATCHER_SECRET_KEY; the development placeholder is refused in production"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,3 +46,9 @@ def test_two_data_dirs_never_share_state(monkeypatch: pytest.MonkeyPatch, tmp_pa
 def test_unknown_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="data_dri"):
         Settings(data_dri="typo")  # type: ignore[call-arg]
+
+
+def test_production_refuses_the_placeholder_secret() -> None:
+    with pytest.raises(ValueError, match="MATCHER_SECRET_KEY"):
+        Settings(environment="production")
+    assert Settings(environment="production", secret_key="a-real-secret").secret_key == "a-real-secret"

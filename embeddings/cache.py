@@ -1,0 +1,131 @@
+"""Persistent embedding cache: (model id, text hash) -> float32 vector, in one SQLite file.
+
+Keyed by a SHA-256 of the text rather than the text itself, so the cache holds no profile
+text; `forget` still erases a text's vectors because the caller can hand the text back.
+WAL and a busy timeout let two processes (API server and a batch re-index) share one file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from models.settings import Settings
+
+__all__ = ["CACHE_FILE_NAME", "EmbeddingCache", "text_key"]
+
+CACHE_FILE_NAME = "embeddings.sqlite3"
+# SQLite's default limit on host parameters is 32766 in recent builds but 999 in old ones.
+_CHUNK = 900
+_BUSY_TIMEOUT_S = 30.0
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS embedding (
+    model_id TEXT NOT NULL,
+    text_hash BLOB NOT NULL,
+    dim INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS embedding_by_hash ON embedding (text_hash);
+"""
+
+
+def text_key(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class EmbeddingCache:
+    """Batch get/put of vectors in a SQLite file at ``path`` (parent directories are created)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection used from several threads (FastAPI runs sync handlers in a pool), so
+        # access is serialised by a lock rather than by sqlite3's same-thread check.
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._db:
+            self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> EmbeddingCache:
+        return cls(settings.cache_dir / CACHE_FILE_NAME)
+
+    def get_many(self, model_id: str, texts: Sequence[str]) -> dict[int, npt.NDArray[np.float32]]:
+        """Cached vectors by position in ``texts``; misses are absent from the result."""
+        positions: defaultdict[bytes, list[int]] = defaultdict(list)
+        for i, text in enumerate(texts):
+            positions[text_key(text)].append(i)
+        found: dict[int, npt.NDArray[np.float32]] = {}
+        with self._lock:
+            for keys in _chunks(list(positions)):
+                marks = ",".join("?" * len(keys))
+                rows = self._db.execute(
+                    f"SELECT text_hash, vector FROM embedding WHERE model_id = ? AND text_hash IN ({marks})",  # noqa: S608 - only placeholders are interpolated
+                    (model_id, *keys),
+                )
+                for key, blob in rows:
+                    vector = np.frombuffer(blob, dtype=np.float32)
+                    found.update(dict.fromkeys(positions[key], vector))
+        return found
+
+    def put_many(self, model_id: str, texts: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
+        if len(texts) != len(vectors):
+            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+        rows = [
+            (model_id, text_key(text), matrix.shape[1], row.tobytes())
+            for text, row in zip(texts, matrix, strict=True)
+        ]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?, ?, ?)", rows)
+
+    def forget(self, texts: Sequence[str]) -> int:
+        """Erase the vectors of ``texts`` under every model; returns how many rows were deleted."""
+        deleted = 0
+        with self._lock, self._db:
+            for keys in _chunks([text_key(text) for text in texts]):
+                marks = ",".join("?" * len(keys))
+                cursor = self._db.execute(f"DELETE FROM embedding WHERE text_hash IN ({marks})", keys)  # noqa: S608
+                deleted += cursor.rowcount
+        return deleted
+
+    def forget_model(self, model_id: str) -> int:
+        """Erase every vector of one model (after the model changed or was retired)."""
+        with self._lock, self._db:
+            return self._db.execute("DELETE FROM embedding WHERE model_id = ?", (model_id,)).rowcount
+
+    def __len__(self) -> int:
+        with self._lock:
+            (count,) = self._db.execute("SELECT COUNT(*) FROM embedding").fetchone()
+        return int(count)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

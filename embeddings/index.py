@@ -1,0 +1,441 @@
+"""A vector index per candidate kind: exact below a size threshold, HNSW above it.
+
+Vectors arrive L2-normalised, so the inner product is the cosine. External ids are database row
+ids; the index maps them to dense internal slots (faiss positions) with two numpy arrays, which
+keeps every translation vectorised: a 10 % filter over a million candidates is a 0.2 ms gather,
+where a dict or a faiss hash map costs 4-60 ms.
+
+Exact mode is a plain ``IndexFlatIP``: a replaced vector is overwritten in place and a removal
+compacts the flat storage at once. HNSW cannot remove, so in HNSW mode a replaced or removed
+slot becomes a tombstone, excluded from every search by an ID selector, and the graph is rebuilt
+only when tombstones pass a quarter of the slots; that rebuild is amortised over as many updates.
+
+Both modes keep the vectors only inside faiss (the HNSW storage is a flat array): re-ranking and
+exact fall-backs read them through a zero-copy view instead of holding a second copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Final
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+
+Ids = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float32]
+Hit = tuple[int, float]
+
+# The faiss 1.15 stubs lack SearchParametersHNSW and the PyCallbackIO classes, and type
+# IDSelectorBitmap with the two-argument C signature instead of the wrapper taking one array.
+_faiss: Any = faiss
+
+MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER keys fit
+COMPACT_FRACTION: Final = 0.25
+# Below this many eligible vectors a filtered search scans them exactly instead of walking the
+# graph: cheaper there, and HNSW under a selective filter would miss results (measured with
+# benchmarks/index_scale.py).
+EXACT_CUTOVER: Final = 20_000
+_FORMAT: Final = "citypartner-vector-index"
+_VERSION: Final = 1
+
+
+class _ReadWriteLock:
+    """Searches share the index; a mutation has it alone.
+
+    A waiting writer stops new readers from entering, so updates are not starved by a steady
+    stream of searches.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing and self._writers_waiting == 0)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            self._cond.wait_for(lambda: not self._writing and self._readers == 0)
+            self._writers_waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+class VectorIndex:
+    """Inner-product index over external int ids with in-place updates and filtered search."""
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        exact_threshold: int = 20_000,
+        hnsw_m: int = 32,
+        ef_construction: int = 80,
+        ef_search: int = 64,
+    ) -> None:
+        if min(dim, hnsw_m, ef_construction, ef_search) < 1 or exact_threshold < 0:
+            raise ValueError("dim, hnsw_m, ef_construction and ef_search must be positive")
+        self._dim = dim
+        self._params = {
+            "exact_threshold": exact_threshold,
+            "hnsw_m": hnsw_m,
+            "ef_construction": ef_construction,
+            "ef_search": ef_search,
+        }
+        self._index: faiss.Index = faiss.IndexFlatIP(dim)
+        self._ext_buf: Ids = np.empty(0, np.int64)  # slot -> external id, -1 = tombstone
+        self._slot_of: Ids = np.empty(0, np.int64)  # external id -> slot, -1 = absent
+        self._live = 0
+        self._live_bits: npt.NDArray[np.uint8] | None = None  # cached selector bitmap
+        self._lock = _ReadWriteLock()
+
+    # -- public interface ------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def is_approximate(self) -> bool:
+        return isinstance(self._index, faiss.IndexHNSW)
+
+    def __len__(self) -> int:
+        return self._live
+
+    def __contains__(self, id: object) -> bool:
+        if not isinstance(id, int | np.integer) or isinstance(id, bool):
+            return False
+        return bool(self._lookup(np.array([id], np.int64))[0] >= 0)
+
+    def upsert(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
+        ext = _checked_ids(ids)
+        vecs = self._checked_vectors(vectors, len(ext))
+        if not len(ext):
+            return
+        with self._lock.writing():
+            old = self._lookup(ext)
+            if self.is_approximate:
+                self._tombstone(old[old >= 0])
+                self._append(ext, vecs)
+                self._compact_if_needed()
+                return
+            replaced = old >= 0
+            self._stored()[old[replaced]] = vecs[replaced]
+            self._append(ext[~replaced], vecs[~replaced])
+            if self._live > self._params["exact_threshold"]:
+                self._rebuild()
+
+    def remove(self, ids: Iterable[int]) -> int:
+        ext = _lenient_ids(ids)
+        with self._lock.writing():
+            slots = np.unique(self._lookup(ext))
+            slots = slots[slots >= 0]
+            if self.is_approximate:
+                self._tombstone(slots)
+                self._compact_if_needed()
+            else:
+                self._remove_flat(slots)
+            return len(slots)
+
+    def search(
+        self, query: np.ndarray, k: int, *, allowed: np.ndarray | Collection[int] | None = None
+    ) -> list[Hit]:
+        return self.search_batch(np.reshape(query, (1, -1)), k, allowed=allowed)[0]
+
+    def search_batch(
+        self, queries: np.ndarray, k: int, *, allowed: np.ndarray | Collection[int] | None = None
+    ) -> list[list[Hit]]:
+        """Top ``k`` per query, best first; exactly ``min(k, |allowed ∩ stored|)`` hits each."""
+        q = self._checked_vectors(queries, None)
+        allowed_ids = None if allowed is None else _lenient_ids(allowed)
+        with self._lock.reading():
+            eligible, selector = self._eligibility(allowed_ids)
+            want = min(k, eligible)
+            if want <= 0:
+                return [[] for _ in range(len(q))]
+            scores, slots = self._search_slots(q, want, eligible, selector)
+            return [self._hits(s, i) for s, i in zip(scores, slots, strict=True)]
+
+    def vectors_of(self, ids: Sequence[int]) -> Floats:
+        ext = _lenient_ids(ids)
+        with self._lock.reading():
+            slots = self._lookup(ext)
+            if (slots < 0).any():
+                raise KeyError(f"ids not in the index: {ext[slots < 0].tolist()}")
+            return self._stored()[slots]
+
+    def save(self, path: Path) -> None:
+        """Write atomically: a crash leaves the previous file, never a torn one."""
+        with self._lock.reading():
+            _atomic_write(Path(path), self._write_archive)
+
+    @classmethod
+    def load(cls, path: Path) -> VectorIndex:
+        with zipfile.ZipFile(path) as archive:
+            header = json.loads(archive.read("header.json"))
+            if header.get("format") != _FORMAT or header.get("version") != _VERSION:
+                raise ValueError(f"{path} is not a version {_VERSION} vector index")
+            with archive.open("ext_of.npy") as stream:
+                ext_of = np.lib.format.read_array(stream, allow_pickle=False)
+            with archive.open("index.faiss") as stream:
+                index = faiss.read_index(_faiss.PyCallbackIOReader(stream.read))
+        loaded = cls(int(header["dim"]), **{name: int(v) for name, v in header["params"].items()})
+        loaded._restore(index, ext_of)
+        return loaded
+
+    # -- id mapping ------------------------------------------------------------------------
+
+    def _ext_of(self) -> Ids:
+        return self._ext_buf[: self._index.ntotal]
+
+    def _lookup(self, ext: Ids) -> Ids:
+        """Slots of external ids, -1 where unknown (including out-of-range ids)."""
+        known = (ext >= 0) & (ext < len(self._slot_of))
+        slots = np.full(len(ext), -1, np.int64)
+        slots[known] = self._slot_of[ext[known]]
+        return slots
+
+    def _append(self, ext: Ids, vecs: Floats) -> None:
+        if not len(ext):
+            return
+        start = self._index.ntotal
+        self._ext_buf = _grown(self._ext_buf, start + len(ext))
+        self._slot_of = _grown(self._slot_of, int(ext.max()) + 1)
+        self._index.add(vecs)
+        self._ext_buf[start : start + len(ext)] = ext
+        self._slot_of[ext] = np.arange(start, start + len(ext))
+        self._live += len(ext)
+        self._live_bits = None
+
+    def _tombstone(self, slots: Ids) -> None:
+        ext_of = self._ext_of()
+        self._slot_of[ext_of[slots]] = -1
+        ext_of[slots] = -1
+        self._live -= len(slots)
+        self._live_bits = None
+
+    def _reset_mapping(self, ext: Ids) -> None:
+        """Slots become 0..len(ext)-1 in order; every id not in ``ext`` must already be absent."""
+        self._ext_buf = ext
+        self._slot_of[ext] = np.arange(len(ext))
+        self._live = len(ext)
+        self._live_bits = None
+
+    # -- storage ---------------------------------------------------------------------------
+
+    def _flat(self) -> faiss.IndexFlat:
+        """The flat array holding the vectors: the index itself, or the HNSW graph's storage."""
+        if isinstance(self._index, faiss.IndexHNSW):
+            storage = faiss.downcast_index(self._index.storage)
+            assert isinstance(storage, faiss.IndexFlat)
+            return storage
+        assert isinstance(self._index, faiss.IndexFlat)
+        return self._index
+
+    def _stored(self) -> Floats:
+        """Zero-copy view of every slot's vector; valid only until the next mutation."""
+        flat = self._flat()
+        if flat.ntotal == 0:
+            return np.empty((0, self._dim), np.float32)
+        view = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * self._dim)
+        return view.reshape(flat.ntotal, self._dim)
+
+    def _new_index(self, size: int) -> faiss.Index:
+        if size <= self._params["exact_threshold"]:
+            return faiss.IndexFlatIP(self._dim)
+        index = faiss.IndexHNSWFlat(self._dim, self._params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = self._params["ef_construction"]
+        return index
+
+    def _rebuild(self) -> None:
+        """Rebuild from the live vectors: drops tombstones and picks exact or HNSW by size."""
+        slots = np.flatnonzero(self._ext_of() >= 0)
+        ext = self._ext_of()[slots]
+        vectors = self._stored()[slots]
+        # Replacing the index first frees the old one before the new graph grows.
+        self._index = self._new_index(len(ext))
+        self._index.add(vectors)
+        self._reset_mapping(ext)
+
+    def _compact_if_needed(self) -> None:
+        if self._index.ntotal - self._live > COMPACT_FRACTION * self._index.ntotal:
+            self._rebuild()
+
+    def _remove_flat(self, slots: Ids) -> None:
+        if not len(slots):
+            return
+        gone = np.zeros(self._index.ntotal, bool)
+        gone[slots] = True
+        ext_of = self._ext_of()
+        self._slot_of[ext_of[gone]] = -1
+        # IndexFlat.remove_ids keeps the survivors in order, so the mapping shifts the same way.
+        self._index.remove_ids(_bitmap_selector(gone))
+        self._reset_mapping(ext_of[~gone])
+
+    # -- search ----------------------------------------------------------------------------
+
+    def _eligibility(self, allowed: Ids | None) -> tuple[int, faiss.IDSelector | None]:
+        """How many stored vectors may come back, and the selector admitting exactly those."""
+        if allowed is None:
+            if self._live == self._index.ntotal:
+                return self._live, None
+            if self._live_bits is None:
+                # Concurrent readers may both fill the cache; they compute the same bitmap.
+                self._live_bits = np.packbits(self._ext_of() >= 0, bitorder="little")
+            return self._live, _faiss.IDSelectorBitmap(self._live_bits)
+        mask = np.zeros(self._index.ntotal, bool)
+        slots = self._lookup(allowed)
+        # Tombstones are absent from the id table, so the mask admits live slots only.
+        mask[slots[slots >= 0]] = True
+        return int(np.count_nonzero(mask)), _bitmap_selector(mask)
+
+    def _search_slots(
+        self, q: Floats, k: int, eligible: int, selector: faiss.IDSelector | None
+    ) -> tuple[Floats, Ids]:
+        if not self.is_approximate or eligible <= EXACT_CUTOVER:
+            return self._exact_search(q, k, selector)
+        scores, slots = self._hnsw_search(q, k, selector)
+        # A selective filter can strand the graph walk before it finds k admitted nodes.
+        short = np.count_nonzero(slots >= 0, axis=1) < k
+        if short.any():
+            scores[short], slots[short] = self._exact_search(q[short], k, selector)
+        return scores, slots
+
+    def _exact_search(self, q: Floats, k: int, selector: faiss.IDSelector | None) -> tuple[Floats, Ids]:
+        params = faiss.SearchParameters()
+        params.sel = selector
+        return self._flat().search(q, k, params=params)
+
+    def _hnsw_search(self, q: Floats, k: int, selector: faiss.IDSelector | None) -> tuple[Floats, Ids]:
+        params = _faiss.SearchParametersHNSW()
+        params.efSearch = max(self._params["ef_search"], k)
+        params.sel = selector
+        return self._index.search(q, k, params=params)
+
+    def _hits(self, scores: Floats, slots: Ids) -> list[Hit]:
+        found = slots >= 0
+        ext = self._ext_of()[slots[found]]
+        scores = scores[found]
+        order = np.lexsort((ext, -scores))  # score descending, then id ascending
+        return [(int(e), float(s)) for e, s in zip(ext[order], scores[order], strict=True)]
+
+    # -- validation ------------------------------------------------------------------------
+
+    def _checked_vectors(self, vectors: np.ndarray, rows: int | None) -> Floats:
+        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self._dim or (rows is not None and len(vecs) != rows):
+            expected = f"({'n' if rows is None else rows}, {self._dim})"
+            raise ValueError(f"expected vectors of shape {expected}, got {vecs.shape}")
+        return vecs
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _write_archive(self, stream: IO[bytes]) -> None:
+        header = {"format": _FORMAT, "version": _VERSION, "dim": self._dim, "params": self._params}
+        # Stored, not deflated: vectors do not compress, and deflate would triple the save time.
+        with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("header.json", json.dumps(header))
+            with archive.open("ext_of.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, self._ext_of(), allow_pickle=False)
+            # Streamed: serialize_index would first copy the whole index into memory.
+            with archive.open("index.faiss", "w", force_zip64=True) as member:
+                faiss.write_index(self._index, _faiss.PyCallbackIOWriter(member.write))
+
+    def _restore(self, index: faiss.Index, ext_of: np.ndarray) -> None:
+        kind_ok = isinstance(index, faiss.IndexHNSWFlat | faiss.IndexFlat)
+        if not kind_ok or index.metric_type != faiss.METRIC_INNER_PRODUCT or index.d != self._dim:
+            raise ValueError("stored faiss index does not match the header")
+        if ext_of.dtype != np.int64 or ext_of.shape != (index.ntotal,):
+            raise ValueError("stored id map does not match the faiss index")
+        live = ext_of[ext_of >= 0]
+        if len(np.unique(live)) != len(live) or (len(live) and live.max() > MAX_ID):
+            raise ValueError("stored id map has duplicate or out-of-range ids")
+        self._index = index
+        self._slot_of = np.full(int(live.max()) + 1 if len(live) else 0, -1, np.int64)
+        self._ext_buf = ext_of
+        slots = np.flatnonzero(ext_of >= 0)
+        self._slot_of[ext_of[slots]] = slots
+        self._live = len(slots)
+
+
+def _checked_ids(ids: Sequence[int] | np.ndarray) -> Ids:
+    ext = _lenient_ids(ids)
+    if len(ext) and (ext.min() < 0 or ext.max() > MAX_ID):
+        raise ValueError(f"ids must lie in [0, {MAX_ID}]")
+    if len(np.unique(ext)) != len(ext):
+        raise ValueError("duplicate ids in one upsert")
+    return ext
+
+
+def _lenient_ids(ids: Iterable[int] | np.ndarray) -> Ids:
+    if isinstance(ids, np.ndarray):
+        arr = ids
+    elif isinstance(ids, Collection):
+        arr = np.fromiter(ids, np.int64, len(ids))
+    else:
+        arr = np.fromiter(ids, np.int64)
+    if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"ids must be a 1-d sequence of integers, got {arr.dtype} {arr.shape}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _grown(table: Ids, size: int) -> Ids:
+    """``table`` with room for ``size`` entries, new ones -1; doubles so appends stay amortised O(1)."""
+    if size <= len(table):
+        return table
+    grown = np.full(max(size, 2 * len(table)), -1, np.int64)
+    grown[: len(table)] = table
+    return grown
+
+
+def _bitmap_selector(mask: npt.NDArray[np.bool_]) -> faiss.IDSelector:
+    # A bitmap answers membership with one load and no hashing, and packs from numpy in
+    # microseconds; IDSelectorBatch builds a C++ hash set, 13 ms for 100k ids.
+    selector: faiss.IDSelector = _faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
+    return selector
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    # The rename is durable only once the directory entry is on disk.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,209 @@
+"""An in-memory snapshot of every profile and of the interaction history, kept current.
+
+The engine ranks against this snapshot, not the database: a recommendation must not cost
+a query per candidate. Writes reach it through :meth:`Catalog.upsert`, :meth:`Catalog.remove`
+and :meth:`Catalog.observe`, so a change is visible to the next recommendation at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from matcher.graph import Node, RelationEvent, RelationGraph
+from models.enums import EntityKind, InteractionKind
+from models.tables import PROFILE_TABLES, Interaction, StartupMember
+
+_EMPTY_SET: frozenset[Node] = frozenset()
+
+
+class KindTable:
+    """Profiles of one kind in insertion order, with column caches for vectorised rules."""
+
+    def __init__(self, kind: EntityKind) -> None:
+        self.kind = kind
+        self.records: list[dict[str, Any]] = []
+        self._ids: list[int] = []
+        self._position: dict[int, int] = {}
+        self._alive: list[bool] = []
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __contains__(self, row_id: object) -> bool:
+        return row_id in self._position and self._alive[self._position[row_id]]  # type: ignore[index]
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._cached("ids", "", lambda: np.asarray(self._ids, dtype=np.int64))
+
+    @property
+    def alive(self) -> np.ndarray:
+        """Rows that may be shown: present, active, and consenting to matching."""
+        return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool))
+
+    def position(self, row_id: int) -> int:
+        return self._position[row_id]
+
+    def record(self, row_id: int) -> dict[str, Any]:
+        return self.records[self._position[row_id]]
+
+    def upsert(self, record: Mapping[str, Any]) -> None:
+        row = dict(record)
+        visible = bool(row.get("active", True)) and bool(row.get("consent_matching", True))
+        if row["id"] in self._position:
+            at = self._position[row["id"]]
+            self.records[at] = row
+            self._alive[at] = visible
+        else:
+            self._position[row["id"]] = len(self.records)
+            self.records.append(row)
+            self._ids.append(row["id"])
+            self._alive.append(visible)
+        self._cache.clear()
+
+    def remove(self, row_id: int) -> None:
+        """Hide at once; the slot stays so positions of other rows never move."""
+        at = self._position.get(row_id)
+        if at is None:
+            return
+        self._alive[at] = False
+        self.records[at] = {"id": row_id, "active": False}
+        self._cache.clear()
+
+    def numbers(self, name: str) -> np.ndarray:
+        """A numeric field as float64, NaN where missing."""
+
+        def build() -> np.ndarray:
+            values = [r.get(name) for r in self.records]
+            return np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+        return self._cached("numbers", name, build)
+
+    def members(self, name: str) -> dict[Any, np.ndarray]:
+        """For a list or scalar field: value -> boolean mask of the rows holding it."""
+
+        def build() -> dict[Any, np.ndarray]:
+            masks: dict[Any, np.ndarray] = defaultdict(lambda: np.zeros(len(self.records), dtype=bool))
+            for at, record in enumerate(self.records):
+                for value in _as_list(record.get(name)):
+                    masks[value][at] = True
+            return dict(masks)
+
+        return self._cached("members", name, build)
+
+    def empty(self, name: str) -> np.ndarray:
+        """Rows whose list field is empty (they state no preference)."""
+        return self._cached(
+            "empty", name, lambda: np.asarray([not _as_list(r.get(name)) for r in self.records], dtype=bool)
+        )
+
+    def _cached(self, what: str, name: str, build: Any) -> Any:
+        key = (what, name)
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(value)
+    return [value]
+
+
+def _adjacency() -> defaultdict[Node, set[Node]]:
+    return defaultdict(set)
+
+
+@dataclass
+class History:
+    """What interactions imply for matching: relations (the graph), refusals, applications,
+    activity. Adjacency sets make "what does this profile already have" one lookup."""
+
+    graph: RelationGraph = field(default_factory=RelationGraph)
+    declined: defaultdict[Node, set[Node]] = field(default_factory=_adjacency)
+    applicants: defaultdict[Node, set[Node]] = field(default_factory=_adjacency)
+    last_active: dict[Node, dt.datetime] = field(default_factory=dict)
+    investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
+
+    def observe(self, event: RelationEvent) -> None:
+        actor, target, kind, when = event.actor, event.target, event.kind, event.occurred_at
+        self.graph.add(event)
+        if kind is InteractionKind.declined:
+            self.declined[actor].add(target)
+            self.declined[target].add(actor)
+        elif kind is InteractionKind.applied:
+            self.applicants[target].add(actor)
+        elif kind is InteractionKind.invested:
+            self.investments[actor].append(when)
+        for node in (actor, target):
+            if node not in self.last_active or self.last_active[node] < when:
+                self.last_active[node] = when
+
+    def related(self, node: Node) -> set[Node]:
+        return self.graph.neighbours(node) if node in self.graph else set()
+
+    def relation_count(self, node: Node) -> int:
+        return self.graph.degree(node) if node in self.graph else 0
+
+    def excluded(self, query: Node) -> set[Node]:
+        """Counterparts the query already has a relation with, or that either side declined."""
+        return self.related(query) | self.declined.get(query, _EMPTY_SET)
+
+    def forget(self, node: Node) -> None:
+        """Erase every trace of a node (a removed profile)."""
+        if node in self.graph:
+            self.graph.remove_node(node)
+        for adjacency in (self.declined, self.applicants):
+            adjacency.pop(node, None)
+            for members in adjacency.values():
+                members.discard(node)
+        self.last_active.pop(node, None)
+        self.investments.pop(node, None)
+
+
+@dataclass
+class Catalog:
+    tables: dict[EntityKind, KindTable]
+    history: History
+    startups_of: dict[int, list[int]]  # person id -> startup ids where they are on the team
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        return cls({kind: KindTable(kind) for kind in EntityKind}, History(), defaultdict(list))
+
+    @classmethod
+    def from_database(cls, session: Session) -> Catalog:
+        catalog = cls.empty()
+        for kind, table in PROFILE_TABLES.items():
+            columns = table.__table__.columns.keys()  # type: ignore[attr-defined]
+            for row in session.execute(select(*table.__table__.columns)).all():  # type: ignore[attr-defined]
+                catalog.tables[kind].upsert(dict(zip(columns, row, strict=True)))
+        for startup_id, person_id in session.execute(
+            select(StartupMember.startup_id, StartupMember.person_id)
+        ):
+            catalog.startups_of[person_id].append(startup_id)
+        for interaction in session.scalars(
+            select(Interaction).order_by(Interaction.occurred_at, Interaction.id)
+        ):
+            catalog.history.observe(RelationEvent.from_interaction(interaction))
+        return catalog
+
+    def table(self, kind: EntityKind) -> KindTable:
+        return self.tables[kind]
+
+    def remove(self, kind: EntityKind, row_id: int) -> None:
+        self.tables[kind].remove(row_id)
+        self.history.forget((kind, row_id))
+        if kind is EntityKind.person:
+            self.startups_of.pop(row_id, None)

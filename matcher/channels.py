@@ -1,0 +1,154 @@
+"""The text channels of every kind: semantic vectors in a faiss index, lexical TF-IDF rows.
+
+Both are aligned with the :class:`matcher.catalog.KindTable` of their kind and updated per
+profile, so an edit or a removal shows in the next recommendation without a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from embeddings.encoder import Encoder
+from embeddings.index import VectorIndex
+from embeddings.lexical import LexicalVectorizer
+from matcher.catalog import Catalog, KindTable
+from matcher.text import profile_text
+from models.enums import EntityKind
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class KindChannels:
+    """Semantic and lexical representations of one kind's profiles."""
+
+    def __init__(self, table: KindTable, index: VectorIndex, lexical_rows: list[sp.csr_matrix]) -> None:
+        self.table = table
+        self.index = index
+        self._lexical_rows = lexical_rows
+        self._lexical: sp.csr_matrix | None = None
+        self.text_hashes: dict[int, str] = {}
+
+    @property
+    def lexical(self) -> sp.csr_matrix:
+        """All rows stacked (position-aligned); rebuilt lazily after an edit."""
+        if self._lexical is None or self._lexical.shape[0] != len(self._lexical_rows):
+            self._lexical = (
+                sp.vstack(self._lexical_rows, format="csr") if self._lexical_rows else sp.csr_matrix((0, 0))
+            )
+        return self._lexical
+
+    def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
+        while len(self._lexical_rows) <= position:
+            self._lexical_rows.append(sp.csr_matrix(row.shape, dtype=np.float32))
+        self._lexical_rows[position] = row
+        self._lexical = None
+
+
+class Channels:
+    """Text channels for every kind, built once by :meth:`build` and kept current."""
+
+    def __init__(
+        self, encoder: Encoder, lexical: LexicalVectorizer, kinds: dict[EntityKind, KindChannels]
+    ) -> None:
+        self.encoder = encoder
+        self.lexical_vectorizer = lexical
+        self.kinds = kinds
+
+    @classmethod
+    def build(
+        cls,
+        catalog: Catalog,
+        encoder: Encoder,
+        *,
+        index_dir: Path | None = None,
+        exact_threshold: int = 20_000,
+        show_progress: bool = False,
+    ) -> Channels:
+        texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in catalog.tables.items()}
+        vectorizer = LexicalVectorizer(min_df=2, max_features=200_000).fit(
+            text for kind_texts in texts.values() for text in kind_texts
+        )
+        channels = cls(encoder, vectorizer, {})
+        for kind, table in catalog.tables.items():
+            known = _load_hashes(index_dir, kind, encoder.model_id)
+            stored = _load_index(index_dir, kind) if known else None
+            index = stored or VectorIndex(encoder.dim, exact_threshold=exact_threshold)
+            rows = list(vectorizer.transform(texts[kind])) if texts[kind] else []
+            channels.kinds[kind] = KindChannels(table, index, rows)
+            channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
+        return channels
+
+    def _sync_vectors(
+        self, kind: EntityKind, texts: list[str], known: dict[int, str], show_progress: bool
+    ) -> None:
+        """Encode only rows whose text changed since the stored index; drop rows gone since."""
+        channel = self.kinds[kind]
+        ids = channel.table.ids
+        alive = channel.table.alive
+        hashes = {int(i): _text_hash(t) for i, t, a in zip(ids, texts, alive, strict=True) if a}
+        stale = [i for i, h in hashes.items() if known.get(i) != h or i not in channel.index]
+        gone = [i for i in known if i not in hashes]
+        channel.index.remove(gone)
+        if stale:
+            positions = [channel.table.position(i) for i in stale]
+            vectors = self.encoder.encode([texts[p] for p in positions], show_progress=show_progress)
+            channel.index.upsert(np.asarray(stale, dtype=np.int64), vectors)
+        channel.text_hashes = hashes
+
+    def update(self, kind: EntityKind, row_id: int) -> None:
+        """Re-read one profile's text from the catalog table (after an upsert there)."""
+        channel = self.kinds[kind]
+        if row_id not in channel.table:
+            self.remove(kind, row_id)
+            return
+        text = profile_text(kind, channel.table.record(row_id))
+        channel.set_lexical(channel.table.position(row_id), self.lexical_vectorizer.transform([text]))
+        if channel.text_hashes.get(row_id) != _text_hash(text):
+            channel.index.upsert(np.asarray([row_id], dtype=np.int64), self.encoder.encode([text]))
+            channel.text_hashes[row_id] = _text_hash(text)
+
+    def remove(self, kind: EntityKind, row_id: int) -> None:
+        channel = self.kinds[kind]
+        channel.index.remove([row_id])
+        channel.text_hashes.pop(row_id, None)
+
+    def query_vectors(self, kind: EntityKind, text: str) -> tuple[np.ndarray, sp.csr_matrix]:
+        return self.encoder.encode([text])[0], self.lexical_vectorizer.transform([text])
+
+    def save(self, index_dir: Path) -> None:
+        """Each kind's index and text hashes, each file written atomically."""
+        index_dir.mkdir(parents=True, exist_ok=True)
+        for kind, channel in self.kinds.items():
+            channel.index.save(index_dir / f"{kind.value}.index")
+            state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
+            _write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+
+
+def _load_index(index_dir: Path | None, kind: EntityKind) -> VectorIndex | None:
+    path = None if index_dir is None else index_dir / f"{kind.value}.index"
+    return VectorIndex.load(path) if path is not None and path.exists() else None
+
+
+def _load_hashes(index_dir: Path | None, kind: EntityKind, model_id: str) -> dict[int, str]:
+    """Text hashes of the stored index; empty (so everything is re-encoded) for another model."""
+    path = None if index_dir is None else index_dir / f"{kind.value}.hashes.json"
+    if path is None or not path.exists():
+        return {}
+    state = json.loads(path.read_text())
+    if state.get("model_id") != model_id:
+        return {}
+    return {int(k): v for k, v in state["hashes"].items()}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)

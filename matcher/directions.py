@@ -1,0 +1,153 @@
+"""Each recommendation direction is a small configuration of shared parts.
+
+A direction names who asks, what is recommended, and how each side weighs the shared pair
+features (see :mod:`matcher.features`). The hard rules come from :mod:`matcher.rules` for
+the pair of kinds, so both directions between two kinds obey the same constraints.
+
+The default weights are a transparent, documented prior that works with no training data;
+a learned ranker replaces them behind the same :class:`matcher.scoring.Scorer` interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+from matcher.rules import Rule, rules_between
+from models.enums import EntityKind
+
+GraphSeeds = Literal["similar_peers", "own_relations"]
+
+STARTUP, INVESTOR, MENTOR, SPACE, BASE, POST, PERSON = (
+    EntityKind.startup,
+    EntityKind.investor,
+    EntityKind.mentor,
+    EntityKind.space,
+    EntityKind.practice_base,
+    EntityKind.post,
+    EntityKind.person,
+)
+
+
+@dataclass(frozen=True)
+class Direction:
+    name: str
+    query_kind: EntityKind
+    target_kind: EntityKind
+    forward: Mapping[str, float]  # how the asking side judges a candidate
+    backward: Mapping[str, float]  # how the candidate would judge the asking side
+    graph_seeds: GraphSeeds = "similar_peers"
+    rules: tuple[Rule, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", rules_between(self.query_kind, self.target_kind))
+        for side in (self.forward, self.backward):
+            if abs(sum(side.values()) - 1.0) > 1e-9:
+                raise ValueError(f"{self.name}: weights of a side must sum to 1, got {sum(side.values())}")
+
+
+def _weights(**weights: float) -> Mapping[str, float]:
+    return MappingProxyType(weights)
+
+
+# A founder looks for fit of field and stage, money that covers the ask, and investors
+# who back companies like theirs; an investor looks at its thesis, stage and ticket.
+_FOUNDER_VIEW_OF_INVESTOR = _weights(
+    semantic=0.20,
+    lexical=0.10,
+    industry=0.15,
+    stage=0.10,
+    ticket=0.10,
+    proximity=0.05,
+    capacity=0.05,
+    recency=0.05,
+    popularity=0.05,
+    graph_proximity=0.15,
+)
+_INVESTOR_VIEW_OF_STARTUP = _weights(
+    semantic=0.20,
+    lexical=0.10,
+    industry=0.20,
+    stage=0.20,
+    ticket=0.15,
+    proximity=0.05,
+    graph_overlap=0.10,
+)
+_FOUNDER_VIEW_OF_MENTOR = _weights(
+    semantic=0.30,
+    lexical=0.15,
+    industry=0.20,
+    proximity=0.10,
+    capacity=0.10,
+    recency=0.05,
+    graph_proximity=0.10,
+)
+_MENTOR_VIEW_OF_STARTUP = _weights(semantic=0.35, lexical=0.15, industry=0.35, proximity=0.15)
+_FOUNDER_VIEW_OF_SPACE = _weights(
+    semantic=0.15,
+    lexical=0.10,
+    industry=0.25,
+    proximity=0.20,
+    capacity=0.15,
+    graph_proximity=0.15,
+)
+_SPACE_VIEW_OF_STARTUP = _weights(
+    semantic=0.20, lexical=0.10, industry=0.35, stage=0.05, proximity=0.10, applied=0.20
+)
+_TALENT_VIEW_OF_OPENING = _weights(semantic=0.30, lexical=0.25, industry=0.15, proximity=0.20, capacity=0.10)
+_OPENING_VIEW_OF_TALENT = _weights(semantic=0.35, lexical=0.30, industry=0.15, applied=0.20)
+
+DIRECTIONS: dict[tuple[EntityKind, EntityKind], Direction] = {
+    (d.query_kind, d.target_kind): d
+    for d in (
+        Direction(
+            "startup→investor", STARTUP, INVESTOR, _FOUNDER_VIEW_OF_INVESTOR, _INVESTOR_VIEW_OF_STARTUP
+        ),
+        Direction("startup→mentor", STARTUP, MENTOR, _FOUNDER_VIEW_OF_MENTOR, _MENTOR_VIEW_OF_STARTUP),
+        Direction("startup→space", STARTUP, SPACE, _FOUNDER_VIEW_OF_SPACE, _SPACE_VIEW_OF_STARTUP),
+        Direction("talent→practice_base", PERSON, BASE, _TALENT_VIEW_OF_OPENING, _OPENING_VIEW_OF_TALENT),
+        Direction("talent→post", PERSON, POST, _TALENT_VIEW_OF_OPENING, _OPENING_VIEW_OF_TALENT),
+        Direction(
+            "investor→startup",
+            INVESTOR,
+            STARTUP,
+            _INVESTOR_VIEW_OF_STARTUP,
+            _FOUNDER_VIEW_OF_INVESTOR,
+            "own_relations",
+        ),
+        Direction(
+            "space→startup", SPACE, STARTUP, _SPACE_VIEW_OF_STARTUP, _FOUNDER_VIEW_OF_SPACE, "own_relations"
+        ),
+        Direction(
+            "mentor→startup",
+            MENTOR,
+            STARTUP,
+            _MENTOR_VIEW_OF_STARTUP,
+            _FOUNDER_VIEW_OF_MENTOR,
+            "own_relations",
+        ),
+        Direction(
+            "post→talent", POST, PERSON, _OPENING_VIEW_OF_TALENT, _TALENT_VIEW_OF_OPENING, "own_relations"
+        ),
+        Direction(
+            "practice_base→talent",
+            BASE,
+            PERSON,
+            _OPENING_VIEW_OF_TALENT,
+            _TALENT_VIEW_OF_OPENING,
+            "own_relations",
+        ),
+    )
+}
+
+
+def direction_for(query_kind: EntityKind, target_kind: EntityKind) -> Direction:
+    try:
+        return DIRECTIONS[(query_kind, target_kind)]
+    except KeyError:
+        known = ", ".join(d.name for d in DIRECTIONS.values())
+        raise ValueError(
+            f"target: no direction {query_kind.value}→{target_kind.value}; known: {known}"
+        ) from None

@@ -1,0 +1,367 @@
+"""The matcher: for any profile, a short ranked list of counterparts that fit, with reasons.
+
+retrieve (eligible candidates, then a pool from the semantic, lexical and graph channels)
+→ pair features → each side's score → mutual score → diversity and exposure → reasons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import numpy as np
+
+from embeddings.encoder import Encoder
+from matcher.catalog import Catalog
+from matcher.channels import Channels
+from matcher.directions import Direction, direction_for
+from matcher.eligibility import eligible
+from matcher.explain import ExplainContext, Reason, reasons
+from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
+from matcher.graph import Node, RelationEvent
+from matcher.rerank import ExposureTracker, mmr_order
+from matcher.scoring import Fusion, Scorer, WeightedScorer, fuse
+from matcher.text import profile_text
+from models.enums import EntityKind
+
+GraphWalk = Literal["pagerank", "two_hop"]
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: EntityKind
+    id: int
+    external_id: str
+    name: str
+    score: float
+    query_side_score: float
+    candidate_side_score: float
+    reasons: tuple[Reason, ...]
+    features: Mapping[str, float]
+    query_side_contributions: Mapping[str, float]
+    candidate_side_contributions: Mapping[str, float]
+
+
+@dataclass
+class _Query:
+    direction: Direction
+    node: Node
+    record: Mapping[str, Any]
+    text: str
+    semantic: np.ndarray
+    lexical: Any
+    cache: dict[str, Any] = field(default_factory=dict)
+
+
+class Matcher:
+    """Recommends counterparts for every direction in :data:`matcher.directions.DIRECTIONS`.
+
+    Parameters are explicit keywords; :meth:`fit` returns self and the learned state ends in
+    ``_`` (scikit-learn's conventions).
+    """
+
+    def __init__(
+        self,
+        *,
+        encoder: Encoder,
+        scorer: Scorer | None = None,
+        fusion: Fusion = "harmonic",
+        pool_size: int = 300,
+        peer_count: int = 20,
+        diversity: float = 0.8,
+        exposure_cap: float | None = 0.2,
+        exact_threshold: int = 20_000,
+        graph_walk: GraphWalk = "pagerank",
+        index_dir: Path | None = None,
+        clock: Callable[[], dt.datetime] | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self.encoder = encoder
+        self.scorer = scorer
+        self.fusion = fusion
+        self.pool_size = pool_size
+        self.peer_count = peer_count
+        self.diversity = diversity
+        self.exposure_cap = exposure_cap
+        self.exact_threshold = exact_threshold
+        self.graph_walk = graph_walk
+        self.index_dir = index_dir
+        self.clock = clock
+        self.show_progress = show_progress
+
+    # --- learning and keeping current --------------------------------------------------
+
+    def fit(self, catalog: Catalog) -> Self:
+        self.catalog_ = catalog
+        self.channels_ = Channels.build(
+            catalog,
+            self.encoder,
+            index_dir=self.index_dir,
+            exact_threshold=self.exact_threshold,
+            show_progress=self.show_progress,
+        )
+        self.scorer_: Scorer = self.scorer or WeightedScorer()
+        self.exposure_: dict[str, ExposureTracker] = {}
+        catalog.history.graph.prepare()
+        return self
+
+    def save(self) -> None:
+        if self.index_dir is not None:
+            self.channels_.save(self.index_dir)
+
+    def upsert_profile(self, kind: EntityKind, record: Mapping[str, Any]) -> None:
+        self.catalog_.tables[kind].upsert(record)
+        self.channels_.update(kind, int(record["id"]))
+
+    def remove_profile(self, kind: EntityKind, row_id: int) -> None:
+        """Gone from every list at once, and from the graph, indexes and exposure counts."""
+        self.catalog_.remove(kind, row_id)
+        self.channels_.remove(kind, row_id)
+        for tracker in self.exposure_.values():
+            tracker.forget((kind, row_id))
+
+    def observe(self, event: RelationEvent) -> None:
+        self.catalog_.history.observe(event)
+
+    # --- recommending --------------------------------------------------------------------
+
+    def recommend(
+        self,
+        query_kind: EntityKind,
+        query_id: int,
+        target_kind: EntityKind,
+        *,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Match]:
+        """Up to ``k`` eligible counterparts, best mutual fit first; empty when none is eligible."""
+        if k < 1:
+            raise ValueError("k: must be at least 1")
+        query = self._query(query_kind, query_id, target_kind)
+        if query is None:
+            return []
+        table = self.catalog_.tables[target_kind]
+        mask = eligible(
+            query.node[0],
+            query.record,
+            table,
+            query.direction.rules,
+            excluded=self.catalog_.history.excluded(query.node),
+        )
+        mask &= _filter_mask(table, filters or {})
+        if not mask.any():
+            return []
+        pool = self._pool(query, mask)
+        return self._rank(query, pool, k)
+
+    def recommend_batch(
+        self, queries: Sequence[tuple[EntityKind, int]], target_kind: EntityKind, *, k: int = 10
+    ) -> list[list[Match]]:
+        return [self.recommend(kind, row_id, target_kind, k=k) for kind, row_id in queries]
+
+    def _query(self, query_kind: EntityKind, query_id: int, target_kind: EntityKind) -> _Query | None:
+        query_kind, query_id = self._as_startup_if_founder(query_kind, query_id, target_kind)
+        direction = direction_for(query_kind, target_kind)
+        table = self.catalog_.tables[query_kind]
+        if query_id not in table:
+            if query_id in table._position:  # present but inactive or without consent
+                return None
+            raise LookupError(f"no {query_kind.value} with id {query_id}")
+        record = table.record(query_id)
+        text = profile_text(query_kind, record)
+        channel = self.channels_.kinds[query_kind]
+        stored = query_id in channel.index
+        semantic = channel.index.vectors_of([query_id])[0] if stored else self.encoder.encode([text])[0]
+        lexical = channel.lexical[channel.table.position(query_id)]
+        return _Query(direction, (query_kind, query_id), record, text, semantic, lexical)
+
+    def _as_startup_if_founder(
+        self, kind: EntityKind, row_id: int, target: EntityKind
+    ) -> tuple[EntityKind, int]:
+        """A founder asking for investors, mentors or spaces asks for their startup."""
+        if kind is EntityKind.person and (kind, target) not in _person_directions():
+            startups = self.catalog_.startups_of.get(row_id, [])
+            if not startups:
+                raise ValueError(f"person {row_id} is on no startup's team; add them to one first")
+            return EntityKind.startup, startups[0]
+        return kind, row_id
+
+    def _pool(self, query: _Query, mask: np.ndarray) -> np.ndarray:
+        """Candidate positions worth scoring: all eligible ones, or the best of each channel."""
+        positions = np.flatnonzero(mask)
+        if len(positions) <= self.pool_size:
+            return positions
+        table = self.catalog_.tables[query.direction.target_kind]
+        share = self.pool_size // 3
+        channel = self.channels_.kinds[table.kind]
+        semantic = [
+            table.position(i)
+            for i, _ in channel.index.search(query.semantic, share, allowed=table.ids[positions])
+        ]
+        lexical_scores = (channel.lexical[positions] @ query.lexical.T).toarray().ravel()
+        lexical = positions[np.argsort(-lexical_scores, kind="stable")[:share]]
+        graph = self._graph_scores(query)
+        by_graph = sorted(
+            (table.position(n[1]) for n in graph if n[1] in table and mask[table.position(n[1])]),
+            key=lambda p: -graph[(table.kind, int(table.ids[p]))],
+        )[:share]
+        return np.unique(np.concatenate([semantic, lexical, by_graph]).astype(np.int64))
+
+    def _graph_scores(self, query: _Query) -> dict[Node, float]:
+        if "graph" not in query.cache:
+            seeds = {query.node: 1.0} | dict.fromkeys(self._peers(query), 0.5)
+            graph = self.catalog_.history.graph
+            target = query.direction.target_kind
+            walk = graph.two_hop_scores if self.graph_walk == "two_hop" else graph.personalized_pagerank
+            query.cache["graph"] = walk(seeds, target_kind=target) if seeds else {}
+        return query.cache["graph"]  # type: ignore[no-any-return]
+
+    def _peers(self, query: _Query) -> tuple[Node, ...]:
+        """Profiles most like the query (its own kind): the seeds of "investors of startups like yours"."""
+        if "peers" not in query.cache:
+            kind = query.node[0]
+            found = self.channels_.kinds[kind].index.search(query.semantic, self.peer_count + 1)
+            query.cache["peers"] = tuple((kind, i) for i, _ in found if (kind, i) != query.node)[
+                : self.peer_count
+            ]
+        return query.cache["peers"]  # type: ignore[no-any-return]
+
+    def _context(self, query: _Query, pool: np.ndarray) -> PairContext:
+        table = self.catalog_.tables[query.direction.target_kind]
+        channel = self.channels_.kinds[table.kind]
+        ids = table.ids[pool]
+        semantic = channel.index.vectors_of(list(map(int, ids))) @ query.semantic if len(ids) else np.zeros(0)
+        lexical = (channel.lexical[pool] @ query.lexical.T).toarray().ravel() if len(pool) else np.zeros(0)
+        graph = self._graph_scores(query)
+        walk = np.asarray([graph.get((table.kind, int(i)), 0.0) for i in ids])
+        walk = walk / walk.max() if len(walk) and walk.max() > 0 else walk
+        return PairContext(
+            query_kind=query.node[0],
+            query=query.record,
+            table=table,
+            pool=pool,
+            history=self.catalog_.history,
+            now=self._now(),
+            semantic=semantic,
+            lexical=lexical,
+            graph_proximity=walk,
+            graph_overlap=self._overlap(query, ids, table.kind),
+            query_node=query.node,
+        )
+
+    def _overlap(self, query: _Query, ids: np.ndarray, kind: EntityKind) -> np.ndarray:
+        """How many of a candidate's relations touch the query's relations' relations."""
+        history = self.catalog_.history
+        second: set[Node] = set()
+        for neighbour in history.related(query.node):
+            second |= history.related(neighbour)
+        counts = np.asarray([len(history.related((kind, int(i))) & second) for i in ids], dtype=np.float64)
+        return counts / (1.0 + counts)
+
+    def _rank(self, query: _Query, pool: np.ndarray, k: int) -> list[Match]:
+        context = self._context(query, pool)
+        features = feature_matrix(context)
+        forward_parts, backward_parts = self.scorer_.contributions(features, query.direction)
+        forward, backward = self.scorer_.side_scores(features, query.direction)
+        mutual = fuse(forward, backward, self.fusion)
+        table = context.table
+        ids = table.ids[pool]
+        # Stable order for ties: the lower id first.
+        order = np.lexsort((ids, -mutual))
+        head = order[: max(3 * k, k + 10)]
+        channel = self.channels_.kinds[table.kind]
+        vectors = channel.index.vectors_of(list(map(int, ids[head])))
+        picked = [
+            int(head[i]) for i in mmr_order(mutual[head], vectors, len(head), relevance_weight=self.diversity)
+        ]
+        tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=self.exposure_cap))
+        picked = tracker.demote(picked, [(table.kind, int(ids[i])) for i in picked])[:k]
+        tracker.record(tuple((table.kind, int(ids[i])) for i in picked))
+        return [
+            self._match(
+                query,
+                context,
+                int(i),
+                features[i],
+                forward_parts[i],
+                backward_parts[i],
+                mutual[i],
+                forward[i],
+                backward[i],
+            )
+            for i in picked
+        ]
+
+    def _match(
+        self,
+        query: _Query,
+        context: PairContext,
+        at: int,
+        features: np.ndarray,
+        forward_parts: np.ndarray,
+        backward_parts: np.ndarray,
+        mutual: float,
+        forward: float,
+        backward: float,
+    ) -> Match:
+        table = context.table
+        record = table.records[int(context.pool[at])]
+        node = (table.kind, int(record["id"]))
+        explain = ExplainContext(
+            query_kind=query.node[0],
+            query=query.record,
+            query_text=query.text,
+            candidate_node=node,
+            candidate=record,
+            candidate_text=profile_text(table.kind, record),
+            history=self.catalog_.history,
+            records=self._record_of,
+            peers=self._peers(query),
+        )
+        combined = {
+            name: float(f + b)
+            for name, f, b in zip(FEATURE_NAMES, forward_parts, backward_parts, strict=True)
+        }
+        return Match(
+            kind=table.kind,
+            id=node[1],
+            external_id=str(record.get("external_id", "")),
+            name=str(record.get("name", "")),
+            score=float(mutual),
+            query_side_score=float(forward),
+            candidate_side_score=float(backward),
+            reasons=reasons(explain, combined),
+            features=dict(zip(FEATURE_NAMES, map(float, features), strict=True)),
+            query_side_contributions=dict(zip(FEATURE_NAMES, map(float, forward_parts), strict=True)),
+            candidate_side_contributions=dict(zip(FEATURE_NAMES, map(float, backward_parts), strict=True)),
+        )
+
+    def _record_of(self, node: Node) -> Mapping[str, Any] | None:
+        table = self.catalog_.tables[node[0]]
+        return table.record(node[1]) if node[1] in table else None
+
+    def _now(self) -> dt.datetime:
+        return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
+
+
+def _person_directions() -> set[tuple[EntityKind, EntityKind]]:
+    from matcher.directions import DIRECTIONS
+
+    return {key for key in DIRECTIONS if key[0] is EntityKind.person}
+
+
+def _filter_mask(table: Any, filters: Mapping[str, Any]) -> np.ndarray:
+    """Extra filters a caller adds: field → value (or list of values) the candidate must hold."""
+    mask = np.ones(len(table), dtype=bool)
+    for name, wanted in filters.items():
+        members = table.members(name)
+        values = wanted if isinstance(wanted, list | tuple | set) else [wanted]
+        allowed = np.zeros(len(table), dtype=bool)
+        for value in values:
+            if value in members:
+                allowed |= members[value]
+        mask &= allowed
+    return mask

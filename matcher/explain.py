@@ -1,0 +1,200 @@
+"""Reasons a person can check: short bilingual sentences built from the strongest features."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from embeddings.lexical import tokenize_zh
+from matcher.catalog import History, _as_list
+from matcher.graph import Node
+from models.enums import EntityKind
+from models.taxonomy import ANYWHERE, AREAS, INDUSTRIES, STAGES, distance_km, industry_ancestors
+
+MIN_CONTRIBUTION = 0.01
+MAX_REASONS = 3
+MIN_KEYWORD_LENGTH = 2
+
+
+@dataclass(frozen=True)
+class Reason:
+    feature: str
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class ExplainContext:
+    query_kind: EntityKind
+    query: Mapping[str, Any]
+    query_text: str
+    candidate_node: Node
+    candidate: Mapping[str, Any]
+    candidate_text: str
+    history: History
+    records: Callable[[Node], Mapping[str, Any] | None]
+    peers: tuple[Node, ...]  # profiles like the query's, seeds of the graph feature
+
+
+def _money(cny: Any) -> tuple[str, str]:
+    amount = float(cny or 0)
+    return f"{amount / 10_000:,.0f}万元", f"¥{amount / 1_000_000:,.1f}M"
+
+
+def _shared_industry(ctx: ExplainContext) -> Reason | None:
+    mine = _as_list(ctx.query.get("industries")) or _as_list(ctx.query.get("industry"))
+    theirs = _as_list(ctx.candidate.get("industries")) or _as_list(ctx.candidate.get("industry"))
+    chains = {code: industry_ancestors(code) for code in theirs if code in INDUSTRIES}
+    for code in mine:
+        if code in INDUSTRIES:
+            for other, chain in chains.items():
+                shared = code if code in chain else other if other in industry_ancestors(code) else None
+                if shared:
+                    term = INDUSTRIES[shared]
+                    return Reason("industry", f"同在{term.zh}领域", f"both in {term.en.lower()}")
+    return None
+
+
+def _stage(ctx: ExplainContext) -> Reason | None:
+    startup, investor = (ctx.query, ctx.candidate_node) if "stage" in ctx.query else (ctx.candidate, None)
+    stage = STAGES.get(startup.get("stage", ""))
+    if stage is None:
+        return None
+    if investor is not None:
+        same_stage = [
+            n for n in ctx.history.related(investor) if (r := ctx.records(n)) and r.get("stage") == stage.code
+        ]
+        if same_stage:
+            count = len(same_stage)
+            return Reason(
+                "stage", f"投资过{count}家{stage.zh}阶段企业", f"invested in {count} companies at {stage.en}"
+            )
+    return Reason("stage", f"投资阶段覆盖{stage.zh}", f"invests at {stage.en}")
+
+
+def _ticket(ctx: ExplainContext) -> Reason | None:
+    startup, investor = (
+        (ctx.query, ctx.candidate) if "funding_ask_cny" in ctx.query else (ctx.candidate, ctx.query)
+    )
+    ask, high = startup.get("funding_ask_cny"), investor.get("ticket_max_cny")
+    if not ask or high is None:
+        return None
+    (low_zh, low_en), (high_zh, high_en), (ask_zh, ask_en) = (
+        _money(investor.get("ticket_min_cny")),
+        _money(high),
+        _money(ask),
+    )
+    return Reason(
+        "ticket",
+        f"单笔投资{low_zh}–{high_zh}，覆盖融资需求{ask_zh}",
+        f"tickets of {low_en}–{high_en} cover the {ask_en} asked",
+    )
+
+
+def _proximity(ctx: ExplainContext) -> Reason | None:
+    mine = ctx.query.get("district")
+    theirs = _as_list(ctx.candidate.get("districts")) or _as_list(ctx.candidate.get("district"))
+    if ANYWHERE in theirs:
+        return Reason("proximity", "投资地域不限", "invests anywhere in the city")
+    if mine not in AREAS or not theirs or theirs[0] not in AREAS:
+        return None
+    if mine in theirs:
+        area = AREAS[mine]
+        return Reason("proximity", f"同在{area.zh}", f"both in {area.en}")
+    km = min(distance_km(mine, t) for t in theirs if t in AREAS)
+    return Reason("proximity", f"相距约{km:.0f}公里", f"about {km:.0f} km away")
+
+
+def _capacity(ctx: ExplainContext) -> Reason | None:
+    record, kind = ctx.candidate, ctx.candidate_node[0]
+    if kind is EntityKind.space and record.get("seats_vacant"):
+        n = record["seats_vacant"]
+        return Reason("capacity", f"尚有{n}个空余工位", f"{n} seats vacant")
+    if kind is EntityKind.practice_base and record.get("slots_free"):
+        n = record["slots_free"]
+        return Reason("capacity", f"尚有{n}个实习名额", f"{n} internship slots free")
+    if kind is EntityKind.mentor:
+        n = int(record.get("max_mentees") or 0) - int(record.get("current_mentees") or 0)
+        return Reason("capacity", f"还可指导{n}个团队", f"can take {n} more mentees") if n > 0 else None
+    if kind is EntityKind.investor:
+        return Reason("capacity", "本季度仍有投资额度", "has deal budget left this quarter")
+    return None
+
+
+def _text(ctx: ExplainContext) -> Reason | None:
+    shared = sorted(
+        {w for w in tokenize_zh(ctx.query_text) if len(w) >= MIN_KEYWORD_LENGTH}
+        & set(tokenize_zh(ctx.candidate_text)),
+        key=lambda w: (-len(w), w),
+    )[:3]
+    if not shared:
+        return Reason("semantic", "描述内容高度契合", "descriptions closely match")
+    words = "、".join(shared)
+    return Reason(
+        "semantic",
+        f"描述契合（共同关键词：{words}）",
+        f"descriptions match (shared keywords: {', '.join(shared)})",
+    )
+
+
+def _graph(ctx: ExplainContext) -> Reason | None:
+    linked = [p for p in ctx.peers if p in ctx.history.related(ctx.candidate_node)]
+    if linked and (peer := ctx.records(linked[0])) is not None:
+        name = peer.get("name", "")
+        return Reason(
+            "graph_proximity", f"合作过与您相似的「{name}」", f"worked with “{name}”, similar to you"
+        )
+    return None
+
+
+def _overlap(ctx: ExplainContext) -> Reason | None:
+    count = len(ctx.history.related(ctx.candidate_node))
+    return Reason(
+        "graph_overlap", f"与您的关系网络有交集（{count}段合作）", f"shares your network ({count} relations)"
+    )
+
+
+def _recency(ctx: ExplainContext) -> Reason | None:
+    when = ctx.history.last_active.get(ctx.candidate_node)
+    return None if when is None else Reason("recency", f"最近活跃于{when:%Y-%m}", f"last active {when:%Y-%m}")
+
+
+def _applied(ctx: ExplainContext) -> Reason | None:
+    return Reason("applied", "已提交申请", "has applied")
+
+
+def _popularity(ctx: ExplainContext) -> Reason | None:
+    count = len(ctx.history.related(ctx.candidate_node))
+    return Reason("popularity", f"已有{count}段合作记录", f"{count} past relations") if count else None
+
+
+EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
+    "industry": _shared_industry,
+    "stage": _stage,
+    "ticket": _ticket,
+    "proximity": _proximity,
+    "capacity": _capacity,
+    "semantic": _text,
+    "lexical": _text,
+    "graph_proximity": _graph,
+    "graph_overlap": _overlap,
+    "recency": _recency,
+    "applied": _applied,
+    "popularity": _popularity,
+}
+
+
+def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Reason, ...]:
+    """Sentences for the strongest contributions, strongest first, one per kind of reason."""
+    chosen: list[Reason] = []
+    ranked = sorted(contributions.items(), key=lambda item: (-item[1], item[0]))
+    for feature, value in ranked:
+        if value < MIN_CONTRIBUTION and chosen:
+            break
+        reason = EXPLAINERS[feature](ctx)
+        if reason is not None and all(r.zh != reason.zh for r in chosen):
+            chosen.append(reason)
+        if len(chosen) == MAX_REASONS:
+            break
+    return tuple(chosen)

