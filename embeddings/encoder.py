@@ -33,6 +33,7 @@ __all__ = [
 # Files whose bytes decide what vectors a model folder produces; their hash goes into the model
 # id, so a rebuilt or swapped model never reads vectors cached for the old one.
 _FINGERPRINT_SUFFIXES = (".json", ".safetensors", ".bin", ".txt")
+BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 
 
 @runtime_checkable
@@ -91,7 +92,8 @@ class SentenceTransformerEncoder:
     def __init__(self, model_path: str | Path | None = None, *, device: str = "cpu") -> None:
         path = Path(model_path).resolve() if model_path is not None else bundled_model_path()
         self.model = load_sentence_transformer(path, device)
-        self._model_id = f"{path.name}:{model_fingerprint(path)}"
+        name = BUNDLED_MODEL_NAME if path == bundled_model_path() else path.name
+        self._model_id = f"{name}:{model_fingerprint(path)}"
         dim = self.model.get_embedding_dimension()
         if dim is None:
             raise ValueError(f"model at {path} does not declare an embedding dimension")

@@ -17,6 +17,7 @@ exact fall-backs read them through a zero-copy view instead of holding a second 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -40,10 +41,12 @@ _faiss: Any = faiss
 
 MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER keys fit
 COMPACT_FRACTION: Final = 0.25
-# Below this many eligible vectors a filtered search scans them exactly instead of walking the
-# graph: cheaper there, and HNSW under a selective filter would miss results (measured with
-# benchmarks/index_scale.py).
-EXACT_CUTOVER: Final = 20_000
+# Up to this many eligible vectors a filtered search scans them exactly instead of walking the
+# graph: the scan is as fast there, and the walk would strand short of k (measured at 200k x 384).
+EXACT_CUTOVER: Final = 4_000
+# The graph walk admits about this fraction of what it visits; a narrower filter widens the beam
+# in proportion so the walk still meets k admitted vectors (ef 64, k 50 strands below ~2 %).
+SELECTIVE_FILTER: Final = 0.02
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
 
@@ -148,9 +151,11 @@ class VectorIndex:
                 return
             replaced = old >= 0
             self._stored()[old[replaced]] = vecs[replaced]
-            self._append(ext[~replaced], vecs[~replaced])
-            if self._live > self._params["exact_threshold"]:
-                self._rebuild()
+            fresh = ~replaced
+            if self._live + np.count_nonzero(fresh) > self._params["exact_threshold"]:
+                # Migrate before appending, so a bulk load goes straight into the graph.
+                self._rebuild(size=self._live + int(np.count_nonzero(fresh)))
+            self._append(ext[fresh], vecs[fresh])
 
     def remove(self, ids: Iterable[int]) -> int:
         ext = _lenient_ids(ids)
@@ -274,13 +279,13 @@ class VectorIndex:
         index.hnsw.efConstruction = self._params["ef_construction"]
         return index
 
-    def _rebuild(self) -> None:
-        """Rebuild from the live vectors: drops tombstones and picks exact or HNSW by size."""
+    def _rebuild(self, size: int | None = None) -> None:
+        """Rebuild from the live vectors, dropping tombstones; exact or HNSW by ``size``."""
         slots = np.flatnonzero(self._ext_of() >= 0)
         ext = self._ext_of()[slots]
         vectors = self._stored()[slots]
         # Replacing the index first frees the old one before the new graph grows.
-        self._index = self._new_index(len(ext))
+        self._index = self._new_index(len(ext) if size is None else size)
         self._index.add(vectors)
         self._reset_mapping(ext)
 
@@ -321,7 +326,7 @@ class VectorIndex:
     ) -> tuple[Floats, Ids]:
         if not self.is_approximate or eligible <= EXACT_CUTOVER:
             return self._exact_search(q, k, selector)
-        scores, slots = self._hnsw_search(q, k, selector)
+        scores, slots = self._hnsw_search(q, k, selector, eligible / self._index.ntotal)
         # A selective filter can strand the graph walk before it finds k admitted nodes.
         short = np.count_nonzero(slots >= 0, axis=1) < k
         if short.any():
@@ -333,9 +338,12 @@ class VectorIndex:
         params.sel = selector
         return self._flat().search(q, k, params=params)
 
-    def _hnsw_search(self, q: Floats, k: int, selector: faiss.IDSelector | None) -> tuple[Floats, Ids]:
+    def _hnsw_search(
+        self, q: Floats, k: int, selector: faiss.IDSelector | None, selectivity: float
+    ) -> tuple[Floats, Ids]:
         params = _faiss.SearchParametersHNSW()
-        params.efSearch = max(self._params["ef_search"], k)
+        widening = max(1.0, SELECTIVE_FILTER / selectivity)
+        params.efSearch = math.ceil(max(self._params["ef_search"], k) * widening)
         params.sel = selector
         return self._index.search(q, k, params=params)
 

@@ -117,7 +117,9 @@ class LexicalVectorizer:
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """(n, n_features) CSR float32, rows L2-normalised; a text with no known feature is a zero row."""
         self._check_fitted()
-        indptr, indices, values = [0], [], []
+        indptr: list[int] = [0]
+        indices: list[int] = []
+        values: list[float] = []
         for text in texts:
             counts = Counter(i for f in self.features(text) if (i := self.vocabulary_.get(f)) is not None)
             row = sorted(counts.items())

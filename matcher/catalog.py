@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from sqlalchemy import select
@@ -22,6 +22,7 @@ from models.enums import EntityKind, InteractionKind
 from models.tables import PROFILE_TABLES, Interaction, StartupMember
 
 _EMPTY_SET: frozenset[Node] = frozenset()
+T = TypeVar("T")
 
 
 class KindTable:
@@ -39,7 +40,7 @@ class KindTable:
         return len(self.records)
 
     def __contains__(self, row_id: object) -> bool:
-        return row_id in self._position and self._alive[self._position[row_id]]  # type: ignore[index]
+        return isinstance(row_id, int) and row_id in self._position and self._alive[self._position[row_id]]
 
     @property
     def ids(self) -> np.ndarray:
@@ -106,11 +107,16 @@ class KindTable:
             "empty", name, lambda: np.asarray([not _as_list(r.get(name)) for r in self.records], dtype=bool)
         )
 
-    def _cached(self, what: str, name: str, build: Any) -> Any:
+    def _cached(self, what: str, name: str, build: Callable[[], T]) -> T:
         key = (what, name)
         if key not in self._cache:
             self._cache[key] = build()
-        return self._cache[key]
+        return cast(T, self._cache[key])
+
+
+def row_record(row: Any) -> dict[str, Any]:
+    """A stored row as the plain record the catalog keeps."""
+    return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -135,6 +141,16 @@ class History:
     applicants: defaultdict[Node, set[Node]] = field(default_factory=_adjacency)
     last_active: dict[Node, dt.datetime] = field(default_factory=dict)
     investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def from_database(cls, session: Session) -> History:
+        history = cls()
+        for interaction in session.scalars(
+            select(Interaction).order_by(Interaction.occurred_at, Interaction.id)
+        ):
+            history.observe(RelationEvent.from_interaction(interaction))
+        history.graph.prepare()
+        return history
 
     def observe(self, event: RelationEvent) -> None:
         actor, target, kind, when = event.actor, event.target, event.kind, event.occurred_at
@@ -199,8 +215,12 @@ class Catalog:
             catalog.history.observe(RelationEvent.from_interaction(interaction))
         return catalog
 
-    def table(self, kind: EntityKind) -> KindTable:
-        return self.tables[kind]
+    def set_team(self, startup_id: int, person_ids: list[int]) -> None:
+        for startups in self.startups_of.values():
+            if startup_id in startups:
+                startups.remove(startup_id)
+        for person_id in person_ids:
+            self.startups_of[person_id].append(startup_id)
 
     def remove(self, kind: EntityKind, row_id: int) -> None:
         self.tables[kind].remove(row_id)

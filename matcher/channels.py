@@ -47,7 +47,7 @@ class KindChannels:
 
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
         while len(self._lexical_rows) <= position:
-            self._lexical_rows.append(sp.csr_matrix(row.shape, dtype=np.float32))
+            self._lexical_rows.append(sp.csr_matrix(np.zeros(row.shape, dtype=np.float32)))
         self._lexical_rows[position] = row
         self._lexical = None
 
@@ -81,7 +81,7 @@ class Channels:
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind) if known else None
             index = stored or VectorIndex(encoder.dim, exact_threshold=exact_threshold)
-            rows = list(vectorizer.transform(texts[kind])) if texts[kind] else []
+            rows: list[sp.csr_matrix] = list(vectorizer.transform(texts[kind])) if texts[kind] else []
             channels.kinds[kind] = KindChannels(table, index, rows)
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels

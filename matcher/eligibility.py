@@ -59,6 +59,10 @@ def _passes(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], table:
     return _at_least(rule, query, table, holder_is_candidate)
 
 
+def _mask(values: Any) -> np.ndarray:
+    return np.asarray(values, dtype=bool)
+
+
 def _all(table: KindTable, value: bool) -> np.ndarray:
     return np.full(len(table), value, dtype=bool)
 
@@ -88,7 +92,7 @@ def _covers(
     if holder_is_candidate:
         members = table.members(rule.holder_field)
         codes = _related_codes(members, _as_list(query.get(rule.value_field)), rule.hierarchy)
-        return table.empty(rule.holder_field) | _any_of(members, codes, size)
+        return _mask(table.empty(rule.holder_field) | _any_of(members, codes, size))
     wanted = _as_list(query.get(rule.holder_field))
     if not wanted:
         return _all(table, True)
@@ -104,15 +108,15 @@ def _in_range(
         if value is None:
             return _all(table, True)
         low, high = table.numbers(rule.min_field), table.numbers(rule.max_field)
-        return (np.isnan(low) | (low <= value)) & (np.isnan(high) | (value <= high))
+        return _mask((np.isnan(low) | (low <= value)) & (np.isnan(high) | (value <= high)))
     values = table.numbers(rule.value_field)
-    low, high = query.get(rule.min_field), query.get(rule.max_field)
+    minimum, maximum = query.get(rule.min_field), query.get(rule.max_field)
     inside = np.ones(len(table), dtype=bool)
-    if low is not None:
-        inside &= values >= low
-    if high is not None:
-        inside &= values <= high
-    return np.isnan(values) | inside
+    if minimum is not None:
+        inside &= _mask(values >= minimum)
+    if maximum is not None:
+        inside &= _mask(values <= maximum)
+    return _mask(np.isnan(values) | inside)
 
 
 def _with_district(area: str | None) -> list[str]:
@@ -130,7 +134,7 @@ def _area_covers(
     if holder_is_candidate:
         members = table.members(rule.holder_field)
         places = [ANYWHERE, *_with_district(query.get(rule.value_field))]
-        return table.empty(rule.holder_field) | _any_of(members, places, size)
+        return _mask(table.empty(rule.holder_field) | _any_of(members, places, size))
     covered = _as_list(query.get(rule.holder_field))
     if not covered or ANYWHERE in covered:
         return _all(table, True)
@@ -146,8 +150,8 @@ def _has_room(
         return _all(table, _room_left(query.get(rule.limit_field), query.get(rule.used_field or "")))
     limit = table.numbers(rule.limit_field)
     if rule.used_field is None:
-        return np.nan_to_num(limit, nan=0.0) > 0
-    return np.nan_to_num(table.numbers(rule.used_field), nan=0.0) < np.nan_to_num(limit, nan=0.0)
+        return _mask(np.nan_to_num(limit, nan=0.0) > 0)
+    return _mask(np.nan_to_num(table.numbers(rule.used_field), nan=0.0) < np.nan_to_num(limit, nan=0.0))
 
 
 def _room_left(limit: Any, used: Any) -> bool:

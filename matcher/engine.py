@@ -105,7 +105,6 @@ class Matcher:
         )
         self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}
-        catalog.history.graph.prepare()
         return self
 
     def save(self) -> None:

@@ -97,7 +97,7 @@ def _proximity(ctx: ExplainContext) -> Reason | None:
     theirs = _as_list(ctx.candidate.get("districts")) or _as_list(ctx.candidate.get("district"))
     if ANYWHERE in theirs:
         return Reason("proximity", "投资地域不限", "invests anywhere in the city")
-    if mine not in AREAS or not theirs or theirs[0] not in AREAS:
+    if not isinstance(mine, str) or mine not in AREAS or not theirs or theirs[0] not in AREAS:
         return None
     if mine in theirs:
         area = AREAS[mine]

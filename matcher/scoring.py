@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, Protocol
 
 import numpy as np
@@ -16,14 +17,16 @@ _EPS = 1e-9
 def fuse(forward: np.ndarray, backward: np.ndarray, method: Fusion = "harmonic") -> np.ndarray:
     """One mutual score from both sides; harmonic by default, so a one-sided fit scores low."""
     if method == "harmonic":
-        return 2 * forward * backward / np.maximum(forward + backward, _EPS)
-    if method == "geometric":
-        return np.sqrt(np.clip(forward, 0, None) * np.clip(backward, 0, None))
-    if method == "min":
-        return np.minimum(forward, backward)
-    if method == "mean":
-        return (forward + backward) / 2
-    raise ValueError(f"fusion: unknown method '{method}'; use harmonic, geometric, min or mean")
+        fused = 2 * forward * backward / np.maximum(forward + backward, _EPS)
+    elif method == "geometric":
+        fused = np.sqrt(np.clip(forward, 0, None) * np.clip(backward, 0, None))
+    elif method == "min":
+        fused = np.minimum(forward, backward)
+    elif method == "mean":
+        fused = (forward + backward) / 2
+    else:
+        raise ValueError(f"fusion: unknown method '{method}'; use harmonic, geometric, min or mean")
+    return np.asarray(fused, dtype=np.float64)
 
 
 class Scorer(Protocol):
@@ -36,12 +39,11 @@ class Scorer(Protocol):
         ...
 
 
-def weight_vector(weights: dict[str, float] | object, names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
-    mapping = dict(weights)  # type: ignore[call-overload]
-    unknown = set(mapping) - set(names)
+def weight_vector(weights: Mapping[str, float], names: tuple[str, ...] = FEATURE_NAMES) -> np.ndarray:
+    unknown = set(weights) - set(names)
     if unknown:
         raise ValueError(f"weights: unknown features {sorted(unknown)}")
-    return np.asarray([mapping.get(name, 0.0) for name in names], dtype=np.float64)
+    return np.asarray([weights.get(name, 0.0) for name in names], dtype=np.float64)
 
 
 class WeightedScorer:

@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     )
     environment: Literal["development", "test", "production"] = "development"
     secret_key: str = DEFAULT_SECRET
+    encoder: str = Field(
+        default="zh-static",
+        description="'zh-static' (bundled Chinese-capable static model), 'minilm' (bundled "
+        "all-MiniLM-L6-v2, English only) or the path of a local sentence-transformers model.",
+    )
     shared_data_dir: Path = Field(
         default=Path(__file__).resolve().parent.parent.parent / "shared" / "data",
         validation_alias=AliasChoices("MATCHER_SHARED_DATA", "MATCHER_SHARED_DATA_DIR"),

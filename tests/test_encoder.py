@@ -36,7 +36,7 @@ class CountingEncoder:
         self.calls.extend(texts)
         rows = [np.random.default_rng(abs(hash(t)) % 2**32).standard_normal(self._dim) for t in texts]
         matrix = np.array(rows, dtype=np.float32).reshape(len(texts), self._dim)
-        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+        return np.asarray(matrix / np.linalg.norm(matrix, axis=1, keepdims=True), dtype=np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,7 @@ def test_minilm_ranks_an_english_paraphrase_above_an_unrelated_sentence(
     assert a @ b > a @ c
 
 
-def test_model_id_changes_with_the_model_folder(minilm: SentenceTransformerEncoder) -> None:
+def test_model_id_names_the_model_and_a_missing_folder_fails(minilm: SentenceTransformerEncoder) -> None:
     assert minilm.model_id.startswith("all-MiniLM-L6-v2:")
     with pytest.raises(FileNotFoundError):
         SentenceTransformerEncoder(Path("/nonexistent/model"))

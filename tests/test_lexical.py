@@ -36,7 +36,7 @@ def test_params_are_explicit_and_stored_as_given() -> None:
         "sublinear_tf": True,
     }
     with pytest.raises(TypeError):
-        LexicalVectorizer(True)  # type: ignore[misc]
+        LexicalVectorizer(True)  # type: ignore[call-arg]
 
 
 def test_transform_before_fit_fails() -> None:
@@ -76,4 +76,4 @@ def test_save_load_round_trip_gives_identical_vectors_without_pickle(tmp_path: P
     loaded = LexicalVectorizer.load(tmp_path)
     assert loaded.get_params() == vectorizer.get_params()
     texts = ["光谷的人工智能公司", "生鲜电商 SaaS"]
-    assert (loaded.transform(texts) != vectorizer.transform(texts)).nnz == 0
+    np.testing.assert_array_equal(loaded.transform(texts).toarray(), vectorizer.transform(texts).toarray())

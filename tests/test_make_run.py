@@ -56,7 +56,8 @@ def test_make_run_serves_the_demo_ecosystem(tmp_path: Path) -> None:
             assert startups["total"] >= 5000
             assert httpx.get(f"{url}/docs", timeout=10).status_code == 200
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
     assert f"OpenAPI docs at http://127.0.0.1:{port}/docs" in log.read_text()
     assert (tmp_path / "data" / "matcher.db").exists()

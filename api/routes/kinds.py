@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field, create_model
 
-from api.deps import RepositoryDep, SessionFactoryDep, SettingsDep
+from api.deps import MatcherDep, RepositoryDep, SessionFactoryDep, SettingsDep
 from models.kinds import KINDS, KindSpec
 from models.transfer import SUPPORTED_SUFFIXES, ImportReport, import_file
 
@@ -83,23 +83,26 @@ def kind_router(spec: KindSpec) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary=f"Create in {spec.slug}",
     )
-    def create_row(repository: RepositoryDep, body: create_schema) -> Any:
+    def create_row(repository: RepositoryDep, matcher: MatcherDep, body: create_schema) -> Any:
         row = repository.create(spec, body)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
+        matcher.saved(spec, row)
         return public
 
     @router.patch("/{row_id}", response_model=public_schema, summary=f"Update one of {spec.slug}")
-    def update_row(repository: RepositoryDep, row_id: int, body: update_schema) -> Any:
+    def update_row(repository: RepositoryDep, matcher: MatcherDep, row_id: int, body: update_schema) -> Any:
         row = repository.update(spec, row_id, body)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
+        matcher.saved(spec, row)
         return public
 
     @router.delete("/{row_id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}")
-    def delete_row(repository: RepositoryDep, row_id: int) -> Response:
+    def delete_row(repository: RepositoryDep, matcher: MatcherDep, row_id: int) -> Response:
         repository.delete(spec, row_id)
         repository.session.commit()
+        matcher.deleted(spec, row_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
@@ -109,7 +112,10 @@ def kind_router(spec: KindSpec) -> APIRouter:
         responses={422: {"model": ImportRejected, "description": "Some rows are bad; nothing was written."}},
     )
     def import_rows(
-        factory: SessionFactoryDep, settings: SettingsDep, file: Annotated[UploadFile, File()]
+        factory: SessionFactoryDep,
+        settings: SettingsDep,
+        matcher: MatcherDep,
+        file: Annotated[UploadFile, File()],
     ) -> Any:
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
@@ -126,6 +132,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(file.file.read())
             report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
+        matcher.build()
         return {"kind": report.kind, "created": report.created, "updated": report.updated}
 
     return router

@@ -1,0 +1,103 @@
+"""Recommendations for every direction, plus the named views investors and operators use."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from api.deps import MatcherDep
+from matcher.directions import DIRECTIONS
+from matcher.engine import Match
+from models.enums import EntityKind
+from models.kinds import KIND_OF_ENTITY
+
+MAX_K = 100
+
+router = APIRouter(tags=["recommendations"])
+
+
+class ReasonPublic(BaseModel):
+    feature: str
+    zh: str
+    en: str
+
+
+class MatchPublic(BaseModel):
+    kind: EntityKind
+    id: int
+    external_id: str
+    name: str
+    score: float = Field(description="Mutual score: both sides' fit fused (harmonic mean by default).")
+    query_side_score: float = Field(description="How well the candidate fits the one who asked.")
+    candidate_side_score: float = Field(description="How well the one who asked fits the candidate.")
+    reasons: list[ReasonPublic]
+    features: dict[str, float]
+    query_side_contributions: dict[str, float]
+    candidate_side_contributions: dict[str, float]
+
+
+class Recommendations(BaseModel):
+    query_kind: EntityKind
+    query_id: int
+    target: EntityKind
+    items: list[MatchPublic]
+
+
+K = Annotated[int, Query(ge=1, le=MAX_K, description="How many matches to return.")]
+
+
+def _public(match: Match) -> MatchPublic:
+    return MatchPublic.model_validate(match, from_attributes=True)
+
+
+def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target: EntityKind, k: int) -> Any:
+    try:
+        with matcher.reading() as engine:
+            matches = engine.recommend(query_kind, row_id, target, k=k)
+    except LookupError as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except ValueError as error:
+        field, _, reason = str(error).partition(": ")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["query", "target"], "msg": reason or field}]
+        ) from None
+    items = [_public(m) for m in matches]
+    return Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items)
+
+
+def _targets_of(kind: EntityKind) -> str:
+    targets = sorted({t.value for q, t in DIRECTIONS if q is kind or (kind is EntityKind.person)})
+    return ", ".join(targets)
+
+
+def _add_recommendations_route(kind: EntityKind) -> None:
+    slug = KIND_OF_ENTITY[kind].slug
+
+    @router.get(
+        f"/v1/{slug}/{{row_id}}/recommendations",
+        response_model=Recommendations,
+        summary=f"Recommendations for one of {slug}",
+        description=f"Ranked counterparts with reasons. target: one of {_targets_of(kind)}.",
+    )
+    def recommendations(matcher: MatcherDep, row_id: int, target: EntityKind, k: K = 10) -> Any:
+        return _recommend(matcher, kind, row_id, target, k)
+
+
+for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
+    _add_recommendations_route(_kind)
+
+
+@router.get(
+    "/v1/investors/{row_id}/deal-flow", response_model=Recommendations, summary="An investor's deal flow"
+)
+def deal_flow(matcher: MatcherDep, row_id: int, k: K = 20) -> Any:
+    """Startups ranked for this investor: fit with its thesis, stage, ticket and network."""
+    return _recommend(matcher, EntityKind.investor, row_id, EntityKind.startup, k)
+
+
+@router.get(
+    "/v1/spaces/{row_id}/candidates", response_model=Recommendations, summary="Applicants to fill a space"
+)
+def space_candidates(matcher: MatcherDep, row_id: int, k: K = 20) -> Any:
+    """Startups ranked to fill this space's vacant seats; those who applied count for more."""
+    return _recommend(matcher, EntityKind.space, row_id, EntityKind.startup, k)
