@@ -41,12 +41,14 @@ _faiss: Any = faiss
 
 MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER keys fit
 COMPACT_FRACTION: Final = 0.25
-# Up to this many eligible vectors a filtered search scans them exactly instead of walking the
-# graph: the scan is as fast there, and the walk would strand short of k (measured at 200k x 384).
-EXACT_CUTOVER: Final = 4_000
-# The graph walk admits about this fraction of what it visits; a narrower filter widens the beam
-# in proportion so the walk still meets k admitted vectors (ef 64, k 50 strands below ~2 %).
-SELECTIVE_FILTER: Final = 0.02
+# Measured at 200k x 384 (see benchmarks/index_scale.py): when a fraction s of the slots is
+# admitted, the graph walk needs a beam (efSearch) of about 0.25 k / s to meet k admitted vectors;
+# 0.4 leaves a margin, and the rare walk that still strands is redone exactly.
+BEAM_PER_RESULT: Final = 0.4
+# Scanning E eligible vectors costs E inner products; the walk costs about 8 per beam slot, that
+# is 8 * 0.4 * k * n / E. The scan is the cheaper while E**2 <= 3 k n: E up to ~5.5k at n = 200k
+# and k = 50, where it takes ~3 ms and the walk would need a beam of ~1000.
+EXACT_SCAN_FACTOR: Final = 3.0
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
 
@@ -324,10 +326,13 @@ class VectorIndex:
     def _search_slots(
         self, q: Floats, k: int, eligible: int, selector: faiss.IDSelector | None
     ) -> tuple[Floats, Ids]:
-        if not self.is_approximate or eligible <= EXACT_CUTOVER:
+        total = self._index.ntotal
+        if not self.is_approximate or eligible**2 <= EXACT_SCAN_FACTOR * k * total:
             return self._exact_search(q, k, selector)
-        scores, slots = self._hnsw_search(q, k, selector, eligible / self._index.ntotal)
-        # A selective filter can strand the graph walk before it finds k admitted nodes.
+        scores, slots = self._hnsw_search(
+            q, k, selector, beam=math.ceil(BEAM_PER_RESULT * k * total / eligible)
+        )
+        # A selective filter can strand the graph walk before it meets k admitted vectors.
         short = np.count_nonzero(slots >= 0, axis=1) < k
         if short.any():
             scores[short], slots[short] = self._exact_search(q[short], k, selector)
@@ -339,11 +344,10 @@ class VectorIndex:
         return self._flat().search(q, k, params=params)
 
     def _hnsw_search(
-        self, q: Floats, k: int, selector: faiss.IDSelector | None, selectivity: float
+        self, q: Floats, k: int, selector: faiss.IDSelector | None, *, beam: int
     ) -> tuple[Floats, Ids]:
         params = _faiss.SearchParametersHNSW()
-        widening = max(1.0, SELECTIVE_FILTER / selectivity)
-        params.efSearch = math.ceil(max(self._params["ef_search"], k) * widening)
+        params.efSearch = max(self._params["ef_search"], k, beam)
         params.sel = selector
         return self._index.search(q, k, params=params)
 

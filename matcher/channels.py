@@ -22,6 +22,9 @@ from matcher.text import profile_text
 from models.enums import EntityKind
 
 
+MIN_KEYWORD_LENGTH = 2
+
+
 def _text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -44,6 +47,9 @@ class KindChannels:
                 sp.vstack(self._lexical_rows, format="csr") if self._lexical_rows else sp.csr_matrix((0, 0))
             )
         return self._lexical
+
+    def lexical_row(self, position: int) -> sp.csr_matrix:
+        return self._lexical_rows[position]
 
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
         while len(self._lexical_rows) <= position:
@@ -120,8 +126,20 @@ class Channels:
         channel.index.remove([row_id])
         channel.text_hashes.pop(row_id, None)
 
-    def query_vectors(self, kind: EntityKind, text: str) -> tuple[np.ndarray, sp.csr_matrix]:
-        return self.encoder.encode([text])[0], self.lexical_vectorizer.transform([text])
+    def shared_keywords(
+        self, query: sp.csr_matrix, kind: EntityKind, position: int, limit: int = 3
+    ) -> list[str]:
+        """Words both texts contain, the rarest (most telling) first."""
+        if not hasattr(self, "_words"):
+            self._words = {
+                i: f[2:] for f, i in self.lexical_vectorizer.vocabulary_.items() if f.startswith("w:")
+            }
+            self._idf = self.lexical_vectorizer.idf_
+        candidate = self.kinds[kind].lexical_row(position)
+        shared = set(query.indices.tolist()) & set(candidate.indices.tolist())
+        words = [i for i in shared if i in self._words and len(self._words[i]) >= MIN_KEYWORD_LENGTH]
+        words.sort(key=lambda i: (-float(self._idf[i]), self._words[i]))
+        return [self._words[i] for i in words[:limit]]
 
     def save(self, index_dir: Path) -> None:
         """Each kind's index and text hashes, each file written atomically."""

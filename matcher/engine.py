@@ -312,10 +312,9 @@ class Matcher:
         explain = ExplainContext(
             query_kind=query.node[0],
             query=query.record,
-            query_text=query.text,
             candidate_node=node,
             candidate=record,
-            candidate_text=profile_text(table.kind, record),
+            keywords=lambda: self.channels_.shared_keywords(query.lexical, table.kind, int(context.pool[at])),
             history=self.catalog_.history,
             records=self._record_of,
             peers=self._peers(query),

@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from embeddings.lexical import tokenize_zh
 from matcher.catalog import History, _as_list
 from matcher.graph import Node
 from models.enums import EntityKind
@@ -14,7 +13,6 @@ from models.taxonomy import ANYWHERE, AREAS, INDUSTRIES, STAGES, distance_km, in
 
 MIN_CONTRIBUTION = 0.01
 MAX_REASONS = 3
-MIN_KEYWORD_LENGTH = 2
 
 
 @dataclass(frozen=True)
@@ -28,10 +26,9 @@ class Reason:
 class ExplainContext:
     query_kind: EntityKind
     query: Mapping[str, Any]
-    query_text: str
     candidate_node: Node
     candidate: Mapping[str, Any]
-    candidate_text: str
+    keywords: Callable[[], list[str]]  # shared words, computed only if a text reason is given
     history: History
     records: Callable[[Node], Mapping[str, Any] | None]
     peers: tuple[Node, ...]  # profiles like the query's, seeds of the graph feature
@@ -123,11 +120,7 @@ def _capacity(ctx: ExplainContext) -> Reason | None:
 
 
 def _text(ctx: ExplainContext) -> Reason | None:
-    shared = sorted(
-        {w for w in tokenize_zh(ctx.query_text) if len(w) >= MIN_KEYWORD_LENGTH}
-        & set(tokenize_zh(ctx.candidate_text)),
-        key=lambda w: (-len(w), w),
-    )[:3]
+    shared = ctx.keywords()
     if not shared:
         return Reason("semantic", "描述内容高度契合", "descriptions closely match")
     words = "、".join(shared)

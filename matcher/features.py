@@ -17,7 +17,7 @@ import numpy as np
 from matcher.catalog import History, KindTable, _as_list
 from matcher.graph import Node
 from models.enums import EntityKind
-from models.taxonomy import ANYWHERE, AREAS, distance_km, industry_similarity, stage_distance
+from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
 
 PROXIMITY_SCALE_KM = 15.0
 RECENCY_SCALE_DAYS = 180.0
@@ -60,10 +60,8 @@ def _industries(record: Mapping[str, Any]) -> list[str]:
 
 
 def industry(context: PairContext) -> np.ndarray:
-    mine = _industries(context.query)
-    return np.asarray(
-        [industry_similarity(mine, _industries(r)) for r in context.records()], dtype=np.float64
-    )
+    mine = frozenset(_industries(context.query))
+    return np.asarray([code_similarity(mine, frozenset(_industries(r))) for r in context.records()])
 
 
 def _stage_fit(stage: Any, stages: list[Any]) -> float:

@@ -26,6 +26,8 @@ This module is stdlib-only so that the API and the CLI can import it cheaply.
 
 from __future__ import annotations
 
+import functools
+
 import difflib
 import math
 import re
@@ -1071,8 +1073,12 @@ def industry_similarity(a: Iterable[str], b: Iterable[str]) -> float:
     should not be penalised here for its other fields (breadth is scored elsewhere, if at
     all). Elements may be any spelling `normalize_industry` accepts.
     """
-    codes_a = {normalize_industry(x) for x in a}
-    codes_b = {normalize_industry(y) for y in b}
+    return code_similarity(frozenset(map(normalize_industry, a)), frozenset(map(normalize_industry, b)))
+
+
+@functools.lru_cache(maxsize=65_536)
+def code_similarity(codes_a: frozenset[str], codes_b: frozenset[str]) -> float:
+    """`industry_similarity` for sets of codes already normalised; cached, as rankers ask often."""
     if codes_a & codes_b:
         return _EXACT_CREDIT
     return max((_pair_credit(x, y) for x in codes_a for y in codes_b), default=0.0)

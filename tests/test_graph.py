@@ -179,7 +179,7 @@ def test_remove_node_leaves_nothing_of_it(events: list[RelationEvent], erased: N
         node for node in all_nodes() if node in expected
     ]
     assert graph.number_of_edges() == expected.number_of_edges()
-    seeds = {node: 1.0 for node in all_nodes()}
+    seeds = dict.fromkeys(all_nodes(), 1.0)
     scores = graph.personalized_pagerank(seeds, max_iter=500, tol=1e-12)
     assert erased not in scores
     assert scores == pytest.approx(expected.personalized_pagerank(seeds, max_iter=500, tol=1e-12), abs=1e-9)

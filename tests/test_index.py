@@ -64,7 +64,7 @@ def approximate(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def no_exact_cutover() -> Iterator[None]:
     """Send every filtered HNSW search through the graph, not the small-set exact scan."""
-    with mock.patch.object(index_module, "EXACT_CUTOVER", 0):
+    with mock.patch.object(index_module, "EXACT_SCAN_FACTOR", 0.0):
         yield
 
 
@@ -223,7 +223,7 @@ def test_short_graph_results_fall_back_to_exact() -> None:
     query = unit_vectors(1, seed=5)[0]
     allowed = set(list(stored)[:60])
 
-    def stranded(q: Vectors, k: int, *_: object) -> tuple[Vectors, npt.NDArray[np.int64]]:
+    def stranded(q: Vectors, k: int, *_: object, **__: object) -> tuple[Vectors, npt.NDArray[np.int64]]:
         return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
 
     with mock.patch.object(VectorIndex, "_hnsw_search", side_effect=stranded, autospec=False):

@@ -1,0 +1,165 @@
+"""Recommendations over HTTP: every direction reachable, writes visible at once, bad asks refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from models.db import create_db_engine, migrate, session_factory
+from models.demo import DemoSize, generate_ecosystem, load_ecosystem
+from models.settings import Settings
+from tests.conftest import TEST_SECRET
+
+SMALL = DemoSize(
+    startups=200,
+    investors=50,
+    mentors=30,
+    spaces=20,
+    practice_bases=15,
+    posts=20,
+    students=80,
+    interactions_target=600,
+)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    folder: Path = tmp_path_factory.mktemp("api-recommend")
+    settings = Settings(data_dir=folder, environment="test", secret_key=TEST_SECRET)
+    engine = create_db_engine(settings.resolved_database_url)
+    migrate(engine)
+    load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL), secret=TEST_SECRET)
+    engine.dispose()
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _first(client: TestClient, slug: str, **params: Any) -> dict[str, Any]:
+    items: list[dict[str, Any]] = client.get(f"/v1/{slug}", params={"limit": 200, **params}).json()["items"]
+    return items[0]
+
+
+def _startup_with_investors(client: TestClient) -> tuple[int, list[dict[str, Any]]]:
+    for startup in client.get("/v1/startups", params={"limit": 200}).json()["items"]:
+        items = client.get(
+            f"/v1/startups/{startup['id']}/recommendations", params={"target": "investor"}
+        ).json()
+        if len(items["items"]) >= 3:
+            return startup["id"], items["items"]
+    pytest.fail("no startup has three eligible investors in the demo ecosystem")
+
+
+def test_a_startup_gets_investors_with_scores_and_reasons(client: TestClient) -> None:
+    _, items = _startup_with_investors(client)
+    for item in items:
+        assert item["kind"] == "investor"
+        assert 0 <= item["score"] <= 1
+        assert item["reasons"] and all(r["zh"] and r["en"] for r in item["reasons"])
+        assert set(item["features"]) == set(item["query_side_contributions"])
+
+
+@pytest.mark.parametrize(
+    ("slug", "target", "params"),
+    [
+        ("startups", "mentor", {}),
+        ("startups", "space", {}),
+        ("persons", "practice_base", {"role": "student"}),
+        ("persons", "post", {"role": "student"}),
+        ("persons", "investor", {"role": "founder"}),
+        ("investors", "startup", {}),
+        ("spaces", "startup", {}),
+        ("mentors", "startup", {}),
+        ("posts", "person", {}),
+    ],
+)
+def test_every_direction_answers(client: TestClient, slug: str, target: str, params: dict[str, str]) -> None:
+    row = _first(client, slug, **params)
+    response = client.get(f"/v1/{slug}/{row['id']}/recommendations", params={"target": target, "k": 5})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) <= 5
+
+
+def test_named_views_for_investors_and_operators(client: TestClient) -> None:
+    investor, space = _first(client, "investors"), _first(client, "spaces")
+    flow = client.get(f"/v1/investors/{investor['id']}/deal-flow", params={"k": 7})
+    candidates = client.get(f"/v1/spaces/{space['id']}/candidates")
+    assert flow.status_code == candidates.status_code == 200
+    assert {i["kind"] for i in flow.json()["items"] + candidates.json()["items"]} <= {"startup"}
+    assert len(flow.json()["items"]) <= 7
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "field"),
+    [
+        ("/v1/startups/1/recommendations", {"target": "startup"}, 422, "target"),
+        ("/v1/startups/1/recommendations", {"target": "unicorn"}, 422, "target"),
+        ("/v1/startups/1/recommendations", {"target": "investor", "k": 0}, 422, "k"),
+        ("/v1/startups/1/recommendations", {"target": "investor", "k": 101}, 422, "k"),
+        ("/v1/startups/999999/recommendations", {"target": "investor"}, 404, None),
+        ("/v1/investors/999999/deal-flow", {}, 404, None),
+    ],
+)
+def test_bad_asks_are_refused(
+    client: TestClient, path: str, params: dict[str, Any], status: int, field: str | None
+) -> None:
+    response = client.get(path, params=params)
+    assert response.status_code == status
+    if field is not None:
+        assert field in str(response.json()["detail"])
+
+
+def test_a_declined_investor_disappears_at_once(client: TestClient) -> None:
+    startup_id, items = _startup_with_investors(client)
+    startup = client.get(f"/v1/startups/{startup_id}").json()
+    investor = items[0]
+    declined = {
+        "actor_kind": "startup",
+        "actor_external_id": startup["external_id"],
+        "target_kind": "investor",
+        "target_external_id": investor["external_id"],
+        "kind": "declined",
+    }
+    assert client.post("/v1/interactions", json=declined).status_code == 201
+    again = client.get(f"/v1/startups/{startup_id}/recommendations", params={"target": "investor", "k": 50})
+    assert investor["id"] not in {i["id"] for i in again.json()["items"]}
+
+
+def test_a_deleted_space_disappears_and_a_new_one_appears(client: TestClient) -> None:
+    startup = _first(client, "startups")
+    path = f"/v1/startups/{startup['id']}/recommendations"
+    before = client.get(path, params={"target": "space", "k": 100}).json()["items"]
+    assert before, "the demo startup should have an eligible space"
+    assert client.delete(f"/v1/spaces/{before[0]['id']}").status_code == 204
+    twin = client.get(f"/v1/spaces/{before[1]['id']}").json() if len(before) > 1 else None
+    created = client.post(
+        "/v1/spaces",
+        json={
+            "external_id": "SP-new",
+            "name": "新开的光谷孵化器",
+            "space_type": "incubator",
+            "district": startup["district"],
+            "industries": startup["industries"],
+            "seats_total": 30,
+            "seats_vacant": 30,
+            "description": startup["one_liner"],
+        },
+    ).json()
+    after = {i["id"] for i in client.get(path, params={"target": "space", "k": 100}).json()["items"]}
+    assert before[0]["id"] not in after
+    assert created["id"] in after
+    assert twin is None or twin["id"] in after
+
+
+def test_openapi_documents_the_recommendation_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/startups/{row_id}/recommendations",
+        "/v1/investors/{row_id}/deal-flow",
+        "/v1/spaces/{row_id}/candidates",
+    ):
+        assert "get" in paths[path]
