@@ -47,7 +47,7 @@ COMPACT_FRACTION: Final = 0.25
 BEAM_PER_RESULT: Final = 0.4
 # Scanning E eligible vectors costs E inner products; the walk costs about 8 per beam slot, that
 # is 8 * 0.4 * k * n / E. The scan is the cheaper while E**2 <= 3 k n: E up to ~5.5k at n = 200k
-# and k = 50, where it takes ~3 ms and the walk would need a beam of ~1000.
+# and k = 50, where the scan takes ~3 ms and the walk would need a beam of ~700.
 EXACT_SCAN_FACTOR: Final = 3.0
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
@@ -106,7 +106,7 @@ class VectorIndex:
         ef_search: int = 64,
     ) -> None:
         if min(dim, hnsw_m, ef_construction, ef_search) < 1 or exact_threshold < 0:
-            raise ValueError("dim, hnsw_m, ef_construction and ef_search must be positive")
+            raise ValueError("dim, hnsw_m, ef_* must be positive and exact_threshold non-negative")
         self._dim = dim
         self._params = {
             "exact_threshold": exact_threshold,
@@ -135,7 +135,7 @@ class VectorIndex:
         return self._live
 
     def __contains__(self, id: object) -> bool:
-        if not isinstance(id, int | np.integer) or isinstance(id, bool):
+        if isinstance(id, bool) or not isinstance(id, int | np.integer) or not 0 <= id <= MAX_ID:
             return False
         return bool(self._lookup(np.array([id], np.int64))[0] >= 0)
 

@@ -23,6 +23,8 @@ from models.enums import EntityKind
 
 
 MIN_KEYWORD_LENGTH = 2
+# The query's heaviest lexical features used for retrieval; the rest only re-score the pool.
+LEXICAL_QUERY_FEATURES = 32
 
 
 def _text_hash(text: str) -> str:
@@ -37,6 +39,7 @@ class KindChannels:
         self.index = index
         self._lexical_rows = lexical_rows
         self._lexical: sp.csr_matrix | None = None
+        self._lexical_csc: sp.csc_matrix | None = None
         self.text_hashes: dict[int, str] = {}
 
     @property
@@ -48,6 +51,23 @@ class KindChannels:
             )
         return self._lexical
 
+    def lexical_top(self, query: sp.csr_matrix, mask: np.ndarray, count: int) -> np.ndarray:
+        """Positions (within ``mask``) of the rows sharing the most weight with ``query``.
+
+        Only the query's heaviest features are looked up, column-wise: an inverted index, so
+        the cost follows how rare those features are, not how many rows there are.
+        """
+        if self._lexical_csc is None:
+            self._lexical_csc = self.lexical.tocsc()
+        heaviest = np.argsort(-query.data, kind="stable")[:LEXICAL_QUERY_FEATURES]
+        columns, weights = query.indices[heaviest], query.data[heaviest]
+        scores = np.asarray(self._lexical_csc[:, columns] @ weights).ravel()
+        scores[~mask] = 0.0
+        hits = np.flatnonzero(scores)
+        if len(hits) > count:
+            hits = hits[np.argpartition(-scores[hits], count - 1)[:count]]
+        return hits
+
     def lexical_row(self, position: int) -> sp.csr_matrix:
         return self._lexical_rows[position]
 
@@ -55,7 +75,7 @@ class KindChannels:
         while len(self._lexical_rows) <= position:
             self._lexical_rows.append(sp.csr_matrix(np.zeros(row.shape, dtype=np.float32)))
         self._lexical_rows[position] = row
-        self._lexical = None
+        self._lexical = self._lexical_csc = None
 
 
 class Channels:
@@ -79,15 +99,17 @@ class Channels:
         show_progress: bool = False,
     ) -> Channels:
         texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in catalog.tables.items()}
-        vectorizer = LexicalVectorizer(min_df=2, max_features=200_000).fit(
-            text for kind_texts in texts.values() for text in kind_texts
-        )
+        # Identical texts (empty bios, cloned listings) are read once and share one row; document
+        # frequencies count distinct texts, so boilerplate repeated a thousand times stays common.
+        unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
+        vectorizer = LexicalVectorizer(min_df=2, max_features=200_000)
+        rows_of = dict(zip(unique, vectorizer.fit_transform(unique), strict=True)) if unique else {}
         channels = cls(encoder, vectorizer, {})
         for kind, table in catalog.tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind) if known else None
             index = stored or VectorIndex(encoder.dim, exact_threshold=exact_threshold)
-            rows: list[sp.csr_matrix] = list(vectorizer.transform(texts[kind])) if texts[kind] else []
+            rows: list[sp.csr_matrix] = [rows_of[text] for text in texts[kind]]
             channels.kinds[kind] = KindChannels(table, index, rows)
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels

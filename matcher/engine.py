@@ -94,9 +94,10 @@ class Matcher:
 
     # --- learning and keeping current --------------------------------------------------
 
-    def fit(self, catalog: Catalog) -> Self:
+    def fit(self, catalog: Catalog, *, channels: Channels | None = None) -> Self:
+        """Learn the text channels of ``catalog`` (or take prebuilt ones, as the scale benchmark does)."""
         self.catalog_ = catalog
-        self.channels_ = Channels.build(
+        self.channels_ = channels or Channels.build(
             catalog,
             self.encoder,
             index_dir=self.index_dir,
@@ -200,8 +201,7 @@ class Matcher:
             table.position(i)
             for i, _ in channel.index.search(query.semantic, share, allowed=table.ids[positions])
         ]
-        lexical_scores = (channel.lexical[positions] @ query.lexical.T).toarray().ravel()
-        lexical = positions[np.argsort(-lexical_scores, kind="stable")[:share]]
+        lexical = channel.lexical_top(query.lexical, mask, share)
         graph = self._graph_scores(query)
         by_graph = sorted(
             (table.position(n[1]) for n in graph if n[1] in table and mask[table.position(n[1])]),

@@ -303,6 +303,7 @@ def test_membership_and_validation() -> None:
     assert 1 in index
     assert "1" not in index
     assert -1 not in index
+    assert 2**70 not in index
     with pytest.raises(ValueError, match="shape"):
         index.upsert([3], unit_vectors(1, seed=0, dim=DIM + 1))
     with pytest.raises(ValueError, match="duplicate"):
@@ -310,3 +311,13 @@ def test_membership_and_validation() -> None:
     with pytest.raises(ValueError, match="ids must lie"):
         index.upsert([-3], unit_vectors(1, seed=0))
     assert len(index) == 2
+
+
+def test_empty_index_round_trips(tmp_path: Path) -> None:
+    index = VectorIndex(DIM)
+    index.upsert([4], unit_vectors(1, seed=0))
+    assert index.remove(i for i in [4, 5]) == 1
+    index.save(tmp_path / "empty.vec")
+    loaded = VectorIndex.load(tmp_path / "empty.vec")
+    assert len(loaded) == 0
+    assert loaded.search(unit_vectors(1, seed=1)[0], 3, allowed=[4]) == []
