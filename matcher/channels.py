@@ -21,7 +21,6 @@ from matcher.catalog import Catalog, KindTable
 from matcher.text import profile_text
 from models.enums import EntityKind
 
-
 MIN_KEYWORD_LENGTH = 2
 # The query's heaviest lexical features used for retrieval; the rest only re-score the pool.
 LEXICAL_QUERY_FEATURES = 32
@@ -99,11 +98,13 @@ class Channels:
         show_progress: bool = False,
     ) -> Channels:
         texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in catalog.tables.items()}
-        # Identical texts (empty bios, cloned listings) are read once and share one row; document
-        # frequencies count distinct texts, so boilerplate repeated a thousand times stays common.
+        # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
+        # document frequencies therefore count distinct texts.
         unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
         vectorizer = LexicalVectorizer(min_df=2, max_features=200_000)
-        rows_of = dict(zip(unique, vectorizer.fit_transform(unique), strict=True)) if unique else {}
+        rows_of: dict[str, sp.csr_matrix] = (
+            dict(zip(unique, vectorizer.fit_transform(unique), strict=True)) if unique else {}
+        )
         channels = cls(encoder, vectorizer, {})
         for kind, table in catalog.tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)

@@ -7,6 +7,7 @@ retrieve (eligible candidates, then a pool from the semantic, lexical and graph 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,9 @@ from matcher.scoring import Fusion, Scorer, WeightedScorer, fuse
 from matcher.text import profile_text
 from models.enums import EntityKind
 
-GraphWalk = Literal["pagerank", "two_hop"]
+GraphWalk = Literal["auto", "pagerank", "two_hop"]
+# Exact personalised PageRank per query up to this graph size; the two-hop cut beyond it.
+EXACT_WALK_MAX_NODES = 20_000
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class Matcher:
         diversity: float = 0.8,
         exposure_cap: float | None = 0.2,
         exact_threshold: int = 20_000,
-        graph_walk: GraphWalk = "pagerank",
+        graph_walk: GraphWalk = "auto",
         index_dir: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         show_progress: bool = False,
@@ -210,13 +213,35 @@ class Matcher:
         return np.unique(np.concatenate([semantic, lexical, by_graph]).astype(np.int64))
 
     def _graph_scores(self, query: _Query) -> dict[Node, float]:
+        """Graph proximity of candidates: investors of startups like yours, or (asking from
+        the other side) startups of those who share relations with you."""
         if "graph" not in query.cache:
-            seeds = {query.node: 1.0} | dict.fromkeys(self._peers(query), 0.5)
             graph = self.catalog_.history.graph
             target = query.direction.target_kind
-            walk = graph.two_hop_scores if self.graph_walk == "two_hop" else graph.personalized_pagerank
+            seeds = self._seeds(query)
+            exact = self.graph_walk == "pagerank" or (
+                self.graph_walk == "auto" and graph.number_of_nodes() <= EXACT_WALK_MAX_NODES
+            )
+            walk = graph.personalized_pagerank if exact else graph.two_hop_scores
             query.cache["graph"] = walk(seeds, target_kind=target) if seeds else {}
         return query.cache["graph"]  # type: ignore[no-any-return]
+
+    def _seeds(self, query: _Query) -> dict[Node, float]:
+        if query.direction.graph_seeds == "similar_peers":
+            return {query.node: 1.0} | dict.fromkeys(self._peers(query), 0.5)
+        return dict(self._co_related(query.node))
+
+    def _co_related(self, node: Node) -> Counter[Node]:
+        """Profiles of the query's own kind sharing relations with it, weighted by how many."""
+        graph = self.catalog_.history.graph
+        if node not in graph:
+            return Counter()
+        if node[0] is EntityKind.investor:
+            return Counter(graph.co_investors(node))
+        shared: Counter[Node] = Counter()
+        for neighbour in graph.neighbours(node):
+            shared.update(other for other in graph.neighbours(neighbour, node[0]) if other != node)
+        return shared
 
     def _peers(self, query: _Query) -> tuple[Node, ...]:
         """Profiles most like the query (its own kind): the seeds of "investors of startups like yours"."""
@@ -227,6 +252,11 @@ class Matcher:
                 : self.peer_count
             ]
         return query.cache["peers"]  # type: ignore[no-any-return]
+
+    def _explaining_peers(self, query: _Query) -> tuple[Node, ...]:
+        if query.direction.graph_seeds == "similar_peers":
+            return self._peers(query)
+        return tuple(node for node, _ in self._co_related(query.node).most_common(self.peer_count))
 
     def _context(self, query: _Query, pool: np.ndarray) -> PairContext:
         table = self.catalog_.tables[query.direction.target_kind]
@@ -317,7 +347,8 @@ class Matcher:
             keywords=lambda: self.channels_.shared_keywords(query.lexical, table.kind, int(context.pool[at])),
             history=self.catalog_.history,
             records=self._record_of,
-            peers=self._peers(query),
+            peers=self._explaining_peers(query),
+            peers_are_similar=query.direction.graph_seeds == "similar_peers",
         )
         combined = {
             name: float(f + b)

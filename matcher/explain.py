@@ -31,7 +31,8 @@ class ExplainContext:
     keywords: Callable[[], list[str]]  # shared words, computed only if a text reason is given
     history: History
     records: Callable[[Node], Mapping[str, Any] | None]
-    peers: tuple[Node, ...]  # profiles like the query's, seeds of the graph feature
+    peers: tuple[Node, ...]  # the graph feature's seeds: profiles like the query's, or sharing its relations
+    peers_are_similar: bool
 
 
 def _money(cny: Any) -> tuple[str, str]:
