@@ -10,8 +10,10 @@ score is the plain mean of the lexical and static cosines.
 Tasks (AUC of cosine; for retrieval, the mean per-query AUC and Recall@100):
   name->industry pairs  a 2018-19 registered name vs its own industry tags (positive) or the tags
                         of a startup in another sector (negative)
-  zh<->en industry      dictionary.csv industry names: Chinese vs its English translation or
-                        another one (cross-lingual; lexical overlap is nearly nil by design)
+  zh alias<->zh name    models.taxonomy industries: the Chinese name vs one of its Chinese aliases
+                        (大健康 / 生命健康) or another industry's alias
+  zh<->en industry      models.taxonomy industries: Chinese name vs its English name or another
+                        one (cross-lingual; lexical overlap is nearly nil by design)
   leaf tag from name    query = name only; relevant = 2010-15 startups (name + tags) whose most
                         specific industry is the query's
   shared investor       query = name + tags; relevant = 2010-15 startups sharing a disclosed investor
@@ -20,7 +22,6 @@ Tasks (AUC of cosine; for retrieval, the mean per-query AUC and Recall@100):
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -35,11 +36,11 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import normalize
 
-from embeddings.chinese import chinese_encoder, cyzone_events, teacher_vectors
+from embeddings.chinese import chinese_encoder, cyzone_events, has_cjk, teacher_vectors
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.lexical import LexicalVectorizer
 from models.settings import Settings
-from models.taxonomy import industry_ancestors, map_cyzone_industries
+from models.taxonomy import INDUSTRIES, industry_ancestors, map_cyzone_industries
 
 Matrix: TypeAlias = npt.NDArray[np.float32] | sp.csr_matrix
 Embed = Callable[[Sequence[str]], Matrix]
@@ -130,16 +131,26 @@ def name_industry_pairs(test: list[Startup], n: int, rng: random.Random) -> Pair
     return PairTask(left, right, labels)
 
 
-def translation_pairs(data_dir: Path, rng: random.Random) -> PairTask:
-    with (data_dir / "china-cyzone-investment-events" / "dictionary.csv").open(encoding="utf-8") as handle:
-        rows = [(r["chinese"], r["english"]) for r in csv.DictReader(handle) if r["type"] == "industry"]
+def _pair_task(pairs: list[tuple[str, str]], rng: random.Random) -> PairTask:
+    """Each (a, b) pair, plus a against the b of another pair as the negative."""
     left, right, labels = [], [], []
-    for zh, en in rows:
-        wrong = rng.choice([e for _, e in rows if e != en])
-        left += [zh, zh]
-        right += [en, wrong]
+    for a, b in pairs:
+        wrong = rng.choice([other for _, other in pairs if other != b])
+        left += [a, a]
+        right += [b, wrong]
         labels += [1, 0]
     return PairTask(left, right, labels)
+
+
+def taxonomy_pairs(rng: random.Random, *, english: bool) -> PairTask:
+    """Our industry names: the Chinese name vs its English name, or vs its Chinese aliases."""
+    pairs = []
+    for industry in INDUSTRIES.values():
+        if english:
+            pairs.append((industry.zh, industry.en))
+        else:
+            pairs += [(industry.zh, alias) for alias in industry.aliases if has_cjk(alias)]
+    return _pair_task(pairs, rng)
 
 
 def retrieval(
@@ -204,7 +215,8 @@ def main() -> None:
     docs = rng.sample(sorted(train.values(), key=lambda s: s.full), args.docs)
     tasks: dict[str, Task] = {
         "name->industry pairs": name_industry_pairs(test, args.pairs, rng),
-        "zh<->en industry": translation_pairs(data_dir, rng),
+        "zh alias<->zh name": taxonomy_pairs(rng, english=False),
+        "zh<->en industry": taxonomy_pairs(rng, english=True),
         "leaf tag from name": retrieval(test, docs, args.queries, rng, by="leaf"),
         "shared investor": retrieval(test, docs, args.queries, rng, by="investor"),
     }

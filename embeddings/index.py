@@ -11,7 +11,12 @@ slot becomes a tombstone, excluded from every search by an ID selector, and the 
 only when tombstones pass a quarter of the slots; that rebuild is amortised over as many updates.
 
 Both modes keep the vectors only inside faiss (the HNSW storage is a flat array): re-ranking and
-exact fall-backs read them through a zero-copy view instead of holding a second copy.
+exact scans read them through a zero-copy view instead of holding a second copy.
+
+Filtered search always returns min(k, eligible) hits: a filter admitting few vectors is scanned
+exactly (cheaper than the graph there); a wider one walks the graph with a beam widened in
+proportion to the filter's selectivity, and any query whose walk still strands short of k is
+retried wider, then scanned.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property, partial
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -43,12 +49,11 @@ MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER 
 COMPACT_FRACTION: Final = 0.25
 # Measured at 200k x 384 (see benchmarks/index_scale.py): when a fraction s of the slots is
 # admitted, the graph walk needs a beam (efSearch) of about 0.25 k / s to meet k admitted vectors;
-# 0.4 leaves a margin, and the rare walk that still strands is redone exactly.
+# 0.4 leaves a margin; a walk that still strands is retried wider, then scanned.
 BEAM_PER_RESULT: Final = 0.4
-# Scanning E eligible vectors costs E inner products; the walk costs about 8 per beam slot, that
-# is 8 * 0.4 * k * n / E. The scan is the cheaper while E**2 <= 3 k n: E up to ~5.5k at n = 200k
-# and k = 50, where the scan takes ~3 ms and the walk would need a beam of ~700.
-EXACT_SCAN_FACTOR: Final = 3.0
+# Scanning E eligible vectors costs ~E inner products, the walk ~k n / E (its beam): the scan is
+# the cheaper while E**2 <= 5 k n. Measured crossover at n = 200k, k = 50: E ~ 7k, ~3.4 ms each.
+EXACT_SCAN_FACTOR: Final = 5.0
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
 
@@ -93,6 +98,25 @@ class _ReadWriteLock:
                 self._cond.notify_all()
 
 
+class _Eligible:
+    """The slots a search may return: every slot (``mask`` None) or those set in ``mask``.
+
+    The graph walk needs a selector and the exact scan a slot list; each is built on first use.
+    """
+
+    def __init__(self, count: int, mask: npt.NDArray[np.bool_] | None) -> None:
+        self.count = count
+        self.mask = mask
+
+    @cached_property
+    def selector(self) -> faiss.IDSelector | None:
+        return None if self.mask is None else _bitmap_selector(self.mask)
+
+    @cached_property
+    def slots(self) -> Ids | None:
+        return None if self.mask is None else np.flatnonzero(self.mask)
+
+
 class VectorIndex:
     """Inner-product index over external int ids with in-place updates and filtered search."""
 
@@ -118,7 +142,7 @@ class VectorIndex:
         self._ext_buf: Ids = np.empty(0, np.int64)  # slot -> external id, -1 = tombstone
         self._slot_of: Ids = np.empty(0, np.int64)  # external id -> slot, -1 = absent
         self._live = 0
-        self._live_bits: npt.NDArray[np.uint8] | None = None  # cached selector bitmap
+        self._all_live: _Eligible | None = None  # what an unfiltered search may return, cached
         self._lock = _ReadWriteLock()
 
     # -- public interface ------------------------------------------------------------------
@@ -183,11 +207,11 @@ class VectorIndex:
         q = self._checked_vectors(queries, None)
         allowed_ids = None if allowed is None else _lenient_ids(allowed)
         with self._lock.reading():
-            eligible, selector = self._eligibility(allowed_ids)
-            want = min(k, eligible)
+            eligible = self._eligible(allowed_ids)
+            want = min(k, eligible.count)
             if want <= 0:
                 return [[] for _ in range(len(q))]
-            scores, slots = self._search_slots(q, want, eligible, selector)
+            scores, slots = self._search_slots(q, want, eligible)
             return [self._hits(s, i) for s, i in zip(scores, slots, strict=True)]
 
     def vectors_of(self, ids: Sequence[int]) -> Floats:
@@ -239,21 +263,21 @@ class VectorIndex:
         self._ext_buf[start : start + len(ext)] = ext
         self._slot_of[ext] = np.arange(start, start + len(ext))
         self._live += len(ext)
-        self._live_bits = None
+        self._all_live = None
 
     def _tombstone(self, slots: Ids) -> None:
         ext_of = self._ext_of()
         self._slot_of[ext_of[slots]] = -1
         ext_of[slots] = -1
         self._live -= len(slots)
-        self._live_bits = None
+        self._all_live = None
 
     def _reset_mapping(self, ext: Ids) -> None:
         """Slots become 0..len(ext)-1 in order; every id not in ``ext`` must already be absent."""
         self._ext_buf = ext
         self._slot_of[ext] = np.arange(len(ext))
         self._live = len(ext)
-        self._live_bits = None
+        self._all_live = None
 
     # -- storage ---------------------------------------------------------------------------
 
@@ -308,47 +332,63 @@ class VectorIndex:
 
     # -- search ----------------------------------------------------------------------------
 
-    def _eligibility(self, allowed: Ids | None) -> tuple[int, faiss.IDSelector | None]:
-        """How many stored vectors may come back, and the selector admitting exactly those."""
+    def _eligible(self, allowed: Ids | None) -> _Eligible:
         if allowed is None:
-            if self._live == self._index.ntotal:
-                return self._live, None
-            if self._live_bits is None:
-                # Concurrent readers may both fill the cache; they compute the same bitmap.
-                self._live_bits = np.packbits(self._ext_of() >= 0, bitorder="little")
-            return self._live, _faiss.IDSelectorBitmap(self._live_bits)
+            if self._all_live is None:
+                # Concurrent readers may both fill the cache; they build the same thing.
+                mask = None if self._live == self._index.ntotal else self._ext_of() >= 0
+                self._all_live = _Eligible(self._live, mask)
+            return self._all_live
         mask = np.zeros(self._index.ntotal, bool)
         slots = self._lookup(allowed)
         # Tombstones are absent from the id table, so the mask admits live slots only.
         mask[slots[slots >= 0]] = True
-        return int(np.count_nonzero(mask)), _bitmap_selector(mask)
+        return _Eligible(int(np.count_nonzero(mask)), mask)
 
-    def _search_slots(
-        self, q: Floats, k: int, eligible: int, selector: faiss.IDSelector | None
-    ) -> tuple[Floats, Ids]:
+    def _search_slots(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
         total = self._index.ntotal
-        if not self.is_approximate or eligible**2 <= EXACT_SCAN_FACTOR * k * total:
-            return self._exact_search(q, k, selector)
-        scores, slots = self._hnsw_search(
-            q, k, selector, beam=math.ceil(BEAM_PER_RESULT * k * total / eligible)
-        )
-        # A selective filter can strand the graph walk before it meets k admitted vectors.
-        short = np.count_nonzero(slots >= 0, axis=1) < k
-        if short.any():
-            scores[short], slots[short] = self._exact_search(q[short], k, selector)
+        if not self.is_approximate or eligible.count**2 <= EXACT_SCAN_FACTOR * k * total:
+            return self._exact_search(q, k, eligible)
+        beam = math.ceil(BEAM_PER_RESULT * k * total / eligible.count)
+        scores, slots = self._hnsw_search(q, k, eligible, beam=beam)
+        # A selective filter can strand the walk short of k admitted vectors: those queries retry
+        # with a 4x wider beam, still far cheaper than a scan, and only what strands again is scanned.
+        for redo in (partial(self._hnsw_search, beam=4 * beam), self._exact_search):
+            short = np.count_nonzero(slots >= 0, axis=1) < k
+            if not short.any():
+                break
+            scores[short], slots[short] = redo(q[short], k, eligible)
         return scores, slots
 
-    def _exact_search(self, q: Floats, k: int, selector: faiss.IDSelector | None) -> tuple[Floats, Ids]:
-        params = faiss.SearchParameters()
-        params.sel = selector
-        return self._flat().search(q, k, params=params)
+    def _exact_search(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
+        if eligible.slots is None:
+            return self._flat().search(q, k)
+        # Touches only the eligible vectors: a bitmap selector on the flat index would test every
+        # slot, twice as slow at 200k and worse as the index grows.
+        scores = np.empty((len(q), k), np.float32)
+        found = np.empty((len(q), k), np.int64)
+        stored = self._stored()
+        ptr = faiss.swig_ptr
+        # The trailing 0 (ld_ids) makes every query read the same slot list.
+        _faiss.knn_inner_products_by_idx(
+            ptr(q),
+            ptr(stored),
+            ptr(eligible.slots),
+            self._dim,
+            len(q),
+            len(stored),
+            len(eligible.slots),
+            k,
+            ptr(scores),
+            ptr(found),
+            0,
+        )
+        return scores, found
 
-    def _hnsw_search(
-        self, q: Floats, k: int, selector: faiss.IDSelector | None, *, beam: int
-    ) -> tuple[Floats, Ids]:
+    def _hnsw_search(self, q: Floats, k: int, eligible: _Eligible, *, beam: int) -> tuple[Floats, Ids]:
         params = _faiss.SearchParametersHNSW()
         params.efSearch = max(self._params["ef_search"], k, beam)
-        params.sel = selector
+        params.sel = eligible.selector
         return self._index.search(q, k, params=params)
 
     def _hits(self, scores: Floats, slots: Ids) -> list[Hit]:

@@ -51,6 +51,10 @@ class KindTable:
         """Rows that may be shown: present, active, and consenting to matching."""
         return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool))
 
+    def has_slot(self, row_id: int) -> bool:
+        """Known to the table, visible or not (an inactive profile still has its slot)."""
+        return row_id in self._position
+
     def position(self, row_id: int) -> int:
         return self._position[row_id]
 

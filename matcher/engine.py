@@ -16,9 +16,9 @@ from typing import Any, Literal, Self
 import numpy as np
 
 from embeddings.encoder import Encoder
-from matcher.catalog import Catalog
+from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
-from matcher.directions import Direction, direction_for
+from matcher.directions import DIRECTIONS, Direction, direction_for
 from matcher.eligibility import eligible
 from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
@@ -170,7 +170,7 @@ class Matcher:
         direction = direction_for(query_kind, target_kind)
         table = self.catalog_.tables[query_kind]
         if query_id not in table:
-            if query_id in table._position:  # present but inactive or without consent
+            if table.has_slot(query_id):  # present but inactive or without consent
                 return None
             raise LookupError(f"no {query_kind.value} with id {query_id}")
         record = table.record(query_id)
@@ -185,7 +185,7 @@ class Matcher:
         self, kind: EntityKind, row_id: int, target: EntityKind
     ) -> tuple[EntityKind, int]:
         """A founder asking for investors, mentors or spaces asks for their startup."""
-        if kind is EntityKind.person and (kind, target) not in _person_directions():
+        if kind is EntityKind.person and (kind, target) not in DIRECTIONS:
             startups = self.catalog_.startups_of.get(row_id, [])
             if not startups:
                 raise ValueError(f"person {row_id} is on no startup's team; add them to one first")
@@ -376,13 +376,7 @@ class Matcher:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
 
 
-def _person_directions() -> set[tuple[EntityKind, EntityKind]]:
-    from matcher.directions import DIRECTIONS
-
-    return {key for key in DIRECTIONS if key[0] is EntityKind.person}
-
-
-def _filter_mask(table: Any, filters: Mapping[str, Any]) -> np.ndarray:
+def _filter_mask(table: KindTable, filters: Mapping[str, Any]) -> np.ndarray:
     """Extra filters a caller adds: field → value (or list of values) the candidate must hold."""
     mask = np.ones(len(table), dtype=bool)
     for name, wanted in filters.items():

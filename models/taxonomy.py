@@ -26,9 +26,8 @@ This module is stdlib-only so that the API and the CLI can import it cheaply.
 
 from __future__ import annotations
 
-import functools
-
 import difflib
+import functools
 import math
 import re
 import unicodedata

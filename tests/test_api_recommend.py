@@ -59,7 +59,8 @@ def test_a_startup_gets_investors_with_scores_and_reasons(client: TestClient) ->
     for item in items:
         assert item["kind"] == "investor"
         assert 0 <= item["score"] <= 1
-        assert item["reasons"] and all(r["zh"] and r["en"] for r in item["reasons"])
+        assert item["reasons"]
+        assert all(r["zh"] and r["en"] for r in item["reasons"])
         assert set(item["features"]) == set(item["query_side_contributions"])
 
 

@@ -134,7 +134,8 @@ def test_eligibility_is_never_violated(matcher: Matcher, direction: Direction) -
         assert len(matches) <= eligible_count
         for match in matches:
             record = candidates.record(match.id)
-            assert record.get("active") and record.get("consent_matching")
+            assert record.get("active")
+            assert record.get("consent_matching")
             broken = [r.label for r in direction.rules if not _oracle(r, direction.query_kind, query, record)]
             assert broken == [], f"{direction.name}: {match.name} breaks {broken}"
 
@@ -209,7 +210,8 @@ def test_removed_and_deactivated_profiles_vanish_at_once(catalog_source: Any) ->
     matcher.remove_profile(EntityKind.space, first.id)
     matcher.upsert_profile(EntityKind.space, spaces.record(second.id) | {"active": False})
     shown = {m.id for m in matcher.recommend(EntityKind.startup, startup, EntityKind.space, k=50)}
-    assert first.id not in shown and second.id not in shown
+    assert first.id not in shown
+    assert second.id not in shown
 
 
 def test_the_index_survives_a_restart(catalog_source: Any, tmp_path: Path) -> None:
