@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
@@ -181,4 +182,5 @@ def _print_matches(matches: Any, *, english: bool) -> None:
             f"{match.candidate_side_score:.3f}",
             reasons,
         )
-    Console().print(table)
+    # Piped output has no terminal width; keep reasons readable instead of folding them to 80.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)

@@ -1,6 +1,7 @@
 """Does the distilled static model add Chinese semantics beyond the lexical channel? Measured on cyzone.
 
-    .venv/bin/python benchmarks/chinese_semantics.py [--docs 3000] [--queries 300] [--no-teacher] [--static DIR]
+    .venv/bin/python benchmarks/chinese_semantics.py [--docs 2000] [--queries 200] [--pairs 300]
+        [--no-teacher] [--static DIR]
 
 Temporal split, as the model was built: documents are startups first funded in 2010-2015 (the
 lexical IDF is fitted on all of them; the static model's vocabulary saw their words), queries
@@ -201,9 +202,9 @@ def channels(corpus: list[str], static_path: Path | None, with_teacher: bool) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=int, default=3000)
-    parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--pairs", type=int, default=500)
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--pairs", type=int, default=300)
     parser.add_argument("--no-teacher", action="store_true")
     parser.add_argument("--static", type=Path, default=None, help="static model folder (default: the asset)")
     parser.add_argument("--seed", type=int, default=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,18 @@ from models.enums import EntityKind
 MIN_KEYWORD_LENGTH = 2
 # The query's heaviest lexical features used for retrieval; the rest only re-score the pool.
 LEXICAL_QUERY_FEATURES = 32
+LEXICAL_DIR = "lexical"
+LEXICAL_ROWS = "rows.npz"
+
+
+# Function words say nothing about fit; Chinese ones are already rare in jieba's long words.
+STOPWORDS = frozenset(
+    "a an and are as at by for from in into is it of on or our the their to we with your 的 和 与 及 为 在".split()
+)
+
+
+def _telling(word: str) -> bool:
+    return len(word) >= MIN_KEYWORD_LENGTH and word not in STOPWORDS
 
 
 def _text_hash(text: str) -> str:
@@ -101,16 +114,13 @@ class Channels:
         # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
         # document frequencies therefore count distinct texts.
         unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
-        vectorizer = LexicalVectorizer(min_df=2, max_features=200_000)
-        rows_of: dict[str, sp.csr_matrix] = (
-            dict(zip(unique, vectorizer.fit_transform(unique), strict=True)) if unique else {}
-        )
+        vectorizer, rows_of = _lexical_rows(unique, index_dir)
         channels = cls(encoder, vectorizer, {})
         for kind, table in catalog.tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind) if known else None
             index = stored or VectorIndex(encoder.dim, exact_threshold=exact_threshold)
-            rows: list[sp.csr_matrix] = [rows_of[text] for text in texts[kind]]
+            rows: list[sp.csr_matrix] = [rows_of[_text_hash(text)] for text in texts[kind]]
             channels.kinds[kind] = KindChannels(table, index, rows)
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels
@@ -160,17 +170,79 @@ class Channels:
             self._idf = self.lexical_vectorizer.idf_
         candidate = self.kinds[kind].lexical_row(position)
         shared = set(query.indices.tolist()) & set(candidate.indices.tolist())
-        words = [i for i in shared if i in self._words and len(self._words[i]) >= MIN_KEYWORD_LENGTH]
+        words = [i for i in shared if i in self._words and _telling(self._words[i])]
         words.sort(key=lambda i: (-float(self._idf[i]), self._words[i]))
         return [self._words[i] for i in words[:limit]]
 
     def save(self, index_dir: Path) -> None:
-        """Each kind's index and text hashes, each file written atomically."""
+        """Each kind's index and text hashes, and the lexical state, each written atomically."""
         index_dir.mkdir(parents=True, exist_ok=True)
+        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds)
         for kind, channel in self.kinds.items():
             channel.index.save(index_dir / f"{kind.value}.index")
             state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
             _write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+
+
+def _lexical_rows(
+    unique: list[str], index_dir: Path | None
+) -> tuple[LexicalVectorizer, dict[str, sp.csr_matrix]]:
+    """The stored vectorizer and rows, with only new texts transformed; a fresh fit without them.
+
+    A stored vocabulary is kept as it was fitted (new words wait for a refit), so a restart
+    costs the new texts only.
+    """
+    stored = _load_lexical(index_dir) if index_dir is not None else None
+    if stored is None:
+        vectorizer = LexicalVectorizer(min_df=2, max_features=200_000)
+        matrix = vectorizer.fit_transform(unique) if unique else None
+        return vectorizer, {
+            _text_hash(t): matrix[i] for i, t in enumerate(unique)
+        } if matrix is not None else {}
+    vectorizer, rows_of = stored
+    fresh = [t for t in unique if _text_hash(t) not in rows_of]
+    if fresh:
+        rows_of.update(zip(map(_text_hash, fresh), vectorizer.transform(fresh), strict=True))
+    return vectorizer, rows_of
+
+
+def _load_lexical(index_dir: Path) -> tuple[LexicalVectorizer, dict[str, sp.csr_matrix]] | None:
+    folder = index_dir / LEXICAL_DIR
+    if not (folder / LEXICAL_ROWS).exists():
+        return None
+    vectorizer = LexicalVectorizer.load(folder)
+    with np.load(folder / LEXICAL_ROWS, allow_pickle=False) as stored:
+        matrix = sp.csr_matrix(
+            (stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"])
+        )
+        hashes = [str(h) for h in stored["hashes"]]
+    return vectorizer, {h: matrix[i] for i, h in enumerate(hashes)}
+
+
+def _save_lexical(
+    index_dir: Path, vectorizer: LexicalVectorizer, kinds: dict[EntityKind, KindChannels]
+) -> None:
+    rows: dict[str, sp.csr_matrix] = {}
+    for channel in kinds.values():
+        for row_id, text_hash in channel.text_hashes.items():
+            rows.setdefault(text_hash, channel.lexical_row(channel.table.position(row_id)))
+    partial = index_dir / f".{LEXICAL_DIR}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    vectorizer.save(partial)
+    matrix = (
+        sp.vstack(list(rows.values()), format="csr") if rows else sp.csr_matrix(np.zeros((0, 0), np.float32))
+    )
+    np.savez(
+        partial / LEXICAL_ROWS,
+        data=matrix.data,
+        indices=matrix.indices,
+        indptr=matrix.indptr,
+        shape=np.asarray(matrix.shape),
+        hashes=np.asarray(list(rows), dtype=str),
+    )
+    # A crash between these two steps leaves no lexical state: the next start refits.
+    shutil.rmtree(index_dir / LEXICAL_DIR, ignore_errors=True)
+    os.replace(partial, index_dir / LEXICAL_DIR)
 
 
 def _load_index(index_dir: Path | None, kind: EntityKind) -> VectorIndex | None:

@@ -46,9 +46,10 @@ def test_paraphrases_are_closer_than_unrelated_pairs(encoder: Encoder) -> None:
     sim = left @ right.T
     paraphrase = np.diag(sim)
     unrelated = sim[~np.eye(len(PARAPHRASES), dtype=bool)]
-    # Every paraphrase beats the mean unrelated pair, and most beat every unrelated pair of their row.
+    # AUC of paraphrase vs unrelated cosines: MiniLM manages ~0.6 on Chinese, this model ~0.9.
+    auc = (paraphrase[:, None] > unrelated[None, :]).mean()
+    assert auc >= 0.85
     assert paraphrase.min() > unrelated.mean()
-    assert sum(sim[i, i] == sim[i].max() for i in range(len(PARAPHRASES))) >= len(PARAPHRASES) - 1
 
 
 def test_mixed_chinese_and_english_text_lands_near_its_chinese_meaning(encoder: Encoder) -> None:

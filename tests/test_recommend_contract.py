@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from embeddings.lexical import LexicalVectorizer
 from matcher.catalog import Catalog
 from matcher.directions import DIRECTIONS, Direction
 from matcher.engine import Matcher
@@ -188,6 +189,10 @@ def test_equal_candidates_come_in_id_order(catalog_source: Any) -> None:
     assert ids.index(90_000) < ids.index(90_001)
 
 
+def _refit_forbidden(*_args: Any) -> Any:
+    raise AssertionError("a restart must reuse the stored lexical vocabulary")
+
+
 def _eligible_startup_for(matcher: Matcher, investor: Mapping[str, Any]) -> int:
     rules = DIRECTIONS[(EntityKind.startup, EntityKind.investor)].rules
     startups = matcher.catalog_.tables[EntityKind.startup]
@@ -214,7 +219,9 @@ def test_removed_and_deactivated_profiles_vanish_at_once(catalog_source: Any) ->
     assert second.id not in shown
 
 
-def test_the_index_survives_a_restart(catalog_source: Any, tmp_path: Path) -> None:
+def test_the_index_survives_a_restart(
+    catalog_source: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = _fresh_matcher(catalog_source, index_dir=tmp_path)
     before.save()
     direction = DIRECTIONS[(EntityKind.investor, EntityKind.startup)]
@@ -223,6 +230,7 @@ def test_the_index_survives_a_restart(catalog_source: Any, tmp_path: Path) -> No
     with catalog_source() as session:
         catalog = Catalog.from_database(session)
     encoder = HashingEncoder()
+    monkeypatch.setattr(LexicalVectorizer, "fit", _refit_forbidden)
     after = Matcher(encoder=encoder, exposure_cap=None, index_dir=tmp_path).fit(catalog)
     assert encoder.encoded == 0, "a restart must not re-encode unchanged profiles"
     assert [m.id for m in after.recommend(EntityKind.investor, query, EntityKind.startup)] == expected
