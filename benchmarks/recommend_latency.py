@@ -142,9 +142,9 @@ def main() -> None:
     args = parser.parse_args()
     encoder = chinese_encoder()
     texts = sentences(2000)
-    compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64)
+    compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, 3)
     assert isinstance(encoder, SentenceTransformerEncoder)
-    compare("Chinese static (default)", encoder, texts, 64)
+    compare("Chinese static (default)", encoder, texts, 64, 3)
     for scale in (int(s) for s in args.scales.split(",")):
         with tempfile.TemporaryDirectory() as folder:
             run_scale(Path(folder), scale, encoder, args.queries)

@@ -30,9 +30,10 @@ LEXICAL_ROWS = "rows.npz"
 
 
 # Function words say nothing about fit; Chinese ones are already rare in jieba's long words.
-STOPWORDS = frozenset(
-    "a an and are as at by for from in into is it of on or our the their to we with your 的 和 与 及 为 在".split()
+_STOPWORD_TEXT = (
+    "a an and are as at by for from in into is it of on or our the their to we with your 的 和 与 及 为 在"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def _telling(word: str) -> bool:

@@ -33,4 +33,4 @@ class HashingEncoder:
                 digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
                 vectors[row, int.from_bytes(digest, "little") % self.dim] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1.0, norms)
+        return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)

@@ -94,7 +94,7 @@ def _oracle(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], other:
         return amount is None or ((low is None or low <= amount) and (high is None or amount <= high))
     if isinstance(rule, AreaCovers):
         covered, area = _listed(holder.get(rule.holder_field)), value.get(rule.value_field)
-        places = {area, AREAS[area].district} if area in AREAS else {area}
+        places = {area, AREAS[area].district} if isinstance(area, str) and area in AREAS else {area}
         return not covered or ANYWHERE in covered or bool(places & set(covered))
     assert isinstance(rule, AtLeast)
     order = rule.order
@@ -197,7 +197,7 @@ def _eligible_startup_for(matcher: Matcher, investor: Mapping[str, Any]) -> int:
     rules = DIRECTIONS[(EntityKind.startup, EntityKind.investor)].rules
     startups = matcher.catalog_.tables[EntityKind.startup]
     return next(
-        r["id"]
+        int(r["id"])
         for r in startups.records
         if r["id"] in startups and all(_oracle(rule, EntityKind.startup, r, investor) for rule in rules)
     )
