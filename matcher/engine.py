@@ -26,11 +26,13 @@ from matcher.graph import Node, RelationEvent
 from matcher.rerank import ExposureTracker, mmr_order
 from matcher.scoring import Fusion, Scorer, WeightedScorer, fuse
 from matcher.text import profile_text
-from models.enums import EntityKind
+from models.enums import EntityKind, InteractionKind
 
 GraphWalk = Literal["auto", "pagerank", "two_hop"]
 # Exact personalised PageRank per query up to this graph size; the two-hop cut beyond it.
 EXACT_WALK_MAX_NODES = 20_000
+# Longest chain of relations offered as an explanation (query → … → candidate).
+RELATION_PATH_HOPS = 4
 
 
 @dataclass(frozen=True)
@@ -282,13 +284,19 @@ class Matcher:
         )
 
     def _overlap(self, query: _Query, ids: np.ndarray, kind: EntityKind) -> np.ndarray:
-        """How many of a candidate's relations touch the query's relations' relations."""
-        history = self.catalog_.history
-        second: set[Node] = set()
-        for neighbour in history.related(query.node):
-            second |= history.related(neighbour)
-        counts = np.asarray([len(history.related((kind, int(i))) & second) for i in ids], dtype=np.float64)
-        return counts / (1.0 + counts)
+        """Adamic–Adar between a candidate and the query's relations, summed: an investor who
+        co-invests with your investors, a startup sharing backers with your portfolio."""
+        graph = self.catalog_.history.graph
+        mine = self.catalog_.history.related(query.node)
+        if not mine:
+            return np.zeros(len(ids))
+        scores = np.asarray(
+            [
+                sum(graph.adamic_adar((kind, int(i)), n) for n in mine) if (kind, int(i)) in graph else 0.0
+                for i in ids
+            ]
+        )
+        return scores / (1.0 + scores)
 
     def _rank(self, query: _Query, pool: np.ndarray, k: int) -> list[Match]:
         context = self._context(query, pool)
@@ -349,6 +357,7 @@ class Matcher:
             records=self._record_of,
             peers=self._explaining_peers(query),
             peers_are_similar=query.direction.graph_seeds == "similar_peers",
+            path=lambda: self._relation_path(query.node, node),
         )
         combined = {
             name: float(f + b)
@@ -367,6 +376,13 @@ class Matcher:
             query_side_contributions=dict(zip(FEATURE_NAMES, map(float, forward_parts), strict=True)),
             candidate_side_contributions=dict(zip(FEATURE_NAMES, map(float, backward_parts), strict=True)),
         )
+
+    def _relation_path(self, start: Node, end: Node) -> list[tuple[Node, InteractionKind, Node]]:
+        graph = self.catalog_.history.graph
+        if start not in graph or end not in graph:
+            return []
+        path = graph.relation_path(start, end, max_hops=RELATION_PATH_HOPS)
+        return graph.explain_path(path) if path else []
 
     def _record_of(self, node: Node) -> Mapping[str, Any] | None:
         table = self.catalog_.tables[node[0]]

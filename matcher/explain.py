@@ -8,7 +8,7 @@ from typing import Any
 
 from matcher.catalog import History, _as_list
 from matcher.graph import Node
-from models.enums import EntityKind
+from models.enums import EntityKind, InteractionKind
 from models.taxonomy import ANYWHERE, AREAS, INDUSTRIES, STAGES, distance_km, industry_ancestors
 
 MIN_CONTRIBUTION = 0.01
@@ -33,6 +33,7 @@ class ExplainContext:
     records: Callable[[Node], Mapping[str, Any] | None]
     peers: tuple[Node, ...]  # the graph feature's seeds: profiles like the query's, or sharing its relations
     peers_are_similar: bool
+    path: Callable[[], list[tuple[Node, InteractionKind, Node]]]  # shortest relation path, if any
 
 
 def _money(cny: Any) -> tuple[str, str]:
@@ -134,19 +135,50 @@ def _text(ctx: ExplainContext) -> Reason | None:
 
 def _graph(ctx: ExplainContext) -> Reason | None:
     linked = [p for p in ctx.peers if p in ctx.history.related(ctx.candidate_node)]
-    if linked and (peer := ctx.records(linked[0])) is not None:
-        name = peer.get("name", "")
+    if not linked or (peer := ctx.records(linked[0])) is None:
+        return None
+    name = peer.get("name", "")
+    if ctx.peers_are_similar:
         return Reason(
             "graph_proximity", f"合作过与您相似的「{name}」", f"worked with “{name}”, similar to you"
         )
-    return None
+    return Reason(
+        "graph_proximity",
+        f"与您有共同合作方的「{name}」也与其合作",
+        f"“{name}”, who shares partners with you, works with them",
+    )
+
+
+RELATION_WORDS: dict[InteractionKind, tuple[str, str]] = {
+    InteractionKind.invested: ("投资", "invested in"),
+    InteractionKind.admitted: ("入驻", "hosted"),
+    InteractionKind.mentored: ("辅导", "mentored"),
+    InteractionKind.placed: ("录用", "placed"),
+}
 
 
 def _overlap(ctx: ExplainContext) -> Reason | None:
-    count = len(ctx.history.related(ctx.candidate_node))
-    return Reason(
-        "graph_overlap", f"与您的关系网络有交集（{count}段合作）", f"shares your network ({count} relations)"
-    )
+    """The shortest chain of relations from the one who asked to the candidate, spelled out."""
+    hops = ctx.path()
+    if not hops:
+        return None
+    zh, en = "您", "you"
+    for _, kind, node in hops:
+        (zh_word, en_word), (zh_name, en_name) = (
+            RELATION_WORDS.get(kind, ("关联", "related to")),
+            _name(ctx, node),
+        )
+        zh += f"—{zh_word}—{zh_name}"
+        en += f" – {en_word} – {en_name}"
+    return Reason("graph_overlap", f"关系链：{zh}", f"relation path: {en}")
+
+
+def _name(ctx: ExplainContext, node: Node) -> tuple[str, str]:
+    record = None if node == ctx.candidate_node else ctx.records(node)
+    if record is None:
+        return "对方", "them"
+    name = str(record.get("name", ""))
+    return f"「{name}」", f"“{name}”"
 
 
 def _recency(ctx: ExplainContext) -> Reason | None:
@@ -179,16 +211,30 @@ EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
 }
 
 
+GRAPH_FEATURES = ("graph_proximity", "graph_overlap")
+
+
 def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Reason, ...]:
-    """Sentences for the strongest contributions, strongest first, one per kind of reason."""
+    """Sentences for the strongest contributions, strongest first, one per kind of reason.
+
+    A relation in the graph is the most checkable reason there is, so when it counted at all
+    it is added even if other features counted more.
+    """
     chosen: list[Reason] = []
     ranked = sorted(contributions.items(), key=lambda item: (-item[1], item[0]))
     for feature, value in ranked:
-        if value < MIN_CONTRIBUTION and chosen:
+        if len(chosen) == MAX_REASONS or (value < MIN_CONTRIBUTION and chosen):
             break
-        reason = EXPLAINERS[feature](ctx)
-        if reason is not None and all(r.zh != reason.zh for r in chosen):
-            chosen.append(reason)
-        if len(chosen) == MAX_REASONS:
-            break
+        _add(chosen, EXPLAINERS[feature](ctx))
+    if not any(r.feature in GRAPH_FEATURES for r in chosen):
+        for feature in GRAPH_FEATURES:
+            if contributions.get(feature, 0.0) >= MIN_CONTRIBUTION and _add(chosen, EXPLAINERS[feature](ctx)):
+                break
     return tuple(chosen)
+
+
+def _add(chosen: list[Reason], reason: Reason | None) -> bool:
+    if reason is None or any(r.zh == reason.zh for r in chosen):
+        return False
+    chosen.append(reason)
+    return True
