@@ -141,7 +141,7 @@ def recommend(
         raise typer.Exit(EXIT_BAD_INPUT)
     row_id = _row_id(factory, source_spec, query)
     service = MatcherService(settings, factory)
-    service.build()
+    service.build(show_progress=True)
     try:
         with service.reading() as engine:
             matches = engine.recommend(EntityKind(source_spec.entity), row_id, target_spec.entity, k=k)

@@ -31,11 +31,13 @@ class MatcherService:
         self._lock = threading.RLock()
         self._matcher: Matcher | None = None
 
-    def build(self) -> None:
+    def build(self, *, show_progress: bool = False, refit_lexical: bool = False) -> None:
         """(Re)build from the database; vectors come from the cache and the stored indexes."""
         with self.factory() as session:
             catalog = Catalog.from_database(session)
-        matcher = Matcher(encoder=encoder_for(self.settings), index_dir=self.settings.index_dir).fit(catalog)
+        matcher = Matcher(
+            encoder=encoder_for(self.settings), index_dir=self.settings.index_dir, show_progress=show_progress
+        ).fit(catalog, refit_lexical=refit_lexical)
         matcher.save()
         with self._lock:
             self._matcher = matcher
@@ -49,6 +51,13 @@ class MatcherService:
 
     def saved(self, spec: KindSpec, row: Any) -> None:
         """Make a committed create or update visible to the next recommendation."""
+        self._apply(spec, row)
+        with self.reading() as matcher:
+            refit = matcher.channels_.vocabulary_is_stale
+        if refit:
+            self.build(refit_lexical=True)
+
+    def _apply(self, spec: KindSpec, row: Any) -> None:
         with self.reading() as matcher:
             if isinstance(row, Interaction):
                 matcher.observe(RelationEvent.from_interaction(row))

@@ -26,6 +26,9 @@ MIN_KEYWORD_LENGTH = 2
 # The query's heaviest lexical features used for retrieval; the rest only re-score the pool.
 LEXICAL_QUERY_FEATURES = 32
 LEXICAL_DIR = "lexical"
+# Refit the lexical vocabulary once this many new texts (or this share of the corpus) arrived.
+REFIT_MIN_NEW_TEXTS = 50
+REFIT_GROWTH = 0.2
 LEXICAL_ROWS = "rows.npz"
 
 
@@ -100,6 +103,14 @@ class Channels:
         self.encoder = encoder
         self.lexical_vectorizer = lexical
         self.kinds = kinds
+        self.texts_since_fit = 0
+
+    @property
+    def vocabulary_is_stale(self) -> bool:
+        """Many texts arrived after the vocabulary was fitted: their new words are not yet
+        features, so it is time to refit (cheap while the corpus is small)."""
+        fitted = sum(len(channel.text_hashes) for channel in self.kinds.values())
+        return self.texts_since_fit > max(REFIT_MIN_NEW_TEXTS, REFIT_GROWTH * fitted)
 
     @classmethod
     def build(
@@ -110,12 +121,13 @@ class Channels:
         index_dir: Path | None = None,
         exact_threshold: int = 20_000,
         show_progress: bool = False,
+        refit_lexical: bool = False,
     ) -> Channels:
         texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in catalog.tables.items()}
         # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
         # document frequencies therefore count distinct texts.
         unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
-        vectorizer, rows_of = _lexical_rows(unique, index_dir)
+        vectorizer, rows_of = _lexical_rows(unique, None if refit_lexical else index_dir)
         channels = cls(encoder, vectorizer, {})
         for kind, table in catalog.tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
@@ -152,6 +164,7 @@ class Channels:
         text = profile_text(kind, channel.table.record(row_id))
         channel.set_lexical(channel.table.position(row_id), self.lexical_vectorizer.transform([text]))
         if channel.text_hashes.get(row_id) != _text_hash(text):
+            self.texts_since_fit += 1
             channel.index.upsert(np.asarray([row_id], dtype=np.int64), self.encoder.encode([text]))
             channel.text_hashes[row_id] = _text_hash(text)
 
@@ -196,10 +209,8 @@ def _lexical_rows(
     stored = _load_lexical(index_dir) if index_dir is not None else None
     if stored is None:
         vectorizer = LexicalVectorizer(min_df=2, max_features=200_000)
-        matrix = vectorizer.fit_transform(unique) if unique else None
-        return vectorizer, {
-            _text_hash(t): matrix[i] for i, t in enumerate(unique)
-        } if matrix is not None else {}
+        matrix = vectorizer.fit_transform(unique)
+        return vectorizer, {_text_hash(t): matrix[i] for i, t in enumerate(unique)}
     vectorizer, rows_of = stored
     fresh = [t for t in unique if _text_hash(t) not in rows_of]
     if fresh:

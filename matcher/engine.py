@@ -99,8 +99,11 @@ class Matcher:
 
     # --- learning and keeping current --------------------------------------------------
 
-    def fit(self, catalog: Catalog, *, channels: Channels | None = None) -> Self:
-        """Learn the text channels of ``catalog`` (or take prebuilt ones, as the scale benchmark does)."""
+    def fit(self, catalog: Catalog, *, channels: Channels | None = None, refit_lexical: bool = False) -> Self:
+        """Learn the text channels of ``catalog`` (or take prebuilt ones, as the scale benchmark does).
+
+        The stored lexical vocabulary is reused unless ``refit_lexical``.
+        """
         self.catalog_ = catalog
         self.channels_ = channels or Channels.build(
             catalog,
@@ -108,6 +111,7 @@ class Matcher:
             index_dir=self.index_dir,
             exact_threshold=self.exact_threshold,
             show_progress=self.show_progress,
+            refit_lexical=refit_lexical,
         )
         self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}

@@ -164,3 +164,21 @@ def test_import_endpoint_refuses_unknown_file_types(client: TestClient) -> None:
     response = client.post("/v1/startups/import", files={"file": ("x.xlsx", b"PK", "application/zip")})
     assert response.status_code == 422
     assert _fields(response.json()) == {"body.file"}
+
+
+def test_a_service_started_empty_learns_the_words_of_what_arrives(client: TestClient) -> None:
+    investor = samples()["investors"][0] | {"thesis": "工业视觉 缺陷检测 质检 机器人"}
+    assert client.post("/v1/investors", json=investor).status_code == 201
+    startup = samples()["startups"][0] | {"team": []}
+    for n in range(60):
+        body = startup | {
+            "external_id": f"S-{n}",
+            "name": f"武汉视觉{n}号",
+            "one_liner": "工业视觉 缺陷检测 质检",
+        }
+        assert client.post("/v1/startups", json=body).status_code == 201
+    first = client.get("/v1/startups", params={"limit": 1}).json()["items"][0]
+    items = client.get(f"/v1/startups/{first['id']}/recommendations", params={"target": "investor"}).json()[
+        "items"
+    ]
+    assert items[0]["features"]["lexical"] > 0

@@ -132,7 +132,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(file.file.read())
             report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
-        matcher.build()
+        matcher.build(refit_lexical=True)
         return {"kind": report.kind, "created": report.created, "updated": report.updated}
 
     return router
