@@ -46,10 +46,26 @@ class Direction:
         for side in (self.forward, self.backward):
             if abs(sum(side.values()) - 1.0) > 1e-9:
                 raise ValueError(f"{self.name}: weights of a side must sum to 1, got {sum(side.values())}")
+        if CANDIDATE_ONLY & set(self.backward):
+            raise ValueError(
+                f"{self.name}: the candidate's view of the asker cannot use {sorted(CANDIDATE_ONLY)}"
+            )
 
 
 def _weights(**weights: float) -> Mapping[str, float]:
     return MappingProxyType(weights)
+
+
+# Features that describe the candidate alone (its seats, its popularity, its activity).
+CANDIDATE_ONLY = frozenset({"capacity", "popularity", "recency"})
+
+
+def _about_the_asker(view: Mapping[str, float]) -> Mapping[str, float]:
+    """A side's view turned round: when that side is the candidate, what it would judge about
+    the asker cannot be read from candidate-only features, so those drop and the rest rescale."""
+    kept = {name: weight for name, weight in view.items() if name not in CANDIDATE_ONLY}
+    total = sum(kept.values())
+    return MappingProxyType({name: weight / total for name, weight in kept.items()})
 
 
 # A founder looks for fit of field and stage, money that covers the ask, and investors
@@ -114,29 +130,39 @@ DIRECTIONS: dict[tuple[EntityKind, EntityKind], Direction] = {
             INVESTOR,
             STARTUP,
             _INVESTOR_VIEW_OF_STARTUP,
-            _FOUNDER_VIEW_OF_INVESTOR,
+            _about_the_asker(_FOUNDER_VIEW_OF_INVESTOR),
             "own_relations",
         ),
         Direction(
-            "space→startup", SPACE, STARTUP, _SPACE_VIEW_OF_STARTUP, _FOUNDER_VIEW_OF_SPACE, "own_relations"
+            "space→startup",
+            SPACE,
+            STARTUP,
+            _SPACE_VIEW_OF_STARTUP,
+            _about_the_asker(_FOUNDER_VIEW_OF_SPACE),
+            "own_relations",
         ),
         Direction(
             "mentor→startup",
             MENTOR,
             STARTUP,
             _MENTOR_VIEW_OF_STARTUP,
-            _FOUNDER_VIEW_OF_MENTOR,
+            _about_the_asker(_FOUNDER_VIEW_OF_MENTOR),
             "own_relations",
         ),
         Direction(
-            "post→talent", POST, PERSON, _OPENING_VIEW_OF_TALENT, _TALENT_VIEW_OF_OPENING, "own_relations"
+            "post→talent",
+            POST,
+            PERSON,
+            _OPENING_VIEW_OF_TALENT,
+            _about_the_asker(_TALENT_VIEW_OF_OPENING),
+            "own_relations",
         ),
         Direction(
             "practice_base→talent",
             BASE,
             PERSON,
             _OPENING_VIEW_OF_TALENT,
-            _TALENT_VIEW_OF_OPENING,
+            _about_the_asker(_TALENT_VIEW_OF_OPENING),
             "own_relations",
         ),
     )
