@@ -15,20 +15,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-from matcher.rules import Rule, rules_between
+from matcher.rules import BASE, INVESTOR, MENTOR, PERSON, POST, SPACE, STARTUP, Rule, rules_between
 from models.enums import EntityKind
 
 GraphSeeds = Literal["similar_peers", "own_relations"]
-
-STARTUP, INVESTOR, MENTOR, SPACE, BASE, POST, PERSON = (
-    EntityKind.startup,
-    EntityKind.investor,
-    EntityKind.mentor,
-    EntityKind.space,
-    EntityKind.practice_base,
-    EntityKind.post,
-    EntityKind.person,
-)
 
 
 @dataclass(frozen=True)

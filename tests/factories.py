@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from matcher.catalog import Catalog
+from models.db import create_db_engine, migrate, session_factory
 from models.identity import id_number_check_char
+from models.kinds import KINDS
+from models.transfer import import_records
 
 WUHAN_ID_PREFIX = "42011119950307123"  # 420111: 洪山区
 VALID_ID_NUMBER = WUHAN_ID_PREFIX + id_number_check_char(WUHAN_ID_PREFIX)
@@ -161,3 +166,17 @@ def one_change() -> dict[str, dict[str, Any]]:
         "posts": {"headcount": 3},
         "interactions": {"note": "已交割"},
     }
+
+
+def catalog_of(folder: Path, profiles: dict[str, list[dict[str, Any]]]) -> Catalog:
+    """Import ``profiles`` (slug -> records, in import order) into a new SQLite database and
+    read the matcher's catalog from it, as the service does."""
+    engine = create_db_engine(f"sqlite:///{folder / 'catalog.db'}")
+    migrate(engine)
+    factory = session_factory(engine)
+    for slug, records in profiles.items():
+        import_records(factory, KINDS[slug], records, secret="test")
+    with factory() as session:
+        catalog = Catalog.from_database(session)
+    engine.dispose()
+    return catalog

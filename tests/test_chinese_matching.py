@@ -8,13 +8,10 @@ from typing import Any
 import pytest
 
 from embeddings.selection import encoder_for
-from matcher.catalog import Catalog
 from matcher.engine import Matcher
-from models.db import create_db_engine, migrate, session_factory
 from models.enums import EntityKind
-from models.kinds import KINDS
 from models.settings import Settings
-from models.transfer import import_records
+from tests.factories import catalog_of
 
 ALL_FIELDS = ["智能制造", "生命健康", "信息技术", "消费生活"]
 
@@ -63,14 +60,7 @@ PROFILES: dict[str, list[dict[str, Any]]] = {
 def matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
     folder: Path = tmp_path_factory.mktemp("chinese")
     settings = Settings(data_dir=folder, environment="test")
-    engine = create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    factory = session_factory(engine)
-    for slug, records in PROFILES.items():
-        import_records(factory, KINDS[slug], records, secret="test")
-    with factory() as session:
-        catalog = Catalog.from_database(session)
-    engine.dispose()
+    catalog = catalog_of(folder, PROFILES)
     return Matcher(encoder=encoder_for(settings), exposure_cap=None, diversity=1.0).fit(catalog)
 
 

@@ -7,13 +7,10 @@ from typing import Any
 
 import pytest
 
-from matcher.catalog import Catalog
 from matcher.engine import Match, Matcher
-from models.db import create_db_engine, migrate, session_factory
 from models.enums import EntityKind
-from models.kinds import KINDS
-from models.transfer import import_records
 from tests.doubles import HashingEncoder
+from tests.factories import catalog_of
 
 
 def _startup(external_id: str, name: str, one_liner: str) -> dict[str, Any]:
@@ -60,15 +57,7 @@ PROFILES = {
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
     folder: Path = tmp_path_factory.mktemp("explain")
-    engine = create_db_engine(f"sqlite:///{folder / 'x.db'}")
-    migrate(engine)
-    factory = session_factory(engine)
-    for slug, records in PROFILES.items():
-        import_records(factory, KINDS[slug], records, secret="test")
-    with factory() as session:
-        catalog = Catalog.from_database(session)
-    engine.dispose()
-    return Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog)
+    return Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog_of(folder, PROFILES))
 
 
 def _id(matcher: Matcher, kind: EntityKind, external_id: str) -> int:

@@ -1,0 +1,371 @@
+"""The 创业邦 (cyzone.cn) investment events, 2010-2015 and 2018-2019, mapped into our domain.
+
+The data is read where it lies (``Settings().shared_data_dir / "china-cyzone-investment-events"``)
+and never copied into the repository; its README says it is for internal offline evaluation
+only. Events become Create-shaped records for ``startups``, ``investors`` and ``interactions``
+and enter the database through `models.transfer.import_records`, the same path a user's bulk
+import takes, so the schemas and their checks apply to them too.
+
+What is kept: venture rounds only (`map_cyzone_round` gives a stage; IPOs, 新三板, M&A,
+debt, crowdfunding and unknown rounds are dropped), disclosed investors only (id 9999999 /
+未透露 are dropped), and investees whose industry tags map to at least one industry (a startup
+profile needs one). Investors get no industries, stages or thesis: those would be summaries
+of their whole history, test period included.
+
+The early-stage protocol (`cyzone_early_queries`): history is the events before the split's
+``history_end``; each query is a test-period 种子轮/天使轮/Pre-A/A轮/A+轮 event with at least
+one disclosed investor seen in history, the candidates are every investor seen in history, and
+the truth is the event's disclosed investors seen in history. The query startup carries only
+what a new founder would type in: its name, industry tags, round and the city of its
+registered company name.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.enums import EntityKind, InteractionKind, InvestorType
+from models.kinds import KINDS
+from models.settings import Settings
+from models.taxonomy import AREAS, STAGES, map_cyzone_industries, map_cyzone_round, normalize_area
+from models.transfer import import_records
+
+from matcher.evaluation.split import TemporalSplit
+
+__all__ = [
+    "DATASET_DIR_NAME",
+    "EARLY_ROUNDS",
+    "EVENTS_FILE",
+    "INVESTORS_FILE",
+    "CyzoneEvent",
+    "Query",
+    "cyzone_data_dir",
+    "cyzone_early_queries",
+    "cyzone_records",
+    "early_queries",
+    "history_investor_ids",
+    "import_cyzone",
+    "load_cyzone",
+    "read_cyzone_events",
+    "read_investor_names",
+]
+
+DATASET_DIR_NAME: Final = "china-cyzone-investment-events"
+EVENTS_FILE: Final = "events_2010-2015_2018-2019.csv.gz"
+INVESTORS_FILE: Final = "investors.csv"
+UNDISCLOSED_ID: Final = "9999999"
+UNDISCLOSED_NAME: Final = "未透露"
+EARLY_ROUNDS: Final = frozenset({"种子轮", "天使轮", "Pre-A", "A轮", "A+轮"})
+
+STARTUP_PREFIX: Final = "cz-S-"
+INVESTOR_PREFIX: Final = "cz-I-"
+INTERACTION_PREFIX: Final = "cz-X-"
+QUERY_PREFIX: Final = "cz-Q-"
+MAX_INDUSTRIES: Final = 20  # the schema's IndustryList limit
+BEIJING_MIDNIGHT: Final = "T00:00:00+08:00"
+
+# Cities a registered company name (…有限公司) commonly starts with, sometimes after its
+# province (湖北武汉…, 江苏省苏州…): the municipalities, provincial capitals and the other
+# cities that lead at least ~25 registered names in the events. Ambiguous two-character
+# words that are also common brand words (中山, 东方) are left out.
+CITIES: Final[tuple[str, ...]] = (
+    "北京", "上海", "天津", "重庆", "香港", "深圳", "杭州", "广州", "苏州", "成都", "南京", "武汉",
+    "厦门", "宁波", "西安", "无锡", "青岛", "珠海", "合肥", "常州", "大连", "东莞", "沈阳", "长沙",
+    "郑州", "福州", "哈尔滨", "嘉兴", "佛山", "芜湖", "南通", "济南", "昆山", "长春", "烟台", "洛阳",
+    "昆明", "扬州", "温州", "惠州", "石家庄", "威海", "株洲", "徐州", "唐山", "江阴", "南昌", "贵阳",
+    "南宁", "太原", "兰州", "海口", "乌鲁木齐", "呼和浩特", "银川", "西宁", "拉萨", "宜昌", "襄阳",
+    "绍兴", "台州", "金华", "泉州", "汕头",
+)  # fmt: skip
+CITY_PREFIX_CHARS: Final = 6  # a city further into the name is part of the brand, not the seat
+
+# Spellings of Wuhan areas searched for after 武汉 in a registered name: each area's Chinese
+# name with and without 区, plus the zone nicknames companies put in their names.
+_AREA_SPELLINGS: Final[tuple[tuple[str, str], ...]] = tuple(
+    sorted(
+        {
+            (spelling, normalize_area(spelling))
+            for area in AREAS.values()
+            for spelling in (area.zh, area.zh.removesuffix("区"))
+        }
+        | {(nick, normalize_area(nick)) for nick in ("光谷", "东湖高新", "沌口", "临空港")},
+        key=lambda pair: -len(pair[0]),
+    )
+)
+
+
+@dataclass(frozen=True)
+class CyzoneEvent:
+    """One venture-round event with its disclosed investors (id, name), in file order."""
+
+    event_id: str
+    investee_id: str
+    shortname: str
+    fullname: str
+    series: str
+    stage: str
+    industry_tags: str
+    industries: tuple[str, ...]
+    investors: tuple[tuple[str, str], ...]
+    occurred_on: dt.date
+
+
+@dataclass(frozen=True)
+class Query:
+    """A test-period funding event seen as a new founder's request for investors."""
+
+    event_id: str
+    startup: Mapping[str, Any]  # a StartupCreate-shaped record
+    truth: frozenset[str]  # investor external ids
+    occurred_on: dt.date
+
+
+def cyzone_data_dir(settings: Settings | None = None) -> Path:
+    return (settings or Settings()).shared_data_dir / DATASET_DIR_NAME
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _disclosed(ids: str, names: str) -> tuple[tuple[str, str], ...]:
+    id_list = [part.strip() for part in ids.split(",")]
+    name_list = [part.strip() for part in names.split(",")]
+    if len(name_list) != len(id_list):
+        # The names cell is sometimes cut short; ids are authoritative, names optional.
+        name_list = [""] * len(id_list)
+    pairs = {
+        investor_id: name.removesuffix("...").strip()
+        for investor_id, name in zip(id_list, name_list, strict=True)
+        if investor_id.isdigit() and investor_id != UNDISCLOSED_ID and name != UNDISCLOSED_NAME
+    }
+    return tuple(pairs.items())
+
+
+def read_cyzone_events(data_dir: Path, *, every: int = 1) -> list[CyzoneEvent]:
+    """Venture-round events of ``data_dir / EVENTS_FILE``, first row per event id kept.
+
+    ``every`` keeps only every n-th data row (a cheap, spread-out sample for smoke tests).
+    An unknown round name raises `UnknownTermError`, so new cyzone rounds get noticed.
+    """
+    if every < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
+    events: dict[str, CyzoneEvent] = {}
+    with _open_text(data_dir / EVENTS_FILE) as handle:
+        for number, row in enumerate(csv.DictReader(handle)):
+            if number % every:
+                continue
+            event = _event(row)
+            if event is not None:
+                events.setdefault(event.event_id, event)
+    return list(events.values())
+
+
+def _event(row: Mapping[str, str]) -> CyzoneEvent | None:
+    series = row["series"].strip()
+    stage = map_cyzone_round(series)
+    if stage is None:
+        return None
+    tags = row["industries"].strip()
+    return CyzoneEvent(
+        event_id=row["event_id"].strip(),
+        investee_id=row["investee_id"].strip(),
+        shortname=row["investee_shortname"].strip(),
+        fullname=row["investee_fullname"].strip(),
+        series=series,
+        stage=stage,
+        industry_tags=tags,
+        industries=tuple(map_cyzone_industries(tags)[:MAX_INDUSTRIES]),
+        investors=_disclosed(row["investor_ids"], row["investor_names"]),
+        occurred_on=dt.date.fromisoformat(row["date"].strip()),
+    )
+
+
+def read_investor_names(data_dir: Path) -> dict[str, str]:
+    """investor_id -> full name from ``investors.csv`` (the event cells truncate long lists);
+    empty when the file is absent."""
+    path = data_dir / INVESTORS_FILE
+    if not path.exists():
+        return {}
+    with _open_text(path) as handle:
+        return {
+            row["investor_id"].strip(): row["investor_name"].strip()
+            for row in csv.DictReader(handle)
+            if row["investor_name"].strip()
+        }
+
+
+# --- mapping into our domain ----------------------------------------------------------
+
+
+def registered_city(fullname: str) -> str | None:
+    """The city a registered company name starts with (after an optional province), if any."""
+    head = fullname[:CITY_PREFIX_CHARS]
+    found = [(head.find(city), city) for city in CITIES if city in head]
+    return min(found)[1] if found else None
+
+
+def wuhan_district(fullname: str) -> str | None:
+    """An area code when the registered name contains 武汉 followed by a district or zone
+    name (武汉市江岸区…, 武汉光谷…); otherwise None: we never guess where in Wuhan it is."""
+    if "武汉" not in fullname:
+        return None
+    rest = fullname.split("武汉", 1)[1]
+    return next((code for spelling, code in _AREA_SPELLINGS if spelling in rest), None)
+
+
+def founder_description(event: CyzoneEvent) -> str:
+    """The profile text a founder would write: city, industry tags and current round."""
+    parts = []
+    city = registered_city(event.fullname)
+    if city is not None:
+        parts.append(f"所在城市：{city}")
+    tags = "、".join(tag.strip() for tag in event.industry_tags.replace("，", ",").split(",") if tag.strip())
+    if tags:
+        parts.append(f"行业：{tags}")
+    parts.append(f"融资轮次：{event.series}（{STAGES[event.stage].zh}）")
+    return "；".join(parts) + "。"
+
+
+def _startup_record(event: CyzoneEvent, external_id: str) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "external_id": external_id,
+        "name": event.shortname or event.fullname,
+        "industries": list(event.industries),
+        "stage": event.stage,
+        "description": founder_description(event),
+    }
+    district = wuhan_district(event.fullname)
+    if district is not None:
+        record["district"] = district
+    return record
+
+
+def _chronological(events: Iterable[CyzoneEvent]) -> list[CyzoneEvent]:
+    return sorted(events, key=lambda e: (e.occurred_on, e.event_id))
+
+
+def _usable(event: CyzoneEvent) -> bool:
+    return bool(event.industries) and bool(event.shortname or event.fullname)
+
+
+def cyzone_records(
+    events: Iterable[CyzoneEvent],
+    *,
+    until: dt.date | None = None,
+    investor_names: Mapping[str, str] | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Create-shaped records per kind slug for the events dated before ``until``.
+
+    A startup is described by its most recent usable event (name, industries, stage); an
+    investor is named from ``investor_names`` or else from its first event.
+    """
+    names = investor_names or {}
+    kept = [e for e in _chronological(events) if _usable(e) and (until is None or e.occurred_on < until)]
+    latest: dict[str, CyzoneEvent] = {e.investee_id: e for e in kept}
+    investors: dict[str, str] = {}
+    interactions: list[dict[str, Any]] = []
+    for event in kept:
+        for investor_id, event_name in event.investors:
+            investors.setdefault(investor_id, names.get(investor_id) or event_name or f"投资方 {investor_id}")
+            interactions.append(
+                {
+                    "external_id": f"{INTERACTION_PREFIX}{event.event_id}-{investor_id}",
+                    "actor_kind": EntityKind.investor.value,
+                    "actor_external_id": f"{INVESTOR_PREFIX}{investor_id}",
+                    "target_kind": EntityKind.startup.value,
+                    "target_external_id": f"{STARTUP_PREFIX}{event.investee_id}",
+                    "kind": InteractionKind.invested.value,
+                    "occurred_at": event.occurred_on.isoformat() + BEIJING_MIDNIGHT,
+                    "note": event.series,
+                }
+            )
+    return {
+        "startups": [_startup_record(e, f"{STARTUP_PREFIX}{sid}") for sid, e in latest.items()],
+        "investors": [
+            {
+                "external_id": f"{INVESTOR_PREFIX}{investor_id}",
+                "name": name,
+                "investor_type": InvestorType.vc.value,
+            }
+            for investor_id, name in investors.items()
+        ],
+        "interactions": interactions,
+    }
+
+
+def import_cyzone(
+    factory: sessionmaker[Session],
+    events: Iterable[CyzoneEvent],
+    *,
+    until: dt.date | None = None,
+    investor_names: Mapping[str, str] | None = None,
+    secret: str,
+) -> dict[str, int]:
+    """Import the events before ``until`` through `import_records`; rows written per kind."""
+    records = cyzone_records(events, until=until, investor_names=investor_names)
+    counts: dict[str, int] = {}
+    for slug in ("startups", "investors", "interactions"):  # interactions refer to the other two
+        report = import_records(factory, KINDS[slug], records[slug], secret=secret)
+        counts[slug] = report.created + report.updated
+    return counts
+
+
+def load_cyzone(
+    factory: sessionmaker[Session], data_dir: Path, *, until: dt.date | None = None, secret: str
+) -> dict[str, int]:
+    """Read the dataset in ``data_dir`` and import its history before ``until``."""
+    return import_cyzone(
+        factory,
+        read_cyzone_events(data_dir),
+        until=until,
+        investor_names=read_investor_names(data_dir),
+        secret=secret,
+    )
+
+
+# --- the early-stage protocol ---------------------------------------------------------
+
+
+def history_investor_ids(events: Iterable[CyzoneEvent], until: dt.date) -> frozenset[str]:
+    """External ids of every investor `cyzone_records` imports for history before ``until``:
+    the candidate set of the protocol."""
+    return frozenset(
+        f"{INVESTOR_PREFIX}{investor_id}"
+        for event in events
+        if _usable(event) and event.occurred_on < until
+        for investor_id, _ in event.investors
+    )
+
+
+def early_queries(events: Sequence[CyzoneEvent], split: TemporalSplit) -> list[Query]:
+    """The protocol's queries, in date order (see the module docstring)."""
+    history, test = split.partition(_chronological(events))
+    seen = history_investor_ids(history, split.history_end)
+    queries: list[Query] = []
+    for event in test:
+        if event.series not in EARLY_ROUNDS or not event.industries:
+            continue
+        truth = frozenset(f"{INVESTOR_PREFIX}{i}" for i, _ in event.investors) & seen
+        if not truth:
+            continue
+        startup = _startup_record(event, f"{QUERY_PREFIX}{event.event_id}")
+        queries.append(Query(event.event_id, startup, truth, event.occurred_on))
+    split.assert_no_leak(history, queries)
+    return queries
+
+
+def cyzone_early_queries(data_dir: Path, split: TemporalSplit) -> list[Query]:
+    return early_queries(read_cyzone_events(data_dir), split)
