@@ -32,13 +32,12 @@ from typing import Any, Final, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.kinds import KINDS
 from models.settings import Settings
 from models.taxonomy import AREAS, STAGES, map_cyzone_industries, map_cyzone_round, normalize_area
 from models.transfer import import_records
-
-from matcher.evaluation.split import TemporalSplit
 
 __all__ = [
     "DATASET_DIR_NAME",
@@ -51,11 +50,14 @@ __all__ = [
     "cyzone_early_queries",
     "cyzone_records",
     "early_queries",
+    "founder_description",
     "history_investor_ids",
     "import_cyzone",
     "load_cyzone",
     "read_cyzone_events",
     "read_investor_names",
+    "registered_city",
+    "wuhan_district",
 ]
 
 DATASET_DIR_NAME: Final = "china-cyzone-investment-events"
@@ -91,7 +93,7 @@ CITY_PREFIX_CHARS: Final = 6  # a city further into the name is part of the bran
 _AREA_SPELLINGS: Final[tuple[tuple[str, str], ...]] = tuple(
     sorted(
         {
-            (spelling, normalize_area(spelling))
+            (spelling, area.code)
             for area in AREAS.values()
             for spelling in (area.zh, area.zh.removesuffix("区"))
         }
@@ -235,7 +237,8 @@ def founder_description(event: CyzoneEvent) -> str:
     tags = "、".join(tag.strip() for tag in event.industry_tags.replace("，", ",").split(",") if tag.strip())
     if tags:
         parts.append(f"行业：{tags}")
-    parts.append(f"融资轮次：{event.series}（{STAGES[event.stage].zh}）")
+    stage = STAGES[event.stage].zh
+    parts.append(f"融资轮次：{event.series}" + ("" if stage == event.series else f"（{stage}）"))
     return "；".join(parts) + "。"
 
 
