@@ -139,12 +139,13 @@ def main() -> None:
     )
     parser.add_argument("--scales", default="5000,200000", help="comma-separated startup counts")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3, help="encoding runs per figure (best counts)")
     args = parser.parse_args()
     encoder = chinese_encoder()
     texts = sentences(2000)
-    compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, 3)
+    compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, args.repeats)
     assert isinstance(encoder, SentenceTransformerEncoder)
-    compare("Chinese static (default)", encoder, texts, 64, 3)
+    compare("Chinese static (default)", encoder, texts, 64, args.repeats)
     for scale in (int(s) for s in args.scales.split(",")):
         with tempfile.TemporaryDirectory() as folder:
             run_scale(Path(folder), scale, encoder, args.queries)

@@ -183,7 +183,7 @@ class Channels:
             }
             self._idf = self.lexical_vectorizer.idf_
         candidate = self.kinds[kind].lexical_row(position)
-        shared = set(query.indices.tolist()) & set(candidate.indices.tolist())
+        shared = np.intersect1d(query.indices, candidate.indices, assume_unique=True).tolist()
         words = [i for i in shared if i in self._words and _telling(self._words[i])]
         words.sort(key=lambda i: (-float(self._idf[i]), self._words[i]))
         return [self._words[i] for i in words[:limit]]

@@ -7,6 +7,7 @@ person can read a contribution as "how much this reason counted".
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,7 +65,8 @@ def industry(context: PairContext) -> np.ndarray:
     return np.asarray([code_similarity(mine, frozenset(_industries(r))) for r in context.records()])
 
 
-def _stage_fit(stage: Any, stages: list[Any]) -> float:
+@functools.lru_cache(maxsize=4096)
+def _stage_fit(stage: Any, stages: tuple[Any, ...]) -> float:
     if stage is None or not stages:
         return 0.5  # nothing stated: neither a fit nor a misfit
     gap = min(stage_distance(stage, other) for other in stages)
@@ -74,8 +76,9 @@ def _stage_fit(stage: Any, stages: list[Any]) -> float:
 def stage(context: PairContext) -> np.ndarray:
     query, records = context.query, context.records()
     if "stage" in query:
-        return np.asarray([_stage_fit(query["stage"], _as_list(r.get("stages"))) for r in records])
-    return np.asarray([_stage_fit(r.get("stage"), _as_list(query.get("stages"))) for r in records])
+        return np.asarray([_stage_fit(query["stage"], tuple(_as_list(r.get("stages")))) for r in records])
+    stages = tuple(_as_list(query.get("stages")))
+    return np.asarray([_stage_fit(r.get("stage"), stages) for r in records])
 
 
 def _ticket_fit(ask: Any, low: Any, high: Any) -> float:

@@ -1229,6 +1229,7 @@ def normalize_stage(value: str) -> str:
     return _STAGE_VOCAB.lookup(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def stage_distance(a: str, b: str) -> int:
     """Rungs between two stages: ``abs(order_a - order_b)`` on the venture ladder.
 
@@ -1470,6 +1471,7 @@ def normalize_area(value: str) -> str:
     return _AREA_VOCAB.lookup(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def distance_km(a: str, b: str) -> float:
     """Great-circle (haversine) distance between two areas' points, in km.
 
