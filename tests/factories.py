@@ -7,6 +7,7 @@ from typing import Any
 
 from matcher.catalog import Catalog
 from models.db import create_db_engine, migrate, session_factory
+from models.demo import DemoSize
 from models.identity import id_number_check_char
 from models.kinds import KINDS
 from models.transfer import import_records
@@ -166,6 +167,19 @@ def one_change() -> dict[str, dict[str, Any]]:
         "posts": {"headcount": 3},
         "interactions": {"note": "已交割"},
     }
+
+
+# A demo ecosystem small enough for tests, large enough that every direction has matches.
+SMALL_DEMO = DemoSize(
+    startups=300,
+    investors=60,
+    mentors=40,
+    spaces=25,
+    practice_bases=20,
+    posts=30,
+    students=120,
+    interactions_target=900,
+)
 
 
 def catalog_of(folder: Path, profiles: dict[str, list[dict[str, Any]]]) -> Catalog:

@@ -11,20 +11,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from models.db import create_db_engine, migrate, session_factory
-from models.demo import DemoSize, generate_ecosystem, load_ecosystem
+from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
 from tests.conftest import TEST_SECRET
-
-SMALL = DemoSize(
-    startups=200,
-    investors=50,
-    mentors=30,
-    spaces=20,
-    practice_bases=15,
-    posts=20,
-    students=80,
-    interactions_target=600,
-)
+from tests.factories import SMALL_DEMO
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +23,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(data_dir=folder, environment="test", secret_key=TEST_SECRET)
     engine = create_db_engine(settings.resolved_database_url)
     migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL), secret=TEST_SECRET)
+    load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL_DEMO), secret=TEST_SECRET)
     engine.dispose()
     with TestClient(create_app(settings)) as test_client:
         yield test_client

@@ -18,21 +18,12 @@ from matcher.directions import DIRECTIONS, Direction
 from matcher.engine import Matcher
 from matcher.rules import AreaCovers, AtLeast, Covers, HasRoom, InRange, Rule
 from models.db import create_db_engine, migrate, session_factory
-from models.demo import DemoSize, generate_ecosystem, load_ecosystem
+from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, industry_ancestors
 from tests.doubles import HashingEncoder
+from tests.factories import SMALL_DEMO
 
-SMALL = DemoSize(
-    startups=300,
-    investors=60,
-    mentors=40,
-    spaces=25,
-    practice_bases=20,
-    posts=30,
-    students=120,
-    interactions_target=900,
-)
 QUERIES_PER_DIRECTION = 8
 
 
@@ -42,7 +33,7 @@ def catalog_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     engine = create_db_engine(f"sqlite:///{folder / 'demo.db'}")
     migrate(engine)
     factory = session_factory(engine)
-    load_ecosystem(factory, generate_ecosystem(7, SMALL), secret="test")
+    load_ecosystem(factory, generate_ecosystem(7, SMALL_DEMO), secret="test")
     yield factory
     engine.dispose()
 
