@@ -19,6 +19,7 @@ from typing import Self, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from models.db import enable_wal
 from models.settings import Settings
 
 __all__ = ["CACHE_FILE_NAME", "EmbeddingCache", "text_key"]
@@ -60,7 +61,7 @@ class EmbeddingCache:
         # access is serialised by a lock rather than by sqlite3's same-thread check.
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        enable_wal(self._db, timeout_s=_BUSY_TIMEOUT_S)
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._db:
             self._db.executescript(_SCHEMA)

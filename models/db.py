@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -36,9 +38,26 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
 
 
+def enable_wal(dbapi_connection: Any, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
+    """Switch a SQLite connection to WAL, waiting out another process doing the same.
+
+    Two processes opening a new file at once race for the lock the switch needs, and SQLite
+    answers "database is locked" without calling the busy handler; so retry until the timeout.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            dbapi_connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    enable_wal(dbapi_connection)
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
