@@ -34,18 +34,6 @@ def eligible(
     return mask
 
 
-def failed_rules(
-    query_kind: EntityKind,
-    query: Mapping[str, Any],
-    candidates: KindTable,
-    rules: Sequence[Rule],
-    row_id: int,
-) -> list[Rule]:
-    """The rules one candidate fails (for telling a person why it is not shown)."""
-    at = candidates.position(row_id)
-    return [rule for rule in rules if not _passes(rule, query_kind, query, candidates)[at]]
-
-
 def _passes(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], table: KindTable) -> np.ndarray:
     holder_is_candidate = rule.holder_kind is table.kind and rule.holder_kind is not query_kind
     if isinstance(rule, HasRoom):

@@ -225,3 +225,12 @@ def test_the_index_survives_a_restart(
     after = Matcher(encoder=encoder, exposure_cap=None, index_dir=tmp_path).fit(catalog)
     assert encoder.encoded == 0, "a restart must not re-encode unchanged profiles"
     assert [m.id for m in after.recommend(EntityKind.investor, query, EntityKind.startup)] == expected
+
+
+def test_the_batch_form_answers_like_single_queries(catalog_source: Any) -> None:
+    matcher = _fresh_matcher(catalog_source)
+    direction = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
+    queries = [(EntityKind.startup, q) for q in _queries(matcher, direction)]
+    batch = matcher.recommend_batch(queries, EntityKind.investor, k=5)
+    single = [matcher.recommend(kind, q, EntityKind.investor, k=5) for kind, q in queries]
+    assert [[m.id for m in ms] for ms in batch] == [[m.id for m in ms] for ms in single]
