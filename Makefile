@@ -36,7 +36,9 @@ pytest: $(INSTALLED)
 	$(BIN)/pytest
 
 bench: $(INSTALLED)
-	@for script in benchmarks/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in benchmarks/[a-z]*.py; do \
+		module=benchmarks.$$(basename $$script .py); echo "== $$module"; $(BIN)/python -m $$module || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
