@@ -184,7 +184,7 @@ class Matcher:
         channel = self.channels_.kinds[query_kind]
         stored = query_id in channel.index
         semantic = channel.index.vectors_of([query_id])[0] if stored else self.encoder.encode([text])[0]
-        lexical = channel.lexical[channel.table.position(query_id)]
+        lexical = channel.lexical_row(channel.table.position(query_id))
         return _Query(direction, (query_kind, query_id), record, text, semantic, lexical)
 
     def _as_startup_if_founder(

@@ -49,8 +49,9 @@ class PairContext:
         return self.cache["records"]  # type: ignore[no-any-return]
 
     def nodes(self) -> list[Node]:
-        ids = self.table.ids[self.pool]
-        return [(self.table.kind, int(row_id)) for row_id in ids]
+        if "nodes" not in self.cache:
+            self.cache["nodes"] = [(self.table.kind, int(row_id)) for row_id in self.table.ids[self.pool]]
+        return self.cache["nodes"]  # type: ignore[no-any-return]
 
 
 FeatureFn = Callable[[PairContext], np.ndarray]
