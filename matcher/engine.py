@@ -61,6 +61,17 @@ class _Query:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class PairScores:
+    """Scores of chosen candidates for one query, eligibility not applied (for evaluation and training)."""
+
+    ids: np.ndarray
+    features: np.ndarray
+    query_side: np.ndarray
+    candidate_side: np.ndarray
+    mutual: np.ndarray
+
+
 class Matcher:
     """Recommends counterparts for every direction in :data:`matcher.directions.DIRECTIONS`.
 
@@ -170,6 +181,21 @@ class Matcher:
         self, queries: Sequence[tuple[EntityKind, int]], target_kind: EntityKind, *, k: int = 10
     ) -> list[list[Match]]:
         return [self.recommend(kind, row_id, target_kind, k=k) for kind, row_id in queries]
+
+    def score(
+        self, query_kind: EntityKind, query_id: int, target_kind: EntityKind, candidate_ids: Sequence[int]
+    ) -> PairScores:
+        """Features and scores of the given candidates (those in the catalogue, in the given
+        order) for one query, with no eligibility or diversity step: what a learned ranker
+        trains on and what pairwise AUC is measured on."""
+        query = self._query(query_kind, query_id, target_kind)
+        if query is None:
+            raise LookupError(f"{query_kind.value} {query_id} is inactive or has not consented to matching")
+        table = self.catalog_.tables[target_kind]
+        pool = np.asarray([table.position(i) for i in candidate_ids if i in table], dtype=np.int64)
+        features = feature_matrix(self._context(query, pool))
+        forward, backward = self.scorer_.side_scores(features, query.direction)
+        return PairScores(table.ids[pool], features, forward, backward, fuse(forward, backward, self.fusion))
 
     def _query(self, query_kind: EntityKind, query_id: int, target_kind: EntityKind) -> _Query | None:
         query_kind, query_id = self._as_startup_if_founder(query_kind, query_id, target_kind)

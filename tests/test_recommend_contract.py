@@ -16,6 +16,7 @@ from embeddings.lexical import LexicalVectorizer
 from matcher.catalog import Catalog
 from matcher.directions import DIRECTIONS, Direction
 from matcher.engine import Matcher
+from matcher.features import FEATURE_NAMES
 from matcher.rules import AreaCovers, AtLeast, Covers, HasRoom, InRange, Rule
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
@@ -234,3 +235,14 @@ def test_the_batch_form_answers_like_single_queries(catalog_source: Any) -> None
     batch = matcher.recommend_batch(queries, EntityKind.investor, k=5)
     single = [matcher.recommend(kind, q, EntityKind.investor, k=5) for kind, q in queries]
     assert [[m.id for m in ms] for ms in batch] == [[m.id for m in ms] for ms in single]
+
+
+def test_scoring_chosen_pairs_agrees_with_the_ranked_list(catalog_source: Any) -> None:
+    matcher = _fresh_matcher(catalog_source, diversity=1.0)
+    direction = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
+    query = _queries(matcher, direction)[0]
+    shown = matcher.recommend(EntityKind.startup, query, EntityKind.investor, k=5)
+    scored = matcher.score(EntityKind.startup, query, EntityKind.investor, [m.id for m in shown] + [-1])
+    assert list(scored.ids) == [m.id for m in shown], "unknown ids are skipped, order kept"
+    assert scored.mutual == pytest.approx([m.score for m in shown])
+    assert scored.features.shape == (len(shown), len(FEATURE_NAMES))
