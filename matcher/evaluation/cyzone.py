@@ -32,6 +32,7 @@ from typing import Any, Final, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from matcher.evaluation.protocol import Query
 from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.kinds import KINDS
@@ -116,16 +117,6 @@ class CyzoneEvent:
     industry_tags: str
     industries: tuple[str, ...]
     investors: tuple[tuple[str, str], ...]
-    occurred_on: dt.date
-
-
-@dataclass(frozen=True)
-class Query:
-    """A test-period funding event seen as a new founder's request for investors."""
-
-    event_id: str
-    startup: Mapping[str, Any]  # a StartupCreate-shaped record
-    truth: frozenset[str]  # investor external ids
     occurred_on: dt.date
 
 

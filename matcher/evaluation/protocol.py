@@ -1,0 +1,37 @@
+"""What an evaluation protocol hands the harness: folds of history, queries and their truth.
+
+A protocol maps a real dataset into the project's own domain: ``records`` are Create-shaped
+rows per kind slug (``startups``, ``investors``, ``interactions``), imported through
+`models.transfer.import_records` exactly as a user's bulk import is. Each query is a startup
+profile as a new founder would enter it; the truth is the investors who really backed it.
+Cyzone and Crunchbase have one fold (a temporal split); YC has one per held-out batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Query:
+    """A held-out funding event seen as a new founder's request for investors."""
+
+    event_id: str
+    startup: Mapping[str, Any]  # a StartupCreate-shaped record
+    truth: frozenset[str]  # investor external ids
+    occurred_on: dt.date
+    segment: str = "all"  # a protocol's sub-population, e.g. "cold" or "warm"
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One history to learn from and the queries asked against it."""
+
+    name: str
+    records: Mapping[str, Sequence[Mapping[str, Any]]]  # slug → rows, history only
+    queries: Sequence[Query]
+    candidates: frozenset[str]  # investor external ids every query ranks
+    history_end: dt.date | None = None  # None when the fold is not split by time
