@@ -73,7 +73,9 @@ def cold_cached(encoder: Encoder, tmp: Path, batch_size: int) -> Callable[[Seque
 
 def compare(
     label: str, encoder: SentenceTransformerEncoder, texts: list[str], batch_size: int, repeats: int
-) -> None:
+) -> dict[str, float]:
+    """Prints and returns sentences/s of each path, keyed by path name."""
+
     def raw(batch: Sequence[str]) -> object:
         return encoder.model.encode(list(batch), batch_size=batch_size, normalize_embeddings=True)
 
@@ -95,6 +97,7 @@ def compare(
     print(f"\n{label} ({encoder.model_id}, {len(texts)} sentences, batch {batch_size}, best of {repeats})")
     for name, value in figures.items():
         print(f"  {name:<32} {value:10.0f} sentences/s  {value / baseline:5.2f}x raw")
+    return figures
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ exact scans read them through a zero-copy view instead of holding a second copy.
 Filtered search always returns min(k, eligible) hits: a filter admitting few vectors is scanned
 exactly (cheaper than the graph there); a wider one walks the graph with a beam widened in
 proportion to the filter's selectivity, and any query whose walk still strands short of k is
-retried wider, then scanned.
+retried wider (when that is cheaper than a scan), then scanned.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ BEAM_PER_RESULT: Final = 0.4
 # Scanning E eligible vectors costs ~E inner products, the walk ~k n / E (its beam): the scan is
 # the cheaper while E**2 <= 5 k n. Measured crossover at n = 200k, k = 50: E ~ 7k, ~3.4 ms each.
 EXACT_SCAN_FACTOR: Final = 5.0
+# A stranded walk retries with this many times the beam, so it costs about that many first walks.
+RETRY_WIDENING: Final = 4
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
 
@@ -194,6 +196,13 @@ class VectorIndex:
             else:
                 self._remove_flat(slots)
             return len(slots)
+
+    def compact(self) -> None:
+        """Drop removed vectors from storage now; an erased profile's vector must not linger
+        behind a tombstone until the next automatic compaction."""
+        with self._lock.writing():
+            if self._index.ntotal != self._live:
+                self._rebuild()
 
     def search(
         self, query: np.ndarray, k: int, *, allowed: np.ndarray | Collection[int] | None = None
@@ -351,9 +360,13 @@ class VectorIndex:
             return self._exact_search(q, k, eligible)
         beam = math.ceil(BEAM_PER_RESULT * k * total / eligible.count)
         scores, slots = self._hnsw_search(q, k, eligible, beam=beam)
-        # A selective filter can strand the walk short of k admitted vectors: those queries retry
-        # with a 4x wider beam, still far cheaper than a scan, and only what strands again is scanned.
-        for redo in (partial(self._hnsw_search, beam=4 * beam), self._exact_search):
+        # A selective filter can strand the walk short of k admitted vectors (a query from another
+        # kind often lands far from the admitted ones). Those queries retry with a wider beam where
+        # the cost model above says that is still cheaper than a scan, else they are scanned at once;
+        # whatever strands again is scanned.
+        wider_walk_pays = eligible.count**2 > RETRY_WIDENING * EXACT_SCAN_FACTOR * k * total
+        retries = (partial(self._hnsw_search, beam=RETRY_WIDENING * beam),) if wider_walk_pays else ()
+        for redo in (*retries, self._exact_search):
             short = np.count_nonzero(slots >= 0, axis=1) < k
             if not short.any():
                 break

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -34,7 +34,8 @@ class KindTable:
         self._ids: list[int] = []
         self._position: dict[int, int] = {}
         self._alive: list[bool] = []
-        self._cache: dict[tuple[str, str], Any] = {}
+        # (what, field) -> (column, how to bring it up to date with one changed row)
+        self._cache: dict[tuple[str, str], tuple[Any, _Patch]] = {}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -44,12 +45,16 @@ class KindTable:
 
     @property
     def ids(self) -> np.ndarray:
-        return self._cached("ids", "", lambda: np.asarray(self._ids, dtype=np.int64))
+        return self._cached("ids", "", lambda: np.asarray(self._ids, dtype=np.int64), _unchanged)
 
     @property
     def alive(self) -> np.ndarray:
         """Rows that may be shown: present, active, and consenting to matching."""
-        return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool))
+
+        def patch(alive: np.ndarray, at: int, _: Mapping[str, Any]) -> None:
+            alive[at] = self._alive[at]
+
+        return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool), patch)
 
     def has_slot(self, row_id: int) -> bool:
         """Known to the table, visible or not (an inactive profile still has its slot)."""
@@ -68,12 +73,13 @@ class KindTable:
             at = self._position[row["id"]]
             self.records[at] = row
             self._alive[at] = visible
+            self._refresh(at)
         else:
             self._position[row["id"]] = len(self.records)
             self.records.append(row)
             self._ids.append(row["id"])
             self._alive.append(visible)
-        self._cache.clear()
+            self._cache.clear()  # every column grows: rebuilt on next use
 
     def remove(self, row_id: int) -> None:
         """Hide at once; the slot stays so positions of other rows never move."""
@@ -82,16 +88,18 @@ class KindTable:
             return
         self._alive[at] = False
         self.records[at] = {"id": row_id, "active": False}
-        self._cache.clear()
+        self._refresh(at)
 
     def numbers(self, name: str) -> np.ndarray:
         """A numeric field as float64, NaN where missing."""
 
         def build() -> np.ndarray:
-            values = [r.get(name) for r in self.records]
-            return np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+            return np.asarray([_number(r.get(name)) for r in self.records], dtype=np.float64)
 
-        return self._cached("numbers", name, build)
+        def patch(numbers: np.ndarray, at: int, row: Mapping[str, Any]) -> None:
+            numbers[at] = _number(row.get(name))
+
+        return self._cached("numbers", name, build, patch)
 
     def members(self, name: str) -> dict[Any, np.ndarray]:
         """For a list or scalar field: value -> boolean mask of the rows holding it."""
@@ -103,24 +111,81 @@ class KindTable:
                     masks[value][at] = True
             return dict(masks)
 
-        return self._cached("members", name, build)
+        def patch(masks: dict[Any, np.ndarray], at: int, row: Mapping[str, Any]) -> None:
+            for mask in masks.values():
+                mask[at] = False
+            for value in _as_list(row.get(name)):
+                masks.setdefault(value, np.zeros(len(self.records), dtype=bool))[at] = True
+
+        return self._cached("members", name, build, patch)
+
+    def groups(self, name: str, key: Callable[[Mapping[str, Any]], Hashable]) -> tuple[np.ndarray, list[Any]]:
+        """Rows factorised by ``key`` (cached under ``name``): each row's group number and each
+        group's key, so a pair feature is computed once per distinct key in a pool, not per row."""
+
+        def build() -> tuple[np.ndarray, dict[Hashable, int], list[Any]]:
+            numbers: dict[Hashable, int] = {}
+            codes = np.fromiter(
+                (numbers.setdefault(key(r), len(numbers)) for r in self.records), np.int32, len(self.records)
+            )
+            return codes, numbers, list(numbers)
+
+        def patch(
+            groups: tuple[np.ndarray, dict[Hashable, int], list[Any]], at: int, row: Mapping[str, Any]
+        ) -> None:
+            codes, numbers, keys = groups
+            group = key(row)
+            if group not in numbers:
+                numbers[group] = len(keys)
+                keys.append(group)
+            codes[at] = numbers[group]
+
+        codes, _, keys = self._cached("groups", name, build, patch)
+        return codes, keys
 
     def empty(self, name: str) -> np.ndarray:
         """Rows whose list field is empty (they state no preference)."""
+
+        def patch(empty: np.ndarray, at: int, row: Mapping[str, Any]) -> None:
+            empty[at] = not _as_list(row.get(name))
+
         return self._cached(
-            "empty", name, lambda: np.asarray([not _as_list(r.get(name)) for r in self.records], dtype=bool)
+            "empty",
+            name,
+            lambda: np.asarray([not _as_list(r.get(name)) for r in self.records], dtype=bool),
+            patch,
         )
 
-    def _cached(self, what: str, name: str, build: Callable[[], T]) -> T:
+    def _cached(
+        self, what: str, name: str, build: Callable[[], T], patch: Callable[[T, int, Any], None]
+    ) -> T:
         key = (what, name)
         if key not in self._cache:
-            self._cache[key] = build()
-        return cast(T, self._cache[key])
+            self._cache[key] = (build(), patch)
+        return cast(T, self._cache[key][0])
+
+    def _refresh(self, at: int) -> None:
+        """Bring every cached column up to date with the row at ``at``: a profile edit costs a few
+        writes, where rebuilding the columns would cost a pass over every row (seconds at 1M)."""
+        row = self.records[at]
+        for column, patch in self._cache.values():
+            patch(column, at, row)
 
 
 def row_record(row: Any) -> dict[str, Any]:
     """A stored row as the plain record the catalog keeps."""
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
+
+
+_Patch = Callable[[Any, int, Mapping[str, Any]], None]
+
+
+def _unchanged(*_: Any) -> None:
+    """A column that no edit changes (the ids: an edit keeps its row's id)."""
+
+
+def _number(value: Any) -> float:
+    return np.nan if value is None else float(value)
 
 
 def _as_list(value: Any) -> list[Any]:

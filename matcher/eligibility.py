@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -63,14 +64,20 @@ def _any_of(masks: Mapping[Any, np.ndarray], keys: Iterable[Any], size: int) -> 
     return result
 
 
-def _related_codes(present: Iterable[str], given: Iterable[str], hierarchy: str | None) -> set[str]:
+def _related_codes(present: Iterable[str], given: Iterable[str], hierarchy: str | None) -> frozenset[str]:
     """Codes in ``present`` that match one in ``given`` (or sit above or below it)."""
-    given_set = set(given)
     if hierarchy is None:
-        return set(present) & given_set
-    given_chains = {code: set(industry_ancestors(code)) for code in given_set}
-    above = set().union(*given_chains.values()) if given_chains else set()
-    return {code for code in present if code in above or given_set & set(industry_ancestors(code))}
+        return frozenset(present) & frozenset(given)
+    return _related_industries(frozenset(present), frozenset(given))
+
+
+@functools.lru_cache(maxsize=4096)
+def _related_industries(present: frozenset[str], given: frozenset[str]) -> frozenset[str]:
+    # Cached: the same few thesis and industry sets come back query after query.
+    above = {ancestor for code in given for ancestor in industry_ancestors(code)}
+    return frozenset(
+        code for code in present if code in above or given.intersection(industry_ancestors(code))
+    )
 
 
 def _covers(

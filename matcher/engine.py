@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
+import scipy.sparse as sp
 
 from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, KindTable
@@ -143,6 +144,17 @@ class Matcher:
         for tracker in self.exposure_.values():
             tracker.forget((kind, row_id))
 
+    def erase_profile(self, kind: EntityKind, row_id: int) -> None:
+        """Remove, and keep nothing derived from the profile's text: its lexical row is
+        blanked and its vector compacted out of the index, not left behind a tombstone."""
+        self.remove_profile(kind, row_id)
+        channel = self.channels_.kinds[kind]
+        if channel.table.has_slot(row_id):
+            position = channel.table.position(row_id)
+            blank = np.zeros(channel.lexical_row(position).shape, dtype=np.float32)
+            channel.set_lexical(position, sp.csr_matrix(blank))
+        channel.index.compact()
+
     def observe(self, event: RelationEvent) -> None:
         self.catalog_.history.observe(event)
 
@@ -171,7 +183,8 @@ class Matcher:
             query.direction.rules,
             excluded=self.catalog_.history.excluded(query.node),
         )
-        mask &= _filter_mask(table, filters or {})
+        if filters:
+            mask &= _filter_mask(table, filters)
         if not mask.any():
             return []
         pool = self._pool(query, mask)
@@ -288,14 +301,17 @@ class Matcher:
     def _explaining_peers(self, query: _Query) -> tuple[Node, ...]:
         if query.direction.graph_seeds == "similar_peers":
             return self._peers(query)
-        return tuple(node for node, _ in self._co_related(query.node).most_common(self.peer_count))
+        if "co_related" not in query.cache:
+            top = self._co_related(query.node).most_common(self.peer_count)
+            query.cache["co_related"] = tuple(node for node, _ in top)
+        return query.cache["co_related"]  # type: ignore[no-any-return]
 
     def _context(self, query: _Query, pool: np.ndarray) -> PairContext:
         table = self.catalog_.tables[query.direction.target_kind]
         channel = self.channels_.kinds[table.kind]
         ids = table.ids[pool]
         semantic = channel.index.vectors_of(list(map(int, ids))) @ query.semantic if len(ids) else np.zeros(0)
-        lexical = (channel.lexical[pool] @ query.lexical.T).toarray().ravel() if len(pool) else np.zeros(0)
+        lexical = channel.lexical_scores(query.lexical, pool)
         graph = self._graph_scores(query)
         walk = np.asarray([graph.get((table.kind, int(i)), 0.0) for i in ids])
         walk = walk / walk.max() if len(walk) and walk.max() > 0 else walk
@@ -320,10 +336,13 @@ class Matcher:
         mine = self.catalog_.history.related(query.node)
         if not mine:
             return np.zeros(len(ids))
+        # A candidate already related to the query (possible when scoring chosen pairs) is not
+        # compared with itself.
+        nodes = [(kind, int(i)) for i in ids]
         scores = np.asarray(
             [
-                sum(graph.adamic_adar((kind, int(i)), n) for n in mine) if (kind, int(i)) in graph else 0.0
-                for i in ids
+                sum(graph.adamic_adar(node, n) for n in mine if n != node) if node in graph else 0.0
+                for node in nodes
             ]
         )
         return scores / (1.0 + scores)
@@ -389,10 +408,6 @@ class Matcher:
             peers_are_similar=query.direction.graph_seeds == "similar_peers",
             path=lambda: self._relation_path(query.node, node),
         )
-        combined = {
-            name: float(f + b)
-            for name, f, b in zip(FEATURE_NAMES, forward_parts, backward_parts, strict=True)
-        }
         return Match(
             kind=table.kind,
             id=node[1],
@@ -401,10 +416,10 @@ class Matcher:
             score=float(mutual),
             query_side_score=float(forward),
             candidate_side_score=float(backward),
-            reasons=reasons(explain, combined),
-            features=dict(zip(FEATURE_NAMES, map(float, features), strict=True)),
-            query_side_contributions=dict(zip(FEATURE_NAMES, map(float, forward_parts), strict=True)),
-            candidate_side_contributions=dict(zip(FEATURE_NAMES, map(float, backward_parts), strict=True)),
+            reasons=reasons(explain, _named(forward_parts + backward_parts)),
+            features=_named(features),
+            query_side_contributions=_named(forward_parts),
+            candidate_side_contributions=_named(backward_parts),
         )
 
     def _relation_path(self, start: Node, end: Node) -> list[tuple[Node, InteractionKind, Node]]:
@@ -420,6 +435,10 @@ class Matcher:
 
     def _now(self) -> dt.datetime:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
+
+
+def _named(values: np.ndarray) -> dict[str, float]:
+    return dict(zip(FEATURE_NAMES, values.tolist(), strict=True))
 
 
 def _filter_mask(table: KindTable, filters: Mapping[str, Any]) -> np.ndarray:

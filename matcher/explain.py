@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,14 +42,18 @@ def _money(cny: Any) -> tuple[str, str]:
     return f"{amount / 10_000:,.0f}万元", f"¥{amount / 1_000_000:,.1f}M"
 
 
+# Stored codes are already normalised; caching skips re-normalising them for every reason.
+_ancestors = functools.lru_cache(maxsize=None)(industry_ancestors)
+
+
 def _shared_industry(ctx: ExplainContext) -> Reason | None:
     mine = _as_list(ctx.query.get("industries")) or _as_list(ctx.query.get("industry"))
     theirs = _as_list(ctx.candidate.get("industries")) or _as_list(ctx.candidate.get("industry"))
-    chains = {code: industry_ancestors(code) for code in theirs if code in INDUSTRIES}
+    chains = {code: _ancestors(code) for code in theirs if code in INDUSTRIES}
     for code in mine:
         if code in INDUSTRIES:
             for other, chain in chains.items():
-                shared = code if code in chain else other if other in industry_ancestors(code) else None
+                shared = code if code in chain else other if other in _ancestors(code) else None
                 if shared:
                     term = INDUSTRIES[shared]
                     return Reason("industry", f"同在{term.zh}领域", f"both in {term.en.lower()}")

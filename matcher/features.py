@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from matcher.catalog import History, KindTable, _as_list
+from matcher.catalog import History, KindTable, _as_list, _number
 from matcher.graph import Node
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
@@ -43,11 +43,6 @@ class PairContext:
     query_node: Node | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
-    def records(self) -> list[Mapping[str, Any]]:
-        if "records" not in self.cache:
-            self.cache["records"] = [self.table.records[at] for at in self.pool]
-        return self.cache["records"]  # type: ignore[no-any-return]
-
     def nodes(self) -> list[Node]:
         if "nodes" not in self.cache:
             self.cache["nodes"] = [(self.table.kind, int(row_id)) for row_id in self.table.ids[self.pool]]
@@ -57,13 +52,26 @@ class PairContext:
 FeatureFn = Callable[[PairContext], np.ndarray]
 
 
-def _industries(record: Mapping[str, Any]) -> list[str]:
-    return _as_list(record.get("industries")) or _as_list(record.get("industry"))
+def _per_group(
+    context: PairContext,
+    name: str,
+    key: Callable[[Mapping[str, Any]], Hashable],
+    score: Callable[[Any], float],
+) -> np.ndarray:
+    """``score`` of each pool row's ``key``, computed once per distinct key in the pool (a pool of
+    hundreds holds a few dozen industry sets, stage lists or places)."""
+    codes, keys = context.table.groups(name, key)
+    present, inverse = np.unique(codes[context.pool], return_inverse=True)
+    return np.fromiter((score(keys[g]) for g in present), np.float64, len(present))[inverse]
+
+
+def _industries(record: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(_as_list(record.get("industries")) or _as_list(record.get("industry")))
 
 
 def industry(context: PairContext) -> np.ndarray:
-    mine = frozenset(_industries(context.query))
-    return np.asarray([code_similarity(mine, frozenset(_industries(r))) for r in context.records()])
+    mine = _industries(context.query)
+    return _per_group(context, "industry codes", _industries, lambda theirs: code_similarity(mine, theirs))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -74,47 +82,57 @@ def _stage_fit(stage: Any, stages: tuple[Any, ...]) -> float:
     return max(0.0, 1.0 - gap / MAX_STAGE_GAP)
 
 
+def _stage(record: Mapping[str, Any]) -> Any:
+    return record.get("stage")
+
+
+def _stages(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(_as_list(record.get("stages")))
+
+
 def stage(context: PairContext) -> np.ndarray:
-    query, records = context.query, context.records()
+    query = context.query
     if "stage" in query:
-        return np.asarray([_stage_fit(query["stage"], tuple(_as_list(r.get("stages")))) for r in records])
-    stages = tuple(_as_list(query.get("stages")))
-    return np.asarray([_stage_fit(r.get("stage"), stages) for r in records])
+        return _per_group(context, "stages", _stages, lambda stages: _stage_fit(query["stage"], stages))
+    wanted = _stages(query)
+    return _per_group(context, "stage", _stage, lambda at: _stage_fit(at, wanted))
 
 
-def _ticket_fit(ask: Any, low: Any, high: Any) -> float:
-    """1 at the geometric centre of the range, 0.5 at its edges; 0.5 when unknown."""
-    if ask is None or not ask or high is None:
-        return 0.5
-    low = max(float(low or 0), 1.0)
-    high = max(float(high), low * 1.01)
-    half_width = math.log(high / low) / 2
-    offset = abs(math.log(max(float(ask), 1.0)) - (math.log(low) + half_width))
-    return float(max(0.0, 1.0 - 0.5 * offset / half_width))
+def _ticket_fit(ask: Any, low: Any, high: Any) -> np.ndarray:
+    """1 at the geometric centre of the range, 0.5 at its edges; 0.5 when unknown (NaN or no ask).
+
+    Arguments are numbers or arrays of them (broadcast together).
+    """
+    ask, low, high = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (ask, low, high)))
+    known = (np.nan_to_num(ask) != 0) & ~np.isnan(high)
+    low = np.maximum(np.nan_to_num(low), 1.0)
+    high = np.maximum(high, low * 1.01)
+    with np.errstate(invalid="ignore"):  # unknown rows are NaN here and answered 0.5 below
+        half_width = np.log(high / low) / 2
+        offset = np.abs(np.log(np.maximum(ask, 1.0)) - (np.log(low) + half_width))
+        fit = np.maximum(0.0, 1.0 - 0.5 * offset / half_width)
+    return np.where(known, fit, 0.5)
 
 
 def ticket(context: PairContext) -> np.ndarray:
-    query, records = context.query, context.records()
+    query, table, pool = context.query, context.table, context.pool
     if "ticket_min_cny" in query:
-        return np.asarray(
-            [
-                _ticket_fit(r.get("funding_ask_cny"), query["ticket_min_cny"], query.get("ticket_max_cny"))
-                for r in records
-            ]
-        )
-    ask = query.get("funding_ask_cny")
-    return np.asarray([_ticket_fit(ask, r.get("ticket_min_cny"), r.get("ticket_max_cny")) for r in records])
+        low, high = _number(query["ticket_min_cny"]), _number(query.get("ticket_max_cny"))
+        return _ticket_fit(table.numbers("funding_ask_cny")[pool], low, high)
+    ask = _number(query.get("funding_ask_cny"))
+    return _ticket_fit(ask, table.numbers("ticket_min_cny")[pool], table.numbers("ticket_max_cny")[pool])
 
 
-def _places(record: Mapping[str, Any]) -> list[str]:
-    return [
+def _places(record: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
         p
         for p in _as_list(record.get("districts")) + _as_list(record.get("district"))
         if p in AREAS or p == ANYWHERE
-    ]
+    )
 
 
-def _proximity(mine: list[str], theirs: list[str]) -> float:
+@functools.lru_cache(maxsize=4096)
+def _proximity(mine: tuple[str, ...], theirs: tuple[str, ...]) -> float:
     if not mine or not theirs:
         return 0.5
     if ANYWHERE in mine or ANYWHERE in theirs:
@@ -125,37 +143,37 @@ def _proximity(mine: list[str], theirs: list[str]) -> float:
 
 def proximity(context: PairContext) -> np.ndarray:
     mine = _places(context.query)
-    return np.asarray([_proximity(mine, _places(r)) for r in context.records()], dtype=np.float64)
+    return _per_group(context, "places", _places, lambda theirs: _proximity(mine, theirs))
 
 
-def _free_share(record: Mapping[str, Any], history: History, node: Node, now: dt.datetime) -> float:
-    kind = node[0]
-    if kind is EntityKind.space:
-        return _share(record.get("seats_vacant"), record.get("seats_total"))
-    if kind is EntityKind.practice_base:
-        return _share(record.get("slots_free"), record.get("slots_total"))
-    if kind is EntityKind.mentor:
-        return 1.0 - _share(record.get("current_mentees"), record.get("max_mentees"))
-    if kind is EntityKind.investor:
-        since = now - dt.timedelta(days=INVESTOR_QUARTER_DAYS)
-        recent = sum(1 for when in history.investments.get(node, ()) if when >= since)
-        return 1.0 - _share(recent, record.get("deals_per_quarter"))
-    return 1.0
-
-
-def _share(part: Any, whole: Any) -> float:
-    if not whole:
-        return 0.0
-    return float(min(1.0, max(0.0, (part or 0) / whole)))
+# Free capacity per kind: (free or used field, total field, whether the first counts what is used).
+_CAPACITY_FIELDS: dict[EntityKind, tuple[str, str, bool]] = {
+    EntityKind.space: ("seats_vacant", "seats_total", False),
+    EntityKind.practice_base: ("slots_free", "slots_total", False),
+    EntityKind.mentor: ("current_mentees", "max_mentees", True),
+}
 
 
 def capacity(context: PairContext) -> np.ndarray:
-    return np.asarray(
-        [
-            _free_share(r, context.history, n, context.now)
-            for r, n in zip(context.records(), context.nodes(), strict=True)
-        ]
-    )
+    table, pool = context.table, context.pool
+    if table.kind is EntityKind.investor:
+        since = context.now - dt.timedelta(days=INVESTOR_QUARTER_DAYS)
+        investments = context.history.investments
+        recent = [sum(1 for when in investments.get(n, ()) if when >= since) for n in context.nodes()]
+        return 1.0 - _share(np.asarray(recent, dtype=np.float64), table.numbers("deals_per_quarter")[pool])
+    if table.kind not in _CAPACITY_FIELDS:
+        return np.ones(len(pool))
+    part, whole, counts_used = _CAPACITY_FIELDS[table.kind]
+    share = _share(table.numbers(part)[pool], table.numbers(whole)[pool])
+    return 1.0 - share if counts_used else share
+
+
+def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
+    """part / whole within [0, 1]; 0 where the whole is missing or zero, a missing part counts 0."""
+    stated = np.nan_to_num(whole) != 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.clip(np.nan_to_num(part) / whole, 0.0, 1.0)
+    return np.where(stated, share, 0.0)
 
 
 def popularity(context: PairContext) -> np.ndarray:

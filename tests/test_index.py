@@ -231,6 +231,25 @@ def test_short_graph_results_fall_back_to_exact() -> None:
     assert [i for i, _ in hits] == reference(stored, query, 20, allowed)
 
 
+def test_a_stranded_walk_is_scanned_at_once_when_a_wider_walk_would_cost_more() -> None:
+    """60 admitted of 300, k = 20: with a scan factor of 0.5 the first walk is cheaper than a scan
+    (60² > 0.5·20·300) but a four times wider one is not (60² <= 4·0.5·20·300)."""
+    index, stored = build(300, approximate=True)
+    query = unit_vectors(1, seed=5)[0]
+    allowed = set(list(stored)[:60])
+
+    def stranded(q: Vectors, k: int, *_: object, **__: object) -> tuple[Vectors, npt.NDArray[np.int64]]:
+        return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
+
+    with (
+        mock.patch.object(index_module, "EXACT_SCAN_FACTOR", 0.5),
+        mock.patch.object(VectorIndex, "_hnsw_search", side_effect=stranded, autospec=False) as walk,
+    ):
+        hits = index.search(query, 20, allowed=allowed)
+    assert walk.call_count == 1
+    assert [i for i, _ in hits] == reference(stored, query, 20, allowed)
+
+
 def test_save_load_round_trip(approximate: bool, tmp_path: Path) -> None:
     index, _ = build(300, approximate=approximate)
     index.remove([1000, 1003])

@@ -6,6 +6,8 @@ vectorised code under test.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from matcher.rules import AreaCovers, AtLeast, Covers, HasRoom, InRange, Rule
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
-from models.taxonomy import ANYWHERE, AREAS, industry_ancestors
+from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, industry_ancestors, stage_distance
 from tests.doubles import HashingEncoder
 from tests.factories import SMALL_DEMO
 
@@ -246,3 +248,127 @@ def test_scoring_chosen_pairs_agrees_with_the_ranked_list(catalog_source: Any) -
     assert list(scored.ids) == [m.id for m in shown], "unknown ids are skipped, order kept"
     assert scored.mutual == pytest.approx([m.score for m in shown])
     assert scored.features.shape == (len(shown), len(FEATURE_NAMES))
+
+
+ORACLE_NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+
+
+def _stage_oracle(stage: Any, stages: list[Any]) -> float:
+    if stage is None or not stages:
+        return 0.5
+    return max(0.0, 1.0 - min(stage_distance(stage, s) for s in stages) / 4)
+
+
+def _ticket_oracle(ask: Any, low: Any, high: Any) -> float:
+    if not ask or high is None:
+        return 0.5
+    low = max(float(low or 0), 1.0)
+    high = max(float(high), low * 1.01)
+    centre, half_width = (math.log(low) + math.log(high)) / 2, math.log(high / low) / 2
+    return max(0.0, 1.0 - 0.5 * abs(math.log(max(float(ask), 1.0)) - centre) / half_width)
+
+
+def _places(record: Mapping[str, Any]) -> list[str]:
+    places = _listed(record.get("districts")) + _listed(record.get("district"))
+    return [p for p in places if p in AREAS or p == ANYWHERE]
+
+
+def _proximity_oracle(mine: list[str], theirs: list[str]) -> float:
+    if not mine or not theirs:
+        return 0.5
+    if ANYWHERE in mine + theirs:
+        return 1.0
+    return math.exp(-min(distance_km(a, b) for a in mine for b in theirs) / 15.0)
+
+
+def _share(part: Any, whole: Any) -> float:
+    return min(1.0, max(0.0, (part or 0) / whole)) if whole else 0.0
+
+
+def _capacity_oracle(matcher: Matcher, kind: EntityKind, record: Mapping[str, Any]) -> float:
+    if kind is EntityKind.space:
+        return _share(record.get("seats_vacant"), record.get("seats_total"))
+    if kind is EntityKind.practice_base:
+        return _share(record.get("slots_free"), record.get("slots_total"))
+    if kind is EntityKind.mentor:
+        return 1.0 - _share(record.get("current_mentees"), record.get("max_mentees"))
+    if kind is EntityKind.investor:
+        since = ORACLE_NOW - dt.timedelta(days=91)
+        done = matcher.catalog_.history.investments.get((kind, record["id"]), [])
+        return 1.0 - _share(sum(when >= since for when in done), record.get("deals_per_quarter"))
+    return 1.0
+
+
+def _profile_oracle(
+    matcher: Matcher, direction: Direction, query: Mapping[str, Any], other: Mapping[str, Any]
+) -> dict[str, float]:
+    """Profile features of one pair, read record by record (not the vectorised code under test)."""
+    startup, investor = (query, other) if "funding_ask_cny" in query else (other, query)
+    stage = (
+        _stage_oracle(query["stage"], _listed(other.get("stages")))
+        if "stage" in query
+        else _stage_oracle(other.get("stage"), _listed(query.get("stages")))
+    )
+    industries = [_listed(r.get("industries")) or _listed(r.get("industry")) for r in (query, other)]
+    return {
+        "industry": code_similarity(frozenset(industries[0]), frozenset(industries[1])),
+        "stage": stage,
+        "ticket": _ticket_oracle(
+            startup.get("funding_ask_cny"), investor.get("ticket_min_cny"), investor.get("ticket_max_cny")
+        ),
+        "proximity": _proximity_oracle(_places(query), _places(other)),
+        "capacity": _capacity_oracle(matcher, direction.target_kind, other),
+    }
+
+
+@pytest.fixture(scope="module")
+def clocked_matcher(catalog_source: Any) -> Matcher:
+    return _fresh_matcher(catalog_source, clock=lambda: ORACLE_NOW)
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS.values(), ids=DIRECTION_IDS)
+def test_profile_features_equal_a_record_by_record_reading(
+    clocked_matcher: Matcher, direction: Direction
+) -> None:
+    matcher = clocked_matcher
+    candidates = matcher.catalog_.tables[direction.target_kind]
+    ids = [int(r["id"]) for r in candidates.records if r["id"] in candidates][:150]
+    for query_id in _queries(matcher, direction)[:4]:
+        query = matcher.catalog_.tables[direction.query_kind].record(query_id)
+        scored = matcher.score(direction.query_kind, query_id, direction.target_kind, ids)
+        for row, candidate_id in zip(scored.features, scored.ids, strict=True):
+            expected = _profile_oracle(matcher, direction, query, candidates.record(int(candidate_id)))
+            actual = {name: row[FEATURE_NAMES.index(name)] for name in expected}
+            assert actual == pytest.approx(expected), f"{direction.name}: {query_id} → {candidate_id}"
+
+
+def test_edits_reach_the_next_recommendation_as_a_rebuild_would(catalog_source: Any) -> None:
+    """Profile edits patch the catalogue's cached columns in place; the lists they give must be
+    those of columns rebuilt from scratch."""
+    live = _fresh_matcher(catalog_source)
+    asks = [
+        (EntityKind.investor, EntityKind.startup),
+        (EntityKind.space, EntityKind.startup),
+        (EntityKind.startup, EntityKind.investor),
+        (EntityKind.startup, EntityKind.space),
+    ]
+    queries = {ask: _queries(live, DIRECTIONS[ask])[:4] for ask in asks}
+    shown = {ask: [[m.id for m in live.recommend(ask[0], q, ask[1])] for q in queries[ask]] for ask in asks}
+    startups, spaces = live.catalog_.tables[EntityKind.startup], live.catalog_.tables[EntityKind.space]
+    edited = [startups.record(i) for ids in shown[(EntityKind.investor, EntityKind.startup)] for i in ids[:2]]
+    for record, donor in zip(edited, reversed(edited), strict=True):
+        changes = {key: donor.get(key) for key in ("industries", "stage", "funding_ask_cny", "district")}
+        live.upsert_profile(EntityKind.startup, record | changes)
+    for ids in shown[(EntityKind.startup, EntityKind.space)]:
+        for space_id in ids[:1]:
+            live.upsert_profile(EntityKind.space, spaces.record(space_id) | {"seats_vacant": 0})
+    rebuilt = Catalog.empty()
+    for kind, table in live.catalog_.tables.items():
+        for record in table.records:
+            rebuilt.tables[kind].upsert(record)
+    rebuilt.history, rebuilt.startups_of = live.catalog_.history, live.catalog_.startups_of
+    fresh = Matcher(encoder=live.encoder, exposure_cap=None).fit(rebuilt, channels=live.channels_)
+    for (query_kind, target), ids in queries.items():
+        for query_id in ids:
+            expected = [m.id for m in fresh.recommend(query_kind, query_id, target)]
+            assert [m.id for m in live.recommend(query_kind, query_id, target)] == expected
