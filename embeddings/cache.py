@@ -1,7 +1,8 @@
 """Persistent embedding cache: (model id, text hash) -> float32 vector, in one SQLite file.
 
 Keyed by a SHA-256 of the text rather than the text itself, so the cache holds no profile
-text; `forget` still erases a text's vectors because the caller can hand the text back.
+text; `forget` still erases a text's vectors because the caller can hand the text back, and
+leaves no copy of them in free pages or the write-ahead log.
 WAL and a busy timeout let two processes (API server and a batch re-index) share one file.
 """
 
@@ -63,6 +64,8 @@ class EmbeddingCache:
         self._db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, check_same_thread=False)
         enable_wal(self._db, timeout_s=_BUSY_TIMEOUT_S)
         self._db.execute("PRAGMA synchronous=NORMAL")
+        # Forgotten vectors are overwritten on disk, not left in free pages (erasure, PIPL Art. 47).
+        self._db.execute("PRAGMA secure_delete=ON")
         with self._db:
             self._db.executescript(_SCHEMA)
 
@@ -107,6 +110,9 @@ class EmbeddingCache:
                 marks = ",".join("?" * len(keys))
                 cursor = self._db.execute(f"DELETE FROM embedding WHERE text_hash IN ({marks})", keys)  # noqa: S608
                 deleted += cursor.rowcount
+        with self._lock:
+            # Old page images stay in the write-ahead log until it is checkpointed and cut.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return deleted
 
     def forget_model(self, model_id: str) -> int:

@@ -27,15 +27,18 @@ def _json_dumps(value: Any) -> str:
 
 def create_db_engine(url: str) -> Engine:
     """An engine with the pragmas the embedded SQLite default needs for concurrent use."""
+    # hide_parameters: a database error's message (and so any log of it) must not carry the
+    # values written, which may be personal data.
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             json_serializer=_json_dumps,
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, json_serializer=_json_dumps, pool_pre_ping=True)
+    return create_engine(url, json_serializer=_json_dumps, hide_parameters=True, pool_pre_ping=True)
 
 
 def enable_wal(dbapi_connection: Any, *, timeout_s: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> None:
@@ -60,6 +63,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages: an erased person must not linger.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 

@@ -26,6 +26,17 @@ class PersonRole(StrEnum):
     operator = "operator"
 
 
+class AccountRole(StrEnum):
+    """Who an API account acts as; SECURITY.md states what each may see and do."""
+
+    admin = "admin"  # programme staff
+    operator = "operator"  # of one or more spaces or practice bases
+    investor = "investor"
+    mentor = "mentor"
+    founder = "founder"  # founders and young talent (students, researchers)
+    enterprise = "enterprise"  # owner of R&D posts and practice bases
+
+
 class CardTier(StrEnum):
     """The plan's City Partner card: A industry leader, B investor, C young talent."""
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from models.enums import (
+    AccountRole,
     CardTier,
     Degree,
     EntityKind,
@@ -258,6 +259,45 @@ class Interaction(TimestampMixin, Base):
     occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
     amount_cny: Mapped[int | None] = mapped_column(BigInteger)
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Account(TimestampMixin, Base):
+    """Someone who calls the API. Owns the person it is, and the profiles that person runs
+    (see :func:`models.accounts.owned_profiles`) plus those linked in ``account_profiles``."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[AccountRole] = mapped_column(_enum(AccountRole))
+    # Erasing the person erases their account: it is theirs, not the programme's.
+    person_id: Mapped[int | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class AccountProfile(Base):
+    """A profile an account acts for beyond those its person implies (an investor firm, an R&D post)."""
+
+    __tablename__ = "account_profiles"
+    __table_args__ = (Index("ix_account_profiles_profile", "profile_kind", "profile_id"),)
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    profile_kind: Mapped[EntityKind] = mapped_column(_enum(EntityKind), primary_key=True)
+    profile_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ApiKey(TimestampMixin, Base):
+    """An account's API key, kept only as a keyed hash: shown once when issued, never again."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 PROFILE_TABLES: dict[EntityKind, type[ProfileMixin]] = {
