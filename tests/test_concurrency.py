@@ -1,10 +1,15 @@
-"""Concurrent writers lose nothing: several processes write interactions at once."""
+"""Concurrent writers lose nothing: several processes write interactions at once, through the
+repository (one transaction each) and over HTTP to two servers sharing one database."""
 
 from __future__ import annotations
 
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +23,8 @@ from tests.factories import samples
 TEST_SECRET = "test-secret"
 WRITERS = 4
 WRITES_EACH = 25
+HTTP_WRITES = 200
+HTTP_CLIENTS = 16
 
 
 def _write_interactions(database_url: str, writer: int) -> None:
@@ -31,10 +38,19 @@ def _write_interactions(database_url: str, writer: int) -> None:
     engine.dispose()
 
 
-def test_parallel_writers_lose_no_interaction(factory: sessionmaker[Session], database_url: str) -> None:
+def _profiles(factory: sessionmaker[Session]) -> None:
     for slug, records in samples().items():
         if slug != "interactions":
             import_records(factory, KINDS[slug], records, secret=TEST_SECRET)
+
+
+def _interactions(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return int(session.scalar(select(func.count()).select_from(Interaction)) or 0)
+
+
+def test_parallel_writers_lose_no_interaction(factory: sessionmaker[Session], database_url: str) -> None:
+    _profiles(factory)
     context: Any = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_write_interactions, args=(database_url, w)) for w in range(WRITERS)]
     for process in processes:
@@ -42,5 +58,39 @@ def test_parallel_writers_lose_no_interaction(factory: sessionmaker[Session], da
     for process in processes:
         process.join(timeout=120)
     assert [p.exitcode for p in processes] == [0] * WRITERS
-    with factory() as session:
-        assert session.scalar(select(func.count()).select_from(Interaction)) == WRITERS * WRITES_EACH
+    assert _interactions(factory) == WRITERS * WRITES_EACH
+
+
+@pytest.mark.slow
+def test_parallel_posts_to_two_servers_lose_no_interaction(
+    factory: sessionmaker[Session], database_url: str, tmp_path: Path
+) -> None:
+    """Two `matcher serve` processes on one database, each with its own data dir (indexes, key)."""
+    # Imported here: the spawned writers above import this module and should stay light.
+    from tests.servers import serving
+
+    _profiles(factory)
+    event = samples()["interactions"][0] | {"kind": "viewed"}
+    with (
+        serving(tmp_path / "first", database_url=database_url) as first,
+        serving(tmp_path / "second", database_url=database_url) as second,
+    ):
+        servers = [first, second]
+
+        def post(n: int) -> int:
+            server = servers[n % len(servers)]
+            body = event | {"external_id": f"H-{n}", "note": f"request {n}"}
+            response = httpx.post(
+                f"{server.url}/v1/interactions", json=body, headers=server.headers, timeout=60
+            )
+            return response.status_code
+
+        with ThreadPoolExecutor(HTTP_CLIENTS) as pool:
+            statuses = list(pool.map(post, range(HTTP_WRITES)))
+        assert statuses == [201] * HTTP_WRITES
+        assert _interactions(factory) == HTTP_WRITES
+        for server in servers:
+            listed = httpx.get(
+                f"{server.url}/v1/interactions", params={"limit": 1}, headers=server.headers, timeout=30
+            )
+            assert listed.json()["total"] == HTTP_WRITES
