@@ -7,7 +7,7 @@ PORT ?= 8000
 SEED ?= 42
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench notebooks clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ pytest: $(INSTALLED)
 bench: $(INSTALLED)
 	@for script in benchmarks/[a-z]*.py; do \
 		module=benchmarks.$$(basename $$script .py); echo "== $$module"; $(BIN)/python -m $$module || exit 1; \
+	done
+
+# Runs every notebook top to bottom on executed copies in $(NOTEBOOKS_OUT) (ignored); the committed
+# notebooks keep no outputs. MATCHER_NOTEBOOK_SAMPLE=200 make notebooks caps each protocol's queries.
+NOTEBOOKS_OUT ?= data/notebooks
+notebooks: $(INSTALLED)
+	rm -rf $(NOTEBOOKS_OUT) && mkdir -p $(NOTEBOOKS_OUT)
+	cp notebooks/*.ipynb $(NOTEBOOKS_OUT)/
+	@for notebook in $(NOTEBOOKS_OUT)/*.ipynb; do echo "== $$notebook"; \
+		PYTHONPATH=$(CURDIR)/notebooks $(BIN)/jupyter-execute --inplace --kernel_name=python3 --timeout=-1 \
+			$$notebook || exit 1; \
 	done
 
 clean:

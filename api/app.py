@@ -8,9 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.engine import MatcherService
-from api.errors import install_error_handlers
-from api.routes import health, recommendations
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.limits import install_limits
+from api.routes import accounts, health, recommendations, rounds
 from api.routes.kinds import all_kind_routers
+from api.security import AUTH_RESPONSES, document_policies, redact_access_log
 from models.db import engine_for, migrate, session_factory
 from models.settings import Settings
 
@@ -37,8 +39,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_limits(app, settings)
     app.include_router(health.router)
-    app.include_router(recommendations.router)
+    secured = ERROR_RESPONSES | AUTH_RESPONSES
+    app.include_router(recommendations.router, responses=secured)
+    app.include_router(accounts.router, responses=secured)
+    app.include_router(rounds.router, responses=secured)
     for router in all_kind_routers():
-        app.include_router(router)
+        app.include_router(router, responses=secured)
+    document_policies(app)
+    redact_access_log()
     return app

@@ -352,9 +352,9 @@ KINDS: dict[str, KindSpec] = {
             filters={
                 "kind": FilterField(InteractionKind, "kind"),
                 "actor_kind": FilterField(EntityKind, "actor_kind"),
-                "actor_id": FilterField(int, "actor_id"),
+                "actor_id": FilterField(s.RowRef, "actor_id"),
                 "target_kind": FilterField(EntityKind, "target_kind"),
-                "target_id": FilterField(int, "target_id"),
+                "target_id": FilterField(s.RowRef, "target_id"),
             },
             read_extra=_read_interaction_ends,
             write_extra=_write_interaction_ends,

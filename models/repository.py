@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from models.accounts import forget_profile_links
 from models.db import json_list_contains
 from models.enums import EntityKind
 from models.kinds import KindSpec, WriteContext
@@ -55,12 +56,16 @@ class Repository:
         return found
 
     def list_rows(
-        self, spec: KindSpec, filters: BaseModel, *, limit: int, offset: int
+        self, spec: KindSpec, filters: BaseModel, *, limit: int, offset: int, scope: Sequence[Any] = ()
     ) -> tuple[list[Any], int]:
+        """One page of rows matching ``filters`` and the caller's ``scope`` (SQL conditions)."""
         table: Any = spec.table
         conditions = [
-            self._condition(spec, name, value)
-            for name, value in filters.model_dump(exclude_none=True).items()
+            *scope,
+            *(
+                self._condition(spec, name, value)
+                for name, value in filters.model_dump(exclude_none=True).items()
+            ),
         ]
         total = self.session.scalar(select(func.count()).select_from(table).where(*conditions)) or 0
         rows = self.session.scalars(
@@ -107,7 +112,8 @@ class Repository:
         Raises pydantic's ValidationError naming every bad field.
         """
         base = self.fields_of(spec, row) if row is not None else {}
-        return spec.create.model_validate({**base, **changes})
+        # Lax: imported text cells ("3", "true") are read as the numbers and flags they spell.
+        return spec.create.model_validate({**base, **changes}, strict=False)
 
     def create(self, spec: KindSpec, model: BaseModel) -> Any:
         external_id = getattr(model, "external_id", None)
@@ -150,6 +156,7 @@ class Repository:
         row = self.get(spec, row_id)
         if spec.entity is not None:
             self._delete_interactions_of(spec.entity, row_id)
+            forget_profile_links(self.session, spec.entity, row_id)
             self.refs.forget(spec.entity, row_id)
         self.session.delete(row)
         self.session.flush()

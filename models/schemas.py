@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     create_model,
     model_validator,
@@ -67,8 +68,14 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=3
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 TagList = Annotated[list[Tag], Field(max_length=50), AfterValidator(_dedupe)]
-Money = Annotated[int, Field(ge=0, le=MAX_MONEY_CNY)]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
+# Numbers and flags are strict, so in JSON `true` is no number and `0` no boolean; imports of
+# text files validate laxly (Repository.merged passes strict=False), so a CSV cell "3" reads as 3.
+Money = Annotated[int, Strict(), Field(ge=0, le=MAX_MONEY_CNY)]
+Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
+Flag = Annotated[bool, Strict()]
+# Row ids are 64-bit integers in both databases; a larger one cannot name a row.
+MAX_ROW_ID = 2**63 - 1
+RowRef = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 IndustryCode = Annotated[str, AfterValidator(normalize_industry)]
 IndustryList = Annotated[list[IndustryCode], Field(max_length=20), AfterValidator(_dedupe)]
 StageCode = Annotated[str, AfterValidator(normalize_stage)]
@@ -106,8 +113,8 @@ class PublicSchema(BaseModel):
 class ProfileFields(BaseModel):
     name: Name
     district: DistrictCode | None = None
-    active: bool = True
-    consent_matching: bool = Field(default=True, description="Consent to be matched (PIPL Art. 29).")
+    active: Flag = True
+    consent_matching: Flag = Field(default=True, description="Consent to be matched (PIPL Art. 29).")
 
 
 def _check_not_above(model: BaseModel, part: str, whole: str) -> None:
@@ -129,7 +136,7 @@ class PersonFields(ProfileFields):
     university: ShortText | None = None
     major: Tag | None = None
     degree: Degree = Degree.none
-    graduation_year: Annotated[int, Field(ge=1950, le=2100)] | None = None
+    graduation_year: Annotated[int, Strict(), Field(ge=1950, le=2100)] | None = None
 
 
 class PersonCreate(CreateSchema, PersonFields):
@@ -194,7 +201,7 @@ class InvestorFields(ProfileFields):
     ticket_min_cny: Money = 0
     ticket_max_cny: Money | None = Field(default=None, description="None means no upper bound.")
     districts: DistrictList = Field(default=[ANYWHERE], description="Districts it invests in, or 'anywhere'.")
-    deals_per_quarter: Annotated[int, Field(ge=0, le=1000)] = 4
+    deals_per_quarter: Annotated[int, Strict(), Field(ge=0, le=1000)] = 4
     partner_external_id: ExternalId | None = None
 
     @model_validator(mode="after")
@@ -220,8 +227,8 @@ class MentorFields(ProfileFields):
     expertise: TagList = []
     industries: IndustryList = []
     languages: TagList = ["zh"]
-    max_mentees: Annotated[int, Field(ge=0, le=100)] = 3
-    current_mentees: Annotated[int, Field(ge=0, le=100)] = 0
+    max_mentees: Annotated[int, Strict(), Field(ge=0, le=100)] = 3
+    current_mentees: Annotated[int, Strict(), Field(ge=0, le=100)] = 0
 
     @model_validator(mode="after")
     def _load(self) -> Self:
@@ -306,7 +313,7 @@ class PostFields(ProfileFields):
     description: LongText = ""
     skills: TagList = []
     industry: IndustryCode
-    headcount: Annotated[int, Field(ge=1, le=10_000)]
+    headcount: Annotated[int, Strict(), Field(ge=1, le=10_000)]
     min_degree: Degree = Degree.none
 
 

@@ -37,6 +37,18 @@ class Settings(BaseSettings):
         default=Path(__file__).resolve().parent.parent.parent / "shared" / "data",
         validation_alias=AliasChoices("MATCHER_SHARED_DATA", "MATCHER_SHARED_DATA_DIR"),
     )
+    ranker_path: Path | None = Field(
+        default=None,
+        description="A folder written by `matcher train`: its learned ranker replaces the default scorer.",
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1, description="Largest request body (import aside).")
+    max_import_bytes: int = Field(default=64 << 20, ge=1, description="Largest bulk import upload.")
+    # Expensive endpoints, per account and per client address: a burst of this many, refilled
+    # at this many per minute. Recommendations cost ~10 ms each; imports and solves seconds.
+    recommend_limit_per_account: int = Field(default=120, ge=1)
+    recommend_limit_per_ip: int = Field(default=600, ge=1)
+    heavy_limit_per_account: int = Field(default=6, ge=1)
+    heavy_limit_per_ip: int = Field(default=12, ge=1)
 
     @model_validator(mode="after")
     def _real_secret_outside_development(self) -> Self:

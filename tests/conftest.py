@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from models.db import create_db_engine, migrate, session_factory
 from models.settings import Settings
+from tests.auth import admin_headers
 
 POSTGRES_URL = os.environ.get(
     "MATCHER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -78,5 +79,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
+    """A client of a fresh app, authenticated as admin (tests/auth.py makes other accounts)."""
     with TestClient(create_app(settings)) as test_client:
+        test_client.headers.update(admin_headers(test_client.app))
         yield test_client

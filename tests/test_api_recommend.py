@@ -13,6 +13,7 @@ from api.app import create_app
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
+from tests.auth import admin_headers
 from tests.conftest import TEST_SECRET
 from tests.factories import SMALL_DEMO
 
@@ -26,6 +27,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL_DEMO), secret=TEST_SECRET)
     engine.dispose()
     with TestClient(create_app(settings)) as test_client:
+        test_client.headers.update(admin_headers(test_client.app))
         yield test_client
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.cli_accounts import DEV_KEY_FILE
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_LIMIT_S = 300
 
@@ -52,7 +54,12 @@ def test_make_run_serves_the_demo_ecosystem(tmp_path: Path) -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             assert _wait_for_health(url, process).json()["status"] == "ok"
-            startups = httpx.get(f"{url}/v1/startups", params={"limit": 1}, timeout=10).json()
+            assert httpx.get(f"{url}/v1/startups", timeout=10).status_code == 401
+            key = (tmp_path / "data" / DEV_KEY_FILE).read_text().strip()
+            headers = {"Authorization": f"Bearer {key}"}
+            startups = httpx.get(
+                f"{url}/v1/startups", params={"limit": 1}, headers=headers, timeout=10
+            ).json()
             assert startups["total"] >= 5000
             assert httpx.get(f"{url}/docs", timeout=10).status_code == 200
         finally:
@@ -60,4 +67,5 @@ def test_make_run_serves_the_demo_ecosystem(tmp_path: Path) -> None:
                 os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
     assert f"OpenAPI docs at http://127.0.0.1:{port}/docs" in log.read_text()
+    assert f"development admin key (also in {tmp_path / 'data' / DEV_KEY_FILE}): {key}" in log.read_text()
     assert (tmp_path / "data" / "matcher.db").exists()

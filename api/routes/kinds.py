@@ -8,10 +8,26 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field, create_model
 
 from api.deps import MatcherDep, RepositoryDep, SessionFactoryDep, SettingsDep
+from api.errors import RATE_LIMITED_RESPONSES, ApiError, ImportRejected
+from api.limits import HeavyRateLimit, RowId
+from api.security import (
+    EVERYONE,
+    KIND_POLICIES,
+    Authenticated,
+    Authorized,
+    Principal,
+    readable_row,
+    refuse_admin_fields,
+    refuse_unless_owned,
+    writable_row,
+)
+from models.accounts import link_profile
+from models.enums import EntityKind
+from models.erasure import erase_person, purge_freed_pages
 from models.kinds import KINDS, KindSpec
 from models.transfer import SUPPORTED_SUFFIXES, ImportReport, import_file
 
@@ -32,17 +48,6 @@ class ImportResult(BaseModel):
     updated: int
 
 
-class BadRow(BaseModel):
-    row: int
-    column: str
-    reason: str
-
-
-class ImportRejected(BaseModel):
-    detail: str
-    rows: list[BadRow]
-
-
 def _list_query_model(spec: KindSpec) -> type[BaseModel]:
     """The kind's filters plus pagination, one model so unknown query parameters are refused."""
     return create_model(
@@ -55,7 +60,12 @@ def _list_query_model(spec: KindSpec) -> type[BaseModel]:
 
 
 def kind_router(spec: KindSpec) -> APIRouter:
-    router = APIRouter(prefix=f"/v1/{spec.slug}", tags=[spec.slug])
+    # Authentication first, so the rate limits below can count per account.
+    router = APIRouter(prefix=f"/v1/{spec.slug}", tags=[spec.slug], dependencies=[Authenticated])
+    policy = KIND_POLICIES[spec.slug]
+    reader: Any = Annotated[Principal, Depends(Authorized(*EVERYONE))]
+    creator: Any = Annotated[Principal, Depends(Authorized(*policy.creators))]
+    owner: Any = Annotated[Principal, Depends(Authorized(*policy.owners))]
     create_schema: Any = spec.create
     update_schema: Any = spec.update
     public_schema: Any = spec.public
@@ -63,9 +73,11 @@ def kind_router(spec: KindSpec) -> APIRouter:
     pagination = {"limit", "offset"}
 
     @router.get("", response_model=Page[public_schema], summary=f"List {spec.slug}")
-    def list_rows(repository: RepositoryDep, query: Annotated[list_query, Query()]) -> Any:
+    def list_rows(principal: reader, repository: RepositoryDep, query: Annotated[list_query, Query()]) -> Any:
         filters = spec.filter_model.model_validate(query.model_dump(exclude=pagination))
-        rows, total = repository.list_rows(spec, filters, limit=query.limit, offset=query.offset)
+        rows, total = repository.list_rows(
+            spec, filters, limit=query.limit, offset=query.offset, scope=policy.scope(principal, spec)
+        )
         return {
             "items": repository.public(spec, rows),
             "total": total,
@@ -73,9 +85,10 @@ def kind_router(spec: KindSpec) -> APIRouter:
             "offset": query.offset,
         }
 
-    @router.get("/{row_id}", response_model=public_schema, summary=f"Get one of {spec.slug}")
-    def get_row(repository: RepositoryDep, row_id: int) -> Any:
-        return repository.public(spec, [repository.get(spec, row_id)])[0]
+    # `:int` routes digits only, so `/import` is never read as an id (and answers 405 to a GET).
+    @router.get("/{row_id:int}", response_model=public_schema, summary=f"Get one of {spec.slug}")
+    def get_row(principal: reader, repository: RepositoryDep, row_id: RowId) -> Any:
+        return repository.public(spec, [readable_row(principal, spec, repository.session, row_id)])[0]
 
     @router.post(
         "",
@@ -83,33 +96,60 @@ def kind_router(spec: KindSpec) -> APIRouter:
         status_code=status.HTTP_201_CREATED,
         summary=f"Create in {spec.slug}",
     )
-    def create_row(repository: RepositoryDep, matcher: MatcherDep, body: create_schema) -> Any:
+    def create_row(
+        principal: creator, repository: RepositoryDep, matcher: MatcherDep, body: create_schema
+    ) -> Any:
+        refuse_admin_fields(principal, policy, body)
         row = repository.create(spec, body)
+        if policy.link_created and spec.entity is not None and not principal.is_admin:
+            link_profile(repository.session, principal.account_id, spec.entity, row.id)
+        refuse_unless_owned(principal, policy, spec, row, repository.session)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
         matcher.saved(spec, row)
         return public
 
-    @router.patch("/{row_id}", response_model=public_schema, summary=f"Update one of {spec.slug}")
-    def update_row(repository: RepositoryDep, matcher: MatcherDep, row_id: int, body: update_schema) -> Any:
+    @router.patch("/{row_id:int}", response_model=public_schema, summary=f"Update one of {spec.slug}")
+    def update_row(
+        principal: owner, repository: RepositoryDep, matcher: MatcherDep, row_id: RowId, body: update_schema
+    ) -> Any:
+        writable_row(principal, spec, repository.session, row_id)
+        refuse_admin_fields(principal, policy, body)
         row = repository.update(spec, row_id, body)
+        refuse_unless_owned(principal, policy, spec, row, repository.session)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
         matcher.saved(spec, row)
         return public
 
-    @router.delete("/{row_id}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}")
-    def delete_row(repository: RepositoryDep, matcher: MatcherDep, row_id: int) -> Response:
-        repository.delete(spec, row_id)
-        repository.session.commit()
-        matcher.deleted(spec, row_id)
+    @router.delete(
+        "/{row_id:int}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}"
+    )
+    def delete_row(
+        principal: owner, repository: RepositoryDep, matcher: MatcherDep, row_id: RowId
+    ) -> Response:
+        writable_row(principal, spec, repository.session, row_id)
+        if spec.entity is EntityKind.person:
+            erased = erase_person(repository, row_id)
+            repository.session.commit()
+            purge_freed_pages(repository.session)
+            matcher.erased(erased)
+        else:
+            repository.delete(spec, row_id)
+            repository.session.commit()
+            matcher.deleted(spec, row_id)
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
         "/import",
         response_model=ImportResult,
         summary=f"Import {spec.slug} from a CSV, JSON or Parquet file (all or nothing)",
-        responses={422: {"model": ImportRejected, "description": "Some rows are bad; nothing was written."}},
+        responses={
+            422: {"model": ImportRejected, "description": "Some rows are bad; nothing was written."},
+            **RATE_LIMITED_RESPONSES,
+        },
+        # The role before the rate limit: a refused caller spends no one's quota.
+        dependencies=[Depends(Authorized()), HeavyRateLimit],
     )
     def import_rows(
         factory: SessionFactoryDep,
@@ -119,14 +159,10 @@ def kind_router(spec: KindSpec) -> APIRouter:
     ) -> Any:
         suffix = Path(file.filename or "").suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            raise HTTPException(
+            raise ApiError(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
-                detail=[
-                    {
-                        "loc": ["body", "file"],
-                        "msg": f"file type must be one of {', '.join(SUPPORTED_SUFFIXES)}",
-                    }
-                ],
+                f"file type must be one of {', '.join(SUPPORTED_SUFFIXES)}",
+                field="body.file",
             )
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"upload{suffix}"

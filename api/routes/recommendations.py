@@ -1,19 +1,27 @@
 """Recommendations for every direction, plus the named views investors and operators use."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import MatcherDep
+from api.errors import RATE_LIMITED_RESPONSES, ApiError
+from api.limits import RecommendRateLimit, RowId
+from api.security import KIND_POLICIES, Authenticated, OwnProfile, Principal
 from matcher.directions import DIRECTIONS
 from matcher.engine import Match
-from models.enums import EntityKind
+from models.enums import AccountRole, EntityKind
 from models.kinds import KIND_OF_ENTITY
 
 MAX_K = 100
 
-router = APIRouter(tags=["recommendations"])
+# Authentication first, so the rate limit can count per account.
+router = APIRouter(
+    tags=["recommendations"],
+    dependencies=[Authenticated, RecommendRateLimit],
+    responses=RATE_LIMITED_RESPONSES,
+)
 
 
 class ReasonPublic(BaseModel):
@@ -43,6 +51,8 @@ class Recommendations(BaseModel):
     items: list[MatchPublic]
 
 
+InvestorOwner = Annotated[Principal, Depends(OwnProfile(EntityKind.investor, AccountRole.investor))]
+SpaceOperator = Annotated[Principal, Depends(OwnProfile(EntityKind.space, AccountRole.operator))]
 K = Annotated[int, Query(ge=1, le=MAX_K, description="How many matches to return.")]
 
 
@@ -55,32 +65,36 @@ def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target:
         with matcher.reading() as engine:
             matches = engine.recommend(query_kind, row_id, target, k=k)
     except LookupError as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+        raise ApiError(status.HTTP_404_NOT_FOUND, str(error), field="path.row_id") from None
     except ValueError as error:
         field, _, reason = str(error).partition(": ")
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"loc": ["query", "target"], "msg": reason or field}]
-        ) from None
+        raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, reason or field, field="query.target") from None
     items = [_public(m) for m in matches]
     return Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items)
 
 
-def _targets_of(kind: EntityKind) -> str:
-    targets = sorted({t.value for q, t in DIRECTIONS if q is kind or (kind is EntityKind.person)})
-    return ", ".join(targets)
+def _targets_of(kind: EntityKind) -> list[str]:
+    """What ``kind`` may ask for; a person asks as talent, or for their startup as its founder."""
+    askers = {kind, EntityKind.startup} if kind is EntityKind.person else {kind}
+    return sorted({t.value for q, t in DIRECTIONS if q in askers})
 
 
 def _add_recommendations_route(kind: EntityKind) -> None:
     slug = KIND_OF_ENTITY[kind].slug
+    asker: Any = Annotated[Principal, Depends(OwnProfile(kind, *KIND_POLICIES[slug].owners))]
+    # The schema lists exactly the targets this kind may ask for.
+    target_of_kind: Any = Literal[tuple(_targets_of(kind))]
 
     @router.get(
         f"/v1/{slug}/{{row_id}}/recommendations",
         response_model=Recommendations,
         summary=f"Recommendations for one of {slug}",
-        description=f"Ranked counterparts with reasons. target: one of {_targets_of(kind)}.",
+        description=f"Ranked counterparts with reasons. target: one of {', '.join(_targets_of(kind))}.",
     )
-    def recommendations(matcher: MatcherDep, row_id: int, target: EntityKind, k: K = 10) -> Any:
-        return _recommend(matcher, kind, row_id, target, k)
+    def recommendations(
+        _asker: asker, matcher: MatcherDep, row_id: RowId, target: target_of_kind, k: K = 10
+    ) -> Any:
+        return _recommend(matcher, kind, row_id, EntityKind(target), k)
 
 
 for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
@@ -90,7 +104,7 @@ for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
 @router.get(
     "/v1/investors/{row_id}/deal-flow", response_model=Recommendations, summary="An investor's deal flow"
 )
-def deal_flow(matcher: MatcherDep, row_id: int, k: K = 20) -> Any:
+def deal_flow(_investor: InvestorOwner, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
     """Startups ranked for this investor: fit with its thesis, stage, ticket and network."""
     return _recommend(matcher, EntityKind.investor, row_id, EntityKind.startup, k)
 
@@ -98,6 +112,6 @@ def deal_flow(matcher: MatcherDep, row_id: int, k: K = 20) -> Any:
 @router.get(
     "/v1/spaces/{row_id}/candidates", response_model=Recommendations, summary="Applicants to fill a space"
 )
-def space_candidates(matcher: MatcherDep, row_id: int, k: K = 20) -> Any:
+def space_candidates(_operator: SpaceOperator, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
     """Startups ranked to fill this space's vacant seats; those who applied count for more."""
     return _recommend(matcher, EntityKind.space, row_id, EntityKind.startup, k)
