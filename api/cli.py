@@ -11,7 +11,11 @@ import typer
 import uvicorn
 from tqdm import tqdm
 
-from models.db import engine_for, is_empty, migrate, session_factory
+from api.cli_accounts import DEV_KEY_FILE, development_admin_key
+from api.cli_accounts import app as accounts_app
+from api.cli_evaluate import evaluate, train
+from api.cli_rounds import app as rounds_app
+from models.db import engine_for, is_empty, migrate, session_factory, transaction
 from models.kinds import KINDS, kind_spec
 from models.settings import Settings
 from models.transfer import ImportRowsError, export_file, import_file
@@ -21,6 +25,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+app.add_typer(accounts_app, name="account")
+app.add_typer(rounds_app, name="round")
+app.command()(evaluate)
+app.command()(train)
 
 KindArgument = Annotated[str, typer.Argument(help=f"One of: {', '.join(KINDS)}.")]
 EXIT_BAD_INPUT = 2
@@ -46,7 +55,12 @@ def serve(
     from api.app import create_app
 
     settings = Settings()
-    _ready_factory(settings)[0].dispose()
+    engine, factory = _ready_factory(settings)
+    if settings.environment == "development":
+        with transaction(factory) as session:
+            key = development_admin_key(settings, session)
+        typer.echo(f"development admin key (also in {settings.data_dir / DEV_KEY_FILE}): {key}")
+    engine.dispose()
     typer.echo(f"City Partner Matcher on http://{host}:{port} — OpenAPI docs at http://{host}:{port}/docs")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 

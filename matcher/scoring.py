@@ -10,7 +10,8 @@ import numpy as np
 from matcher.directions import Direction
 from matcher.features import FEATURE_NAMES
 
-Fusion = Literal["harmonic", "geometric", "min", "mean"]
+# "asker" is the one-sided ablation: the asking side's score alone, the candidate's view ignored.
+Fusion = Literal["harmonic", "geometric", "min", "mean", "asker"]
 _EPS = 1e-9
 
 
@@ -24,8 +25,10 @@ def fuse(forward: np.ndarray, backward: np.ndarray, method: Fusion = "harmonic")
         fused = np.minimum(forward, backward)
     elif method == "mean":
         fused = (forward + backward) / 2
+    elif method == "asker":
+        fused = forward
     else:
-        raise ValueError(f"fusion: unknown method '{method}'; use harmonic, geometric, min or mean")
+        raise ValueError(f"fusion: unknown method '{method}'; use harmonic, geometric, min, mean or asker")
     return np.asarray(fused, dtype=np.float64)
 
 
@@ -46,12 +49,42 @@ def weight_vector(weights: Mapping[str, float], names: tuple[str, ...] = FEATURE
     return np.asarray([weights.get(name, 0.0) for name in names], dtype=np.float64)
 
 
+def _without(weights: Mapping[str, float], dropped: frozenset[str], side: str) -> np.ndarray:
+    """The side's weights with ``dropped`` features removed and the rest rescaled to sum to 1."""
+    vector = weight_vector(weights)
+    vector[[FEATURE_NAMES.index(name) for name in dropped]] = 0.0
+    total = vector.sum()
+    if total <= 0:
+        raise ValueError(f"without: dropping {sorted(dropped)} leaves the {side} side with no weight")
+    return np.asarray(vector / total, dtype=np.float64)
+
+
 class WeightedScorer:
-    """The transparent default: each side is a weighted mean of features, weights per direction."""
+    """The transparent default: each side is a weighted mean of features, weights per direction.
+
+    ``without`` names features to ignore (an ablation): their weight is removed and each side's
+    remaining weights are rescaled, so scores stay weighted means.
+    """
+
+    def __init__(self, *, without: frozenset[str] = frozenset()) -> None:
+        unknown = set(without) - set(FEATURE_NAMES)
+        if unknown:
+            raise ValueError(f"without: unknown features {sorted(unknown)}")
+        self.without = frozenset(without)
+        self._weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def side_scores(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
         forward, backward = self.contributions(features, direction)
         return forward.sum(axis=1), backward.sum(axis=1)
 
     def contributions(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        return features * weight_vector(direction.forward), features * weight_vector(direction.backward)
+        forward, backward = self._side_weights(direction)
+        return features * forward, features * backward
+
+    def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
+        if direction.name not in self._weights:
+            self._weights[direction.name] = (
+                _without(direction.forward, self.without, "asking"),
+                _without(direction.backward, self.without, "candidate's"),
+            )
+        return self._weights[direction.name]

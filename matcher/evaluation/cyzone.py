@@ -9,8 +9,10 @@ import takes, so the schemas and their checks apply to them too.
 What is kept: venture rounds only (`map_cyzone_round` gives a stage; IPOs, 新三板, M&A,
 debt, crowdfunding and unknown rounds are dropped), disclosed investors only (id 9999999 /
 未透露 are dropped), and investees whose industry tags map to at least one industry (a startup
-profile needs one). Investors get no industries, stages or thesis: those would be summaries
-of their whole history, test period included.
+profile needs one). An investor's thesis summarises what it did before ``until`` only (its
+most frequent industry tags, rounds and cities), as a fund's profile page would; it gets no
+structured industries or stages, which the engine enforces as hard rules and so would bar
+an investor from every field it had not entered yet.
 
 The early-stage protocol (`cyzone_early_queries`): history is the events before the split's
 ``history_end``; each query is a test-period 种子轮/天使轮/Pre-A/A轮/A+轮 event with at least
@@ -25,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,7 @@ from typing import Any, Final, TextIO
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from matcher.evaluation.protocol import Query
+from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.kinds import KINDS
@@ -41,6 +44,7 @@ from models.taxonomy import AREAS, STAGES, map_cyzone_industries, map_cyzone_rou
 from models.transfer import import_records
 
 __all__ = [
+    "CYZONE_SPLIT",
     "DATASET_DIR_NAME",
     "EARLY_ROUNDS",
     "EVENTS_FILE",
@@ -49,11 +53,13 @@ __all__ = [
     "Query",
     "cyzone_data_dir",
     "cyzone_early_queries",
+    "cyzone_folds",
     "cyzone_records",
     "early_queries",
     "founder_description",
     "history_investor_ids",
     "import_cyzone",
+    "investor_thesis",
     "load_cyzone",
     "read_cyzone_events",
     "read_investor_names",
@@ -73,7 +79,14 @@ INVESTOR_PREFIX: Final = "cz-I-"
 INTERACTION_PREFIX: Final = "cz-X-"
 QUERY_PREFIX: Final = "cz-Q-"
 MAX_INDUSTRIES: Final = 20  # the schema's IndustryList limit
+# How much of an investor's history its thesis names: enough to say what it backs, short
+# enough that a one-off deal does not read as a focus.
+THESIS_TAGS: Final = 12
+THESIS_ROUNDS: Final = 3
+THESIS_CITIES: Final = 3
 BEIJING_MIDNIGHT: Final = "T00:00:00+08:00"
+# History is 2010-2015; the test period is 2018-2019 (the dataset has nothing in between).
+CYZONE_SPLIT: Final = TemporalSplit(history_end=dt.date(2016, 1, 1), test_start=dt.date(2018, 1, 1))
 
 # Cities a registered company name (…有限公司) commonly starts with, sometimes after its
 # province (湖北武汉…, 江苏省苏州…): the municipalities, provincial capitals and the other
@@ -219,18 +232,40 @@ def wuhan_district(fullname: str) -> str | None:
     return next((code for spelling, code in _AREA_SPELLINGS if spelling in rest), None)
 
 
+def _tags(event: CyzoneEvent) -> list[str]:
+    return [tag.strip() for tag in event.industry_tags.replace("，", ",").split(",") if tag.strip()]
+
+
 def founder_description(event: CyzoneEvent) -> str:
     """The profile text a founder would write: city, industry tags and current round."""
     parts = []
     city = registered_city(event.fullname)
     if city is not None:
         parts.append(f"所在城市：{city}")
-    tags = "、".join(tag.strip() for tag in event.industry_tags.replace("，", ",").split(",") if tag.strip())
+    tags = "、".join(_tags(event))
     if tags:
         parts.append(f"行业：{tags}")
     stage = STAGES[event.stage].zh
     parts.append(f"融资轮次：{event.series}" + ("" if stage == event.series else f"（{stage}）"))
     return "；".join(parts) + "。"
+
+
+def investor_thesis(portfolio: Sequence[CyzoneEvent]) -> str:
+    """An investor's focus read off the events it took part in (in the words founders use):
+    its most frequent industry tags, rounds and company cities."""
+    tags = Counter(tag for event in portfolio for tag in _tags(event))
+    rounds = Counter(event.series for event in portfolio)
+    cities = Counter(city for event in portfolio if (city := registered_city(event.fullname)) is not None)
+    parts = [
+        f"{label}：" + "、".join(term for term, _ in counts.most_common(limit))
+        for label, counts, limit in (
+            ("投资领域", tags, THESIS_TAGS),
+            ("投资轮次", rounds, THESIS_ROUNDS),
+            ("投资城市", cities, THESIS_CITIES),
+        )
+        if counts
+    ]
+    return "；".join(parts) + "。" if parts else ""
 
 
 def _startup_record(event: CyzoneEvent, external_id: str) -> dict[str, Any]:
@@ -264,16 +299,19 @@ def cyzone_records(
     """Create-shaped records per kind slug for the events dated before ``until``.
 
     A startup is described by its most recent usable event (name, industries, stage); an
-    investor is named from ``investor_names`` or else from its first event.
+    investor is named from ``investor_names`` or else from its first event, and described by
+    `investor_thesis` over its events before ``until``.
     """
     names = investor_names or {}
     kept = [e for e in _chronological(events) if _usable(e) and (until is None or e.occurred_on < until)]
     latest: dict[str, CyzoneEvent] = {e.investee_id: e for e in kept}
     investors: dict[str, str] = {}
+    portfolios: defaultdict[str, list[CyzoneEvent]] = defaultdict(list)
     interactions: list[dict[str, Any]] = []
     for event in kept:
         for investor_id, event_name in event.investors:
             investors.setdefault(investor_id, names.get(investor_id) or event_name or f"投资方 {investor_id}")
+            portfolios[investor_id].append(event)
             interactions.append(
                 {
                     "external_id": f"{INTERACTION_PREFIX}{event.event_id}-{investor_id}",
@@ -293,6 +331,7 @@ def cyzone_records(
                 "external_id": f"{INVESTOR_PREFIX}{investor_id}",
                 "name": name,
                 "investor_type": InvestorType.vc.value,
+                "thesis": investor_thesis(portfolios[investor_id]),
             }
             for investor_id, name in investors.items()
         ],
@@ -363,3 +402,21 @@ def early_queries(events: Sequence[CyzoneEvent], split: TemporalSplit) -> list[Q
 
 def cyzone_early_queries(data_dir: Path, split: TemporalSplit) -> list[Query]:
     return early_queries(read_cyzone_events(data_dir), split)
+
+
+def cyzone_folds(data_dir: Path, *, sample: int | None = None) -> list[Fold]:
+    """The cyzone-early protocol as one fold: the history before 2016 as records, the early
+    2018-2019 rounds as queries (``sample`` of them, spread evenly over time, when given)."""
+    events = read_cyzone_events(data_dir)
+    split = CYZONE_SPLIT
+    return [
+        Fold(
+            name="cyzone-early",
+            records=cyzone_records(
+                events, until=split.history_end, investor_names=read_investor_names(data_dir)
+            ),
+            queries=spread_sample(early_queries(events, split), sample),
+            candidates=history_investor_ids(events, split.history_end),
+            history_end=split.history_end,
+        )
+    ]

@@ -166,6 +166,7 @@ class MetricRow(BaseModel):
     method: Annotated[str, Field(min_length=1)]
     queries: Annotated[int, Field(ge=1)]
     recall: UnitInterval
+    recall_wide: UnitInterval | None = None  # recall at the table's wide_k, when it has one
     ndcg: UnitInterval
     mrr: UnitInterval
     coverage: UnitInterval
@@ -181,8 +182,10 @@ def summarize(
     k: int,
     *,
     auc: float | None = None,
+    wide_k: int | None = None,
 ) -> MetricRow:
-    """Mean Recall@k, NDCG@k and MRR over queries, with coverage and exposure Gini at k.
+    """Mean Recall@k, NDCG@k and MRR over queries, with coverage and exposure Gini at k, and
+    mean Recall@wide_k when given.
 
     ``rankings[i]`` answers the query whose relevant ids are ``truths[i]``; AUC, which needs
     scores, is computed by the caller and passed through.
@@ -196,6 +199,7 @@ def summarize(
         method=method,
         queries=len(pairs),
         recall=float(np.mean([recall_at_k(r, t, k) for r, t in pairs])),
+        recall_wide=None if wide_k is None else float(np.mean([recall_at_k(r, t, wide_k) for r, t in pairs])),
         ndcg=float(np.mean([ndcg_at_k(r, t, k) for r, t in pairs])),
         mrr=float(np.mean([reciprocal_rank(r, t) for r, t in pairs])),
         coverage=catalogue_coverage(rankings, len(set(catalogue)), k),
@@ -205,11 +209,13 @@ def summarize(
 
 
 class MetricTable(BaseModel):
-    """One row per method, all measured at the same ``k``; prints as a Markdown table."""
+    """One row per method, all measured at the same ``k`` (and ``wide_k`` for a second recall
+    column); prints as a Markdown table."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     k: Annotated[int, Field(ge=1)]
+    wide_k: Annotated[int, Field(ge=1)] | None = None
     rows: tuple[MetricRow, ...] = ()
 
     @model_validator(mode="after")
@@ -217,20 +223,34 @@ class MetricTable(BaseModel):
         names = [row.method for row in self.rows]
         if len(names) != len(set(names)):
             raise ValueError("each method may appear only once")
+        if self.wide_k is not None and any(row.recall_wide is None for row in self.rows):
+            raise ValueError(f"every row needs its Recall@{self.wide_k} when the table has wide_k")
         return self
 
     def to_markdown(self) -> str:
         k = self.k
-        header = ["method", "queries", f"Recall@{k}", f"NDCG@{k}", "MRR", f"Coverage@{k}", f"Gini@{k}", "AUC"]
+        wide = [] if self.wide_k is None else [f"Recall@{self.wide_k}"]
+        header = [
+            "method",
+            "queries",
+            f"Recall@{k}",
+            *wide,
+            f"NDCG@{k}",
+            "MRR",
+            f"Coverage@{k}",
+            f"Gini@{k}",
+            "AUC",
+        ]
         lines = [
             "| " + " | ".join(header) + " |",
             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
         ]
         for row in self.rows:
+            recalls = (row.recall,) if self.wide_k is None else (row.recall, row.recall_wide or 0.0)
             cells = [
                 row.method.replace("|", "\\|"),
                 str(row.queries),
-                *(f"{value:.4f}" for value in (row.recall, row.ndcg, row.mrr, row.coverage, row.gini)),
+                *(f"{value:.4f}" for value in (*recalls, row.ndcg, row.mrr, row.coverage, row.gini)),
                 "–" if row.auc is None else f"{row.auc:.4f}",
             ]
             lines.append("| " + " | ".join(cells) + " |")

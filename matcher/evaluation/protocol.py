@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -35,3 +37,17 @@ class Fold:
     queries: Sequence[Query]
     candidates: frozenset[str]  # investor external ids every query ranks
     history_end: dt.date | None = None  # None when the fold is not split by time
+
+
+def spread_sample(items: Sequence[T], count: int | None) -> list[T]:
+    """``count`` items spread evenly over ``items`` (first and last included), in order; all of
+    them when ``count`` is None or not smaller. A deterministic sample that keeps the mix of
+    periods and segments a protocol has."""
+    if count is None or count >= len(items):
+        return list(items)
+    if count < 1:
+        raise ValueError(f"sample must be at least 1, got {count}")
+    if count == 1:
+        return [items[0]]
+    step = (len(items) - 1) / (count - 1)
+    return [items[round(i * step)] for i in range(count)]

@@ -1,0 +1,85 @@
+"""`matcher evaluate` and `matcher train`: the offline benchmark and the learned ranker."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from models.settings import Settings
+
+EXIT_BAD_INPUT = 2
+
+ProtocolOption = Annotated[
+    str, typer.Option("--protocol", help="cyzone-early, crunchbase-2013 or yc-2005-2014.", show_default=False)
+]
+
+
+def evaluate(
+    protocol: ProtocolOption,
+    sample: Annotated[
+        int | None,
+        typer.Option("--sample", min=1, help="Ask only this many queries, spread over the period."),
+    ] = None,
+    methods: Annotated[
+        list[str] | None,
+        typer.Option("--methods", help="Methods to run (repeat or separate by commas); all by default."),
+    ] = None,
+) -> None:
+    """Run a protocol on real data and print its metric table, one row per method."""
+    from matcher.evaluation.harness import METHODS, run_protocol
+
+    chosen = [name.strip() for item in methods or [] for name in item.split(",") if name.strip()] or None
+    unknown = [name for name in chosen or [] if name not in METHODS]
+    if unknown:
+        typer.echo(f"--methods: unknown {', '.join(unknown)}; known: {', '.join(METHODS)}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        result = run_protocol(
+            protocol, settings=Settings(), sample=sample, methods=chosen, show_progress=True
+        )
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    typer.echo(result.table.to_markdown())
+    for name, value in result.ranker_metrics.items():
+        typer.echo(f"ranker {name}: {value:.4f}")
+
+
+def train(
+    protocol: ProtocolOption,
+    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Folder to write the ranker into.")],
+) -> None:
+    """Train the learned ranker on a protocol's history (validated on a time split inside it)
+    and save it; point MATCHER_RANKER_PATH at the folder to serve with it."""
+    from embeddings.selection import encoder_for
+    from matcher.evaluation.harness import load_folds
+    from matcher.evaluation.training import train_ranker
+    from matcher.ranker import save_ranker
+
+    settings = Settings()
+    try:
+        folds = load_folds(protocol, settings=settings)
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    # Every fold's history precedes its own queries; the first fold's is the one used.
+    with tempfile.TemporaryDirectory(prefix="matcher-train-") as scratch:
+        trained = train_ranker(
+            folds[0],
+            encoder=encoder_for(settings),
+            directory=Path(scratch),
+            protocol=protocol,
+            show_progress=True,
+        )
+    manifest = save_ranker(trained.model, out, window=trained.window, metrics=trained.metrics)
+    window = trained.window
+    typer.echo(
+        f"ranker saved to {out} ({len(trained.model.trees)} trees over {', '.join(manifest.features)}); "
+        f"features from history before {window.features_until}, training rounds {window.queries_from} to "
+        f"{window.validation_from}, validation rounds to {window.until}"
+    )
+    for name, value in trained.metrics.items():
+        typer.echo(f"{name}: {value:.4f}")

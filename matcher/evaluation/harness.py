@@ -1,0 +1,303 @@
+"""Run a protocol end to end: folds → every method fitted on history → metrics per method.
+
+For each fold the engine's world is built once (a fresh SQLite database in a temporary
+folder, filled through the bulk-import path); every method then answers every query, and
+Recall@10, Recall@50, NDCG@10, MRR, coverage and exposure Gini over the top 10 and AUC (one
+sampled negative per positive, the same negatives for every method, seeded) are computed
+over all folds' queries together, and again per segment when a protocol has several.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+from tqdm import tqdm
+
+from embeddings.encoder import Encoder
+from embeddings.selection import encoder_for
+from matcher.evaluation.baselines import BASELINES, Recommender
+from matcher.evaluation.demo_protocol import demo_folds
+from matcher.evaluation.metrics import (
+    MetricRow,
+    MetricTable,
+    pairwise_auc,
+    recall_at_k,
+    sample_negatives,
+    summarize,
+)
+from matcher.evaluation.protocol import Fold, Query
+from matcher.evaluation.training import train_ranker
+from matcher.evaluation.world import EngineRecommender, EngineWorld
+from matcher.ranker import LearnedRanker
+from matcher.scoring import WeightedScorer
+from models.settings import Settings
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "METHODS",
+    "PROTOCOLS",
+    "ProtocolResult",
+    "auc_negatives",
+    "evaluate_folds",
+    "load_folds",
+    "run_protocol",
+]
+
+K: Final = 10
+WIDE_K: Final = 50
+CURVE_K: Final = 100
+AUC_SEED: Final = 20_260_101
+
+PROTOCOLS: Final[dict[str, str]] = {
+    "cyzone-early": "创业邦 early rounds: history before 2016, seed to A+ rounds of 2018-2019 as queries",
+    "crunchbase-2013": "Crunchbase: edges before 2012 as history, each later round a query (cold and warm)",
+    "yc-2005-2014": "Y Combinator 2005-2014: investors ranked from the description, leave-one-batch-out",
+    "demo": "the generated demo ecosystem (seed 42): history before 2026, later investments as queries",
+}
+# protocol → (module, function, dataset folder under the shared data directory); imported
+# only when asked for, so a protocol whose loader is missing never breaks the others.
+_LOADERS: Final[dict[str, tuple[str, str, str]]] = {
+    "cyzone-early": ("matcher.evaluation.cyzone", "cyzone_folds", "china-cyzone-investment-events"),
+    "crunchbase-2013": ("matcher.evaluation.crunchbase", "crunchbase_folds", "crunchbase-2013"),
+    "yc-2005-2014": ("matcher.evaluation.yc", "yc_folds", "yc-companies"),
+}
+
+ENGINE: Final = "engine"
+ENGINE_RANKER: Final = "engine+ranker"
+GRAPH_FEATURES: Final = frozenset({"graph_proximity", "graph_overlap"})
+TEXT_FEATURES: Final = frozenset({"semantic", "lexical"})
+
+METHODS: Final[dict[str, str]] = {
+    "random": "a seeded shuffle",
+    "popularity": "investments per investor in history",
+    "recent-popularity": "investments weighted by exp(-age / 365 days)",
+    "segment-popularity": "recent popularity within the query's industries and round, blended with overall",
+    "lightfm": "LightFM hybrid (WARP; startup features: industries, stage, district)",
+    ENGINE: "our engine, default scorer",
+    ENGINE_RANKER: "our engine, learned ranker trained on a time split inside history",
+    "engine-no-graph": "ablation: no graph walk or graph features",
+    "engine-no-text": "ablation: no semantic or lexical features (peers still found by text)",
+    "engine-one-sided": "ablation: the asker's score only, no two-sided fusion",
+    "engine-rerank": "our engine with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
+}
+DEFAULT_METHODS: Final = tuple(METHODS)
+
+
+@dataclass
+class ProtocolResult:
+    """Metrics of every method on one protocol.
+
+    ``table`` has one row per method over all queries, then (when the protocol has several
+    segments) one row per method and segment, named ``method [segment]``; ``recall_curve``
+    is mean Recall@K for K = 1..100 per method; ``exposure`` counts, per method, how many
+    top-10 lists each candidate appeared in.
+    """
+
+    protocol: str
+    table: MetricTable
+    recall_curve: dict[str, list[float]]
+    exposure: dict[str, dict[str, int]]
+    ranker_metrics: dict[str, float] = field(default_factory=dict)
+
+
+def load_folds(
+    protocol_id: str, *, settings: Settings | None = None, sample: int | None = None
+) -> list[Fold]:
+    if protocol_id == "demo":  # generated, not read from the shared data
+        return demo_folds(settings, sample=sample)
+    if protocol_id not in _LOADERS:
+        raise ValueError(f"protocol: unknown '{protocol_id}'; known: {', '.join(PROTOCOLS)}")
+    module_name, function_name, folder = _LOADERS[protocol_id]
+    try:
+        loader: Callable[..., list[Fold]] = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"protocol: '{protocol_id}' has no loader yet ({error})") from None
+    data_dir = (settings or Settings()).shared_data_dir / folder
+    if not data_dir.is_dir():
+        raise ValueError(f"protocol: the dataset folder {data_dir} does not exist (set MATCHER_SHARED_DATA)")
+    return loader(data_dir, sample=sample)
+
+
+def run_protocol(
+    protocol_id: str,
+    *,
+    settings: Settings | None = None,
+    sample: int | None = None,
+    methods: Sequence[str] | None = None,
+    show_progress: bool = False,
+) -> ProtocolResult:
+    """Load the protocol's folds (``sample`` queries when given) and evaluate ``methods``
+    (all of :data:`METHODS` by default)."""
+    settings = settings or Settings()
+    folds = load_folds(protocol_id, settings=settings, sample=sample)
+    return evaluate_folds(protocol_id, folds, settings=settings, methods=methods, show_progress=show_progress)
+
+
+@dataclass
+class _Answers:
+    """What one method answered, over every fold's queries."""
+
+    rankings: list[list[str]] = field(default_factory=list)
+    truths: list[frozenset[str]] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+    positive_scores: list[float] = field(default_factory=list)
+    negative_scores: list[float] = field(default_factory=list)
+    segment_scores: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+
+
+def evaluate_folds(
+    protocol_id: str,
+    folds: Sequence[Fold],
+    *,
+    settings: Settings | None = None,
+    methods: Sequence[str] | None = None,
+    show_progress: bool = False,
+    encoder: Encoder | None = None,
+) -> ProtocolResult:
+    """Evaluate ``methods`` on ``folds``; ``encoder`` replaces the one the settings name."""
+    settings = settings or Settings()
+    chosen = list(methods or DEFAULT_METHODS)
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise ValueError(f"methods: unknown {unknown}; known: {', '.join(METHODS)}")
+    answers = {method: _Answers() for method in chosen}
+    ranker_metrics: dict[str, float] = {}
+    needs_engine = any(not _is_baseline(m) for m in chosen)
+    # The engine's vectors are small: BLAS threads only contend with each other (and with
+    # whatever else runs on the machine), so one thread is several times faster here.
+    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="matcher-eval-") as scratch:
+        for number, fold in enumerate(folds):
+            world: EngineWorld | None = None
+            if needs_engine:
+                encoder = encoder or encoder_for(settings)
+                directory = Path(scratch) / f"fold-{number}"
+                directory.mkdir()
+                world = EngineWorld.build(
+                    fold, encoder=encoder, directory=directory, show_progress=show_progress
+                )
+            negatives = auc_negatives(fold)
+            for method in chosen:
+                recommender, metrics = _recommender(method, fold, world, Path(scratch), show_progress)
+                ranker_metrics |= {f"{fold.name}/{name}": value for name, value in metrics.items()}
+                _answer(
+                    recommender.fit(fold),
+                    fold,
+                    negatives,
+                    answers[method],
+                    f"{method} · {fold.name}",
+                    show_progress,
+                )
+    catalogue = frozenset().union(*(fold.candidates for fold in folds))
+    return ProtocolResult(
+        protocol=protocol_id,
+        table=_table(answers, catalogue),
+        recall_curve={m: _recall_curve(a) for m, a in answers.items()},
+        exposure={m: _exposure(a) for m, a in answers.items()},
+        ranker_metrics=ranker_metrics,
+    )
+
+
+def _is_baseline(method: str) -> bool:
+    return method in BASELINES
+
+
+def _recommender(
+    method: str, fold: Fold, world: EngineWorld | None, scratch: Path, show_progress: bool
+) -> tuple[Recommender, dict[str, float]]:
+    if _is_baseline(method):
+        return BASELINES[method](), {}
+    assert world is not None  # built whenever an engine method is asked for
+    if method == ENGINE:
+        return EngineRecommender(world), {}
+    if method == ENGINE_RANKER:
+        trained = train_ranker(fold, encoder=world.encoder, directory=scratch, show_progress=show_progress)
+        return EngineRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
+    if method == "engine-no-graph":
+        return EngineRecommender(world, scorer=WeightedScorer(without=GRAPH_FEATURES), peer_count=0), {}
+    if method == "engine-no-text":
+        return EngineRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
+    if method == "engine-one-sided":
+        return EngineRecommender(world, fusion="asker"), {}
+    if method == "engine-rerank":
+        return EngineRecommender(world, diversity=0.8, exposure_cap=0.2), {}
+    raise ValueError(f"methods: unknown '{method}'")
+
+
+def auc_negatives(fold: Fold) -> dict[str, list[str]]:
+    """One sampled non-chosen candidate per positive, per query: the same for every method."""
+    rng = np.random.default_rng(AUC_SEED)
+    candidates = sorted(fold.candidates)
+    return {q.event_id: sample_negatives(candidates, q.truth, rng) for q in fold.queries}
+
+
+def _answer(
+    recommender: Recommender,
+    fold: Fold,
+    negatives: dict[str, list[str]],
+    into: _Answers,
+    label: str,
+    show_progress: bool,
+) -> None:
+    queries: Iterable[Query] = fold.queries
+    if show_progress:
+        queries = tqdm(fold.queries, desc=label, unit="query", delay=1.0)
+    for query in queries:
+        into.rankings.append(recommender.rank(query, CURVE_K))
+        into.truths.append(query.truth)
+        into.segments.append(query.segment)
+        positives = sorted(query.truth)
+        scores = recommender.scores(query, positives + negatives[query.event_id])
+        positive, negative = scores[: len(positives)].tolist(), scores[len(positives) :].tolist()
+        into.positive_scores += positive
+        into.negative_scores += negative
+        pooled = into.segment_scores.setdefault(query.segment, ([], []))
+        pooled[0].extend(positive)
+        pooled[1].extend(negative)
+
+
+def _row(
+    name: str, rankings: list[list[str]], truths: list[frozenset[str]], catalogue: frozenset[str], auc: float
+) -> MetricRow:
+    return summarize(name, rankings, truths, catalogue, K, auc=auc, wide_k=WIDE_K)
+
+
+def _table(answers: dict[str, _Answers], catalogue: frozenset[str]) -> MetricTable:
+    rows = [
+        _row(m, a.rankings, a.truths, catalogue, pairwise_auc(a.positive_scores, a.negative_scores))
+        for m, a in answers.items()
+    ]
+    segments = sorted({s for a in answers.values() for s in a.segments})
+    if len(segments) > 1:
+        for segment in segments:
+            for method, a in answers.items():
+                picked = [i for i, s in enumerate(a.segments) if s == segment]
+                positive, negative = a.segment_scores[segment]
+                rows.append(
+                    _row(
+                        f"{method} [{segment}]",
+                        [a.rankings[i] for i in picked],
+                        [a.truths[i] for i in picked],
+                        catalogue,
+                        pairwise_auc(positive, negative),
+                    )
+                )
+    return MetricTable(k=K, wide_k=WIDE_K, rows=tuple(rows))
+
+
+def _recall_curve(answers: _Answers) -> list[float]:
+    return [
+        float(np.mean([recall_at_k(r, t, k) for r, t in zip(answers.rankings, answers.truths, strict=True)]))
+        for k in range(1, CURVE_K + 1)
+    ]
+
+
+def _exposure(answers: _Answers) -> dict[str, int]:
+    return dict(Counter(c for ranked in answers.rankings for c in ranked[:K]).most_common())

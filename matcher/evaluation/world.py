@@ -1,0 +1,170 @@
+"""Our engine on one fold, exactly as a deployment would hold it.
+
+The fold's history enters a fresh SQLite database through `models.transfer.import_records`
+(the bulk-import path users have), the engine's catalogue is read back from that database,
+and the text channels are built once and shared by every engine variant. Each query startup
+is imported too (so the schema checks it) but only after the catalogue was read: it enters
+the engine as a new profile with no relations when asked about, and leaves right after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Self
+
+import numpy as np
+from sqlalchemy.orm import Session, sessionmaker
+
+from embeddings.encoder import Encoder
+from matcher.catalog import Catalog, row_record
+from matcher.channels import Channels
+from matcher.engine import Matcher
+from matcher.evaluation.baselines import as_day
+from matcher.evaluation.protocol import Fold, Query
+from matcher.scoring import Fusion, Scorer
+from models.db import create_db_engine, migrate, session_factory
+from models.enums import EntityKind
+from models.kinds import KINDS
+from models.repository import Repository
+from models.schemas import BEIJING
+from models.transfer import import_records
+
+__all__ = ["EngineRecommender", "EngineWorld"]
+
+# Profiles before the interactions that refer to them.
+IMPORT_ORDER: Final = ("persons", "startups", "investors", "mentors", "spaces", "practice-bases", "posts")
+# Keys ID-number hashes; the datasets hold no ID numbers, so nothing secret is hashed.
+EVALUATION_SECRET: Final = "offline-evaluation"  # noqa: S105
+
+
+@dataclass
+class EngineWorld:
+    """One fold imported into its own database, with the engine's catalogue and channels."""
+
+    fold: Fold
+    factory: sessionmaker[Session]
+    catalog: Catalog
+    channels: Channels
+    encoder: Encoder
+    query_records: dict[str, dict[str, Any]]  # query startup external id → stored row
+    candidate_rows: dict[str, int]  # candidate external id → investor row id
+    now: dt.datetime
+
+    @classmethod
+    def build(cls, fold: Fold, *, encoder: Encoder, directory: Path, show_progress: bool = False) -> Self:
+        engine = create_db_engine(f"sqlite:///{directory / 'fold.db'}")
+        migrate(engine)
+        factory = session_factory(engine)
+        for slug in (*IMPORT_ORDER, "interactions"):
+            rows = fold.records.get(slug)
+            if rows:
+                import_records(factory, KINDS[slug], [dict(r) for r in rows], secret=EVALUATION_SECRET)
+        with factory() as session:
+            catalog = Catalog.from_database(session)
+        channels = Channels.build(catalog, encoder, show_progress=show_progress)
+        investors = catalog.tables[EntityKind.investor]
+        candidate_rows = {
+            str(r["external_id"]): int(r["id"])
+            for r in investors.records
+            if r["external_id"] in fold.candidates
+        }
+        return cls(
+            fold=fold,
+            factory=factory,
+            catalog=catalog,
+            channels=channels,
+            encoder=encoder,
+            query_records=_import_queries(factory, fold.queries),
+            candidate_rows=candidate_rows,
+            now=_clock_time(fold),
+        )
+
+    def matcher(
+        self,
+        *,
+        scorer: Scorer | None = None,
+        fusion: Fusion = "harmonic",
+        pool_size: int = 300,
+        peer_count: int = 20,
+        diversity: float = 1.0,
+        exposure_cap: float | None = None,
+    ) -> Matcher:
+        """An engine over this world's shared catalogue and channels, its clock at the end of
+        history (recency and capacity are judged as of then).
+
+        The product's re-ranking (MMR diversity, exposure cap) is off unless asked for: the
+        cap depends on the order queries arrive in, so it is a serving policy to measure on
+        its own (``engine-rerank``), not part of how well the engine ranks."""
+        now = self.now
+        return Matcher(
+            encoder=self.encoder,
+            scorer=scorer,
+            fusion=fusion,
+            pool_size=pool_size,
+            peer_count=peer_count,
+            diversity=diversity,
+            exposure_cap=exposure_cap,
+            clock=lambda: now,
+        ).fit(self.catalog, channels=self.channels)
+
+    @contextmanager
+    def asking(self, matcher: Matcher, query: Query) -> Iterator[int]:
+        """The query's startup as a live profile (its row id) for the duration of the block."""
+        record = self.query_records[str(query.startup["external_id"])]
+        matcher.upsert_profile(EntityKind.startup, record)
+        try:
+            yield int(record["id"])
+        finally:
+            matcher.remove_profile(EntityKind.startup, int(record["id"]))
+
+
+def _import_queries(factory: sessionmaker[Session], queries: Sequence[Query]) -> dict[str, dict[str, Any]]:
+    spec = KINDS["startups"]
+    startups = {str(q.startup["external_id"]): dict(q.startup) for q in queries}
+    if not startups:
+        return {}
+    import_records(factory, spec, list(startups.values()), secret=EVALUATION_SECRET)
+    with factory() as session:
+        rows = Repository(session, secret=EVALUATION_SECRET).by_external_ids(spec, list(startups))
+        return {external_id: row_record(row) for external_id, row in rows.items()}
+
+
+def _clock_time(fold: Fold) -> dt.datetime:
+    """Midnight (Beijing) of the day history ends, or after its last interaction."""
+    if fold.history_end is not None:
+        day = fold.history_end
+    else:
+        days = [as_day(r["occurred_at"]) for r in fold.records.get("interactions", ())]
+        day = max(days, default=dt.date.today()) + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
+
+
+class EngineRecommender:
+    """Our engine behind the baselines' contract (:class:`matcher.evaluation.baselines.Recommender`)."""
+
+    def __init__(self, world: EngineWorld, **params: Any) -> None:
+        self.world = world
+        self.params = params
+
+    def fit(self, fold: Fold) -> Self:
+        if fold is not self.world.fold:
+            raise ValueError("fold: an engine recommender answers the fold its world was built from")
+        self.matcher_ = self.world.matcher(**self.params)
+        return self
+
+    def rank(self, query: Query, k: int) -> list[str]:
+        candidates = self.world.fold.candidates
+        with self.world.asking(self.matcher_, query) as row_id:
+            matches = self.matcher_.recommend(EntityKind.startup, row_id, EntityKind.investor, k=k)
+        return [m.external_id for m in matches if m.external_id in candidates]
+
+    def scores(self, query: Query, candidates: Sequence[str]) -> np.ndarray:
+        rows = [self.world.candidate_rows[c] for c in candidates]
+        with self.world.asking(self.matcher_, query) as row_id:
+            scored = self.matcher_.score(EntityKind.startup, row_id, EntityKind.investor, rows)
+        by_row = dict(zip(scored.ids.tolist(), scored.mutual.tolist(), strict=True))
+        return np.asarray([by_row[r] for r in rows], dtype=np.float64)
