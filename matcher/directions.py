@@ -58,19 +58,23 @@ def _about_the_asker(view: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType({name: weight / total for name, weight in kept.items()})
 
 
-# A founder looks for fit of field and stage, money that covers the ask, and investors
-# who back companies like theirs; an investor looks at its thesis, stage and ticket.
+# A founder is best served by investors who back companies like theirs and who are active:
+# on real 创业邦 rounds (validation split inside history: history before 2015, the 2015 early
+# rounds as queries) these weights gave Recall@10 0.093 against 0.033 for a text-led mix,
+# where text favoured small funds whose one or two deals share the query's words. Text,
+# field and stage stay as tie-breakers and as reasons. An investor looks at its thesis,
+# stage and ticket.
 _FOUNDER_VIEW_OF_INVESTOR = _weights(
-    semantic=0.20,
-    lexical=0.10,
-    industry=0.15,
-    stage=0.10,
-    ticket=0.10,
-    proximity=0.05,
-    capacity=0.05,
-    recency=0.05,
-    popularity=0.05,
-    graph_proximity=0.15,
+    graph_proximity=0.35,
+    popularity=0.25,
+    recency=0.10,
+    industry=0.10,
+    stage=0.05,
+    semantic=0.05,
+    lexical=0.025,
+    ticket=0.025,
+    proximity=0.025,
+    capacity=0.025,
 )
 _INVESTOR_VIEW_OF_STARTUP = _weights(
     semantic=0.20,

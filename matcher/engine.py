@@ -87,7 +87,7 @@ class Matcher:
         scorer: Scorer | None = None,
         fusion: Fusion = "harmonic",
         pool_size: int = 300,
-        peer_count: int = 20,
+        peer_count: int = 100,
         diversity: float = 0.8,
         exposure_cap: float | None = 0.2,
         exact_threshold: int = 20_000,

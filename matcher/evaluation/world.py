@@ -89,7 +89,7 @@ class EngineWorld:
         scorer: Scorer | None = None,
         fusion: Fusion = "harmonic",
         pool_size: int = 300,
-        peer_count: int = 20,
+        peer_count: int = 100,
         diversity: float = 1.0,
         exposure_cap: float | None = None,
     ) -> Matcher:
