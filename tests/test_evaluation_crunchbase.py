@@ -7,7 +7,7 @@ import csv
 import datetime as dt
 import gzip
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,6 @@ from matcher.evaluation.crunchbase import (
     stage_for_amount,
 )
 from matcher.evaluation.protocol import Fold
-from models.db import create_db_engine, migrate, session_factory
 from models.kinds import KINDS
 from models.schemas import BEIJING, StartupCreate
 from models.settings import Settings
@@ -128,14 +127,6 @@ def inv(name: str) -> str:
 def fold(tmp_path: Path) -> Fold:
     (only,) = crunchbase_folds(write_fixture(tmp_path / DATASET_DIR_NAME))
     return only
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'eval.db'}")
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _day(occurred_at: str) -> dt.date:

@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import gzip
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +26,6 @@ from matcher.evaluation.cyzone import (
     wuhan_district,
 )
 from matcher.evaluation.split import TemporalLeakError, TemporalSplit
-from models.db import create_db_engine, migrate, session_factory
 from models.schemas import BEIJING, StartupCreate
 from models.tables import Interaction, Investor, Startup
 from tests.conftest import TEST_SECRET
@@ -101,14 +99,6 @@ def _write_fixture(directory: Path, *, with_investors: bool = True) -> Path:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return _write_fixture(tmp_path / "cyzone")
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'eval.db'}")
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 # --- the split ------------------------------------------------------------------------

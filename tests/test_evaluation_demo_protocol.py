@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.evaluation.demo_protocol import HISTORY_END, demo_folds
 from matcher.evaluation.protocol import Fold
-from models.db import create_db_engine, migrate, session_factory
 from models.demo import DemoSize, generate_ecosystem
 from models.kinds import KINDS
 from models.schemas import StartupCreate
@@ -37,14 +34,6 @@ SMALL = DemoSize(
 def fold() -> Fold:
     (only,) = demo_folds(None, seed=SEED, size=SMALL)
     return only
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'eval.db'}")
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _day(occurred_at: str) -> dt.date:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from matcher.evaluation.crunchbase import name_id
 from matcher.evaluation.protocol import Fold
 from matcher.evaluation.yc import DATASET_DIR_NAME, STARTUPS_FILE, map_yc_categories, yc_folds
-from models.db import create_db_engine, migrate, session_factory
 from models.kinds import KINDS
 from models.schemas import StartupCreate
 from models.settings import Settings
@@ -68,14 +67,6 @@ def inv(name: str) -> str:
 @pytest.fixture
 def folds(tmp_path: Path) -> dict[str, Fold]:
     return {fold.name: fold for fold in yc_folds(write_fixture(tmp_path / DATASET_DIR_NAME))}
-
-
-@pytest.fixture
-def factory(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(f"sqlite:///{tmp_path / 'eval.db'}")
-    migrate(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def test_one_fold_per_batch_and_the_held_out_batch_never_in_its_history(folds: dict[str, Fold]) -> None:
