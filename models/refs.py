@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections import Counter, defaultdict
+
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from models.enums import EntityKind
@@ -19,34 +21,50 @@ class ReferenceCheckError(ValueError):
 
 
 class ExternalIds:
-    """Both directions of the id mapping, loaded once per kind per unit of work.
+    """Both directions of the id mapping, per unit of work.
 
-    A bulk import or export resolves thousands of references; one query per kind keeps that
-    linear instead of one query per reference.
+    A request resolves a handful of references: each is one indexed query. A bulk import or
+    export resolves thousands: after ``LOAD_WHOLE_KIND_AFTER`` lookups of one kind, the whole
+    kind is read in one query, which keeps that linear instead of one query per reference.
     """
+
+    LOAD_WHOLE_KIND_AFTER = 32
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self._to_id: dict[EntityKind, dict[str, int]] = {}
-        self._to_external: dict[EntityKind, dict[int, str]] = {}
+        self._to_id: dict[EntityKind, dict[str, int]] = defaultdict(dict)
+        self._to_external: dict[EntityKind, dict[int, str]] = defaultdict(dict)
+        self._whole: set[EntityKind] = set()
+        self._lookups: Counter[EntityKind] = Counter()
 
     def _load(self, kind: EntityKind) -> None:
-        if kind in self._to_id:
-            return
         table = PROFILE_TABLES[kind]
         pairs = self.session.execute(select(table.id, table.external_id)).all()
         self._to_id[kind] = {external: row_id for row_id, external in pairs}
         self._to_external[kind] = dict(pairs)
+        self._whole.add(kind)
+
+    def _fetch(self, kind: EntityKind, condition: ColumnElement[bool]) -> None:
+        """Cache the row matching ``condition``, or the whole kind once lookups add up."""
+        self._lookups[kind] += 1
+        if self._lookups[kind] > self.LOAD_WHOLE_KIND_AFTER:
+            self._load(kind)
+            return
+        table = PROFILE_TABLES[kind]
+        for row_id, external in self.session.execute(select(table.id, table.external_id).where(condition)):
+            self.remember(kind, row_id, external)
 
     def row_id(self, kind: EntityKind, external_id: str, *, field: str) -> int:
-        self._load(kind)
+        if external_id not in self._to_id[kind] and kind not in self._whole:
+            self._fetch(kind, PROFILE_TABLES[kind].external_id == external_id)
         try:
             return self._to_id[kind][external_id]
         except KeyError:
             raise ReferenceCheckError(field, f"no {kind.value} with external_id '{external_id}'") from None
 
     def external_id(self, kind: EntityKind, row_id: int) -> str:
-        self._load(kind)
+        if row_id not in self._to_external[kind] and kind not in self._whole:
+            self._fetch(kind, PROFILE_TABLES[kind].id == row_id)
         return self._to_external[kind][row_id]
 
     def optional_row_id(self, kind: EntityKind, external_id: str | None, *, field: str) -> int | None:
@@ -57,11 +75,10 @@ class ExternalIds:
 
     def remember(self, kind: EntityKind, row_id: int, external_id: str) -> None:
         """Record a row created in this unit of work so later references to it resolve."""
-        if kind in self._to_id:
-            self._to_id[kind][external_id] = row_id
-            self._to_external[kind][row_id] = external_id
+        self._to_id[kind][external_id] = row_id
+        self._to_external[kind][row_id] = external_id
 
     def forget(self, kind: EntityKind, row_id: int) -> None:
-        external = self._to_external.get(kind, {}).pop(row_id, None)
+        external = self._to_external[kind].pop(row_id, None)
         if external is not None:
             self._to_id[kind].pop(external, None)
