@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from matcher.features import FEATURE_NAMES
+from matcher.ranker import TrainingWindow, fit_trees, load_ranker, save_ranker
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
@@ -18,14 +22,18 @@ from tests.conftest import TEST_SECRET
 from tests.factories import SMALL_DEMO
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    folder: Path = tmp_path_factory.mktemp("api-recommend")
-    settings = Settings(data_dir=folder, environment="test", secret_key=TEST_SECRET)
+def _load_small_demo(settings: Settings) -> None:
     engine = create_db_engine(settings.resolved_database_url)
     migrate(engine)
     load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL_DEMO), secret=TEST_SECRET)
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    folder: Path = tmp_path_factory.mktemp("api-recommend")
+    settings = Settings(data_dir=folder, environment="test", secret_key=TEST_SECRET)
+    _load_small_demo(settings)
     with TestClient(create_app(settings)) as test_client:
         test_client.headers.update(admin_headers(test_client.app))
         yield test_client
@@ -156,3 +164,32 @@ def test_openapi_documents_the_recommendation_routes(client: TestClient) -> None
         "/v1/spaces/{row_id}/candidates",
     ):
         assert "get" in paths[path]
+
+
+def test_a_trained_ranker_named_in_the_settings_scores_the_service(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    features = rng.random((400, len(FEATURE_NAMES)))
+    labels = (features[:, FEATURE_NAMES.index("industry")] > 0.5).astype(np.int64)
+    window = TrainingWindow(
+        protocol="synthetic",
+        features_until=dt.date(2025, 1, 1),
+        queries_from=dt.date(2025, 1, 1),
+        validation_from=dt.date(2025, 6, 1),
+        until=dt.date(2026, 1, 1),
+    )
+    save_ranker(fit_trees(features, labels, max_iter=10), tmp_path / "ranker", window=window, metrics={})
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        environment="test",
+        secret_key=TEST_SECRET,
+        ranker_path=tmp_path / "ranker",
+    )
+    settings.data_dir.mkdir()
+    _load_small_demo(settings)
+    ranker = load_ranker(tmp_path / "ranker")
+    with TestClient(create_app(settings)) as client:
+        client.headers.update(admin_headers(client.app))
+        _, items = _startup_with_investors(client)
+    served = np.asarray([[item["features"][name] for name in FEATURE_NAMES] for item in items])
+    # Both sides get the ranker's probability, so every fusion of them returns it.
+    np.testing.assert_allclose([item["score"] for item in items], ranker.probability(served), atol=1e-9)
