@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,35 @@ def _count(engine: Engine, table: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
 
+def _kill_until_it_finishes(
+    command: list[str],
+    env: dict[str, str],
+    state: Callable[[], object],
+    *,
+    before: object,
+    after: object,
+    seed: int,
+    jitter: float,
+    step: float,
+) -> int:
+    """Runs ``command`` and SIGKILLs it ever later (with seeded jitter) until one run finishes:
+    every kill must leave ``state()`` at ``before`` or ``after``. Returns how many runs were killed."""
+    draw = random.Random(seed)
+    delay, killed = 0.5, 0
+    while True:
+        process = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+        time.sleep(delay + draw.uniform(0, jitter))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        now = state()
+        assert now in (before, after)
+        if now == after:
+            return killed
+        assert process.returncode == -signal.SIGKILL
+        killed += 1
+        delay += step
+
+
 def _serves_a_recommendation(server: Server) -> None:
     assert httpx.get(f"{server.url}/health", timeout=10).json()["status"] == "ok"
     response = httpx.get(
@@ -82,22 +112,16 @@ def test_an_import_killed_anywhere_writes_all_rows_or_none(tmp_path: Path, datab
     upload = tmp_path / "startups.json"
     upload.write_text(json.dumps(rows, ensure_ascii=False))
     env = matcher_env(tmp_path / "data", database_url, MATCHER_SECRET_KEY=SECRET)
-    draw = random.Random(6)
-    delay, killed = 0.5, 0
-    while True:
-        process = subprocess.Popen(
-            [str(MATCHER), "import", "startups", str(upload)], env=env, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delay + draw.uniform(0, 0.5))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        count = _count(engine, Startup)
-        assert count in (before, before + IMPORT_ROWS)
-        if count == before + IMPORT_ROWS:
-            break
-        assert process.returncode == -signal.SIGKILL
-        killed += 1
-        delay += 0.3
+    killed = _kill_until_it_finishes(
+        [str(MATCHER), "import", "startups", str(upload)],
+        env,
+        lambda: _count(engine, Startup),
+        before=before,
+        after=before + IMPORT_ROWS,
+        seed=6,
+        jitter=0.5,
+        step=0.3,
+    )
     assert killed >= 2
     engine.dispose()
     with serving(tmp_path / "data", database_url=database_url) as server:
@@ -300,21 +324,16 @@ def test_a_publish_killed_anywhere_writes_every_outcome_or_none(tmp_path: Path, 
     assert before[:2] == ("reviewed", 0)
     after = ("published", ROUND_STARTUPS, before[2] - ROUND_STARTUPS)
     env = matcher_env(tmp_path / "data", database_url, MATCHER_SECRET_KEY=SECRET)
-    draw = random.Random(9)
-    delay, killed = 0.5, 0
-    while True:
-        process = subprocess.Popen(
-            [str(MATCHER), "round", "publish", str(round_id)], env=env, stderr=subprocess.DEVNULL
-        )
-        time.sleep(delay + draw.uniform(0, 0.3))
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-        state = _publication(engine, round_id)
-        assert state in (before, after)
-        if state == after:
-            break
-        killed += 1
-        delay += 0.2
+    killed = _kill_until_it_finishes(
+        [str(MATCHER), "round", "publish", str(round_id)],
+        env,
+        lambda: _publication(engine, round_id),
+        before=before,
+        after=after,
+        seed=9,
+        jitter=0.3,
+        step=0.2,
+    )
     assert killed >= 2
     engine.dispose()
     with serving(tmp_path / "data", database_url=database_url) as server:
