@@ -12,7 +12,7 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import install_limits
 from api.routes import accounts, health, recommendations, rounds
 from api.routes.kinds import all_kind_routers
-from api.security import AUTH_RESPONSES, document_policies, redact_access_log
+from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
 from models.db import engine_for, migrate, session_factory
 from models.settings import Settings
 
@@ -27,6 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.session_factory = session_factory(engine)
         app.state.matcher = MatcherService(settings, app.state.session_factory)
+        app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)
+        app.state.matcher.on_changes(app.state.principals.changed)
         app.state.matcher.build()
         yield
         engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +20,8 @@ from models.db import engine_for, is_empty, migrate, session_factory, transactio
 from models.kinds import KINDS, kind_spec
 from models.settings import Settings
 from models.transfer import ImportRowsError, export_file, import_file
+
+WORKER_HEALTHCHECK_S = 600
 
 app = typer.Typer(
     help="City Partner Matcher (城市合伙人匹配): matchmaking for Wuhan's City Partner plan.",
@@ -50,11 +53,19 @@ def _ready_factory(settings: Settings) -> Any:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes (default: the MATCHER_WORKERS setting, else 1)."),
+    ] = None,
 ) -> None:
-    """Start the HTTP API (migrating the database first)."""
+    """Start the HTTP API (migrating the database first).
+
+    Each worker process holds its own matcher and follows the others' writes through the
+    change feed; more workers serve more recommendations at once, one per core.
+    """
     from api.app import create_app
 
-    settings = Settings()
+    settings = Settings() if workers is None else Settings(workers=workers)
     engine, factory = _ready_factory(settings)
     if settings.environment == "development":
         with transaction(factory) as session:
@@ -62,7 +73,22 @@ def serve(
         typer.echo(f"development admin key (also in {settings.data_dir / DEV_KEY_FILE}): {key}")
     engine.dispose()
     typer.echo(f"City Partner Matcher on http://{host}:{port} — OpenAPI docs at http://{host}:{port}/docs")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Worker processes build the app themselves, from the same settings passed as environment.
+    os.environ["MATCHER_WORKERS"] = str(settings.workers)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        workers=settings.workers,
+        # A worker building its matcher holds the GIL for many seconds and answers the
+        # supervisor's ping late; the default 5 s would have it killed and restarted forever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
+    )
 
 
 @app.command("migrate")

@@ -13,12 +13,12 @@ from models.repository import Repository
 from models.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_session_factory(request: Request) -> sessionmaker[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
     factory: sessionmaker[Session] = request.app.state.session_factory
     return factory
 
@@ -43,7 +43,7 @@ def get_repository(session: SessionDep, settings: SettingsDep) -> Repository:
 RepositoryDep = Annotated[Repository, Depends(get_repository)]
 
 
-def get_matcher(request: Request) -> MatcherService:
+async def get_matcher(request: Request) -> MatcherService:
     service: MatcherService = request.app.state.matcher
     return service
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from embeddings.cache import EmbeddingCache
@@ -16,32 +17,57 @@ from matcher.engine import Matcher
 from matcher.graph import RelationEvent
 from matcher.ranker import load_ranker
 from matcher.text import profile_text
+from models.changes import (
+    PROFILE_TOPICS,
+    ChangeOp,
+    FeedEntry,
+    Topic,
+    begin_snapshot,
+    changes_after,
+    latest_change_id,
+)
 from models.enums import EntityKind
-from models.erasure import Erasure
-from models.kinds import KIND_OF_ENTITY, KindSpec
 from models.settings import Settings
-from models.tables import Interaction, Startup
+from models.tables import PROFILE_TABLES, Interaction, Startup
 
 # Kinds whose text describes one person: their old texts must not stay in the cache.
 PERSONAL_KINDS = frozenset({EntityKind.person, EntityKind.mentor})
+# Serialises index writes across the worker processes sharing one data dir.
+SAVE_LOCK = ".save.lock"
 
 
 class MatcherService:
-    """Owns the matcher; every read and write of it goes through one lock.
+    """Owns this process's matcher and keeps it in step with the change feed.
 
-    Recommendations read several structures (catalog, graph, indexes) that a concurrent write
-    would change under them; the lock keeps each recommendation on one consistent state.
+    Every write, by this process, another worker or the CLI, reaches the matcher the same way:
+    committed together with its row in :mod:`models.changes`, then applied here in feed order
+    (:meth:`catch_up`). Recommendations read several structures (catalog, graph, indexes) that
+    applying a change alters, so both go through one lock; a rebuild is made outside it and
+    swapped in, so reads go on meanwhile.
     """
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
         self.settings = settings
         self.factory = factory
         self._lock = threading.RLock()
+        self._catching_up = threading.Lock()
         self._matcher: Matcher | None = None
+        self._position = 0  # the last change id the matcher holds
+        self._listeners: list[Callable[[Sequence[FeedEntry]], None]] = []
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def on_changes(self, listener: Callable[[Sequence[FeedEntry]], None]) -> None:
+        """Call ``listener`` with every batch of changes applied from now on."""
+        self._listeners.append(listener)
 
     def build(self, *, show_progress: bool = False, refit_lexical: bool = False) -> None:
         """(Re)build from the database; vectors come from the cache and the stored indexes."""
         with self.factory() as session:
+            begin_snapshot(session)  # the catalog and the feed position read from one state
+            position = latest_change_id(session)
             catalog = Catalog.from_database(session)
         ranker = load_ranker(self.settings.ranker_path) if self.settings.ranker_path is not None else None
         matcher = Matcher(
@@ -50,9 +76,9 @@ class MatcherService:
             index_dir=self.settings.index_dir,
             show_progress=show_progress,
         ).fit(catalog, refit_lexical=refit_lexical)
-        matcher.save()
+        self._persist(matcher)
         with self._lock:
-            self._matcher = matcher
+            self._matcher, self._position = matcher, position
 
     @contextmanager
     def reading(self) -> Iterator[Matcher]:
@@ -61,65 +87,112 @@ class MatcherService:
                 raise RuntimeError("the matcher is not built yet")
             yield self._matcher
 
-    def saved(self, spec: KindSpec, row: Any) -> None:
-        """Make a committed create or update visible to the next recommendation.
+    def behind(self) -> bool:
+        """Whether the feed holds changes not applied here yet: one indexed read, on a bare
+        connection (a session costs five times as much, on every request)."""
+        bind: Engine = self.factory.kw["bind"]
+        with bind.connect() as connection:
+            return latest_change_id(connection) > self._position
 
-        A person's replaced text leaves the embedding cache, so it keeps none of their old words.
+    def catch_up(self, *, wait: bool = True) -> None:
+        """Apply every committed change not applied yet, in order.
+
+        With ``wait=False`` return at once when another thread is already catching up (a reader
+        then answers from the state before, instead of queueing behind a rebuild).
         """
-        personal = [(spec.entity, row.id)] if spec.entity in PERSONAL_KINDS else []
-        before = self._texts_of(personal)
-        self._apply(spec, row)
-        self._forget_cached(before - self._texts_of(personal))
-        with self.reading() as matcher:
-            refit = matcher.channels_.vocabulary_is_stale
-        if refit:
-            self.build(refit_lexical=True)
+        if not self._catching_up.acquire(blocking=wait):
+            return
+        try:
+            while self._apply_next_batch():
+                pass
+        finally:
+            self._catching_up.release()
 
-    def _apply(self, spec: KindSpec, row: Any) -> None:
-        with self.reading() as matcher:
-            if isinstance(row, Interaction):
-                matcher.observe(RelationEvent.from_interaction(row))
-            elif spec.entity is not None:
-                matcher.upsert_profile(spec.entity, row_record(row))
-                if isinstance(row, Startup):
-                    matcher.catalog_.set_team(row.id, [member.person_id for member in row.members])
-
-    def erased(self, erasure: Erasure) -> None:
-        """Erase committed-deleted profiles from everything derived from them (PIPL Art. 47):
-        catalog, graph and exposure counts, lexical rows, vector indexes (on disk too) and the
-        embedding cache; and re-read the profiles that named them."""
-        texts = self._texts_of(erasure.erased)
-        with self.reading() as matcher:
-            for kind, row_id in erasure.erased:
-                matcher.erase_profile(kind, row_id)
+    def _apply_next_batch(self) -> bool:
+        """One batch from the feed; False when there was nothing left to apply."""
         with self.factory() as session:
-            for kind, row_id in erasure.referring:
-                spec = KIND_OF_ENTITY[kind]
-                self._apply(spec, session.get(spec.table, row_id))
+            entries = changes_after(session, self._position)
+            if not entries:
+                return False
+            if any(entry.op is ChangeOp.reload for entry in entries):
+                self.build(refit_lexical=True)
+                applied: Sequence[FeedEntry] = [e for e in entries if e.id <= self._position]
+            else:
+                self._apply(session, entries)
+                applied = entries
+                with self._lock:
+                    self._position = entries[-1].id
+        for listener in self._listeners:
+            listener(applied)
         with self.reading() as matcher:
-            matcher.save()
-        self._forget_cached(texts)
+            stale = matcher.channels_.vocabulary_is_stale
+        if stale:
+            self.build(refit_lexical=True)
+        return True
 
-    def _texts_of(self, profiles: Sequence[tuple[EntityKind | None, int]]) -> set[str]:
+    def _apply(self, session: Session, entries: Sequence[FeedEntry]) -> None:
+        personal = [(PROFILE_TOPICS[e.topic], e.row_id) for e in entries if _personal(e)]
+        before = self._texts_of(personal)
+        with self.reading() as matcher:
+            for entry in entries:
+                if entry.topic == Topic.interactions:
+                    self._apply_interaction(matcher, session, entry)
+                elif entry.topic in PROFILE_TOPICS and entry.row_id is not None:
+                    self._apply_profile(matcher, session, PROFILE_TOPICS[entry.topic], entry.row_id)
+            erased = any(e.op is ChangeOp.delete and _personal(e) for e in entries)
+            if erased:
+                self._persist(matcher)  # no vector of an erased person stays on disk
+        self._forget_cached(before - self._texts_of(personal))
+
+    @staticmethod
+    def _apply_interaction(matcher: Matcher, session: Session, entry: FeedEntry) -> None:
+        row = session.get(Interaction, entry.row_id)
+        if entry.op is ChangeOp.insert:
+            if row is not None:  # else deleted since: a later entry re-reads the history
+                matcher.observe(RelationEvent.from_interaction(row))
+        else:
+            # An edited or deleted interaction may undo a relation or a refusal: re-read the history.
+            matcher.catalog_.history = History.from_database(session)
+
+    @staticmethod
+    def _apply_profile(matcher: Matcher, session: Session, kind: EntityKind, row_id: int) -> None:
+        """The profile as the database has it now: upserted, or gone (erased, if personal)."""
+        row = session.get(PROFILE_TABLES[kind], row_id)
+        if row is None:
+            if kind in PERSONAL_KINDS:
+                matcher.erase_profile(kind, row_id)
+            else:
+                matcher.remove_profile(kind, row_id)
+            return
+        matcher.upsert_profile(kind, row_record(row))
+        if isinstance(row, Startup):
+            matcher.catalog_.set_team(row.id, [member.person_id for member in row.members])
+
+    def _persist(self, matcher: Matcher) -> None:
+        """Write the indexes to disk; one process at a time, as every worker holds the same state."""
+        if matcher.index_dir is None:
+            return
+        matcher.index_dir.mkdir(parents=True, exist_ok=True)
+        with (matcher.index_dir / SAVE_LOCK).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            matcher.save()
+
+    def _texts_of(self, profiles: Sequence[tuple[EntityKind, int | None]]) -> set[str]:
         with self.reading() as matcher:
             tables = matcher.catalog_.tables
             texts = {
                 profile_text(kind, tables[kind].record(row_id))
                 for kind, row_id in profiles
-                if kind is not None and tables[kind].has_slot(row_id)
+                if row_id is not None and tables[kind].has_slot(row_id)
             }
         return texts - {""}
 
     def _forget_cached(self, texts: set[str]) -> None:
+        """A person's replaced or erased text leaves the embedding cache: none of their old words stay."""
         if texts:
             with EmbeddingCache.for_settings(self.settings) as cache:
                 cache.forget(sorted(texts))
 
-    def deleted(self, spec: KindSpec, row_id: int) -> None:
-        with self.reading() as matcher:
-            if spec.entity is not None:
-                matcher.remove_profile(spec.entity, row_id)
-                return
-            # A deleted interaction may undo a relation or a refusal: re-read the history.
-            with self.factory() as session:
-                matcher.catalog_.history = History.from_database(session)
+
+def _personal(entry: FeedEntry) -> bool:
+    return PROFILE_TOPICS.get(entry.topic) in PERSONAL_KINDS

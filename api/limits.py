@@ -6,8 +6,8 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Annotated, Literal
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Request, status
 from starlette.exceptions import HTTPException
@@ -114,18 +114,25 @@ class RateLimiter:
 
 
 def rate_limiters(settings: Settings) -> dict[LimitClass, RateLimiter]:
+    """Each worker process counts on its own, so each gets its share of the quotas: together
+    they never admit more than the settings say (a client served by one worker gets less)."""
+
+    def share(quota: int) -> int:
+        return max(1, quota // settings.workers)
+
     return {
         "recommend": RateLimiter(
-            per_account=settings.recommend_limit_per_account, per_ip=settings.recommend_limit_per_ip
+            per_account=share(settings.recommend_limit_per_account),
+            per_ip=share(settings.recommend_limit_per_ip),
         ),
         "heavy": RateLimiter(
-            per_account=settings.heavy_limit_per_account, per_ip=settings.heavy_limit_per_ip
+            per_account=share(settings.heavy_limit_per_account), per_ip=share(settings.heavy_limit_per_ip)
         ),
     }
 
 
-def _rate_limit(limit_class: LimitClass) -> Callable[[Request], None]:
-    def check(request: Request) -> None:
+def _rate_limit(limit_class: LimitClass) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    async def check(request: Request) -> None:
         limiter: RateLimiter = request.app.state.rate_limiters[limit_class]
         # Set by authentication when it ran first; anonymous requests count against their address.
         account = getattr(request.state, "account_id", None)

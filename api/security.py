@@ -10,7 +10,8 @@ everywhere except to other people's contact data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -19,12 +20,15 @@ from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, false, or_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionFactoryDep
+from api.engine import MatcherService
 from api.errors import ApiError, ErrorBody
 from api.limits import RowId
-from models.accounts import Profile, account_for_key, interaction_end_is_one_of, owned_profiles
+from models.accounts import Profile, account_for_key, interaction_end_is_one_of, key_hash, owned_profiles
+from models.changes import FeedEntry, Topic
 from models.enums import AccountRole, EntityKind
 from models.kinds import KIND_OF_ENTITY, KindSpec
 from models.tables import PROFILE_TABLES, Account
@@ -66,23 +70,68 @@ class Principal:
         return Principal.of(session, account)
 
 
-def authenticate(
+class PrincipalCache:
+    """Who holds each API key, remembered until the change feed reports a change that could
+    alter it: any write to accounts, keys or profiles (ownership follows teams and operators).
+
+    A lookup that raced such a change is not kept: its generation is stale by then.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], *, secret: str, max_size: int = 10_000) -> None:
+        self.factory = factory
+        self.secret = secret
+        self.max_size = max_size
+        self._known: dict[str, Principal] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Principal | None:
+        return self._known.get(key_hash(key, self.secret))
+
+    def load(self, key: str) -> Principal | None:
+        """From the database; None for an unknown, revoked or disabled key (never remembered)."""
+        generation = self._generation
+        with self.factory() as session:
+            account = account_for_key(session, key, secret=self.secret)
+            principal = None if account is None else Principal.of(session, account)
+        with self._lock:
+            if principal is not None and generation == self._generation:
+                if len(self._known) >= self.max_size:
+                    self._known.clear()
+                self._known[key_hash(key, self.secret)] = principal
+        return principal
+
+    def changed(self, entries: Sequence[FeedEntry]) -> None:
+        if any(entry.topic != Topic.interactions for entry in entries):
+            with self._lock:
+                self._generation += 1
+                self._known.clear()
+
+
+async def authenticate(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The calling account, from its API key; 401 without a valid one.
 
-    Sets ``request.state.account_id`` so per-account rate limits can count the request.
+    The matcher and the key cache are brought up to the change feed first (a cheap check on
+    the event loop; a thread only when there is something to apply), so a key revoked or a
+    profile written by another process counts at once. Sets ``request.state.account_id`` so
+    per-account rate limits can count the request.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
-    account = account_for_key(session, credentials.credentials, secret=settings.secret_key)
-    if account is None:
+    service: MatcherService = request.app.state.matcher
+    if service.behind():
+        await run_in_threadpool(service.catch_up, wait=False)
+    principals: PrincipalCache = request.app.state.principals
+    principal = principals.get(credentials.credentials)
+    if principal is None:
+        principal = await run_in_threadpool(principals.load, credentials.credentials)
+    if principal is None:
         raise _unauthenticated("the API key is unknown, revoked, or its account is disabled")
-    request.state.account_id = account.id
-    return Principal.of(session, account)
+    request.state.account_id = principal.account_id
+    return principal
 
 
 def _unauthenticated(message: str) -> ApiError:
@@ -100,13 +149,16 @@ class Authorized:
     def __init__(self, *roles: AccountRole) -> None:
         self.roles = frozenset({AccountRole.admin, *roles})
 
-    def __call__(self, principal: AuthenticatedDep) -> Principal:
+    async def __call__(self, principal: AuthenticatedDep) -> Principal:
+        self.admit(principal)
+        return principal
+
+    def admit(self, principal: Principal) -> None:
         if principal.role not in self.roles:
             raise ApiError(
                 status.HTTP_403_FORBIDDEN,
                 f"the '{principal.role.value}' role may not call this endpoint; it admits {self.describe()}",
             )
-        return principal
 
     def describe(self) -> str:
         return ", ".join(sorted(role.value for role in self.roles))
@@ -120,14 +172,20 @@ class OwnProfile:
         self.kind = kind
         self.authorized = Authorized(*roles)
 
-    def __call__(self, principal: AuthenticatedDep, session: SessionDep, row_id: RowId) -> Principal:
-        self.authorized(principal)
+    async def __call__(
+        self, principal: AuthenticatedDep, factory: SessionFactoryDep, row_id: RowId
+    ) -> Principal:
+        self.authorized.admit(principal)
         if not principal.owns(self.kind, row_id):
-            spec = KIND_OF_ENTITY[self.kind]
+            raise await run_in_threadpool(self._refusal, principal, factory, row_id)
+        return principal
+
+    def _refusal(self, principal: Principal, factory: sessionmaker[Session], row_id: int) -> ApiError:
+        spec = KIND_OF_ENTITY[self.kind]
+        with factory() as session:
             row = session.get(PROFILE_TABLES[self.kind], row_id)
             visible = row is not None and KIND_POLICIES[spec.slug].readable(principal, spec, row)
-            raise not_theirs(spec, row_id, visible=visible)
-        return principal
+        return not_theirs(spec, row_id, visible=visible)
 
     def describe(self) -> str:
         return f"{self.authorized.describe()}; non-admin only for a {self.kind.value} they own"

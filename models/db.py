@@ -15,6 +15,7 @@ from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, String, cast, create_engine, event, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import models.changes  # noqa: F401  (every session records the change feed)
 from models.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000

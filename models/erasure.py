@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.accounts import Profile, profiles_run_by
+from models.changes import mark_updated
 from models.enums import EntityKind
 from models.kinds import KIND_OF_ENTITY
 from models.repository import Repository
@@ -37,6 +38,7 @@ def erase_person(repository: Repository, person_id: int) -> Erasure:
     erasure = Erasure([*mentors, (EntityKind.person, person_id)], sorted(run - set(mentors)))
     for kind, row_id in erasure.erased:
         repository.delete(KIND_OF_ENTITY[kind], row_id)
+    mark_updated(repository.session, erasure.referring)
     return erasure
 
 

@@ -41,10 +41,17 @@ class Settings(BaseSettings):
         default=None,
         description="A folder written by `matcher train`: its learned ranker replaces the default scorer.",
     )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="HTTP worker processes of `matcher serve`, each with its own matcher.",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1, description="Largest request body (import aside).")
     max_import_bytes: int = Field(default=64 << 20, ge=1, description="Largest bulk import upload.")
     # Expensive endpoints, per account and per client address: a burst of this many, refilled
-    # at this many per minute. Recommendations cost ~10 ms each; imports and solves seconds.
+    # at this many per minute, shared out between the workers. Recommendations cost a few ms
+    # each; imports and solves seconds.
     recommend_limit_per_account: int = Field(default=120, ge=1)
     recommend_limit_per_ip: int = Field(default=600, ge=1)
     heavy_limit_per_account: int = Field(default=6, ge=1)

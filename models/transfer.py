@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.changes import BULK
 from models.db import transaction
 from models.kinds import KindSpec
 from models.refs import ReferenceCheckError
@@ -149,6 +150,7 @@ def import_records(
     prepared = [_with_interaction_id(spec, _decode_text_cells(spec, r)) for r in records]
     problems = list(_duplicate_ids(prepared))
     with transaction(factory) as session:
+        session.info[BULK] = True
         repository = Repository(session, secret=secret)
         existing = repository.by_external_ids(
             spec, [r["external_id"] for r in prepared if "external_id" in r]

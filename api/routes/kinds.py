@@ -106,7 +106,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         refuse_unless_owned(principal, policy, spec, row, repository.session)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
-        matcher.saved(spec, row)
+        matcher.catch_up()
         return public
 
     @router.patch("/{row_id:int}", response_model=public_schema, summary=f"Update one of {spec.slug}")
@@ -119,7 +119,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         refuse_unless_owned(principal, policy, spec, row, repository.session)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
-        matcher.saved(spec, row)
+        matcher.catch_up()
         return public
 
     @router.delete(
@@ -130,14 +130,13 @@ def kind_router(spec: KindSpec) -> APIRouter:
     ) -> Response:
         writable_row(principal, spec, repository.session, row_id)
         if spec.entity is EntityKind.person:
-            erased = erase_person(repository, row_id)
+            erase_person(repository, row_id)
             repository.session.commit()
             purge_freed_pages(repository.session)
-            matcher.erased(erased)
         else:
             repository.delete(spec, row_id)
             repository.session.commit()
-            matcher.deleted(spec, row_id)
+        matcher.catch_up()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
@@ -168,7 +167,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(file.file.read())
             report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
-        matcher.build(refit_lexical=True)
+        matcher.catch_up()
         return {"kind": report.kind, "created": report.created, "updated": report.updated}
 
     return router

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import MatcherDep
@@ -70,7 +70,10 @@ def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target:
         field, _, reason = str(error).partition(": ")
         raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, reason or field, field="query.target") from None
     items = [_public(m) for m in matches]
-    return Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items)
+    answer = Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items)
+    # Serialised here, in the worker thread, from a model already validated: FastAPI would
+    # validate and serialise it again on the event loop.
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 def _targets_of(kind: EntityKind) -> list[str]:

@@ -12,7 +12,6 @@ from api.errors import RATE_LIMITED_RESPONSES, ErrorBody
 from api.limits import HeavyRateLimit, RowId
 from api.security import Authorized
 from matcher.allocation.rounds import solve_round
-from models.kinds import KIND_OF_ENTITY, KINDS
 from models.rounds import (
     PairRequest,
     ProposalPublic,
@@ -200,10 +199,7 @@ def publish_and_commit(store: RoundStore, round_id: int) -> tuple[PublishResult,
 
 
 def publish_and_inform(store: RoundStore, matcher: MatcherService, round_id: int) -> PublishResult:
-    """Publish, then pass what was written on to the running matcher."""
-    result, published = publish_and_commit(store, round_id)
-    for interaction in published.interactions:
-        matcher.saved(KINDS["interactions"], interaction)
-    for kind, row in published.profiles:
-        matcher.saved(KIND_OF_ENTITY[kind], row)
+    """Publish, then bring the running matcher up to what was written."""
+    result, _ = publish_and_commit(store, round_id)
+    matcher.catch_up()
     return result

@@ -1,0 +1,286 @@
+"""The change feed: every write is recorded in its own transaction, and a second process's
+matcher (a second worker, or a service beside the CLI) follows it to the same state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.app import create_app
+from api.engine import MatcherService
+from matcher.engine import Match
+from models.accounts import create_account, issue_key, revoke_key
+from models.changes import ChangeOp, FeedEntry, changes_after, latest_change_id
+from models.db import create_db_engine, migrate, session_factory, transaction
+from models.demo import generate_ecosystem, load_ecosystem
+from models.enums import AccountRole, EntityKind
+from models.kinds import KINDS
+from models.repository import Repository
+from models.settings import Settings
+from models.tables import Investor, Startup
+from models.transfer import import_records
+from tests.conftest import TEST_SECRET
+from tests.factories import SMALL_DEMO, samples
+
+
+def _import_samples(factory: sessionmaker[Session]) -> None:
+    for slug, records in samples().items():
+        import_records(factory, KINDS[slug], records, secret=TEST_SECRET)
+
+
+def _feed(factory: sessionmaker[Session], after: int) -> list[tuple[str, ChangeOp]]:
+    with factory() as session:
+        return [(entry.topic, entry.op) for entry in changes_after(session, after)]
+
+
+def _position(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return latest_change_id(session)
+
+
+def test_each_committed_write_is_in_the_feed_once_with_its_op(factory: sessionmaker[Session]) -> None:
+    _import_samples(factory)
+    start = _position(factory)
+    spec = KINDS["startups"]
+    record = samples()["startups"][0] | {"external_id": "S-FEED", "name": "武汉新芯智造"}
+    with transaction(factory) as session:
+        row_id = Repository(session, secret=TEST_SECRET).create(spec, spec.create.model_validate(record)).id
+    with transaction(factory) as session:
+        Repository(session, secret=TEST_SECRET).update(
+            spec, row_id, spec.update.model_validate({"stage": "a"})
+        )
+    with transaction(factory) as session:
+        Repository(session, secret=TEST_SECRET).delete(spec, row_id)
+    assert _feed(factory, start) == [
+        ("startups", ChangeOp.insert),
+        ("startups", ChangeOp.update),
+        ("startups", ChangeOp.delete),
+    ]
+
+
+def test_a_rolled_back_write_leaves_no_trace_in_the_feed(factory: sessionmaker[Session]) -> None:
+    _import_samples(factory)
+    start = _position(factory)
+    with factory() as session:
+        session.get_one(Startup, 1).name = "never committed"
+        session.flush()
+        session.rollback()
+    assert _feed(factory, start) == []
+
+
+def test_a_bulk_import_is_one_reload(factory: sessionmaker[Session]) -> None:
+    start = _position(factory)
+    import_records(factory, KINDS["persons"], samples()["persons"], secret=TEST_SECRET)
+    assert _feed(factory, start) == [("*", ChangeOp.reload)]
+
+
+def test_key_and_team_writes_count_as_changes_of_their_account_and_startup(
+    factory: sessionmaker[Session],
+) -> None:
+    _import_samples(factory)
+    start = _position(factory)
+    with transaction(factory) as session:
+        account = create_account(session, name="feed", role=AccountRole.investor)
+        issued = issue_key(session, account, secret=TEST_SECRET)
+    with transaction(factory) as session:
+        revoke_key(session, issued.prefix)
+    with transaction(factory) as session:
+        for member in session.get_one(Startup, 1).members:
+            session.delete(member)
+    assert _feed(factory, start) == [
+        ("accounts", ChangeOp.insert),
+        ("accounts", ChangeOp.update),  # its key issued
+        ("accounts", ChangeOp.update),  # its key revoked
+        ("startups", ChangeOp.update),
+    ]
+
+
+# --- two processes' matchers on one database -------------------------------------------------
+
+
+@pytest.fixture
+def demo_settings(settings: Settings) -> Settings:
+    engine = create_db_engine(settings.resolved_database_url)
+    migrate(engine)
+    load_ecosystem(session_factory(engine), generate_ecosystem(5, SMALL_DEMO), secret=TEST_SECRET)
+    engine.dispose()
+    return settings
+
+
+@pytest.fixture
+def services(demo_settings: Settings) -> Iterator[tuple[MatcherService, MatcherService]]:
+    """Two services on one database and data dir, as two workers of one server hold them."""
+    engine = create_db_engine(demo_settings.resolved_database_url)
+    pair = (
+        MatcherService(demo_settings, session_factory(engine)),
+        MatcherService(demo_settings, session_factory(engine)),
+    )
+    for service in pair:
+        service.build()
+    yield pair
+    engine.dispose()
+
+
+def _deal_flow(service: MatcherService, investor_id: int) -> list[Match]:
+    with service.reading() as matcher:
+        return matcher.recommend(EntityKind.investor, investor_id, EntityKind.startup, k=5)
+
+
+def _ids(matches: list[Match]) -> list[int]:
+    return [match.id for match in matches]
+
+
+def test_a_second_process_follows_an_interaction_an_edit_and_a_deletion(
+    services: tuple[MatcherService, MatcherService],
+) -> None:
+    writer, follower = services
+    investor_id = 1
+    first, second, *_ = _ids(_deal_flow(follower, investor_id))
+    factory = writer.factory
+    with transaction(factory) as session:
+        investor = session.get_one(Investor, investor_id)
+        declined = samples()["interactions"][0] | {
+            "actor_kind": "investor",
+            "actor_external_id": investor.external_id,
+            "target_kind": "startup",
+            "target_external_id": session.get_one(Startup, first).external_id,
+            "kind": "declined",
+            "external_id": "FEED-DECLINED",
+        }
+    with transaction(factory) as session:
+        spec = KINDS["interactions"]
+        Repository(session, secret=TEST_SECRET).create(spec, spec.create.model_validate(declined))
+        session.get_one(Startup, second).active = False
+    writer.catch_up()
+    assert follower.behind()
+    follower.catch_up()
+    assert not follower.behind()
+    for service in services:
+        assert {first, second}.isdisjoint(_ids(_deal_flow(service, investor_id)))
+    with transaction(factory) as session:
+        Repository(session, secret=TEST_SECRET).delete(KINDS["investors"], investor_id)
+    follower.catch_up()
+    assert _deal_flow(follower, investor_id) == []
+    with follower.reading() as matcher:
+        assert investor_id not in matcher.catalog_.tables[EntityKind.investor]
+        assert investor_id not in matcher.channels_.kinds[EntityKind.investor].index
+
+
+def test_a_follower_ends_where_a_fresh_build_starts(
+    services: tuple[MatcherService, MatcherService], demo_settings: Settings
+) -> None:
+    """Applying the feed and reading the database anew give the same matcher: nothing is
+    applied twice (the build reads the feed position and the tables in one snapshot)."""
+    writer, follower = services
+    with transaction(writer.factory) as session:
+        startup_ids = [row.id for row in session.query(Startup).order_by(Startup.id).limit(3)]
+        investor = session.get_one(Investor, 2)
+        spec = KINDS["interactions"]
+        for n, startup_id in enumerate(startup_ids):
+            record = samples()["interactions"][0] | {
+                "actor_kind": "investor",
+                "actor_external_id": investor.external_id,
+                "target_kind": "startup",
+                "target_external_id": session.get_one(Startup, startup_id).external_id,
+                "kind": "invested",
+                "external_id": f"FEED-INVESTED-{n}",
+            }
+            Repository(session, secret=TEST_SECRET).create(spec, spec.create.model_validate(record))
+    follower.catch_up()
+    fresh = MatcherService(demo_settings, follower.factory)
+    fresh.build()
+    assert fresh.position == follower.position
+    assert not fresh.behind()
+    for investor_id in (1, 2, 3):
+        assert _ids(_deal_flow(fresh, investor_id)) == _ids(_deal_flow(follower, investor_id))
+    with fresh.reading() as a, follower.reading() as b:
+        node = (EntityKind.investor, 2)
+        assert a.catalog_.history.relation_count(node) == b.catalog_.history.relation_count(node)
+        assert a.catalog_.history.investments[node] == b.catalog_.history.investments[node]
+
+
+def test_an_import_elsewhere_rebuilds_the_follower(services: tuple[MatcherService, MatcherService]) -> None:
+    _, follower = services
+    record = samples()["investors"][0] | {"external_id": "I-FEED", "name": "光谷天使基金 Feed"}
+    import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
+    follower.catch_up()
+    with follower.factory() as session:
+        new_id = session.query(Investor.id).filter_by(external_id="I-FEED").scalar()
+    with follower.reading() as matcher:
+        assert new_id in matcher.catalog_.tables[EntityKind.investor]
+
+
+def test_listeners_hear_each_applied_batch(services: tuple[MatcherService, MatcherService]) -> None:
+    writer, follower = services
+    heard: list[FeedEntry] = []
+    follower.on_changes(heard.extend)
+    with transaction(writer.factory) as session:
+        session.get_one(Startup, 1).name = "改名的创业公司"
+    follower.catch_up()
+    assert [(entry.topic, entry.row_id, entry.op) for entry in heard] == [("startups", 1, ChangeOp.update)]
+
+
+# --- keys revoked in another process ------------------------------------------------------------
+
+
+def test_a_key_revoked_by_another_process_is_refused_at_once(demo_settings: Settings) -> None:
+    with TestClient(create_app(demo_settings)) as client:
+        factory = client.app.state.session_factory  # type: ignore[attr-defined]
+        with transaction(factory) as session:
+            account = create_account(session, name="soon revoked", role=AccountRole.admin)
+            issued = issue_key(session, account, secret=TEST_SECRET)
+        headers = {"Authorization": f"Bearer {issued.key}"}
+        assert client.get("/v1/investors", params={"limit": 1}, headers=headers).status_code == 200
+        # As `matcher account revoke` does: its own engine, its own transaction.
+        engine = create_db_engine(demo_settings.resolved_database_url)
+        with transaction(session_factory(engine)) as session:
+            assert revoke_key(session, issued.prefix) == 1
+        engine.dispose()
+        assert client.get("/v1/investors", params={"limit": 1}, headers=headers).status_code == 401
+
+
+# --- a real server with two workers --------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_two_workers_serve_each_others_writes(tmp_path: Path) -> None:
+    from tests.servers import serving
+
+    settings = Settings(data_dir=tmp_path / "data", environment="test", secret_key=TEST_SECRET)
+    settings.ensure_dirs()
+    engine = create_db_engine(settings.resolved_database_url)
+    migrate(engine)
+    load_ecosystem(session_factory(engine), generate_ecosystem(5, SMALL_DEMO), secret=TEST_SECRET)
+    engine.dispose()
+    log = tmp_path / "serve.log"
+    with serving(settings.data_dir, log=log, MATCHER_WORKERS="2") as server:
+
+        def deal_flow() -> list[int]:
+            # A new connection each time, so the kernel hands requests to both workers.
+            response = httpx.get(
+                f"{server.url}/v1/investors/1/deal-flow", params={"k": 5}, headers=server.headers, timeout=30
+            )
+            response.raise_for_status()
+            return [item["id"] for item in response.json()["items"]]
+
+        top = deal_flow()[0]
+        people = httpx.get(f"{server.url}/v1/investors/1", headers=server.headers, timeout=30).json()
+        startup = httpx.get(f"{server.url}/v1/startups/{top}", headers=server.headers, timeout=30).json()
+        declined = {
+            "actor_kind": "investor",
+            "actor_external_id": people["external_id"],
+            "target_kind": "startup",
+            "target_external_id": startup["external_id"],
+            "kind": "declined",
+        }
+        posted = httpx.post(
+            f"{server.url}/v1/interactions", json=declined, headers=server.headers, timeout=30
+        )
+        assert posted.status_code == 201
+        assert all(top not in deal_flow() for _ in range(16))
+    assert log.read_text().count("Started server process") == 2
