@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -240,6 +240,9 @@ class History:
 
     def relation_count(self, node: Node) -> int:
         return self.graph.degree(node) if node in self.graph else 0
+
+    def relation_counts(self, nodes: Iterable[Node]) -> list[int]:
+        return self.graph.degrees(nodes)
 
     def excluded(self, query: Node) -> set[Node]:
         """Counterparts the query already has a relation with, or that either side declined."""

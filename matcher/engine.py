@@ -7,11 +7,12 @@ retrieve (eligible candidates, then a pool from the semantic, lexical and graph 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,7 @@ from matcher.eligibility import eligible
 from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
 from matcher.graph import Node, RelationEvent
-from matcher.rerank import ExposureTracker, mmr_order
+from matcher.rerank import ExposureTracker, mmr_picks
 from matcher.scoring import Fusion, Scorer, WeightedScorer, fuse
 from matcher.text import profile_text
 from models.enums import EntityKind, InteractionKind
@@ -56,10 +57,15 @@ class _Query:
     direction: Direction
     node: Node
     record: Mapping[str, Any]
-    text: str
     semantic: np.ndarray
     lexical: Any
     cache: dict[str, Any] = field(default_factory=dict)
+
+
+class _Scored(NamedTuple):
+    mutual: float
+    query_side: float
+    candidate_side: float
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ class Matcher:
             raise LookupError(f"{query_kind.value} {query_id} is inactive or has not consented to matching")
         table = self.catalog_.tables[target_kind]
         pool = np.asarray([table.position(i) for i in candidate_ids if i in table], dtype=np.int64)
-        features = feature_matrix(self._context(query, pool))
+        features = feature_matrix(self._context(query, pool, self._pool_vectors(table.kind, pool)))
         forward, backward = self.scorer_.side_scores(features, query.direction)
         return PairScores(table.ids[pool], features, forward, backward, fuse(forward, backward, self.fusion))
 
@@ -219,12 +225,13 @@ class Matcher:
                 return None
             raise LookupError(f"no {query_kind.value} with id {query_id}")
         record = table.record(query_id)
-        text = profile_text(query_kind, record)
         channel = self.channels_.kinds[query_kind]
-        stored = query_id in channel.index
-        semantic = channel.index.vectors_of([query_id])[0] if stored else self.encoder.encode([text])[0]
+        if query_id in channel.index:
+            semantic = channel.index.vectors_of([query_id])[0]
+        else:
+            semantic = self.encoder.encode([profile_text(query_kind, record)])[0]
         lexical = channel.lexical_row(channel.table.position(query_id))
-        return _Query(direction, (query_kind, query_id), record, text, semantic, lexical)
+        return _Query(direction, (query_kind, query_id), record, semantic, lexical)
 
     def _as_startup_if_founder(
         self, kind: EntityKind, row_id: int, target: EntityKind
@@ -306,14 +313,15 @@ class Matcher:
             query.cache["co_related"] = tuple(node for node, _ in top)
         return query.cache["co_related"]  # type: ignore[no-any-return]
 
-    def _context(self, query: _Query, pool: np.ndarray) -> PairContext:
+    def _context(self, query: _Query, pool: np.ndarray, vectors: np.ndarray) -> PairContext:
+        """The pool's features' inputs; ``vectors`` are the pool's embeddings, row for row."""
         table = self.catalog_.tables[query.direction.target_kind]
         channel = self.channels_.kinds[table.kind]
-        ids = table.ids[pool]
-        semantic = channel.index.vectors_of(list(map(int, ids))) @ query.semantic if len(ids) else np.zeros(0)
+        nodes = [(table.kind, row_id) for row_id in table.ids[pool].tolist()]
+        semantic = vectors @ query.semantic if len(pool) else np.zeros(0)
         lexical = channel.lexical_scores(query.lexical, pool)
         graph = self._graph_scores(query)
-        walk = np.asarray([graph.get((table.kind, int(i)), 0.0) for i in ids])
+        walk = np.asarray([graph.get(node, 0.0) for node in nodes]) if graph else np.zeros(len(nodes))
         walk = walk / walk.max() if len(walk) and walk.max() > 0 else walk
         return PairContext(
             query_kind=query.node[0],
@@ -325,32 +333,47 @@ class Matcher:
             semantic=semantic,
             lexical=lexical,
             graph_proximity=walk,
-            graph_overlap=self._overlap(query, ids, table.kind),
+            graph_overlap=self._overlap(query, nodes),
             query_node=query.node,
+            cache={"nodes": nodes},
         )
 
-    def _overlap(self, query: _Query, ids: np.ndarray, kind: EntityKind) -> np.ndarray:
+    def _pool_vectors(self, kind: EntityKind, pool: np.ndarray) -> np.ndarray:
+        ids = self.catalog_.tables[kind].ids[pool]
+        return self.channels_.kinds[kind].index.vectors_of(ids.tolist()) if len(ids) else np.zeros((0, 0))
+
+    def _overlap(self, query: _Query, nodes: list[Node]) -> np.ndarray:
         """Adamic–Adar between a candidate and the query's relations, summed: an investor who
         co-invests with your investors, a startup sharing backers with your portfolio."""
         graph = self.catalog_.history.graph
         mine = self.catalog_.history.related(query.node)
         if not mine:
-            return np.zeros(len(ids))
-        # A candidate already related to the query (possible when scoring chosen pairs) is not
-        # compared with itself.
-        nodes = [(kind, int(i)) for i in ids]
-        scores = np.asarray(
-            [
-                sum(graph.adamic_adar(node, n) for n in mine if n != node) if node in graph else 0.0
-                for node in nodes
-            ]
-        )
+            return np.zeros(len(nodes))
+        # Each relation's neighbours and each shared node's weight once per query, not per
+        # candidate; summed in the same order as RelationGraph.adamic_adar, so to the last bit.
+        their_neighbours = {n: graph.neighbours(n) for n in mine}
+        weights: dict[Node, float] = {}
+
+        def weight(shared: Node) -> float:
+            if shared not in weights:
+                weights[shared] = 1 / math.log(graph.degree(shared))
+            return weights[shared]
+
+        def summed(node: Node) -> float:
+            # A candidate already related to the query (possible when scoring chosen pairs) is
+            # not compared with itself.
+            candidate = graph.neighbours(node)
+            return sum(
+                sum(weight(shared) for shared in candidate & their_neighbours[n]) for n in mine if n != node
+            )
+
+        scores = np.asarray([summed(node) if node in graph else 0.0 for node in nodes])
         return scores / (1.0 + scores)
 
     def _rank(self, query: _Query, pool: np.ndarray, k: int) -> list[Match]:
-        context = self._context(query, pool)
+        vectors = self._pool_vectors(query.direction.target_kind, pool)
+        context = self._context(query, pool, vectors)
         features = feature_matrix(context)
-        forward_parts, backward_parts = self.scorer_.contributions(features, query.direction)
         forward, backward = self.scorer_.side_scores(features, query.direction)
         mutual = fuse(forward, backward, self.fusion)
         table = context.table
@@ -358,53 +381,62 @@ class Matcher:
         # Stable order for ties: the lower id first.
         order = np.lexsort((ids, -mutual))
         head = order[: max(3 * k, k + 10)]
-        channel = self.channels_.kinds[table.kind]
-        vectors = channel.index.vectors_of(list(map(int, ids[head])))
-        picked = [
-            int(head[i]) for i in mmr_order(mutual[head], vectors, len(head), relevance_weight=self.diversity)
-        ]
         tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=self.exposure_cap))
-        picked = tracker.demote(picked, [(table.kind, int(ids[i])) for i in picked])[:k]
-        tracker.record(tuple((table.kind, int(ids[i])) for i in picked))
+        diverse = (
+            int(head[i]) for i in mmr_picks(mutual[head], vectors[head], relevance_weight=self.diversity)
+        )
+        picked = tracker.first(diverse, lambda at: (table.kind, int(ids[at])), k)
+        tracker.record(tuple((table.kind, int(ids[at])) for at in picked))
+        # Parts only for the shown rows: a learned scorer's parts cost a rescoring per feature.
+        forward_parts, backward_parts = self.scorer_.contributions(features[picked], query.direction)
+        peers = self._explaining_peers(query)
         return [
             self._match(
                 query,
                 context,
-                int(i),
-                features[i],
-                forward_parts[i],
-                backward_parts[i],
-                mutual[i],
-                forward[i],
-                backward[i],
+                peers,
+                at,
+                _Scored(float(mutual[at]), float(forward[at]), float(backward[at])),
+                _named(feature_row),
+                _named(forward_row),
+                _named(backward_row),
+                _named(both_row),
             )
-            for i in picked
+            for at, feature_row, forward_row, backward_row, both_row in zip(
+                picked,
+                features[picked].tolist(),
+                forward_parts.tolist(),
+                backward_parts.tolist(),
+                (forward_parts + backward_parts).tolist(),
+                strict=True,
+            )
         ]
 
     def _match(
         self,
         query: _Query,
         context: PairContext,
+        peers: tuple[Node, ...],
         at: int,
-        features: np.ndarray,
-        forward_parts: np.ndarray,
-        backward_parts: np.ndarray,
-        mutual: float,
-        forward: float,
-        backward: float,
+        scored: _Scored,
+        features: dict[str, float],
+        forward_parts: dict[str, float],
+        backward_parts: dict[str, float],
+        both_parts: dict[str, float],
     ) -> Match:
         table = context.table
-        record = table.records[int(context.pool[at])]
+        position = int(context.pool[at])
+        record = table.records[position]
         node = (table.kind, int(record["id"]))
         explain = ExplainContext(
             query_kind=query.node[0],
             query=query.record,
             candidate_node=node,
             candidate=record,
-            keywords=lambda: self.channels_.shared_keywords(query.lexical, table.kind, int(context.pool[at])),
+            keywords=lambda: self.channels_.shared_keywords(query.lexical, table.kind, position),
             history=self.catalog_.history,
             records=self._record_of,
-            peers=self._explaining_peers(query),
+            peers=peers,
             peers_are_similar=query.direction.graph_seeds == "similar_peers",
             path=lambda: self._relation_path(query.node, node),
         )
@@ -413,13 +445,13 @@ class Matcher:
             id=node[1],
             external_id=str(record.get("external_id", "")),
             name=str(record.get("name", "")),
-            score=float(mutual),
-            query_side_score=float(forward),
-            candidate_side_score=float(backward),
-            reasons=reasons(explain, _named(forward_parts + backward_parts)),
-            features=_named(features),
-            query_side_contributions=_named(forward_parts),
-            candidate_side_contributions=_named(backward_parts),
+            score=scored.mutual,
+            query_side_score=scored.query_side,
+            candidate_side_score=scored.candidate_side,
+            reasons=reasons(explain, both_parts),
+            features=features,
+            query_side_contributions=forward_parts,
+            candidate_side_contributions=backward_parts,
         )
 
     def _relation_path(self, start: Node, end: Node) -> list[tuple[Node, InteractionKind, Node]]:
@@ -437,8 +469,8 @@ class Matcher:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
 
 
-def _named(values: np.ndarray) -> dict[str, float]:
-    return dict(zip(FEATURE_NAMES, values.tolist(), strict=True))
+def _named(values: list[float]) -> dict[str, float]:
+    return dict(zip(FEATURE_NAMES, values, strict=True))
 
 
 def _filter_mask(table: KindTable, filters: Mapping[str, Any]) -> np.ndarray:

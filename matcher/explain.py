@@ -139,8 +139,9 @@ def _text(ctx: ExplainContext) -> Reason | None:
 
 
 def _graph(ctx: ExplainContext) -> Reason | None:
-    linked = [p for p in ctx.peers if p in ctx.history.related(ctx.candidate_node)]
-    if not linked or (peer := ctx.records(linked[0])) is None:
+    related = ctx.history.related(ctx.candidate_node)
+    linked = next((p for p in ctx.peers if p in related), None)
+    if linked is None or (peer := ctx.records(linked)) is None:
         return None
     name = peer.get("name", "")
     if ctx.peers_are_similar:
@@ -196,7 +197,7 @@ def _applied(ctx: ExplainContext) -> Reason | None:
 
 
 def _popularity(ctx: ExplainContext) -> Reason | None:
-    count = len(ctx.history.related(ctx.candidate_node))
+    count = ctx.history.relation_count(ctx.candidate_node)  # one per related profile
     return Reason("popularity", f"已有{count}段合作记录", f"{count} past relations") if count else None
 
 

@@ -45,7 +45,7 @@ class PairContext:
 
     def nodes(self) -> list[Node]:
         if "nodes" not in self.cache:
-            self.cache["nodes"] = [(self.table.kind, int(row_id)) for row_id in self.table.ids[self.pool]]
+            self.cache["nodes"] = [(self.table.kind, row_id) for row_id in self.table.ids[self.pool].tolist()]
         return self.cache["nodes"]  # type: ignore[no-any-return]
 
 
@@ -61,8 +61,15 @@ def _per_group(
     """``score`` of each pool row's ``key``, computed once per distinct key in the pool (a pool of
     hundreds holds a few dozen industry sets, stage lists or places)."""
     codes, keys = context.table.groups(name, key)
-    present, inverse = np.unique(codes[context.pool], return_inverse=True)
-    return np.fromiter((score(keys[g]) for g in present), np.float64, len(present))[inverse]
+    in_pool = codes[context.pool]
+    # Marking the groups present is O(pool + groups), where np.unique would sort the pool.
+    present = np.zeros(len(keys), dtype=bool)
+    present[in_pool] = True
+    groups = np.flatnonzero(present)
+    by_group: np.ndarray = np.zeros(len(keys))
+    by_group[groups] = np.fromiter((score(keys[g]) for g in groups.tolist()), np.float64, len(groups))
+    pooled: np.ndarray = by_group[in_pool]
+    return pooled
 
 
 def _industries(record: Mapping[str, Any]) -> frozenset[str]:
@@ -101,11 +108,11 @@ def stage(context: PairContext) -> np.ndarray:
 def _ticket_fit(ask: Any, low: Any, high: Any) -> np.ndarray:
     """1 at the geometric centre of the range, 0.5 at its edges; 0.5 when unknown (NaN or no ask).
 
-    Arguments are numbers or arrays of them (broadcast together).
+    Arguments are finite numbers, NaN for missing, or arrays of them (broadcast together).
     """
     ask, low, high = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (ask, low, high)))
-    known = (np.nan_to_num(ask) != 0) & ~np.isnan(high)
-    low = np.maximum(np.nan_to_num(low), 1.0)
+    known = (ask != 0) & ~np.isnan(ask) & ~np.isnan(high)
+    low = np.fmax(low, 1.0)  # fmax, unlike maximum, takes 1 over NaN: a missing minimum counts as 1
     high = np.maximum(high, low * 1.01)
     with np.errstate(invalid="ignore"):  # unknown rows are NaN here and answered 0.5 below
         half_width = np.log(high / low) / 2
@@ -178,14 +185,20 @@ def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:
 
 def popularity(context: PairContext) -> np.ndarray:
     """Damped: the log keeps the most connected from drowning every other reason."""
-    counts = np.asarray([context.history.relation_count(n) for n in context.nodes()], dtype=np.float64)
+    counts = np.asarray(context.history.relation_counts(context.nodes()), dtype=np.float64)
     return 1.0 - 1.0 / (1.0 + np.log1p(counts))
 
 
 def recency(context: PairContext) -> np.ndarray:
-    last = context.history.last_active
-    ages = [(context.now - last[n]).days if n in last else None for n in context.nodes()]
-    return np.asarray([0.0 if a is None else math.exp(-max(a, 0) / RECENCY_SCALE_DAYS) for a in ages])
+    last, now = context.history.last_active, context.now
+    return np.asarray(
+        [
+            0.0
+            if (when := last.get(n)) is None
+            else math.exp(-max((now - when).days, 0) / RECENCY_SCALE_DAYS)
+            for n in context.nodes()
+        ]
+    )
 
 
 def applied(context: PairContext) -> np.ndarray:

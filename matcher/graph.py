@@ -37,7 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import Self
 
 import numpy as np
@@ -117,6 +117,7 @@ class RelationGraph:
         # Neighbours grouped by kind, so that "the investors of X" never scans X's alumni.
         self._adj: dict[Node, dict[EntityKind, dict[Node, Relation]]] = {}
         self._strength: dict[Node, int] = {}
+        self._degree: dict[Node, int] = {}  # distinct neighbours, kept so features need no count
         self._co: dict[Node, dict[Node, int]] = {}
         self._edges = 0
         self._matrix = _WeightMatrix()
@@ -147,7 +148,10 @@ class RelationGraph:
         a, b = event.actor, event.target
         old = self.relation(a, b)
         self._put(a, b, Relation.first(event) if old is None else old.with_event(event))
-        self._edges += old is None
+        if old is None:
+            self._edges += 1
+            for node in (a, b):
+                self._degree[node] = self._degree.get(node, 0) + 1
         for node in (a, b):
             self._strength[node] = self._strength.get(node, 0) + 1
         if event.kind is InteractionKind.invested and (old is None or event.kind not in old.kinds):
@@ -163,7 +167,7 @@ class RelationGraph:
         edges = list(self._items(node))
         orphans = [nbr for nbr, relation in edges if self._detach(nbr, node, relation)]
         for gone in (node, *orphans):
-            del self._adj[gone], self._strength[gone]
+            del self._adj[gone], self._strength[gone], self._degree[gone]
         self._edges -= len(edges)
         self._matrix.remove([(node, nbr, relation.count) for nbr, relation in edges], [node, *orphans])
 
@@ -178,6 +182,7 @@ class RelationGraph:
         if not by_kind[gone[0]]:
             del by_kind[gone[0]]
         self._strength[node] -= relation.count
+        self._degree[node] -= 1
         return not by_kind
 
     def _investors_of(self, startup: Node) -> list[Node]:
@@ -225,7 +230,11 @@ class RelationGraph:
         return {nbr for nbr, _ in self._items(node, kind)}
 
     def degree(self, node: Node) -> int:
-        return sum(map(len, self._adj.get(node, {}).values()))
+        return self._degree.get(node, 0)
+
+    def degrees(self, nodes: Iterable[Node]) -> list[int]:
+        """:meth:`degree` of each node, 0 outside the graph."""
+        return list(map(self._degree.get, nodes, repeat(0)))
 
     def co_investors(self, investor: Node) -> dict[Node, int]:
         """Investors sharing at least one portfolio startup, with how many they share."""

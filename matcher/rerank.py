@@ -3,8 +3,9 @@ counterparts are not in every list."""
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -18,22 +19,31 @@ def mmr_order(scores: np.ndarray, vectors: np.ndarray, k: int, *, relevance_weig
     ``relevance_weight`` = 1 keeps the plain score order. Ties resolve to the lower index,
     which callers make the stable tie order.
     """
-    count = len(scores)
-    if count == 0 or k <= 0:
+    if k <= 0:
         return []
+    return list(itertools.islice(mmr_picks(scores, vectors, relevance_weight=relevance_weight), k))
+
+
+def mmr_picks(scores: np.ndarray, vectors: np.ndarray, *, relevance_weight: float = 0.8) -> Iterator[int]:
+    """:func:`mmr_order` of every index, each pick computed only when asked for: greedy picks
+    never change once made, so a caller needing the first few pays for those alone."""
+    count = len(scores)
+    if count == 0:
+        return
     if relevance_weight >= 1.0 or vectors.size == 0:
-        return list(np.lexsort((np.arange(count), -scores))[:k])
-    chosen: list[int] = []
+        yield from np.lexsort((np.arange(count), -scores)).tolist()
+        return
+    relevance = relevance_weight * scores
+    penalty = 1.0 - relevance_weight
+    # A pick's redundancy becomes infinite: its value is then -inf, which takes it out of the
+    # running in the same product that scores the others.
     redundancy = np.zeros(count)
-    available = np.ones(count, dtype=bool)
-    for _ in range(min(k, count)):
-        value = relevance_weight * scores - (1.0 - relevance_weight) * redundancy
-        value[~available] = -np.inf
-        best = int(np.argmax(value))  # argmax takes the first of equals: the stable order
-        chosen.append(best)
-        available[best] = False
-        redundancy = np.maximum(redundancy, vectors @ vectors[best])
-    return chosen
+    for _ in range(count):
+        best = int(np.argmax(relevance - penalty * redundancy))  # the first of equals: the stable order
+        yield best
+        similarity = vectors @ vectors[best]
+        np.maximum(redundancy, similarity, out=redundancy)
+        redundancy[best] = np.inf
 
 
 class ExposureTracker:
@@ -72,6 +82,16 @@ class ExposureTracker:
         return [i for i, o in zip(items, over, strict=True) if not o] + [
             i for i, o in zip(items, over, strict=True) if o
         ]
+
+    def first(self, items: Iterable[T], key: Callable[[T], Hashable], k: int) -> list[T]:
+        """``demote(items, keys)[:k]``, reading ``items`` only until ``k`` are not over the cap."""
+        shown: list[T] = []
+        held: list[T] = []
+        for item in items:
+            (held if self.over_cap(key(item)) else shown).append(item)
+            if len(shown) == k:
+                return shown
+        return (shown + held)[:k]
 
     def forget(self, candidate: Hashable) -> None:
         self._counts.pop(candidate, None)
