@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,8 +26,13 @@ async def get_session_factory(request: Request) -> sessionmaker[Session]:
 SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
 
 
-def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
-    """A session per request; handlers commit explicitly, anything uncommitted rolls back."""
+async def get_session(factory: SessionFactoryDep) -> AsyncIterator[Session]:
+    """A session per request; handlers commit explicitly, anything uncommitted rolls back.
+
+    ``async``, so opened and closed on the event loop: making a session does no I/O, closing
+    one is a rollback at most, and a sync generator would cost two hops to a worker thread
+    and back on every request.
+    """
     with factory() as session:
         yield session
 
@@ -36,7 +41,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_repository(session: SessionDep, settings: SettingsDep) -> Repository:
+async def get_repository(session: SessionDep, settings: SettingsDep) -> Repository:
     return Repository(session, secret=settings.secret_key)
 
 

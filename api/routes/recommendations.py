@@ -61,6 +61,10 @@ def _public(match: Match) -> MatchPublic:
 
 
 def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target: EntityKind, k: int) -> Any:
+    """Called from ``async`` routes, so on the event loop: a recommendation is a few ms of CPU
+    under the GIL either way, and a hop to a worker thread and back cost a third as much again.
+    Several cores are used by running several worker processes (``matcher serve --workers``).
+    """
     try:
         with matcher.reading() as engine:
             matches = engine.recommend(query_kind, row_id, target, k=k)
@@ -71,8 +75,7 @@ def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target:
         raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, reason or field, field="query.target") from None
     items = [_public(m) for m in matches]
     answer = Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items)
-    # Serialised here, in the worker thread, from a model already validated: FastAPI would
-    # validate and serialise it again on the event loop.
+    # Serialised here from a model already validated: FastAPI would validate it again.
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
@@ -94,7 +97,7 @@ def _add_recommendations_route(kind: EntityKind) -> None:
         summary=f"Recommendations for one of {slug}",
         description=f"Ranked counterparts with reasons. target: one of {', '.join(_targets_of(kind))}.",
     )
-    def recommendations(
+    async def recommendations(
         _asker: asker, matcher: MatcherDep, row_id: RowId, target: target_of_kind, k: K = 10
     ) -> Any:
         return _recommend(matcher, kind, row_id, EntityKind(target), k)
@@ -107,7 +110,7 @@ for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
 @router.get(
     "/v1/investors/{row_id}/deal-flow", response_model=Recommendations, summary="An investor's deal flow"
 )
-def deal_flow(_investor: InvestorOwner, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
+async def deal_flow(_investor: InvestorOwner, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
     """Startups ranked for this investor: fit with its thesis, stage, ticket and network."""
     return _recommend(matcher, EntityKind.investor, row_id, EntityKind.startup, k)
 
@@ -115,6 +118,6 @@ def deal_flow(_investor: InvestorOwner, matcher: MatcherDep, row_id: RowId, k: K
 @router.get(
     "/v1/spaces/{row_id}/candidates", response_model=Recommendations, summary="Applicants to fill a space"
 )
-def space_candidates(_operator: SpaceOperator, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
+async def space_candidates(_operator: SpaceOperator, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
     """Startups ranked to fill this space's vacant seats; those who applied count for more."""
     return _recommend(matcher, EntityKind.space, row_id, EntityKind.startup, k)
