@@ -135,6 +135,22 @@ def _ids(matches: list[Match]) -> list[int]:
     return [match.id for match in matches]
 
 
+def _add_interaction(
+    session: Session, investor_id: int, startup_id: int, kind: str, external_id: str
+) -> None:
+    """An investor's interaction with a startup, written as the API writes it."""
+    record = samples()["interactions"][0] | {
+        "actor_kind": "investor",
+        "actor_external_id": session.get_one(Investor, investor_id).external_id,
+        "target_kind": "startup",
+        "target_external_id": session.get_one(Startup, startup_id).external_id,
+        "kind": kind,
+        "external_id": external_id,
+    }
+    spec = KINDS["interactions"]
+    Repository(session, secret=TEST_SECRET).create(spec, spec.create.model_validate(record))
+
+
 def test_a_second_process_follows_an_interaction_an_edit_and_a_deletion(
     services: tuple[MatcherService, MatcherService],
 ) -> None:
@@ -143,18 +159,7 @@ def test_a_second_process_follows_an_interaction_an_edit_and_a_deletion(
     first, second, *_ = _ids(_deal_flow(follower, investor_id))
     factory = writer.factory
     with transaction(factory) as session:
-        investor = session.get_one(Investor, investor_id)
-        declined = samples()["interactions"][0] | {
-            "actor_kind": "investor",
-            "actor_external_id": investor.external_id,
-            "target_kind": "startup",
-            "target_external_id": session.get_one(Startup, first).external_id,
-            "kind": "declined",
-            "external_id": "FEED-DECLINED",
-        }
-    with transaction(factory) as session:
-        spec = KINDS["interactions"]
-        Repository(session, secret=TEST_SECRET).create(spec, spec.create.model_validate(declined))
+        _add_interaction(session, investor_id, first, "declined", "FEED-DECLINED")
         session.get_one(Startup, second).active = False
     writer.catch_up()
     assert follower.behind()
@@ -179,18 +184,8 @@ def test_a_follower_ends_where_a_fresh_build_starts(
     writer, follower = services
     with transaction(writer.factory) as session:
         startup_ids = [row.id for row in session.query(Startup).order_by(Startup.id).limit(3)]
-        investor = session.get_one(Investor, 2)
-        spec = KINDS["interactions"]
         for n, startup_id in enumerate(startup_ids):
-            record = samples()["interactions"][0] | {
-                "actor_kind": "investor",
-                "actor_external_id": investor.external_id,
-                "target_kind": "startup",
-                "target_external_id": session.get_one(Startup, startup_id).external_id,
-                "kind": "invested",
-                "external_id": f"FEED-INVESTED-{n}",
-            }
-            Repository(session, secret=TEST_SECRET).create(spec, spec.create.model_validate(record))
+            _add_interaction(session, 2, startup_id, "invested", f"FEED-INVESTED-{n}")
     follower.catch_up()
     fresh = MatcherService(demo_settings, follower.factory)
     fresh.build()
