@@ -16,7 +16,7 @@ exact scans read them through a zero-copy view instead of holding a second copy.
 Filtered search always returns min(k, eligible) hits: a filter admitting few vectors is scanned
 exactly (cheaper than the graph there); a wider one walks the graph with a beam widened in
 proportion to the filter's selectivity, and any query whose walk still strands short of k is
-retried wider (when that is cheaper than a scan), then scanned.
+scanned.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cached_property, partial
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Final
 
@@ -49,13 +49,12 @@ MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER 
 COMPACT_FRACTION: Final = 0.25
 # Measured at 200k x 384 (see benchmarks/index_scale.py): when a fraction s of the slots is
 # admitted, the graph walk needs a beam (efSearch) of about 0.25 k / s to meet k admitted vectors;
-# 0.4 leaves a margin; a walk that still strands is retried wider, then scanned.
+# 0.4 leaves a margin; a walk that still strands is scanned.
 BEAM_PER_RESULT: Final = 0.4
 # Scanning E eligible vectors costs ~E inner products, the walk ~k n / E (its beam): the scan is
-# the cheaper while E**2 <= 5 k n. Measured crossover at n = 200k, k = 50: E ~ 7k, ~3.4 ms each.
-EXACT_SCAN_FACTOR: Final = 5.0
-# A stranded walk retries with this many times the beam, so it costs about that many first walks.
-RETRY_WIDENING: Final = 4
+# the cheaper while E**2 <= 9 k n. Measured crossover at n = 1M x 128, k = 100: E ~ 30k, ~3 ms
+# each (a walk admitting 10k costs 10 ms or far more, the scan 1 ms).
+EXACT_SCAN_FACTOR: Final = 9.0
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
 
@@ -257,6 +256,8 @@ class VectorIndex:
 
     def _lookup(self, ext: Ids) -> Ids:
         """Slots of external ids, -1 where unknown (including out-of-range ids)."""
+        if not len(ext) or (ext.min() >= 0 and ext.max() < len(self._slot_of)):
+            return self._slot_of[ext]  # the common case, in one gather
         known = (ext >= 0) & (ext < len(self._slot_of))
         slots = np.full(len(ext), -1, np.int64)
         slots[known] = self._slot_of[ext[known]]
@@ -348,10 +349,12 @@ class VectorIndex:
                 mask = None if self._live == self._index.ntotal else self._ext_of() >= 0
                 self._all_live = _Eligible(self._live, mask)
             return self._all_live
-        mask = np.zeros(self._index.ntotal, bool)
-        slots = self._lookup(allowed)
+        # One spare entry past the slots takes the -1s of unknown ids in the same scatter, sparing
+        # a pass that drops them: at a million allowed ids every pass costs about a millisecond.
+        mask = np.zeros(self._index.ntotal + 1, bool)
         # Tombstones are absent from the id table, so the mask admits live slots only.
-        mask[slots[slots >= 0]] = True
+        mask[self._lookup(allowed)] = True
+        mask = mask[:-1]
         return _Eligible(int(np.count_nonzero(mask)), mask)
 
     def _search_slots(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
@@ -360,17 +363,13 @@ class VectorIndex:
             return self._exact_search(q, k, eligible)
         beam = math.ceil(BEAM_PER_RESULT * k * total / eligible.count)
         scores, slots = self._hnsw_search(q, k, eligible, beam=beam)
-        # A selective filter can strand the walk short of k admitted vectors (a query from another
-        # kind often lands far from the admitted ones). Those queries retry with a wider beam where
-        # the cost model above says that is still cheaper than a scan, else they are scanned at once;
-        # whatever strands again is scanned.
-        wider_walk_pays = eligible.count**2 > RETRY_WIDENING * EXACT_SCAN_FACTOR * k * total
-        retries = (partial(self._hnsw_search, beam=RETRY_WIDENING * beam),) if wider_walk_pays else ()
-        for redo in (*retries, self._exact_search):
-            short = np.count_nonzero(slots >= 0, axis=1) < k
-            if not short.any():
-                break
-            scores[short], slots[short] = redo(q[short], k, eligible)
+        # A walk strands short of k admitted vectors when the admitted ones lie away from the
+        # query (a filter on industry or city keeps whole regions of the space; a query from
+        # another kind lands between them). A wider beam seldom reaches them (at 1M startups,
+        # twice the beam left as many walks stranded), so those queries are scanned at once.
+        short = np.count_nonzero(slots >= 0, axis=1) < k
+        if short.any():
+            scores[short], slots[short] = self._exact_search(q[short], k, eligible)
         return scores, slots
 
     def _exact_search(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:

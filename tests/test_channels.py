@@ -1,0 +1,77 @@
+"""The lexical channel's retrieval and scoring against brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from embeddings.index import VectorIndex
+from matcher.catalog import KindTable
+from matcher.channels import LEXICAL_QUERY_FEATURES, KindChannels
+from models.enums import EntityKind
+
+
+def _channel(rows: int, features: int, seed: int) -> tuple[KindChannels, sp.csr_matrix]:
+    matrix = sp.csr_matrix(sp.random(rows, features, density=0.05, dtype=np.float32, random_state=seed))
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), [matrix[i] for i in range(rows)])
+    return channel, matrix
+
+
+def _query(features: int, nonzero: int, seed: int) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((1, features), np.float32)
+    dense[0, rng.choice(features, nonzero, replace=False)] = rng.uniform(0.01, 1, nonzero)
+    return sp.csr_matrix(dense)
+
+
+def test_lexical_top_is_the_best_admitted_rows_on_the_heaviest_features() -> None:
+    channel, matrix = _channel(2000, 300, seed=1)
+    query = _query(300, LEXICAL_QUERY_FEATURES + 20, seed=2)
+    mask = np.random.default_rng(3).random(2000) < 0.3
+    heaviest = np.argsort(-query.data, kind="stable")[:LEXICAL_QUERY_FEATURES]
+    truncated = np.zeros(300, np.float64)
+    truncated[query.indices[heaviest]] = query.data[heaviest]
+    scores = np.where(mask, matrix @ truncated, 0.0)
+    top = channel.lexical_top(query, mask, 50)
+    assert len(top) == 50
+    assert mask[top].all()
+    assert np.sort(scores[top])[0] >= np.sort(scores)[-50] - 1e-9
+
+
+def test_lexical_top_returns_every_admitted_match_when_there_are_few() -> None:
+    channel, matrix = _channel(500, 300, seed=4)
+    query = _query(300, 10, seed=5)
+    mask = np.zeros(500, bool)
+    mask[:40] = True
+    matching = np.flatnonzero((matrix[:40] @ query.T).toarray().ravel() > 0)
+    assert sorted(channel.lexical_top(query, mask, 100).tolist()) == matching.tolist()
+
+
+def _rare_and_common() -> KindChannels:
+    """1000 rows: feature 0 in every row, 1 in rows 0-4 (0.5 %), 2 in rows 10-39 (3 %), its
+    weight rising with the row."""
+    matrix = sp.lil_matrix((1000, 3), dtype=np.float32)
+    matrix[:, 0] = 0.9
+    matrix[:5, 1] = 0.5
+    for row in range(10, 40):
+        matrix[row, 2] = row / 100
+    csr = sp.csr_matrix(matrix)
+    return KindChannels(KindTable(EntityKind.startup), VectorIndex(4), [csr[i] for i in range(1000)])
+
+
+def test_lexical_top_widens_to_commoner_features_only_while_too_few_rows_are_found() -> None:
+    channel = _rare_and_common()
+    query = sp.csr_matrix(np.array([[0.6, 0.6, 0.5]], np.float32))
+    everyone = np.ones(1000, bool)
+    assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [0, 1, 2, 3, 4]
+    assert sorted(channel.lexical_top(query, everyone, 8).tolist()) == [0, 1, 2, 3, 4, 37, 38, 39]
+    # A feature in every row finds nobody in particular: it is never looked up.
+    assert sorted(channel.lexical_top(query, everyone, 100).tolist()) == [*range(5), *range(10, 40)]
+
+
+def test_lexical_scores_are_the_inner_products_with_the_chosen_rows() -> None:
+    channel, matrix = _channel(300, 200, seed=6)
+    query = _query(200, 30, seed=7)
+    positions = np.array([5, 0, 299, 5, 17])
+    expected = (matrix[positions] @ query.T).toarray().ravel()
+    np.testing.assert_allclose(channel.lexical_scores(query, positions), expected, rtol=1e-5)
