@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -79,6 +80,7 @@ class MatcherService:
         self._persist(matcher)
         with self._lock:
             self._matcher, self._position = matcher, position
+        settle_heap()
 
     @contextmanager
     def reading(self) -> Iterator[Matcher]:
@@ -196,3 +198,12 @@ class MatcherService:
 
 def _personal(entry: FeedEntry) -> bool:
     return PROFILE_TOPICS.get(entry.topic) in PERSONAL_KINDS
+
+
+def settle_heap() -> None:
+    """Take what a build leaves alive out of the cycle collector's sight: at a million profiles a
+    full collection walking the catalogue's records paused a request for ~0.5 s. The previous
+    build's objects are unfrozen and collected first, so a rebuild frees them."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()

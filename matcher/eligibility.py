@@ -98,20 +98,20 @@ def _covers(
 def _in_range(
     rule: InRange, query: Mapping[str, Any], table: KindTable, holder_is_candidate: bool
 ) -> np.ndarray:
+    # A missing bound or value (NaN) compares False: only a known value outside a known bound refuses.
     if holder_is_candidate:
         value = query.get(rule.value_field)
         if value is None:
             return _all(table, True)
         low, high = table.numbers(rule.min_field), table.numbers(rule.max_field)
-        return _mask((np.isnan(low) | (low <= value)) & (np.isnan(high) | (value <= high)))
+        return _mask(~((low > value) | (high < value)))
     values = table.numbers(rule.value_field)
-    minimum, maximum = query.get(rule.min_field), query.get(rule.max_field)
-    inside = np.ones(len(table), dtype=bool)
-    if minimum is not None:
-        inside &= _mask(values >= minimum)
-    if maximum is not None:
-        inside &= _mask(values <= maximum)
-    return _mask(np.isnan(values) | inside)
+    outside = np.zeros(len(table), dtype=bool)
+    if (minimum := query.get(rule.min_field)) is not None:
+        outside |= values < minimum
+    if (maximum := query.get(rule.max_field)) is not None:
+        outside |= values > maximum
+    return ~outside
 
 
 def _with_district(area: str | None) -> list[str]:

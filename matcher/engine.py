@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cache, partial
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 
@@ -35,6 +38,10 @@ GraphWalk = Literal["auto", "pagerank", "two_hop"]
 EXACT_WALK_MAX_NODES = 20_000
 # Longest chain of relations offered as an explanation (query → … → candidate).
 RELATION_PATH_HOPS = 4
+# From this many eligible candidates on, the semantic search runs on a second thread while the
+# lexical channel runs on the caller's: at a million startups each can take ~10 ms, and both
+# spend most of it outside the GIL (faiss, numpy). Below it a thread hop costs more than it saves.
+CONCURRENT_CHANNELS_MIN = 50_000
 
 
 @dataclass(frozen=True)
@@ -252,11 +259,15 @@ class Matcher:
         table = self.catalog_.tables[query.direction.target_kind]
         share = self.pool_size // 3
         channel = self.channels_.kinds[table.kind]
-        semantic = [
-            table.position(i)
-            for i, _ in channel.index.search(query.semantic, share, allowed=table.ids[positions])
-        ]
-        lexical = channel.lexical_top(query.lexical, mask, share)
+        search = partial(channel.index.search, query.semantic, share, allowed=table.ids[positions])
+        if len(positions) >= CONCURRENT_CHANNELS_MIN:
+            semantic_hits = _channel_threads().submit(search)
+            lexical = channel.lexical_top(query.lexical, mask, share)
+            hits = semantic_hits.result()
+        else:
+            hits = search()
+            lexical = channel.lexical_top(query.lexical, mask, share)
+        semantic = [table.position(i) for i, _ in hits]
         graph = self._graph_scores(query)
         by_graph = sorted(
             (table.position(n[1]) for n in graph if n[1] in table and mask[table.position(n[1])]),
@@ -467,6 +478,12 @@ class Matcher:
 
     def _now(self) -> dt.datetime:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
+
+
+@cache
+def _channel_threads() -> ThreadPoolExecutor:
+    """Semantic searches of large pools, off the caller's thread; one per core is plenty."""
+    return ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="semantic-channel")
 
 
 def _named(values: list[float]) -> dict[str, float]:

@@ -3,6 +3,8 @@ matcher (a second worker, or a service beside the CLI) follows it to the same st
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,6 +126,25 @@ def services(demo_settings: Settings) -> Iterator[tuple[MatcherService, MatcherS
         service.build()
     yield pair
     engine.dispose()
+
+
+def test_a_build_hides_its_heap_from_the_collector_and_a_rebuild_frees_the_last(
+    demo_settings: Settings,
+) -> None:
+    engine = create_db_engine(demo_settings.resolved_database_url)
+    service = MatcherService(demo_settings, session_factory(engine))
+    try:
+        service.build()
+        assert gc.get_freeze_count() > 0
+        with service.reading() as first:
+            first.__dict__["self_reference"] = first  # a cycle: only the collector can free it
+            previous = weakref.ref(first)
+        del first
+        service.build()
+        assert previous() is None
+    finally:
+        gc.unfreeze()
+        engine.dispose()
 
 
 def _deal_flow(service: MatcherService, investor_id: int) -> list[Match]:

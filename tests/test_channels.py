@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
 from embeddings.index import VectorIndex
+from matcher import channels as channels_module
 from matcher.catalog import KindTable
 from matcher.channels import LEXICAL_QUERY_FEATURES, KindChannels
 from models.enums import EntityKind
@@ -67,6 +69,26 @@ def test_lexical_top_widens_to_commoner_features_only_while_too_few_rows_are_fou
     assert sorted(channel.lexical_top(query, everyone, 8).tolist()) == [0, 1, 2, 3, 4, 37, 38, 39]
     # A feature in every row finds nobody in particular: it is never looked up.
     assert sorted(channel.lexical_top(query, everyone, 100).tolist()) == [*range(5), *range(10, 40)]
+
+
+def test_a_long_posting_list_is_read_up_to_its_heaviest_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feature 0 is held by rows 0-9 of 1000, weight rising with the row; lists are cut at 3."""
+    matrix = sp.lil_matrix((1000, 2), dtype=np.float32)
+    for row in range(10):
+        matrix[row, 0] = (row + 1) / 10
+    matrix[500, 1] = 1.0
+    csr = sp.csr_matrix(matrix)
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), [csr[i] for i in range(1000)])
+    monkeypatch.setattr(channels_module, "POSTING_HEAD", 3)
+    query = sp.csr_matrix(np.array([[1.0, 0.0]], np.float32))
+    everyone = np.ones(1000, bool)
+    assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [7, 8, 9]
+    not_nine = everyone.copy()
+    not_nine[9] = False
+    assert sorted(channel.lexical_top(query, not_nine, 5).tolist()) == [7, 8]
+    # An edit replaces the cut lists: row 2 is now the heaviest.
+    channel.set_lexical(2, sp.csr_matrix(np.array([[5.0, 0.0]], np.float32)))
+    assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [2, 8, 9]
 
 
 def test_lexical_scores_are_the_inner_products_with_the_chosen_rows() -> None:

@@ -249,6 +249,25 @@ def test_a_stranded_walk_is_scanned_at_once() -> None:
     assert [i for i, _ in hits] == reference(stored, query, 20, allowed)
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_scan_split_across_threads_answers_as_one_scan(threads: int) -> None:
+    """Chunks' answers merge into the exact top k, ties (repeated vectors) in id order."""
+    index, stored = build(600, approximate=False)
+    repeated = unit_vectors(1, seed=8)
+    ties = [1000 + 3 * n for n in range(0, 600, 50)]
+    index.upsert(ties, np.repeat(repeated, len(ties), axis=0))
+    stored |= dict.fromkeys(ties, repeated[0])
+    allowed = set(list(stored)[::2]) | set(ties)
+    queries = np.concatenate([repeated, unit_vectors(4, seed=9)])
+    with (
+        mock.patch.object(index_module, "PARALLEL_SCAN_MIN", 0),
+        mock.patch.object(index_module, "SCAN_THREADS", threads),
+    ):
+        split = index.search_batch(queries, 15, allowed=allowed)
+    assert [[i for i, _ in hits] for hits in split] == [reference(stored, q, 15, allowed) for q in queries]
+    assert split == index.search_batch(queries, 15, allowed=allowed)
+
+
 def test_save_load_round_trip(approximate: bool, tmp_path: Path) -> None:
     index, _ = build(300, approximate=approximate)
     index.remove([1000, 1003])

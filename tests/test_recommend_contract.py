@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from embeddings.lexical import LexicalVectorizer
+from matcher import engine as engine_module
 from matcher.catalog import Catalog
 from matcher.directions import DIRECTIONS, Direction
 from matcher.engine import Matcher
@@ -237,6 +238,25 @@ def test_the_batch_form_answers_like_single_queries(catalog_source: Any) -> None
     batch = matcher.recommend_batch(queries, EntityKind.investor, k=5)
     single = [matcher.recommend(kind, q, EntityKind.investor, k=5) for kind, q in queries]
     assert [[m.id for m in ms] for ms in batch] == [[m.id for m in ms] for ms in single]
+
+
+def test_channels_searched_concurrently_answer_as_one_after_the_other(
+    catalog_source: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large pools search the semantic channel on a second thread: same lists, same order."""
+    matcher = _fresh_matcher(catalog_source, pool_size=30)
+    asked = [(d, q) for d in DIRECTIONS.values() for q in _queries(matcher, d)]
+
+    def answers() -> list[list[tuple[int, float]]]:
+        return [
+            [(m.id, m.score) for m in matcher.recommend(d.query_kind, q, d.target_kind)] for d, q in asked
+        ]
+
+    monkeypatch.setattr(engine_module, "CONCURRENT_CHANNELS_MIN", 10**9)
+    one_after_the_other = answers()
+    monkeypatch.setattr(engine_module, "CONCURRENT_CHANNELS_MIN", 0)
+    assert answers() == one_after_the_other
+    assert any(one_after_the_other)
 
 
 def test_scoring_chosen_pairs_agrees_with_the_ranked_list(catalog_source: Any) -> None:
