@@ -78,27 +78,34 @@ class EmbeddingCache:
         positions: defaultdict[bytes, list[int]] = defaultdict(list)
         for i, text in enumerate(texts):
             positions[text_key(text)].append(i)
-        found: dict[int, npt.NDArray[np.float32]] = {}
+        found = self.lookup(model_id, list(positions))
+        return {i: vector for key, vector in found.items() for i in positions[key]}
+
+    def lookup(self, model_id: str, keys: Sequence[bytes]) -> dict[bytes, npt.NDArray[np.float32]]:
+        """Cached vectors by :func:`text_key`; misses are absent from the result."""
+        found: dict[bytes, npt.NDArray[np.float32]] = {}
         with self._lock:
-            for keys in _chunks(list(positions)):
-                marks = ",".join("?" * len(keys))
+            for chunk in _chunks(keys):
+                marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     f"SELECT text_hash, vector FROM embedding WHERE model_id = ? AND text_hash IN ({marks})",  # noqa: S608 - only placeholders are interpolated
-                    (model_id, *keys),
+                    (model_id, *chunk),
                 )
-                for key, blob in rows:
-                    vector = np.frombuffer(blob, dtype=np.float32)
-                    found.update(dict.fromkeys(positions[key], vector))
+                found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
         return found
 
     def put_many(self, model_id: str, texts: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
         if len(texts) != len(vectors):
             raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
+        self.store(model_id, [text_key(text) for text in texts], vectors)
+
+    def store(self, model_id: str, keys: Sequence[bytes], vectors: npt.NDArray[np.float32]) -> None:
+        """Write vectors under their texts' :func:`text_key`, replacing any already there."""
+        if len(keys) != len(vectors):
+            raise ValueError(f"{len(keys)} keys but {len(vectors)} vectors")
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-        rows = [
-            (model_id, text_key(text), matrix.shape[1], row.tobytes())
-            for text, row in zip(texts, matrix, strict=True)
-        ]
+        dim = matrix.shape[1] if matrix.ndim == 2 else 0
+        rows = [(model_id, key, dim, row.tobytes()) for key, row in zip(keys, matrix, strict=True)]
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO embedding VALUES (?, ?, ?, ?)", rows)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from embeddings.cache import EmbeddingCache
+from embeddings.cache import EmbeddingCache, text_key
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -143,19 +143,29 @@ class CachedEncoder:
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> npt.NDArray[np.float32]:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        blank = _blank_rows(texts)
-        wanted = [i for i, is_blank in enumerate(blank) if not is_blank]
-        hits = self.cache.get_many(self.model_id, [texts[i] for i in wanted])
-        for position, vector in hits.items():
-            out[wanted[position]] = vector
-        # Each distinct missing text is encoded once, however often it repeats in the batch.
-        missing = list(dict.fromkeys(texts[i] for n, i in enumerate(wanted) if n not in hits))
+        # Each distinct text is hashed once, looked up once and, if missing, encoded once.
+        distinct: dict[bytes, int] = {}
+        distinct_texts: list[str] = []
+        slot_of_row = np.full(len(texts), -1, dtype=np.int64)
+        for row, text in enumerate(texts):
+            if text.strip():
+                slot = distinct.setdefault(text_key(text), len(distinct))
+                if slot == len(distinct_texts):
+                    distinct_texts.append(text)
+                slot_of_row[row] = slot
+        keys = list(distinct)
+        vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
+        cached = self.cache.lookup(self.model_id, keys)
+        missing = [slot for slot, key in enumerate(keys) if key not in cached]
+        for key, vector in cached.items():
+            vectors[distinct[key]] = vector
         if missing:
-            fresh = self.encoder.encode(missing, batch_size=batch_size, show_progress=show_progress)
-            self.cache.put_many(self.model_id, missing, fresh)
-            by_text = dict(zip(missing, fresh, strict=True))
-            for n, i in enumerate(wanted):
-                if n not in hits:
-                    out[i] = by_text[texts[i]]
+            fresh = self.encoder.encode(
+                [distinct_texts[slot] for slot in missing], batch_size=batch_size, show_progress=show_progress
+            )
+            self.cache.store(self.model_id, [keys[slot] for slot in missing], fresh)
+            vectors[missing] = fresh
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        shown = slot_of_row >= 0
+        out[shown] = vectors[slot_of_row[shown]]
         return out

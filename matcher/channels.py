@@ -32,10 +32,10 @@ LEXICAL_QUERY_FEATURES = 32
 LEXICAL_RETRIEVAL_SHARES = (0.01, 0.04, 0.16)
 # Postings longer than the table over this are summed in a table-long buffer rather than sorted.
 DENSE_SUM_FRACTION = 16
-# A posting list longer than this is read only up to its heaviest entries (found once per list and
-# kept): at a million rows a common n-gram's list holds 160k rows, reading a few of them cost more
-# than the rest of the query, and past its head a row's weight there is too small to lift it into
-# the pool on its own.
+# Retrieval keeps only the heaviest entries of a longer posting list: at a million rows a common
+# n-gram's list holds 160k rows, reading a few of them cost more than the rest of the query, and
+# past its head a row's weight there is too small to lift it into the pool on its own. (Scoring
+# reads the rows, which keep every feature.)
 POSTING_HEAD = 16_384
 LEXICAL_DIR = "lexical"
 # Refit the lexical vocabulary once this many new texts (or this share of the corpus) arrived.
@@ -68,7 +68,7 @@ class KindChannels:
         self._lexical_rows = lexical_rows
         self._lexical: sp.csr_matrix | None = None
         self._lexical_csc: sp.csc_matrix | None = None
-        self._posting_heads: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._row_counts: np.ndarray = np.zeros(0, np.int64)
         self.text_hashes: dict[int, str] = {}
 
     @property
@@ -91,10 +91,10 @@ class KindChannels:
         which rows fit best.
         """
         if self._lexical_csc is None:
-            self._lexical_csc = self.lexical.tocsc()
+            self._lexical_csc, self._row_counts = _retrieval_postings(self.lexical.tocsc())
         heaviest = np.argsort(-query.data, kind="stable")[:LEXICAL_QUERY_FEATURES]
         columns, weights = query.indices[heaviest], query.data[heaviest]
-        lengths = np.diff(self._lexical_csc.indptr)[columns]
+        lengths = self._row_counts[columns]
         for share in LEXICAL_RETRIEVAL_SHARES:
             rare = lengths <= share * len(mask)
             hits, scores = self._postings_scores(columns[rare], weights[rare], mask)
@@ -126,17 +126,10 @@ class KindChannels:
         return hits, np.bincount(per_hit, weights=shares, minlength=len(hits))
 
     def _posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows holding feature ``column`` and their weights: all of them, or the heaviest
-        :data:`POSTING_HEAD` of a longer list."""
+        """Rows holding feature ``column`` (at most the heaviest :data:`POSTING_HEAD`), and weights."""
         assert self._lexical_csc is not None
         start, end = self._lexical_csc.indptr[column : column + 2]
-        rows, values = self._lexical_csc.indices[start:end], self._lexical_csc.data[start:end]
-        if end - start <= POSTING_HEAD:
-            return rows, values
-        if column not in self._posting_heads:
-            heaviest = np.sort(np.argpartition(-values, POSTING_HEAD - 1)[:POSTING_HEAD])
-            self._posting_heads[column] = rows[heaviest], values[heaviest]
-        return self._posting_heads[column]
+        return self._lexical_csc.indices[start:end], self._lexical_csc.data[start:end]
 
     def lexical_scores(self, query: sp.csr_matrix, positions: np.ndarray) -> np.ndarray:
         """Inner products of ``query`` with the rows at ``positions``.
@@ -156,7 +149,6 @@ class KindChannels:
             self._lexical_rows.append(sp.csr_matrix(np.zeros(row.shape, dtype=np.float32)))
         self._lexical_rows[position] = row
         self._lexical = self._lexical_csc = None
-        self._posting_heads = {}
 
 
 class Channels:
@@ -271,6 +263,24 @@ class Channels:
             channel.index.save(index_dir / f"{kind.value}.index")
             state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
             _write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+
+
+def _retrieval_postings(postings: sp.csc_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
+    """``postings`` with each list cut to its heaviest :data:`POSTING_HEAD` rows (in row order),
+    and how many rows each feature had before the cut."""
+    row_counts = np.diff(postings.indptr)
+    keep = np.ones(postings.nnz, dtype=bool)
+    for column in np.flatnonzero(row_counts > POSTING_HEAD).tolist():
+        start, end = postings.indptr[column : column + 2]
+        lightest = np.argpartition(postings.data[start:end], end - start - POSTING_HEAD)
+        keep[start + lightest[: end - start - POSTING_HEAD]] = False
+    if keep.all():
+        return postings, row_counts
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(row_counts, POSTING_HEAD))]).astype(
+        postings.indptr.dtype
+    )
+    cut = sp.csc_matrix((postings.data[keep], postings.indices[keep], indptr), shape=postings.shape)
+    return cut, row_counts
 
 
 def _lexical_rows(
