@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from embeddings.encoder import Encoder
-from embeddings.index import VectorIndex
+from embeddings.index import IdColumn, MaskedIds, VectorIndex
 from embeddings.lexical import LexicalVectorizer
 from matcher.catalog import Catalog, KindTable
 from matcher.text import profile_text
@@ -69,6 +69,7 @@ class KindChannels:
         self._lexical: sp.csr_matrix | None = None
         self._lexical_csc: sp.csc_matrix | None = None
         self._row_counts: np.ndarray = np.zeros(0, np.int64)
+        self._id_column: IdColumn | None = None
         self.text_hashes: dict[int, str] = {}
 
     @property
@@ -79,6 +80,13 @@ class KindChannels:
                 sp.vstack(self._lexical_rows, format="csr") if self._lexical_rows else sp.csr_matrix((0, 0))
             )
         return self._lexical
+
+    def semantic_filter(self, mask: np.ndarray) -> MaskedIds:
+        """The table's rows where ``mask`` is set, as the vector index takes a filter."""
+        ids = self.table.ids  # a new array whenever a row is added
+        if self._id_column is None or self._id_column.ids is not ids:
+            self._id_column = IdColumn(ids)
+        return MaskedIds(self._id_column, mask)
 
     def lexical_top(self, query: sp.csr_matrix, mask: np.ndarray, count: int) -> np.ndarray:
         """Positions (within ``mask``) of the rows sharing the most weight with ``query``.

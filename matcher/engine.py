@@ -260,7 +260,7 @@ class Matcher:
         table = self.catalog_.tables[query.direction.target_kind]
         share = self.pool_size // 3
         channel = self.channels_.kinds[table.kind]
-        search = partial(channel.index.search, query.semantic, share, allowed=table.ids[positions])
+        search = partial(channel.index.search, query.semantic, share, allowed=channel.semantic_filter(mask))
         if len(positions) >= CONCURRENT_CHANNELS_MIN:
             semantic_hits = _channel_threads().submit(search)
             lexical = channel.lexical_top(query.lexical, mask, share)

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embeddings import index as index_module
-from embeddings.index import VectorIndex
+from embeddings.index import IdColumn, MaskedIds, VectorIndex
 
 DIM = 32
 THRESHOLD = 50  # tiny, so a few hundred vectors exercise the HNSW mode
@@ -266,6 +266,34 @@ def test_a_scan_split_across_threads_answers_as_one_scan(threads: int) -> None:
         split = index.search_batch(queries, 15, allowed=allowed)
     assert [[i for i, _ in hits] for hits in split] == [reference(stored, q, 15, allowed) for q in queries]
     assert split == index.search_batch(queries, 15, allowed=allowed)
+
+
+def test_a_mask_over_an_id_column_filters_as_the_ids_it_selects(approximate: bool) -> None:
+    """The column holds ids the index lacks; ids move slots on update, vanish on removal."""
+    index, stored = build(400, approximate=approximate)
+    column = IdColumn(np.asarray([*stored, 5, 7], dtype=np.int64))
+    rng = np.random.default_rng(4)
+    queries = unit_vectors(3, seed=6)
+
+    def agrees() -> None:
+        for share in (0.02, 0.3, 1.0):
+            mask = rng.random(len(column.ids)) < share
+            masked = index.search_batch(queries, 12, allowed=MaskedIds(column, mask))
+            assert masked == index.search_batch(queries, 12, allowed=column.ids[mask])
+
+    agrees()
+    moved = list(stored)[::9]
+    index.upsert(moved, unit_vectors(len(moved), seed=7))
+    agrees()
+    index.remove(list(stored)[1::3])
+    agrees()
+    index.compact()
+    agrees()
+
+
+def test_a_mask_must_match_its_column() -> None:
+    with pytest.raises(ValueError, match="mask: 2 entries for 3 ids"):
+        MaskedIds(IdColumn(np.arange(3, dtype=np.int64)), np.ones(2, bool))
 
 
 def test_save_load_round_trip(approximate: bool, tmp_path: Path) -> None:
