@@ -35,6 +35,31 @@ def eligible(
     return mask
 
 
+def prepare_columns(query_kind: EntityKind, candidates: KindTable, rules: Sequence[Rule]) -> None:
+    """Build now every column of ``candidates`` that ``rules`` may read, rather than on the
+    first query that needs one: a column of a million rows takes ~0.5 s, and which query first
+    needs it (say, the first investor whose thesis names districts) is chance."""
+    for rule in rules:
+        holder_is_candidate = rule.holder_kind is candidates.kind and rule.holder_kind is not query_kind
+        for read, name in _columns_read(rule, holder_is_candidate):
+            getattr(candidates, read)(name)
+
+
+def _columns_read(rule: Rule, holder_is_candidate: bool) -> list[tuple[str, str]]:
+    """(accessor, field) of each candidate column the rule's check above reads."""
+    if isinstance(rule, HasRoom):
+        fields = [rule.limit_field] + ([rule.used_field] if rule.used_field else [])
+        return [("numbers", name) for name in fields] if holder_is_candidate else []
+    if isinstance(rule, InRange):
+        fields = [rule.min_field, rule.max_field] if holder_is_candidate else [rule.value_field]
+        return [("numbers", name) for name in fields]
+    if isinstance(rule, Covers | AreaCovers):
+        if holder_is_candidate:
+            return [("members", rule.holder_field), ("empty", rule.holder_field)]
+        return [("members", rule.value_field)]
+    return [("members", rule.min_field if holder_is_candidate else rule.value_field)]
+
+
 def _passes(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], table: KindTable) -> np.ndarray:
     holder_is_candidate = rule.holder_kind is table.kind and rule.holder_kind is not query_kind
     if isinstance(rule, HasRoom):

@@ -24,7 +24,7 @@ from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
 from matcher.directions import DIRECTIONS, Direction, direction_for
-from matcher.eligibility import eligible
+from matcher.eligibility import eligible, prepare_columns
 from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
 from matcher.graph import Node, RelationEvent
@@ -141,6 +141,8 @@ class Matcher:
         )
         self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}
+        for direction in DIRECTIONS.values():
+            prepare_columns(direction.query_kind, catalog.tables[direction.target_kind], direction.rules)
         return self
 
     def save(self) -> None:

@@ -259,6 +259,29 @@ def test_channels_searched_concurrently_answer_as_one_after_the_other(
     assert any(one_after_the_other)
 
 
+def test_fit_builds_every_column_the_rules_read(catalog_source: Any) -> None:
+    """No query waits for a rule's column to be built (at a million rows, ~0.5 s each)."""
+    matcher = _fresh_matcher(catalog_source)
+    built = {kind: set(table._cache) for kind, table in matcher.catalog_.tables.items()}
+    for direction in DIRECTIONS.values():
+        for query in _queries(matcher, direction):
+            matcher.recommend(direction.query_kind, query, direction.target_kind)
+    rule_fields: dict[EntityKind, set[str]] = {kind: set() for kind in built}
+    for direction in DIRECTIONS.values():
+        for rule in direction.rules:
+            for name, value in vars(rule).items():
+                if name.endswith("_field") and value:
+                    owner = rule.value_kind if name == "value_field" else rule.holder_kind  # type: ignore[union-attr]
+                    rule_fields[owner].add(value)
+    for kind, table in matcher.catalog_.tables.items():
+        late = {
+            (what, name)
+            for what, name in set(table._cache) - built[kind]
+            if what in {"members", "numbers", "empty"} and name in rule_fields[kind]
+        }
+        assert not late, f"{kind.value}: {sorted(late)} built by a query"
+
+
 def test_scoring_chosen_pairs_agrees_with_the_ranked_list(catalog_source: Any) -> None:
     matcher = _fresh_matcher(catalog_source, diversity=1.0)
     direction = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
