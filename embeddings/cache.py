@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -73,14 +72,6 @@ class EmbeddingCache:
     def for_settings(cls, settings: Settings) -> EmbeddingCache:
         return cls(settings.cache_dir / CACHE_FILE_NAME)
 
-    def get_many(self, model_id: str, texts: Sequence[str]) -> dict[int, npt.NDArray[np.float32]]:
-        """Cached vectors by position in ``texts``; misses are absent from the result."""
-        positions: defaultdict[bytes, list[int]] = defaultdict(list)
-        for i, text in enumerate(texts):
-            positions[text_key(text)].append(i)
-        found = self.lookup(model_id, list(positions))
-        return {i: vector for key, vector in found.items() for i in positions[key]}
-
     def lookup(self, model_id: str, keys: Sequence[bytes]) -> dict[bytes, npt.NDArray[np.float32]]:
         """Cached vectors by :func:`text_key`; misses are absent from the result."""
         found: dict[bytes, npt.NDArray[np.float32]] = {}
@@ -93,11 +84,6 @@ class EmbeddingCache:
                 )
                 found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
         return found
-
-    def put_many(self, model_id: str, texts: Sequence[str], vectors: npt.NDArray[np.float32]) -> None:
-        if len(texts) != len(vectors):
-            raise ValueError(f"{len(texts)} texts but {len(vectors)} vectors")
-        self.store(model_id, [text_key(text) for text in texts], vectors)
 
     def store(self, model_id: str, keys: Sequence[bytes], vectors: npt.NDArray[np.float32]) -> None:
         """Write vectors under their texts' :func:`text_key`, replacing any already there."""

@@ -40,8 +40,7 @@ def prepare_columns(query_kind: EntityKind, candidates: KindTable, rules: Sequen
     first query that needs one: a column of a million rows takes ~0.5 s, and which query first
     needs it (say, the first investor whose thesis names districts) is chance."""
     for rule in rules:
-        holder_is_candidate = rule.holder_kind is candidates.kind and rule.holder_kind is not query_kind
-        for read, name in _columns_read(rule, holder_is_candidate):
+        for read, name in _columns_read(rule, _holder_is_candidate(rule, query_kind, candidates)):
             getattr(candidates, read)(name)
 
 
@@ -60,8 +59,12 @@ def _columns_read(rule: Rule, holder_is_candidate: bool) -> list[tuple[str, str]
     return [("members", rule.min_field if holder_is_candidate else rule.value_field)]
 
 
+def _holder_is_candidate(rule: Rule, query_kind: EntityKind, table: KindTable) -> bool:
+    return rule.holder_kind is table.kind and rule.holder_kind is not query_kind
+
+
 def _passes(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], table: KindTable) -> np.ndarray:
-    holder_is_candidate = rule.holder_kind is table.kind and rule.holder_kind is not query_kind
+    holder_is_candidate = _holder_is_candidate(rule, query_kind, table)
     if isinstance(rule, HasRoom):
         return _has_room(rule, query, table, holder_is_candidate)
     if isinstance(rule, Covers):

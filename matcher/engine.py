@@ -256,20 +256,16 @@ class Matcher:
 
     def _pool(self, query: _Query, mask: np.ndarray) -> np.ndarray:
         """Candidate positions worth scoring: all eligible ones, or the best of each channel."""
-        positions = np.flatnonzero(mask)
-        if len(positions) <= self.pool_size:
-            return positions
+        admitted = int(np.count_nonzero(mask))
+        if admitted <= self.pool_size:
+            return np.flatnonzero(mask)
         table = self.catalog_.tables[query.direction.target_kind]
         share = self.pool_size // 3
         channel = self.channels_.kinds[table.kind]
         search = partial(channel.index.search, query.semantic, share, allowed=channel.semantic_filter(mask))
-        if len(positions) >= CONCURRENT_CHANNELS_MIN:
-            semantic_hits = _channel_threads().submit(search)
-            lexical = channel.lexical_top(query.lexical, mask, share)
-            hits = semantic_hits.result()
-        else:
-            hits = search()
-            lexical = channel.lexical_top(query.lexical, mask, share)
+        in_background = _channel_threads().submit(search) if admitted >= CONCURRENT_CHANNELS_MIN else None
+        lexical = channel.lexical_top(query.lexical, mask, share)
+        hits = in_background.result() if in_background is not None else search()
         semantic = [table.position(i) for i, _ in hits]
         graph = self._graph_scores(query)
         by_graph = sorted(

@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embeddings.cache import EmbeddingCache
+from embeddings.cache import EmbeddingCache, text_key
 from embeddings.encoder import CachedEncoder, Encoder, SentenceTransformerEncoder, bundled_model_path
 
 
@@ -101,24 +101,25 @@ def test_cache_survives_a_restart(tmp_path: Path) -> None:
 def test_forget_erases_texts_under_every_model_and_forget_model_one_model(tmp_path: Path) -> None:
     vectors = np.eye(3, dtype=np.float32)
     with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
-        cache.put_many("m1", ["a", "b", "c"], vectors)
-        cache.put_many("m2", ["a", "b"], vectors[:2])
+        a, b, c = (text_key(text) for text in "abc")
+        cache.store("m1", [a, b, c], vectors)
+        cache.store("m2", [a, b], vectors[:2])
         assert cache.forget(["a", "never-cached"]) == 2
-        assert set(cache.get_many("m1", ["a", "b", "c"])) == {1, 2}
+        assert set(cache.lookup("m1", [a, b, c])) == {b, c}
         assert cache.forget_model("m1") == 2
         assert len(cache) == 1
-        np.testing.assert_array_equal(cache.get_many("m2", ["b"])[0], vectors[1])
+        np.testing.assert_array_equal(cache.lookup("m2", [b])[b], vectors[1])
 
 
-def test_put_many_rejects_mismatched_lengths(tmp_path: Path) -> None:
-    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache, pytest.raises(ValueError, match="2 texts"):
-        cache.put_many("m", ["a", "b"], np.zeros((1, 3), dtype=np.float32))
+def test_store_rejects_mismatched_lengths(tmp_path: Path) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache, pytest.raises(ValueError, match="2 keys"):
+        cache.store("m", [text_key("a"), text_key("b")], np.zeros((1, 3), dtype=np.float32))
 
 
 def _write_rows(path: Path, offset: int) -> None:
     with EmbeddingCache(path) as cache:
         for n in range(20):
-            cache.put_many("m", [f"text-{offset}-{n}"], np.full((1, 4), n, dtype=np.float32))
+            cache.store("m", [text_key(f"text-{offset}-{n}")], np.full((1, 4), n, dtype=np.float32))
 
 
 def test_two_processes_can_write_the_same_cache(tmp_path: Path) -> None:
