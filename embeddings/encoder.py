@@ -144,28 +144,22 @@ class CachedEncoder:
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> npt.NDArray[np.float32]:
         # Each distinct text is hashed once, looked up once and, if missing, encoded once.
-        distinct: dict[bytes, int] = {}
-        distinct_texts: list[str] = []
-        slot_of_row = np.full(len(texts), -1, dtype=np.int64)
-        for row, text in enumerate(texts):
-            if text.strip():
-                slot = distinct.setdefault(text_key(text), len(distinct))
-                if slot == len(distinct_texts):
-                    distinct_texts.append(text)
-                slot_of_row[row] = slot
-        keys = list(distinct)
-        vectors = np.zeros((len(keys), self.dim), dtype=np.float32)
+        shown = [row for row, text in enumerate(texts) if text.strip()]
+        row_keys = [text_key(texts[row]) for row in shown]
+        text_of_key = dict(zip(row_keys, (texts[row] for row in shown), strict=True))
+        keys = list(text_of_key)
+        position = {key: n for n, key in enumerate(keys)}
+        distinct = np.zeros((len(keys), self.dim), dtype=np.float32)
         cached = self.cache.lookup(self.model_id, keys)
-        missing = [slot for slot, key in enumerate(keys) if key not in cached]
         for key, vector in cached.items():
-            vectors[distinct[key]] = vector
+            distinct[position[key]] = vector
+        missing = [n for n, key in enumerate(keys) if key not in cached]
         if missing:
             fresh = self.encoder.encode(
-                [distinct_texts[slot] for slot in missing], batch_size=batch_size, show_progress=show_progress
+                [text_of_key[keys[n]] for n in missing], batch_size=batch_size, show_progress=show_progress
             )
-            self.cache.store(self.model_id, [keys[slot] for slot in missing], fresh)
-            vectors[missing] = fresh
+            self.cache.store(self.model_id, [keys[n] for n in missing], fresh)
+            distinct[missing] = fresh
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        shown = slot_of_row >= 0
-        out[shown] = vectors[slot_of_row[shown]]
+        out[shown] = distinct[[position[key] for key in row_keys]]
         return out

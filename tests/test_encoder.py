@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from embeddings.cache import EmbeddingCache, text_key
+from embeddings.cache import SCHEMA_VERSION, EmbeddingCache, text_key
 from embeddings.encoder import CachedEncoder, Encoder, SentenceTransformerEncoder, bundled_model_path
 
 
@@ -133,3 +135,69 @@ def test_two_processes_can_write_the_same_cache(tmp_path: Path) -> None:
     assert [w.exitcode for w in workers] == [0, 0]
     with EmbeddingCache(path) as cache:
         assert len(cache) == 40
+
+
+_VERSION_0_SCHEMA = """
+CREATE TABLE embedding (
+    model_id TEXT NOT NULL, text_hash BLOB NOT NULL, dim INTEGER NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (model_id, text_hash)
+) WITHOUT ROWID;
+CREATE INDEX embedding_by_hash ON embedding (text_hash);
+"""
+
+
+def _write_version_0_file(path: Path, texts: Sequence[str]) -> None:
+    with closing(sqlite3.connect(path)) as old, old:
+        old.executescript(_VERSION_0_SCHEMA)
+        for n, text in enumerate(texts):
+            row = ("m", text_key(text), 4, np.full(4, n, dtype=np.float32).tobytes())
+            old.execute("INSERT INTO embedding VALUES (?, ?, ?, ?)", row)
+
+
+def test_a_cache_file_of_schema_version_0_is_migrated_with_its_vectors(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    _write_version_0_file(path, ["你好", "world"])
+    with EmbeddingCache(path) as cache:
+        found = cache.lookup("m", [text_key("你好"), text_key("world")])
+        np.testing.assert_array_equal(found[text_key("world")], np.ones(4, dtype=np.float32))
+        assert len(found) == 2
+        assert cache.forget(["你好"]) == 1
+    with closing(sqlite3.connect(path)) as migrated:
+        assert migrated.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        tables = {name for (name,) in migrated.execute("SELECT name FROM sqlite_master")}
+        assert tables == {"embedding", "embedding_key"}
+
+
+def test_two_processes_opening_one_old_file_migrate_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    _write_version_0_file(path, ["kept"])
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_write_rows, args=(path, offset)) for offset in (1, 2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0]
+    with EmbeddingCache(path) as cache:
+        assert len(cache) == 41
+        assert text_key("kept") in cache.lookup("m", [text_key("kept")])
+
+
+def test_lookups_and_erasure_are_answered_from_the_key_index(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    EmbeddingCache(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        for query in (
+            "SELECT vector FROM embedding WHERE model_id = 'm' AND text_hash IN (x'00', x'01')",
+            "DELETE FROM embedding WHERE text_hash IN (x'00')",
+        ):
+            plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}"))
+            assert "USING INDEX embedding_key" in plan, plan
+
+
+def test_a_cache_file_from_a_newer_release_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match=r"cache\.sqlite3: embedding cache schema version 2 is newer"):
+        EmbeddingCache(path)
