@@ -34,8 +34,8 @@ class KindTable:
         self._ids: list[int] = []
         self._position: dict[int, int] = {}
         self._alive: list[bool] = []
-        # (what, field) -> (column, how to bring it up to date with one changed row)
-        self._cache: dict[tuple[str, str], tuple[Any, _Patch]] = {}
+        # (what, field) -> column, and how to bring it up to date with one changed or added row
+        self._cache: dict[tuple[str, str], _Column] = {}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -45,7 +45,10 @@ class KindTable:
 
     @property
     def ids(self) -> np.ndarray:
-        return self._cached("ids", "", lambda: np.asarray(self._ids, dtype=np.int64), _unchanged)
+        def patch(ids: np.ndarray, at: int, _: Mapping[str, Any]) -> None:
+            ids[at] = self._ids[at]
+
+        return self._cached("ids", "", lambda: np.asarray(self._ids, dtype=np.int64), patch, _with_room)
 
     @property
     def alive(self) -> np.ndarray:
@@ -54,7 +57,7 @@ class KindTable:
         def patch(alive: np.ndarray, at: int, _: Mapping[str, Any]) -> None:
             alive[at] = self._alive[at]
 
-        return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool), patch)
+        return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool), patch, _with_room)
 
     def has_slot(self, row_id: int) -> bool:
         """Known to the table, visible or not (an inactive profile still has its slot)."""
@@ -79,7 +82,7 @@ class KindTable:
             self.records.append(row)
             self._ids.append(row["id"])
             self._alive.append(visible)
-            self._cache.clear()  # every column grows: rebuilt on next use
+            self._grow()
 
     def remove(self, row_id: int) -> None:
         """Hide at once; the slot stays so positions of other rows never move."""
@@ -99,7 +102,7 @@ class KindTable:
         def patch(numbers: np.ndarray, at: int, row: Mapping[str, Any]) -> None:
             numbers[at] = _number(row.get(name))
 
-        return self._cached("numbers", name, build, patch)
+        return self._cached("numbers", name, build, patch, _with_room)
 
     def members(self, name: str) -> dict[Any, np.ndarray]:
         """For a list or scalar field: value -> boolean mask of the rows holding it."""
@@ -117,7 +120,10 @@ class KindTable:
             for value in _as_list(row.get(name)):
                 masks.setdefault(value, np.zeros(len(self.records), dtype=bool))[at] = True
 
-        return self._cached("members", name, build, patch)
+        def grow(masks: dict[Any, np.ndarray], length: int) -> dict[Any, np.ndarray]:
+            return {value: _with_room(mask, length) for value, mask in masks.items()}
+
+        return self._cached("members", name, build, patch, grow)
 
     def groups(self, name: str, key: Callable[[Mapping[str, Any]], Hashable]) -> tuple[np.ndarray, list[Any]]:
         """Rows factorised by ``key`` (cached under ``name``): each row's group number and each
@@ -140,7 +146,13 @@ class KindTable:
                 keys.append(group)
             codes[at] = numbers[group]
 
-        codes, _, keys = self._cached("groups", name, build, patch)
+        def grow(
+            groups: tuple[np.ndarray, dict[Hashable, int], list[Any]], length: int
+        ) -> tuple[np.ndarray, dict[Hashable, int], list[Any]]:
+            codes, numbers, keys = groups
+            return _with_room(codes, length), numbers, keys
+
+        codes, _, keys = self._cached("groups", name, build, patch, grow)
         return codes, keys
 
     def empty(self, name: str) -> np.ndarray:
@@ -154,22 +166,34 @@ class KindTable:
             name,
             lambda: np.asarray([not _as_list(r.get(name)) for r in self.records], dtype=bool),
             patch,
+            _with_room,
         )
 
     def _cached(
-        self, what: str, name: str, build: Callable[[], T], patch: Callable[[T, int, Any], None]
+        self,
+        what: str,
+        name: str,
+        build: Callable[[], T],
+        patch: Callable[[T, int, Any], None],
+        grow: Callable[[T, int], T],
     ) -> T:
         key = (what, name)
         if key not in self._cache:
-            self._cache[key] = (build(), patch)
-        return cast(T, self._cache[key][0])
+            self._cache[key] = _Column(build(), patch, grow)
+        return cast(T, self._cache[key].value)
 
     def _refresh(self, at: int) -> None:
         """Bring every cached column up to date with the row at ``at``: a profile edit costs a few
         writes, where rebuilding the columns would cost a pass over every row (seconds at 1M)."""
         row = self.records[at]
-        for column, patch in self._cache.values():
-            patch(column, at, row)
+        for column in self._cache.values():
+            column.patch(column.value, at, row)
+
+    def _grow(self) -> None:
+        """Lengthen every cached column by the row just appended, then fill that row in."""
+        for column in self._cache.values():
+            column.value = column.grow(column.value, len(self.records))
+        self._refresh(len(self.records) - 1)
 
 
 def row_record(row: Any) -> dict[str, Any]:
@@ -177,11 +201,27 @@ def row_record(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
-_Patch = Callable[[Any, int, Mapping[str, Any]], None]
+@dataclass
+class _Column:
+    value: Any
+    patch: Callable[[Any, int, Mapping[str, Any]], None]
+    grow: Callable[[Any, int], Any]
 
 
-def _unchanged(*_: Any) -> None:
-    """A column that no edit changes (the ids: an edit keeps its row's id)."""
+def _with_room(column: np.ndarray, length: int) -> np.ndarray:
+    """``column`` lengthened to ``length`` rows (new rows zero), in place while its buffer has room.
+
+    Columns are prefix views of buffers that double when full, so a run of new profiles costs
+    amortised constant time each, where rebuilding a column costs a pass over every row.
+    """
+    buffer = column if column.base is None else column.base
+    if len(buffer) < length:
+        grown = np.zeros(max(length, 2 * len(buffer)), dtype=column.dtype)
+        grown[: len(column)] = column
+        buffer = grown
+    else:
+        buffer[len(column) : length] = 0
+    return buffer[:length]
 
 
 def _number(value: Any) -> float:

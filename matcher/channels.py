@@ -37,6 +37,9 @@ DENSE_SUM_FRACTION = 16
 # past its head a row's weight there is too small to lift it into the pool on its own. (Scoring
 # reads the rows, which keep every feature.)
 POSTING_HEAD = 16_384
+# Rows edited or added since the lexical matrices were stacked are kept beside them, up to this
+# many: an edit then costs the next query a small stack, not a restack of every row (seconds at 1M).
+LEXICAL_OVERLAY_LIMIT = 2048
 LEXICAL_DIR = "lexical"
 # Refit the lexical vocabulary once this many new texts (or this share of the corpus) arrived.
 REFIT_MIN_NEW_TEXTS = 50
@@ -66,20 +69,39 @@ class KindChannels:
         self.table = table
         self.index = index
         self._lexical_rows = lexical_rows
-        self._lexical: sp.csr_matrix | None = None
-        self._lexical_csc: sp.csc_matrix | None = None
+        self._stacked: sp.csr_matrix | None = None
+        self._postings: sp.csc_matrix | None = None
         self._row_counts: np.ndarray = np.zeros(0, np.int64)
+        # Positions whose row changed since stacking; of those inside the stack, a mask.
+        self._overlay: set[int] = set()
+        self._stale: np.ndarray = np.zeros(0, bool)
+        self._overlay_stack: tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix] | None = None
         self._id_column: IdColumn | None = None
         self.text_hashes: dict[int, str] = {}
 
-    @property
-    def lexical(self) -> sp.csr_matrix:
-        """All rows stacked (position-aligned); rebuilt lazily after an edit."""
-        if self._lexical is None or self._lexical.shape[0] != len(self._lexical_rows):
-            self._lexical = (
+    def _stacked_rows(self) -> sp.csr_matrix:
+        """Every row as of the last stacking (position-aligned); see :meth:`_overlay_rows` for later ones."""
+        if self._stacked is None:
+            self._stacked = (
                 sp.vstack(self._lexical_rows, format="csr") if self._lexical_rows else sp.csr_matrix((0, 0))
             )
-        return self._lexical
+            self._postings = self._overlay_stack = None
+            self._overlay.clear()  # the stack holds every row now
+            self._stale = np.zeros(self._stacked.shape[0], bool)
+        return self._stacked
+
+    def _retrieval_postings(self) -> sp.csc_matrix:
+        if self._postings is None:
+            self._postings, self._row_counts = _retrieval_postings(self._stacked_rows().tocsc())
+        return self._postings
+
+    def _overlay_rows(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
+        """The rows changed since stacking: their positions (ascending), by row and by feature."""
+        if self._overlay_stack is None:
+            positions = np.asarray(sorted(self._overlay), dtype=np.int64)
+            rows = sp.vstack([self._lexical_rows[p] for p in positions.tolist()], format="csr")
+            self._overlay_stack = positions, rows, rows.tocsc()
+        return self._overlay_stack
 
     def semantic_filter(self, mask: np.ndarray) -> MaskedIds:
         """The table's rows where ``mask`` is set, as the vector index takes a filter."""
@@ -98,14 +120,15 @@ class KindChannels:
         most of the work (1.5M entries for some queries at 1M rows), and they add little to
         which rows fit best.
         """
-        if self._lexical_csc is None:
-            self._lexical_csc, self._row_counts = _retrieval_postings(self.lexical.tocsc())
+        self._retrieval_postings()
         heaviest = np.argsort(-query.data, kind="stable")[:LEXICAL_QUERY_FEATURES]
         columns, weights = query.indices[heaviest], query.data[heaviest]
         lengths = self._row_counts[columns]
         for share in LEXICAL_RETRIEVAL_SHARES:
             rare = lengths <= share * len(mask)
             hits, scores = self._postings_scores(columns[rare], weights[rare], mask)
+            if self._overlay:
+                hits, scores = self._with_overlay(hits, scores, columns[rare], weights[rare], mask)
             if len(hits) >= count or rare.all():
                 break
         if len(hits) > count:
@@ -133,11 +156,28 @@ class KindChannels:
         hits, per_hit = np.unique(rows, return_inverse=True)
         return hits, np.bincount(per_hit, weights=shares, minlength=len(hits))
 
+    def _with_overlay(
+        self, hits: np.ndarray, scores: np.ndarray, columns: np.ndarray, weights: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Retrieval hits with stale stacked rows swapped for the rows changed since stacking.
+
+        A changed row joins whatever its features score, where a restack could cut it from a long
+        posting list: a new or edited profile is never the one that goes missing.
+        """
+        fresh = ~self._stale[hits]
+        positions, _, by_feature = self._overlay_rows()
+        sums = np.asarray(by_feature[:, columns] @ weights, dtype=np.float64)
+        found = mask[positions] & (sums > 0)
+        return (
+            np.concatenate([hits[fresh], positions[found]]),
+            np.concatenate([scores[fresh], sums[found]]),
+        )
+
     def _posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
         """Rows holding feature ``column`` (at most the heaviest :data:`POSTING_HEAD`), and weights."""
-        assert self._lexical_csc is not None
-        start, end = self._lexical_csc.indptr[column : column + 2]
-        return self._lexical_csc.indices[start:end], self._lexical_csc.data[start:end]
+        assert self._postings is not None
+        start, end = self._postings.indptr[column : column + 2]
+        return self._postings.indices[start:end], self._postings.data[start:end]
 
     def lexical_scores(self, query: sp.csr_matrix, positions: np.ndarray) -> np.ndarray:
         """Inner products of ``query`` with the rows at ``positions``.
@@ -145,18 +185,47 @@ class KindChannels:
         The query is made dense first: a sparse-times-dense product over the pool's rows costs a
         quarter of the sparse-times-sparse one.
         """
-        dense = np.zeros(self.lexical.shape[1], dtype=np.float32)
+        dense = np.zeros(query.shape[1], dtype=np.float32)
         dense[query.indices] = query.data
-        return np.asarray(self.lexical[positions] @ dense, dtype=np.float64)
+        stacked = self._stacked_rows()
+        if not self._overlay:
+            return np.asarray(stacked[positions] @ dense, dtype=np.float64)
+        changed, rows, _ = self._overlay_rows()
+        at = np.minimum(np.searchsorted(changed, positions), len(changed) - 1)
+        in_overlay = changed[at] == positions
+        scores = np.zeros(len(positions), dtype=np.float64)
+        if not in_overlay.all():
+            scores[~in_overlay] = stacked[positions[~in_overlay]] @ dense
+        scores[in_overlay] = rows[at[in_overlay]] @ dense
+        return scores
 
     def lexical_row(self, position: int) -> sp.csr_matrix:
         return self._lexical_rows[position]
 
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
-        while len(self._lexical_rows) <= position:
+        changed = range(len(self._lexical_rows), position + 1) if position >= len(self._lexical_rows) else ()
+        for _ in changed:
             self._lexical_rows.append(sp.csr_matrix(np.zeros(row.shape, dtype=np.float32)))
         self._lexical_rows[position] = row
-        self._lexical = self._lexical_csc = None
+        if self._stacked is None:
+            return
+        self._overlay.update(changed or (position,))
+        if len(self._overlay) > LEXICAL_OVERLAY_LIMIT:
+            self._drop_stacks()
+            return
+        if position < len(self._stale):
+            self._stale[position] = True
+        self._overlay_stack = None
+
+    def erase_lexical(self, position: int) -> None:
+        """Blank a row and drop the stacked matrices, so no copy of the old row stays in memory."""
+        self._lexical_rows[position] = sp.csr_matrix(np.zeros(self._lexical_rows[position].shape, np.float32))
+        self._drop_stacks()
+
+    def _drop_stacks(self) -> None:
+        """Forget the stacked matrices and the overlay: everything is restacked on next use."""
+        self._stacked = self._postings = self._overlay_stack = None
+        self._overlay.clear()
 
 
 class Channels:

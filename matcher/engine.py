@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
-import scipy.sparse as sp
 
 from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, KindTable
@@ -166,9 +165,7 @@ class Matcher:
         self.remove_profile(kind, row_id)
         channel = self.channels_.kinds[kind]
         if channel.table.has_slot(row_id):
-            position = channel.table.position(row_id)
-            blank = np.zeros(channel.lexical_row(position).shape, dtype=np.float32)
-            channel.set_lexical(position, sp.csr_matrix(blank))
+            channel.erase_lexical(channel.table.position(row_id))
         channel.index.compact()
 
     def observe(self, event: RelationEvent) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -86,8 +88,12 @@ def test_a_long_posting_list_is_read_up_to_its_heaviest_rows(monkeypatch: pytest
     not_nine = everyone.copy()
     not_nine[9] = False
     assert sorted(channel.lexical_top(query, not_nine, 5).tolist()) == [7, 8]
-    # An edit replaces the cut lists: row 2 is now the heaviest.
+    # An edited row is found at once, beside the cut lists ...
+    monkeypatch.setattr(channels_module, "LEXICAL_OVERLAY_LIMIT", 1)
     channel.set_lexical(2, sp.csr_matrix(np.array([[5.0, 0.0]], np.float32)))
+    assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [2, 7, 8, 9]
+    # ... and once enough rows changed, the lists are restacked and cut anew: row 2 is the heaviest.
+    channel.set_lexical(3, sp.csr_matrix(np.array([[0.05, 0.0]], np.float32)))
     assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [2, 8, 9]
 
 
@@ -97,3 +103,53 @@ def test_lexical_scores_are_the_inner_products_with_the_chosen_rows() -> None:
     positions = np.array([5, 0, 299, 5, 17])
     expected = (matrix[positions] @ query.T).toarray().ravel()
     np.testing.assert_allclose(channel.lexical_scores(query, positions), expected, rtol=1e-5)
+
+
+def _changed(
+    channel: KindChannels, matrix: sp.csr_matrix, seed: int, between: Callable[[int], object]
+) -> sp.csr_matrix:
+    """Edits, appends and a gap (a position skipped, as for an inactive new profile) through
+    ``set_lexical``, with ``between(rows)`` after each; returns the matrix the rows now make."""
+    rng = np.random.default_rng(seed)
+    rows = [matrix[i] for i in range(matrix.shape[0])]
+    features = matrix.shape[1]
+    edits = [*rng.choice(len(rows), 40, replace=False).tolist(), len(rows), len(rows) + 2, len(rows) + 3]
+    for position in edits:
+        row = sp.csr_matrix(sp.random(1, features, density=0.08, dtype=np.float32, random_state=position))
+        channel.set_lexical(position, row)
+        rows.extend(
+            sp.csr_matrix(np.zeros((1, features), np.float32)) for _ in range(position + 1 - len(rows))
+        )
+        rows[position] = row
+        between(len(rows))
+    return sp.csr_matrix(sp.vstack(rows, format="csr"))
+
+
+def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stackings: list[int] = []
+    original = channels_module._retrieval_postings
+
+    def counted(postings: sp.csc_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
+        stackings.append(postings.shape[0])
+        return original(postings)
+
+    monkeypatch.setattr(channels_module, "_retrieval_postings", counted)
+    channel, matrix = _channel(1000, 300, seed=8)
+    query = _query(300, LEXICAL_QUERY_FEATURES, seed=9)
+    changed = _changed(channel, matrix, 10, lambda rows: channel.lexical_top(query, np.ones(rows, bool), 10))
+    everyone = np.ones(changed.shape[0], bool)
+    mask = np.random.default_rng(11).random(changed.shape[0]) < 0.5
+    fresh = KindChannels(
+        KindTable(EntityKind.startup), VectorIndex(4), [changed[i] for i in range(changed.shape[0])]
+    )
+    positions = np.arange(changed.shape[0])
+    np.testing.assert_allclose(
+        channel.lexical_scores(query, positions), fresh.lexical_scores(query, positions)
+    )
+    for admitted in (everyone, mask):
+        for count in (5, 60, 2000):
+            found = channel.lexical_top(query, admitted, count)
+            assert sorted(found.tolist()) == sorted(fresh.lexical_top(query, admitted, count).tolist())
+    assert stackings == [1000, changed.shape[0]]  # the edited channel stacked once, and the fresh one

@@ -1,0 +1,76 @@
+"""KindTable columns follow every upsert, edit and removal exactly, and grow in place on appends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from matcher.catalog import KindTable
+from models.enums import EntityKind
+
+
+def _record(row_id: int) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "active": row_id % 7 != 0,
+        "funding_ask_cny": None if row_id % 5 == 0 else row_id * 1000,
+        "industries": [f"ind-{row_id % 3}", f"ind-{row_id % 4 + 3}"][: row_id % 3],
+        "district": f"district-{row_id % 6}",
+    }
+
+
+def _read_every_column(table: KindTable) -> dict[str, Any]:
+    codes, keys = table.groups("district", lambda r: r.get("district"))
+    return {
+        "ids": table.ids.tolist(),
+        "alive": table.alive.tolist(),
+        "ask": [None if np.isnan(ask) else ask for ask in table.numbers("funding_ask_cny").tolist()],
+        "industries": {value: mask.tolist() for value, mask in table.members("industries").items()},
+        "no industries": table.empty("industries").tolist(),
+        "districts": [keys[code] for code in codes.tolist()],
+    }
+
+
+def _without_absent_values(columns: dict[str, Any]) -> dict[str, Any]:
+    """A value no row holds any more keeps an all-False mask in a patched column; a built one omits it."""
+    industries = {value: mask for value, mask in columns["industries"].items() if any(mask)}
+    return columns | {"industries": industries}
+
+
+def _fresh_copy(table: KindTable) -> KindTable:
+    copy = KindTable(table.kind)
+    for record in table.records:
+        copy.upsert(record)
+    return copy
+
+
+def test_columns_read_before_appends_edits_and_removals_equal_columns_built_afterwards() -> None:
+    table = KindTable(EntityKind.startup)
+    for row_id in range(1, 6):
+        table.upsert(_record(row_id))
+    _read_every_column(table)  # every column is cached from here on
+    for row_id in range(6, 140):
+        table.upsert(_record(row_id))
+        if row_id % 9 == 0:
+            table.upsert(_record(row_id - 4) | {"industries": ["ind-new"], "funding_ask_cny": 7})
+        if row_id % 13 == 0:
+            table.remove(row_id - 2)
+        if row_id % 17 == 0:
+            assert _without_absent_values(_read_every_column(table)) == _read_every_column(_fresh_copy(table))
+    assert _without_absent_values(_read_every_column(table)) == _read_every_column(_fresh_copy(table))
+
+
+def test_an_appended_row_grows_a_column_in_place_rather_than_rebuilding_it() -> None:
+    table = KindTable(EntityKind.startup)
+    for row_id in range(1, 101):
+        table.upsert(_record(row_id))
+    first = table.numbers("funding_ask_cny")
+    table.upsert(_record(101))  # the buffer doubles once ...
+    grown = table.numbers("funding_ask_cny")
+    for row_id in range(102, 150):  # ... and the next rows are written into it
+        table.upsert(_record(row_id))
+        assert np.shares_memory(table.numbers("funding_ask_cny"), grown)
+    assert not np.shares_memory(first, grown)
+    assert table.numbers("funding_ask_cny")[-1] == 149_000
+    assert len(table.numbers("funding_ask_cny")) == len(table.ids) == 149
