@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from api.engine import settle_heap
+from api.engine import settle_memory
 from benchmarks.encode_throughput import compare, sentences
 from embeddings.chinese import chinese_encoder
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
@@ -233,7 +233,7 @@ def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_q
     started = time.perf_counter()
     matcher = Matcher(encoder=JitteredEncoder(encoder, noise=CLONE_NOISE), exposure_cap=0.2).fit(catalog)
     built = time.perf_counter() - started
-    settle_heap()  # as the service does after every build
+    settle_memory()  # as the service does after every build
     started = time.perf_counter()
     for query_kind, target in DIRECTIONS:  # a few queries per direction fill the lazily built caches
         for row_id in query_ids(matcher, query_kind, WARM_UP_QUERIES):
