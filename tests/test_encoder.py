@@ -124,8 +124,7 @@ def _write_rows(path: Path, offset: int) -> None:
             cache.store("m", [text_key(f"text-{offset}-{n}")], np.full((1, 4), n, dtype=np.float32))
 
 
-def test_two_processes_can_write_the_same_cache(tmp_path: Path) -> None:
-    path = tmp_path / "cache.sqlite3"
+def _two_processes_write_rows(path: Path) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_write_rows, args=(path, offset)) for offset in (1, 2)]
     for worker in workers:
@@ -133,6 +132,11 @@ def test_two_processes_can_write_the_same_cache(tmp_path: Path) -> None:
     for worker in workers:
         worker.join(timeout=60)
     assert [w.exitcode for w in workers] == [0, 0]
+
+
+def test_two_processes_can_write_the_same_cache(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    _two_processes_write_rows(path)
     with EmbeddingCache(path) as cache:
         assert len(cache) == 40
 
@@ -171,13 +175,7 @@ def test_a_cache_file_of_schema_version_0_is_migrated_with_its_vectors(tmp_path:
 def test_two_processes_opening_one_old_file_migrate_it_once(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite3"
     _write_version_0_file(path, ["kept"])
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_write_rows, args=(path, offset)) for offset in (1, 2)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert [w.exitcode for w in workers] == [0, 0]
+    _two_processes_write_rows(path)
     with EmbeddingCache(path) as cache:
         assert len(cache) == 41
         assert text_key("kept") in cache.lookup("m", [text_key("kept")])
