@@ -55,12 +55,15 @@ def best_rates(
     paths: dict[str, Callable[[Sequence[str]], object]], texts: Sequence[str], repeats: int
 ) -> dict[str, float]:
     """Sentences/s of each path's fastest of ``repeats`` runs. The paths take turns within each
-    repeat, so a slow spell on a shared machine falls on all of them rather than on one."""
+    repeat, so a slow spell on a shared machine falls on all of them rather than on one, and
+    the turn rotates, so no path always follows the same one."""
     times: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeats):
-        for name, run in paths.items():
+    names = list(paths)
+    for repeat in range(repeats):
+        # Each repeat starts at the next path: what runs right after what would otherwise favour one.
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
             started = time.perf_counter()
-            run(texts)
+            paths[name](texts)
             times[name].append(time.perf_counter() - started)
     return {name: len(texts) / min(runs) for name, runs in times.items()}
 
