@@ -203,13 +203,14 @@ class KindChannels:
         return self._lexical_rows[position]
 
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
-        changed = range(len(self._lexical_rows), position + 1) if position >= len(self._lexical_rows) else ()
-        for _ in changed:
-            self._lexical_rows.append(sp.csr_matrix(np.zeros(row.shape, dtype=np.float32)))
+        # Empty unless ``position`` is past the end; the skipped positions (inactive new profiles) stay blank.
+        appended = range(len(self._lexical_rows), position + 1)
+        self._lexical_rows.extend(_blank_row(row.shape) for _ in appended)
         self._lexical_rows[position] = row
         if self._stacked is None:
             return
-        self._overlay.update(changed or (position,))
+        self._overlay.update(appended)
+        self._overlay.add(position)
         if len(self._overlay) > LEXICAL_OVERLAY_LIMIT:
             self._drop_stacks()
             return
@@ -219,7 +220,7 @@ class KindChannels:
 
     def erase_lexical(self, position: int) -> None:
         """Blank a row and drop the stacked matrices, so no copy of the old row stays in memory."""
-        self._lexical_rows[position] = sp.csr_matrix(np.zeros(self._lexical_rows[position].shape, np.float32))
+        self._lexical_rows[position] = _blank_row(self._lexical_rows[position].shape)
         self._drop_stacks()
 
     def _drop_stacks(self) -> None:
@@ -340,6 +341,10 @@ class Channels:
             channel.index.save(index_dir / f"{kind.value}.index")
             state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
             _write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+
+
+def _blank_row(shape: tuple[int, int]) -> sp.csr_matrix:
+    return sp.csr_matrix(np.zeros(shape, dtype=np.float32))
 
 
 def _retrieval_postings(postings: sp.csc_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
