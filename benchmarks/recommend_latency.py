@@ -281,16 +281,19 @@ def main() -> None:
     parser.add_argument("--scales", default="5000,200000,1000000", help="comma-separated startup counts")
     parser.add_argument("--queries", type=int, default=200, help="timed queries per direction")
     parser.add_argument("--baseline-queries", type=int, default=20, help="queries scored exhaustively too")
-    parser.add_argument("--repeats", type=int, default=3, help="encoding runs per figure (best counts)")
+    parser.add_argument(
+        "--encode-seconds", type=float, default=3.0, help="time each encoding path runs (median counts)"
+    )
     args = parser.parse_args()
     encoder = chinese_encoder()
     assert isinstance(encoder, SentenceTransformerEncoder)
     texts = sentences(2000)
     verdicts = encoding_verdicts(
-        "MiniLM", compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, args.repeats)
+        "MiniLM",
+        compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, args.encode_seconds),
     )
     verdicts += encoding_verdicts(
-        "Chinese static", compare("Chinese static (default)", encoder, texts, 64, args.repeats)
+        "Chinese static", compare("Chinese static (default)", encoder, texts, 64, args.encode_seconds)
     )
     for scale in (int(s) for s in args.scales.split(",")):
         with tempfile.TemporaryDirectory() as folder:

@@ -82,10 +82,6 @@ def load_sentence_transformer(path: Path, device: str = "cpu") -> SentenceTransf
     return model.float() if device == "cpu" else model
 
 
-def _blank_rows(texts: Sequence[str]) -> list[bool]:
-    return [not text.strip() for text in texts]
-
-
 class SentenceTransformerEncoder:
     """A local sentence-transformers model (default: bundled all-MiniLM-L6-v2)."""
 
@@ -110,19 +106,27 @@ class SentenceTransformerEncoder:
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> npt.NDArray[np.float32]:
+        rows = [row for row, text in enumerate(texts) if text.strip()]
+        vectors = self._model_encode([texts[row] for row in rows], batch_size, show_progress)
+        if len(rows) == len(texts):
+            return vectors
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        blank = _blank_rows(texts)
-        rows = [i for i, is_blank in enumerate(blank) if not is_blank]
-        if rows:
-            vectors = self.model.encode(
-                [texts[i] for i in rows],
-                batch_size=batch_size,
-                show_progress_bar=show_progress,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-            )
-            out[rows] = vectors
+        out[rows] = vectors
         return out
+
+    def _model_encode(
+        self, texts: list[str], batch_size: int, show_progress: bool
+    ) -> npt.NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            show_progress_bar=show_progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(vectors, dtype=np.float32)
 
 
 class CachedEncoder:
@@ -143,23 +147,46 @@ class CachedEncoder:
     def encode(
         self, texts: Sequence[str], *, batch_size: int = 64, show_progress: bool = False
     ) -> npt.NDArray[np.float32]:
-        # Each distinct text is hashed once, looked up once and, if missing, encoded once.
-        shown = [row for row, text in enumerate(texts) if text.strip()]
-        row_keys = [text_key(texts[row]) for row in shown]
-        text_of_key = dict(zip(row_keys, (texts[row] for row in shown), strict=True))
-        keys = list(text_of_key)
-        position = {key: n for n, key in enumerate(keys)}
-        distinct = np.zeros((len(keys), self.dim), dtype=np.float32)
-        cached = self.cache.lookup(self.model_id, keys)
-        for key, vector in cached.items():
-            distinct[position[key]] = vector
-        missing = [n for n, key in enumerate(keys) if key not in cached]
-        if missing:
-            fresh = self.encoder.encode(
-                [text_of_key[keys[n]] for n in missing], batch_size=batch_size, show_progress=show_progress
-            )
-            self.cache.store(self.model_id, [keys[n] for n in missing], fresh)
-            distinct[missing] = fresh
+        rows, slots, distinct = _distinct_texts(texts)
+        vectors = self._distinct_vectors(distinct, batch_size, show_progress)
+        if len(distinct) == len(texts):  # no blank and no repeated text: rows are already in place
+            return vectors
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        out[shown] = distinct[[position[key] for key in row_keys]]
+        out[rows] = vectors[slots]
         return out
+
+    def _distinct_vectors(
+        self, texts: list[str], batch_size: int, show_progress: bool
+    ) -> npt.NDArray[np.float32]:
+        """Vectors of distinct texts: each hashed and looked up once; only the misses are encoded."""
+        keys = [text_key(text) for text in texts]
+        found, cached = self.cache.lookup(self.model_id, keys)
+        if not len(found):
+            return self._encode_and_store(texts, keys, batch_size, show_progress)
+        vectors = np.empty((len(texts), self.dim), dtype=np.float32)
+        vectors[found] = cached
+        misses = np.setdiff1d(np.arange(len(texts)), found).tolist()
+        if misses:
+            vectors[misses] = self._encode_and_store(
+                [texts[n] for n in misses], [keys[n] for n in misses], batch_size, show_progress
+            )
+        return vectors
+
+    def _encode_and_store(
+        self, texts: list[str], keys: list[bytes], batch_size: int, show_progress: bool
+    ) -> npt.NDArray[np.float32]:
+        fresh = self.encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+        self.cache.store(self.model_id, keys, fresh)
+        return fresh
+
+
+def _distinct_texts(texts: Sequence[str]) -> tuple[list[int], list[int], list[str]]:
+    """Rows of the non-blank texts, each row's slot among the distinct texts, and those texts."""
+    slot_of_text: dict[str, int] = {}
+    rows: list[int] = []
+    slots: list[int] = []
+    for row, text in enumerate(texts):
+        if text.strip():
+            rows.append(row)
+            slots.append(slot_of_text.setdefault(text, len(slot_of_text)))
+    return rows, slots, list(slot_of_text)

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from embeddings import cache as cache_module
 from embeddings.cache import SCHEMA_VERSION, EmbeddingCache, text_key
 from embeddings.encoder import CachedEncoder, Encoder, SentenceTransformerEncoder, bundled_model_path
 
@@ -41,6 +42,11 @@ class CountingEncoder:
         return np.asarray(matrix / np.linalg.norm(matrix, axis=1, keepdims=True), dtype=np.float32)
 
 
+def _cached(cache: EmbeddingCache, model_id: str, keys: Sequence[bytes]) -> dict[bytes, list[float]]:
+    positions, vectors = cache.lookup(model_id, keys)
+    return {keys[int(position)]: vector.tolist() for position, vector in zip(positions, vectors, strict=True)}
+
+
 @pytest.fixture(scope="module")
 def minilm() -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder()
@@ -59,6 +65,8 @@ def test_minilm_loads_offline_and_returns_normalised_float32(minilm: SentenceTra
     assert vectors.shape == (4, minilm.dim) == (4, 384)
     assert vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), [1, 0, 0, 1], atol=1e-5)
+    np.testing.assert_array_equal(minilm.encode(["", " "]), np.zeros((2, 384), dtype=np.float32))
+    assert minilm.encode([]).shape == (0, 384)
 
 
 def test_minilm_ranks_an_english_paraphrase_above_an_unrelated_sentence(
@@ -107,15 +115,59 @@ def test_forget_erases_texts_under_every_model_and_forget_model_one_model(tmp_pa
         cache.store("m1", [a, b, c], vectors)
         cache.store("m2", [a, b], vectors[:2])
         assert cache.forget(["a", "never-cached"]) == 2
-        assert set(cache.lookup("m1", [a, b, c])) == {b, c}
+        assert set(_cached(cache, "m1", [a, b, c])) == {b, c}
         assert cache.forget_model("m1") == 2
         assert len(cache) == 1
-        np.testing.assert_array_equal(cache.lookup("m2", [b])[b], vectors[1])
+        assert _cached(cache, "m2", [b]) == {b: vectors[1].tolist()}
+
+
+def test_lookup_gives_the_positions_of_the_cached_keys_and_their_vectors_row_for_row(tmp_path: Path) -> None:
+    a, b, c, d = (text_key(text) for text in ("甲", "乙", "丙", "丁"))
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        cache.store("m", [c, a], np.array([[3, 3], [1, 1]], dtype=np.float32))
+        positions, vectors = cache.lookup("m", [a, b, c, d, a])
+        found = sorted(zip(positions.tolist(), vectors.tolist(), strict=True))
+        assert found == [(0, [1, 1]), (2, [3, 3]), (4, [1, 1])]
+        positions, vectors = cache.lookup("other-model", [a, c])
+        assert (positions.shape, vectors.shape) == ((0,), (0, 0))
+
+
+def test_batches_larger_than_one_statement_keep_each_key_with_its_vector(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "_CHUNK", 3)
+    keys = [text_key(f"text {n}") for n in range(10)]
+    vectors = np.arange(20, dtype=np.float32).reshape(10, 2)
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        cache.store("m", keys, vectors)
+        assert _cached(cache, "m", keys[::-1]) == dict(zip(keys, vectors.tolist(), strict=True))
+        assert cache.forget(["text 1", "text 5", "text 9"]) == 3
+        assert len(cache) == 7
+
+
+def test_a_batch_that_fails_in_a_later_statement_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_module, "_CHUNK", 3)
+    keys = [text_key(f"text {n}") for n in range(10)]
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        with pytest.raises(ValueError, match="keys: each must be 32 bytes"):
+            cache.store("m", [*keys[:8], b"short", keys[9]], np.ones((10, 2), dtype=np.float32))
+        assert len(cache) == 0
 
 
 def test_store_rejects_mismatched_lengths(tmp_path: Path) -> None:
     with EmbeddingCache(tmp_path / "cache.sqlite3") as cache, pytest.raises(ValueError, match="2 keys"):
         cache.store("m", [text_key("a"), text_key("b")], np.zeros((1, 3), dtype=np.float32))
+
+
+def test_store_rejects_a_malformed_key_or_vector_and_writes_nothing(tmp_path: Path) -> None:
+    with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
+        with pytest.raises(ValueError, match="keys: each must be 32 bytes"):
+            cache.store("m", [text_key("a"), b"short"], np.zeros((2, 3), dtype=np.float32))
+        with pytest.raises(ValueError, match=r"vectors: need one row per key \(2-D\), got shape \(3,\)"):
+            cache.store("m", [text_key("a")], np.zeros(3, dtype=np.float32))
+        assert len(cache) == 0
 
 
 def _write_rows(path: Path, offset: int) -> None:
@@ -162,8 +214,8 @@ def test_a_cache_file_of_schema_version_0_is_migrated_with_its_vectors(tmp_path:
     path = tmp_path / "cache.sqlite3"
     _write_version_0_file(path, ["你好", "world"])
     with EmbeddingCache(path) as cache:
-        found = cache.lookup("m", [text_key("你好"), text_key("world")])
-        np.testing.assert_array_equal(found[text_key("world")], np.ones(4, dtype=np.float32))
+        found = _cached(cache, "m", [text_key("你好"), text_key("world")])
+        assert found[text_key("world")] == [1, 1, 1, 1]
         assert len(found) == 2
         assert cache.forget(["你好"]) == 1
     with closing(sqlite3.connect(path)) as migrated:
@@ -178,19 +230,18 @@ def test_two_processes_opening_one_old_file_migrate_it_once(tmp_path: Path) -> N
     _two_processes_write_rows(path)
     with EmbeddingCache(path) as cache:
         assert len(cache) == 41
-        assert text_key("kept") in cache.lookup("m", [text_key("kept")])
+        assert text_key("kept") in _cached(cache, "m", [text_key("kept")])
 
 
 def test_lookups_and_erasure_are_answered_from_the_key_index(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite3"
     EmbeddingCache(path).close()
+    parameters = {"count": 2, "keys": bytes(64), "key_bytes": 32, "model": "m"}
     with closing(sqlite3.connect(path)) as db:
-        for query in (
-            "SELECT vector FROM embedding WHERE model_id = 'm' AND text_hash IN (x'00', x'01')",
-            "DELETE FROM embedding WHERE text_hash IN (x'00')",
-        ):
-            plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}"))
-            assert "USING INDEX embedding_key" in plan, plan
+        for query in (cache_module._LOOKUP, cache_module._DELETE):
+            plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}", parameters))
+            assert "SEARCH embedding USING INDEX embedding_key" in plan, plan
+            assert "SCAN embedding" not in plan, plan
 
 
 def test_a_cache_file_from_a_newer_release_is_refused_by_name(tmp_path: Path) -> None:
