@@ -159,6 +159,8 @@ class CachedEncoder:
         self, texts: list[str], batch_size: int, show_progress: bool
     ) -> npt.NDArray[np.float32]:
         """Vectors of distinct texts: each hashed and looked up once; only the misses are encoded."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
         keys = [text_key(text) for text in texts]
         found, cached = self.cache.lookup(self.model_id, keys)
         if not len(found):

@@ -93,6 +93,9 @@ def test_cache_hit_never_calls_the_wrapped_encoder_again(tmp_path: Path) -> None
         second = encoder.encode(["乙", "甲", "丙"])
         assert fake.calls == ["甲", "乙", "丙"]
         np.testing.assert_array_equal(second[:2], first[[1, 0]])
+        np.testing.assert_array_equal(second[2], CountingEncoder().encode(["丙"])[0])
+        assert encoder.encode(["", "  "]).shape == (2, fake.dim)
+        assert fake.calls == ["甲", "乙", "丙"]
         np.testing.assert_array_equal(first[3], np.zeros(fake.dim, dtype=np.float32))
         assert len(cache) == 3
 
