@@ -9,9 +9,9 @@ opens it once). Target: >= 0.9x raw. The distilled Chinese static model is measu
 
 Each path runs about ``--seconds`` in all (at least `LEAST_REPEATS` runs, at most `MOST_REPEATS`),
 the paths taking turns, and the median run counts. The static model encodes 2,000 sentences in
-~0.1 s with threads that spin on two cores, so single runs swing +-10 %: the fastest of a few
-runs (what this script took before) read a cold cache at 0.87-0.99x raw across ten rounds of
-30 runs where the median read 0.91-0.96x.
+~0.1 s with threads that spin on two cores, so single runs swing +-10 %: in ten rounds of 30
+runs the fastest run (what this script took before) read a cold cache at 0.87-0.99x raw, the
+median run at 0.91-0.96x.
 """
 
 from __future__ import annotations
