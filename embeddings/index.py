@@ -311,6 +311,7 @@ class VectorIndex:
         self._ext_buf = _grown(self._ext_buf, start + len(ext))
         self._slot_of = _grown(self._slot_of, int(ext.max()) + 1)
         self._index.add(vecs)
+        _leave_room(self._index)
         self._ext_buf[start : start + len(ext)] = ext
         self._slot_of[ext] = np.arange(start, start + len(ext))
         self._live += len(ext)
@@ -368,6 +369,7 @@ class VectorIndex:
         # Replacing the index first frees the old one before the new graph grows.
         self._index = self._new_index(len(ext) if size is None else size)
         self._index.add(vectors)
+        _leave_room(self._index)
         self._reset_mapping(ext)
 
     def _compact_if_needed(self) -> None:
@@ -512,6 +514,7 @@ class VectorIndex:
         live = ext_of[ext_of >= 0]
         if len(np.unique(live)) != len(live) or (len(live) and live.max() > MAX_ID):
             raise ValueError("stored id map has duplicate or out-of-range ids")
+        _leave_room(index)
         self._index = index
         self._slot_of = np.full(int(live.max()) + 1 if len(live) else 0, -1, np.int64)
         self._ext_buf = ext_of
@@ -555,6 +558,27 @@ def _grown(table: Ids, size: int) -> Ids:
 def _scan_threads() -> ThreadPoolExecutor:
     """Shared by every index: scans are short, and a process needs no more threads than cores."""
     return ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="vector-scan")
+
+
+def _leave_room(index: faiss.Index) -> None:
+    """Give an HNSW index's arrays spare capacity now rather than on the next add.
+
+    faiss keeps the graph and the vectors in std::vectors that a bulk add or a load leaves
+    exactly full, so the next single add, typically a user's text edit, reallocated and copied
+    them all: 80 ms at 200k vectors, about half a second at 1M. Growing each by one grows its
+    capacity the usual way (doubling); shrinking back keeps that capacity, which a std::vector
+    never gives up on a shrinking resize. When there is room already, this costs microseconds.
+    """
+    if not isinstance(index, faiss.IndexHNSW):
+        return
+    storage = faiss.downcast_index(index.storage)
+    hnsw = index.hnsw
+    # faiss's stubs leave out the graph's neighbour lists and offsets and the storage's codes.
+    arrays = (hnsw.levels, hnsw.neighbors, hnsw.offsets, storage.codes)  # type: ignore[attr-defined]
+    for array in arrays:
+        size = array.size()
+        array.resize(size + 1)
+        array.resize(size)
 
 
 def _bitmap_selector(mask: npt.NDArray[np.bool_]) -> faiss.IDSelector:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -311,6 +312,29 @@ def test_save_load_round_trip(approximate: bool, tmp_path: Path) -> None:
     assert loaded.search_batch(queries, 10, allowed=allowed) == filtered
     loaded.upsert([5], queries[:1])
     assert loaded.search(queries[0], 1)[0][0] == 5
+
+
+def _graph_sizes(index: VectorIndex) -> tuple[int, int, int, int]:
+    graph = index._index
+    assert isinstance(graph, faiss.IndexHNSWFlat)
+    # faiss's stubs leave out the offsets and the codes.
+    codes = faiss.downcast_index(graph.storage).codes  # type: ignore[attr-defined]
+    offsets = graph.hnsw.offsets  # type: ignore[attr-defined]
+    return graph.ntotal, graph.hnsw.levels.size(), offsets.size(), codes.size()
+
+
+def test_room_left_in_the_graph_changes_no_size_and_no_answer(tmp_path: Path) -> None:
+    index, _ = build(300, approximate=True)
+    queries = unit_vectors(10, seed=1)
+    answers = index.search_batch(queries, 10)
+    assert _graph_sizes(index) == (300, 300, 301, 300 * DIM * 4)
+    index.save(tmp_path / "kind.vec")
+    loaded = VectorIndex.load(tmp_path / "kind.vec")
+    assert _graph_sizes(loaded) == (300, 300, 301, 300 * DIM * 4)
+    assert loaded.search_batch(queries, 10) == answers
+    loaded.upsert([5000], queries[:1])
+    assert _graph_sizes(loaded) == (301, 301, 302, 301 * DIM * 4)
+    assert loaded.search(queries[0], 1)[0][0] == 5000
 
 
 def test_failed_save_leaves_the_previous_file(tmp_path: Path) -> None:
