@@ -23,7 +23,7 @@ import numpy.typing as npt
 from models.db import enable_wal
 from models.settings import Settings
 
-__all__ = ["CACHE_FILE_NAME", "SCHEMA_VERSION", "EmbeddingCache", "text_key"]
+__all__ = ["CACHE_FILE_NAME", "KEY_BYTES", "SCHEMA_VERSION", "EmbeddingCache", "text_key"]
 
 CACHE_FILE_NAME = "embeddings.sqlite3"
 KEY_BYTES = 32
