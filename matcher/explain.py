@@ -10,10 +10,21 @@ from typing import Any
 from matcher.catalog import History, _as_list
 from matcher.graph import Node
 from models.enums import EntityKind, InteractionKind
-from models.taxonomy import ANYWHERE, AREAS, INDUSTRIES, STAGES, distance_km, industry_ancestors
+from models.taxonomy import (
+    ANYWHERE,
+    AREAS,
+    INDUSTRIES,
+    STAGES,
+    code_similarity,
+    distance_km,
+    industry_ancestors,
+)
 
 MIN_CONTRIBUTION = 0.01
 MAX_REASONS = 3
+# Industry credit (models.taxonomy.code_similarity) a peer needs to be called similar: the same
+# industry or one within the other, not merely the same broad sector.
+SIMILAR_PEER_MIN_INDUSTRY = 0.5
 
 
 @dataclass(frozen=True)
@@ -140,8 +151,9 @@ def _text(ctx: ExplainContext) -> Reason | None:
 
 def _graph(ctx: ExplainContext) -> Reason | None:
     related = ctx.history.related(ctx.candidate_node)
-    linked = next((p for p in ctx.peers if p in related), None)
-    if linked is None or (peer := ctx.records(linked)) is None:
+    linked = (p for p in ctx.peers if p in related)
+    peer = next((r for p in linked if (r := ctx.records(p)) is not None and _comparable(ctx, r)), None)
+    if peer is None:
         return None
     name = peer.get("name", "")
     if ctx.peers_are_similar:
@@ -153,6 +165,20 @@ def _graph(ctx: ExplainContext) -> Reason | None:
         f"与您有共同合作方的「{name}」也与其合作",
         f"“{name}”, who shares partners with you, works with them",
     )
+
+
+def _comparable(ctx: ExplainContext, peer: Mapping[str, Any]) -> bool:
+    """A peer called "similar to you" must share the asker's industry (a diagnostics company is
+    no robotics startup's peer, however close their texts); other peers are named for the
+    relations they share, which need no likeness."""
+    mine = _industry_codes(ctx.query)
+    if not ctx.peers_are_similar or not mine:  # an asker stating no industry is compared by text alone
+        return True
+    return code_similarity(mine, _industry_codes(peer)) >= SIMILAR_PEER_MIN_INDUSTRY
+
+
+def _industry_codes(record: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(_as_list(record.get("industries")) or _as_list(record.get("industry")))
 
 
 RELATION_WORDS: dict[InteractionKind, tuple[str, str]] = {

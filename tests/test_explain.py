@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from matcher.engine import Match, Matcher
+from matcher.keywords import is_telling
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 from tests.factories import catalog_of
@@ -86,3 +87,79 @@ def test_deal_flow_is_explained_by_co_investors_and_relation_paths(matcher: Matc
     assert any("「光谷视觉基金」" in s for s in sentences), sentences
     english = " ".join(r.en for r in peer.reasons)
     assert "光谷视觉基金" in english
+
+
+@pytest.mark.parametrize("word", ["企业", "服务", "参与", "项目", "方向", "累计", "25", "2024年", "3.5万"])
+def test_generic_words_and_numbers_are_no_keyword(word: str) -> None:
+    assert not is_telling(word)
+
+
+@pytest.mark.parametrize("word", ["机器人", "智能制造", "Robotics", "medical_devices"])
+def test_industry_terms_are_no_keyword_as_the_industry_reason_names_them(word: str) -> None:
+    assert not is_telling(word)
+
+
+@pytest.mark.parametrize("word", ["缺陷检测", "测序", "5G", "焊接"])
+def test_telling_words_remain_keywords(word: str) -> None:
+    assert is_telling(word)
+
+
+def _robotics_world(folder: Path) -> Matcher:
+    """A robotics startup whose text is close to a diagnostics company's, both backed by one VC."""
+    generic = "累计服务25家企业 参与项目方向 "
+    profiles = {
+        "startups": [
+            _startup("S-robot", "灵巧机器人", generic + "协作机械臂 缺陷检测 视觉引导")
+            | {"industries": ["机器人"]},
+            _startup("S-diag", "精准诊断", generic + "协作机械臂 缺陷检测 视觉引导 体外诊断")
+            | {"industries": ["医疗器械"]},
+        ],
+        "investors": [
+            {"external_id": "I-vc", "name": "光谷创投", "investor_type": "vc", "thesis": generic + "缺陷检测"}
+        ],
+        "interactions": [_invested("I-vc", "S-diag")],
+    }
+    return Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog_of(folder, profiles))
+
+
+def test_shared_keywords_leave_out_generic_words_numbers_and_industry_labels(tmp_path: Path) -> None:
+    matcher = _robotics_world(tmp_path)
+    query = _id(matcher, EntityKind.investor, "I-vc")
+    robot = _match(matcher.recommend(EntityKind.investor, query, EntityKind.startup), "S-robot")
+    position = matcher.catalog_.tables[EntityKind.startup].position(robot.id)
+    lexical = matcher.channels_.kinds[EntityKind.investor].lexical_row(
+        matcher.catalog_.tables[EntityKind.investor].position(query)
+    )
+    shared = matcher.channels_.shared_keywords(lexical, EntityKind.startup, position, limit=10)
+    assert sorted(shared) == ["检测", "缺陷"]
+
+
+def test_a_similar_peer_shares_the_askers_industry(tmp_path: Path) -> None:
+    matcher = _robotics_world(tmp_path)
+    query = _id(matcher, EntityKind.startup, "S-robot")
+    vc = _match(matcher.recommend(EntityKind.startup, query, EntityKind.investor), "I-vc")
+    assert vc.features["graph_proximity"] > 0, "the diagnostics company is the robotics startup's text peer"
+    assert not any("精准诊断" in r.zh or "精准诊断" in r.en for r in vc.reasons), vc.reasons
+
+
+def _filler(start: int) -> str:
+    return " ".join(f"词{chr(start + n)}{chr(start + 0x80 + n)}" for n in range(120))
+
+
+def test_a_shared_word_weighing_little_in_the_pair_is_no_keyword(tmp_path: Path) -> None:
+    """One mention of 焊接 in each of two long texts about other things is no reason to match on it."""
+    profiles = {
+        "startups": [
+            _startup(f"S-{n}", f"企业{n}", "焊接") | {"description": _filler(0x4E00 + 0x200 * (n % 2))}
+            for n in range(4)
+        ]
+        + [_startup(f"S-short-{n}", f"焊接{n}", "焊接") for n in range(2)],
+        "investors": [_investor("I-any", "光谷基金")],
+    }
+    matcher = Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog_of(tmp_path, profiles))
+    channel = matcher.channels_.kinds[EntityKind.startup]
+    query = channel.lexical_row(0)
+    assert query.multiply(channel.lexical_row(1)).nnz > 0
+    assert matcher.channels_.shared_keywords(query, EntityKind.startup, 1) == []
+    short = channel.lexical_row(4)
+    assert matcher.channels_.shared_keywords(short, EntityKind.startup, 5) == ["焊接"]
