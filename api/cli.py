@@ -16,6 +16,7 @@ from api.cli_accounts import DEV_KEY_FILE, development_admin_key
 from api.cli_accounts import app as accounts_app
 from api.cli_evaluate import evaluate, train
 from api.cli_rounds import app as rounds_app
+from api.http_protocol import PROTOCOL_PATH
 from models.db import engine_for, is_empty, migrate, session_factory, transaction
 from models.kinds import KINDS, kind_spec
 from models.settings import Settings
@@ -74,7 +75,7 @@ def serve(
     engine.dispose()
     typer.echo(f"City Partner Matcher on http://{host}:{port} — OpenAPI docs at http://{host}:{port}/docs")
     if settings.workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", http=PROTOCOL_PATH)
         return
     # Worker processes build the app themselves, from the same settings passed as environment.
     os.environ["MATCHER_WORKERS"] = str(settings.workers)
@@ -84,6 +85,7 @@ def serve(
         host=host,
         port=port,
         log_level="info",
+        http=PROTOCOL_PATH,
         workers=settings.workers,
         # A worker building its matcher holds the GIL for many seconds and answers the
         # supervisor's ping late; the default 5 s would have it killed and restarted forever.
@@ -109,9 +111,9 @@ def import_command(
     try:
         report = import_file(factory, spec, file, secret=settings.secret_key, progress=progress)
     except ImportRowsError as error:
-        for problem in error.problems:
-            typer.echo(str(problem), err=True)
-        typer.echo(f"{len(error.problems)} bad row(s); nothing was imported", err=True)
+        for line in error.lines():
+            typer.echo(line, err=True)
+        typer.echo(error.summary(), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     typer.echo(f"{report.kind}: {report.created} created, {report.updated} updated")
 

@@ -134,6 +134,19 @@ def error_response(
     return JSONResponse(body.model_dump() | extra, status_code, headers=dict(headers or {}))
 
 
+UNPARSABLE_REQUEST_MESSAGE = (
+    "请求不是合法的 HTTP：网址中的中文等非 ASCII 字符须百分号编码 / the request is not valid HTTP: "
+    "a URL must percent-encode non-ASCII characters, e.g. ?q=光谷 as ?q=%E5%85%89%E8%B0%B7 "
+    "(curl: -G --data-urlencode 'q=光谷')"
+)
+
+
+def unparsable_request_body() -> bytes:
+    """The 400 body for a request the HTTP parser refused before the application saw it."""
+    response = error_response(status.HTTP_400_BAD_REQUEST, UNPARSABLE_REQUEST_MESSAGE, code="bad_request")
+    return bytes(response.body)
+
+
 def _problems(errors: Sequence[Any], prefix: Sequence[str] = ()) -> list[Problem]:
     return [Problem(loc=[*prefix, *error["loc"]], msg=error["msg"], type=error["type"]) for error in errors]
 
@@ -240,11 +253,9 @@ async def _bad_rows(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ImportRowsError)
     rows = [BadRow(row=p.row, column=p.column, reason=p.reason) for p in error.problems]
     problems = [Problem(loc=["body", "file", r.row, r.column], msg=r.reason, type="bad_row") for r in rows]
-    first = rows[0]
     return error_response(
         status.HTTP_422_UNPROCESSABLE_CONTENT,
-        f"nothing was imported: {len(rows)} bad row(s), the first at row {first.row}, "
-        f"column {first.column}: {first.reason}",
+        f"{error.summary()}. {error.lines()[0]}",
         field="body.file",
         code="bad_rows",
         problems=problems,

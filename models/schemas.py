@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     Strict,
     StringConstraints,
+    WithJsonSchema,
     create_model,
     model_validator,
 )
@@ -34,7 +35,7 @@ from models.enums import (
     PostType,
     SpaceType,
 )
-from models.identity import EMAIL_PATTERN, PHONE_PATTERN, validate_id_number
+from models.identity import EMAIL_PATTERN, PHONE_PATTERN, validate_email, validate_id_number, validate_phone
 from models.taxonomy import ANYWHERE, normalize_area, normalize_industry, normalize_stage
 
 T = TypeVar("T")
@@ -88,9 +89,14 @@ DistrictList = Annotated[
     AfterValidator(_anywhere_alone),
 ]
 IdNumber = Annotated[str, AfterValidator(validate_id_number)]
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=PHONE_PATTERN)]
+# The pattern stays in the OpenAPI document for clients; a refusal says the rule in words.
+Phone = Annotated[
+    str, AfterValidator(validate_phone), WithJsonSchema({"type": "string", "pattern": PHONE_PATTERN})
+]
 Timestamp = Annotated[dt.datetime, AfterValidator(_assume_beijing_time)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=EMAIL_PATTERN)]
+Email = Annotated[
+    str, AfterValidator(validate_email), WithJsonSchema({"type": "string", "pattern": EMAIL_PATTERN})
+]
 
 
 class CreateSchema(BaseModel):

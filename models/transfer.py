@@ -51,9 +51,33 @@ class ImportRowsError(ValueError):
 
     def __init__(self, problems: Sequence[RowProblem]) -> None:
         self.problems = list(problems)
-        super().__init__(
-            f"{len(self.problems)} problem(s); nothing was imported:\n" + "\n".join(map(str, problems))
+        super().__init__(self.summary() + ":\n" + "\n".join(self.lines()))
+
+    def by_row(self) -> dict[int, list[RowProblem]]:
+        """The problems grouped by row, rows in order (row 0 is the file as a whole)."""
+        grouped: dict[int, list[RowProblem]] = {}
+        for problem in sorted(self.problems, key=lambda p: p.row):
+            grouped.setdefault(problem.row, []).append(problem)
+        return grouped
+
+    def summary(self) -> str:
+        """Counts rows, not problems: one row with two bad cells is one bad row."""
+        rows = [row for row in self.by_row() if row > 0]
+        if not rows:
+            return "the file cannot be read; nothing was imported / 文件无法读取，未导入任何数据"
+        return (
+            f"{len(rows)} bad row(s) with {len(self.problems)} problem(s); nothing was imported / "
+            f"{len(rows)} 行有误，共 {len(self.problems)} 处问题，未导入任何数据"
         )
+
+    def lines(self) -> list[str]:
+        """One line per bad row, listing each of its problems."""
+        return [
+            ("file" if row == 0 else f"row {row}")
+            + ": "
+            + "; ".join(f"{p.column}: {p.reason}" for p in problems)
+            for row, problems in self.by_row().items()
+        ]
 
 
 @dataclass(frozen=True)

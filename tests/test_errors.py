@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from api.app import create_app
 from models.settings import Settings
 from tests.auth import admin_headers
 from tests.factories import samples
+from tests.servers import serving
 
 TEST_SECRET = "test-secret"
 BODY_LIMIT = 4096
@@ -186,3 +188,37 @@ def test_bad_import_rows_are_listed_with_the_structured_fields(strict_client: Te
     files = {"file": ("startups.json", json.dumps(rows, ensure_ascii=False).encode(), "application/json")}
     body = _refusal(strict_client.post("/v1/startups/import", files=files), 422, "bad_rows", "body.file")
     assert [(row["row"], row["column"]) for row in body["rows"]] == [(1, "stage")]
+
+
+def test_one_import_row_with_two_problems_counts_as_one_bad_row(strict_client: TestClient) -> None:
+    good = samples()["startups"][0] | {"external_id": "S-1", "team": []}
+    rows = [good, good | {"external_id": "S-2", "stage": "Z轮", "funding_ask_cny": -1}]
+    files = {"file": ("startups.json", json.dumps(rows, ensure_ascii=False).encode(), "application/json")}
+    body = _refusal(strict_client.post("/v1/startups/import", files=files), 422, "bad_rows", "body.file")
+    assert body["message"].startswith("1 bad row(s) with 2 problem(s)"), body["message"]
+    assert "row 2: " in body["message"]
+    assert "stage" in body["message"]
+    assert "funding_ask_cny" in body["message"]
+    assert sorted((row["row"], row["column"]) for row in body["rows"]) == [
+        (2, "funding_ask_cny"),
+        (2, "stage"),
+    ]
+
+
+@pytest.mark.slow
+def test_a_raw_utf8_query_string_gets_the_json_error_shape_from_a_live_server(tmp_path: Path) -> None:
+    """Both uvicorn parsers refuse raw non-ASCII in a request line before the app runs."""
+    with serving(tmp_path / "data") as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            connection.sendall("GET /v1/startups?q=光谷 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert b"content-type: application/json" in head.lower()
+    refusal = json.loads(body)
+    assert {"code", "message", "field", "detail"} <= set(refusal)
+    assert refusal["code"] == "bad_request"
+    assert "UTF-8" in refusal["message"] or "percent-encode" in refusal["message"]

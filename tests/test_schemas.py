@@ -41,7 +41,9 @@ def test_id_check_char_matches_a_published_example() -> None:
     ("slug", "model", "change", "field", "reason"),
     [
         ("persons", s.PersonCreate, {"id_number": "420111199503071230"}, "id_number", "check digit"),
-        ("persons", s.PersonCreate, {"phone": "12345"}, "phone", "pattern"),
+        ("persons", s.PersonCreate, {"phone": "12345"}, "phone", "11位、以1开头"),
+        ("persons", s.PersonCreate, {"phone": "12345"}, "phone", "11 digits starting with 1"),
+        ("persons", s.PersonCreate, {"email": "someone"}, "email", "name@example.com"),
         ("persons", s.PersonCreate, {"card_tier": "D"}, "card_tier", "'A', 'B', 'C' or 'none'"),
         ("startups", s.StartupCreate, {"stage": "Z轮"}, "stage", "Z轮"),
         ("startups", s.StartupCreate, {"industries": []}, "industries", "at least 1"),

@@ -182,8 +182,9 @@ def test_cli_import_exits_2_and_prints_every_bad_row(database_url: str, tmp_path
     result = CliRunner().invoke(cli, ["import", "startups", str(path)], env=env)
     assert result.exit_code == 2
     lines = result.output.splitlines()
-    assert any(line.startswith("row 1, column district: ") and "朝阳区" in line for line in lines)
-    assert any(line.startswith("row 3, column funding_ask_cny: ") for line in lines)
+    assert any(line.startswith("row 1: district: ") and "朝阳区" in line for line in lines)
+    assert any(line.startswith("row 3: funding_ask_cny: ") for line in lines)
+    assert any(line.startswith("2 bad row(s) with 2 problem(s)") for line in lines)
     ok = CliRunner().invoke(cli, ["import", "startups", str(_write(tmp_path, _startups(2)))], env=env)
     assert ok.exit_code == 0, ok.output
     out = tmp_path / "out.csv"
