@@ -104,6 +104,25 @@ class KindTable:
 
         return self._cached("numbers", name, build, patch, _with_room)
 
+    def converted(self, name: str, key: str, convert: Callable[[Any], float]) -> np.ndarray:
+        """Field ``name`` through ``convert`` as float64 (NaN where missing), cached under ``key``:
+        a date as days, a code as its rung on a ladder."""
+
+        def value(record: Mapping[str, Any]) -> float:
+            raw = record.get(name)
+            return np.nan if raw is None else convert(raw)
+
+        def patch(column: np.ndarray, at: int, row: Mapping[str, Any]) -> None:
+            column[at] = value(row)
+
+        return self._cached(
+            "converted",
+            key,
+            lambda: np.fromiter(map(value, self.records), np.float64, len(self.records)),
+            patch,
+            _with_room,
+        )
+
     def members(self, name: str) -> dict[Any, np.ndarray]:
         """For a list or scalar field: value -> boolean mask of the rows holding it."""
 

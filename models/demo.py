@@ -1737,6 +1737,7 @@ def generate_ecosystem(seed: int, size: DemoSize = DemoSize()) -> dict[str, list
         _run_funnel(draw, world, funnel, round(funnel.share * size.interactions_target), history)
     _settle_capacities(world, history)
     pools = world.pools
+    _add_policy_fields(seed, world.persons.records, pools["startups"].records)
     return {
         "persons": world.persons.records,
         "startups": pools["startups"].records,
@@ -1747,6 +1748,36 @@ def generate_ecosystem(seed: int, size: DemoSize = DemoSize()) -> dict[str, list
         "posts": pools["posts"].records,
         "interactions": _interactions(history),
     }
+
+
+# Typical age at graduation by degree, for a birth year consistent with the graduation year.
+GRADUATION_AGE = {"bachelor": 22, "master": 25, "phd": 28}
+HUKOU_SHARES = {"wuhan": 0.45, "hubei": 0.25, "elsewhere": 0.25, "overseas": 0.05}
+RETURNEE_SHARE = 0.12
+
+
+def _add_policy_fields(seed: int, persons: list[Record], startups: list[Record]) -> None:
+    """The fields the plan's policies read (age, hukou, returnee, headcount, funding received).
+
+    Drawn from a random source of their own per profile, so adding them moved no other draw:
+    every ecosystem generated before is unchanged but for these fields.
+    """
+    stage_rung = {code: rung for rung, code in enumerate(_stage_codes())}
+    for person in persons:
+        rng = random.Random(f"{seed}:policy:{person['external_id']}")
+        graduated = person.get("graduation_year")
+        if graduated is not None:
+            age = GRADUATION_AGE.get(person.get("degree", ""), 22) + rng.randint(0, 2)
+            person["birth_year"] = graduated - age
+        person["hukou"] = rng.choices(list(HUKOU_SHARES), weights=list(HUKOU_SHARES.values()))[0]
+        person["returnee"] = person["hukou"] != "overseas" and rng.random() < RETURNEE_SHARE
+    for startup in startups:
+        rng = random.Random(f"{seed}:policy:{startup['external_id']}")
+        rung = stage_rung.get(startup["stage"], 0)
+        startup["headcount"] = len(startup.get("team", [])) + rng.randint(0, 6 * (rung + 1))
+        # Roughly one round's ask per rung already climbed, rounded to ten thousand yuan.
+        raised = (startup.get("funding_ask_cny") or 0) * rung * rng.uniform(0.5, 1.2)
+        startup["funding_received_cny"] = int(round(raised, -4)) if rung else 0
 
 
 def _silent(items: Iterable[Any], _total: int, _label: str) -> Iterable[Any]:

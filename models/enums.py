@@ -46,6 +46,15 @@ class CardTier(StrEnum):
     none = "none"
 
 
+class Hukou(StrEnum):
+    """Where a person's household registration (户口) is: what settling-in policies read."""
+
+    wuhan = "wuhan"
+    hubei = "hubei"  # elsewhere in Hubei province
+    elsewhere = "elsewhere"  # another province
+    overseas = "overseas"
+
+
 class Degree(StrEnum):
     none = "none"
     associate = "associate"
@@ -94,6 +103,9 @@ class InteractionKind(StrEnum):
     placed = "placed"
     declined = "declined"
     withdrawn = "withdrawn"
+    # Applying for one of the plan's policies: the applicant is both ends, the policy is in the
+    # note (the status trail is kept in policy_applications).
+    policy_applied = "policy_applied"
 
 
 # Outcomes that make the pair an existing relation (never recommended again).

@@ -28,6 +28,7 @@ from models.enums import (
     CardTier,
     Degree,
     EntityKind,
+    Hukou,
     InteractionKind,
     InvestorType,
     MemberRole,
@@ -143,6 +144,11 @@ class PersonFields(ProfileFields):
     major: Tag | None = None
     degree: Degree = Degree.none
     graduation_year: Annotated[int, Strict(), Field(ge=1950, le=2100)] | None = None
+    birth_year: Annotated[int, Strict(), Field(ge=1900, le=2100)] | None = Field(
+        default=None, description="Policies for young talent (青年) read the age from it."
+    )
+    hukou: Hukou | None = Field(default=None, description="Where the household registration (户口) is.")
+    returnee: Flag = Field(default=False, description="Came back to Wuhan to work or found (楚才回家).")
 
 
 class PersonCreate(CreateSchema, PersonFields):
@@ -178,6 +184,8 @@ class StartupFields(ProfileFields):
     funding_ask_cny: Money | None = None
     founded_on: dt.date | None = None
     seeking: Annotated[list[SeekingKind], AfterValidator(_dedupe)] = []
+    headcount: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] | None = None
+    funding_received_cny: Money | None = Field(default=None, description="Equity funding raised so far.")
     team: Annotated[list[TeamMember], Field(max_length=50)] = []
 
     @model_validator(mode="after")
@@ -363,7 +371,10 @@ class InteractionFields(BaseModel):
 
     @model_validator(mode="after")
     def _pair_allowed(self) -> Self:
-        if (self.actor_kind, self.actor_external_id) == (self.target_kind, self.target_external_id):
+        same = (self.actor_kind, self.actor_external_id) == (self.target_kind, self.target_external_id)
+        if self.kind is InteractionKind.policy_applied and not same:
+            raise ValueError("a policy application names the applicant as both actor and target")
+        if same and self.kind is not InteractionKind.policy_applied:
             raise ValueError("actor and target are the same profile")
         allowed = OUTCOME_PAIRS.get(self.kind)
         if allowed is not None and (self.actor_kind, self.target_kind) not in allowed:

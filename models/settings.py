@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.data_dir.resolve() / "cache"
 
+    @property
+    def policy_dir(self) -> Path:
+        """Policies programme staff imported or edited; they add to or replace the shipped set."""
+        return self.data_dir.resolve() / "policies"
+
     def ensure_dirs(self) -> None:
         for directory in (self.data_dir.resolve(), self.index_dir, self.cache_dir):
             directory.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from models.enums import (
     CardTier,
     Degree,
     EntityKind,
+    Hukou,
     InteractionKind,
     InvestorType,
     MemberRole,
@@ -112,6 +113,10 @@ class Person(ProfileMixin, Base):
     major: Mapped[str | None] = mapped_column(String(100), index=True)
     degree: Mapped[Degree] = mapped_column(_enum(Degree), default=Degree.none)
     graduation_year: Mapped[int | None] = mapped_column(Integer)
+    # What the plan's policies ask of a person: age, household registration, 楚才回家.
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    hukou: Mapped[Hukou | None] = mapped_column(_enum(Hukou))
+    returnee: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     contact: Mapped[Contact | None] = relationship(
         back_populates="person", cascade="all, delete-orphan", uselist=False, passive_deletes=True
@@ -149,6 +154,8 @@ class Startup(ProfileMixin, Base):
     funding_ask_cny: Mapped[int | None] = mapped_column(BigInteger)
     founded_on: Mapped[dt.date | None] = mapped_column(Date)
     seeking: Mapped[list[str]] = mapped_column(JSON, default=list)
+    headcount: Mapped[int | None] = mapped_column(Integer)
+    funding_received_cny: Mapped[int | None] = mapped_column(BigInteger)
 
     members: Mapped[list[StartupMember]] = relationship(
         back_populates="startup",
@@ -298,6 +305,45 @@ class ApiKey(TimestampMixin, Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class PolicyApplication(TimestampMixin, Base):
+    """A profile's application for one of the plan's policies, at the policy version it was
+    checked against; :class:`PolicyApplicationEvent` rows are its status trail."""
+
+    __tablename__ = "policy_applications"
+    __table_args__ = (Index("ix_policy_applications_applicant", "applicant_kind", "applicant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(64), index=True)
+    policy_version: Mapped[int] = mapped_column(Integer)
+    applicant_kind: Mapped[EntityKind] = mapped_column(_enum(EntityKind))
+    applicant_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    events: Mapped[list[PolicyApplicationEvent]] = relationship(
+        back_populates="application",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="PolicyApplicationEvent.id",
+        lazy="selectin",
+    )
+
+
+class PolicyApplicationEvent(Base):
+    __tablename__ = "policy_application_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("policy_applications.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    account_id: Mapped[int | None] = mapped_column(Integer)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), server_default=func.now())
+
+    application: Mapped[PolicyApplication] = relationship(back_populates="events")
 
 
 PROFILE_TABLES: dict[EntityKind, type[ProfileMixin]] = {
