@@ -37,6 +37,7 @@ from models.enums import (
     SpaceType,
 )
 from models.identity import EMAIL_PATTERN, PHONE_PATTERN, validate_email, validate_id_number, validate_phone
+from models.places import resolve_location
 from models.taxonomy import ANYWHERE, normalize_area, normalize_industry, normalize_stage
 
 T = TypeVar("T")
@@ -98,6 +99,7 @@ Timestamp = Annotated[dt.datetime, AfterValidator(_assume_beijing_time)]
 Email = Annotated[
     str, AfterValidator(validate_email), WithJsonSchema({"type": "string", "pattern": EMAIL_PATTERN})
 ]
+PlaceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class CreateSchema(BaseModel):
@@ -119,9 +121,33 @@ class PublicSchema(BaseModel):
 
 class ProfileFields(BaseModel):
     name: Name
-    district: DistrictCode | None = None
+    country: PlaceText | None = Field(
+        default=None,
+        description="ISO code (CN, US, IN) or a name in any language; unknown ones kept as given.",
+    )
+    province: PlaceText | None = Field(
+        default=None,
+        description="A Chinese province (湖北, Hubei) or a state (CA); unknown ones kept as given.",
+    )
+    city: PlaceText | None = Field(
+        default=None,
+        description="Any city in any language (武汉, Wuhan, Bangalore) or a whole address "
+        "(湖北省武汉市洪山区, 'Palo Alto, CA, USA'); it fills the other parts. Unknown ones kept as given.",
+    )
+    district: DistrictCode | None = Field(
+        default=None, description="A district or development zone of Wuhan (洪山区, 光谷); implies Wuhan."
+    )
     active: Flag = True
     consent_matching: Flag = Field(default=True, description="Consent to be matched (PIPL Art. 29).")
+
+    @model_validator(mode="after")
+    def _one_location(self) -> Self:
+        location = resolve_location(
+            country=self.country, province=self.province, city=self.city, district=self.district
+        )
+        self.country, self.province = location.country, location.province
+        self.city, self.district = location.city, location.district
+        return self
 
 
 def _check_not_above(model: BaseModel, part: str, whole: str) -> None:

@@ -94,6 +94,10 @@ class ProfileMixin(TimestampMixin):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
+    # Gazetteer codes (models.places) where known, else the text given: any city in the world.
+    country: Mapped[str | None] = mapped_column(String(100))
+    province: Mapped[str | None] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(100), index=True)
     district: Mapped[str | None] = mapped_column(String(64), index=True)
     # Inactive profiles and those without consent to matching (PIPL) are never recommended.
     active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)

@@ -188,6 +188,9 @@ def test_query_startup_is_what_a_founder_would_enter(fold: Fold) -> None:
         "Raising a series b round of $9,000,000.",
         "funding_ask_cny": 56_700_000,
         "founded_on": "2009-01-01",
+        "country": "US",
+        "province": "CA",
+        "city": "san_francisco",
     }
     assert by_name["Gamma"]["industries"] == ["mobile_internet"]  # category from the rounds table
     assert by_name["Gamma"]["stage"] == "angel"

@@ -168,7 +168,7 @@ def test_city_and_wuhan_district_come_only_from_the_registered_name() -> None:
     assert registered_city("杭州新创科技有限公司") == "杭州"
     assert registered_city("湖北武汉某某有限公司") == "武汉"
     assert registered_city("四川省有色科技集团有限责任公司") is None
-    assert registered_city("新创科技(北京)有限公司") is None  # a city past the seat position
+    assert registered_city("新创科技(北京)有限公司") == "北京"  # a branch form names its seat in brackets
     assert wuhan_district("武汉市江岸区江岸药有限公司") == "jiangan"
     assert wuhan_district("武汉光谷芯有限公司") == "east_lake_hightech"
     assert wuhan_district("武汉精测电子技术股份有限公司") is None  # in Wuhan, district unknown
@@ -199,9 +199,12 @@ def test_early_queries_partition_truth_and_founder_view(data_dir: Path) -> None:
         "industries": ["artificial_intelligence", "ai_applications"],
         "stage": "angel",
         "description": "所在城市：杭州；行业：人工智能、场景应用层、AI制造；融资轮次：天使轮。",
+        "country": "CN",
+        "province": "zhejiang",
+        "city": "hangzhou",
     }
     wuhan = by_event["e12"].startup
-    assert wuhan["district"] == "jiangan"
+    assert (wuhan["city"], wuhan["province"], wuhan["district"]) == ("wuhan", "hubei", "jiangan")
     assert wuhan["stage"] == "a_plus"
     assert "所在城市：武汉" in wuhan["description"]
     for query in queries:

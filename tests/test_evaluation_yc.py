@@ -114,6 +114,9 @@ def test_query_startup_is_the_founders_own_text(folds: dict[str, Fold]) -> None:
         "description": "Video encoding in the cloud. Categories: Curated Web, Video. "
         "Based in San Francisco, California, USA.",
         "founded_on": "2011-01-01",
+        "country": "US",
+        "province": "CA",
+        "city": "san_francisco",
     }
     (ember,) = folds["yc-2012-winter"].queries
     assert ember.startup["industries"] == ["information_technology"]

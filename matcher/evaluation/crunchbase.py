@@ -39,6 +39,7 @@ from matcher.evaluation.cyzone import BEIJING_MIDNIGHT
 from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
+from models.places import Location, PlaceConflictError, resolve_location
 from models.taxonomy import map_crunchbase_category, map_crunchbase_round
 
 __all__ = [
@@ -98,6 +99,7 @@ class CompanyProfile:
     city: str
     region: str
     state_code: str
+    country_code: str
     founded_on: dt.date | None
 
 
@@ -176,6 +178,7 @@ def _profile(row: Mapping[str, str], prefix: str, founded_on: dt.date | None) ->
         city=row[f"{prefix}city"].strip(),
         region=row[f"{prefix}region"].strip(),
         state_code=row[f"{prefix}state_code"].strip(),
+        country_code=row.get(f"{prefix}country_code", "").strip(),
         founded_on=founded_on,
     )
 
@@ -255,6 +258,16 @@ def founder_description(funding_round: FundingRound, profile: CompanyProfile | N
     return " ".join(parts)
 
 
+def company_location(profile: CompanyProfile) -> Location:
+    """The company's place from its city, state and country columns; where the snapshot's
+    columns contradict each other (a few rows do), the city alone."""
+    city, country = profile.city or None, profile.country_code or None
+    try:
+        return resolve_location(country=country, province=profile.state_code or None, city=city)
+    except PlaceConflictError:
+        return resolve_location(city=city)
+
+
 def startup_record(
     funding_round: FundingRound, profile: CompanyProfile | None, external_id: str
 ) -> dict[str, Any]:
@@ -268,6 +281,8 @@ def startup_record(
     }
     if funding_round.amount_usd is not None:
         record["funding_ask_cny"] = round(funding_round.amount_usd * USD_TO_CNY)
+    if profile is not None:
+        record |= company_location(profile).fields()
     if (
         profile is not None
         and profile.founded_on is not None

@@ -18,8 +18,8 @@ The early-stage protocol (`cyzone_early_queries`): history is the events before 
 ``history_end``; each query is a test-period 种子轮/天使轮/Pre-A/A轮/A+轮 event with at least
 one disclosed investor seen in history, the candidates are every investor seen in history, and
 the truth is the event's disclosed investors seen in history. The query startup carries only
-what a new founder would type in: its name, industry tags, round and the city of its
-registered company name.
+what a new founder would type in: its name, industry tags, round and the place of its
+registered company name (country, province, city and, in Wuhan, the district when named).
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.kinds import KINDS
+from models.places import CITIES, location_from_company_name
 from models.settings import Settings
-from models.taxonomy import AREAS, STAGES, map_cyzone_industries, map_cyzone_round, normalize_area
+from models.taxonomy import STAGES, map_cyzone_industries, map_cyzone_round
 from models.transfer import import_records
 
 __all__ = [
@@ -87,34 +88,6 @@ THESIS_CITIES: Final = 3
 BEIJING_MIDNIGHT: Final = "T00:00:00+08:00"
 # History is 2010-2015; the test period is 2018-2019 (the dataset has nothing in between).
 CYZONE_SPLIT: Final = TemporalSplit(history_end=dt.date(2016, 1, 1), test_start=dt.date(2018, 1, 1))
-
-# Cities a registered company name (…有限公司) commonly starts with, sometimes after its
-# province (湖北武汉…, 江苏省苏州…): the municipalities, provincial capitals and the other
-# cities that lead at least ~25 registered names in the events. Ambiguous two-character
-# words that are also common brand words (中山, 东方) are left out.
-CITIES: Final[tuple[str, ...]] = (
-    "北京", "上海", "天津", "重庆", "香港", "深圳", "杭州", "广州", "苏州", "成都", "南京", "武汉",
-    "厦门", "宁波", "西安", "无锡", "青岛", "珠海", "合肥", "常州", "大连", "东莞", "沈阳", "长沙",
-    "郑州", "福州", "哈尔滨", "嘉兴", "佛山", "芜湖", "南通", "济南", "昆山", "长春", "烟台", "洛阳",
-    "昆明", "扬州", "温州", "惠州", "石家庄", "威海", "株洲", "徐州", "唐山", "江阴", "南昌", "贵阳",
-    "南宁", "太原", "兰州", "海口", "乌鲁木齐", "呼和浩特", "银川", "西宁", "拉萨", "宜昌", "襄阳",
-    "绍兴", "台州", "金华", "泉州", "汕头",
-)  # fmt: skip
-CITY_PREFIX_CHARS: Final = 6  # a city further into the name is part of the brand, not the seat
-
-# Spellings of Wuhan areas searched for after 武汉 in a registered name: each area's Chinese
-# name with and without 区, plus the zone nicknames companies put in their names.
-_AREA_SPELLINGS: Final[tuple[tuple[str, str], ...]] = tuple(
-    sorted(
-        {
-            (spelling, area.code)
-            for area in AREAS.values()
-            for spelling in (area.zh, area.zh.removesuffix("区"))
-        }
-        | {(nick, normalize_area(nick)) for nick in ("光谷", "东湖高新", "沌口", "临空港")},
-        key=lambda pair: -len(pair[0]),
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -217,19 +190,16 @@ def read_investor_names(data_dir: Path) -> dict[str, str]:
 
 
 def registered_city(fullname: str) -> str | None:
-    """The city a registered company name starts with (after an optional province), if any."""
-    head = fullname[:CITY_PREFIX_CHARS]
-    found = [(head.find(city), city) for city in CITIES if city in head]
-    return min(found)[1] if found else None
+    """The city (中文) a registered company name puts its seat in, branch forms included
+    (``XX（武汉）有限公司``); None when the name names no city."""
+    city = location_from_company_name(fullname).city
+    return CITIES[city].zh if city is not None and city in CITIES else None
 
 
 def wuhan_district(fullname: str) -> str | None:
-    """An area code when the registered name contains 武汉 followed by a district or zone
-    name (武汉市江岸区…, 武汉光谷…); otherwise None: we never guess where in Wuhan it is."""
-    if "武汉" not in fullname:
-        return None
-    rest = fullname.split("武汉", 1)[1]
-    return next((code for spelling, code in _AREA_SPELLINGS if spelling in rest), None)
+    """An area code when the registered name puts the company in a district or zone of Wuhan
+    (武汉市江岸区…, 武汉光谷…); otherwise None: we never guess where in Wuhan it is."""
+    return location_from_company_name(fullname).district
 
 
 def _tags(event: CyzoneEvent) -> list[str]:
@@ -276,10 +246,7 @@ def _startup_record(event: CyzoneEvent, external_id: str) -> dict[str, Any]:
         "stage": event.stage,
         "description": founder_description(event),
     }
-    district = wuhan_district(event.fullname)
-    if district is not None:
-        record["district"] = district
-    return record
+    return record | location_from_company_name(event.fullname).fields()
 
 
 def _chronological(events: Iterable[CyzoneEvent]) -> list[CyzoneEvent]:

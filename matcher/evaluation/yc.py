@@ -32,6 +32,7 @@ from matcher.evaluation.crunchbase import UNKNOWN_INDUSTRY, name_id
 from matcher.evaluation.cyzone import BEIJING_MIDNIGHT
 from matcher.evaluation.protocol import Fold, Query, spread_sample
 from models.enums import EntityKind, InteractionKind, InvestorType
+from models.places import parse_location
 from models.taxonomy import UnknownTermError, map_crunchbase_category, normalize_industry
 
 __all__ = [
@@ -136,7 +137,7 @@ def _startup_record(company: YcCompany) -> dict[str, Any]:
     }
     if company.founded_year is not None and company.founded_year <= company.batch_start.year:
         record["founded_on"] = dt.date(company.founded_year, 1, 1).isoformat()
-    return record
+    return record | parse_location(company.location).fields()
 
 
 def yc_records(companies: Sequence[YcCompany]) -> dict[str, list[dict[str, Any]]]:
