@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -133,3 +134,19 @@ def test_cli_names_a_bad_protocol_or_method() -> None:
     unknown_protocol = runner.invoke(app, ["train", "--protocol", "nope", "--out", "unused"])
     assert unknown_protocol.exit_code == 2
     assert "protocol: unknown 'nope'" in unknown_protocol.output
+
+
+def test_the_wuhan_queries_are_reported_as_a_place_segment() -> None:
+    fold = tiny.fold()
+    ai_query, medical_query = fold.queries
+    in_wuhan = replace(ai_query, startup={**ai_query.startup, "city": "wuhan"})
+    result = evaluate_folds(
+        "tiny", [replace(fold, queries=[in_wuhan, medical_query])], methods=["popularity"]
+    )
+    rows = {row.method: row for row in result.table.rows}
+    assert rows["popularity [place=wuhan]"].queries == 1
+    assert rows["popularity [place=wuhan]"].mrr == 1.0  # the AI query, A first
+    assert rows["popularity [place=elsewhere]"].mrr == pytest.approx(1 / 3)
+    # No query in Wuhan: no place rows (everything would be "elsewhere").
+    plain = evaluate_folds("tiny", [fold], methods=["popularity"])
+    assert not any("place=" in row.method for row in plain.table.rows)

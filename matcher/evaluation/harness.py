@@ -4,7 +4,8 @@ For each fold the engine's world is built once (a fresh SQLite database in a tem
 folder, filled through the bulk-import path); every method then answers every query, and
 Recall@10, Recall@50, NDCG@10, MRR, coverage and exposure Gini over the top 10 and AUC (one
 sampled negative per positive, the same negatives for every method, seeded) are computed
-over all folds' queries together, and again per segment when a protocol has several.
+over all folds' queries together, and again per segment when a protocol has several, and per
+place (Wuhan or elsewhere) when any query's startup is in Wuhan.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ __all__ = [
     "auc_negatives",
     "evaluate_folds",
     "load_folds",
+    "place_segment",
     "run_protocol",
 ]
 
@@ -55,6 +57,8 @@ K: Final = 10
 WIDE_K: Final = 50
 CURVE_K: Final = 100
 AUC_SEED: Final = 20_260_101
+WUHAN: Final = "wuhan"
+ELSEWHERE: Final = "elsewhere"
 
 PROTOCOLS: Final[dict[str, str]] = {
     "cyzone-early": "创业邦 early rounds: history before 2016, seed to A+ rounds of 2018-2019 as queries",
@@ -148,9 +152,11 @@ class _Answers:
     rankings: list[list[str]] = field(default_factory=list)
     truths: list[frozenset[str]] = field(default_factory=list)
     segments: list[str] = field(default_factory=list)
+    places: list[str] = field(default_factory=list)
     positive_scores: list[float] = field(default_factory=list)
     negative_scores: list[float] = field(default_factory=list)
     segment_scores: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
+    place_scores: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
 
 def evaluate_folds(
@@ -253,14 +259,24 @@ def _answer(
         into.rankings.append(recommender.rank(query, CURVE_K))
         into.truths.append(query.truth)
         into.segments.append(query.segment)
+        into.places.append(place_segment(query))
         positives = sorted(query.truth)
         scores = recommender.scores(query, positives + negatives[query.event_id])
         positive, negative = scores[: len(positives)].tolist(), scores[len(positives) :].tolist()
         into.positive_scores += positive
         into.negative_scores += negative
-        pooled = into.segment_scores.setdefault(query.segment, ([], []))
-        pooled[0].extend(positive)
-        pooled[1].extend(negative)
+        for pooled in (
+            into.segment_scores.setdefault(query.segment, ([], [])),
+            into.place_scores.setdefault(into.places[-1], ([], [])),
+        ):
+            pooled[0].extend(positive)
+            pooled[1].extend(negative)
+
+
+def place_segment(query: Query) -> str:
+    """``wuhan`` for a query whose startup is in Wuhan, else ``elsewhere``: the programme's city
+    is reported on its own (its local funds are much of the truth there)."""
+    return WUHAN if query.startup.get("city") == WUHAN else ELSEWHERE
 
 
 def _row(
@@ -270,26 +286,46 @@ def _row(
 
 
 def _table(answers: dict[str, _Answers], catalogue: frozenset[str]) -> MetricTable:
+    """One row per method, then per method and segment (when a protocol has several), then per
+    method and place (``method [place=wuhan]``) when any query is in Wuhan."""
     rows = [
         _row(m, a.rankings, a.truths, catalogue, pairwise_auc(a.positive_scores, a.negative_scores))
         for m, a in answers.items()
     ]
     segments = sorted({s for a in answers.values() for s in a.segments})
     if len(segments) > 1:
-        for segment in segments:
-            for method, a in answers.items():
-                picked = [i for i, s in enumerate(a.segments) if s == segment]
-                positive, negative = a.segment_scores[segment]
-                rows.append(
-                    _row(
-                        f"{method} [{segment}]",
-                        [a.rankings[i] for i in picked],
-                        [a.truths[i] for i in picked],
-                        catalogue,
-                        pairwise_auc(positive, negative),
-                    )
-                )
+        rows += _split_rows(answers, catalogue, segments, lambda a: (a.segments, a.segment_scores), "{}")
+    if any(WUHAN in a.places for a in answers.values()):
+        places = [WUHAN, ELSEWHERE]
+        rows += _split_rows(answers, catalogue, places, lambda a: (a.places, a.place_scores), "place={}")
     return MetricTable(k=K, wide_k=WIDE_K, rows=tuple(rows))
+
+
+def _split_rows(
+    answers: dict[str, _Answers],
+    catalogue: frozenset[str],
+    labels: Sequence[str],
+    split: Callable[[_Answers], tuple[list[str], dict[str, tuple[list[float], list[float]]]]],
+    label_format: str,
+) -> list[MetricRow]:
+    rows = []
+    for label in labels:
+        for method, a in answers.items():
+            per_query, scores = split(a)
+            picked = [i for i, s in enumerate(per_query) if s == label]
+            if not picked:
+                continue
+            positive, negative = scores[label]
+            rows.append(
+                _row(
+                    f"{method} [{label_format.format(label)}]",
+                    [a.rankings[i] for i in picked],
+                    [a.truths[i] for i in picked],
+                    catalogue,
+                    pairwise_auc(positive, negative),
+                )
+            )
+    return rows
 
 
 def _recall_curve(answers: _Answers) -> list[float]:
