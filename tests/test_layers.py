@@ -30,3 +30,13 @@ def test_a_layer_never_imports_a_layer_above_it(layer: str) -> None:
         for path in (ROOT / layer).rglob("*.py")
     }
     assert {path: names for path, names in offenders.items() if names} == {}
+
+
+def test_the_tests_mirror_the_packages() -> None:
+    """A module's tests live at its own path under tests/: matcher/evaluation/ → tests/matcher/evaluation/."""
+    test_packages = {
+        path.parent.relative_to(ROOT / "tests")
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if path.parent != ROOT / "tests"
+    }
+    assert {str(package) for package in test_packages if not (ROOT / package).is_dir()} == set()

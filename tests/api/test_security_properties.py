@@ -16,9 +16,9 @@ from api.security import RedactQueryStrings
 from models.db import create_db_engine
 from models.enums import AccountRole
 from models.identity import mask_id_number
+from tests.api.test_security import World
 from tests.auth import account_headers
 from tests.factories import VALID_ID_NUMBER, samples
-from tests.test_security import World
 
 PHONE, EMAIL = samples()["persons"][0]["phone"], samples()["persons"][0]["email"]
 

@@ -21,10 +21,10 @@ from models.enums import AccountRole, EntityKind
 from models.identity import hash_id_number, mask_id_number
 from models.settings import Settings
 from models.tables import AccountProfile, Base
+from tests.api.test_security import World
 from tests.auth import account_headers, admin_headers
 from tests.conftest import TEST_SECRET
 from tests.factories import VALID_ID_NUMBER, samples
-from tests.test_security import World
 
 PERSON = samples()["persons"][0]
 

@@ -31,7 +31,7 @@ from tests.factories import samples
 TEST_SECRET = "test-secret"
 CASES_PER_OPERATION = 15
 MIN_TOTAL_CASES = 1000
-# High enough that the fuzzer exercises the endpoints themselves; tests/test_rate_limits.py covers 429s.
+# High enough that the fuzzer exercises the endpoints themselves; tests/api/test_rate_limits.py covers 429s.
 UNLIMITED = 10**9
 
 ran: dict[str, int] = {}

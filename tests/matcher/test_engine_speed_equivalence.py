@@ -10,7 +10,7 @@ import pytest
 from matcher.graph import Node, RelationGraph
 from matcher.rerank import ExposureTracker, mmr_order, mmr_picks
 from models.enums import EntityKind
-from tests.test_graph import all_nodes, random_events
+from tests.matcher.test_graph import all_nodes, random_events
 
 
 def plain_mmr(scores: np.ndarray, vectors: np.ndarray, k: int, relevance_weight: float) -> list[int]:

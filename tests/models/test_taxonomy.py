@@ -450,7 +450,7 @@ def test_distances_are_sensible() -> None:
 
 def _shared_file(*parts: str) -> Path:
     env = os.environ.get("MATCHER_SHARED_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
     path = root.joinpath(*parts)
     if not path.exists():
         if os.environ.get("CI") == "true":

@@ -14,7 +14,7 @@ import pytest
 
 from api.cli_accounts import DEV_KEY_FILE
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STARTUP_LIMIT_S = 300
 
 
