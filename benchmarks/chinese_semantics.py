@@ -40,8 +40,9 @@ from sklearn.preprocessing import normalize
 from embeddings.chinese import chinese_encoder, cyzone_events, has_cjk, teacher_vectors
 from embeddings.encoder import SentenceTransformerEncoder
 from embeddings.lexical import LexicalVectorizer
+from matcher.evaluation.cyzone import map_cyzone_industries
 from models.settings import Settings
-from models.taxonomy import INDUSTRIES, industry_ancestors, map_cyzone_industries
+from models.taxonomy import INDUSTRIES, industry_ancestors
 
 Matrix: TypeAlias = npt.NDArray[np.float32] | sp.csr_matrix
 Embed = Callable[[Sequence[str]], Matrix]

@@ -24,7 +24,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
-from models.taxonomy import AREAS, _key
+from models.taxonomy import AREAS, spelling_key
 
 __all__ = [
     "CHINA",
@@ -144,7 +144,7 @@ def _index(entries: Iterable[tuple[str, Iterable[str]]]) -> dict[str, list[str]]
     index: dict[str, list[str]] = {}
     for code, spellings in entries:
         for spelling in spellings:
-            key = _key(spelling)
+            key = spelling_key(spelling)
             if key and code not in index.setdefault(key, []):
                 index[key].append(code)
     return index
@@ -317,7 +317,7 @@ def _city_anywhere(text: str) -> tuple[str, str] | None:
 
 
 def _one(index: dict[str, list[str]], text: str) -> str | None:
-    codes = index.get(_key(text))
+    codes = index.get(spelling_key(text))
     return codes[0] if codes else None
 
 
@@ -345,7 +345,7 @@ def _latin(text: str) -> Location:
     if not leftover:  # one part that names a country or province only
         return Location(country=country or state_country, province=province)
     head = leftover[0]
-    if len(parts) == 1 and (found := _one(_COUNTRY_INDEX, head)) and not _CITY_INDEX.get(_key(head)):
+    if len(parts) == 1 and (found := _one(_COUNTRY_INDEX, head)) and not _CITY_INDEX.get(spelling_key(head)):
         return Location(country=found)
     if len(parts) == 1 and (found := _one(_PROVINCE_INDEX, head)) and found not in _MUNICIPALITIES:
         return Location(country=CHINA, province=found)
@@ -353,7 +353,7 @@ def _latin(text: str) -> Location:
 
 
 def _latin_city(head: str, country: str | None, province: str | None, state_country: str | None) -> Location:
-    candidates = _CITY_INDEX.get(_key(head), [])
+    candidates = _CITY_INDEX.get(spelling_key(head), [])
     wanted = country or state_country
     fitting = [c for c in candidates if wanted is None or CITIES[c].country == wanted]
     fitting = [c for c in fitting if province is None or CITIES[c].province in (None, province)] or fitting

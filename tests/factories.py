@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from matcher.catalog import Catalog
 from models.db import create_db_engine, migrate, session_factory
@@ -194,3 +197,15 @@ def catalog_of(folder: Path, profiles: dict[str, list[dict[str, Any]]]) -> Catal
         catalog = Catalog.from_database(session)
     engine.dispose()
     return catalog
+
+
+def shared_data_file(*parts: str) -> Path:
+    """A file of the real datasets in the shared data directory; skips without it, except in CI."""
+    env = os.environ.get("MATCHER_SHARED_DATA")
+    root = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    path = root.joinpath(*parts)
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing; CI must run the data checks")
+        pytest.skip(f"{path} not available (set MATCHER_SHARED_DATA)")
+    return path

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import difflib
 import gzip
 import hashlib
 import re
@@ -33,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Final
 
 from matcher.evaluation.cyzone import BEIJING_MIDNIGHT
@@ -40,7 +42,7 @@ from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.places import Location, PlaceConflictError, resolve_location
-from models.taxonomy import map_crunchbase_category, map_crunchbase_round
+from models.taxonomy import UnknownTermError, normalize_stage
 
 __all__ = [
     "DATASET_DIR_NAME",
@@ -54,6 +56,8 @@ __all__ = [
     "crunchbase_records",
     "crunchbase_rounds",
     "founder_description",
+    "map_crunchbase_category",
+    "map_crunchbase_round",
     "name_id",
     "read_company_profiles",
     "read_edges",
@@ -89,6 +93,103 @@ STAGE_BANDS_USD: Final[tuple[tuple[int, str], ...]] = (
 LATE_STAGE: Final = "c_plus"
 USD_TO_CNY: Final = 6.3  # the 2012 average rate: rounds are asked for in CNY on the platform
 SLUG_CHARS: Final = 40
+
+
+# level-1 industry rather than to a guessed niche.
+_CRUNCHBASE_CATEGORIES: Final[Mapping[str, str | None]] = MappingProxyType(
+    {
+        "advertising": "marketing",
+        "analytics": "big_data",
+        "automotive": "automotive_transport",
+        "biotech": "biotechnology",
+        "cleantech": "energy_environment",  # spans clean energy and environment
+        "consulting": "consulting_services",
+        "design": "enterprise_services",  # design agencies/tools sold to businesses
+        "ecommerce": "ecommerce",
+        "education": "education",
+        "enterprise": "enterprise_services",
+        "fashion": "consumer_brands",
+        "finance": "finance",
+        "games_video": "culture_entertainment",  # games *and* video, so not games_esports
+        "hardware": "hardware",
+        "health": "healthcare",
+        "hospitality": "tourism",
+        "legal": "enterprise_services",  # cyzone files 法律服务 under enterprise services
+        "local": "local_services",
+        "manufacturing": "intelligent_manufacturing",
+        "medical": "medical_devices",  # Crunchbase "medical" is device makers; care is "health"
+        "messaging": "telecom",
+        "mobile": "mobile_internet",
+        "music": "music",
+        "nanotech": "new_materials",
+        "network_hosting": "cloud_services",
+        "news": "media",
+        "pets": "local_services",  # cyzone: 宠物服务 under 生活服务
+        "photo_video": "culture_entertainment",
+        "public_relations": "marketing",
+        "real_estate": "real_estate",
+        "search": "mobile_internet",
+        "security": "enterprise_security",
+        "semiconductor": "integrated_circuits",
+        "social": "social_community",
+        "software": "information_technology",  # says nothing about what the software does
+        "sports": "sports",
+        "transportation": "automotive_transport",
+        "travel": "tourism",
+        "web": "mobile_internet",
+        # Unmappable: these describe a customer or legal form, not an industry.
+        "government": None,
+        "nonprofit": None,
+        "other": None,
+    }
+)
+
+
+def map_crunchbase_category(category_code: str) -> str | None:
+    """Industry code for a Crunchbase 2013 ``category_code``.
+
+    None for blank values and for government/nonprofit/other; UnknownTermError for a
+    value that is not one of the 42 Crunchbase categories (a typo should not vanish).
+    """
+    value = category_code.strip().casefold()
+    if not value:
+        return None
+    if value not in _CRUNCHBASE_CATEGORIES:
+        suggestions = difflib.get_close_matches(value, _CRUNCHBASE_CATEGORIES, n=3)
+        raise UnknownTermError("Crunchbase category", category_code, suggestions)
+    return _CRUNCHBASE_CATEGORIES[value]
+
+
+_CRUNCHBASE_ROUNDS: Final[Mapping[str, str | None]] = MappingProxyType(
+    {
+        "angel": "angel",
+        "seed": "seed",  # not in the 2013 snapshot, but later exports use it
+        "series-a": "a",
+        "series-b": "b",
+        "series-c+": "c_plus",
+        # "venture" is an undisclosed-series VC round: anything from A to late stage, so
+        # guessing a rung would inject noise into stage-fit scores.
+        "venture": None,
+        "private-equity": None,  # buy-outs / growth equity of mature companies
+        "post-ipo": None,
+        "crowdfunding": None,
+        "other": None,
+    }
+)
+
+
+def map_crunchbase_round(round_type: str) -> str | None:
+    """Stage code for a Crunchbase ``funding_round_type``; None where it has no rung.
+
+    Values outside the Crunchbase list go through `normalize_stage` (so "series-d"
+    works) and raise UnknownTermError if that fails too.
+    """
+    value = round_type.strip().casefold()
+    if not value:
+        return None
+    if value in _CRUNCHBASE_ROUNDS:
+        return _CRUNCHBASE_ROUNDS[value]
+    return normalize_stage(round_type)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import gzip
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,10 +42,18 @@ from models.enums import EntityKind, InteractionKind, InvestorType
 from models.kinds import KINDS
 from models.places import CITIES, location_from_company_name
 from models.settings import Settings
-from models.taxonomy import STAGES, map_cyzone_industries, map_cyzone_round
+from models.taxonomy import (
+    STAGES,
+    find_industry,
+    industry_ancestors,
+    normalize_stage,
+    spelling_key,
+)
 from models.transfer import import_records
 
 __all__ = [
+    "CYZONE_AMBIGUOUS_TAGS",
+    "CYZONE_PLACEHOLDER_TAGS",
     "CYZONE_SPLIT",
     "DATASET_DIR_NAME",
     "EARLY_ROUNDS",
@@ -62,6 +71,8 @@ __all__ = [
     "import_cyzone",
     "investor_thesis",
     "load_cyzone",
+    "map_cyzone_industries",
+    "map_cyzone_round",
     "read_cyzone_events",
     "read_investor_names",
     "registered_city",
@@ -88,6 +99,82 @@ THESIS_CITIES: Final = 3
 BEIJING_MIDNIGHT: Final = "T00:00:00+08:00"
 # History is 2010-2015; the test period is 2018-2019 (the dataset has nothing in between).
 CYZONE_SPLIT: Final = TemporalSplit(history_end=dt.date(2016, 1, 1), test_start=dt.date(2018, 1, 1))
+
+
+# cyzone's "nothing here" marker: skipped outright, it must not even trigger a fallback.
+CYZONE_PLACEHOLDER_TAGS: Final[frozenset[str]] = frozenset({"未透露", "未披露", "不明确"})
+
+# Generic cyzone tags that mean different things under different parents (其他 sits
+# under both 电子商务 and 文化娱乐, 金融服务 under 医疗健康, 住/行/衣 under 消费 mean
+# housing/mobility/clothing). A global alias would mis-file half of them, so they stay
+# unknown and `map_cyzone_industries` files them under the row's top-level tag instead.
+CYZONE_AMBIGUOUS_TAGS: Final[frozenset[str]] = frozenset(
+    {"其他", "其他服务", "金融服务", "解决方案", "住", "行", "衣"}
+)
+
+
+def _split_tags(tags: str | Sequence[str]) -> list[str]:
+    raw = re.split(r"[,，]", tags) if isinstance(tags, str) else list(tags)
+    return [t.strip() for t in raw if t and t.strip()]
+
+
+def map_cyzone_industries(tags: str | Sequence[str]) -> list[str]:
+    """Industry codes for one cyzone ``industries`` value (comma list or list of tags).
+
+    Each known tag contributes its own (most specific) code. An unknown or ambiguous tag
+    contributes the code of the row's top-level tag instead: that is the known tag with
+    the shortest ancestor chain, not simply the first tag, because cyzone writes many
+    rows leaf first. Placeholders such as 未透露 and unknown rows yield nothing; this
+    function never raises on tag content. Codes are de-duplicated in first-seen order.
+    """
+    cleaned = [t for t in _split_tags(tags) if t not in CYZONE_PLACEHOLDER_TAGS]
+    per_tag = [None if t in CYZONE_AMBIGUOUS_TAGS else find_industry(t) for t in cleaned]
+    known = [c for c in per_tag if c is not None]
+    top = min(known, key=lambda c: len(industry_ancestors(c))) if known else None
+    out: list[str] = []
+    for code in per_tag:
+        chosen = code if code is not None else top
+        if chosen is not None and chosen not in out:
+            out.append(chosen)
+    return out
+
+
+# Crunchbase 2013 category_code -> industry. Broad categories map to a sector or a
+
+# cyzone series values that are not venture rounds of a start-up. They are public-market
+# or secondary transactions (IPO, 新三板 listing/placement, 定增 by listed companies,
+# 股权转让, 私有化), debt, M&A, or carry no stage information (众筹 is used for any size,
+# 未披露/不明确 mean unknown).
+_CYZONE_NON_VENTURE: Final[frozenset[str]] = frozenset(
+    spelling_key(s)
+    for s in (
+        "IPO",
+        "上市（非IPO）",
+        "并购",
+        "新三板定增",
+        "新三板挂牌",
+        "上市公司定增",
+        "股权转让",
+        "债权融资",
+        "私有化",
+        "众筹",
+        "未披露",
+        "不明确",
+    )
+)
+
+
+def map_cyzone_round(series: str) -> str | None:
+    """Stage code for a cyzone ``series`` value, or None for non-venture rounds.
+
+    种子轮->seed, 天使轮->angel, Pre-A->pre_a, A轮->a, A+轮/Pre-B->a_plus, B轮/B+轮/Pre-C->b,
+    C轮 ... F+轮, Pre-D..Pre-F and Pre-IPO -> c_plus, 战略投资->strategic. None for blank
+    and for the non-venture values listed in `_CYZONE_NON_VENTURE`. A value that is
+    neither raises UnknownTermError, so new cyzone round names get noticed.
+    """
+    if not series.strip() or spelling_key(series) in _CYZONE_NON_VENTURE:
+        return None
+    return normalize_stage(series)
 
 
 @dataclass(frozen=True)

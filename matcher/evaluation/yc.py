@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from matcher.evaluation.crunchbase import UNKNOWN_INDUSTRY, name_id
+from matcher.evaluation.crunchbase import UNKNOWN_INDUSTRY, map_crunchbase_category, name_id
 from matcher.evaluation.cyzone import BEIJING_MIDNIGHT
 from matcher.evaluation.protocol import Fold, Query, spread_sample
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.places import parse_location
-from models.taxonomy import UnknownTermError, map_crunchbase_category, normalize_industry
+from models.taxonomy import UnknownTermError, normalize_industry
 
 __all__ = [
     "DATASET_DIR_NAME",

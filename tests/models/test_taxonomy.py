@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
-import os
+import json
 import pickle
 import re
-from collections import Counter
-from pathlib import Path
+from collections.abc import Iterable
 
 import pytest
 
+from models import taxonomy
 from models.taxonomy import (
     ANYWHERE,
     AREAS,
-    CYZONE_AMBIGUOUS_TAGS,
-    CYZONE_PLACEHOLDER_TAGS,
     INDUSTRIES,
     STAGES,
     STRATEGIC_DISTANCE,
@@ -24,10 +24,6 @@ from models.taxonomy import (
     industry_ancestors,
     industry_sector,
     industry_similarity,
-    map_crunchbase_category,
-    map_crunchbase_round,
-    map_cyzone_industries,
-    map_cyzone_round,
     normalize_area,
     normalize_industry,
     normalize_stage,
@@ -66,51 +62,6 @@ CYZONE_TOP_LEVEL_TAGS = [
     "新材料",
     "移动互联网",
     "房产",
-]
-
-CRUNCHBASE_CATEGORIES = [
-    "advertising",
-    "analytics",
-    "automotive",
-    "biotech",
-    "cleantech",
-    "consulting",
-    "design",
-    "ecommerce",
-    "education",
-    "enterprise",
-    "fashion",
-    "finance",
-    "games_video",
-    "government",
-    "hardware",
-    "health",
-    "hospitality",
-    "legal",
-    "local",
-    "manufacturing",
-    "medical",
-    "messaging",
-    "mobile",
-    "music",
-    "nanotech",
-    "network_hosting",
-    "news",
-    "nonprofit",
-    "other",
-    "pets",
-    "photo_video",
-    "public_relations",
-    "real_estate",
-    "search",
-    "security",
-    "semiconductor",
-    "social",
-    "software",
-    "sports",
-    "transportation",
-    "travel",
-    "web",
 ]
 
 
@@ -233,39 +184,6 @@ def test_similarity_rejects_unknown_terms() -> None:
         industry_similarity(["no such industry"], ["finance"])
 
 
-def test_map_cyzone_industries_either_order_and_fallbacks() -> None:
-    forward = map_cyzone_industries("医疗健康,医药服务,药品生产")
-    backward = map_cyzone_industries("药品生产,医药服务,医疗健康")
-    assert forward == ["healthcare", "pharmaceuticals"]
-    assert set(backward) == set(forward)
-    assert map_cyzone_industries(["医疗健康", "医药服务", "药品生产"]) == forward
-    # unknown sub-tags fall back to the row's top-level tag, at either end
-    assert map_cyzone_industries("文化娱乐,其他,星座不明") == ["culture_entertainment"]
-    assert map_cyzone_industries("星座不明,其他,文化娱乐") == ["culture_entertainment"]
-    # nothing known -> nothing, never an exception
-    assert map_cyzone_industries("未透露") == []
-    assert map_cyzone_industries("完全未知,也未知") == []
-    assert map_cyzone_industries("") == []
-    assert map_cyzone_industries(" , ,") == []
-
-
-def test_crunchbase_categories_all_mapped() -> None:
-    assert len(CRUNCHBASE_CATEGORIES) == 42
-    unmapped = set()
-    for category in CRUNCHBASE_CATEGORIES:
-        code = map_crunchbase_category(category)
-        if code is None:
-            unmapped.add(category)
-        else:
-            assert code in INDUSTRIES
-    assert unmapped == {"other", "nonprofit", "government"}
-    assert map_crunchbase_category("biotech") == "biotechnology"
-    assert map_crunchbase_category("semiconductor") == "integrated_circuits"
-    assert map_crunchbase_category("") is None
-    with pytest.raises(UnknownTermError, match="biotek"):
-        map_crunchbase_category("biotek")
-
-
 # ------------------------------------------------------------------------------- stages
 
 
@@ -325,51 +243,6 @@ def test_stage_distance() -> None:
         if code != "strategic":
             assert stage_distance("strategic", code) == STRATEGIC_DISTANCE
             assert stage_distance(code, "strategic") == STRATEGIC_DISTANCE
-
-
-@pytest.mark.parametrize(
-    ("series", "code"),
-    [
-        ("种子轮", "seed"),
-        ("天使轮", "angel"),
-        ("Pre-A", "pre_a"),
-        ("A轮", "a"),
-        ("A+轮", "a_plus"),
-        ("B轮", "b"),
-        ("C轮", "c_plus"),
-        ("F+轮", "c_plus"),
-        ("战略投资", "strategic"),
-        ("IPO", None),
-        ("并购", None),
-        ("新三板定增", None),
-        ("新三板挂牌", None),
-        ("上市公司定增", None),
-        ("股权转让", None),
-        ("上市（非IPO）", None),
-        ("未披露", None),
-        ("", None),
-    ],
-)
-def test_map_cyzone_round(series: str, code: str | None) -> None:
-    assert map_cyzone_round(series) == code
-
-
-@pytest.mark.parametrize(
-    ("round_type", "code"),
-    [
-        ("angel", "angel"),
-        ("series-a", "a"),
-        ("series-b", "b"),
-        ("series-c+", "c_plus"),
-        ("venture", None),
-        ("private-equity", None),
-        ("post-ipo", None),
-        ("crowdfunding", None),
-        ("other", None),
-    ],
-)
-def test_map_crunchbase_round(round_type: str, code: str | None) -> None:
-    assert map_crunchbase_round(round_type) == code
 
 
 # -------------------------------------------------------------------------------- areas
@@ -445,83 +318,32 @@ def test_distances_are_sensible() -> None:
         assert 0.0 <= d < 100.0
 
 
-# ---------------------------------------------------------------------------- real data
+# ------------------------------------------------------------------------ the data files
+
+# The vocabularies moved from Python literals in models/taxonomy.py to models/data/*.toml. These
+# digests were taken from the objects the literals built, just before the move: each file must
+# load to exactly those objects (same rows, order, labels, aliases and look-up keys). A deliberate
+# change to a vocabulary changes its digest; put the new one here in the same commit.
+DIGESTS_BEFORE_THE_MOVE = {
+    "industries": "1e75590d1d62ca328631a5622879e200b0247808fbb4c2731525b8d4df7b1b43",
+    "stages": "7c1e873ed21838ee5e85b384ff9ad6db6dccb28d09496958ef2bc7e2ae7b8b3f",
+    "areas": "16f333a345dcdf829d1c0eba254e979d00afe5f16b5eebf856e9896dac794a1c",
+}
 
 
-def _shared_file(*parts: str) -> Path:
-    env = os.environ.get("MATCHER_SHARED_DATA")
-    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    path = root.joinpath(*parts)
-    if not path.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{path} is missing; CI must run the data checks")
-        pytest.skip(f"{path} not available (set MATCHER_SHARED_DATA)")
-    return path
+def _digest(rows: Iterable[object], vocabulary: taxonomy._Vocabulary) -> str:
+    value = [
+        [dataclasses.asdict(row) for row in rows],  # type: ignore[call-overload]
+        [list(vocabulary._index.items()), list(vocabulary._spellings.items())],
+    ]
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode()).hexdigest()
 
 
-def test_cyzone_industry_tags_are_covered() -> None:
-    import pandas as pd
-
-    path = _shared_file("china-cyzone-investment-events", "events_2010-2015_2018-2019.csv.gz")
-    rows = pd.read_csv(path, usecols=["industries"], dtype=str)["industries"].fillna("")
-    tag_lists = [[t.strip() for t in str(v).split(",") if t.strip()] for v in rows]
-
-    def known(tag: str) -> bool:
-        if tag in CYZONE_AMBIGUOUS_TAGS:
-            return False
-        try:
-            normalize_industry(tag)
-        except UnknownTermError:
-            return False
-        return True
-
-    first_tags = {tags[0] for tags in tag_lists if tags}
-    missing_first = sorted(
-        t for t in first_tags if t not in CYZONE_PLACEHOLDER_TAGS | CYZONE_AMBIGUOUS_TAGS and not known(t)
-    )
-    assert missing_first == []
-
-    # Coverage counts a tag only if it is itself in the vocabulary (not a fallback to its
-    # row's top-level tag). The denominator is every tag occurrence in the file, the
-    # 未透露 placeholder included, so this is the stricter of the two possible readings.
-    occurrences = Counter(t for tags in tag_lists for t in tags)
-    covered = sum(n for tag, n in occurrences.items() if known(tag))
-    total = sum(occurrences.values())
-    assert covered / total >= 0.95, f"{covered}/{total}"
-
-    # Every row that names any industry ends up with at least one code.
-    for tags in tag_lists:
-        if set(tags) - CYZONE_PLACEHOLDER_TAGS - CYZONE_AMBIGUOUS_TAGS:
-            assert map_cyzone_industries(tags), tags
-
-
-def test_cyzone_series_values_all_handled() -> None:
-    import pandas as pd
-
-    path = _shared_file("china-cyzone-investment-events", "events_2010-2015_2018-2019.csv.gz")
-    series = pd.read_csv(path, usecols=["series"], dtype=str)["series"].fillna("")
-    mapped = {s: map_cyzone_round(s) for s in series.unique()}  # must not raise
-    assert mapped["A轮"] == "a"
-    assert mapped["战略投资"] == "strategic"
-    assert mapped["IPO"] is None
-
-
-def test_crunchbase_values_all_handled() -> None:
-    import pandas as pd
-
-    companies = pd.read_csv(
-        _shared_file("crunchbase-2013", "crunchbase-companies.csv.gz"),
-        usecols=["category_code"],
-        dtype=str,
-        encoding="cp1252",
-    )
-    categories = set(companies["category_code"].dropna())
-    assert categories == set(CRUNCHBASE_CATEGORIES)
-    rounds = pd.read_csv(
-        _shared_file("crunchbase-2013", "crunchbase-rounds.csv.gz"),
-        usecols=["funding_round_type"],
-        dtype=str,
-        encoding="cp1252",
-    )
-    for round_type in rounds["funding_round_type"].dropna().unique():
-        map_crunchbase_round(round_type)  # must not raise
+def test_each_data_file_loads_to_the_objects_it_replaced() -> None:
+    loaded = {
+        "industries": _digest(INDUSTRIES.values(), taxonomy._INDUSTRY_VOCAB),
+        "stages": _digest(STAGES.values(), taxonomy._STAGE_VOCAB),
+        "areas": _digest(AREAS.values(), taxonomy._AREA_VOCAB),
+    }
+    assert loaded == DIGESTS_BEFORE_THE_MOVE
+    assert (len(INDUSTRIES), len(STAGES), len(AREAS)) == (106, 9, 17)

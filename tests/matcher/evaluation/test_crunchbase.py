@@ -22,6 +22,8 @@ from matcher.evaluation.crunchbase import (
     HISTORY_END,
     ROUNDS_FILE,
     crunchbase_folds,
+    map_crunchbase_category,
+    map_crunchbase_round,
     name_id,
     stage_for_amount,
 )
@@ -30,8 +32,10 @@ from models.kinds import KINDS
 from models.schemas import BEIJING, StartupCreate
 from models.settings import Settings
 from models.tables import Interaction, Investor, Startup
+from models.taxonomy import INDUSTRIES, UnknownTermError
 from models.transfer import import_records
 from tests.conftest import TEST_SECRET
+from tests.factories import shared_data_file
 
 COMPANY_COLUMNS = [
     "permalink", "name", "category_code", "funding_total_usd", "status", "country_code", "state_code",
@@ -252,3 +256,108 @@ def test_protocol_on_the_real_data() -> None:
     assert 45_000 < len(fold.records["interactions"]) < 55_000
     assert segments.count("cold") > segments.count("warm") > 2_000
     assert all(q.truth <= fold.candidates for q in fold.queries)
+
+
+# ------------------------------------------------- mapping the dataset's values to our codes
+
+
+CRUNCHBASE_CATEGORIES = [
+    "advertising",
+    "analytics",
+    "automotive",
+    "biotech",
+    "cleantech",
+    "consulting",
+    "design",
+    "ecommerce",
+    "education",
+    "enterprise",
+    "fashion",
+    "finance",
+    "games_video",
+    "government",
+    "hardware",
+    "health",
+    "hospitality",
+    "legal",
+    "local",
+    "manufacturing",
+    "medical",
+    "messaging",
+    "mobile",
+    "music",
+    "nanotech",
+    "network_hosting",
+    "news",
+    "nonprofit",
+    "other",
+    "pets",
+    "photo_video",
+    "public_relations",
+    "real_estate",
+    "search",
+    "security",
+    "semiconductor",
+    "social",
+    "software",
+    "sports",
+    "transportation",
+    "travel",
+    "web",
+]
+
+
+def test_crunchbase_categories_all_mapped() -> None:
+    assert len(CRUNCHBASE_CATEGORIES) == 42
+    unmapped = set()
+    for category in CRUNCHBASE_CATEGORIES:
+        code = map_crunchbase_category(category)
+        if code is None:
+            unmapped.add(category)
+        else:
+            assert code in INDUSTRIES
+    assert unmapped == {"other", "nonprofit", "government"}
+    assert map_crunchbase_category("biotech") == "biotechnology"
+    assert map_crunchbase_category("semiconductor") == "integrated_circuits"
+    assert map_crunchbase_category("") is None
+    with pytest.raises(UnknownTermError, match="biotek"):
+        map_crunchbase_category("biotek")
+
+
+@pytest.mark.parametrize(
+    ("round_type", "code"),
+    [
+        ("angel", "angel"),
+        ("series-a", "a"),
+        ("series-b", "b"),
+        ("series-c+", "c_plus"),
+        ("venture", None),
+        ("private-equity", None),
+        ("post-ipo", None),
+        ("crowdfunding", None),
+        ("other", None),
+    ],
+)
+def test_map_crunchbase_round(round_type: str, code: str | None) -> None:
+    assert map_crunchbase_round(round_type) == code
+
+
+def test_crunchbase_values_all_handled() -> None:
+    import pandas as pd
+
+    companies = pd.read_csv(
+        shared_data_file("crunchbase-2013", "crunchbase-companies.csv.gz"),
+        usecols=["category_code"],
+        dtype=str,
+        encoding="cp1252",
+    )
+    categories = set(companies["category_code"].dropna())
+    assert categories == set(CRUNCHBASE_CATEGORIES)
+    rounds = pd.read_csv(
+        shared_data_file("crunchbase-2013", "crunchbase-rounds.csv.gz"),
+        usecols=["funding_round_type"],
+        dtype=str,
+        encoding="cp1252",
+    )
+    for round_type in rounds["funding_round_type"].dropna().unique():
+        map_crunchbase_round(round_type)  # must not raise

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import gzip
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.evaluation.cyzone import (
+    CYZONE_AMBIGUOUS_TAGS,
+    CYZONE_PLACEHOLDER_TAGS,
     EVENTS_FILE,
     INVESTORS_FILE,
     cyzone_data_dir,
@@ -21,6 +24,8 @@ from matcher.evaluation.cyzone import (
     early_queries,
     history_investor_ids,
     load_cyzone,
+    map_cyzone_industries,
+    map_cyzone_round,
     read_cyzone_events,
     registered_city,
     wuhan_district,
@@ -28,7 +33,9 @@ from matcher.evaluation.cyzone import (
 from matcher.evaluation.split import TemporalLeakError, TemporalSplit
 from models.schemas import BEIJING, StartupCreate
 from models.tables import Interaction, Investor, Startup
+from models.taxonomy import UnknownTermError, normalize_industry
 from tests.conftest import TEST_SECRET
+from tests.factories import shared_data_file
 
 SPLIT = TemporalSplit(history_end=dt.date(2016, 1, 1), test_start=dt.date(2018, 1, 1))
 
@@ -287,3 +294,96 @@ def test_protocol_on_a_sample_of_the_real_file() -> None:
     assert all(q.truth <= candidates and SPLIT.in_test(q.occurred_on) for q in queries)
     for query in queries:
         StartupCreate.model_validate(query.startup)
+
+
+# ------------------------------------------------- mapping the dataset's values to our codes
+
+
+def test_map_cyzone_industries_either_order_and_fallbacks() -> None:
+    forward = map_cyzone_industries("医疗健康,医药服务,药品生产")
+    backward = map_cyzone_industries("药品生产,医药服务,医疗健康")
+    assert forward == ["healthcare", "pharmaceuticals"]
+    assert set(backward) == set(forward)
+    assert map_cyzone_industries(["医疗健康", "医药服务", "药品生产"]) == forward
+    # unknown sub-tags fall back to the row's top-level tag, at either end
+    assert map_cyzone_industries("文化娱乐,其他,星座不明") == ["culture_entertainment"]
+    assert map_cyzone_industries("星座不明,其他,文化娱乐") == ["culture_entertainment"]
+    # nothing known -> nothing, never an exception
+    assert map_cyzone_industries("未透露") == []
+    assert map_cyzone_industries("完全未知,也未知") == []
+    assert map_cyzone_industries("") == []
+    assert map_cyzone_industries(" , ,") == []
+
+
+@pytest.mark.parametrize(
+    ("series", "code"),
+    [
+        ("种子轮", "seed"),
+        ("天使轮", "angel"),
+        ("Pre-A", "pre_a"),
+        ("A轮", "a"),
+        ("A+轮", "a_plus"),
+        ("B轮", "b"),
+        ("C轮", "c_plus"),
+        ("F+轮", "c_plus"),
+        ("战略投资", "strategic"),
+        ("IPO", None),
+        ("并购", None),
+        ("新三板定增", None),
+        ("新三板挂牌", None),
+        ("上市公司定增", None),
+        ("股权转让", None),
+        ("上市（非IPO）", None),
+        ("未披露", None),
+        ("", None),
+    ],
+)
+def test_map_cyzone_round(series: str, code: str | None) -> None:
+    assert map_cyzone_round(series) == code
+
+
+def test_cyzone_industry_tags_are_covered() -> None:
+    import pandas as pd
+
+    path = shared_data_file("china-cyzone-investment-events", "events_2010-2015_2018-2019.csv.gz")
+    rows = pd.read_csv(path, usecols=["industries"], dtype=str)["industries"].fillna("")
+    tag_lists = [[t.strip() for t in str(v).split(",") if t.strip()] for v in rows]
+
+    def known(tag: str) -> bool:
+        if tag in CYZONE_AMBIGUOUS_TAGS:
+            return False
+        try:
+            normalize_industry(tag)
+        except UnknownTermError:
+            return False
+        return True
+
+    first_tags = {tags[0] for tags in tag_lists if tags}
+    missing_first = sorted(
+        t for t in first_tags if t not in CYZONE_PLACEHOLDER_TAGS | CYZONE_AMBIGUOUS_TAGS and not known(t)
+    )
+    assert missing_first == []
+
+    # Coverage counts a tag only if it is itself in the vocabulary (not a fallback to its
+    # row's top-level tag). The denominator is every tag occurrence in the file, the
+    # 未透露 placeholder included, so this is the stricter of the two possible readings.
+    occurrences = Counter(t for tags in tag_lists for t in tags)
+    covered = sum(n for tag, n in occurrences.items() if known(tag))
+    total = sum(occurrences.values())
+    assert covered / total >= 0.95, f"{covered}/{total}"
+
+    # Every row that names any industry ends up with at least one code.
+    for tags in tag_lists:
+        if set(tags) - CYZONE_PLACEHOLDER_TAGS - CYZONE_AMBIGUOUS_TAGS:
+            assert map_cyzone_industries(tags), tags
+
+
+def test_cyzone_series_values_all_handled() -> None:
+    import pandas as pd
+
+    path = shared_data_file("china-cyzone-investment-events", "events_2010-2015_2018-2019.csv.gz")
+    series = pd.read_csv(path, usecols=["series"], dtype=str)["series"].fillna("")
+    mapped = {s: map_cyzone_round(s) for s in series.unique()}  # must not raise
+    assert mapped["A轮"] == "a"
+    assert mapped["战略投资"] == "strategic"
+    assert mapped["IPO"] is None
