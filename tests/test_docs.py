@@ -1,0 +1,24 @@
+"""The README stays a ten-minute read; measurements live in benchmarks/README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_README_LINES = 250
+
+
+def test_the_readme_is_at_most_250_lines() -> None:
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= MAX_README_LINES, (
+        f"README.md has {len(lines)} lines (at most {MAX_README_LINES}); "
+        "move measurements to benchmarks/README.md"
+    )
+
+
+def test_every_local_link_of_the_readmes_exists() -> None:
+    for readme in (ROOT / "README.md", ROOT / "benchmarks" / "README.md"):
+        text = readme.read_text(encoding="utf-8")
+        targets = [part.split(")", 1)[0] for part in text.split("](")[1:]]
+        missing = [t for t in targets if not t.startswith("http") and not (readme.parent / t).exists()]
+        assert missing == [], f"{readme.relative_to(ROOT)} links to missing {missing}"
