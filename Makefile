@@ -7,7 +7,7 @@ PORT ?= 8000
 SEED ?= 42
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck pytest bench notebooks clean
+.PHONY: install run test lint typecheck pytest browser bench notebooks clean
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,14 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-pytest: $(INSTALLED)
+pytest: $(INSTALLED) browser
 	$(BIN)/pytest
+
+# The portal's browser tests drive Debian's Chromium (Playwright's own download cannot reach
+# the internet here), with CJK fonts so screenshots show the Chinese pages.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update && apt-get install -y chromium fonts-noto-cjk; }
 
 bench: $(INSTALLED)
 	@for script in benchmarks/[a-z]*.py; do \

@@ -13,6 +13,7 @@ from api.limits import install_limits
 from api.routes import accounts, health, recommendations, rounds
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
+from api.web.portal import install_portal
 from models.db import engine_for, migrate, session_factory
 from models.settings import Settings
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rounds.router, responses=secured)
     for router in all_kind_routers():
         app.include_router(router, responses=secured)
+    install_portal(app, settings)
     document_policies(app)
     redact_access_log()
     return app

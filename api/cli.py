@@ -19,6 +19,7 @@ from api.cli_rounds import app as rounds_app
 from api.http_protocol import PROTOCOL_PATH
 from models.db import engine_for, is_empty, migrate, session_factory, transaction
 from models.kinds import KINDS, kind_spec
+from models.portal import ensure_demo_logins
 from models.settings import Settings
 from models.transfer import ImportRowsError, export_file, import_file
 
@@ -71,7 +72,10 @@ def serve(
     if settings.environment == "development":
         with transaction(factory) as session:
             key = development_admin_key(settings, session)
+            demo = ensure_demo_logins(session)
         typer.echo(f"development admin key (also in {settings.data_dir / DEV_KEY_FILE}): {key}")
+        for login in demo:
+            typer.echo(f"portal demo login ({login.role}): {login.identifier} / {login.password}")
     engine.dispose()
     typer.echo(f"City Partner Matcher on http://{host}:{port} — OpenAPI docs at http://{host}:{port}/docs")
     if settings.workers == 1:

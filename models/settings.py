@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     recommend_limit_per_ip: int = Field(default=600, ge=1)
     heavy_limit_per_account: int = Field(default=6, ge=1)
     heavy_limit_per_ip: int = Field(default=12, ge=1)
+    # Portal sign-in attempts, per email/phone and per client address, per minute.
+    sign_in_limit_per_identifier: int = Field(default=5, ge=1)
+    sign_in_limit_per_ip: int = Field(default=30, ge=1)
 
     @model_validator(mode="after")
     def _real_secret_outside_development(self) -> Self:

@@ -1,0 +1,1 @@
+"""The City Partner portal: server-rendered pages (Jinja2 + htmx) for people, beside the API."""

@@ -1,0 +1,265 @@
+"""Requests between two profiles, as the portal shows them: an introduction (double opt-in) or
+an application, its status, and the contact data revealed once both sides said yes.
+
+Everything is an interaction, so the engine learns from every step: the requester records
+``contacted`` (an introduction) or ``applied`` (to a space, base or post); the counterpart
+answers with ``contacted`` (yes), ``declined`` (no), or an outcome (``admitted``, ``placed``,
+``mentored``, ``invested``). Contact data is shown only when
+:func:`models.accounts.introductions_accepted` holds for the pair, the rule the API's contact
+endpoint applies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from models.accounts import (
+    INTRODUCED_MEMBER_ROLES,
+    Profile,
+    interaction_end_is_one_of,
+    introductions_accepted,
+)
+from models.enums import EntityKind, InteractionKind
+from models.kinds import kind_spec
+from models.repository import Repository
+from models.schemas import InteractionCreate
+from models.tables import (
+    PROFILE_TABLES,
+    Contact,
+    Interaction,
+    Investor,
+    Mentor,
+    Person,
+    PracticeBase,
+    Space,
+    StartupMember,
+)
+
+REQUEST_KINDS = frozenset({InteractionKind.contacted, InteractionKind.applied})
+YES = frozenset({InteractionKind.contacted, InteractionKind.meeting})
+OUTCOMES = frozenset(
+    {InteractionKind.admitted, InteractionKind.placed, InteractionKind.mentored, InteractionKind.invested}
+)
+ANSWERS = YES | OUTCOMES | {InteractionKind.declined}
+
+
+@dataclass(frozen=True)
+class ContactCard:
+    name: str
+    phone: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class RequestView:
+    interaction_id: int
+    ours: Profile
+    theirs: Profile
+    our_name: str
+    their_name: str
+    kind: InteractionKind  # contacted (introduction) or applied
+    status: str  # pending, accepted, declined, or an outcome's name
+    at: dt.datetime
+    contacts: tuple[ContactCard, ...]
+
+
+def name_of(session: Session, profile: Profile) -> str:
+    row = session.get(PROFILE_TABLES[profile[0]], profile[1])
+    return "" if row is None else str(row.name)
+
+
+def record(
+    repository: Repository,
+    actor: Profile,
+    target: Profile,
+    kind: InteractionKind,
+    *,
+    note: str = "",
+    amount: int | None = None,
+) -> Interaction:
+    """One interaction, through the repository, so the change feed carries it to the engine."""
+    refs = repository.refs
+    model = InteractionCreate(
+        actor_kind=actor[0],
+        actor_external_id=refs.external_id(actor[0], actor[1]),
+        target_kind=target[0],
+        target_external_id=refs.external_id(target[0], target[1]),
+        kind=kind,
+        note=note,
+        amount_cny=amount,
+    )
+    interaction: Interaction = repository.create(kind_spec("interactions"), model)
+    return interaction
+
+
+def _between(
+    session: Session, sides: Iterable[Profile], end: str, kinds: Iterable[InteractionKind]
+) -> list[Interaction]:
+    owned = sorted(sides)
+    if not owned:
+        return []
+    return list(
+        session.scalars(
+            select(Interaction)
+            .where(interaction_end_is_one_of(owned, end), Interaction.kind.in_(list(kinds)))
+            .order_by(Interaction.occurred_at.desc(), Interaction.id.desc())
+        )
+    )
+
+
+def _answers(
+    session: Session, pairs: Sequence[tuple[Profile, Profile]]
+) -> dict[tuple[Profile, Profile], InteractionKind]:
+    """For each (requester, counterpart): the counterpart's latest answer towards the requester."""
+    if not pairs:
+        return {}
+    conditions = [
+        and_(
+            Interaction.actor_kind == theirs[0],
+            Interaction.actor_id == theirs[1],
+            Interaction.target_kind == ours[0],
+            Interaction.target_id == ours[1],
+        )
+        for ours, theirs in pairs
+    ]
+    found: dict[tuple[Profile, Profile], InteractionKind] = {}
+    rows = session.scalars(
+        select(Interaction)
+        .where(or_(*conditions), Interaction.kind.in_(list(ANSWERS)))
+        .order_by(Interaction.occurred_at, Interaction.id)
+    )
+    for row in rows:
+        found[((row.target_kind, row.target_id), (row.actor_kind, row.actor_id))] = row.kind
+    return found
+
+
+def _status(answer: InteractionKind | None) -> str:
+    if answer is None:
+        return "pending"
+    if answer in YES:
+        return "accepted"
+    return answer.value
+
+
+def outgoing(session: Session, owned: Iterable[Profile]) -> list[RequestView]:
+    """Every request the caller's profiles made, newest first."""
+    rows = _between(session, owned, "actor", REQUEST_KINDS)
+    return _views(session, rows, mine="actor")
+
+
+def incoming(session: Session, owned: Iterable[Profile]) -> list[RequestView]:
+    """Every request made to the caller's profiles, newest first; ``ours`` is the caller's side."""
+    rows = _between(session, owned, "target", REQUEST_KINDS)
+    return _views(session, rows, mine="target")
+
+
+def _views(session: Session, rows: list[Interaction], *, mine: str) -> list[RequestView]:
+    """One view per pair (its latest request), seen from the ``mine`` end: "actor" or "target"."""
+    latest: dict[tuple[Profile, Profile], Interaction] = {}
+    for row in rows:  # newest first
+        latest.setdefault(((row.actor_kind, row.actor_id), (row.target_kind, row.target_id)), row)
+    answers = _answers(session, list(latest))
+    views = []
+    for (requester, counterpart), row in latest.items():
+        status = _status(answers.get((requester, counterpart)))
+        ours, theirs = (requester, counterpart) if mine == "actor" else (counterpart, requester)
+        contacts = revealed_contacts(session, ours, theirs) if status != "declined" else ()
+        views.append(
+            RequestView(
+                row.id,
+                ours,
+                theirs,
+                name_of(session, ours),
+                name_of(session, theirs),
+                row.kind,
+                status,
+                row.occurred_at,
+                contacts,
+            )
+        )
+    return views
+
+
+def people_of(session: Session, profile: Profile) -> list[int]:
+    """The persons an introduction with ``profile`` reaches."""
+    kind, row_id = profile
+    if kind is EntityKind.person:
+        return [row_id]
+    if kind is EntityKind.startup:
+        return list(
+            session.scalars(
+                select(StartupMember.person_id).where(
+                    StartupMember.startup_id == row_id, StartupMember.role.in_(INTRODUCED_MEMBER_ROLES)
+                )
+            )
+        )
+    column = {
+        EntityKind.investor: Investor.partner_id,
+        EntityKind.mentor: Mentor.person_id,
+        EntityKind.space: Space.operator_id,
+        EntityKind.practice_base: PracticeBase.operator_id,
+    }.get(kind)
+    if column is None:
+        return []
+    table = column.class_
+    person = session.scalar(select(column).where(table.id == row_id))
+    return [] if person is None else [person]
+
+
+def revealed_contacts(session: Session, ours: Profile, theirs: Profile) -> tuple[ContactCard, ...]:
+    """The other side's contact data, only when both sides said yes to each other."""
+    if not introductions_accepted(session, [ours], [theirs]):
+        return ()
+    cards = []
+    for person_id in people_of(session, theirs):
+        person = session.get(Person, person_id)
+        contact = session.get(Contact, person_id)
+        if person is not None:
+            cards.append(
+                ContactCard(
+                    person.name, contact.phone if contact else None, contact.email if contact else None
+                )
+            )
+    return tuple(cards)
+
+
+def pair_status(session: Session, ours: Profile, theirs: Profile) -> str | None:
+    """None when ``ours`` never asked ``theirs``; else the request's status."""
+    asked = session.scalar(
+        select(Interaction.id)
+        .where(
+            Interaction.actor_kind == ours[0],
+            Interaction.actor_id == ours[1],
+            Interaction.target_kind == theirs[0],
+            Interaction.target_id == theirs[1],
+            Interaction.kind.in_(list(REQUEST_KINDS)),
+        )
+        .limit(1)
+    )
+    if asked is None:
+        return None
+    return _status(_answers(session, [(ours, theirs)]).get((ours, theirs)))
+
+
+def statuses(session: Session, ours: Profile, candidates: Sequence[Profile]) -> dict[Profile, str]:
+    """The status of ``ours``' request to each candidate that was asked (one query each way)."""
+    if not candidates:
+        return {}
+    asked = {
+        (row.target_kind, row.target_id)
+        for row in session.scalars(
+            select(Interaction).where(
+                Interaction.actor_kind == ours[0],
+                Interaction.actor_id == ours[1],
+                interaction_end_is_one_of(candidates, "target"),
+                Interaction.kind.in_(list(REQUEST_KINDS)),
+            )
+        )
+    }
+    answers = _answers(session, [(ours, theirs) for theirs in asked])
+    return {theirs: _status(answers.get((ours, theirs))) for theirs in asked}

@@ -1,0 +1,410 @@
+"""The portal's pages: who may open which, forms (CSRF, field errors, nothing written on a
+failure), the double opt-in, the investor's pipeline and exports, staff verification."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from api.app import create_app
+from api.web.i18n import LOCALES_DIR
+from api.web.session import SECURITY_HEADERS, is_portal_path
+from models.db import transaction
+from models.demo import generate_ecosystem, load_ecosystem
+from models.enums import EntityKind, InteractionKind
+from models.portal import Login, ensure_demo_logins
+from models.settings import Settings
+from models.tables import Account, Contact, Interaction, Investor, Person, Startup
+from tests.factories import SMALL_DEMO
+from tests.portal_client import Browser, demo
+
+ROLES = ("founder", "student", "investor", "mentor", "operator", "staff")
+# Every page and who may open it (any other signed-in role gets 403, anonymous a sign-in redirect).
+PAGES: dict[str, frozenset[str]] = {
+    "/founder": frozenset({"founder", "student", "staff"}),
+    "/founder/startups/new": frozenset({"founder", "student", "staff"}),
+    "/talent": frozenset({"founder", "student", "staff"}),
+    "/requests": frozenset(ROLES),
+    "/investor": frozenset({"investor", "staff"}),
+    "/investor/pipeline": frozenset({"investor", "staff"}),
+    "/investor/pipeline.csv": frozenset({"investor", "staff"}),
+    "/investor/pipeline.xlsx": frozenset({"investor", "staff"}),
+    "/investor/thesis": frozenset({"investor", "staff"}),
+    "/intros": frozenset({"investor", "mentor", "operator", "staff"}),
+    "/mentor": frozenset({"mentor", "staff"}),
+    "/operator": frozenset({"operator", "staff"}),
+    "/staff": frozenset({"staff"}),
+    "/staff/review": frozenset({"staff"}),
+}
+PUBLIC = ("/", "/login", "/register", "/welcome", "/lang/{language}")
+# Staff may open every role's page; those that need a profile of the role answer 404 or an empty state.
+STAFF_WITHOUT_PROFILE = {"/investor/pipeline.csv", "/investor/pipeline.xlsx", "/operator"}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    folder = tmp_path_factory.mktemp("portal")
+    settings = Settings(
+        data_dir=folder / "data",
+        database_url=f"sqlite:///{folder / 'portal.db'}",
+        environment="test",
+        secret_key="test-secret",
+    )
+    application = create_app(settings)
+    with TestClient(application) as client:
+        factory = client.app.state.session_factory  # type: ignore[attr-defined]
+        load_ecosystem(factory, generate_ecosystem(7, SMALL_DEMO), secret=settings.secret_key)
+        with transaction(factory) as session:
+            ensure_demo_logins(session)
+        client.app.state.matcher.build()  # type: ignore[attr-defined]
+        yield client.app
+
+
+@pytest.fixture(scope="module")
+def browsers(app: Any) -> dict[str, Browser]:
+    return {role: demo(app, role) for role in ROLES}
+
+
+def _count(app: Any, table: Any) -> int:
+    with app.state.session_factory() as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def _portal_get_routes(app: Any) -> set[str]:
+    return {
+        str(context.path_format)
+        for context in iter_route_contexts(app.routes)
+        if "GET" in (context.methods or ()) and is_portal_path(str(context.path_format))
+    }
+
+
+def test_the_walk_covers_every_page(app: Any) -> None:
+    assert _portal_get_routes(app) - {"/founder/startups/{row_id}"} == set(PAGES) | set(PUBLIC)
+
+
+@pytest.mark.parametrize("path", sorted(PAGES))
+def test_anonymous_visitors_are_sent_to_sign_in(app: Any, path: str) -> None:
+    response = Browser(app).get(path)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_opens_its_pages_and_only_those(browsers: dict[str, Browser], role: str) -> None:
+    for path, admitted in PAGES.items():
+        response = browsers[role].get(path)
+        if role not in admitted:
+            assert response.status_code == 403, (role, path)
+        elif role == "staff" and path in STAFF_WITHOUT_PROFILE:
+            assert response.status_code in {200, 404}, (role, path)
+        else:
+            assert response.status_code == 200, (role, path, response.text[:300])
+
+
+def test_pages_carry_the_security_headers_and_no_inline_script(browsers: dict[str, Browser]) -> None:
+    for path in ("/", "/login", "/founder"):
+        response = (
+            browsers["founder"].get(path)
+            if path == "/founder"
+            else Browser(browsers["founder"].client.app).get(path)
+        )
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        assert re.search(r"<script(?![^>]*\bsrc=)", response.text) is None
+        assert " on" not in re.sub(r"\s+", " ", " ".join(re.findall(r"<[^>]+>", response.text))).replace(
+            " one", ""
+        )
+
+
+def test_the_session_cookie_is_signed_httponly_and_samesite(app: Any) -> None:
+    response = Browser(app).get("/login")
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    forged = Browser(app)
+    forged.client.cookies.set("cpm_session", cookie.split(";")[0].split("=", 1)[1][:-2] + "xx")
+    assert forged.get("/founder").status_code == 303
+
+
+def test_a_post_without_the_csrf_token_is_refused_and_writes_nothing(app: Any) -> None:
+    before = _count(app, Account)
+    visitor = Browser(app)
+    visitor.get("/register")
+    form = {
+        "kind": "founder",
+        "name": "李雷",
+        "identifier": "lilei@example.cn",
+        "password": "long-enough-1",
+        "password_again": "long-enough-1",
+        "consent": "yes",
+    }
+    assert visitor.post("/register", form, csrf=False).status_code == 403
+    assert visitor.post("/register", form | {"csrf_token": "forged"}, csrf=False).status_code == 403
+    assert _count(app, Account) == before
+
+
+def test_registration_errors_sit_next_to_their_field_keep_the_input_and_write_nothing(app: Any) -> None:
+    before = (_count(app, Account), _count(app, Person), _count(app, Login))
+    visitor = Browser(app)
+    visitor.get("/register")
+    form = {
+        "kind": "investor",
+        "name": "韩梅梅",
+        "identifier": "not-an-address",
+        "password": "short",
+        "password_again": "short",
+        "organisation": "",
+        "consent": "",
+    }
+    response = visitor.post("/register", form)
+    assert response.status_code == 422
+    assert 'id="e-identifier">请输入邮箱地址或手机号码。' in response.text
+    assert 'id="e-password">' in response.text
+    assert 'id="e-consent">匹配需要您的同意。' in response.text
+    assert 'value="韩梅梅"' in response.text
+    assert 'value="not-an-address"' in response.text
+    assert (_count(app, Account), _count(app, Person), _count(app, Login)) == before
+    visitor.get("/lang/en?next=/register")
+    english = visitor.post("/register", form)
+    assert 'id="e-identifier">Enter an email address or a mobile number.' in english.text
+
+
+def test_sign_in_attempts_are_rate_limited(app: Any) -> None:
+    visitor = Browser(app)
+    visitor.get("/login")
+    codes = [
+        visitor.post("/login", {"identifier": "nobody@example.cn", "password": "wrong-guess"}).status_code
+        for _ in range(8)
+    ]
+    assert codes[0] == 401
+    assert codes[-1] == 429
+
+
+def test_founder_registers_creates_a_chinese_startup_and_sees_recommendations(app: Any) -> None:
+    founder = Browser(app)
+    founder.get("/register")
+    response = founder.post(
+        "/register",
+        {
+            "kind": "founder",
+            "name": "王芳",
+            "identifier": "13800138000",
+            "password": "secret-pass-1",
+            "password_again": "secret-pass-1",
+            "district": "hongshan",
+            "consent": "yes",
+        },
+    )
+    assert response.status_code == 303
+    founder.get("/founder/startups/new")
+    startups_before = _count(app, Startup)
+    bad = founder.post("/founder/startups/new", {"name": "光谷智能", "stage": "", "funding_ask_wan": "很多"})
+    assert bad.status_code == 422
+    for field in ("industries", "stage", "funding_ask_wan"):
+        assert f'id="e-{field}">' in bad.text
+    assert 'value="光谷智能"' in bad.text
+    assert _count(app, Startup) == startups_before
+    good = founder.post(
+        "/founder/startups/new",
+        {
+            "name": "光谷智能",
+            "one_liner": "工业视觉质检",
+            "description": "用深度学习做光电子器件的缺陷检测",
+            "industries": ["ai"],
+            "stage": "angel",
+            "district": "hongshan",
+            "funding_ask_wan": "500",
+            "team": "赵六",
+        },
+    )
+    assert good.status_code == 303, good.text[:500]
+    page = founder.get(good.headers["location"])
+    assert page.status_code == 200
+    assert page.text.count('class="card match"') >= 1
+    assert "双向匹配度" in page.text
+    for tab in ("mentor", "space"):
+        fragment = founder.get(good.headers["location"] + f"?tab={tab}", headers={"HX-Request": "true"})
+        assert "<html" not in fragment.text
+        assert 'class="card match"' in fragment.text
+
+
+def _first_owned(app: Any, browser: Browser, kind: EntityKind) -> int:
+    page = browser.get("/founder")
+    found = re.search(r'href="/founder/startups/(\d+)"', page.text)
+    assert found
+    return int(found.group(1))
+
+
+def _demo_investor_id(app: Any) -> int:
+    with app.state.session_factory() as session:
+        partner = session.scalar(select(Account.person_id).where(Account.name == "demo investor"))
+        return int(session.scalar(select(Investor.id).where(Investor.partner_id == partner)))
+
+
+def test_an_introduction_reveals_contacts_only_after_both_said_yes(app: Any) -> None:
+    founder, investor = demo(app, "founder"), demo(app, "investor")
+    startup_id = _first_owned(app, founder, EntityKind.startup)
+    investor_id = _demo_investor_id(app)
+    with app.state.session_factory() as session:
+        partner = session.scalar(select(Investor.partner_id).where(Investor.id == investor_id))
+        partner_email = session.get(Contact, partner).email
+        founder_id = session.scalar(select(Account.person_id).where(Account.name == "demo founder"))
+        founder_email = session.get(Contact, founder_id).email
+    assert partner_email
+    assert founder_email
+    assert (
+        founder.post(
+            f"/founder/startups/{startup_id}/requests",
+            {"target_kind": "investor", "target_id": str(investor_id)},
+        ).status_code
+        == 303
+    )
+    asked = founder.get("/requests").text
+    assert "已申请" in asked
+    assert partner_email not in asked
+    inbox = investor.get("/intros").text
+    request_id = re.search(r'action="/intros/(\d+)"', inbox)
+    assert request_id
+    assert founder_email not in inbox
+    assert investor.post(f"/intros/{request_id.group(1)}", {"answer": "yes"}).status_code == 303
+    assert partner_email in founder.get("/requests").text
+    assert founder_email in investor.get("/intros").text
+
+
+def test_nobody_answers_a_request_made_to_someone_else(app: Any) -> None:
+    mentor = demo(app, "mentor")
+    with app.state.session_factory() as session:
+        other = session.scalar(
+            select(Interaction.id).where(Interaction.kind == InteractionKind.contacted).limit(1)
+        )
+    assert mentor.post(f"/intros/{other}", {"answer": "yes"}).status_code == 404
+
+
+def test_the_investor_moves_a_startup_through_the_pipeline_and_exports_it(app: Any) -> None:
+    investor = demo(app, "investor")
+    flow = investor.get("/investor")
+    startup_id = int(re.search(r'action="/investor/pipeline/(\d+)"', flow.text).group(1))  # type: ignore[union-attr]
+    before = _count(app, Interaction)
+    for stage in ("saved", "contacted", "meeting", "invested"):
+        assert investor.post(f"/investor/pipeline/{startup_id}", {"stage": stage}).status_code == 303
+    assert _count(app, Interaction) == before + 4
+    assert investor.post(f"/investor/pipeline/{startup_id}", {"stage": "hired"}).status_code == 422
+    assert _count(app, Interaction) == before + 4
+    exported = investor.get("/investor/pipeline.csv")
+    assert exported.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert rows[0][0] == "创业企业"
+    assert any(row[-1] == "已投资" for row in rows[1:])
+    book = load_workbook(io.BytesIO(investor.get("/investor/pipeline.xlsx").content))
+    assert book.active is not None
+    assert book.active.max_row == len(rows)
+    filtered = investor.get("/investor?stage=seed&ask_min=abc")
+    assert filtered.status_code == 200
+    assert 'id="e-ask_min">' in filtered.text
+
+
+def test_staff_verify_an_investor_and_grant_a_b_card(app: Any) -> None:
+    newcomer = Browser(app)
+    newcomer.get("/register")
+    assert (
+        newcomer.post(
+            "/register",
+            {
+                "kind": "investor",
+                "name": "周投",
+                "identifier": "zhou@vc.example.cn",
+                "password": "secret-pass-2",
+                "password_again": "secret-pass-2",
+                "organisation": "东湖天使",
+                "investor_type": "angel",
+                "consent": "yes",
+            },
+        ).status_code
+        == 303
+    )
+    with app.state.session_factory() as session:
+        account = session.scalar(select(Account).where(Account.name == "周投"))
+        assert account is not None
+        firm = session.scalar(select(Investor).where(Investor.partner_id == account.person_id))
+        assert firm is not None
+        assert not firm.active
+    assert "等待工作人员审核" in newcomer.get("/investor").text
+    staff = demo(app, "staff")
+    queue = staff.get("/staff/review?q=周投").text
+    assert f'action="/staff/accounts/{account.id}/verify"' in queue
+    assert staff.post(f"/staff/accounts/{account.id}/verify", {}).status_code == 303
+    assert staff.post(f"/staff/persons/{account.person_id}/card", {"tier": "B"}).status_code == 303
+    assert staff.post(f"/staff/persons/{account.person_id}/card", {"tier": "Z"}).status_code == 422
+    with app.state.session_factory() as session:
+        assert session.get(Investor, firm.id).active
+        assert session.get(Person, account.person_id).card_tier.value == "B"
+    assert "B 卡" in staff.get("/staff").text
+
+
+def test_the_operator_admits_a_candidate_and_a_seat_is_taken(app: Any) -> None:
+    operator = demo(app, "operator")
+    page = operator.get("/operator")
+    space_id = int(re.search(r'action="/operator/spaces/(\d+)/candidates"', page.text).group(1))  # type: ignore[union-attr]
+    startup_id = re.search(r'name="startup_id" value="(\d+)"', page.text).group(1)  # type: ignore[union-attr]
+    vacant = int(re.search(r'id="vacant">(\d+)<', page.text).group(1))  # type: ignore[union-attr]
+    assert (
+        operator.post(
+            f"/operator/spaces/{space_id}/candidates", {"startup_id": startup_id, "action": "admit"}
+        ).status_code
+        == 303
+    )
+    assert f'id="vacant">{vacant - 1}<' in operator.get("/operator").text
+    assert "<svg" in page.text
+
+
+def test_the_english_switch_translates_the_page(app: Any) -> None:
+    visitor = Browser(app)
+    assert "注册" in visitor.get("/").text
+    switched = visitor.get("/lang/en?next=/login")
+    assert switched.headers["location"] == "/login"
+    assert "Email or mobile number" in visitor.get("/login").text
+    assert visitor.get("/lang/en?next=https://evil.example/").headers["location"] == "/"
+
+
+def test_every_message_is_extracted_and_translated(tmp_path: Path) -> None:
+    pot = tmp_path / "messages.pot"
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "babel.messages.frontend",
+            "extract",
+            "-F",
+            "api/web/babel.cfg",
+            "-k",
+            "_marker",
+            "--no-location",
+            "--omit-header",
+            "-o",
+            str(pot),
+            "api/web",
+        ],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    with pot.open("rb") as stream:
+        wanted = {m.id for m in read_po(stream) if m.id}
+    with (LOCALES_DIR / "zh" / "LC_MESSAGES" / "messages.po").open("rb") as stream:
+        translated = {m.id for m in read_po(stream) if m.id and m.string}
+    assert wanted - translated == set()
