@@ -23,7 +23,7 @@ class Browser:
     """One visitor: its own cookies, the CSRF token of the last page it opened."""
 
     def __init__(self, app: Any) -> None:
-        self.client = TestClient(app, follow_redirects=False)
+        self.client = TestClient(app, follow_redirects=False, headers={"Accept": "text/html,*/*"})
         self.token = ""
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -73,10 +73,16 @@ async def _sign_in_first(request: Request, error: Exception) -> Response:
 
 
 def _as_page(api_handler: Handler) -> Callable[[Request, Exception], Awaitable[Response]]:
-    """Portal paths get an error page in their language; API paths the API's JSON body."""
+    """A browser on a portal path gets an error page in its language; anything else (API paths,
+    clients that do not ask for HTML) the API's JSON body."""
 
     async def handle(request: Request, error: Exception) -> Response:
-        if not is_portal_path(request.url.path) or "web_session" not in request.scope.get("state", {}):
+        wants_page = "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request")
+        if (
+            not wants_page
+            or not is_portal_path(request.url.path)
+            or getattr(request.state, "web_session", None) is None
+        ):
             answer = api_handler(request, error)
             return answer if isinstance(answer, Response) else await answer
         code = getattr(error, "status_code", status.HTTP_500_INTERNAL_SERVER_ERROR)
