@@ -8,7 +8,6 @@ key, which is the point of rotating it.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -19,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, delete, false, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from models.clock import beijing_now
 from models.enums import AccountRole, EntityKind, InteractionKind, MemberRole
 from models.tables import (
     Account,
@@ -101,7 +101,7 @@ def revoke_key(session: Session, prefix: str) -> int:
     """Revoke every live key starting with ``prefix``; returns how many."""
     keys = session.scalars(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))).all()
     for key in keys:
-        key.revoked_at = dt.datetime.now(dt.UTC)
+        key.revoked_at = beijing_now()
     session.flush()
     return len(keys)
 

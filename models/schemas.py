@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal, Self, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.clock import beijing_now, in_beijing
 from models.enums import (
     CardTier,
     Degree,
@@ -42,7 +42,6 @@ from models.taxonomy import ANYWHERE, normalize_area, normalize_industry, normal
 
 T = TypeVar("T")
 MAX_MONEY_CNY = 10**13
-BEIJING = ZoneInfo("Asia/Shanghai")
 
 
 def _dedupe(values: list[T]) -> list[T]:
@@ -61,8 +60,8 @@ def _anywhere_alone(codes: list[str]) -> list[str]:
 
 
 def _assume_beijing_time(value: dt.datetime) -> dt.datetime:
-    # Programme staff write local (Beijing) times; a stored instant must carry its offset.
-    return value.replace(tzinfo=BEIJING) if value.tzinfo is None else value
+    # Programme staff write local (Beijing) times; any offset given is echoed as Beijing time.
+    return in_beijing(value)
 
 
 ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[\w.:\-]{1,64}$")]
@@ -389,7 +388,7 @@ class InteractionFields(BaseModel):
     target_external_id: ExternalId
     kind: InteractionKind
     occurred_at: Timestamp = Field(
-        default_factory=lambda: dt.datetime.now(dt.UTC),
+        default_factory=beijing_now,
         description="Without an offset, Beijing time is assumed.",
     )
     amount_cny: Money | None = None

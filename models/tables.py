@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from models.clock import in_beijing
 from models.enums import (
     AccountRole,
     CardTier,
@@ -58,7 +59,8 @@ def _enum(enum_cls: type[Any]) -> Enum:
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC datetimes on every backend (SQLite would otherwise drop the offset)."""
+    """Stored as UTC on every backend (SQLite would otherwise drop the offset), read back as
+    Beijing time, the clock every user sees (models/clock.py)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -74,7 +76,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        return in_beijing(value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value)
 
 
 class Base(DeclarativeBase):

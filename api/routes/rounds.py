@@ -1,6 +1,5 @@
 """Allocation rounds: create, rank, pin or forbid, solve, review, publish. Admin only, one router."""
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -12,6 +11,7 @@ from api.errors import RATE_LIMITED_RESPONSES, ErrorBody
 from api.limits import HeavyRateLimit, RowId
 from api.security import Authorized
 from matcher.allocation.rounds import solve_round
+from models.clock import beijing_now
 from models.rounds import (
     PairRequest,
     ProposalPublic,
@@ -112,7 +112,7 @@ def delete_round(store: StoreDep, row_id: RowId) -> Response:
 )
 def submit_ranking(store: StoreDep, row_id: RowId, external_id: str, body: RankingSubmission) -> Any:
     """An applicant's own ranked counterparts, or an operator's ranked applicants for its counterpart."""
-    store.submit_ranking(row_id, external_id, body.ranking, now=dt.datetime.now(dt.UTC))
+    store.submit_ranking(row_id, external_id, body.ranking, now=beijing_now())
     public = store.public(store.get(row_id))
     store.session.commit()
     return public
@@ -188,7 +188,7 @@ def solve_and_store(store: RoundStore, matcher: MatcherService, round_id: int, r
 
 def publish_and_commit(store: RoundStore, round_id: int) -> tuple[PublishResult, Published]:
     """Publish in one transaction and commit; shared by the API and the CLI."""
-    published = store.publish(round_id, now=dt.datetime.now(dt.UTC))
+    published = store.publish(round_id, now=beijing_now())
     result = PublishResult(
         round=store.public(store.get(round_id)),
         interactions=len(published.interactions),

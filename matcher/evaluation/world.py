@@ -26,11 +26,11 @@ from matcher.engine import Matcher
 from matcher.evaluation.baselines import as_day
 from matcher.evaluation.protocol import Fold, Query
 from matcher.scoring import Fusion, Scorer
+from models.clock import BEIJING
 from models.db import create_db_engine, migrate, session_factory
 from models.enums import EntityKind
 from models.kinds import KINDS
 from models.repository import Repository
-from models.schemas import BEIJING
 from models.transfer import import_records
 
 __all__ = ["EngineRecommender", "EngineWorld"]

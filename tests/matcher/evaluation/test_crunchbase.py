@@ -28,8 +28,9 @@ from matcher.evaluation.crunchbase import (
     stage_for_amount,
 )
 from matcher.evaluation.protocol import Fold
+from models.clock import BEIJING
 from models.kinds import KINDS
-from models.schemas import BEIJING, StartupCreate
+from models.schemas import StartupCreate
 from models.settings import Settings
 from models.tables import Interaction, Investor, Startup
 from models.taxonomy import INDUSTRIES, UnknownTermError

@@ -31,7 +31,8 @@ from matcher.evaluation.cyzone import (
     wuhan_district,
 )
 from matcher.evaluation.split import TemporalLeakError, TemporalSplit
-from models.schemas import BEIJING, StartupCreate
+from models.clock import BEIJING
+from models.schemas import StartupCreate
 from models.tables import Interaction, Investor, Startup
 from models.taxonomy import UnknownTermError, normalize_industry
 from tests.conftest import TEST_SECRET
