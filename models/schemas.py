@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+# BEIJING is re-exported: modules written before models/clock.py import it from here.
+from models.clock import BEIJING as BEIJING
 from models.clock import beijing_now, in_beijing
 from models.enums import (
     CardTier,
