@@ -26,6 +26,7 @@ from models.db import transaction
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind, InteractionKind
 from models.portal import Login, ensure_demo_logins
+from models.rounds import AllocationRound
 from models.settings import Settings
 from models.tables import Account, Contact, Interaction, Investor, Person, Startup
 from tests.factories import SMALL_DEMO
@@ -48,6 +49,8 @@ PAGES: dict[str, frozenset[str]] = {
     "/operator": frozenset({"operator", "staff"}),
     "/staff": frozenset({"staff"}),
     "/staff/review": frozenset({"staff"}),
+    "/staff/rounds": frozenset({"staff"}),
+    "/staff/rounds/new": frozenset({"staff"}),
 }
 PUBLIC = ("/", "/login", "/register", "/welcome", "/lang/{language}")
 # Staff may open every role's page; those that need a profile of the role answer 404 or an empty state.
@@ -92,7 +95,8 @@ def _portal_get_routes(app: Any) -> set[str]:
 
 
 def test_the_walk_covers_every_page(app: Any) -> None:
-    assert _portal_get_routes(app) - {"/founder/startups/{row_id}"} == set(PAGES) | set(PUBLIC)
+    with_ids = {"/founder/startups/{row_id}", "/staff/rounds/{row_id}"}
+    assert _portal_get_routes(app) - with_ids == set(PAGES) | set(PUBLIC)
 
 
 @pytest.mark.parametrize("path", sorted(PAGES))
@@ -371,6 +375,58 @@ def test_the_operator_admits_a_candidate_and_a_seat_is_taken(app: Any) -> None:
     assert "<svg" in page.text
 
 
+def test_staff_run_an_allocation_round_from_filters_to_publication(app: Any) -> None:
+    staff = demo(app, "staff")
+    staff.get("/staff/rounds/new")
+    refused = staff.post(
+        "/staff/rounds/new",
+        {
+            "name": "",
+            "kind": "space_admission",
+            "deadline": "2030-01-31",
+            "max_applicants": "many",
+            "max_counterparts": "5",
+        },
+    )
+    assert refused.status_code == 422
+    assert 'id="e-max_applicants">' in refused.text
+    before = _count(app, AllocationRound)
+    created = staff.post(
+        "/staff/rounds/new",
+        {
+            "name": "2026 冬季入驻",
+            "kind": "space_admission",
+            "deadline": "2030-01-31",
+            "max_applicants": "40",
+            "max_counterparts": "6",
+        },
+    )
+    assert created.status_code == 303, created.text[:400]
+    assert _count(app, AllocationRound) == before + 1
+    page_path = created.headers["location"]
+    assert "尚无方案" in staff.get(page_path).text
+    assert staff.post(page_path + "/solve", {"solver": "stable"}).status_code == 303
+    page = staff.get(page_path).text
+    pair = re.search(
+        r'name="applicant" value="([^"]+)"><input type="hidden" name="counterpart" value="([^"]+)"', page
+    )
+    assert pair
+    assert (
+        staff.post(
+            page_path + "/pairs",
+            {"applicant": pair.group(1), "counterpart": pair.group(2), "decision": "pin"},
+        ).status_code
+        == 303
+    )
+    assert staff.post(page_path + "/publish", {}).status_code == 409  # not reviewed yet
+    assert staff.post(page_path + "/solve", {"solver": "stable"}).status_code == 303
+    assert staff.post(page_path + "/review", {}).status_code == 303
+    published_before = _count(app, Interaction)
+    assert staff.post(page_path + "/publish", {}).status_code == 303
+    assert _count(app, Interaction) > published_before
+    assert 'id="round-status">已发布' in staff.get(page_path).text
+
+
 def test_the_english_switch_translates_the_page(app: Any) -> None:
     visitor = Browser(app)
     assert "注册" in visitor.get("/").text
@@ -382,7 +438,7 @@ def test_the_english_switch_translates_the_page(app: Any) -> None:
 
 def test_every_message_is_extracted_and_translated(tmp_path: Path) -> None:
     pot = tmp_path / "messages.pot"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[3]
     subprocess.run(
         [
             sys.executable,
