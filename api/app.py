@@ -10,11 +10,12 @@ from fastapi import FastAPI
 from api.engine import MatcherService
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import install_limits
-from api.routes import accounts, health, recommendations, rounds
+from api.routes import accounts, health, policies, recommendations, rounds
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
 from api.web.portal import install_portal
 from models.db import engine_for, migrate, session_factory
+from models.policies import PolicyRegistry
 from models.settings import Settings
 
 
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.session_factory = session_factory(engine)
         app.state.matcher = MatcherService(settings, app.state.session_factory)
+        app.state.policies = PolicyRegistry(settings.policy_dir)
         app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)
         app.state.matcher.on_changes(app.state.principals.changed)
         app.state.matcher.build()
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommendations.router, responses=secured)
     app.include_router(accounts.router, responses=secured)
     app.include_router(rounds.router, responses=secured)
+    app.include_router(policies.router, responses=secured)
     for router in all_kind_routers():
         app.include_router(router, responses=secured)
     install_portal(app, settings)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from api.cli_accounts import DEV_KEY_FILE, development_admin_key
 from api.cli_accounts import app as accounts_app
 from api.cli_evaluate import evaluate, train
+from api.cli_policies import app as policies_app
 from api.cli_rounds import app as rounds_app
 from api.http_protocol import PROTOCOL_PATH
 from models.db import engine_for, is_empty, migrate, session_factory, transaction
@@ -33,6 +34,7 @@ app = typer.Typer(
 
 app.add_typer(accounts_app, name="account")
 app.add_typer(rounds_app, name="round")
+app.add_typer(policies_app, name="policy")
 app.command()(evaluate)
 app.command()(train)
 

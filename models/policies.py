@@ -512,7 +512,11 @@ class PolicyRegistry:
         self.last_error: PolicyLoadError | None = None
         self._stamp: tuple[tuple[str, int], ...] | None = None
         self._set = PolicySet({})
-        self.reload()
+        try:
+            self.reload()
+        except PolicyLoadError:
+            # At start there is no previous set: serve the shipped one, and say why.
+            self._set = load_policies(shipped_policy_files(), generation=1)
 
     def _files_stamp(self) -> tuple[tuple[str, int], ...]:
         if self.folder is None or not self.folder.is_dir():

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from models.accounts import forget_profile_links
@@ -15,7 +15,7 @@ from models.db import json_list_contains
 from models.enums import EntityKind
 from models.kinds import KindSpec, WriteContext
 from models.refs import ExternalIds
-from models.tables import Interaction
+from models.tables import Interaction, PolicyApplication
 
 
 class NotFoundError(LookupError):
@@ -173,3 +173,9 @@ class Repository:
         )
         for interaction in interactions:
             self.session.delete(interaction)
+        # Policy applications name their applicant the same way; their trail goes with them.
+        self.session.execute(
+            delete(PolicyApplication).where(
+                (PolicyApplication.applicant_kind == kind) & (PolicyApplication.applicant_id == row_id)
+            )
+        )
