@@ -25,10 +25,10 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from matcher.catalog import Catalog, KindTable
+from models.clock import BEIJING
 from models.enums import EntityKind, InteractionKind
 from models.policies import AllOf, AnyOf, Comparison, Criterion, NotOf, Policy, Text
 from models.policy_fields import FieldType, ProfileField
-from models.schemas import BEIJING
 from models.taxonomy import ANYWHERE, AREAS, industry_ancestors
 
 Status = Literal["eligible", "almost", "not_eligible"]

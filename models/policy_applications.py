@@ -69,7 +69,9 @@ def submit(
 ) -> PolicyApplication:
     """A new application (the caller has checked eligibility against ``policy_version``)."""
     if standing_application(session, policy_id, applicant) is not None:
-        raise ApplicationConflictError(f"{applicant.kind.value} {applicant.id} has already applied for {policy_id}")
+        raise ApplicationConflictError(
+            f"{applicant.kind.value} {applicant.id} has already applied for {policy_id}"
+        )
     when = now or dt.datetime.now(dt.UTC)
     application = PolicyApplication(
         policy_id=policy_id,
@@ -80,7 +82,9 @@ def submit(
         note=note,
     )
     application.events.append(
-        PolicyApplicationEvent(status=ApplicationStatus.submitted.value, account_id=account_id, occurred_at=when)
+        PolicyApplicationEvent(
+            status=ApplicationStatus.submitted.value, account_id=account_id, occurred_at=when
+        )
     )
     session.add(application)
     session.flush()
@@ -112,13 +116,18 @@ def decide(
     current = ApplicationStatus(application.status)
     if status not in NEXT_STATUSES[current]:
         allowed = ", ".join(sorted(NEXT_STATUSES[current])) or "nothing (it is final)"
-        raise ApplicationConflictError(f"an application {current.value} can move to {allowed}, not {status.value}")
+        raise ApplicationConflictError(
+            f"an application {current.value} can move to {allowed}, not {status.value}"
+        )
     if status is ApplicationStatus.refused and not reason.strip():
         raise ValueError("reason: a refusal states its reason")
     application.status = status.value
     application.events.append(
         PolicyApplicationEvent(
-            status=status.value, reason=reason.strip(), account_id=account_id, occurred_at=now or dt.datetime.now(dt.UTC)
+            status=status.value,
+            reason=reason.strip(),
+            account_id=account_id,
+            occurred_at=now or dt.datetime.now(dt.UTC),
         )
     )
     session.flush()
@@ -140,7 +149,10 @@ def applications_of(session: Session, applicant: Applicant) -> list[PolicyApplic
     return list(
         session.scalars(
             select(PolicyApplication)
-            .where(PolicyApplication.applicant_kind == applicant.kind, PolicyApplication.applicant_id == applicant.id)
+            .where(
+                PolicyApplication.applicant_kind == applicant.kind,
+                PolicyApplication.applicant_id == applicant.id,
+            )
             .order_by(PolicyApplication.id)
         )
     )
