@@ -110,7 +110,8 @@ def migrate_db() -> None:
 def import_command(
     kind: KindArgument, file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]
 ) -> None:
-    """Upsert rows of KIND from a CSV, JSON or Parquet FILE by external_id; all or nothing."""
+    """Upsert rows of KIND from a CSV (UTF-8, GB18030/GBK or UTF-16), .xlsx, JSON or Parquet FILE
+    by external_id; all or nothing."""
     spec = _spec_or_exit(kind)
     settings = Settings()
     _, factory = _ready_factory(settings)
@@ -126,7 +127,7 @@ def import_command(
 
 @app.command()
 def export(kind: KindArgument, file: Annotated[Path, typer.Argument(dir_okay=False)]) -> None:
-    """Write every row of KIND to FILE (.csv, .json, .jsonl or .parquet).
+    """Write every row of KIND to FILE (.csv with a BOM for Excel, .xlsx, .json, .jsonl or .parquet).
 
     Personal contact data is never exported.
     """

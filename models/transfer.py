@@ -6,9 +6,13 @@ only a file without problems is written, in one transaction, upserting by ``exte
 
 from __future__ import annotations
 
+import codecs
 import hashlib
+import io
 import json
 import math
+import unicodedata
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from openpyxl.utils.exceptions import InvalidFileException
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +31,20 @@ from models.kinds import KindSpec
 from models.refs import ReferenceCheckError
 from models.repository import Repository
 
-SUPPORTED_SUFFIXES = (".csv", ".json", ".jsonl", ".parquet")
+SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl", ".parquet")
+SAVE_AS_UTF8 = (
+    "请在 Excel 或 WPS 中另存为 “CSV UTF-8” 或 .xlsx 后重新导入 / "
+    "save it as “CSV UTF-8” or .xlsx (Excel: Save As) and import it again"
+)
+# Byte-order marks, longest first: UTF-32's LE mark begins with UTF-16's.
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# Below this share of CJK among the non-ASCII characters, bytes that happen to decode as
+# GB18030 are more likely another legacy encoding (Big5, Latin-1) read as mojibake.
+_MIN_CJK_SHARE = 0.8
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
 
 
@@ -100,12 +118,54 @@ def _read_frame(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         # Everything as text: the schema, not pandas, decides what a number or a date is.
-        return pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8-sig")
+        return pd.read_csv(io.StringIO(decode_text(path.read_bytes())), dtype=object, keep_default_na=False)
+    if suffix == ".xlsx":
+        return _read_workbook(path)
     if suffix in (".json", ".jsonl"):
         return pd.read_json(path, orient="records", lines=suffix == ".jsonl", dtype=False)
     if suffix == ".parquet":
         return pd.read_parquet(path)
     raise ValueError(f"file: unsupported type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
+
+
+def _read_workbook(path: Path) -> pd.DataFrame:
+    """The first sheet; empty cells stay empty, not the text "nan"."""
+    try:
+        return pd.read_excel(path, dtype=object, engine="openpyxl", keep_default_na=False, na_values=[])
+    except (zipfile.BadZipFile, InvalidFileException, KeyError) as error:
+        raise ValueError(
+            "the file is not an Excel workbook (.xlsx); 请用 Excel 或 WPS 另存为 .xlsx 或 “CSV UTF-8” / "
+            "save it as .xlsx or “CSV UTF-8”"
+        ) from error
+
+
+def decode_text(data: bytes) -> str:
+    """Text of a file from Chinese Excel, WPS or a script: UTF-8 (with or without a BOM),
+    UTF-16 with a BOM, or GB18030 (a superset of GBK and GB2312); refused in words otherwise."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in data:
+        raise ValueError(f"the file looks like UTF-16 without a byte-order mark; {SAVE_AS_UTF8}")
+    try:
+        text = data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ValueError(f"the file is neither UTF-8 nor GB18030/GBK text; {SAVE_AS_UTF8}") from None
+    if _cjk_share(text) < _MIN_CJK_SHARE:
+        raise ValueError(
+            f"the file's encoding is unclear (not UTF-8; GBK would give garbled text); {SAVE_AS_UTF8}"
+        )
+    return text
+
+
+def _cjk_share(text: str) -> float:
+    wide = [char for char in text if ord(char) > 0x7F]
+    cjk = [char for char in wide if unicodedata.east_asian_width(char) in ("W", "F")]
+    return len(cjk) / len(wide) if wide else 1.0
 
 
 def _clean_record(record: dict[Any, Any]) -> dict[str, Any]:
@@ -273,11 +333,16 @@ def write_records(records: Sequence[dict[str, Any]], path: Path, spec: KindSpec)
     ]
     frame = pd.DataFrame.from_records(list(records), columns=columns)
     partial = path.with_name(f".{path.name}.partial")
-    if suffix == ".csv":
+    if suffix in (".csv", ".xlsx"):
+        # A cell holds text: lists as JSON arrays, which import reads back.
         for column in frame.columns:
             if column in spec.list_fields:
                 frame[column] = [json.dumps(v, ensure_ascii=False) for v in frame[column]]
-        frame.to_csv(partial, index=False, encoding="utf-8")
+    if suffix == ".csv":
+        # The BOM makes Excel on Chinese Windows read UTF-8, not the ANSI code page (GBK).
+        frame.to_csv(partial, index=False, encoding="utf-8-sig")
+    elif suffix == ".xlsx":
+        frame.to_excel(partial, index=False, engine="openpyxl")
     elif suffix in (".json", ".jsonl"):
         lines = suffix == ".jsonl"
         frame.to_json(partial, orient="records", force_ascii=False, lines=lines, indent=None if lines else 1)

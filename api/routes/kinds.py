@@ -6,7 +6,7 @@ which are local variables of the factory, as real annotations.
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
 from pydantic import BaseModel, Field, create_model
@@ -29,9 +29,17 @@ from models.accounts import link_profile
 from models.enums import EntityKind
 from models.erasure import erase_person, purge_freed_pages
 from models.kinds import KINDS, KindSpec
-from models.transfer import SUPPORTED_SUFFIXES, ImportReport, import_file
+from models.transfer import SUPPORTED_SUFFIXES, ImportReport, export_file, import_file
 
 MAX_PAGE_SIZE = 200
+ExportFormat = Literal["csv", "xlsx", "json", "jsonl", "parquet"]
+EXPORT_MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "json": "application/json",
+    "jsonl": "application/jsonl",
+    "parquet": "application/vnd.apache.parquet",
+}
 PublicT = TypeVar("PublicT", bound=BaseModel)
 
 
@@ -142,7 +150,8 @@ def kind_router(spec: KindSpec) -> APIRouter:
     @router.post(
         "/import",
         response_model=ImportResult,
-        summary=f"Import {spec.slug} from a CSV, JSON or Parquet file (all or nothing)",
+        summary=f"Import {spec.slug} from a CSV (UTF-8, GB18030/GBK or UTF-16), Excel, JSON or Parquet file "
+        "(all or nothing)",
         responses={
             422: {"model": ImportRejected, "description": "Some rows are bad; nothing was written."},
             **RATE_LIMITED_RESPONSES,
@@ -169,6 +178,30 @@ def kind_router(spec: KindSpec) -> APIRouter:
             report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
         matcher.catch_up()
         return {"kind": report.kind, "created": report.created, "updated": report.updated}
+
+    @router.get(
+        "/export",
+        summary=f"Export every row of {spec.slug} as a file (CSV with a BOM, Excel, JSON or Parquet)",
+        response_class=Response,
+        responses={200: {"content": {media: {} for media in EXPORT_MEDIA_TYPES.values()}}},
+        dependencies=[Depends(Authorized()), HeavyRateLimit],
+    )
+    def export_rows(
+        factory: SessionFactoryDep,
+        settings: SettingsDep,
+        format: Annotated[
+            ExportFormat, Query(description="File type; csv opens in Excel as Chinese.")
+        ] = "csv",
+    ) -> Response:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"{spec.slug}.{format}"
+            export_file(factory, spec, path, secret=settings.secret_key)
+            content = path.read_bytes()
+        return Response(
+            content,
+            media_type=EXPORT_MEDIA_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{spec.slug}.{format}"'},
+        )
 
     return router
 

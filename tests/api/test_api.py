@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -161,7 +164,7 @@ def test_import_endpoint_is_all_or_nothing(client: TestClient) -> None:
 
 
 def test_import_endpoint_refuses_unknown_file_types(client: TestClient) -> None:
-    response = client.post("/v1/startups/import", files={"file": ("x.xlsx", b"PK", "application/zip")})
+    response = client.post("/v1/startups/import", files={"file": ("x.docx", b"PK", "application/zip")})
     assert response.status_code == 422
     assert _fields(response.json()) == {"body.file"}
 
@@ -182,3 +185,25 @@ def test_a_service_started_empty_learns_the_words_of_what_arrives(client: TestCl
         "items"
     ]
     assert items[0]["features"]["lexical"] > 0
+
+
+def test_import_takes_gbk_csv_and_xlsx_and_export_offers_bom_csv_and_xlsx(client: TestClient) -> None:
+    csv = "external_id,name,industries,stage\nS-1,武汉测试光电有限公司,智能制造,天使轮\n"
+    files = {"file": ("startups.csv", csv.encode("gbk"), "text/csv")}
+    assert client.post("/v1/startups/import", files=files).json()["created"] == 1
+    exported = client.get("/v1/startups/export", params={"format": "csv"})
+    assert exported.status_code == 200
+    assert exported.content.startswith(codecs.BOM_UTF8)
+    assert "武汉测试光电有限公司" in exported.content.decode("utf-8-sig")
+    workbook = client.get("/v1/startups/export", params={"format": "xlsx"})
+    assert workbook.headers["content-disposition"] == 'attachment; filename="startups.xlsx"'
+    renamed = pd.read_excel(io.BytesIO(workbook.content)).assign(name="武汉改名光电有限公司")
+    upload = io.BytesIO()
+    renamed.to_excel(upload, index=False)
+    files = {"file": ("startups.xlsx", upload.getvalue(), "application/octet-stream")}
+    assert client.post("/v1/startups/import", files=files).json() == {
+        "kind": "startups",
+        "created": 0,
+        "updated": 1,
+    }
+    assert client.get("/v1/startups").json()["items"][0]["name"] == "武汉改名光电有限公司"

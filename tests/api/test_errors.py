@@ -120,7 +120,7 @@ JSON = {"content-type": "application/json"}
         (
             "post",
             "/v1/startups/import",
-            {"files": {"file": ("x.xlsx", b"PK", "application/zip")}},
+            {"files": {"file": ("x.docx", b"PK", "application/zip")}},
             422,
             "invalid",
             "body.file",

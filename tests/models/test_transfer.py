@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from models.transfer import ImportRowsError, export_file, export_records, import
 from tests.conftest import TEST_SECRET
 from tests.factories import samples
 
-FORMATS = ("csv", "json", "jsonl", "parquet")
+FORMATS = ("csv", "xlsx", "json", "jsonl", "parquet")
 
 
 def _import_samples(factory: sessionmaker[Session]) -> None:
@@ -83,10 +84,87 @@ def test_chinese_values_stay_intact_in_every_format(factory: sessionmaker[Sessio
     for suffix in FORMATS:
         path = tmp_path / f"startups.{suffix}"
         export_file(factory, KINDS["startups"], path, secret=TEST_SECRET)
-        if suffix != "parquet":
+        if suffix not in ("parquet", "xlsx"):
             assert "武汉慧眼智能科技有限公司" in path.read_text(encoding="utf-8")
     frame = pd.read_parquet(tmp_path / "startups.parquet")
     assert frame.loc[0, "one_liner"] == "基于深度学习的工业视觉质检平台"
+    assert pd.read_excel(tmp_path / "startups.xlsx").loc[0, "name"] == "武汉慧眼智能科技有限公司"
+
+
+CHINESE_CSV = (
+    "external_id,name,industries,stage,district\nS-9,武汉测试光电有限公司,智能制造|生命健康,天使轮,洪山区\n"
+)
+
+
+def _utf16_be_with_bom(text: str) -> bytes:
+    return codecs.BOM_UTF16_BE + text.encode("utf-16-be")
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode("utf-8"),
+        lambda text: text.encode("utf-8-sig"),
+        lambda text: text.encode("gb18030"),
+        lambda text: text.encode("gbk"),
+        lambda text: text.encode("utf-16"),  # little-endian with a BOM, as Excel's "Unicode text"
+        _utf16_be_with_bom,
+    ],
+    ids=["utf-8", "utf-8-bom", "gb18030", "gbk", "utf-16-le-bom", "utf-16-be-bom"],
+)
+def test_a_chinese_csv_imports_in_every_encoding_chinese_tools_write(
+    factory: sessionmaker[Session], tmp_path: Path, encode: Any
+) -> None:
+    path = tmp_path / "startups.csv"
+    path.write_bytes(encode(CHINESE_CSV))
+    import_file(factory, KINDS["startups"], path, secret=TEST_SECRET)
+    [startup] = _export_all(factory)["startups"]
+    assert (startup["name"], startup["stage"], startup["district"]) == (
+        "武汉测试光电有限公司",
+        "angel",
+        "hongshan",
+    )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "external_id,name\nS-9,Café Müller\n".encode("latin-1"),
+        CHINESE_CSV.encode("utf-16-le"),  # no BOM
+        "external_id,name\nS-9,臺北創新\n".encode("big5"),
+    ],
+    ids=["latin-1", "utf-16-without-bom", "big5"],
+)
+def test_an_unclear_encoding_is_refused_in_words_with_the_fix(
+    factory: sessionmaker[Session], tmp_path: Path, data: bytes
+) -> None:
+    path = tmp_path / "startups.csv"
+    path.write_bytes(data)
+    with pytest.raises(ImportRowsError) as refused:
+        import_file(factory, KINDS["startups"], path, secret=TEST_SECRET)
+    message = str(refused.value)
+    assert "另存为" in message
+    assert "save it as" in message
+    assert "codec" not in message
+    assert "UTF-8" in message
+
+
+def test_a_csv_export_starts_with_a_bom_so_excel_reads_chinese(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    _import_samples(factory)
+    path = tmp_path / "startups.csv"
+    export_file(factory, KINDS["startups"], path, secret=TEST_SECRET)
+    assert path.read_bytes().startswith(codecs.BOM_UTF8)
+
+
+def test_a_file_named_xlsx_that_is_no_workbook_is_refused_in_words(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "startups.xlsx"
+    path.write_bytes(b"PK not a workbook")
+    with pytest.raises(ImportRowsError, match=r"not an Excel workbook"):
+        import_file(factory, KINDS["startups"], path, secret=TEST_SECRET)
 
 
 def test_export_never_contains_contact_data(factory: sessionmaker[Session], tmp_path: Path) -> None:
@@ -200,6 +278,18 @@ def test_cli_rejects_an_unknown_kind(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "unknown kind 'unicorns'" in result.output
+
+
+def test_the_cli_imports_a_gbk_csv_and_exports_xlsx(database_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "startups.csv"
+    path.write_bytes(CHINESE_CSV.encode("gbk"))
+    env = {"MATCHER_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url}
+    imported = CliRunner().invoke(cli, ["import", "startups", str(path)], env=env)
+    assert imported.exit_code == 0, imported.output
+    out = tmp_path / "out.xlsx"
+    exported = CliRunner().invoke(cli, ["export", "startups", str(out)], env=env)
+    assert exported.exit_code == 0, exported.output
+    assert pd.read_excel(out).loc[0, "name"] == "武汉测试光电有限公司"
 
 
 def _write(tmp_path: Path, records: list[dict[str, Any]]) -> Path:
