@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api.docs import install_docs
 from api.engine import MatcherService
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import install_limits
@@ -42,6 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "spaces, practice bases and R&D posts.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by install_docs from local files, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     install_limits(app, settings)
@@ -53,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(policies.router, responses=secured)
     for router in all_kind_routers():
         app.include_router(router, responses=secured)
+    install_docs(app)
     install_portal(app, settings)
     document_policies(app)
     redact_access_log()
