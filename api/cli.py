@@ -193,10 +193,15 @@ def recommend(
     service.build(show_progress=True)
     try:
         with service.reading() as engine:
-            matches = engine.recommend(EntityKind(source_spec.entity), row_id, target_spec.entity, k=k)
+            asker, target = EntityKind(source_spec.entity), EntityKind(target_spec.entity)
+            matches = engine.recommend(asker, row_id, target, k=k)
+            why = None if matches else engine.why_empty(asker, row_id, target)
     except (LookupError, ValueError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    if why is not None:
+        typer.echo(f"no match: {why.en if english else why.zh}")
+        return
     _print_matches(matches, english=english)
 
 
@@ -217,9 +222,6 @@ def _print_matches(matches: Any, *, english: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    if not matches:
-        typer.echo("no eligible match")
-        return
     table = Table("#", "name", "mutual", "asker's side", "their side", "reasons")
     for rank, match in enumerate(matches, start=1):
         reasons = "; ".join(r.en if english else r.zh for r in match.reasons)

@@ -266,7 +266,11 @@ class History:
 
     graph: RelationGraph = field(default_factory=RelationGraph)
     declined: defaultdict[Node, set[Node]] = field(default_factory=_adjacency)
-    applicants: defaultdict[Node, set[Node]] = field(default_factory=_adjacency)
+    # Open applications, both ways: applications[a][b] is when a applied to b, or b to a (the
+    # latest time); a withdrawal by the applicant closes it.
+    applications: defaultdict[Node, dict[Node, dt.datetime]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
     last_active: dict[Node, dt.datetime] = field(default_factory=dict)
     investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
 
@@ -287,7 +291,10 @@ class History:
             self.declined[actor].add(target)
             self.declined[target].add(actor)
         elif kind is InteractionKind.applied:
-            self.applicants[target].add(actor)
+            for one, other in ((actor, target), (target, actor)):
+                self.applications[one][other] = max(when, self.applications[one].get(other, when))
+        elif kind is InteractionKind.withdrawn and target in self.applications.get(actor, {}):
+            del self.applications[actor][target], self.applications[target][actor]
         elif kind is InteractionKind.invested:
             self.investments[actor].append(when)
         for node in (actor, target):
@@ -311,10 +318,11 @@ class History:
         """Erase every trace of a node (a removed profile)."""
         if node in self.graph:
             self.graph.remove_node(node)
-        for adjacency in (self.declined, self.applicants):
-            adjacency.pop(node, None)
-            for members in adjacency.values():
-                members.discard(node)
+        self.declined.pop(node, None)
+        for members in self.declined.values():
+            members.discard(node)
+        for other in self.applications.pop(node, {}):
+            self.applications[other].pop(node, None)
         self.last_active.pop(node, None)
         self.investments.pop(node, None)
 
@@ -324,6 +332,9 @@ class Catalog:
     tables: dict[EntityKind, KindTable]
     history: History
     startups_of: dict[int, list[int]]  # person id -> startup ids where they are on the team
+    team_of: dict[int, list[int]] = field(
+        default_factory=lambda: defaultdict(list)
+    )  # startup id -> person ids
 
     @classmethod
     def empty(cls) -> Catalog:
@@ -340,6 +351,7 @@ class Catalog:
             select(StartupMember.startup_id, StartupMember.person_id)
         ):
             catalog.startups_of[person_id].append(startup_id)
+            catalog.team_of[startup_id].append(person_id)
         for interaction in session.scalars(
             select(Interaction).order_by(Interaction.occurred_at, Interaction.id)
         ):
@@ -347,14 +359,19 @@ class Catalog:
         return catalog
 
     def set_team(self, startup_id: int, person_ids: list[int]) -> None:
-        for startups in self.startups_of.values():
-            if startup_id in startups:
-                startups.remove(startup_id)
+        for person_id in self.team_of.pop(startup_id, []):
+            if startup_id in self.startups_of.get(person_id, []):
+                self.startups_of[person_id].remove(startup_id)
         for person_id in person_ids:
             self.startups_of[person_id].append(startup_id)
+        self.team_of[startup_id] = list(person_ids)
 
     def remove(self, kind: EntityKind, row_id: int) -> None:
         self.tables[kind].remove(row_id)
         self.history.forget((kind, row_id))
         if kind is EntityKind.person:
-            self.startups_of.pop(row_id, None)
+            for startup_id in self.startups_of.pop(row_id, []):
+                self.team_of[startup_id].remove(row_id)
+        elif kind is EntityKind.startup:
+            for person_id in self.team_of.pop(row_id, []):
+                self.startups_of[person_id].remove(row_id)

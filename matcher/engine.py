@@ -28,8 +28,10 @@ from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
 from matcher.graph import Node, RelationEvent
 from matcher.rerank import ExposureTracker, mmr_picks
+from matcher.rules import HasRoom, Rule
 from matcher.scoring import Fusion, Scorer, WeightedScorer, fuse
 from matcher.text import profile_text
+from matcher.why_empty import INACTIVE, unmet_rule, why_empty
 from models.enums import EntityKind, InteractionKind
 
 GraphWalk = Literal["auto", "pagerank", "two_hop"]
@@ -189,19 +191,39 @@ class Matcher:
         if query is None:
             return []
         table = self.catalog_.tables[target_kind]
-        mask = eligible(
+        excluded = self.catalog_.history.excluded(query.node)
+        mask = eligible(query.node[0], query.record, table, query.direction.rules, excluded=excluded)
+        applicants = self._open_applicants(query, table, excluded)
+        if filters:
+            wanted = _filter_mask(table, filters)
+            mask &= wanted
+            applicants = applicants[wanted[applicants]]
+        if not mask.any() and not len(applicants):
+            return []
+        pool = self._pool(query, mask, applicants)
+        return self._rank(query, pool, k)
+
+    def why_empty(
+        self,
+        query_kind: EntityKind,
+        query_id: int,
+        target_kind: EntityKind,
+        *,
+        filters: Mapping[str, Any] | None = None,
+    ) -> Reason:
+        """Why :meth:`recommend` has nothing to show for this query, in both languages."""
+        query = self._query(query_kind, query_id, target_kind)
+        if query is None:
+            return INACTIVE
+        table = self.catalog_.tables[target_kind]
+        return why_empty(
             query.node[0],
             query.record,
             table,
             query.direction.rules,
             excluded=self.catalog_.history.excluded(query.node),
+            wanted=_filter_mask(table, filters) if filters else None,
         )
-        if filters:
-            mask &= _filter_mask(table, filters)
-        if not mask.any():
-            return []
-        pool = self._pool(query, mask)
-        return self._rank(query, pool, k)
 
     def recommend_batch(
         self, queries: Sequence[tuple[EntityKind, int]], target_kind: EntityKind, *, k: int = 10
@@ -240,6 +262,56 @@ class Matcher:
         lexical = channel.lexical_row(channel.table.position(query_id))
         return _Query(direction, (query_kind, query_id), record, semantic, lexical)
 
+    def _applications(self, query: _Query) -> dict[int, dt.datetime]:
+        """Candidates (row ids) with an open application between them and the query, either
+        way, and when it was made; a founder's application counts as their startup's."""
+        if "applications" not in query.cache:
+            target = query.direction.target_kind
+            open_applications = self.catalog_.history.applications
+            found: dict[int, dt.datetime] = {}
+            for asker in self._acting_for(query.node):
+                for (kind, row_id), when in open_applications.get(asker, {}).items():
+                    for candidate in self._candidates_acting_as(kind, row_id, target):
+                        found[candidate] = max(when, found.get(candidate, when))
+            query.cache["applications"] = found
+        return query.cache["applications"]  # type: ignore[no-any-return]
+
+    def _acting_for(self, node: Node) -> list[Node]:
+        """The profile and, for a startup, its team: who may apply in its name."""
+        kind, row_id = node
+        team = self.catalog_.team_of.get(row_id, []) if kind is EntityKind.startup else []
+        return [node, *((EntityKind.person, person) for person in team)]
+
+    def _candidates_acting_as(self, kind: EntityKind, row_id: int, target: EntityKind) -> list[int]:
+        """Which ``target`` profiles an applicant stands for: itself, or a founder's startups."""
+        if kind is target:
+            return [row_id]
+        if kind is EntityKind.person and target is EntityKind.startup:
+            return list(self.catalog_.startups_of.get(row_id, []))
+        return []
+
+    def _open_applicants(self, query: _Query, table: KindTable, excluded: set[Node]) -> np.ndarray:
+        """Positions of the candidates with an open application that may be shown. An application
+        lifts the fit rules (the one receiving it judges it, told which it misses) but not
+        capacity, visibility, a relation or a refusal."""
+        positions = np.asarray(
+            [table.position(i) for i in self._applications(query) if i in table], dtype=np.int64
+        )
+        if not len(positions):
+            return positions
+        shown = eligible(query.node[0], query.record, table, _capacity(query.direction), excluded=excluded)
+        open_positions: np.ndarray = positions[shown[positions]]
+        return open_positions
+
+    def _unmet_rules(self, query: _Query, table: KindTable, position: int) -> list[Rule]:
+        """The fit rules a shown applicant does not meet (none for any other candidate)."""
+        capacity = _capacity(query.direction)
+        return [
+            rule
+            for rule in query.direction.rules
+            if rule not in capacity and not eligible(query.node[0], query.record, table, (rule,))[position]
+        ]
+
     def _as_startup_if_founder(
         self, kind: EntityKind, row_id: int, target: EntityKind
     ) -> tuple[EntityKind, int]:
@@ -251,11 +323,12 @@ class Matcher:
             return EntityKind.startup, startups[0]
         return kind, row_id
 
-    def _pool(self, query: _Query, mask: np.ndarray) -> np.ndarray:
-        """Candidate positions worth scoring: all eligible ones, or the best of each channel."""
+    def _pool(self, query: _Query, mask: np.ndarray, applicants: np.ndarray) -> np.ndarray:
+        """Candidate positions worth scoring: all eligible ones, or the best of each channel and
+        every applicant."""
         admitted = int(np.count_nonzero(mask))
         if admitted <= self.pool_size:
-            return np.flatnonzero(mask)
+            return np.union1d(np.flatnonzero(mask), applicants)
         table = self.catalog_.tables[query.direction.target_kind]
         share = self.pool_size // 3
         channel = self.channels_.kinds[table.kind]
@@ -269,7 +342,7 @@ class Matcher:
             (table.position(n[1]) for n in graph if n[1] in table and mask[table.position(n[1])]),
             key=lambda p: -graph[(table.kind, int(table.ids[p]))],
         )[:share]
-        return np.unique(np.concatenate([semantic, lexical, by_graph]).astype(np.int64))
+        return np.unique(np.concatenate([semantic, lexical, by_graph, applicants]).astype(np.int64))
 
     def _graph_scores(self, query: _Query) -> dict[Node, float]:
         """Graph proximity of candidates: investors of startups like yours, or (asking from
@@ -342,6 +415,7 @@ class Matcher:
             graph_proximity=walk,
             graph_overlap=self._overlap(query, nodes),
             query_node=query.node,
+            applications=self._applications(query),
             cache={"nodes": nodes},
         )
 
@@ -387,12 +461,17 @@ class Matcher:
         ids = table.ids[pool]
         # Stable order for ties: the lower id first.
         order = np.lexsort((ids, -mutual))
-        head = order[: max(3 * k, k + 10)]
+        # Open applicants first, best first: an application is the strongest signal there is,
+        # so neither diversity nor the exposure cap holds one back.
+        applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
+        picked = order[applied][:k].tolist()
+        head = order[~applied][: max(3 * k, k + 10)]
         tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=self.exposure_cap))
-        diverse = (
-            int(head[i]) for i in mmr_picks(mutual[head], vectors[head], relevance_weight=self.diversity)
-        )
-        picked = tracker.first(diverse, lambda at: (table.kind, int(ids[at])), k)
+        if len(picked) < k and len(head):
+            diverse = (
+                int(head[i]) for i in mmr_picks(mutual[head], vectors[head], relevance_weight=self.diversity)
+            )
+            picked += tracker.first(diverse, lambda at: (table.kind, int(ids[at])), k - len(picked))
         tracker.record(tuple((table.kind, int(ids[at])) for at in picked))
         # Parts only for the shown rows: a learned scorer's parts cost a rescoring per feature.
         forward_parts, backward_parts = self.scorer_.contributions(features[picked], query.direction)
@@ -446,7 +525,12 @@ class Matcher:
             peers=peers,
             peers_are_similar=query.direction.graph_seeds == "similar_peers",
             path=lambda: self._relation_path(query.node, node),
+            applied_on=context.applications.get(node[1]),
         )
+        said = reasons(explain, both_parts)
+        if explain.applied_on is not None:
+            unmet = tuple(unmet_rule(rule) for rule in self._unmet_rules(query, table, position))
+            said = said[:1] + unmet + said[1:]
         return Match(
             kind=table.kind,
             id=node[1],
@@ -455,7 +539,7 @@ class Matcher:
             score=scored.mutual,
             query_side_score=scored.query_side,
             candidate_side_score=scored.candidate_side,
-            reasons=reasons(explain, both_parts),
+            reasons=said,
             features=features,
             query_side_contributions=forward_parts,
             candidate_side_contributions=backward_parts,
@@ -480,6 +564,10 @@ class Matcher:
 def _channel_threads() -> ThreadPoolExecutor:
     """Semantic searches of large pools, off the caller's thread; one per core is plenty."""
     return ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="semantic-channel")
+
+
+def _capacity(direction: Direction) -> tuple[Rule, ...]:
+    return tuple(rule for rule in direction.rules if isinstance(rule, HasRoom))
 
 
 def _named(values: list[float]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from matcher.catalog import History, _as_list
 from matcher.graph import Node
 from models.enums import EntityKind, InteractionKind
+from models.schemas import BEIJING
 from models.taxonomy import (
     ANYWHERE,
     AREAS,
@@ -46,6 +48,7 @@ class ExplainContext:
     peers: tuple[Node, ...]  # the graph feature's seeds: profiles like the query's, or sharing its relations
     peers_are_similar: bool
     path: Callable[[], list[tuple[Node, InteractionKind, Node]]]  # shortest relation path, if any
+    applied_on: dt.datetime | None = None  # when an open application between the two was made
 
 
 def _money(cny: Any) -> tuple[str, str]:
@@ -219,7 +222,10 @@ def _recency(ctx: ExplainContext) -> Reason | None:
 
 
 def _applied(ctx: ExplainContext) -> Reason | None:
-    return Reason("applied", "已提交申请", "has applied")
+    if ctx.applied_on is None:
+        return None
+    day = ctx.applied_on.astimezone(BEIJING).date()
+    return Reason("applied", f"已申请（{day:%Y-%m-%d}）", f"applied on {day:%Y-%m-%d}")
 
 
 def _popularity(ctx: ExplainContext) -> Reason | None:
@@ -253,6 +259,7 @@ def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Re
     it is added even if other features counted more.
     """
     chosen: list[Reason] = []
+    _add(chosen, _applied(ctx))  # an application is what its receiver looks for first
     ranked = sorted(contributions.items(), key=lambda item: (-item[1], item[0]))
     for feature, value in ranked:
         if len(chosen) == MAX_REASONS or (value < MIN_CONTRIBUTION and chosen):

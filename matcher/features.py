@@ -41,6 +41,8 @@ class PairContext:
     graph_proximity: np.ndarray
     graph_overlap: np.ndarray
     query_node: Node | None = None
+    # Candidates (row ids) with an open application between them and the query, either way.
+    applications: Mapping[int, dt.datetime] = field(default_factory=dict)
     cache: dict[str, Any] = field(default_factory=dict)
 
     def nodes(self) -> list[Node]:
@@ -203,13 +205,9 @@ def recency(context: PairContext) -> np.ndarray:
 
 def applied(context: PairContext) -> np.ndarray:
     """The candidate applied to the query (a space's applicants) or the other way round."""
-    if context.query_node is None:
-        return np.zeros(len(context.pool))
-    query_node, applicants = context.query_node, context.history.applicants
-    mine = applicants.get(query_node, set())
-    return np.asarray(
-        [1.0 if n in mine or query_node in applicants.get(n, ()) else 0.0 for n in context.nodes()]
-    )
+    applications = context.applications
+    ids = context.table.ids[context.pool].tolist()
+    return np.fromiter((1.0 if i in applications else 0.0 for i in ids), np.float64, len(ids))
 
 
 FEATURES: dict[str, FeatureFn] = {

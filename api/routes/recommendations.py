@@ -49,6 +49,10 @@ class Recommendations(BaseModel):
     query_id: int
     target: EntityKind
     items: list[MatchPublic]
+    why: str | None = Field(
+        None,
+        description="When items is empty, why, Chinese then English (e.g. '没有空余工位 / no vacant seats').",
+    )
 
 
 InvestorOwner = Annotated[Principal, Depends(OwnProfile(EntityKind.investor, AccountRole.investor))]
@@ -65,16 +69,20 @@ def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target:
     under the GIL either way, and a hop to a worker thread and back cost a third as much again.
     Several cores are used by running several worker processes (``matcher serve --workers``).
     """
+    why = None
     try:
         with matcher.reading() as engine:
             matches = engine.recommend(query_kind, row_id, target, k=k)
+            if not matches:
+                empty = engine.why_empty(query_kind, row_id, target)
+                why = f"{empty.zh} / {empty.en}"
     except LookupError as error:
         raise ApiError(status.HTTP_404_NOT_FOUND, str(error), field="path.row_id") from None
     except ValueError as error:
         field, _, reason = str(error).partition(": ")
         raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, reason or field, field="query.target") from None
     items = [_public(m) for m in matches]
-    answer = Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items)
+    answer = Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items, why=why)
     # Serialised here from a model already validated: FastAPI would validate it again.
     return Response(answer.model_dump_json(), media_type="application/json")
 

@@ -156,6 +156,17 @@ def test_a_deleted_space_disappears_and_a_new_one_appears(client: TestClient) ->
     assert twin is None or twin["id"] in after
 
 
+def test_a_full_space_gets_no_candidates_and_is_told_why(client: TestClient) -> None:
+    space = _first(client, "spaces")
+    assert client.patch(f"/v1/spaces/{space['id']}", json={"seats_vacant": 0}).status_code == 200
+    body = client.get(f"/v1/spaces/{space['id']}/candidates").json()
+    assert (body["items"], body["why"]) == ([], "没有空余工位 / no vacant seats")
+    busy = client.get(
+        f"/v1/startups/{_first(client, 'startups')['id']}/recommendations", params={"target": "space"}
+    )
+    assert busy.json()["why"] is None
+
+
 def test_openapi_documents_the_recommendation_routes(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in (
