@@ -7,17 +7,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_response
-from models.schemas import MAX_ROW_ID
 from models.settings import Settings
-
-RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="The row's id.")]
 
 IMPORT_PATH_SUFFIX = "/import"
 # Bounds the memory of the limiter: the least recently seen key is forgotten first.

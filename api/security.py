@@ -26,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import SessionFactoryDep
 from api.engine import MatcherService
 from api.errors import ApiError, ErrorBody
-from api.limits import RowId
+from api.ids import RowId
 from models.accounts import Profile, account_for_key, interaction_end_is_one_of, key_hash, owned_profiles
 from models.changes import FeedEntry, Topic
 from models.enums import AccountRole, EntityKind
@@ -338,7 +338,7 @@ Policy = Authorized | OwnProfile
 class RoutePolicy:
     """One route and the role policies its dependencies declare (one for every ``/v1`` route)."""
 
-    path: str  # as OpenAPI writes it: `{row_id}`, without the `:int` convertor
+    path: str  # as OpenAPI writes it: `{row_id}`, without the `:ref` convertor
     methods: frozenset[str]
     policies: tuple[Policy, ...]
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RepositoryDep
 from api.errors import ApiError
-from api.limits import RowId
+from api.ids import RowId
 from api.security import EVERYONE, KIND_POLICIES, Authorized, Principal, not_theirs
 from models.accounts import introduced_sides, introductions_accepted
 from models.enums import AccountRole, EntityKind

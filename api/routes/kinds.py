@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, create_model
 
 from api.deps import MatcherDep, RepositoryDep, SessionFactoryDep, SettingsDep
 from api.errors import RATE_LIMITED_RESPONSES, ApiError, ImportRejected
-from api.limits import HeavyRateLimit, RowId
+from api.ids import RowId
+from api.limits import HeavyRateLimit
 from api.security import (
     EVERYONE,
     KIND_POLICIES,
@@ -93,8 +94,8 @@ def kind_router(spec: KindSpec) -> APIRouter:
             "offset": query.offset,
         }
 
-    # `:int` routes digits only, so `/import` is never read as an id (and answers 405 to a GET).
-    @router.get("/{row_id:int}", response_model=public_schema, summary=f"Get one of {spec.slug}")
+    # `:ref` (api/ids.py) is an id or an external id, never the sibling `/import` or `/export`.
+    @router.get("/{row_id:ref}", response_model=public_schema, summary=f"Get one of {spec.slug}")
     def get_row(principal: reader, repository: RepositoryDep, row_id: RowId) -> Any:
         return repository.public(spec, [readable_row(principal, spec, repository.session, row_id)])[0]
 
@@ -117,7 +118,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         matcher.catch_up()
         return public
 
-    @router.patch("/{row_id:int}", response_model=public_schema, summary=f"Update one of {spec.slug}")
+    @router.patch("/{row_id:ref}", response_model=public_schema, summary=f"Update one of {spec.slug}")
     def update_row(
         principal: owner, repository: RepositoryDep, matcher: MatcherDep, row_id: RowId, body: update_schema
     ) -> Any:
@@ -131,7 +132,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         return public
 
     @router.delete(
-        "/{row_id:int}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}"
+        "/{row_id:ref}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}"
     )
     def delete_row(
         principal: owner, repository: RepositoryDep, matcher: MatcherDep, row_id: RowId

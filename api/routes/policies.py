@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import MatcherDep, SessionDep
 from api.errors import ApiError, ErrorBody
-from api.limits import RowId
+from api.ids import RowId
 from api.policies import (
     ApplicationCreate,
     ApplicationPublic,

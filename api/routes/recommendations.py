@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import MatcherDep
 from api.errors import RATE_LIMITED_RESPONSES, ApiError
-from api.limits import RecommendRateLimit, RowId
+from api.ids import RowId
+from api.limits import RecommendRateLimit
 from api.security import KIND_POLICIES, Authenticated, OwnProfile, Principal
 from matcher.directions import DIRECTIONS
 from matcher.engine import Match

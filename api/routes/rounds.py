@@ -8,7 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import MatcherDep, RepositoryDep
 from api.engine import MatcherService
 from api.errors import RATE_LIMITED_RESPONSES, ErrorBody
-from api.limits import HeavyRateLimit, RowId
+from api.ids import RowId
+from api.limits import HeavyRateLimit
 from api.security import Authorized
 from matcher.allocation.rounds import solve_round
 from models.clock import beijing_now

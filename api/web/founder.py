@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.deps import MatcherDep, RepositoryDep
 from api.errors import ApiError
-from api.limits import RowId
+from api.ids import RowId
 from api.security import KIND_POLICIES, readable_row, writable_row
 from api.web.deps import FormDep, Role, UserDep, WebUser, page_of, render
 from api.web.forms import field_errors, form_values, optional_int

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.deps import MatcherDep, RepositoryDep
 from api.errors import ApiError
-from api.limits import RowId
+from api.ids import RowId
 from api.security import readable_row, writable_row
 from api.web.charts import Point, line_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select
 
 from api.deps import MatcherDep, RepositoryDep
 from api.errors import ApiError
-from api.limits import RowId
+from api.ids import RowId
 from api.routes.rounds import publish_and_inform, solve_and_store
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.forms import _marker, field_errors, form_values, optional_int

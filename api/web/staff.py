@@ -17,7 +17,7 @@ from starlette.datastructures import FormData
 
 from api.deps import RepositoryDep
 from api.errors import ApiError
-from api.limits import RowId
+from api.ids import RowId
 from api.web.charts import Point, bar_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.i18n import gettext_for

@@ -207,3 +207,27 @@ def test_import_takes_gbk_csv_and_xlsx_and_export_offers_bom_csv_and_xlsx(client
         "updated": 1,
     }
     assert client.get("/v1/startups").json()["items"][0]["name"] == "武汉改名光电有限公司"
+
+
+def test_every_path_that_takes_an_id_takes_the_external_id_too(client: TestClient) -> None:
+    created = _create_all(client)
+    startup = created["startups"]
+    by_external = client.get(f"/v1/startups/{startup['external_id']}")
+    assert by_external.status_code == 200, by_external.text
+    assert by_external.json() == client.get(f"/v1/startups/{startup['id']}").json()
+    patched = client.patch(f"/v1/startups/{startup['external_id']}", json={"one_liner": "工业视觉质检"})
+    assert patched.json()["id"] == startup["id"]
+    recommended = client.get(
+        f"/v1/startups/{startup['external_id']}/recommendations", params={"target": "investor"}
+    )
+    assert recommended.status_code == 200, recommended.text
+    assert recommended.json()["query_id"] == startup["id"]
+
+
+def test_an_unknown_external_id_is_a_404_that_says_what_was_looked_up(client: TestClient) -> None:
+    response = client.get("/v1/startups/S-99999")
+    assert response.status_code == 404
+    assert response.json()["field"] == "path.row_id"
+    assert "external id 'S-99999'" in response.json()["message"]
+    assert client.get("/v1/startups/import").status_code == 405
+    assert client.get("/v1/startups/export").status_code == 200

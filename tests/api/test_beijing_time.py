@@ -42,6 +42,7 @@ def test_a_round_deadline_reads_as_beijing_time_on_create_read_and_list(
     created = client.post("/v1/rounds", json=body)
     assert created.status_code == 201, created.text
     read = client.get(f"/v1/rounds/{created.json()['id']}").json()
+    assert client.get(f"/v1/rounds/{created.json()['external_id']}").json() == read
     listed = client.get("/v1/rounds").json()["items"]
     seen = [created.json()["deadline"], read["deadline"], *(r["deadline"] for r in listed)]
     assert seen == ["2030-01-01T18:00:00+08:00"] * len(seen)

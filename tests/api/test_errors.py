@@ -88,8 +88,8 @@ JSON = {"content-type": "application/json"}
         ),
         ("get", "/v1/startups", {"params": {"limit": "ten"}}, 422, "invalid", "query.limit"),
         ("get", "/v1/startups", {"params": {"colour": "red"}}, 422, "invalid", "query.colour"),
-        # Ids are digits: a path with anything else names no resource.
-        ("get", "/v1/startups/abc", {}, 404, "not_found", None),
+        # An id is digits or an external id: a path with neither names no resource.
+        ("get", "/v1/startups/abc", {}, 404, "not_found", "path.row_id"),
         ("get", "/v1/startups/0", {}, 422, "invalid", "path.row_id"),
         ("get", "/v1/startups/99999999999999999999999", {}, 422, "invalid", "path.row_id"),
         ("get", "/v1/startups/12345", {}, 404, "not_found", "path.row_id"),
