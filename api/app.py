@@ -11,7 +11,7 @@ from api.docs import install_docs
 from api.engine import MatcherService
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import install_limits
-from api.routes import accounts, health, policies, recommendations, rounds
+from api.routes import accounts, health, policies, recommendations, rounds, vocabularies
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
 from api.web.portal import install_portal
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(accounts.router, responses=secured)
     app.include_router(rounds.router, responses=secured)
     app.include_router(policies.router, responses=secured)
+    app.include_router(vocabularies.router, responses=secured)
     for router in all_kind_routers():
         app.include_router(router, responses=secured)
     install_docs(app)

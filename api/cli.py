@@ -171,6 +171,29 @@ def _spec_or_exit(kind: str) -> Any:
 
 
 @app.command()
+def vocab(
+    name: Annotated[str | None, typer.Argument(help="industries, stages, areas, degrees, …")] = None,
+) -> None:
+    """List the vocabularies, or one vocabulary's codes with Chinese and English labels and synonyms."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from models.vocabularies import VOCABULARIES
+
+    if name is None:
+        for vocabulary, terms in VOCABULARIES.items():
+            typer.echo(f"{vocabulary} ({len(terms)})")
+        return
+    if name not in VOCABULARIES:
+        typer.echo(f"NAME: no vocabulary '{name}'; there are {', '.join(VOCABULARIES)}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    table = Table("code", "中文", "English", "synonyms / 同义词")
+    for term in VOCABULARIES[name]:
+        table.add_row(term.code, term.zh, term.en, ", ".join(term.synonyms))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+@app.command()
 def recommend(
     query: Annotated[str, typer.Argument(help="Row id or external id of the profile asking.")],
     kind: Annotated[str, typer.Option("--kind", help="What to recommend: investor, mentor, space, …")],

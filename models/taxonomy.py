@@ -43,6 +43,7 @@ __all__ = [
     "Industry",
     "Stage",
     "UnknownTermError",
+    "VocabularyIndex",
     "distance_km",
     "find_industry",
     "industry_ancestors",
@@ -89,7 +90,7 @@ def spelling_key(value: str) -> str:
     return _SEPARATORS.sub("", folded)
 
 
-class _Vocabulary:
+class VocabularyIndex:
     """Key -> code index for one vocabulary, with difflib suggestions for misses."""
 
     def __init__(self, name: str, entries: Iterable[tuple[str, Iterable[str]]]) -> None:
@@ -162,7 +163,7 @@ def _build_industries() -> dict[str, Industry]:
 
 INDUSTRIES: Final[Mapping[str, Industry]] = MappingProxyType(_build_industries())
 
-_INDUSTRY_VOCAB: Final = _Vocabulary(
+_INDUSTRY_VOCAB: Final = VocabularyIndex(
     "industry", ((i.code, (i.zh, i.en, *i.aliases)) for i in INDUSTRIES.values())
 )
 
@@ -273,7 +274,7 @@ STAGES: Final[Mapping[str, Stage]] = MappingProxyType(
     {row["code"]: Stage(row["code"], row["zh"], row["en"], row["order"]) for row in _STAGE_FILE}
 )
 
-_STAGE_VOCAB: Final = _Vocabulary(
+_STAGE_VOCAB: Final = VocabularyIndex(
     "stage", ((row["code"], (row["zh"], row["en"], *row["aliases"])) for row in _STAGE_FILE)
 )
 
@@ -334,7 +335,7 @@ AREAS: Final[Mapping[str, Area]] = MappingProxyType(
     }
 )
 
-_AREA_VOCAB: Final = _Vocabulary(
+_AREA_VOCAB: Final = VocabularyIndex(
     "area",
     [
         *((row["code"], (row["zh"], row["en"], *row["aliases"])) for row in _AREA_FILE["area"]),

@@ -331,7 +331,7 @@ DIGESTS_BEFORE_THE_MOVE = {
 }
 
 
-def _digest(rows: Iterable[object], vocabulary: taxonomy._Vocabulary) -> str:
+def _digest(rows: Iterable[object], vocabulary: taxonomy.VocabularyIndex) -> str:
     value = [
         [dataclasses.asdict(row) for row in rows],  # type: ignore[call-overload]
         [list(vocabulary._index.items()), list(vocabulary._spellings.items())],
