@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from matcher.catalog import Catalog
-from matcher.policies import PolicyCheck, Status, check_record, describe, eligible_ids, today_in_wuhan
+from matcher.policies import PolicyCheck, Status, check_record, eligible_ids, today_in_wuhan
 from models.enums import EntityKind
 from models.policies import Benefit, Policy, PolicySet, Section, Text, Window
 from models.policy_applications import (
@@ -152,7 +152,7 @@ def policy_public(policy: Policy) -> PolicyPublic:
         benefits=list(policy.benefits),
         configurable=policy.configurable,
         value_cny=policy.value_cny,
-        criteria=[CriterionPublic(path=c.path, label=describe(c), fixed=c.fixed) for c in policy.criteria],
+        criteria=[CriterionPublic(path=c.path, label=c.label, fixed=c.fixed) for c in policy.criteria],
     )
 
 

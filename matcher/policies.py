@@ -1,9 +1,10 @@
 """Policy matching (政策匹配): which of the plan's policies a profile qualifies for, and who
 qualifies for a policy (免申即享).
 
-Both directions evaluate the same criteria trees over columns: the catalogue's cached columns
-for every profile of a kind at once, or the same columns built from one profile's record. Logic
-is three-valued: a criterion over a field the profile has not filled in is neither met nor
+Both directions evaluate the same criteria trees with the same value conversions: over the
+catalogue's cached columns for every profile of a kind at once (numpy masks), or over one
+profile's record in plain Python (a check is a few microseconds per criterion). Logic is
+three-valued: a criterion over a field the profile has not filled in is neither met nor
 failed, and counts as unmet (its hint then asks for the field).
 
 A profile's result for a policy is one of:
@@ -17,17 +18,19 @@ A profile's result for a policy is one of:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
 from matcher.catalog import Catalog, KindTable
 from models.clock import BEIJING
 from models.enums import EntityKind, InteractionKind
-from models.policies import AllOf, AnyOf, Comparison, Criterion, NotOf, Policy, Text
+from models.policies import AllOf, AnyOf, Comparison, Criterion, NotOf, Policy, Text, units_of
 from models.policy_fields import FieldType, ProfileField
 from models.taxonomy import ANYWHERE, AREAS, industry_ancestors
 
@@ -41,33 +44,32 @@ _EPOCH = dt.date(1970, 1, 1)
 WINDOW_PATH = "window"
 
 
+class Words(NamedTuple):
+    """Explanation text made per check (a pydantic model per sentence cost most of a check)."""
+
+    zh: str
+    en: str
+
+
 # --- columns -----------------------------------------------------------------------------
 
 
-class Columns(Protocol):
-    """Values of one kind's profiles, row-aligned: the whole catalogue or a few records."""
-
-    size: int
-
-    def numbers(self, field: ProfileField) -> np.ndarray:
-        """Float per row, NaN where missing: numbers, years, flags (1/0), dates (days), rungs."""
-
-    def holds(self, field: ProfileField, codes: frozenset[str]) -> np.ndarray:
-        """Whether the row's code (or any of its codes) is among ``codes``, read through the
-        taxonomy: an industry holds its ancestors, a zone its district, any area "anywhere"."""
-
-    def present(self, field: ProfileField) -> np.ndarray:
-        """Whether the row has a value for a code field."""
+def _expanded(field: ProfileField, code: Any) -> frozenset[str]:
+    """The codes a held code counts as: an industry and its ancestors, an area, its district and
+    "anywhere" (in Wuhan)."""
+    return _expanded_code(field.type, field.name, str(code))
 
 
-def _expanded(field: ProfileField, code: Any) -> set[str]:
-    code = str(code)
-    if field.type is FieldType.codes and field.name == "industries":
-        return {code, *industry_ancestors(code)}
-    if field.type is FieldType.place:
+@functools.lru_cache(maxsize=4096)
+def _expanded_code(type_: FieldType, name: str, code: str) -> frozenset[str]:
+    if type_ is FieldType.codes and name == "industries":
+        return frozenset({code, *industry_ancestors(code)})
+    if type_ is FieldType.place:
         area = AREAS.get(code)
-        return {code, ANYWHERE} | ({area.district} if area is not None and area.district else set())
-    return {code}
+        return frozenset(
+            {code, ANYWHERE} | ({area.district} if area is not None and area.district else set())
+        )
+    return frozenset({code})
 
 
 def _scalar(field: ProfileField, value: Any) -> float:
@@ -111,34 +113,6 @@ class TableColumns:
 
     def present(self, field: ProfileField) -> np.ndarray:
         return ~self.table.empty(field.name)[: self.size]
-
-
-@dataclass
-class RecordColumns:
-    """The same columns for the given records (one profile, for its own check)."""
-
-    catalog: Catalog
-    kind: EntityKind
-    records: Sequence[Mapping[str, Any]]
-
-    def __post_init__(self) -> None:
-        self.size = len(self.records)
-
-    def numbers(self, field: ProfileField) -> np.ndarray:
-        if field.derived:
-            values = [DERIVED_ONE[field.name](self.catalog, int(r["id"])) for r in self.records]
-        else:
-            values = [_scalar(field, r.get(field.name)) for r in self.records]
-        return np.asarray(values, dtype=np.float64)
-
-    def holds(self, field: ProfileField, codes: frozenset[str]) -> np.ndarray:
-        return np.asarray(
-            [any(_expanded(field, c) & codes for c in _codes_of(r.get(field.name))) for r in self.records],
-            dtype=bool,
-        )
-
-    def present(self, field: ProfileField) -> np.ndarray:
-        return np.asarray([bool(_codes_of(r.get(field.name))) for r in self.records], dtype=bool)
 
 
 def _codes_of(value: Any) -> list[Any]:
@@ -204,7 +178,7 @@ class Truth:
     false: np.ndarray
 
 
-def evaluate(criterion: Criterion, columns: Columns, today: dt.date) -> Truth:
+def evaluate(criterion: Criterion, columns: TableColumns, today: dt.date) -> Truth:
     node = criterion.node
     if isinstance(node, AllOf):
         parts = [evaluate(p, columns, today) for p in node.parts]
@@ -232,7 +206,7 @@ _COMPARE: Mapping[str, Callable[[np.ndarray, float], np.ndarray]] = {
 }
 
 
-def _compare(leaf: Comparison, columns: Columns, today: dt.date) -> Truth:
+def _compare(leaf: Comparison, columns: TableColumns, today: dt.date) -> Truth:
     field = leaf.field
     if leaf.op in ("in", "not_in") or field.type in (FieldType.code, FieldType.codes, FieldType.place):
         codes = leaf.value if isinstance(leaf.value, frozenset) else frozenset({leaf.value})
@@ -268,18 +242,76 @@ def _since(values: np.ndarray, field: ProfileField, since: str | None, today: dt
     return np.floor(days / (DAYS_PER_YEAR if since == "years" else DAYS_PER_MONTH))
 
 
+def evaluate_one(
+    criterion: Criterion, record: Mapping[str, Any], catalog: Catalog, today: dt.date
+) -> tuple[bool, bool]:
+    """:func:`evaluate` for one record: (holds, known to fail)."""
+    node = criterion.node
+    if isinstance(node, AllOf | AnyOf):
+        parts = [evaluate_one(p, record, catalog, today) for p in node.parts]
+        if isinstance(node, AllOf):
+            return all(t for t, _ in parts), any(f for _, f in parts)
+        return any(t for t, _ in parts), all(f for _, f in parts)
+    if isinstance(node, NotOf):
+        holds, fails = evaluate_one(node.part, record, catalog, today)
+        return fails, holds
+    return _compare_one(node, record, catalog, today)
+
+
+_COMPARE_ONE: Mapping[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _compare_one(
+    leaf: Comparison, record: Mapping[str, Any], catalog: Catalog, today: dt.date
+) -> tuple[bool, bool]:
+    field = leaf.field
+    if leaf.op in ("in", "not_in") or field.type in (FieldType.code, FieldType.codes, FieldType.place):
+        wanted = leaf.value if isinstance(leaf.value, frozenset) else frozenset({leaf.value})
+        codes = _codes_of(record.get(field.name))
+        held = any(_expanded(field, c) & wanted for c in codes)
+        if leaf.op in ("in", "=="):
+            return held, bool(codes) and not held
+        return bool(codes) and not held, held
+    value = _number_one(leaf, record, catalog, today)
+    if math.isnan(value):
+        return False, False
+    holds = _COMPARE_ONE[leaf.op](value, _target(leaf))
+    return holds, not holds
+
+
+def _number_one(leaf: Comparison, record: Mapping[str, Any], catalog: Catalog, today: dt.date) -> float:
+    field = leaf.field
+    if field.derived:
+        value = DERIVED_ONE[field.name](catalog, int(record["id"]))
+    else:
+        value = _scalar(field, record.get(field.name))
+    if leaf.since is None or math.isnan(value):
+        return value
+    if field.type is FieldType.year:
+        return today.year - value
+    days = (today - _EPOCH).days - value
+    return float(math.floor(days / (DAYS_PER_YEAR if leaf.since == "years" else DAYS_PER_MONTH)))
+
+
 # --- one profile against every policy ----------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CriterionCheck:
     path: str
-    label: Text
+    label: Text | Words
     met: bool
     known: bool
     fixed: bool
-    value: Text | None  # what the profile holds, where one field decides
-    hint: Text | None  # for an unmet criterion: what would change it
+    value: Words | None  # what the profile holds, where one field decides
+    hint: Text | Words | None  # for an unmet criterion: what would change it
 
 
 @dataclass(frozen=True)
@@ -297,11 +329,11 @@ class PolicyCheck:
         return self.policy.version
 
 
-def window_criterion(policy: Policy) -> Text:
+def window_criterion(policy: Policy) -> Words:
     closes = policy.window.closes
     until_zh = f"至{closes.isoformat()}" if closes else "起，长期有效"
     until_en = f" to {closes.isoformat()}" if closes else " on, no closing date"
-    return Text(
+    return Words(
         zh=f"在申请期内（{policy.window.opens.isoformat()}{until_zh}）",
         en=f"within the application window ({policy.window.opens.isoformat()}{until_en})",
     )
@@ -310,8 +342,9 @@ def window_criterion(policy: Policy) -> Text:
 def status_of(unmet: Sequence[CriterionCheck]) -> Status:
     if not unmet:
         return "eligible"
-    # A fixed criterion known to fail cannot be changed; one not filled in yet can.
-    if len(unmet) <= MAX_UNMET_FOR_ALMOST and not any(c.fixed and c.known for c in unmet):
+    # An unmet fixed criterion puts the policy out of reach, filled in or not: the status then
+    # depends on which criteria are met alone, so meeting one more never lowers it.
+    if len(unmet) <= MAX_UNMET_FOR_ALMOST and not any(c.fixed for c in unmet):
         return "almost"
     return "not_eligible"
 
@@ -321,15 +354,14 @@ def check_record(
 ) -> list[PolicyCheck]:
     """Every policy for ``kind`` checked against one profile: eligible first (by value, then
     id), then almost, then the rest."""
-    columns = RecordColumns(catalog, kind, [record])
-    checks = [_check(policy, columns, record, today) for policy in policies if policy.audience is kind]
+    checks = [_check(policy, catalog, record, today) for policy in policies if policy.audience is kind]
     return sorted(
         checks, key=lambda c: (-STATUS_RANK[c.status], len(c.unmet), -c.policy.value_cny, c.policy.id)
     )
 
 
-def _check(policy: Policy, columns: RecordColumns, record: Mapping[str, Any], today: dt.date) -> PolicyCheck:
-    checks = [_criterion_check(c, columns, record, today) for c in policy.criteria]
+def _check(policy: Policy, catalog: Catalog, record: Mapping[str, Any], today: dt.date) -> PolicyCheck:
+    checks = [_criterion_check(c, catalog, record, today) for c in policy.criteria]
     if not policy.window.contains(today):
         label = window_criterion(policy)
         checks.append(CriterionCheck(WINDOW_PATH, label, False, True, True, None, None))
@@ -337,21 +369,20 @@ def _check(policy: Policy, columns: RecordColumns, record: Mapping[str, Any], to
 
 
 def _criterion_check(
-    criterion: Criterion, columns: RecordColumns, record: Mapping[str, Any], today: dt.date
+    criterion: Criterion, catalog: Catalog, record: Mapping[str, Any], today: dt.date
 ) -> CriterionCheck:
-    truth = evaluate(criterion, columns, today)
-    met, failed = bool(truth.true[0]), bool(truth.false[0])
-    label = criterion.label or describe(criterion)
+    met, failed = evaluate_one(criterion, record, catalog, today)
+    label = criterion.label
     leaf = _single_leaf(criterion)
-    value = _value_text(leaf, record, columns, today) if leaf is not None else None
-    hint = None
+    value = _value_text(leaf, record, catalog, today) if leaf is not None else None
+    hint: Text | Words | None = None
     if not met:
         if not failed and leaf is not None:
-            hint = Text(zh=f"请在资料中补充{leaf.field.zh}", en=f"add your {leaf.field.en} to your profile")
+            hint = Words(zh=f"请在资料中补充{leaf.field.zh}", en=f"add your {leaf.field.en} to your profile")
         elif criterion.fixed:
-            hint = Text(zh="此条件无法通过更新资料满足", en="this cannot be met by updating your profile")
+            hint = Words(zh="此条件无法通过更新资料满足", en="this cannot be met by updating your profile")
         else:
-            hint = criterion.hint or Text(zh=f"满足“{label.zh}”后可申请", en=f"eligible once: {label.en}")
+            hint = criterion.hint or Words(zh=f"满足“{label.zh}”后可申请", en=f"eligible once: {label.en}")
     return CriterionCheck(criterion.path, label, met, met or failed, criterion.fixed, value, hint)
 
 
@@ -362,84 +393,24 @@ def _single_leaf(criterion: Criterion) -> Comparison | None:
     return node if isinstance(node, Comparison) else None
 
 
-def _value_text(leaf: Comparison, record: Mapping[str, Any], columns: RecordColumns, today: dt.date) -> Text:
+def _value_text(leaf: Comparison, record: Mapping[str, Any], catalog: Catalog, today: dt.date) -> Words:
     field = leaf.field
     if field.type in (FieldType.code, FieldType.codes, FieldType.place, FieldType.ordinal):
         codes = _codes_of(record.get(field.name))
         if not codes:
-            return Text(zh="未填写", en="not given")
+            return Words(zh="未填写", en="not given")
         names = [
             field.names.get(str(c), (str(c), str(c))) if field.names else (str(c), str(c)) for c in codes
         ]
-        return Text(zh="、".join(n[0] for n in names), en=", ".join(n[1] for n in names))
-    number = float(_since(columns.numbers(field), field, leaf.since, today)[0])
+        return Words(zh="、".join(n[0] for n in names), en=", ".join(n[1] for n in names))
+    number = _number_one(leaf, record, catalog, today)
     if math.isnan(number):
-        return Text(zh="未填写", en="not given")
+        return Words(zh="未填写", en="not given")
     if field.type is FieldType.flag:
-        return Text(zh="是" if number else "否", en="yes" if number else "no")
-    unit_zh, unit_en = _units(field, leaf.since)
+        return Words(zh="是" if number else "否", en="yes" if number else "no")
+    unit_zh, unit_en = units_of(field, leaf.since)
     shown = f"{number:,.0f}"
-    return Text(zh=f"{shown}{unit_zh}", en=f"{shown} {unit_en}".strip())
-
-
-def _units(field: ProfileField, since: str | None) -> tuple[str, str]:
-    if since == "months":
-        return "个月", "months"
-    if since == "years":
-        return ("岁", "years old") if field.name == "birth_year" else ("年", "years")
-    return field.unit_zh, field.unit_en
-
-
-_OP_TEXT: Mapping[str, tuple[str, str]] = {
-    "==": ("为", "is"),
-    "!=": ("不为", "is not"),
-    "<": ("<", "<"),
-    "<=": ("≤", "≤"),
-    ">": (">", ">"),
-    ">=": ("≥", "≥"),
-    "in": ("属于", "is one of"),
-    "not_in": ("不属于", "is none of"),
-}
-
-
-def describe(criterion: Criterion) -> Text:
-    """A criterion in words when its file gives no label."""
-    if criterion.label is not None:
-        return criterion.label
-    node = criterion.node
-    if isinstance(node, AllOf | AnyOf):
-        zh_join, en_join = ("且", " and ") if isinstance(node, AllOf) else ("或", " or ")
-        parts = [describe(p) for p in node.parts]
-        return Text(zh=zh_join.join(p.zh for p in parts), en=en_join.join(p.en for p in parts))
-    if isinstance(node, NotOf):
-        inner = describe(node.part)
-        return Text(zh=f"并非“{inner.zh}”", en=f"not ({inner.en})")
-    field = node.field
-    op_zh, op_en = _OP_TEXT[node.op]
-    if node.since is not None:
-        unit_zh, unit_en = _units(field, node.since)
-        subject_zh = "年龄" if field.name == "birth_year" else f"{field.zh}距今"
-        subject_en = "age" if field.name == "birth_year" else f"time since {field.en}"
-        return Text(
-            zh=f"{subject_zh}{op_zh}{node.value:g}{unit_zh}",
-            en=f"{subject_en} {op_en} {node.value:g} {unit_en}",
-        )
-    values = sorted(node.value) if isinstance(node.value, frozenset) else [node.value]
-    names = [_value_name(field, v) for v in values]
-    zh = "、".join(n[0] for n in names)
-    en = ", ".join(n[1] for n in names)
-    return Text(zh=f"{field.zh}{op_zh}{zh}", en=f"{field.en} {op_en} {en}")
-
-
-def _value_name(field: ProfileField, value: Any) -> tuple[str, str]:
-    if isinstance(value, bool):
-        return ("是", "yes") if value else ("否", "no")
-    if isinstance(value, float):
-        unit_zh, unit_en = field.unit_zh, field.unit_en
-        return f"{value:,.0f}{unit_zh}", f"{value:,.0f} {unit_en}".strip()
-    if field.names and value in field.names:
-        return field.names[value]
-    return str(value), str(value)
+    return Words(zh=f"{shown}{unit_zh}", en=f"{shown} {unit_en}".strip())
 
 
 # --- one policy against every profile (免申即享) ------------------------------------------

@@ -156,7 +156,7 @@ class Criterion:
 
     node: Node
     path: str
-    label: Text | None = None
+    label: Text  # the file's, or the criterion in words
     hint: Text | None = None
     fixed: bool = False
 
@@ -225,7 +225,7 @@ class _Compiler:
                 referred.node, path, label or referred.label, hint or referred.hint, fixed or referred.fixed
             )
         node = self.node(table, composites[0] if composites else None, path)
-        return Criterion(node, path, label, hint, fixed)
+        return Criterion(node, path, describe(node, label), hint, fixed)
 
     def node(self, table: dict[str, Any], composite: str | None, path: str) -> Node:
         if composite in ("all", "any"):
@@ -347,6 +347,65 @@ class _RefusalError(ValueError):
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"{path}: {reason}")
         self.path, self.reason = path, reason
+
+
+def units_of(field: ProfileField, since: str | None) -> tuple[str, str]:
+    if since == "months":
+        return "个月", "months"
+    if since == "years":
+        return ("岁", "years old") if field.name == "birth_year" else ("年", "years")
+    return field.unit_zh, field.unit_en
+
+
+_OP_TEXT: Mapping[str, tuple[str, str]] = {
+    "==": ("为", "is"),
+    "!=": ("不为", "is not"),
+    "<": ("<", "<"),
+    "<=": ("≤", "≤"),
+    ">": (">", ">"),
+    ">=": ("≥", "≥"),
+    "in": ("属于", "is one of"),
+    "not_in": ("不属于", "is none of"),
+}
+
+
+def describe(node: Node, label: Text | None) -> Text:
+    """A criterion in words when its file gives no label."""
+    if label is not None:
+        return label
+    if isinstance(node, AllOf | AnyOf):
+        zh_join, en_join = ("且", " and ") if isinstance(node, AllOf) else ("或", " or ")
+        parts = [p.label for p in node.parts]
+        return Text(zh=zh_join.join(p.zh for p in parts), en=en_join.join(p.en for p in parts))
+    if isinstance(node, NotOf):
+        inner = node.part.label
+        return Text(zh=f"并非“{inner.zh}”", en=f"not ({inner.en})")
+    field = node.field
+    op_zh, op_en = _OP_TEXT[node.op]
+    if node.since is not None:
+        unit_zh, unit_en = units_of(field, node.since)
+        subject_zh = "年龄" if field.name == "birth_year" else f"{field.zh}距今"
+        subject_en = "age" if field.name == "birth_year" else f"time since {field.en}"
+        return Text(
+            zh=f"{subject_zh}{op_zh}{node.value:g}{unit_zh}",
+            en=f"{subject_en} {op_en} {node.value:g} {unit_en}",
+        )
+    values = sorted(node.value) if isinstance(node.value, frozenset) else [node.value]
+    names = [_value_name(field, v) for v in values]
+    zh = "、".join(n[0] for n in names)
+    en = ", ".join(n[1] for n in names)
+    return Text(zh=f"{field.zh}{op_zh}{zh}", en=f"{field.en} {op_en} {en}")
+
+
+def _value_name(field: ProfileField, value: Any) -> tuple[str, str]:
+    if isinstance(value, bool):
+        return ("是", "yes") if value else ("否", "no")
+    if isinstance(value, float):
+        unit_zh, unit_en = field.unit_zh, field.unit_en
+        return f"{value:,.0f}{unit_zh}", f"{value:,.0f} {unit_en}".strip()
+    if field.names and value in field.names:
+        return field.names[value]
+    return str(value), str(value)
 
 
 # --- loading ----------------------------------------------------------------------------

@@ -84,7 +84,14 @@ CASES = [
         degree="none",
         graduation_year=2024,
     ),
-    c("未填写毕业年份：补充即可", P, "qingtong-startup-loan", "almost", "criteria[1]", on_team=True),
+    c(
+        "未填写毕业年份（固定条件，未知即不可申请）",
+        P,
+        "qingtong-startup-loan",
+        "not_eligible",
+        "criteria[1]",
+        on_team=True,
+    ),
     # 创业场地补助
     c("应届创业者在武汉", P, "qingtong-venue-subsidy", "eligible", on_team=True, **RECENT),
     c(
@@ -175,7 +182,7 @@ CASES = [
     c("外省户籍应届生", P, "graduate-hukou", "eligible", hukou="elsewhere", **RECENT),
     c("湖北其他地市户籍应届生", P, "graduate-hukou", "eligible", hukou="hubei", **RECENT),
     c("已是武汉户籍", P, "graduate-hukou", "not_eligible", "criteria[2]", hukou="wuhan", **RECENT),
-    c("户籍未填写：补充即可", P, "graduate-hukou", "almost", "criteria[2]", **RECENT),
+    c("户籍未填写（固定条件）", P, "graduate-hukou", "not_eligible", "criteria[2]", **RECENT),
     # 二(一)2 支持青年科技人才
     c("28岁硕士科研人员", P, "youth-scientist", "eligible", role="researcher", degree="master", **YOUNG),
     c(
@@ -261,7 +268,7 @@ CASES = [
         stage="angel",
         founded_on=dt.date(2022, 6, 1),
     ),
-    c("成立日期未填写", S, "angel-fund-coinvest", "almost", "criteria[1]", founded_on=None),
+    c("成立日期未填写（固定条件）", S, "angel-fund-coinvest", "not_eligible", "criteria[1]", founded_on=None),
     # 二(二)6 上市奖励
     c("C轮以后科技企业", S, "listing-reward", "eligible", stage="c_plus"),
     c("B轮科技企业", S, "listing-reward", "almost", "criteria[0]", stage="b"),
