@@ -15,6 +15,7 @@ from api.routes import accounts, health, policies, recommendations, rounds, voca
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
 from api.web.portal import install_portal
+from matcher.policies import prepare_columns as prepare_policy_columns
 from models.db import engine_for, migrate, session_factory
 from models.policies import PolicyRegistry
 from models.settings import Settings
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)
         app.state.matcher.on_changes(app.state.principals.changed)
         app.state.matcher.build()
+        with app.state.matcher.reading() as matcher:
+            prepare_policy_columns(app.state.policies.current().policies.values(), matcher.catalog_)
         yield
         engine.dispose()
 

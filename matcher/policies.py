@@ -443,3 +443,11 @@ def eligible_ids(
 def today_in_wuhan(now: dt.datetime | None = None) -> dt.date:
     """The date windows are read in: Beijing time."""
     return (now or dt.datetime.now(dt.UTC)).astimezone(BEIJING).date()
+
+
+def prepare_columns(policies: Iterable[Policy], catalog: Catalog) -> None:
+    """Build every cached column the policies read, at start: the first eligible list over a
+    million profiles would otherwise pay seconds for them (they are patched in place after)."""
+    today = today_in_wuhan()
+    for policy in policies:
+        eligible_mask(policy, catalog, today)

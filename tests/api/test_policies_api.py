@@ -267,3 +267,12 @@ def test_the_cli_checks_lists_and_applies(
     assert "unmet" in refused.output
     unknown = runner.invoke(cli, ["policy", "check", "S-99999"])
     assert unknown.exit_code == 2
+
+
+def test_deleting_a_profile_deletes_its_applications(client: TestClient) -> None:
+    startup_id, _ = _startup(client, "a", "b", "c_plus")
+    body = {"applicant_kind": "startup", "applicant_id": startup_id}
+    created = client.post(f"/v1/policies/{POLICY}/applications", json=body)
+    assert created.status_code == 201
+    assert client.delete(f"/v1/startups/{startup_id}").status_code in (200, 204)
+    assert client.get(f"/v1/policy-applications/{created.json()['id']}").status_code == 404

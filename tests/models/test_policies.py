@@ -182,31 +182,32 @@ def test_a_refused_edit_writes_nothing(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*"))
 
 
-def test_migration_0005_keeps_existing_rows_working(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(alembic_config(url), "0004")
-    engine = create_engine(url)
+def test_migration_0005_keeps_existing_rows_working(database_url: str) -> None:
+    command.upgrade(alembic_config(database_url), "0004")
+    engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO persons (external_id, name, active, consent_matching, role, card_tier, bio,"
                 " skills, industries, languages, degree)"
-                " VALUES ('P-1', '张三', 1, 1, 'founder', 'C', '', '[]', '[]', '[]', 'bachelor')"
-            )
+                " VALUES ('P-1', '张三', :yes, :yes, 'founder', 'C', '', '[]', '[]', '[]', 'bachelor')"
+            ),
+            {"yes": True},
         )
         connection.execute(
             text(
                 "INSERT INTO startups (external_id, name, active, consent_matching, one_liner, description,"
                 " industries, stage, seeking)"
-                " VALUES ('S-1', '测试', 1, 1, '', '', '[\"robotics\"]', 'a', '[]')"
-            )
+                " VALUES ('S-1', '测试', :yes, :yes, '', '', '[\"robotics\"]', 'a', '[]')"
+            ),
+            {"yes": True},
         )
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(database_url), "head")
     with engine.connect() as connection:
         person = connection.execute(text("SELECT returnee, hukou, birth_year FROM persons")).one()
         startup = connection.execute(
             text("SELECT headcount, funding_received_cny, stage FROM startups")
         ).one()
-    assert tuple(person) == (0, None, None)
+    assert (bool(person[0]), person[1], person[2]) == (False, None, None)
     assert tuple(startup) == (None, None, "a")
     engine.dispose()
