@@ -49,35 +49,50 @@ def evaluate(
 
 
 def train(
-    protocol: ProtocolOption,
-    out: Annotated[Path, typer.Option("--out", file_okay=False, help="Folder to write the ranker into.")],
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            "--protocol",
+            help="Learn from a protocol's history instead of this deployment's own data.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", file_okay=False, help="Folder to write the ranker into.", show_default=False),
+    ] = None,
 ) -> None:
-    """Train the learned ranker on a protocol's history (validated on a time split inside it)
-    and save it; point MATCHER_RANKER_PATH at the folder to serve with it."""
+    """Train the LambdaRank ranker on this deployment's history (or a protocol's), validated on a
+    time split inside it, and save it. Saved into the data folder (the default), the service
+    scores with it from its next start; before any training it uses the default weights."""
     from embeddings.selection import encoder_for
     from matcher.evaluation.harness import load_folds
-    from matcher.evaluation.training import train_ranker
+    from matcher.evaluation.training import deployment_fold, train_ranker
     from matcher.ranker import save_ranker
+    from models.db import engine_for, session_factory
 
     settings = Settings()
     try:
-        folds = load_folds(protocol, settings=settings)
+        if protocol is None:
+            fold = deployment_fold(session_factory(engine_for(settings)), secret=settings.secret_key)
+        else:
+            fold = load_folds(protocol, settings=settings)[0]  # every fold's history precedes its queries
+        with tempfile.TemporaryDirectory(prefix="matcher-train-") as scratch:
+            trained = train_ranker(
+                fold,
+                encoder=encoder_for(settings),
+                directory=Path(scratch),
+                protocol=protocol or "deployment",
+                show_progress=True,
+            )
     except ValueError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    # Every fold's history precedes its own queries; the first fold's is the one used.
-    with tempfile.TemporaryDirectory(prefix="matcher-train-") as scratch:
-        trained = train_ranker(
-            folds[0],
-            encoder=encoder_for(settings),
-            directory=Path(scratch),
-            protocol=protocol,
-            show_progress=True,
-        )
-    manifest = save_ranker(trained.model, out, window=trained.window, metrics=trained.metrics)
+    target = out or settings.trained_ranker_dir
+    manifest = save_ranker(trained.model, target, window=trained.window, metrics=trained.metrics)
     window = trained.window
     typer.echo(
-        f"ranker saved to {out} ({len(trained.model.trees)} trees over {', '.join(manifest.features)}); "
+        f"ranker saved to {target} (LambdaRank over {', '.join(manifest.features)}); "
         f"features from history before {window.features_until}, training rounds {window.queries_from} to "
         f"{window.validation_from}, validation rounds to {window.until}"
     )

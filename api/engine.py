@@ -71,7 +71,8 @@ class MatcherService:
             begin_snapshot(session)  # the catalog and the feed position read from one state
             position = latest_change_id(session)
             catalog = Catalog.from_database(session)
-        ranker = load_ranker(self.settings.ranker_path) if self.settings.ranker_path is not None else None
+        chosen = self.settings.serving_ranker_dir
+        ranker = load_ranker(chosen) if chosen is not None else None
         matcher = Matcher(
             encoder=encoder_for(self.settings),
             scorer=ranker,

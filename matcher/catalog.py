@@ -255,6 +255,15 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
+@dataclass(frozen=True)
+class Deal:
+    """An investor backing a startup on a day (what collaborative signals count)."""
+
+    investor: Node
+    startup: Node
+    occurred_at: dt.datetime
+
+
 def _adjacency() -> defaultdict[Node, set[Node]]:
     return defaultdict(set)
 
@@ -273,6 +282,7 @@ class History:
     )
     last_active: dict[Node, dt.datetime] = field(default_factory=dict)
     investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
+    deals: list[Deal] = field(default_factory=list)
 
     @classmethod
     def from_database(cls, session: Session) -> History:
@@ -297,6 +307,8 @@ class History:
             del self.applications[actor][target], self.applications[target][actor]
         elif kind is InteractionKind.invested:
             self.investments[actor].append(when)
+            if actor[0] is EntityKind.investor and target[0] is EntityKind.startup:
+                self.deals.append(Deal(actor, target, when))
         for node in (actor, target):
             if node not in self.last_active or self.last_active[node] < when:
                 self.last_active[node] = when
@@ -325,6 +337,7 @@ class History:
             self.applications[other].pop(node, None)
         self.last_active.pop(node, None)
         self.investments.pop(node, None)
+        self.deals = [d for d in self.deals if node not in (d.investor, d.startup)]
 
 
 @dataclass

@@ -22,6 +22,7 @@ import numpy as np
 from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
+from matcher.collaborative import CollaborativeIndex, QuerySignals
 from matcher.directions import DIRECTIONS, Direction, direction_for
 from matcher.eligibility import eligible, prepare_columns
 from matcher.explain import ExplainContext, Reason, reasons
@@ -142,6 +143,7 @@ class Matcher:
         )
         self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}
+        self._collaborative_index: tuple[int, CollaborativeIndex] | None = None
         for direction in DIRECTIONS.values():
             prepare_columns(direction.query_kind, catalog.tables[direction.target_kind], direction.rules)
         return self
@@ -342,7 +344,41 @@ class Matcher:
             (table.position(n[1]) for n in graph if n[1] in table and mask[table.position(n[1])]),
             key=lambda p: -graph[(table.kind, int(table.ids[p]))],
         )[:share]
-        return np.unique(np.concatenate([semantic, lexical, by_graph, applicants]).astype(np.int64))
+        channels: list[list[int]] = [semantic, lexical.tolist(), by_graph, applicants.tolist()]
+        channels += self._collaborative_channels(query, mask, share)
+        return np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in channels]))
+
+    def _collaborative_channels(self, query: _Query, mask: np.ndarray, share: int) -> list[list[int]]:
+        """The eligible investors most backing the query's segment, and its peers' investors."""
+        found = self._signals(query)
+        if found is None:
+            return []
+        index, signals = found
+        table = self.catalog_.tables[query.direction.target_kind]
+
+        def best(scores: np.ndarray) -> list[int]:
+            positions = (
+                table.position(node[1]) for node in index.top(scores, len(index)) if node[1] in table
+            )
+            return [p for p in positions if mask[p]][:share]
+
+        return [best(signals.segment_popularity), best(signals.peer_investors)]
+
+    def collaborative_index(self) -> CollaborativeIndex:
+        """The history's deals indexed as of now; rebuilt once a deal has arrived since."""
+        deals = len(self.catalog_.history.deals)
+        if self._collaborative_index is None or self._collaborative_index[0] != deals:
+            self._collaborative_index = (deals, CollaborativeIndex.from_catalog(self.catalog_, self._now()))
+        return self._collaborative_index[1]
+
+    def _signals(self, query: _Query) -> tuple[CollaborativeIndex, QuerySignals] | None:
+        """What the deal history says about a startup asking for investors (None otherwise)."""
+        if (query.node[0], query.direction.target_kind) != (EntityKind.startup, EntityKind.investor):
+            return None
+        if "collaborative" not in query.cache:
+            index = self.collaborative_index()
+            query.cache["collaborative"] = (index, index.signals(query.record))
+        return query.cache["collaborative"]  # type: ignore[no-any-return]
 
     def _graph_scores(self, query: _Query) -> dict[Node, float]:
         """Graph proximity of candidates: investors of startups like yours, or (asking from
@@ -416,6 +452,7 @@ class Matcher:
             graph_overlap=self._overlap(query, nodes),
             query_node=query.node,
             applications=self._applications(query),
+            collaborative=self._signals(query),
             cache={"nodes": nodes},
         )
 

@@ -246,6 +246,13 @@ EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
     "recency": _recency,
     "applied": _applied,
     "popularity": _popularity,
+    "segment_popularity": _popularity,
+    "peer_investors": _graph,
+    "industry_share": _shared_industry,
+    "stage_share": _stage,
+    "place_share": _proximity,
+    "activity_90": _recency,
+    "activity_365": _recency,
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from matcher.catalog import History, KindTable, _as_list, _number
+from matcher.collaborative import CollaborativeIndex, QuerySignals
 from matcher.graph import Node
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
@@ -43,6 +44,8 @@ class PairContext:
     query_node: Node | None = None
     # Candidates (row ids) with an open application between them and the query, either way.
     applications: Mapping[int, dt.datetime] = field(default_factory=dict)
+    # The history's view of a startup asking for investors; None in every other direction.
+    collaborative: tuple[CollaborativeIndex, QuerySignals] | None = None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def nodes(self) -> list[Node]:
@@ -210,6 +213,33 @@ def applied(context: PairContext) -> np.ndarray:
     return np.fromiter((1.0 if i in applications else 0.0 for i in ids), np.float64, len(ids))
 
 
+def _collaborative(name: str) -> FeatureFn:
+    """One of the query's collaborative signals, read at each pool row's column (0 when unindexed)."""
+
+    def feature(context: PairContext) -> np.ndarray:
+        if context.collaborative is None:
+            return np.zeros(len(context.pool))
+        index, signals = context.collaborative
+        values: np.ndarray = getattr(signals, name)
+        columns = np.asarray([index.column.get(node, -1) for node in context.nodes()], dtype=np.int64)
+        return np.where(columns >= 0, values[np.maximum(columns, 0)] if len(values) else 0.0, 0.0)
+
+    return feature
+
+
+def _activity(days: int) -> FeatureFn:
+    """Deals in the ``days`` before the index's moment, damped like popularity."""
+
+    def feature(context: PairContext) -> np.ndarray:
+        if context.collaborative is None:
+            return np.zeros(len(context.pool))
+        counts = context.collaborative[0].recent_deals(context.nodes(), days)
+        damped: np.ndarray = 1.0 - 1.0 / (1.0 + np.log1p(counts))
+        return damped
+
+    return feature
+
+
 FEATURES: dict[str, FeatureFn] = {
     "semantic": lambda c: np.clip(c.semantic, 0.0, 1.0),
     "lexical": lambda c: np.clip(c.lexical, 0.0, 1.0),
@@ -223,6 +253,13 @@ FEATURES: dict[str, FeatureFn] = {
     "graph_proximity": lambda c: c.graph_proximity,
     "graph_overlap": lambda c: c.graph_overlap,
     "applied": applied,
+    "segment_popularity": _collaborative("segment_popularity"),
+    "peer_investors": _collaborative("peer_investors"),
+    "industry_share": _collaborative("industry_share"),
+    "stage_share": _collaborative("stage_share"),
+    "place_share": _collaborative("place_share"),
+    "activity_90": _activity(90),
+    "activity_365": _activity(365),
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     )
     ranker_path: Path | None = Field(
         default=None,
-        description="A folder written by `matcher train`: its learned ranker replaces the default scorer.",
+        description="A folder written by `matcher train`: its learned ranker replaces the default "
+        "scorer. Unset: the ranker `matcher train` wrote for this deployment's data, if any.",
     )
     workers: int = Field(
         default=1,
@@ -81,6 +82,19 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir.resolve() / "indexes"
+
+    @property
+    def trained_ranker_dir(self) -> Path:
+        """Where `matcher train` puts the ranker learned from this deployment's own data."""
+        return self.data_dir.resolve() / "ranker"
+
+    @property
+    def serving_ranker_dir(self) -> Path | None:
+        """The ranker to serve with: the configured one, else this deployment's own trained one
+        when it exists; None means the hand-set default weights (a cold start)."""
+        if self.ranker_path is not None:
+            return self.ranker_path
+        return self.trained_ranker_dir if (self.trained_ranker_dir / "manifest.json").exists() else None
 
     @property
     def cache_dir(self) -> Path:

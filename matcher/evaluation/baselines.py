@@ -13,6 +13,9 @@ Everything a baseline counts (popularity, recency, co-occurrence) comes from
   round, blended with the global recent popularity (the strongest simple baseline).
 - ``lightfm``: LightFM's hybrid model (WARP loss; startups described by industry, stage and
   place features, so a new startup is scored from its features alone).
+- ``implicit-als``: the `implicit` package's alternating least squares over the startup ×
+  investor matrix; a new startup is folded in from the investors of the history's startups
+  in its industries and round.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Final, Protocol, Self
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from matcher.evaluation.protocol import Fold, Query
 from matcher.evaluation.split import TemporalLeakError
@@ -35,6 +39,7 @@ from models.taxonomy import industry_ancestors
 __all__ = [
     "BASELINES",
     "FoldHistory",
+    "ImplicitALSRecommender",
     "Investment",
     "LightFMRecommender",
     "PopularityRecommender",
@@ -341,6 +346,82 @@ class LightFMRecommender(_ScoreAll):
         )
 
 
+class ImplicitALSRecommender(_ScoreAll):
+    """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) as the `implicit` package fits it.
+
+    A query startup is new, so it has no row of its own: its row is the deals of the history's
+    startups sharing one of its industry codes and its round (any round when none shares it),
+    and ALS solves its factors from that row against the fitted investor factors.
+    """
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 10.0,
+        iterations: int = 15,
+        seed: int = 0,
+    ) -> None:
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.seed = seed
+
+    def fit(self, fold: Fold) -> Self:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        history = self._remember(fold)
+        cells = {
+            (i.startup, self._position[i.investor])
+            for i in history.investments
+            if i.investor in self._position
+        }
+        startups = sorted({startup for startup, _ in cells})
+        row_of = {s: r for r, s in enumerate(startups)}
+        rows = [row_of[startup] for startup, _ in cells]
+        columns = [column for _, column in cells]
+        self.matrix_ = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, columns)),
+            shape=(len(startups), len(self._position)),
+        )
+        self.by_segment_: defaultdict[tuple[str, str], list[int]] = defaultdict(list)
+        for startup, row in row_of.items():
+            record = history.startups.get(startup, {})
+            for code in _as_list(record.get("industries")):
+                self.by_segment_[(str(code), str(record.get("stage", "")))].append(row)
+                self.by_segment_[(str(code), "")].append(row)
+        with threadpool_limits(limits=1, user_api="blas"):  # implicit's advice: BLAS threads fight its own
+            self.model_ = AlternatingLeastSquares(
+                factors=self.factors,
+                regularization=self.regularization,
+                alpha=self.alpha,
+                iterations=self.iterations,
+                random_state=self.seed,
+                num_threads=1,
+            )
+            self.model_.fit(self.matrix_, show_progress=False)
+        self._cache: tuple[str, np.ndarray] | None = None
+        return self
+
+    def _all_scores(self, query: Query) -> np.ndarray:
+        if self._cache is not None and self._cache[0] == query.event_id:
+            return self._cache[1]
+        codes = [str(c) for c in _as_list(query.startup.get("industries"))]
+        stage = str(query.startup.get("stage", ""))
+        peers = sorted({r for c in codes for r in self.by_segment_.get((c, stage), [])}) or sorted(
+            {r for c in codes for r in self.by_segment_.get((c, ""), [])}
+        )
+        scores = np.zeros(len(self.history_.candidates))
+        if peers:
+            row = sp.csr_matrix(self.matrix_[peers].sum(axis=0), dtype=np.float32)
+            factors = np.asarray(self.model_.recalculate_user(0, row)).ravel()
+            scores = np.asarray(self.model_.item_factors @ factors, dtype=np.float64)
+        self._cache = (query.event_id, scores)
+        return scores
+
+
 def _recent_popularity() -> Recommender:
     return PopularityRecommender(recency_weighted=True)
 
@@ -352,4 +433,5 @@ BASELINES: Final[dict[str, Callable[[], Recommender]]] = {
     "recent-popularity": _recent_popularity,
     "segment-popularity": SegmentPopularityRecommender,
     "lightfm": LightFMRecommender,
+    "implicit-als": ImplicitALSRecommender,
 }

@@ -11,9 +11,10 @@ without a date are dropped: they cannot be placed in time.
 
 The ``crunchbase-2013`` protocol (`crunchbase_folds`): history is every edge dated before
 2012-01-01; each query is a (company, date) round from 2012-01-01 on with at least one investor
-seen in history; the truth is that round's investors seen in history; the candidates are every
+seen in history; the truth is that round's investors seen in history that had not backed the
+company in an earlier round (a follow-on is not a recommendation); the candidates are every
 investor seen in history. A query is ``cold`` when its company has no edge before 2012, else
-``warm``. Each query's startup is a new profile (``cb-Q-…``), described only by what a founder
+``warm-new`` (a round with only follow-on money asks nothing and is left out). Each query's startup is a new profile (``cb-Q-…``), described only by what a founder
 would enter: name, category, round, round size, location and founding date.
 
 Every startup profile needs an industry and a stage. A company without a usable category gets
@@ -444,12 +445,17 @@ def crunchbase_folds(data_dir: Path, *, sample: int | None = None) -> list[Fold]
     history, test = SPLIT.partition(rounds)
     seen = {investor for r in history for investor in r.investors}
     known_companies = {r.company for r in history}
+    backers: defaultdict[str, set[str]] = defaultdict(set)
+    for r in history:
+        backers[r.company].update(r.investors)
     queries: list[Query] = []
-    for r in test:
-        truth = frozenset(name_id(INVESTOR_PREFIX, i) for i in r.investors if i in seen)
-        if truth:
+    for r in sorted(test, key=lambda r: r.occurred_on):
+        new = [i for i in r.investors if i in seen and i not in backers[r.company]]
+        backers[r.company].update(r.investors)
+        if new:
+            truth = frozenset(name_id(INVESTOR_PREFIX, i) for i in new)
             startup = startup_record(r, profiles.get(r.company), name_id(QUERY_PREFIX, r.event_id))
-            segment = "warm" if r.company in known_companies else "cold"
+            segment = "warm-new" if r.company in known_companies else "cold"
             queries.append(Query(r.event_id, startup, truth, r.occurred_on, segment))
     SPLIT.assert_no_leak(history, queries)
     return [

@@ -85,6 +85,7 @@ METHODS: Final[dict[str, str]] = {
     "recent-popularity": "investments weighted by exp(-age / 365 days)",
     "segment-popularity": "recent popularity within the query's industries and round, blended with overall",
     "lightfm": "LightFM hybrid (WARP; startup features: industries, stage, district)",
+    "implicit-als": "implicit ALS; a new startup folded in from its industry and round's deals",
     ENGINE: "our engine, default scorer",
     ENGINE_RANKER: "our engine, learned ranker trained on a time split inside history",
     "engine-no-graph": "ablation: no graph walk or graph features",

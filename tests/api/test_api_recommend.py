@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from matcher.features import FEATURE_NAMES
-from matcher.ranker import TrainingWindow, fit_trees, load_ranker, save_ranker
+from matcher.ranker import RankerParams, TrainingWindow, fit_ranker, load_ranker, save_ranker
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
@@ -188,7 +188,8 @@ def test_a_trained_ranker_named_in_the_settings_scores_the_service(tmp_path: Pat
         validation_from=dt.date(2025, 6, 1),
         until=dt.date(2026, 1, 1),
     )
-    save_ranker(fit_trees(features, labels, max_iter=10), tmp_path / "ranker", window=window, metrics={})
+    model = fit_ranker(features, labels, [20] * 20, params=RankerParams(rounds=10, min_data_in_leaf=10))
+    save_ranker(model, tmp_path / "ranker", window=window, metrics={})
     settings = Settings(
         data_dir=tmp_path / "data",
         environment="test",
@@ -202,5 +203,5 @@ def test_a_trained_ranker_named_in_the_settings_scores_the_service(tmp_path: Pat
         client.headers.update(admin_headers(client.app))
         _, items = _startup_with_investors(client)
     served = np.asarray([[item["features"][name] for name in FEATURE_NAMES] for item in items])
-    # Both sides get the ranker's probability, so every fusion of them returns it.
-    np.testing.assert_allclose([item["score"] for item in items], ranker.probability(served), atol=1e-9)
+    # Both sides get the ranker's relevance, so every fusion of them returns it.
+    np.testing.assert_allclose([item["score"] for item in items], ranker.relevance(served), atol=1e-9)

@@ -1,5 +1,5 @@
-"""The learned ranker: exported trees score exactly as scikit-learn's, save and load safely,
-serve behind the Scorer protocol, and train on history alone."""
+"""The learned ranker: LambdaRank orders by what matters, saves and loads in LightGBM's text
+format behind a checked manifest, serves behind the Scorer protocol, and trains on history alone."""
 
 from __future__ import annotations
 
@@ -9,24 +9,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.ensemble import HistGradientBoostingClassifier
 
 from matcher.directions import direction_for
 from matcher.evaluation.protocol import Fold
-from matcher.evaluation.training import inner_fold, train_ranker
+from matcher.evaluation.training import RANKER_FEATURES, inner_fold, train_ranker
 from matcher.features import FEATURE_NAMES
 from matcher.ranker import (
     MODEL_FILE,
     LearnedRanker,
     RankerModel,
+    RankerParams,
     TrainingWindow,
-    export_trees,
-    fit_trees,
+    fit_ranker,
     load_ranker,
     save_ranker,
 )
 from models.enums import EntityKind
+from models.settings import Settings
 from tests import fixtures_evaluation as tiny
+from tests.conftest import TEST_SECRET
 from tests.doubles import HashingEncoder
 
 DIRECTION = direction_for(EntityKind.startup, EntityKind.investor)
@@ -39,56 +40,64 @@ WINDOW = TrainingWindow(
 )
 
 
-def _data(rows: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _data(queries: int = 60, per_query: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Queries whose relevant candidates are those with high graph proximity and popularity."""
     rng = np.random.default_rng(seed)
+    rows = queries * per_query
     features = rng.random((rows, len(FEATURE_NAMES)))
     graph, popularity = FEATURE_NAMES.index("graph_proximity"), FEATURE_NAMES.index("popularity")
     signal = 2 * features[:, graph] + features[:, popularity] + 0.3 * rng.standard_normal(rows)
-    return features, (signal > 1.6).astype(np.int64)
+    return features, (signal > 2.0).astype(np.int64), [per_query] * queries
 
 
-def test_exported_trees_score_exactly_as_scikit_learn() -> None:
-    features, labels = _data()
-    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(features, labels)
-    exported = LearnedRanker(export_trees(model, FEATURE_NAMES, reference=np.zeros(len(FEATURE_NAMES))))
-    probe = np.random.default_rng(1).random((200, len(FEATURE_NAMES)))
-    np.testing.assert_allclose(exported.decision_function(probe), model.decision_function(probe), atol=1e-9)
+SMALL = RankerParams(rounds=30, min_data_in_leaf=10)
 
 
-def test_fitted_ranker_is_a_monotone_scorer_with_even_odds() -> None:
-    features, labels = _data()
-    ranker = LearnedRanker(fit_trees(features, labels, max_iter=20))
-    forward, backward = ranker.side_scores(features, DIRECTION)
+def test_lambdarank_orders_by_the_signal_and_explains_with_positive_parts() -> None:
+    features, labels, groups = _data()
+    ranker = LearnedRanker(fit_ranker(features, labels, groups, params=SMALL))
+    probe, probe_labels, _ = _data(seed=1)
+    forward, backward = ranker.side_scores(probe, DIRECTION)
     np.testing.assert_array_equal(forward, backward)  # any fusion of equal sides returns them
-    assert forward[labels == 1].mean() > 0.5 > forward[labels == 0].mean()
+    assert np.all((forward > 0) & (forward < 1))
+    assert forward[probe_labels == 1].mean() > forward[probe_labels == 0].mean() + 0.05
     graph = FEATURE_NAMES.index("graph_proximity")
-    better = features.copy()
+    better = probe.copy()
     better[:, graph] = np.minimum(1.0, better[:, graph] + 0.3)
-    assert np.all(ranker.probability(better) >= ranker.probability(features) - 1e-12)
-    parts, _ = ranker.contributions(features[:20], DIRECTION)
+    assert np.all(ranker.relevance(better) >= ranker.relevance(probe) - 1e-12)  # monotone
+    parts, _ = ranker.contributions(probe[:20], DIRECTION)
     assert np.all(parts >= 0)
-    np.testing.assert_allclose(parts.sum(axis=1)[parts.sum(axis=1) > 0], forward[:20][parts.sum(axis=1) > 0])
+    summed = parts.sum(axis=1)
+    np.testing.assert_allclose(summed[summed > 0], forward[:20][summed > 0])
+    assert parts[:, graph].sum() > 0
+
+
+def test_groups_must_cover_the_rows() -> None:
+    features, labels, groups = _data()
+    with pytest.raises(ValueError, match="groups"):
+        fit_ranker(features, labels, groups[:-1], params=SMALL)
 
 
 def test_save_and_load_round_trip_with_a_checked_manifest(tmp_path: Path) -> None:
-    features, labels = _data()
-    model = fit_trees(features, labels, max_iter=20)
-    manifest = save_ranker(model, tmp_path / "ranker", window=WINDOW, metrics={"validation_auc": 0.9})
+    features, labels, groups = _data()
+    model = fit_ranker(features, labels, groups, params=SMALL)
+    manifest = save_ranker(model, tmp_path / "ranker", window=WINDOW, metrics={"validation_ndcg10": 0.4})
+    assert (tmp_path / "ranker" / MODEL_FILE).read_text().startswith("tree")  # LightGBM's text format
     loaded = load_ranker(tmp_path / "ranker")
-    np.testing.assert_allclose(loaded.probability(features), LearnedRanker(model).probability(features))
+    np.testing.assert_array_equal(loaded.raw_scores(features), LearnedRanker(model).raw_scores(features))
     assert loaded.manifest is not None
     assert loaded.manifest.window == WINDOW
     assert manifest.features == FEATURE_NAMES
+    assert "lambdarank" in manifest.trainer
     stored = json.loads((tmp_path / "ranker" / "manifest.json").read_text())
-    assert stored["metrics"] == {"validation_auc": 0.9}
+    assert stored["metrics"] == {"validation_ndcg10": 0.4}
 
 
 def test_an_altered_or_missing_model_is_refused(tmp_path: Path) -> None:
-    features, labels = _data()
-    save_ranker(fit_trees(features, labels, max_iter=20), tmp_path, window=WINDOW, metrics={})
-    body = json.loads((tmp_path / MODEL_FILE).read_text())
-    body["baseline"] += 1.0
-    (tmp_path / MODEL_FILE).write_text(json.dumps(body))
+    features, labels, groups = _data()
+    save_ranker(fit_ranker(features, labels, groups, params=SMALL), tmp_path, window=WINDOW, metrics={})
+    text = (tmp_path / MODEL_FILE).read_text()
+    (tmp_path / MODEL_FILE).write_text(text.replace("leaf_value=", "leaf_value=1", 1))
     with pytest.raises(ValueError, match="does not match the sha256"):
         load_ranker(tmp_path)
     with pytest.raises(ValueError, match="holds no saved ranker"):
@@ -96,11 +105,10 @@ def test_an_altered_or_missing_model_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_model_naming_an_unknown_feature_is_refused() -> None:
-    features, labels = _data()
-    body = fit_trees(features, labels, max_iter=20).model_dump()
-    body["features"] = ("telepathy", *body["features"][1:])
+    features, labels, groups = _data()
+    model = fit_ranker(features, labels, groups, params=SMALL)
     with pytest.raises(ValueError, match="telepathy"):
-        RankerModel.model_validate(body)
+        RankerModel(features=("telepathy", *model.features[1:]), text=model.text)
 
 
 def _busier_fold() -> Fold:
@@ -128,9 +136,26 @@ def test_inner_fold_learns_from_before_the_cut_and_asks_after_it() -> None:
 
 def test_train_ranker_on_history_only(tmp_path: Path) -> None:
     fold = _busier_fold()
-    trained = train_ranker(
-        fold, encoder=HashingEncoder(), directory=tmp_path, hard_negatives=2, random_negatives=2
-    )
+    trained = train_ranker(fold, encoder=HashingEncoder(), directory=tmp_path, random_negatives=2)
     assert trained.window.until == tiny.HISTORY_END
     assert trained.metrics["train_examples"] > 0
-    assert trained.model.features == FEATURE_NAMES
+    assert trained.model.features == RANKER_FEATURES
+    assert "lexical" not in trained.model.features
+    assert set(trained.metrics) >= {"validation_ndcg10_default", "validation_ndcg10_ranker"}
+
+
+def test_the_service_falls_back_to_the_default_weights_until_a_ranker_is_trained(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, environment="test", secret_key=TEST_SECRET)
+    assert settings.serving_ranker_dir is None  # a cold start: the hand-set weights
+    features, labels, groups = _data()
+    save_ranker(
+        fit_ranker(features, labels, groups, params=SMALL),
+        settings.trained_ranker_dir,
+        window=WINDOW,
+        metrics={},
+    )
+    assert settings.serving_ranker_dir == settings.trained_ranker_dir
+    elsewhere = Settings(
+        data_dir=tmp_path, environment="test", secret_key=TEST_SECRET, ranker_path=tmp_path / "x"
+    )
+    assert elsewhere.serving_ranker_dir == tmp_path / "x"

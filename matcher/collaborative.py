@@ -1,0 +1,263 @@
+"""What the investment history says about a startup it has never seen: who backs startups like it.
+
+Two retrieval channels and a handful of pair features come from one index over the history's
+deals (an investor backing a startup on a day), every one counted only if it happened before
+the index's ``as_of`` moment:
+
+* segment popularity: recency-weighted deals in the query's industries (every taxonomy
+  level), round and place, joint and apart, blended with overall recent popularity;
+* peer investors: the startups whose industries, round and place share the most
+  (IDF-weighted) with the query are its peers, and an investor scores the recency-weighted
+  deals it did with them (co-investment seen from the query's side);
+* the investor's own activity and focus: deals in the last 90 and 365 days, and the share of
+  its deals in the query's industry, round and place.
+
+Startups with the same keys form one signature, so a query compares with the few thousand
+signatures there are, not with every startup in the history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import scipy.sparse as sp
+
+from matcher.catalog import Catalog, Deal
+from matcher.graph import Node
+from models.enums import EntityKind
+from models.taxonomy import ANYWHERE, industry_ancestors
+
+__all__ = [
+    "ACTIVITY_WINDOWS_DAYS",
+    "CollaborativeIndex",
+    "Deal",
+    "QuerySignals",
+    "startup_keys",
+]
+
+RECENCY_DAYS: Final = 365.0
+# Peers are the best-matching signatures until they hold at least this many startups.
+PEER_STARTUPS: Final = 300
+ACTIVITY_WINDOWS_DAYS: Final = (90, 365)
+# Segment popularity = a blend of normalised recency-weighted counts: industry and round
+# together, industry, round, everything (the segment-popularity baseline's recipe, so with no
+# place it orders investors exactly as that baseline does), and place on top.
+SEGMENT_PARTS: Final = (("joint", 0.4), ("industry", 0.3), ("stage", 0.1), ("all", 0.2), ("place", 0.2))
+# Fields a profile names its place in; whichever are present count (city-level ones first).
+PLACE_FIELDS: Final = ("city", "province", "district")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple | set | frozenset) else [value]
+
+
+def _industries(record: Mapping[str, Any]) -> list[str]:
+    return [str(code) for code in _as_list(record.get("industries")) or _as_list(record.get("industry"))]
+
+
+def _industry_keys(record: Mapping[str, Any]) -> list[str]:
+    """Industry codes with every ancestor, so a coarse match still counts."""
+    seen: dict[str, None] = {}
+    for code in _industries(record):
+        for key in (code, *industry_ancestors(code)):
+            seen.setdefault(key)
+    return list(seen)
+
+
+def _places(record: Mapping[str, Any]) -> list[str]:
+    return [str(p) for name in PLACE_FIELDS for p in _as_list(record.get(name)) if p and p != ANYWHERE]
+
+
+def startup_keys(record: Mapping[str, Any]) -> tuple[str, ...]:
+    """A startup's segment keys: ``industry:``, ``stage:``, ``place:`` and the joint
+    ``industry×stage:`` ones (sorted, so equal profiles share one signature)."""
+    industries = _industry_keys(record)
+    stage = record.get("stage")
+    keys = {f"industry:{code}" for code in industries}
+    keys |= {f"place:{place}" for place in _places(record)}
+    if stage:
+        keys.add(f"stage:{stage}")
+        keys |= {f"industry×stage:{code}|{stage}" for code in industries}
+    return tuple(sorted(keys))
+
+
+def _recency(occurred_at: dt.datetime, as_of: dt.datetime) -> float:
+    age = _naive(as_of) - _naive(occurred_at)
+    return math.exp(-max(age.total_seconds(), 0.0) / 86_400 / RECENCY_DAYS)
+
+
+@dataclass(frozen=True)
+class QuerySignals:
+    """One query's scores of every indexed investor (columns of the index), each in [0, 1]."""
+
+    segment_popularity: np.ndarray
+    peer_investors: np.ndarray
+    industry_share: np.ndarray
+    stage_share: np.ndarray
+    place_share: np.ndarray
+
+
+class CollaborativeIndex:
+    """Deals before ``as_of``, grouped by the backed startup's signature and by key."""
+
+    def __init__(self, deals: Iterable[Deal], startups: Mapping[Node, Mapping[str, Any]], as_of: dt.datetime):
+        self.as_of = as_of
+        cut = _naive(as_of)
+        kept = [d for d in deals if _naive(d.occurred_at) < cut and d.startup in startups]
+        self.investors: tuple[Node, ...] = tuple(sorted({d.investor for d in kept}))
+        self.column: dict[Node, int] = {node: at for at, node in enumerate(self.investors)}
+        signature_of = {s: startup_keys(startups[s]) for s in {d.startup for d in kept}}
+        signatures = sorted(set(signature_of.values()))
+        row_of = {signature: at for at, signature in enumerate(signatures)}
+        self.keys: dict[str, int] = {}
+        for signature in signatures:
+            for key in signature:
+                self.keys.setdefault(key, len(self.keys))
+        self._signature_sizes = np.zeros(len(signatures))
+        for signature in signature_of.values():
+            self._signature_sizes[row_of[signature]] += 1
+        by_signature: defaultdict[tuple[int, int], float] = defaultdict(float)
+        for deal in kept:
+            by_signature[(row_of[signature_of[deal.startup]], self.column[deal.investor])] += _recency(
+                deal.occurred_at, as_of
+            )
+        self._signature_deals = _sparse(by_signature, (len(signatures), len(self.investors)))
+        # Startups holding each key (document frequency), for the keys' IDF weights.
+        frequency = np.zeros(len(self.keys))
+        key_rows, key_columns = [], []
+        for signature, at in row_of.items():
+            for key in signature:
+                key_rows.append(at)
+                key_columns.append(self.keys[key])
+                frequency[self.keys[key]] += self._signature_sizes[at]
+        self._idf = np.log((1.0 + len(signature_of)) / (1.0 + frequency)) + 1.0
+        self._signature_keys = sp.csc_matrix(
+            (np.ones(len(key_rows)), (key_rows, key_columns)), shape=(len(signatures), len(self.keys))
+        )
+        # Key × investor: recency-weighted deals (popularity) and plain counts (focus shares).
+        key_deals = self._signature_keys.T.tocsr() @ self._signature_deals
+        self._key_recent = sp.csr_matrix(key_deals)
+        counts: defaultdict[tuple[int, int], float] = defaultdict(float)
+        for deal in kept:
+            for key in signature_of[deal.startup]:
+                counts[(self.keys[key], self.column[deal.investor])] += 1.0
+        self._key_counts = _sparse(counts, (len(self.keys), len(self.investors)))
+        self._totals = np.bincount(
+            [self.column[d.investor] for d in kept], minlength=len(self.investors)
+        ).astype(np.float64)
+        self._overall = np.asarray(self._signature_deals.sum(axis=0)).ravel()
+        self._deal_days: dict[Node, np.ndarray] = {
+            investor: np.sort(np.asarray(days, dtype="datetime64[s]"))
+            for investor, days in _days_by_investor(kept).items()
+        }
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog, as_of: dt.datetime) -> CollaborativeIndex:
+        startups = catalog.tables[EntityKind.startup]
+        backed = {deal.startup for deal in catalog.history.deals if deal.startup[1] in startups}
+        records = {node: startups.record(node[1]) for node in backed}
+        return cls(catalog.history.deals, records, as_of)
+
+    def __len__(self) -> int:
+        return len(self.investors)
+
+    def signals(self, record: Mapping[str, Any]) -> QuerySignals:
+        """Every indexed investor's scores for a startup profile (new or known)."""
+        keys = [self.keys[k] for k in startup_keys(record) if k in self.keys]
+        return QuerySignals(
+            segment_popularity=self._segment(record),
+            peer_investors=self._peers(keys),
+            industry_share=self._share([f"industry:{c}" for c in _industries(record)]),
+            stage_share=self._share([f"stage:{record.get('stage')}"]),
+            place_share=self._share([f"place:{p}" for p in _places(record)]),
+        )
+
+    def _row_sum(self, matrix: sp.csr_matrix, names: Sequence[str]) -> np.ndarray:
+        rows = [self.keys[name] for name in names if name in self.keys]
+        if not rows:
+            return np.zeros(len(self.investors))
+        return np.asarray(matrix[rows].sum(axis=0)).ravel()
+
+    def _segment(self, record: Mapping[str, Any]) -> np.ndarray:
+        industries = _industry_keys(record)
+        stage = record.get("stage")
+        parts = {
+            "joint": [f"industry×stage:{code}|{stage}" for code in industries] if stage else [],
+            "industry": [f"industry:{code}" for code in industries],
+            "stage": [f"stage:{stage}"] if stage else [],
+            "place": [f"place:{place}" for place in _places(record)],
+        }
+        score = np.zeros(len(self.investors))
+        for name, weight in SEGMENT_PARTS:
+            counts = self._overall if name == "all" else self._row_sum(self._key_recent, parts[name])
+            score += weight * _normalised(counts)
+        return score
+
+    def _peers(self, keys: list[int]) -> np.ndarray:
+        if not keys or not len(self.investors):
+            return np.zeros(len(self.investors))
+        similarity = np.asarray(self._signature_keys[:, keys] @ self._idf[keys]).ravel()
+        matching = np.flatnonzero(similarity > 0)
+        order = matching[np.argsort(-similarity[matching], kind="stable")]
+        enough = int(np.searchsorted(np.cumsum(self._signature_sizes[order]), PEER_STARTUPS)) + 1
+        peers = order[:enough]
+        scores = np.asarray(self._signature_deals[peers].T @ similarity[peers]).ravel()
+        return _normalised(scores)
+
+    def _share(self, names: Sequence[str]) -> np.ndarray:
+        """The largest share of an investor's deals in any of the named keys."""
+        rows = [self.keys[name] for name in names if name in self.keys]
+        if not rows:
+            return np.zeros(len(self.investors))
+        most = np.asarray(self._key_counts[rows].max(axis=0).todense()).ravel()
+        share: np.ndarray = np.divide(most, self._totals, out=np.zeros_like(most), where=self._totals > 0)
+        return share
+
+    def recent_deals(self, investors: Sequence[Node], days: int) -> np.ndarray:
+        """Each investor's deals in the ``days`` before ``as_of``."""
+        since = np.datetime64(_naive(self.as_of - dt.timedelta(days=days)), "s")
+        empty = np.zeros(0, dtype="datetime64[s]")
+        return np.asarray(
+            [
+                len(found) - np.searchsorted(found, since)
+                for found in (self._deal_days.get(node, empty) for node in investors)
+            ],
+            dtype=np.float64,
+        )
+
+    def top(self, scores: np.ndarray, count: int) -> list[Node]:
+        """The ``count`` investors with the highest positive ``scores``, best first."""
+        positive = np.flatnonzero(scores > 0)
+        order = positive[np.lexsort((positive, -scores[positive]))][:count]
+        return [self.investors[int(at)] for at in order]
+
+
+def _naive(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def _days_by_investor(deals: Sequence[Deal]) -> dict[Node, list[dt.datetime]]:
+    days: defaultdict[Node, list[dt.datetime]] = defaultdict(list)
+    for deal in deals:
+        days[deal.investor].append(_naive(deal.occurred_at))
+    return dict(days)
+
+
+def _sparse(cells: Mapping[tuple[int, int], float], shape: tuple[int, int]) -> sp.csr_matrix:
+    if not cells:
+        return sp.csr_matrix(shape)
+    (rows, columns), values = zip(*cells, strict=True), list(cells.values())
+    return sp.csr_matrix((values, (rows, columns)), shape=shape)
+
+
+def _normalised(values: np.ndarray) -> np.ndarray:
+    top = float(values.max()) if len(values) else 0.0
+    return values / top if top > 0 else values

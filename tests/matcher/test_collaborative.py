@@ -1,0 +1,154 @@
+"""Collaborative signals: as of their moment (moving the clock past later deals changes nothing),
+and the retrieval contract (the pool holds what the strong baselines rank first)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from matcher.catalog import Deal
+from matcher.collaborative import CollaborativeIndex, startup_keys
+from matcher.eligibility import eligible
+from matcher.evaluation.baselines import SegmentPopularityRecommender
+from matcher.evaluation.protocol import Fold, Query
+from matcher.evaluation.world import EngineWorld
+from models.enums import EntityKind
+from tests.doubles import HashingEncoder
+
+INVESTOR, STARTUP = EntityKind.investor, EntityKind.startup
+UTC = dt.UTC
+INDUSTRIES = ("artificial_intelligence", "ecommerce", "healthcare", "fintech", "education")
+STAGES = ("angel", "a", "b")
+
+
+def _startup(row: int, industry: str, stage: str, city: str | None = None) -> dict[str, Any]:
+    return {"id": row, "industries": [industry], "stage": stage} | ({"city": city} if city else {})
+
+
+def _deals(rng: np.random.Generator, count: int, until: dt.datetime) -> list[Deal]:
+    return [
+        Deal(
+            (INVESTOR, int(rng.integers(1, 40))),
+            (STARTUP, int(rng.integers(1, 120))),
+            until - dt.timedelta(days=int(rng.integers(1, 2000))),
+        )
+        for _ in range(count)
+    ]
+
+
+def _startups(rng: np.random.Generator) -> dict[tuple[EntityKind, int], dict[str, Any]]:
+    return {
+        (STARTUP, row): _startup(
+            row, INDUSTRIES[int(rng.integers(5))], STAGES[int(rng.integers(3))], ["武汉", "北京"][row % 2]
+        )
+        for row in range(1, 120)
+    }
+
+
+def _signals(index: CollaborativeIndex, record: dict[str, Any]) -> dict[str, dict[Any, float]]:
+    found = index.signals(record)
+    return {
+        name: {node: float(getattr(found, name)[at]) for node, at in index.column.items()}
+        for name in ("segment_popularity", "peer_investors", "industry_share", "stage_share", "place_share")
+    }
+
+
+def test_deals_after_the_moment_change_nothing() -> None:
+    rng = np.random.default_rng(0)
+    cut = dt.datetime(2016, 1, 1, tzinfo=UTC)
+    startups = _startups(rng)
+    before = _deals(rng, 600, cut)
+    later = [Deal(d.investor, d.startup, cut + (cut - d.occurred_at)) for d in _deals(rng, 300, cut)]
+    later.append(Deal((INVESTOR, 99), (STARTUP, 1), cut))  # exactly at the moment: not yet history
+    query = _startup(0, "ecommerce", "a", "武汉")
+    alone = CollaborativeIndex(before, startups, cut)
+    mixed = CollaborativeIndex(before + later, startups, cut)
+    assert alone.investors == mixed.investors
+    assert _signals(alone, query) == _signals(mixed, query)
+    investors = list(alone.investors)
+    for days in (90, 365):
+        np.testing.assert_array_equal(
+            alone.recent_deals(investors, days), mixed.recent_deals(investors, days)
+        )
+    # The same later deals, once the clock has moved past them, do count.
+    moved = CollaborativeIndex(before + later, startups, cut + dt.timedelta(days=4000))
+    assert _signals(moved, query) != _signals(alone, query)
+
+
+def test_peers_are_startups_sharing_the_rarest_keys() -> None:
+    day = dt.datetime(2015, 6, 1, tzinfo=UTC)
+    startups = {
+        (STARTUP, 1): _startup(1, "healthcare", "a", "武汉"),
+        (STARTUP, 2): _startup(2, "ecommerce", "a", "北京"),
+    }
+    deals = [Deal((INVESTOR, 1), (STARTUP, 1), day), Deal((INVESTOR, 2), (STARTUP, 2), day)]
+    index = CollaborativeIndex(deals, startups, day + dt.timedelta(days=1))
+    found = index.signals(_startup(0, "healthcare", "angel", "武汉"))
+    assert found.peer_investors[index.column[(INVESTOR, 1)]] == 1.0
+    assert found.place_share[index.column[(INVESTOR, 1)]] == 1.0
+    assert found.place_share[index.column[(INVESTOR, 2)]] == 0.0
+    assert "place:武汉" in startup_keys(startups[(STARTUP, 1)])
+
+
+def _synthetic_fold(rng: np.random.Generator) -> Fold:
+    """120 investors, each preferring an industry, 400 history startups and 30 queries."""
+    industries = [INDUSTRIES[int(rng.integers(5))] for _ in range(120)]
+    startups, interactions = [], []
+    for n in range(400):
+        industry, stage = INDUSTRIES[n % 5], STAGES[int(rng.integers(3))]
+        startups.append(
+            {"external_id": f"S{n}", "name": f"公司{n}", "industries": [industry], "stage": stage}
+        )
+        fans = [i for i in range(120) if industries[i] == industry]
+        for investor in rng.choice(fans, size=min(2, len(fans)), replace=False).tolist():
+            day = dt.date(2012, 1, 1) + dt.timedelta(days=int(rng.integers(0, 1400)))
+            interactions.append(
+                {
+                    "external_id": f"X{n}-{investor}",
+                    "actor_kind": "investor",
+                    "actor_external_id": f"I{investor}",
+                    "target_kind": "startup",
+                    "target_external_id": f"S{n}",
+                    "kind": "invested",
+                    "occurred_at": f"{day}T00:00:00+08:00",
+                }
+            )
+    investors = [{"external_id": f"I{i}", "name": f"基金{i}", "investor_type": "vc"} for i in range(120)]
+    queries = [
+        Query(
+            f"q{n}",
+            {"external_id": f"Q{n}", "name": f"新公司{n}", "industries": [INDUSTRIES[n % 5]], "stage": "a"},
+            frozenset({"I0"}),
+            dt.date(2017, 1, 1),
+        )
+        for n in range(30)
+    ]
+    return Fold(
+        name="synthetic",
+        records={"startups": startups, "investors": investors, "interactions": interactions},
+        queries=queries,
+        candidates=frozenset(r["external_id"] for r in investors),
+        history_end=dt.date(2016, 1, 1),
+    )
+
+
+@pytest.mark.parametrize("pool_size", [60, 90])
+def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size: int) -> None:
+    fold = _synthetic_fold(np.random.default_rng(1))
+    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher(pool_size=pool_size)
+    baseline = SegmentPopularityRecommender().fit(fold)
+    investors = matcher.catalog_.tables[INVESTOR]
+    for query in fold.queries:
+        with world.asking(matcher, query) as row_id:
+            asked = matcher._query(STARTUP, row_id, INVESTOR)
+            assert asked is not None
+            mask = eligible(STARTUP, asked.record, investors, asked.direction.rules)
+            assert mask.sum() > pool_size  # the pool is retrieved, not every eligible investor
+            pool = {str(investors.records[p]["external_id"]) for p in matcher._pool(asked, mask, np.zeros(0, np.int64)).tolist()}
+        top = baseline.rank(query, 20)
+        assert set(top) <= pool, sorted(set(top) - pool)
