@@ -14,8 +14,9 @@ The ``crunchbase-2013`` protocol (`crunchbase_folds`): history is every edge dat
 seen in history; the truth is that round's investors seen in history that had not backed the
 company in an earlier round (a follow-on is not a recommendation); the candidates are every
 investor seen in history. A query is ``cold`` when its company has no edge before 2012, else
-``warm-new`` (a round with only follow-on money asks nothing and is left out). Each query's startup is a new profile (``cb-Q-…``), described only by what a founder
-would enter: name, category, round, round size, location and founding date.
+``warm-new`` (a round with only follow-on money asks nothing and is left out). Each query's
+startup is a new profile (``cb-Q-…``), described only by what a founder would enter: name,
+category, round, round size, location and founding date.
 
 Every startup profile needs an industry and a stage. A company without a usable category gets
 `UNKNOWN_INDUSTRY`, the information-technology sector root, the least specific claim about a

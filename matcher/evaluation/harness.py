@@ -25,6 +25,7 @@ from tqdm import tqdm
 from embeddings.encoder import Encoder
 from embeddings.selection import encoder_for
 from matcher.evaluation.baselines import BASELINES, Recommender
+from matcher.evaluation.deal_flow import DealFlowAnswers, deal_flow_answers, deal_flow_row
 from matcher.evaluation.demo_protocol import demo_folds
 from matcher.evaluation.metrics import (
     MetricRow,
@@ -60,11 +61,17 @@ AUC_SEED: Final = 20_260_101
 WUHAN: Final = "wuhan"
 ELSEWHERE: Final = "elsewhere"
 
-PROTOCOLS: Final[dict[str, str]] = {
+_FOUNDER_PROTOCOLS: Final[dict[str, str]] = {
     "cyzone-early": "创业邦 early rounds: history before 2016, seed to A+ rounds of 2018-2019 as queries",
-    "crunchbase-2013": "Crunchbase: edges before 2012 as history, each later round a query (cold and warm)",
+    "crunchbase-2013": "Crunchbase: edges before 2012 as history, each later round a query (cold, warm-new)",
     "yc-2005-2014": "Y Combinator 2005-2014: investors ranked from the description, leave-one-batch-out",
     "demo": "the generated demo ecosystem (seed 42): history before 2026, later investments as queries",
+}
+# "<protocol>-deal-flow": the same folds seen from the investor's side (matcher/evaluation/deal_flow.py).
+DEAL_FLOW: Final = "-deal-flow"
+PROTOCOLS: Final[dict[str, str]] = _FOUNDER_PROTOCOLS | {
+    f"{name}{DEAL_FLOW}": f"{name} seen by investors: each active in the test period ranks its startups"
+    for name in _FOUNDER_PROTOCOLS
 }
 # protocol → (module, function, dataset folder under the shared data directory); imported
 # only when asked for, so a protocol whose loader is missing never breaks the others.
@@ -116,6 +123,7 @@ class ProtocolResult:
 def load_folds(
     protocol_id: str, *, settings: Settings | None = None, sample: int | None = None
 ) -> list[Fold]:
+    protocol_id = protocol_id.removesuffix(DEAL_FLOW)
     if protocol_id == "demo":  # generated, not read from the shared data
         return demo_folds(settings, sample=sample)
     if protocol_id not in _LOADERS:
@@ -176,6 +184,8 @@ def evaluate_folds(
     if unknown:
         raise ValueError(f"methods: unknown {unknown}; known: {', '.join(METHODS)}")
     answers = {method: _Answers() for method in chosen}
+    deal_flow = protocol_id.endswith(DEAL_FLOW)
+    flows: dict[str, list[DealFlowAnswers]] = {method: [] for method in chosen}
     ranker_metrics: dict[str, float] = {}
     needs_engine = any(not _is_baseline(m) for m in chosen)
     # The engine's vectors are small: BLAS threads only contend with each other (and with
@@ -194,6 +204,18 @@ def evaluate_folds(
             for method in chosen:
                 recommender, metrics = _recommender(method, fold, world, Path(scratch), show_progress)
                 ranker_metrics |= {f"{fold.name}/{name}": value for name, value in metrics.items()}
+                if deal_flow:
+                    label = f"{method} · {fold.name}"
+                    flows[method].append(
+                        deal_flow_answers(
+                            recommender.fit(fold),
+                            fold,
+                            depth=CURVE_K,
+                            label=label,
+                            show_progress=show_progress,
+                        )
+                    )
+                    continue
                 _answer(
                     recommender.fit(fold),
                     fold,
@@ -202,12 +224,33 @@ def evaluate_folds(
                     f"{method} · {fold.name}",
                     show_progress,
                 )
+    if deal_flow:
+        return _deal_flow_result(protocol_id, flows, ranker_metrics)
     catalogue = frozenset().union(*(fold.candidates for fold in folds))
     return ProtocolResult(
         protocol=protocol_id,
         table=_table(answers, catalogue),
         recall_curve={m: _recall_curve(a) for m, a in answers.items()},
         exposure={m: _exposure(a) for m, a in answers.items()},
+        ranker_metrics=ranker_metrics,
+    )
+
+
+def _deal_flow_result(
+    protocol_id: str, flows: dict[str, list[DealFlowAnswers]], ranker_metrics: dict[str, float]
+) -> ProtocolResult:
+    rows = tuple(deal_flow_row(method, found, k=K, wide_k=WIDE_K) for method, found in flows.items())
+    seen = {
+        method: _Answers(
+            rankings=[r for a in found for r in a.rankings], truths=[t for a in found for t in a.truths]
+        )
+        for method, found in flows.items()
+    }
+    return ProtocolResult(
+        protocol=protocol_id,
+        table=MetricTable(k=K, wide_k=WIDE_K, rows=rows),
+        recall_curve={m: _recall_curve(a) for m, a in seen.items()},
+        exposure={m: _exposure(a) for m, a in seen.items()},
         ranker_metrics=ranker_metrics,
     )
 
