@@ -48,12 +48,22 @@ def _weights(**weights: float) -> Mapping[str, float]:
 
 # Features that describe the candidate alone (its seats, its popularity, its activity).
 CANDIDATE_ONLY = frozenset({"capacity", "popularity", "recency", "activity_90", "activity_365"})
+# What the deal history says when a startup asks for investors (matcher/collaborative.py): computed
+# in that direction only, so a view turned round drops them too.
+STARTUP_ASKING_ONLY = frozenset(
+    {"segment_popularity", "peer_investors", "industry_share", "stage_share", "place_share"}
+)
 
 
 def _about_the_asker(view: Mapping[str, float]) -> Mapping[str, float]:
     """A side's view turned round: when that side is the candidate, what it would judge about
-    the asker cannot be read from candidate-only features, so those drop and the rest rescale."""
-    kept = {name: weight for name, weight in view.items() if name not in CANDIDATE_ONLY}
+    the asker cannot be read from candidate-only features (nor from those computed only when it
+    asks), so those drop and the rest rescale."""
+    kept = {
+        name: weight
+        for name, weight in view.items()
+        if name not in CANDIDATE_ONLY | STARTUP_ASKING_ONLY
+    }
     total = sum(kept.values())
     return MappingProxyType({name: weight / total for name, weight in kept.items()})
 

@@ -23,6 +23,10 @@ COLUMNS = {
     "graph_proximity": "graph",
     "graph_overlap": "AA",
     "applied": "applied",
+    "segment_popularity": "seg",
+    "peer_investors": "peers",
+    "industry_share": "ind%",
+    "activity_365": "act",
 }
 
 
