@@ -59,11 +59,7 @@ def _about_the_asker(view: Mapping[str, float]) -> Mapping[str, float]:
     """A side's view turned round: when that side is the candidate, what it would judge about
     the asker cannot be read from candidate-only features (nor from those computed only when it
     asks), so those drop and the rest rescale."""
-    kept = {
-        name: weight
-        for name, weight in view.items()
-        if name not in CANDIDATE_ONLY | STARTUP_ASKING_ONLY
-    }
+    kept = {name: weight for name, weight in view.items() if name not in CANDIDATE_ONLY | STARTUP_ASKING_ONLY}
     total = sum(kept.values())
     return MappingProxyType({name: weight / total for name, weight in kept.items()})
 

@@ -149,6 +149,9 @@ def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size:
             assert asked is not None
             mask = eligible(STARTUP, asked.record, investors, asked.direction.rules)
             assert mask.sum() > pool_size  # the pool is retrieved, not every eligible investor
-            pool = {str(investors.records[p]["external_id"]) for p in matcher._pool(asked, mask, np.zeros(0, np.int64)).tolist()}
+            pool = {
+                str(investors.records[p]["external_id"])
+                for p in matcher._pool(asked, mask, np.zeros(0, np.int64)).tolist()
+            }
         top = baseline.rank(query, 20)
         assert set(top) <= pool, sorted(set(top) - pool)
