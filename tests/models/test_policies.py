@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 from alembic import command
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from models.db import alembic_config
 from models.enums import EntityKind
 from models.policies import (
+    Policy,
     PolicyLoadError,
     PolicyRegistry,
     load_policies,
@@ -211,3 +215,72 @@ def test_migration_0005_keeps_existing_rows_working(database_url: str) -> None:
     assert (bool(person[0]), person[1], person[2]) == (False, None, None)
     assert tuple(startup) == (None, None, "a")
     engine.dispose()
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    assert isinstance(value, dict)
+    return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+
+
+_scalars = st.one_of(
+    st.sampled_from(["stage", "A轮", "seed", "headcount", "district", "光谷", "robotics", "nope", "A", ""]),
+    st.integers(-5, 100),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+_leaves = st.fixed_dictionaries(
+    {},
+    optional={
+        "field": st.sampled_from(
+            ["stage", "headcount", "founded_on", "district", "industries", "card_tier", "x"]
+        ),
+        "op": st.sampled_from(["==", "!=", "<", ">=", "in", "not_in", "~"]),
+        "value": _scalars | st.lists(_scalars, max_size=3),
+        "since": st.sampled_from(["years", "months", "days"]),
+        "fixed": st.booleans() | _scalars,
+        "ref": st.sampled_from(["first", "second", "missing"]),
+        "weight": _scalars,
+    },
+)
+_criteria = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(
+        st.builds(lambda parts: {"all": parts}, st.lists(inner, max_size=3)),
+        st.builds(lambda parts: {"any": parts}, st.lists(inner, max_size=3)),
+        st.builds(lambda part: {"not": part}, inner),
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(criteria=st.lists(_criteria, min_size=1, max_size=3), first=_criteria, second=_criteria)
+def test_any_criteria_either_load_or_are_refused_by_line_and_field(
+    criteria: list[dict[str, object]], first: dict[str, object], second: dict[str, object]
+) -> None:
+    head = MINIMAL.split("[[criteria]]")[0]
+    body = head.replace(
+        "[[benefits]]",
+        f"[definitions]\nfirst = {_toml_value(first)}\nsecond = {_toml_value(second)}\n\n[[benefits]]",
+    ) + "".join(
+        "[[criteria]]\n" + "".join(f"{k} = {_toml_value(v)}\n" for k, v in c.items()) for c in criteria
+    )
+    outcome: Policy | PolicyLoadError
+    try:
+        outcome = parse_policy(body, source="fuzz.toml")
+    except PolicyLoadError as error:
+        outcome = error
+    if isinstance(outcome, PolicyLoadError):
+        assert outcome.file == "fuzz.toml"
+        assert outcome.field
+        assert outcome.line is None or 1 <= outcome.line <= len(body.splitlines())
+    else:
+        assert len(outcome.criteria) == len(criteria)
