@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.web.charts import Point, bar_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
+from api.web.forms import _marker
 from api.web.i18n import gettext_for
 from models.accounts import introductions_accepted
 from models.enums import REALISED_OUTCOMES, CardTier, EntityKind, InteractionKind
@@ -30,12 +31,21 @@ from models.tables import Account, Interaction, Investor, Mentor, Person, Practi
 router = APIRouter(include_in_schema=False)
 Staff = Annotated[WebUser, Depends(Role())]  # admin only
 DEFAULT_RANGE_DAYS = 365
+KIND_NAMES = {
+    EntityKind.person: _marker("Talent"),
+    EntityKind.startup: _marker("Startup"),
+    EntityKind.investor: _marker("Investor"),
+    EntityKind.mentor: _marker("Mentor"),
+    EntityKind.space: _marker("Space"),
+    EntityKind.practice_base: _marker("Practice base"),
+    EntityKind.post: _marker("R&D post"),
+}
 
 
 @dataclass(frozen=True)
 class Dashboard:
     cards: dict[str, int]
-    matches_by_direction: list[tuple[str, int]]
+    matches_by_direction: list[tuple[EntityKind, EntityKind, int]]
     intros_requested: int
     intros_accepted: int
     intros_invested: int
@@ -104,9 +114,7 @@ def dashboard(session: Session, start: dt.datetime, end: dt.datetime) -> Dashboa
     investor_ids = session.scalars(select(Investor.id).where(Investor.active)).all()
     return Dashboard(
         cards={tier.value: int(cards.get(tier, 0)) for tier in (CardTier.A, CardTier.B, CardTier.C)},
-        matches_by_direction=sorted(
-            ((f"{a.value}→{t.value}", int(n)) for a, t, n in directions), key=lambda x: -x[1]
-        ),
+        matches_by_direction=sorted(((a, t, int(n)) for a, t, n in directions), key=lambda row: -row[2]),
         intros_requested=len(pairs),
         intros_accepted=len(accepted),
         intros_invested=turned,
@@ -193,19 +201,16 @@ async def staff_home(
     upper = dt.datetime.combine(to_day + dt.timedelta(days=1), dt.time(), dt.UTC)
     gettext = gettext_for(request.state.web_session.language)
     board = dashboard(session, lower, upper)
-    charts = [
-        bar_chart(
-            gettext("Realised matches per month"), _monthly(session, list(REALISED_OUTCOMES), lower, upper)
-        ),
-        bar_chart(
-            gettext("Introductions requested per month"),
-            _monthly(session, [InteractionKind.contacted], lower, upper),
-        ),
-    ]
+    series = (
+        (gettext("Realised matches per month"), list(REALISED_OUTCOMES)),
+        (gettext("Introductions requested per month"), [InteractionKind.contacted]),
+    )
+    charts = [(title, bar_chart(title, _monthly(session, kinds, lower, upper))) for title, kinds in series]
     context = {
         "user": user,
         "board": board,
         "charts": charts,
+        "kind_names": KIND_NAMES,
         "values": {"from": from_day.isoformat(), "to": to_day.isoformat()},
     }
     return render(request, "staff.html", context)
