@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, partial
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 
@@ -360,7 +361,7 @@ class Matcher:
             positions = (
                 table.position(node[1]) for node in index.top(scores, len(index)) if node[1] in table
             )
-            return [p for p in positions if mask[p]][:share]
+            return list(islice((p for p in positions if mask[p]), share))
 
         return [best(signals.segment_popularity), best(signals.peer_investors)]
 
