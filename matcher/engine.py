@@ -46,6 +46,9 @@ RELATION_PATH_HOPS = 4
 # numpy). At 200k startups (A/B, three runs) p99 went 6.6-6.9 -> 6.0-6.1 ms for spaces and
 # 6.2-7.7 -> 5.9 ms for investors against a threshold of 50,000; at 5,000 it gained nothing more.
 CONCURRENT_CHANNELS_MIN = 10_000
+# The deal-history index is rebuilt once the deals grew past this share of those it holds, plus a few.
+REBUILD_GROWTH = 1.01
+REBUILD_MIN_NEW = 10
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,8 @@ class Matcher:
         )
         self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}
-        self._collaborative_index: tuple[int, CollaborativeIndex] | None = None
+        self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
+        self.collaborative_index()  # no first query pays for it
         for direction in DIRECTIONS.values():
             prepare_columns(direction.query_kind, catalog.tables[direction.target_kind], direction.rules)
         return self
@@ -366,11 +370,23 @@ class Matcher:
         return [best(signals.segment_popularity), best(signals.peer_investors)]
 
     def collaborative_index(self) -> CollaborativeIndex:
-        """The history's deals indexed as of now; rebuilt once a deal has arrived since."""
-        deals = len(self.catalog_.history.deals)
-        if self._collaborative_index is None or self._collaborative_index[0] != deals:
-            self._collaborative_index = (deals, CollaborativeIndex.from_catalog(self.catalog_, self._now()))
-        return self._collaborative_index[1]
+        """The history's deals indexed as of now. Rebuilt at once after an erasure (nothing of an
+        erased profile may stay), and after new deals once they are 1% more (plus 10): a rebuild
+        reads every deal, so one new investment does not make the next query pay for it."""
+        history = self.catalog_.history
+        deals, erasures = len(history.deals), history.erasures
+        built = self._collaborative_index
+        if (
+            built is None
+            or built[0][1] != erasures
+            or deals < built[0][0]
+            or deals > built[0][0] * REBUILD_GROWTH + REBUILD_MIN_NEW
+        ):
+            built = self._collaborative_index = (
+                (deals, erasures),
+                CollaborativeIndex.from_catalog(self.catalog_, self._now()),
+            )
+        return built[1]
 
     def _signals(self, query: _Query) -> tuple[CollaborativeIndex, QuerySignals] | None:
         """What the deal history says about a startup asking for investors (None otherwise)."""

@@ -155,3 +155,13 @@ def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size:
             }
         top = baseline.rank(query, 20)
         assert set(top) <= pool, sorted(set(top) - pool)
+
+
+def test_a_removed_investor_leaves_the_history_index_at_once(tmp_path: Path) -> None:
+    fold = _synthetic_fold(np.random.default_rng(2))
+    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher()
+    investor = world.candidate_rows["I0"]
+    assert (INVESTOR, investor) in matcher.collaborative_index().column
+    matcher.remove_profile(INVESTOR, investor)
+    assert (INVESTOR, investor) not in matcher.collaborative_index().column
