@@ -439,6 +439,10 @@ def resolve_location(
     # read as Cambridge, Massachusetts, not Cambridge, England.
     hints = [part for part in (province, country) if part] if city is not None and "," not in city else []
     parsed = parse_location(", ".join([city, *hints])) if city is not None else Location()
+    misread = stated.country is not None and parsed.country not in (None, stated.country)
+    if city is not None and hints and misread:
+        # A hint read the wrong way ("CA" as California beside country CA, Canada): the city alone.
+        parsed = parse_location(city)
     if district is not None:
         _agree("district", WUHAN, "city", parsed.city)
         parsed = _with_city(replace(parsed, district=None), WUHAN)

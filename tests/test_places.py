@@ -161,3 +161,9 @@ def test_migration_keeps_old_rows_and_places_wuhan_districts(database_url: str) 
         == "wuhan"
     )
     engine.dispose()
+
+
+def test_a_country_code_that_is_also_a_state_is_not_read_as_the_state() -> None:
+    # YC's "Lone Butte" with country "CA": Canada, not California.
+    location = resolve_location(country="CA", city="Lone Butte")
+    assert location.country == resolve_location(country="Canada").country
