@@ -122,6 +122,8 @@ def import_command(
             typer.echo(line, err=True)
         typer.echo(error.summary(), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    for normalisation in report.normalised:
+        typer.echo(f"normalised / 已规范: {normalisation}")
     typer.echo(f"{report.kind}: {report.created} created, {report.updated} updated")
 
 

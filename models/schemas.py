@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, Self, TypeVar
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -41,6 +42,7 @@ from models.enums import (
 from models.identity import EMAIL_PATTERN, PHONE_PATTERN, validate_email, validate_id_number, validate_phone
 from models.places import resolve_location
 from models.taxonomy import ANYWHERE, normalize_area, normalize_industry, normalize_stage
+from models.vocabularies import enum_synonyms
 
 T = TypeVar("T")
 MAX_MONEY_CNY = 10**13
@@ -103,6 +105,26 @@ Email = Annotated[
 PlaceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+def _by_synonym(vocabulary: str) -> BeforeValidator:
+    """Accepts an enum's Chinese or English label or synonym (models/data/labels.toml) as its code."""
+    index = enum_synonyms(vocabulary)
+
+    def to_code(value: Any) -> Any:
+        return (index.get(value) or value) if isinstance(value, str) else value
+
+    return BeforeValidator(to_code)
+
+
+PersonRoleCode = Annotated[PersonRole, _by_synonym("person-roles")]
+CardTierCode = Annotated[CardTier, _by_synonym("card-tiers")]
+DegreeCode = Annotated[Degree, _by_synonym("degrees")]
+MemberRoleCode = Annotated[MemberRole, _by_synonym("member-roles")]
+InvestorTypeCode = Annotated[InvestorType, _by_synonym("investor-types")]
+SpaceTypeCode = Annotated[SpaceType, _by_synonym("space-types")]
+PostTypeCode = Annotated[PostType, _by_synonym("post-types")]
+InteractionKindCode = Annotated[InteractionKind, _by_synonym("interaction-kinds")]
+
+
 class CreateSchema(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -161,15 +183,15 @@ def _check_not_above(model: BaseModel, part: str, whole: str) -> None:
 
 
 class PersonFields(ProfileFields):
-    role: PersonRole
-    card_tier: CardTier = CardTier.none
+    role: PersonRoleCode
+    card_tier: CardTierCode = CardTier.none
     bio: LongText = ""
     skills: TagList = []
     industries: IndustryList = []
     languages: TagList = []
     university: ShortText | None = None
     major: Tag | None = None
-    degree: Degree = Degree.none
+    degree: DegreeCode = Degree.none
     graduation_year: Annotated[int, Strict(), Field(ge=1950, le=2100)] | None = None
     birth_year: Annotated[int, Strict(), Field(ge=1900, le=2100)] | None = Field(
         default=None, description="Policies for young talent (青年) read the age from it."
@@ -197,7 +219,7 @@ class TeamMember(BaseModel):
     model_config = ConfigDict(extra="forbid", from_attributes=True)
 
     person_external_id: ExternalId
-    role: MemberRole = MemberRole.member
+    role: MemberRoleCode = MemberRole.member
 
 
 SeekingKind = Literal["investor", "mentor", "space", "practice_base", "post"]
@@ -235,7 +257,7 @@ class StartupPublic(PublicSchema, StartupFields):
 
 
 class InvestorFields(ProfileFields):
-    investor_type: InvestorType
+    investor_type: InvestorTypeCode
     thesis: LongText = ""
     industries: IndustryList = []
     stages: StageList = []
@@ -289,7 +311,7 @@ class MentorPublic(PublicSchema, MentorFields):
 
 
 class SpaceFields(ProfileFields):
-    space_type: SpaceType
+    space_type: SpaceTypeCode
     district: DistrictCode
     description: LongText = ""
     industries: IndustryList = []
@@ -349,13 +371,13 @@ class PracticeBasePublic(PublicSchema, PracticeBaseFields):
 
 
 class PostFields(ProfileFields):
-    post_type: PostType
+    post_type: PostTypeCode
     enterprise_name: Name
     description: LongText = ""
     skills: TagList = []
     industry: IndustryCode
     headcount: Annotated[int, Strict(), Field(ge=1, le=10_000)]
-    min_degree: Degree = Degree.none
+    min_degree: DegreeCode = Degree.none
 
 
 class PostCreate(CreateSchema, PostFields):
@@ -388,7 +410,7 @@ class InteractionFields(BaseModel):
     actor_external_id: ExternalId
     target_kind: EntityKind
     target_external_id: ExternalId
-    kind: InteractionKind
+    kind: InteractionKindCode
     occurred_at: Timestamp = Field(
         default_factory=beijing_now,
         description="Without an offset, Beijing time is assumed.",

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.changes import BULK
+from models.coercion import coercions
 from models.db import transaction
 from models.kinds import KindSpec
 from models.refs import ReferenceCheckError
@@ -99,10 +100,23 @@ class ImportRowsError(ValueError):
 
 
 @dataclass(frozen=True)
+class Normalisation:
+    """A vocabulary value a row gave as another spelling, stored as its code ("B+ → b")."""
+
+    row: int
+    field: str
+    change: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.field}: {self.change}"
+
+
+@dataclass(frozen=True)
 class ImportReport:
     kind: str
     created: int
     updated: int
+    normalised: tuple[Normalisation, ...] = ()
 
 
 # --- reading files --------------------------------------------------------------------
@@ -240,12 +254,18 @@ def import_records(
             spec, [r["external_id"] for r in prepared if "external_id" in r]
         )
         models: list[tuple[Any, BaseModel]] = []
+        normalised: list[Normalisation] = []
         for number, record in enumerate(progress(prepared, len(prepared), f"validate {spec.slug}"), start=1):
             row = existing.get(record.get("external_id", ""))
             try:
-                models.append((row, repository.merged(spec, row, record)))
+                model = repository.merged(spec, row, record)
             except ValidationError as error:
                 problems.extend(_row_problems(number, error))
+                continue
+            models.append((row, model))
+            normalised.extend(
+                Normalisation(number, name, change) for name, change in coercions(record, model).items()
+            )
         if problems:
             raise ImportRowsError(sorted(problems, key=lambda p: p.row))
         for number, (row, model) in enumerate(progress(models, len(models), f"write {spec.slug}"), start=1):
@@ -258,7 +278,9 @@ def import_records(
             # Raising inside the transaction rolls every written row back.
             raise ImportRowsError(problems)
     created = sum(1 for row, _ in models if row is None)
-    return ImportReport(spec.slug, created=created, updated=len(models) - created)
+    return ImportReport(
+        spec.slug, created=created, updated=len(models) - created, normalised=tuple(normalised)
+    )
 
 
 def _with_interaction_id(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, File, Query, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field, create_model
 
 from api.deps import MatcherDep, RepositoryDep, SessionFactoryDep, SettingsDep
@@ -27,6 +27,7 @@ from api.security import (
     writable_row,
 )
 from models.accounts import link_profile
+from models.coercion import coercions
 from models.enums import EntityKind
 from models.erasure import erase_person, purge_freed_pages
 from models.kinds import KINDS, KindSpec
@@ -51,10 +52,17 @@ class Page(BaseModel, Generic[PublicT]):
     offset: int
 
 
+class Normalisation(BaseModel):
+    row: int
+    field: str
+    change: str = Field(description="given → stored, e.g. 'B+ → b'")
+
+
 class ImportResult(BaseModel):
     kind: str
     created: int
     updated: int
+    normalised: list[Normalisation] = Field(description="Every vocabulary value stored as another spelling.")
 
 
 def _list_query_model(spec: KindSpec) -> type[BaseModel]:
@@ -68,6 +76,30 @@ def _list_query_model(spec: KindSpec) -> type[BaseModel]:
     )
 
 
+def _written_model(spec: KindSpec) -> type[BaseModel]:
+    """The Public schema plus what validation rewrote, answered to a create or an update."""
+    return create_model(
+        f"{spec.public.__name__}Written",
+        __base__=spec.public,
+        normalised=(
+            dict[str, str],
+            Field(
+                default_factory=dict,
+                description='Vocabulary values stored as another spelling\'s code: {"stage": "B+ → b"}.',
+            ),
+        ),
+    )
+
+
+async def _raw_body(request: Request) -> dict[str, Any]:
+    """The JSON body as sent (already read and cached by the body's validation)."""
+    raw = await request.json()
+    return raw if isinstance(raw, dict) else {}
+
+
+RawBody = Annotated[dict[str, Any], Depends(_raw_body)]
+
+
 def kind_router(spec: KindSpec) -> APIRouter:
     # Authentication first, so the rate limits below can count per account.
     router = APIRouter(prefix=f"/v1/{spec.slug}", tags=[spec.slug], dependencies=[Authenticated])
@@ -78,6 +110,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
     create_schema: Any = spec.create
     update_schema: Any = spec.update
     public_schema: Any = spec.public
+    written_schema: Any = _written_model(spec)
     list_query: Any = _list_query_model(spec)
     pagination = {"limit", "offset"}
 
@@ -101,12 +134,12 @@ def kind_router(spec: KindSpec) -> APIRouter:
 
     @router.post(
         "",
-        response_model=public_schema,
+        response_model=written_schema,
         status_code=status.HTTP_201_CREATED,
         summary=f"Create in {spec.slug}",
     )
     def create_row(
-        principal: creator, repository: RepositoryDep, matcher: MatcherDep, body: create_schema
+        principal: creator, repository: RepositoryDep, matcher: MatcherDep, body: create_schema, raw: RawBody
     ) -> Any:
         refuse_admin_fields(principal, policy, body)
         row = repository.create(spec, body)
@@ -116,11 +149,16 @@ def kind_router(spec: KindSpec) -> APIRouter:
         public = repository.public(spec, [row])[0]
         repository.session.commit()
         matcher.catch_up()
-        return public
+        return {**public.model_dump(), "normalised": coercions(raw, body)}
 
-    @router.patch("/{row_id:ref}", response_model=public_schema, summary=f"Update one of {spec.slug}")
+    @router.patch("/{row_id:ref}", response_model=written_schema, summary=f"Update one of {spec.slug}")
     def update_row(
-        principal: owner, repository: RepositoryDep, matcher: MatcherDep, row_id: RowId, body: update_schema
+        principal: owner,
+        repository: RepositoryDep,
+        matcher: MatcherDep,
+        row_id: RowId,
+        body: update_schema,
+        raw: RawBody,
     ) -> Any:
         writable_row(principal, spec, repository.session, row_id)
         refuse_admin_fields(principal, policy, body)
@@ -129,7 +167,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         public = repository.public(spec, [row])[0]
         repository.session.commit()
         matcher.catch_up()
-        return public
+        return {**public.model_dump(), "normalised": coercions(raw, body)}
 
     @router.delete(
         "/{row_id:ref}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}"
@@ -178,7 +216,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
             path.write_bytes(file.file.read())
             report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
         matcher.catch_up()
-        return {"kind": report.kind, "created": report.created, "updated": report.updated}
+        return report
 
     @router.get(
         "/export",

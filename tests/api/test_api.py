@@ -160,7 +160,11 @@ def test_import_endpoint_is_all_or_nothing(client: TestClient) -> None:
     assert client.get("/v1/startups").json()["total"] == 0
     files = {"file": ("startups.json", json.dumps(good, ensure_ascii=False).encode(), "application/json")}
     accepted = client.post("/v1/startups/import", files=files)
-    assert accepted.json() == {"kind": "startups", "created": 3, "updated": 0}
+    assert {k: accepted.json()[k] for k in ("kind", "created", "updated")} == {
+        "kind": "startups",
+        "created": 3,
+        "updated": 0,
+    }
 
 
 def test_import_endpoint_refuses_unknown_file_types(client: TestClient) -> None:
@@ -201,11 +205,8 @@ def test_import_takes_gbk_csv_and_xlsx_and_export_offers_bom_csv_and_xlsx(client
     upload = io.BytesIO()
     renamed.to_excel(upload, index=False)
     files = {"file": ("startups.xlsx", upload.getvalue(), "application/octet-stream")}
-    assert client.post("/v1/startups/import", files=files).json() == {
-        "kind": "startups",
-        "created": 0,
-        "updated": 1,
-    }
+    reimported = client.post("/v1/startups/import", files=files).json()
+    assert (reimported["created"], reimported["updated"]) == (0, 1)
     assert client.get("/v1/startups").json()["items"][0]["name"] == "武汉改名光电有限公司"
 
 
@@ -231,3 +232,25 @@ def test_an_unknown_external_id_is_a_404_that_says_what_was_looked_up(client: Te
     assert "external id 'S-99999'" in response.json()["message"]
     assert client.get("/v1/startups/import").status_code == 405
     assert client.get("/v1/startups/export").status_code == 200
+
+
+def test_a_synonym_is_accepted_and_the_coercion_reported_on_create_update_and_import(
+    client: TestClient,
+) -> None:
+    _create_all(client)
+    body = samples()["startups"][0] | {"external_id": "S-SYN", "team": [], "stage": "B+", "district": "光谷"}
+    created = client.post("/v1/startups", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["stage"] == "b"
+    assert created.json()["normalised"]["stage"] == "B+ → b"
+    assert created.json()["normalised"]["district"] == "光谷 → east_lake_hightech"
+    patched = client.patch("/v1/startups/S-SYN", json={"stage": "天使"}).json()
+    assert patched["normalised"] == {"stage": "天使 → angel"}
+    unchanged = client.patch("/v1/startups/S-SYN", json={"stage": "angel"}).json()
+    assert unchanged["normalised"] == {}
+    person = client.patch(f"/v1/persons/{samples()['persons'][0]['external_id']}", json={"degree": "博士"})
+    assert person.json()["degree"] == "phd"
+    assert person.json()["normalised"] == {"degree": "博士 → phd"}
+    csv = "external_id,name,industries,stage\nS-CSV,武汉测试光电有限公司,intelligent_manufacturing,B+\n"
+    imported = client.post("/v1/startups/import", files={"file": ("s.csv", csv.encode(), "text/csv")}).json()
+    assert imported["normalised"] == [{"row": 1, "field": "stage", "change": "B+ → b"}]

@@ -1,0 +1,59 @@
+"""What input validation rewrote in a vocabulary field, so a client is told, never silently coerced.
+
+A stage given as ``B+`` is stored as ``b`` and an industry as ``智能制造`` as
+``intelligent_manufacturing``: both are accepted synonyms (models/vocabularies.py), and the
+response says ``"normalised": {"stage": "B+ → b"}``. Only top-level fields are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator
+from pydantic.fields import FieldInfo
+
+from models.taxonomy import normalize_area, normalize_industry, normalize_stage
+
+_TAXONOMY_NORMALISERS = frozenset({normalize_area, normalize_industry, normalize_stage})
+ARROW = " → "
+
+
+def _vocabulary_annotation(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return True
+    if any(
+        isinstance(meta, AfterValidator | BeforeValidator) and meta.func in _TAXONOMY_NORMALISERS
+        for meta in getattr(annotation, "__metadata__", ())
+    ):
+        return True
+    return any(_vocabulary_annotation(arg) for arg in get_args(annotation))
+
+
+def is_vocabulary_field(field: FieldInfo) -> bool:
+    """A field whose values come from a closed vocabulary (taxonomy code or enum)."""
+    if any(
+        isinstance(meta, AfterValidator) and meta.func in _TAXONOMY_NORMALISERS for meta in field.metadata
+    ):
+        return True
+    return _vocabulary_annotation(field.annotation)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(item) for item in value)
+    return str(value.value if isinstance(value, Enum) else value)
+
+
+def coercions(raw: Mapping[str, Any], model: BaseModel) -> dict[str, str]:
+    """``{field: "given → stored"}`` for every vocabulary field of ``raw`` that validation rewrote."""
+    fields = type(model).model_fields
+    report = {}
+    for name, given in raw.items():
+        if name not in fields or not is_vocabulary_field(fields[name]):
+            continue
+        given_text, stored_text = _shown(given), _shown(getattr(model, name))
+        if given_text != stored_text:
+            report[name] = f"{given_text}{ARROW}{stored_text}"
+    return report
