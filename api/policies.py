@@ -258,6 +258,7 @@ def export_eligible(profiles: Sequence[EligibleProfile], fmt: ExportFormat) -> t
     if fmt == "xlsx":
         try:
             from openpyxl import Workbook  # optional: the CSV needs nothing
+            from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
         except ImportError:
             fmt = "csv"
         else:
@@ -266,7 +267,8 @@ def export_eligible(profiles: Sequence[EligibleProfile], fmt: ExportFormat) -> t
             assert sheet is not None
             sheet.append(EXPORT_HEADER)
             for row in _rows(profiles):
-                sheet.append(row)
+                # Control characters a name may hold have no place in a worksheet cell.
+                sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
             buffer = io.BytesIO()
             book.save(buffer)
             return buffer.getvalue(), XLSX_MEDIA

@@ -276,3 +276,17 @@ def test_deleting_a_profile_deletes_its_applications(client: TestClient) -> None
     assert created.status_code == 201
     assert client.delete(f"/v1/startups/{startup_id}").status_code in (200, 204)
     assert client.get(f"/v1/policy-applications/{created.json()['id']}").status_code == 404
+
+
+def test_an_export_of_names_with_control_characters_still_opens() -> None:
+    from openpyxl import load_workbook
+
+    from api.policies import EligibleProfile, export_eligible
+
+    content, media = export_eligible(
+        [EligibleProfile(id=1, external_id="S-1", name="光谷\x07科技", district=None)], "xlsx"
+    )
+    assert media.startswith("application/vnd")
+    sheet = load_workbook(io.BytesIO(content)).active
+    assert sheet is not None
+    assert sheet.cell(2, 3).value == "光谷科技"
