@@ -70,16 +70,18 @@ def _policy(policies: PolicySet, policy_id: str) -> Policy:
 class PolicyList(BaseModel):
     items: list[PolicyPublic]
     load_error: str | None = Field(
-        default=None, description="Why staff's latest edit was refused (the set before it keeps serving)."
+        default=None,
+        description="For staff: why the latest edit was refused (the set before it keeps serving).",
     )
 
 
 @router.get("/v1/policies", response_model=PolicyList, summary="The plan's policies")
-def list_policies(_anyone: Anyone, registry: RegistryDep, audience: EntityKind | None = None) -> Any:
+def list_policies(principal: Anyone, registry: RegistryDep, audience: EntityKind | None = None) -> Any:
     """Every policy in force, with its section of the plan, issuing units, benefits and criteria."""
     policies = registry.current().policies.values()
     items = [policy_public(p) for p in sorted(policies, key=lambda p: p.id) if audience in (None, p.audience)]
-    error = registry.last_error
+    # The refusal names server paths: staff's business only.
+    error = registry.last_error if principal.is_admin else None
     return PolicyList(items=items, load_error=str(error) if error is not None else None)
 
 

@@ -231,6 +231,11 @@ def test_staff_edit_a_policy_and_a_bad_file_is_refused_by_line(client: TestClien
     assert refused.json()["field"] == "body.toml.criteria[0].field"
     assert "rocket_fuel" in refused.json()["message"]
     assert client.get(f"/v1/policies/{POLICY}").json()["version"] == 2  # the edit before keeps serving
+    (client.app.state.settings.policy_dir / f"{POLICY}.toml").write_text(bad, "utf-8")  # type: ignore[attr-defined]
+    assert "rocket_fuel" in client.get("/v1/policies").json()["load_error"]
+    assert client.get(f"/v1/policies/{POLICY}").json()["version"] == 2
+    investor = account_headers(client.app, AccountRole.investor)
+    assert client.get("/v1/policies", headers=investor).json()["load_error"] is None
     founder = account_headers(client.app, AccountRole.founder)
     assert client.put(f"/v1/policies/{POLICY}", json={"toml": edited}, headers=founder).status_code == 403
     assert client.get(f"/v1/policies/{POLICY}/file", headers=founder).status_code == 403
