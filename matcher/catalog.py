@@ -283,7 +283,7 @@ class History:
     last_active: dict[Node, dt.datetime] = field(default_factory=dict)
     investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
     deals: list[Deal] = field(default_factory=list)
-    erasures: int = 0  # profiles forgotten so far: anything derived from the deals must follow
+    erasures: int = 0  # profiles with deals forgotten so far: anything derived from the deals must follow
 
     @classmethod
     def from_database(cls, session: Session) -> History:
@@ -338,8 +338,10 @@ class History:
             self.applications[other].pop(node, None)
         self.last_active.pop(node, None)
         self.investments.pop(node, None)
-        self.deals = [d for d in self.deals if node not in (d.investor, d.startup)]
-        self.erasures += 1
+        kept = [d for d in self.deals if node not in (d.investor, d.startup)]
+        if len(kept) < len(self.deals):
+            self.deals = kept
+            self.erasures += 1
 
 
 @dataclass

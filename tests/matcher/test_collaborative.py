@@ -165,3 +165,13 @@ def test_a_removed_investor_leaves_the_history_index_at_once(tmp_path: Path) -> 
     assert (INVESTOR, investor) in matcher.collaborative_index().column
     matcher.remove_profile(INVESTOR, investor)
     assert (INVESTOR, investor) not in matcher.collaborative_index().column
+
+
+def test_a_startup_without_deals_asking_and_leaving_keeps_the_index(tmp_path: Path) -> None:
+    fold = _synthetic_fold(np.random.default_rng(3))
+    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher()
+    index = matcher.collaborative_index()
+    with world.asking(matcher, fold.queries[0]) as row_id:
+        assert matcher.recommend(STARTUP, row_id, INVESTOR, k=5)
+    assert matcher.collaborative_index() is index  # no rebuild per query
