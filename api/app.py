@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.docs import install_docs
-from api.engine import MatcherService
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import install_limits
+from api.matcher_service import MatcherService
 from api.routes import accounts, health, policies, recommendations, rounds, vocabularies
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
@@ -30,12 +30,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         migrate(engine)
         app.state.settings = settings
         app.state.session_factory = session_factory(engine)
-        app.state.matcher = MatcherService(settings, app.state.session_factory)
+        app.state.matcher_service = MatcherService(settings, app.state.session_factory)
         app.state.policies = PolicyRegistry(settings.policy_dir)
         app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)
-        app.state.matcher.on_changes(app.state.principals.changed)
-        app.state.matcher.build()
-        with app.state.matcher.reading() as matcher:
+        app.state.matcher_service.on_changes(app.state.principals.changed)
+        app.state.matcher_service.build()
+        with app.state.matcher_service.reading() as matcher:
             prepare_policy_columns(app.state.policies.current().policies.values(), matcher.catalog_)
         yield
         engine.dispose()

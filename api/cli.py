@@ -204,7 +204,7 @@ def recommend(
     english: Annotated[bool, typer.Option("--en", help="Reasons in English.")] = False,
 ) -> None:
     """Print ranked matches for one profile, with each side's score and the reasons."""
-    from api.engine import MatcherService
+    from api.matcher_service import MatcherService
     from models.enums import EntityKind
 
     settings = Settings()
@@ -217,10 +217,10 @@ def recommend(
     service = MatcherService(settings, factory)
     service.build(show_progress=True)
     try:
-        with service.reading() as engine:
+        with service.reading() as matcher:
             asker, target = EntityKind(source_spec.entity), EntityKind(target_spec.entity)
-            matches = engine.recommend(asker, row_id, target, k=k)
-            why = None if matches else engine.why_empty(asker, row_id, target)
+            matches = matcher.recommend(asker, row_id, target, k=k)
+            why = None if matches else matcher.why_empty(asker, row_id, target)
     except (LookupError, ValueError) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -254,8 +254,8 @@ def _print_matches(matches: Any, *, english: bool) -> None:
             str(rank),
             f"{match.name} ({match.external_id})",
             f"{match.score:.3f}",
-            f"{match.query_side_score:.3f}",
-            f"{match.candidate_side_score:.3f}",
+            f"{match.asker_score:.3f}",
+            f"{match.candidate_score:.3f}",
             reasons,
         )
     # Piped output has no terminal width; keep reasons readable instead of folding them to 80.

@@ -94,9 +94,9 @@ def solve(
     floor: Annotated[bool, typer.Option(help="optimal only: place everyone capacity allows first.")] = False,
     cap: Annotated[int | None, typer.Option(min=0, help="At most this many per counterpart.")] = None,
 ) -> None:
-    """Solve the round with the engine's preferences and print the proposal's metrics."""
-    # Imported here: the engine is heavy, and the other commands need none of it.
-    from api.engine import MatcherService
+    """Solve the round with the matcher's preferences and print the proposal's metrics."""
+    # Imported here: the matcher is heavy, and the other commands need none of it.
+    from api.matcher_service import MatcherService
     from api.routes.rounds import solve_and_store
 
     settings = Settings()

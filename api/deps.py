@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.engine import MatcherService
+from api.matcher_service import MatcherService
 from models.repository import Repository
 from models.settings import Settings
 
@@ -48,9 +48,9 @@ async def get_repository(session: SessionDep, settings: SettingsDep) -> Reposito
 RepositoryDep = Annotated[Repository, Depends(get_repository)]
 
 
-async def get_matcher(request: Request) -> MatcherService:
-    service: MatcherService = request.app.state.matcher
+async def get_matcher_service(request: Request) -> MatcherService:
+    service: MatcherService = request.app.state.matcher_service
     return service
 
 
-MatcherDep = Annotated[MatcherService, Depends(get_matcher)]
+MatcherServiceDep = Annotated[MatcherService, Depends(get_matcher_service)]

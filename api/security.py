@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SessionFactoryDep
-from api.engine import MatcherService
 from api.errors import ApiError, ErrorBody
 from api.ids import RowId
+from api.matcher_service import MatcherService
 from models.accounts import Profile, account_for_key, interaction_end_is_one_of, key_hash, owned_profiles
 from models.changes import FeedEntry, Topic
 from models.enums import AccountRole, EntityKind
@@ -121,7 +121,7 @@ async def authenticate(
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
-    service: MatcherService = request.app.state.matcher
+    service: MatcherService = request.app.state.matcher_service
     if service.behind():
         await run_in_threadpool(service.catch_up, wait=False)
     principals: PrincipalCache = request.app.state.principals

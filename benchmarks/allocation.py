@@ -6,12 +6,12 @@
 Spaces are unequally popular (Zipf-like, as every founder asks for the same few incubators
 around 光谷): each applicant ranks ``depth`` distinct spaces, drawn by popularity plus taste
 (Gumbel top-k). A space wants applicants by a shared quality plus its own taste. The mutual
-score of a pair is the harmonic mean of both wishes, as the engine fuses its two sides.
+score of a pair is the harmonic mean of both wishes, as the matcher fuses its two sides.
 Places total ``seats-ratio`` × applicants, spread over spaces at random. Target: ≤ 60 s each.
 
-    .venv/bin/python -m benchmarks.allocation --engine
+    .venv/bin/python -m benchmarks.allocation --matcher
 
-The same with the engine's own preferences: every startup of the demo ecosystem (seed 42)
+The same with the matcher's own preferences: every startup of the demo ecosystem (seed 42)
 applies to its spaces, both sides ranked by the two-sided scores (top 20 eligible).
 """
 
@@ -35,8 +35,8 @@ from matcher.allocation import (
     solver_for,
     unmatched_reasons,
 )
-from matcher.allocation.preferences import RoundParticipants, engine_preferences
-from matcher.engine import Matcher
+from matcher.allocation.preferences import RoundParticipants, matcher_preferences
+from matcher.matcher import Matcher
 from models.enums import EntityKind
 
 CHUNK = 20_000
@@ -94,10 +94,10 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--seats-ratio", type=float, default=0.6)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--engine", action="store_true", help="The demo ecosystem, scored by the engine.")
+    parser.add_argument("--matcher", action="store_true", help="The demo ecosystem, scored by the matcher.")
     args = parser.parse_args()
-    if args.engine:
-        engine_round(args.depth)
+    if args.matcher:
+        matcher_round(args.depth)
         return
 
     started = time.perf_counter()
@@ -112,12 +112,12 @@ def main() -> None:
         print(_line(problem, assignment, floor=floor))
 
 
-def engine_round(depth: int) -> None:
+def matcher_round(depth: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
         catalog = demo_catalog(Path(folder))
         matcher = Matcher(encoder=chinese_encoder()).fit(catalog)
-        print(f"demo ecosystem loaded and the engine fitted in {time.perf_counter() - started:.1f} s")
+        print(f"demo ecosystem loaded and the matcher fitted in {time.perf_counter() - started:.1f} s")
     startups, spaces = catalog.tables[EntityKind.startup], catalog.tables[EntityKind.space]
     counterparts = [int(i) for i in spaces.ids[spaces.alive]]
     participants = RoundParticipants(
@@ -131,11 +131,11 @@ def engine_round(depth: int) -> None:
         counterpart_rankings={},
     )
     started = time.perf_counter()
-    problem = engine_preferences(matcher, participants).problem
+    problem = matcher_preferences(matcher, participants).problem
     print(
         f"{len(participants.applicants):,} startups × {len(counterparts)} spaces "
         f"({int(problem.capacities.sum()):,} vacant seats): {problem.n_pairs:,} eligible ranked pairs, "
-        f"preferences from the engine in {time.perf_counter() - started:.1f} s"
+        f"preferences from the matcher in {time.perf_counter() - started:.1f} s"
     )
     runs: tuple[tuple[SolverName, bool], ...] = (("stable", False), ("optimal", False), ("optimal", True))
     for name, floor in runs:

@@ -103,7 +103,7 @@ def run(scale: Scale, seed: int) -> None:
     seeds = [query_seeds(graph, random.Random(i).sample(startups, 10)) for i in range(1000)]
     pairs = [random.Random(-i).sample(startups, 2) for i in range(1000)]
     exact = [
-        graph.personalized_pagerank(s, target_kind=K.investor, tol=1e-10, max_iter=500) for s in seeds[:30]
+        graph.personalized_pagerank(s, candidate_kind=K.investor, tol=1e-10, max_iter=500) for s in seeds[:30]
     ]
 
     walks(graph, scale, seeds, exact)
@@ -117,7 +117,7 @@ def run(scale: Scale, seed: int) -> None:
 
 
 def query_seeds(graph: RelationGraph, startups: list[Node]) -> dict[Node, float]:
-    """As the engine seeds: the query startup, and nine startups like it (as embeddings would give)."""
+    """As the matcher seeds: the query startup, and nine startups like it (as embeddings would give)."""
     query, *similar = startups
     return {query: 1.0} | dict.fromkeys(similar, 0.5)
 
@@ -132,7 +132,7 @@ def walks(
     graph: RelationGraph, scale: Scale, seeds: list[dict[Node, float]], exact: list[dict[Node, float]]
 ) -> None:
     def ppr(i: int) -> dict[Node, float]:
-        return graph.personalized_pagerank(seeds[i], target_kind=K.investor)
+        return graph.personalized_pagerank(seeds[i], candidate_kind=K.investor)
 
     print(f"personalised PageRank (tol 1e-6) {latency(ppr, scale.ppr_queries)}")
     error = max(max(abs(v - exact[i].get(n, 0.0)) for n, v in ppr(i).items()) for i in range(len(exact)))
@@ -144,7 +144,7 @@ def walks(
 def two_hop(graph: RelationGraph, name: str, seeds: list[dict[Node, float]]) -> None:
     print(f"two-hop, {name:20} {latency(lambda i: graph.two_hop_scores(seeds[i], K.investor), 1000)}")
     truth = [
-        graph.personalized_pagerank(s, target_kind=K.investor, tol=1e-10, max_iter=500) for s in seeds[:30]
+        graph.personalized_pagerank(s, candidate_kind=K.investor, tol=1e-10, max_iter=500) for s in seeds[:30]
     ]
     shared = [len(top(graph.two_hop_scores(seeds[i], K.investor)) & top(truth[i])) for i in range(30)]
     print(f"  top-10 investors shared with converged PageRank: {np.mean(shared) / 10:.0%}")
@@ -201,7 +201,7 @@ def incremental(
 
     def add_then_query(i: int) -> None:
         graph.add(arriving[900 + i])
-        graph.personalized_pagerank(seeds, target_kind=K.investor)
+        graph.personalized_pagerank(seeds, candidate_kind=K.investor)
 
     print(f"add, then PageRank (fold + solve) {latency(add_then_query, min(100, scale.ppr_queries))}")
 

@@ -175,7 +175,8 @@ def main() -> None:
     start = time.perf_counter()
     catalog = synthetic_catalog(args.profiles)
     print(f"built {args.profiles:,} startups and persons in {time.perf_counter() - start:.0f} s")
-    # As the service does after a build (api.engine.settle_memory): no collector pass over the catalogue.
+    # As the service does after a build (api.matcher_service.settle_memory): no collector pass
+    # over the catalogue.
     gc.collect()
     gc.freeze()
     shipped = load_policies(shipped_policy_files())

@@ -11,7 +11,7 @@ reasons. Wall-clock and CPU time (this thread's) are both shown: on a shared mac
 between them is time spent waiting for a core. Last, the next recommendation after an edit
 that leaves a profile's text alone (a space's seats, a startup's ask).
 
-Baseline in the same run: the same engine scoring every eligible candidate instead of a
+Baseline in the same run: the same matcher scoring every eligible candidate instead of a
 retrieved pool (on the first ``--baseline-queries`` queries of each direction), for speed and
 for the overlap of the two top-10 lists. Encoding: our encoder paths against raw
 ``SentenceTransformer.encode`` (see ``benchmarks.encode_throughput``).
@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from api.engine import settle_memory
+from api.matcher_service import settle_memory
 from benchmarks.encode_throughput import compare, sentences
 from embeddings.chinese import chinese_encoder
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from matcher.catalog import Catalog
-from matcher.engine import Match, Matcher
+from matcher.matcher import Match, Matcher
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
@@ -165,14 +165,14 @@ def top(matcher: Matcher, kind: EntityKind, target: EntityKind, row_id: int) -> 
 
 
 def baseline(matcher: Matcher, kind: EntityKind, target: EntityKind, ids: list[int]) -> str:
-    """The pooled engine against the same engine scoring every eligible candidate (no exposure
+    """The pooled engine against the same matcher scoring every eligible candidate (no exposure
     cap on either, so both lists depend on the query alone): time, shared ids in the top 10, and
     the pooled top 10's mean score as a share of the exhaustive one's (clones of one listing are
     near-ties, so at scale the ids overlap less than the scores do)."""
     pooled = Matcher(encoder=matcher.encoder, exposure_cap=None)
     exhaustive = Matcher(encoder=matcher.encoder, exposure_cap=None, pool_size=2**62)
-    for engine in (pooled, exhaustive):
-        engine.fit(matcher.catalog_, channels=matcher.channels_)
+    for each in (pooled, exhaustive):
+        each.fit(matcher.catalog_, channels=matcher.channels_)
     fast, fast_lists = timed(partial(top, pooled, kind, target), ids)
     slow, slow_lists = timed(partial(top, exhaustive, kind, target), ids)
     pairs = [(a, b) for a, b in zip(fast_lists, slow_lists, strict=True) if b]
@@ -235,9 +235,9 @@ def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_q
     built = time.perf_counter() - started
     settle_memory()  # as the service does after every build
     started = time.perf_counter()
-    for query_kind, target in DIRECTIONS:  # a few queries per direction fill the lazily built caches
-        for row_id in query_ids(matcher, query_kind, WARM_UP_QUERIES):
-            matcher.recommend(query_kind, row_id, target)
+    for asker_kind, target in DIRECTIONS:  # a few queries per direction fill the lazily built caches
+        for row_id in query_ids(matcher, asker_kind, WARM_UP_QUERIES):
+            matcher.recommend(asker_kind, row_id, target)
     warmed = time.perf_counter() - started
     index = matcher.channels_.kinds[EntityKind.startup].index
     kind = "HNSW" if index.is_approximate else "exact"
@@ -248,13 +248,13 @@ def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_q
     print(f"{'direction':<20} {'wall p50':>8} {'p99':>6} {'cpu p50':>8} {'p99':>6} {'served':>8}   baseline")
     limit = p99_target(scale)
     verdicts = []
-    for query_kind, target_kind in DIRECTIONS:
-        ids = query_ids(matcher, query_kind, queries)
-        timings, lists = timed(partial(top, matcher, query_kind, target_kind), ids)
+    for asker_kind, candidate_kind in DIRECTIONS:
+        ids = query_ids(matcher, asker_kind, queries)
+        timings, lists = timed(partial(top, matcher, asker_kind, candidate_kind), ids)
         wall50, wall99, cpu50, cpu99 = timings.percentiles()
         served = sum(bool(found) for found in lists)
-        name = f"{query_kind.value}→{target_kind.value}"
-        against = baseline(matcher, query_kind, target_kind, ids[:baseline_queries])
+        name = f"{asker_kind.value}→{candidate_kind.value}"
+        against = baseline(matcher, asker_kind, candidate_kind, ids[:baseline_queries])
         figures = f"{wall50:8.2f} {wall99:6.2f} {cpu50:8.2f} {cpu99:6.2f} {served:>4}/{len(ids)}"
         print(f"{name:<20} {figures}   {against}")
         if limit is not None:

@@ -1,6 +1,6 @@
 """An in-memory snapshot of every profile and of the interaction history, kept current.
 
-The engine ranks against this snapshot, not the database: a recommendation must not cost
+The matcher ranks against this snapshot, not the database: a recommendation must not cost
 a query per candidate. Writes reach it through :meth:`Catalog.upsert`, :meth:`Catalog.remove`
 and :meth:`Catalog.observe`, so a change is visible to the next recommendation at once.
 """

@@ -24,19 +24,19 @@ GraphSeeds = Literal["similar_peers", "own_relations"]
 @dataclass(frozen=True)
 class Direction:
     name: str
-    query_kind: EntityKind
-    target_kind: EntityKind
-    forward: Mapping[str, float]  # how the asking side judges a candidate
-    backward: Mapping[str, float]  # how the candidate would judge the asking side
+    asker_kind: EntityKind
+    candidate_kind: EntityKind
+    asker_weights: Mapping[str, float]  # how the asker judges a candidate
+    candidate_weights: Mapping[str, float]  # how the candidate would judge the asker
     graph_seeds: GraphSeeds = "similar_peers"
     rules: tuple[Rule, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rules", rules_between(self.query_kind, self.target_kind))
-        for side in (self.forward, self.backward):
+        object.__setattr__(self, "rules", rules_between(self.asker_kind, self.candidate_kind))
+        for side in (self.asker_weights, self.candidate_weights):
             if abs(sum(side.values()) - 1.0) > 1e-9:
                 raise ValueError(f"{self.name}: weights of a side must sum to 1, got {sum(side.values())}")
-        if CANDIDATE_ONLY & set(self.backward):
+        if CANDIDATE_ONLY & set(self.candidate_weights):
             raise ValueError(
                 f"{self.name}: the candidate's view of the asker cannot use {sorted(CANDIDATE_ONLY)}"
             )
@@ -118,7 +118,7 @@ _TALENT_VIEW_OF_OPENING = _weights(semantic=0.30, lexical=0.25, industry=0.15, p
 _OPENING_VIEW_OF_TALENT = _weights(semantic=0.35, lexical=0.30, industry=0.15, applied=0.20)
 
 DIRECTIONS: dict[tuple[EntityKind, EntityKind], Direction] = {
-    (d.query_kind, d.target_kind): d
+    (d.asker_kind, d.candidate_kind): d
     for d in (
         Direction(
             "startup→investor", STARTUP, INVESTOR, _FOUNDER_VIEW_OF_INVESTOR, _INVESTOR_VIEW_OF_STARTUP
@@ -171,11 +171,11 @@ DIRECTIONS: dict[tuple[EntityKind, EntityKind], Direction] = {
 }
 
 
-def direction_for(query_kind: EntityKind, target_kind: EntityKind) -> Direction:
+def direction_for(asker_kind: EntityKind, candidate_kind: EntityKind) -> Direction:
     try:
-        return DIRECTIONS[(query_kind, target_kind)]
+        return DIRECTIONS[(asker_kind, candidate_kind)]
     except KeyError:
         known = ", ".join(d.name for d in DIRECTIONS.values())
         raise ValueError(
-            f"target: no direction {query_kind.value}→{target_kind.value}; known: {known}"
+            f"target: no direction {asker_kind.value}→{candidate_kind.value}; known: {known}"
         ) from None

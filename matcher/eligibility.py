@@ -16,7 +16,7 @@ from models.taxonomy import ANYWHERE, AREAS, industry_ancestors
 
 
 def eligible(
-    query_kind: EntityKind,
+    asker_kind: EntityKind,
     query: Mapping[str, Any],
     candidates: KindTable,
     rules: Sequence[Rule],
@@ -28,19 +28,19 @@ def eligible(
     for rule in rules:
         if not mask.any():
             break
-        mask &= _passes(rule, query_kind, query, candidates)
+        mask &= _passes(rule, asker_kind, query, candidates)
     for kind, row_id in excluded:
         if kind is candidates.kind and row_id in candidates:
             mask[candidates.position(row_id)] = False
     return mask
 
 
-def prepare_columns(query_kind: EntityKind, candidates: KindTable, rules: Sequence[Rule]) -> None:
+def prepare_columns(asker_kind: EntityKind, candidates: KindTable, rules: Sequence[Rule]) -> None:
     """Build now every column of ``candidates`` that ``rules`` may read, rather than on the
     first query that needs one: a column of a million rows takes ~0.5 s, and which query first
     needs it (say, the first investor whose thesis names districts) is chance."""
     for rule in rules:
-        for read, name in _columns_read(rule, _holder_is_candidate(rule, query_kind, candidates)):
+        for read, name in _columns_read(rule, _holder_is_candidate(rule, asker_kind, candidates)):
             getattr(candidates, read)(name)
 
 
@@ -59,12 +59,12 @@ def _columns_read(rule: Rule, holder_is_candidate: bool) -> list[tuple[str, str]
     return [("members", rule.min_field if holder_is_candidate else rule.value_field)]
 
 
-def _holder_is_candidate(rule: Rule, query_kind: EntityKind, table: KindTable) -> bool:
-    return rule.holder_kind is table.kind and rule.holder_kind is not query_kind
+def _holder_is_candidate(rule: Rule, asker_kind: EntityKind, table: KindTable) -> bool:
+    return rule.holder_kind is table.kind and rule.holder_kind is not asker_kind
 
 
-def _passes(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], table: KindTable) -> np.ndarray:
-    holder_is_candidate = _holder_is_candidate(rule, query_kind, table)
+def _passes(rule: Rule, asker_kind: EntityKind, query: Mapping[str, Any], table: KindTable) -> np.ndarray:
+    holder_is_candidate = _holder_is_candidate(rule, asker_kind, table)
     if isinstance(rule, HasRoom):
         return _has_room(rule, query, table, holder_is_candidate)
     if isinstance(rule, Covers):

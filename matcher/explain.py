@@ -38,7 +38,7 @@ class Reason:
 
 @dataclass(frozen=True)
 class ExplainContext:
-    query_kind: EntityKind
+    asker_kind: EntityKind
     query: Mapping[str, Any]
     candidate_node: Node
     candidate: Mapping[str, Any]

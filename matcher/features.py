@@ -31,7 +31,7 @@ MAX_STAGE_GAP = 4
 class PairContext:
     """Everything the features of one query need; the pool is positions in ``table``."""
 
-    query_kind: EntityKind
+    asker_kind: EntityKind
     query: Mapping[str, Any]
     table: KindTable
     pool: np.ndarray

@@ -21,7 +21,7 @@ Which walk feature to call at recommendation time (figures: ``benchmarks/graph_f
   is for offline or batch use;
 * :meth:`RelationGraph.two_hop_scores` is the same series cut after two hops, computed
   from the seeds outwards. Its cost is the seeds' degree plus, for each profile one hop
-  away, its degree into the target kind, whatever the graph's size. Seeded as the engine
+  away, its degree into the target kind, whatever the graph's size. Seeded as the matcher
   does (the query and profiles like it), partner targets are one hop from them and it
   stays well under a millisecond at city scale; seeding it with hubs (the query's own
   investors or spaces) walks their whole portfolios, which ``co_investors`` answers
@@ -262,7 +262,7 @@ class RelationGraph:
         seeds: Mapping[Node, float],
         *,
         alpha: float = 0.85,
-        target_kind: EntityKind | None = None,
+        candidate_kind: EntityKind | None = None,
         max_iter: int = 50,
         tol: float = 1e-6,
     ) -> dict[Node, float]:
@@ -277,14 +277,14 @@ class RelationGraph:
             return {}
         matrix = self._matrix.ready(self._adj)
         x = matrix.solve(matrix.vector(restart), alpha, max_iter, tol)
-        return matrix.scores(x, target_kind)
+        return matrix.scores(x, candidate_kind)
 
     def prepare(self) -> None:
         """Build the sparse matrix now, so that the first PageRank query does not pay for it."""
         self._matrix.ready(self._adj)
 
     def two_hop_scores(
-        self, seeds: Mapping[Node, float], target_kind: EntityKind | None = None, *, alpha: float = 0.85
+        self, seeds: Mapping[Node, float], candidate_kind: EntityKind | None = None, *, alpha: float = 0.85
     ) -> dict[Node, float]:
         """Personalised PageRank's series cut after two hops: ``(1-α)(p + αpP + α²pP²)``.
 
@@ -294,12 +294,12 @@ class RelationGraph:
         """
         restart = self._restart(seeds)
         hop1 = self._step(restart)
-        hop2 = self._step(hop1, target_kind)
+        hop2 = self._step(hop1, candidate_kind)
         scores: defaultdict[Node, float] = defaultdict(float)
         for hops, mass in enumerate((restart, hop1, hop2)):
             factor = (1 - alpha) * alpha**hops
             for node, value in mass.items():
-                if target_kind is None or node[0] is target_kind:
+                if candidate_kind is None or node[0] is candidate_kind:
                     scores[node] += factor * value
         return dict(scores)
 

@@ -1,4 +1,4 @@
-"""A learned ranker: LightGBM LambdaRank over the engine's own pair features.
+"""A learned ranker: LightGBM LambdaRank over the matcher's own pair features.
 
 Trained per query (a query's candidates are one group, its realised outcomes the relevant
 ones) to maximise NDCG@10, then shipped in LightGBM's own text format beside a manifest
@@ -7,7 +7,7 @@ metrics. Loading checks the file against that sha256 before LightGBM parses it.
 
 The ranker is a :class:`matcher.scoring.Scorer`: both sides get the same relevance (the
 model's raw score through a logistic, so it lies in (0, 1) as the default scorer's does and
-the engine's diversity step can weigh it), so any fusion of the two returns it unchanged.
+the matcher's diversity step can weigh it), so any fusion of the two returns it unchanged.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Manifest(BaseModel):
 
 @dataclass(frozen=True)
 class RankerModel:
-    """A LightGBM model in its text format and the engine features it reads, in column order."""
+    """A LightGBM model in its text format and the matcher features it reads, in column order."""
 
     features: tuple[str, ...]
     text: str
@@ -67,7 +67,7 @@ class RankerModel:
     def __post_init__(self) -> None:
         unknown = set(self.features) - set(FEATURE_NAMES)
         if unknown:
-            raise ValueError(f"features: the engine computes no {sorted(unknown)}")
+            raise ValueError(f"features: the matcher computes no {sorted(unknown)}")
 
 
 @dataclass(frozen=True)

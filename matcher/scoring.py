@@ -15,18 +15,18 @@ Fusion = Literal["harmonic", "geometric", "min", "mean", "asker"]
 _EPS = 1e-9
 
 
-def fuse(forward: np.ndarray, backward: np.ndarray, method: Fusion = "harmonic") -> np.ndarray:
+def fuse(asker: np.ndarray, candidate: np.ndarray, method: Fusion = "harmonic") -> np.ndarray:
     """One mutual score from both sides; harmonic by default, so a one-sided fit scores low."""
     if method == "harmonic":
-        fused = 2 * forward * backward / np.maximum(forward + backward, _EPS)
+        fused = 2 * asker * candidate / np.maximum(asker + candidate, _EPS)
     elif method == "geometric":
-        fused = np.sqrt(np.clip(forward, 0, None) * np.clip(backward, 0, None))
+        fused = np.sqrt(np.clip(asker, 0, None) * np.clip(candidate, 0, None))
     elif method == "min":
-        fused = np.minimum(forward, backward)
+        fused = np.minimum(asker, candidate)
     elif method == "mean":
-        fused = (forward + backward) / 2
+        fused = (asker + candidate) / 2
     elif method == "asker":
-        fused = forward
+        fused = asker
     else:
         raise ValueError(f"fusion: unknown method '{method}'; use harmonic, geometric, min, mean or asker")
     return np.asarray(fused, dtype=np.float64)
@@ -74,17 +74,17 @@ class WeightedScorer:
         self._weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def side_scores(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        forward, backward = self.contributions(features, direction)
-        return forward.sum(axis=1), backward.sum(axis=1)
+        asker, candidate = self.contributions(features, direction)
+        return asker.sum(axis=1), candidate.sum(axis=1)
 
     def contributions(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        forward, backward = self._side_weights(direction)
-        return features * forward, features * backward
+        asker, candidate = self._side_weights(direction)
+        return features * asker, features * candidate
 
     def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
         if direction.name not in self._weights:
             self._weights[direction.name] = (
-                _without(direction.forward, self.without, "asking"),
-                _without(direction.backward, self.without, "candidate's"),
+                _without(direction.asker_weights, self.without, "asking"),
+                _without(direction.candidate_weights, self.without, "candidate's"),
             )
         return self._weights[direction.name]

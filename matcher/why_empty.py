@@ -48,7 +48,7 @@ ALL_TAKEN = Reason(
 
 
 def why_empty(
-    query_kind: EntityKind,
+    asker_kind: EntityKind,
     query: Mapping[str, Any],
     table: KindTable,
     rules: Sequence[Rule],
@@ -61,15 +61,15 @@ def why_empty(
     if not table.alive.any():
         return Reason("eligibility", "暂无可推荐的候选", f"no {table.kind.value} to recommend yet")
     for count, rule in enumerate(rules, start=1):
-        if not eligible(query_kind, query, table, rules[:count]).any():
-            return _unmet(rule, query_kind)
-    if wanted is not None and not (eligible(query_kind, query, table, rules) & wanted).any():
+        if not eligible(asker_kind, query, table, rules[:count]).any():
+            return _unmet(rule, asker_kind)
+    if wanted is not None and not (eligible(asker_kind, query, table, rules) & wanted).any():
         return FILTERED
     return ALL_TAKEN
 
 
-def _unmet(rule: Rule, query_kind: EntityKind) -> Reason:
-    if isinstance(rule, HasRoom) and rule.holder_kind is query_kind and rule.limit_field in NO_ROOM:
+def _unmet(rule: Rule, asker_kind: EntityKind) -> Reason:
+    if isinstance(rule, HasRoom) and rule.holder_kind is asker_kind and rule.limit_field in NO_ROOM:
         zh, en = NO_ROOM[rule.limit_field]
         return Reason("capacity", zh, en)
     zh_label = RULE_LABELS_ZH.get(rule.label, rule.label)

@@ -27,7 +27,7 @@ def _json_dumps(value: Any) -> str:
 
 
 def create_db_engine(url: str) -> Engine:
-    """An engine with the pragmas the embedded SQLite default needs for concurrent use."""
+    """A SQLAlchemy engine with the pragmas the embedded SQLite default needs for concurrent use."""
     # hide_parameters: a database error's message (and so any log of it) must not carry the
     # values written, which may be personal data.
     if url.startswith("sqlite"):

@@ -228,7 +228,7 @@ class RoundFields(BaseModel):
         description="Rankings are accepted until then; without an offset, Beijing time."
     )
     preference_depth: Annotated[int, Field(ge=1, le=200)] = Field(
-        default=20, description="How many eligible counterparts each applicant ranks (top N by the engine)."
+        default=20, description="How many eligible counterparts each applicant ranks (top N by the matcher)."
     )
 
 

@@ -2,8 +2,8 @@
 
 Each runs in its own kernel with its working directory and data dir in a temporary folder:
 nothing is written into the repository. The fast baselines stand in for every method: they
-exercise each cell (loading, the harness, the table, both plots) in seconds, where the engine
-needs minutes per protocol; the engine's own figures are the harness tests' business.
+exercise each cell (loading, the harness, the table, both plots) in seconds, where the matcher
+needs minutes per protocol; the matcher's own figures are the harness tests' business.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel, Field, create_model
 
-from api.deps import MatcherDep, RepositoryDep, SessionFactoryDep, SettingsDep
+from api.deps import MatcherServiceDep, RepositoryDep, SessionFactoryDep, SettingsDep
 from api.errors import RATE_LIMITED_RESPONSES, ApiError, ImportRejected
 from api.ids import RowId
 from api.limits import HeavyRateLimit
@@ -139,7 +139,11 @@ def kind_router(spec: KindSpec) -> APIRouter:
         summary=f"Create in {spec.slug}",
     )
     def create_row(
-        principal: creator, repository: RepositoryDep, matcher: MatcherDep, body: create_schema, raw: RawBody
+        principal: creator,
+        repository: RepositoryDep,
+        service: MatcherServiceDep,
+        body: create_schema,
+        raw: RawBody,
     ) -> Any:
         refuse_admin_fields(principal, policy, body)
         row = repository.create(spec, body)
@@ -148,14 +152,14 @@ def kind_router(spec: KindSpec) -> APIRouter:
         refuse_unless_owned(principal, policy, spec, row, repository.session)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
-        matcher.catch_up()
+        service.catch_up()
         return {**public.model_dump(), "normalised": coercions(raw, body)}
 
     @router.patch("/{row_id:ref}", response_model=written_schema, summary=f"Update one of {spec.slug}")
     def update_row(
         principal: owner,
         repository: RepositoryDep,
-        matcher: MatcherDep,
+        service: MatcherServiceDep,
         row_id: RowId,
         body: update_schema,
         raw: RawBody,
@@ -166,14 +170,14 @@ def kind_router(spec: KindSpec) -> APIRouter:
         refuse_unless_owned(principal, policy, spec, row, repository.session)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
-        matcher.catch_up()
+        service.catch_up()
         return {**public.model_dump(), "normalised": coercions(raw, body)}
 
     @router.delete(
         "/{row_id:ref}", status_code=status.HTTP_204_NO_CONTENT, summary=f"Delete one of {spec.slug}"
     )
     def delete_row(
-        principal: owner, repository: RepositoryDep, matcher: MatcherDep, row_id: RowId
+        principal: owner, repository: RepositoryDep, service: MatcherServiceDep, row_id: RowId
     ) -> Response:
         writable_row(principal, spec, repository.session, row_id)
         if spec.entity is EntityKind.person:
@@ -183,7 +187,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         else:
             repository.delete(spec, row_id)
             repository.session.commit()
-        matcher.catch_up()
+        service.catch_up()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
     @router.post(
@@ -201,7 +205,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
     def import_rows(
         factory: SessionFactoryDep,
         settings: SettingsDep,
-        matcher: MatcherDep,
+        service: MatcherServiceDep,
         file: Annotated[UploadFile, File()],
     ) -> Any:
         suffix = Path(file.filename or "").suffix.lower()
@@ -215,7 +219,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(file.file.read())
             report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
-        matcher.catch_up()
+        service.catch_up()
         return report
 
     @router.get(

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import MatcherDep, SessionDep
+from api.deps import MatcherServiceDep, SessionDep
 from api.errors import ApiError, ErrorBody
 from api.ids import RowId
 from api.policies import (
@@ -136,7 +136,7 @@ def get_policy_file(_staff: Staff, registry: RegistryDep, policy_id: PolicyIdPat
 async def eligible(
     _staff: Staff,
     registry: RegistryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     session: SessionDep,
     policy_id: PolicyIdPath,
     format: Annotated[
@@ -149,8 +149,8 @@ async def eligible(
     policy = _policy(registry.current(), policy_id)
 
     def listed() -> Any:
-        with matcher.reading() as engine:
-            return eligible_not_applied(policy, engine.catalog_, session)
+        with service.reading() as matcher:
+            return eligible_not_applied(policy, matcher.catalog_, session)
 
     profiles = await run_in_threadpool(listed)
     if format is not None:
@@ -177,7 +177,7 @@ async def eligible(
 def create_application(
     principal: Anyone,
     registry: RegistryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     session: SessionDep,
     policy_id: PolicyIdPath,
     body: ApplicationCreate,
@@ -188,9 +188,9 @@ def create_application(
     policies = registry.current()
     _policy(policies, policy_id)
     try:
-        with matcher.reading() as engine:
+        with service.reading() as matcher:
             check, application = apply_for(
-                policies, engine.catalog_, session, policy_id, body, account_id=principal.account_id
+                policies, matcher.catalog_, session, policy_id, body, account_id=principal.account_id
             )
     except LookupError as error:
         raise ApiError(status.HTTP_404_NOT_FOUND, str(error), field="body.applicant_id") from None
@@ -300,13 +300,15 @@ def _add_profile_route(kind: EntityKind) -> None:
         response_model=ProfilePolicies,
         summary=f"Policies for one of {spec.slug}",
     )
-    def profile_policies(_owner: owner, registry: RegistryDep, matcher: MatcherDep, row_id: RowId) -> Any:
+    def profile_policies(
+        _owner: owner, registry: RegistryDep, service: MatcherServiceDep, row_id: RowId
+    ) -> Any:
         """Every policy for this kind of profile: eligible (each criterion met, best value first),
         almost eligible (the one or two unmet criteria and what would change them), not eligible."""
         today = today_in_wuhan()
         try:
-            with matcher.reading() as engine:
-                checks = policies_for_profile(registry.current(), engine.catalog_, kind, row_id, today=today)
+            with service.reading() as matcher:
+                checks = policies_for_profile(registry.current(), matcher.catalog_, kind, row_id, today=today)
         except LookupError as error:
             raise ApiError(status.HTTP_404_NOT_FOUND, str(error), field="path.row_id") from None
         return ProfilePolicies(

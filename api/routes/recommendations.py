@@ -5,13 +5,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, Field
 
-from api.deps import MatcherDep
+from api.deps import MatcherServiceDep
 from api.errors import RATE_LIMITED_RESPONSES, ApiError
 from api.ids import RowId
 from api.limits import RecommendRateLimit
 from api.security import KIND_POLICIES, Authenticated, OwnProfile, Principal
 from matcher.directions import DIRECTIONS
-from matcher.engine import Match
+from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind
 from models.kinds import KIND_OF_ENTITY
 
@@ -37,18 +37,18 @@ class MatchPublic(BaseModel):
     external_id: str
     name: str
     score: float = Field(description="Mutual score: both sides' fit fused (harmonic mean by default).")
-    query_side_score: float = Field(description="How well the candidate fits the one who asked.")
-    candidate_side_score: float = Field(description="How well the one who asked fits the candidate.")
+    asker_score: float = Field(description="How well the candidate fits the one who asked.")
+    candidate_score: float = Field(description="How well the one who asked fits the candidate.")
     reasons: list[ReasonPublic]
     features: dict[str, float]
-    query_side_contributions: dict[str, float]
-    candidate_side_contributions: dict[str, float]
+    asker_contributions: dict[str, float]
+    candidate_contributions: dict[str, float]
 
 
 class Recommendations(BaseModel):
-    query_kind: EntityKind
-    query_id: int
-    target: EntityKind
+    asker_kind: EntityKind
+    asker_id: int
+    candidate_kind: EntityKind
     items: list[MatchPublic]
     why: str | None = Field(
         None,
@@ -65,17 +65,19 @@ def _public(match: Match) -> MatchPublic:
     return MatchPublic.model_validate(match, from_attributes=True)
 
 
-def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target: EntityKind, k: int) -> Any:
+def _recommend(
+    service: MatcherServiceDep, asker_kind: EntityKind, row_id: int, target: EntityKind, k: int
+) -> Any:
     """Called from ``async`` routes, so on the event loop: a recommendation is a few ms of CPU
     under the GIL either way, and a hop to a worker thread and back cost a third as much again.
     Several cores are used by running several worker processes (``matcher serve --workers``).
     """
     why = None
     try:
-        with matcher.reading() as engine:
-            matches = engine.recommend(query_kind, row_id, target, k=k)
+        with service.reading() as matcher:
+            matches = matcher.recommend(asker_kind, row_id, target, k=k)
             if not matches:
-                empty = engine.why_empty(query_kind, row_id, target)
+                empty = matcher.why_empty(asker_kind, row_id, target)
                 why = f"{empty.zh} / {empty.en}"
     except LookupError as error:
         raise ApiError(status.HTTP_404_NOT_FOUND, str(error), field="path.row_id") from None
@@ -83,7 +85,9 @@ def _recommend(matcher: MatcherDep, query_kind: EntityKind, row_id: int, target:
         field, _, reason = str(error).partition(": ")
         raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, reason or field, field="query.target") from None
     items = [_public(m) for m in matches]
-    answer = Recommendations(query_kind=query_kind, query_id=row_id, target=target, items=items, why=why)
+    answer = Recommendations(
+        asker_kind=asker_kind, asker_id=row_id, candidate_kind=target, items=items, why=why
+    )
     # Serialised here from a model already validated: FastAPI would validate it again.
     return Response(answer.model_dump_json(), media_type="application/json")
 
@@ -107,9 +111,9 @@ def _add_recommendations_route(kind: EntityKind) -> None:
         description=f"Ranked counterparts with reasons. target: one of {', '.join(_targets_of(kind))}.",
     )
     async def recommendations(
-        _asker: asker, matcher: MatcherDep, row_id: RowId, target: target_of_kind, k: K = 10
+        _asker: asker, service: MatcherServiceDep, row_id: RowId, target: target_of_kind, k: K = 10
     ) -> Any:
-        return _recommend(matcher, kind, row_id, EntityKind(target), k)
+        return _recommend(service, kind, row_id, EntityKind(target), k)
 
 
 for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
@@ -119,14 +123,16 @@ for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
 @router.get(
     "/v1/investors/{row_id}/deal-flow", response_model=Recommendations, summary="An investor's deal flow"
 )
-async def deal_flow(_investor: InvestorOwner, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
+async def deal_flow(_investor: InvestorOwner, service: MatcherServiceDep, row_id: RowId, k: K = 20) -> Any:
     """Startups ranked for this investor: fit with its thesis, stage, ticket and network."""
-    return _recommend(matcher, EntityKind.investor, row_id, EntityKind.startup, k)
+    return _recommend(service, EntityKind.investor, row_id, EntityKind.startup, k)
 
 
 @router.get(
     "/v1/spaces/{row_id}/candidates", response_model=Recommendations, summary="Applicants to fill a space"
 )
-async def space_candidates(_operator: SpaceOperator, matcher: MatcherDep, row_id: RowId, k: K = 20) -> Any:
+async def space_candidates(
+    _operator: SpaceOperator, service: MatcherServiceDep, row_id: RowId, k: K = 20
+) -> Any:
     """Startups ranked to fill this space's vacant seats; those who applied count for more."""
-    return _recommend(matcher, EntityKind.space, row_id, EntityKind.startup, k)
+    return _recommend(service, EntityKind.space, row_id, EntityKind.startup, k)

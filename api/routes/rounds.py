@@ -5,11 +5,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import MatcherDep, RepositoryDep
-from api.engine import MatcherService
+from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import RATE_LIMITED_RESPONSES, ErrorBody
 from api.ids import RowId
 from api.limits import HeavyRateLimit
+from api.matcher_service import MatcherService
 from api.security import Authorized
 from matcher.allocation.rounds import solve_round
 from models.clock import beijing_now
@@ -148,17 +148,19 @@ def undecide_pair(
     dependencies=[HeavyRateLimit],
     responses=RATE_LIMITED_RESPONSES,
 )
-def solve(store: StoreDep, matcher: MatcherDep, row_id: RowId, body: SolveRequest | None = None) -> Any:
-    """Preferences from the engine's two-sided scores (or submitted rankings), then the stable
+def solve(
+    store: StoreDep, service: MatcherServiceDep, row_id: RowId, body: SolveRequest | None = None
+) -> Any:
+    """Preferences from the matcher's two-sided scores (or submitted rankings), then the stable
     or the optimal solver; the proposal replaces the last one and the round is a draft again."""
-    proposal = solve_and_store(store, matcher, row_id, body or StableSolve(solver="stable"))
+    proposal = solve_and_store(store, service, row_id, body or StableSolve(solver="stable"))
     store.session.commit()
     return proposal
 
 
 @router.get("/{row_id}/proposal", response_model=ProposalPublic, summary="The proposal, with reasons")
 def proposal(store: StoreDep, row_id: RowId) -> Any:
-    """Every match with both sides' ranks and the engine's reasons; who got nothing and why;
+    """Every match with both sides' ranks and the matcher's reasons; who got nothing and why;
     fill per counterpart; metrics (fill rate, share matched, mean ranks, blocking pairs, Gini, runtime)."""
     return store.proposal(row_id)
 
@@ -172,17 +174,17 @@ def review(store: StoreDep, row_id: RowId) -> Any:
 
 
 @router.post("/{row_id}/publish", response_model=PublishResult, summary="Publish a reviewed round")
-def publish(store: StoreDep, matcher: MatcherDep, row_id: RowId) -> Any:
+def publish(store: StoreDep, service: MatcherServiceDep, row_id: RowId) -> Any:
     """Writes every match as an interaction (admitted / placed / mentored / meeting) and takes
-    the places from the counterparts' vacancies, in one transaction; then the engine knows."""
-    return publish_and_inform(store, matcher, row_id)
+    the places from the counterparts' vacancies, in one transaction; then the matcher knows."""
+    return publish_and_inform(store, service, row_id)
 
 
-def solve_and_store(store: RoundStore, matcher: MatcherService, round_id: int, request: SolveSettings) -> Any:
+def solve_and_store(store: RoundStore, service: MatcherService, round_id: int, request: SolveSettings) -> Any:
     """Shared by the API and the CLI; the caller commits."""
     inputs = store.inputs(round_id)
-    with matcher.reading() as engine:
-        matches, report = solve_round(engine, inputs, request)
+    with service.reading() as matcher:
+        matches, report = solve_round(matcher, inputs, request)
     store.save_proposal(round_id, matches, report)
     return store.proposal(round_id)
 
@@ -199,8 +201,8 @@ def publish_and_commit(store: RoundStore, round_id: int) -> tuple[PublishResult,
     return result, published
 
 
-def publish_and_inform(store: RoundStore, matcher: MatcherService, round_id: int) -> PublishResult:
+def publish_and_inform(store: RoundStore, service: MatcherService, round_id: int) -> PublishResult:
     """Publish, then bring the running matcher up to what was written."""
     result, _ = publish_and_commit(store, round_id)
-    matcher.catch_up()
+    service.catch_up()
     return result

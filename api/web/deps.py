@@ -17,8 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from api.deps import SessionDep
-from api.engine import MatcherService
 from api.errors import ApiError
+from api.matcher_service import MatcherService
 from api.security import Authorized, Principal
 from api.web.i18n import gettext_for
 from api.web.session import SessionCodec, WebSession
@@ -93,7 +93,7 @@ async def optional_user(request: Request, session: WebSessionDep, db: SessionDep
 
 async def catch_up(request: Request) -> None:
     """The matcher as of the last committed write: a page shown after a write must see it."""
-    service: MatcherService = request.app.state.matcher
+    service: MatcherService = request.app.state.matcher_service
     if service.behind():
         await run_in_threadpool(service.catch_up)
 

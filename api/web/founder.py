@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from api.deps import MatcherDep, RepositoryDep
+from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
 from api.ids import RowId
 from api.security import KIND_POLICIES, readable_row, writable_row
@@ -19,7 +19,7 @@ from api.web.forms import field_errors, form_values, optional_int
 from api.web.i18n import gettext_for
 from api.web.introductions import outgoing, pair_status, record, statuses
 from api.web.vocab import district_options, industry_label, industry_options, stage_label, stage_options
-from matcher.engine import Match
+from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind, MemberRole, PersonRole
 from models.kinds import KIND_OF_ENTITY, kind_spec
 from models.schemas import PersonCreate, StartupCreate, TeamMember
@@ -153,7 +153,7 @@ async def startup_page(
     request: Request,
     user: Founder,
     repository: RepositoryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     row_id: RowId,
     tab: Annotated[str, Query(pattern="^(investor|mentor|space)$")] = "investor",
     page: Annotated[int, Query(ge=1, le=MAX_MATCHES)] = 1,
@@ -161,7 +161,7 @@ async def startup_page(
 ) -> Response:
     startup = _own_startup(user, repository, row_id)
     target = TABS[tab]
-    matches, paging = _matches(matcher, row_id, target, page, q)
+    matches, paging = _matches(service, row_id, target, page, q)
     ours = (EntityKind.startup, row_id)
     asked = statuses(repository.session, ours, [(m.kind, m.id) for m in matches])
     lang = request.state.web_session.language
@@ -182,13 +182,13 @@ async def startup_page(
 
 
 def _matches(
-    matcher: MatcherDep, row_id: int, target: EntityKind, page: int, q: str
+    service: MatcherServiceDep, row_id: int, target: EntityKind, page: int, q: str
 ) -> tuple[list[Match], dict[str, int]]:
     """One page of recommendations, optionally narrowed to names containing ``q``."""
     want = MAX_MATCHES if q else min(MAX_MATCHES, page * MATCHES_PER_PAGE + 1)
-    with matcher.reading() as engine:
+    with service.reading() as matcher:
         try:
-            found = engine.recommend(EntityKind.startup, row_id, target, k=want)
+            found = matcher.recommend(EntityKind.startup, row_id, target, k=want)
         except LookupError:
             found = []
     if q:

@@ -1,7 +1,7 @@
 """Requests between two profiles, as the portal shows them: an introduction (double opt-in) or
 an application, its status, and the contact data revealed once both sides said yes.
 
-Everything is an interaction, so the engine learns from every step: the requester records
+Everything is an interaction, so the matcher learns from every step: the requester records
 ``contacted`` (an introduction) or ``applied`` (to a space, base or post); the counterpart
 answers with ``contacted`` (yes), ``declined`` (no), or an outcome (``admitted``, ``placed``,
 ``mentored``, ``invested``). Contact data is shown only when
@@ -82,7 +82,7 @@ def record(
     note: str = "",
     amount: int | None = None,
 ) -> Interaction:
-    """One interaction, through the repository, so the change feed carries it to the engine."""
+    """One interaction, through the repository, so the change feed carries it to the matcher."""
     refs = repository.refs
     model = InteractionCreate(
         actor_kind=actor[0],

@@ -1,4 +1,4 @@
-"""Investor pages: deal flow with filters, the pipeline (every move an interaction the engine
+"""Investor pages: deal flow with filters, the pipeline (every move an interaction the matcher
 learns from), the thesis, and export of the pipeline to CSV and Excel."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from openpyxl import Workbook
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from api.deps import MatcherDep, RepositoryDep
+from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
 from api.ids import RowId
 from api.security import readable_row, writable_row
@@ -87,7 +87,7 @@ class DealFilters:
     ask_min_wan: int | None = None
     ask_max_wan: int | None = None
 
-    def engine_filters(self) -> dict[str, Any]:
+    def matcher_filters(self) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
         if self.industry in INDUSTRIES:
             chosen["industries"] = _industry_codes(self.industry)
@@ -124,7 +124,7 @@ async def deal_flow(
     request: Request,
     user: InvestorUser,
     repository: RepositoryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     industry: Annotated[str, Query(max_length=64)] = "",
     stage: Annotated[str, Query(max_length=32)] = "",
     district: Annotated[str, Query(max_length=64)] = "",
@@ -140,18 +140,18 @@ async def deal_flow(
     lang = request.state.web_session.language
     gettext = gettext_for(lang)
     filters, errors = _filters(industry, stage, district, ask_min, ask_max)
-    with matcher.reading() as engine:
+    with service.reading() as matcher:
         try:
-            matches = engine.recommend(
+            matches = matcher.recommend(
                 EntityKind.investor,
                 investor.id,
                 EntityKind.startup,
                 k=DEAL_FLOW_DEPTH,
-                filters=filters.engine_filters(),
+                filters=filters.matcher_filters(),
             )
         except LookupError:
             matches = []
-        records = {m.id: engine.catalog_.tables[EntityKind.startup].record(m.id) for m in matches}
+        records = {m.id: matcher.catalog_.tables[EntityKind.startup].record(m.id) for m in matches}
     matches = [m for m in matches if filters.admits_ask(records[m.id].get("funding_ask_cny"))]
     if q:
         matches = [m for m in matches if q.casefold() in m.name.casefold()]

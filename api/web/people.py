@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from api.deps import MatcherDep, RepositoryDep
+from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
 from api.ids import RowId
 from api.security import readable_row, writable_row
@@ -18,7 +18,7 @@ from api.web.charts import Point, line_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.i18n import gettext_for
 from api.web.introductions import incoming, pair_status, record, statuses
-from matcher.engine import Match
+from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
 from models.repository import Repository
@@ -41,10 +41,12 @@ def _owned(user: WebUser, kind: EntityKind) -> list[int]:
     return sorted(row_id for owned_kind, row_id in user.principal.owned if owned_kind is kind)
 
 
-def _recommend(matcher: MatcherDep, kind: EntityKind, row_id: int, target: EntityKind, k: int) -> list[Match]:
-    with matcher.reading() as engine:
+def _recommend(
+    service: MatcherServiceDep, kind: EntityKind, row_id: int, target: EntityKind, k: int
+) -> list[Match]:
+    with service.reading() as matcher:
         try:
-            return engine.recommend(kind, row_id, target, k=k)
+            return matcher.recommend(kind, row_id, target, k=k)
         except LookupError:
             return []
 
@@ -109,7 +111,7 @@ async def mentor_home(
     request: Request,
     user: MentorUser,
     repository: RepositoryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     page: Annotated[int, Query(ge=1, le=10)] = 1,
 ) -> Response:
     ids = _owned(user, EntityKind.mentor)
@@ -118,7 +120,7 @@ async def mentor_home(
     mentor = repository.session.get(Mentor, ids[0])
     assert mentor is not None
     suggestions, paging = _paged(
-        _recommend(matcher, EntityKind.mentor, mentor.id, EntityKind.startup, 50), page
+        _recommend(service, EntityKind.mentor, mentor.id, EntityKind.startup, 50), page
     )
     asked = statuses(
         repository.session, (EntityKind.mentor, mentor.id), [(m.kind, m.id) for m in suggestions]
@@ -162,14 +164,14 @@ async def talent(
     request: Request,
     user: Talent,
     repository: RepositoryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     tab: Annotated[str, Query(pattern="^(practice_base|post)$")] = "practice_base",
     page: Annotated[int, Query(ge=1, le=10)] = 1,
 ) -> Response:
     person_id = user.principal.person_id
     if person_id is None:
         return render(request, "no_profile.html", {"user": user})
-    found = _recommend(matcher, EntityKind.person, person_id, OPENINGS[tab], 50)
+    found = _recommend(service, EntityKind.person, person_id, OPENINGS[tab], 50)
     matches, paging = _paged(found, page)
     asked = statuses(repository.session, (EntityKind.person, person_id), [(m.kind, m.id) for m in matches])
     return render(
@@ -204,7 +206,7 @@ async def operator_home(
     request: Request,
     user: Operator,
     repository: RepositoryDep,
-    matcher: MatcherDep,
+    service: MatcherServiceDep,
     space: Annotated[int | None, Query(ge=1)] = None,
     page: Annotated[int, Query(ge=1, le=10)] = 1,
 ) -> Response:
@@ -216,7 +218,7 @@ async def operator_home(
         user.principal, KIND_OF_ENTITY[EntityKind.space], repository.session, space or ids[0]
     )
     candidates, paging = _paged(
-        _recommend(matcher, EntityKind.space, chosen.id, EntityKind.startup, 50), page
+        _recommend(service, EntityKind.space, chosen.id, EntityKind.startup, 50), page
     )
     ours = (EntityKind.space, chosen.id)
     asked = statuses(repository.session, ours, [(m.kind, m.id) for m in candidates])

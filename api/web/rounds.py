@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import or_, select
 
-from api.deps import MatcherDep, RepositoryDep
+from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
 from api.ids import RowId
 from api.routes.rounds import publish_and_inform, solve_and_store
@@ -233,13 +233,15 @@ async def round_page(request: Request, user: Staff, store: StoreDep, row_id: Row
 
 
 @router.post("/staff/rounds/{row_id}/solve")
-async def solve(user: Staff, form: FormDep, store: StoreDep, matcher: MatcherDep, row_id: RowId) -> Response:
+async def solve(
+    user: Staff, form: FormDep, store: StoreDep, service: MatcherServiceDep, row_id: RowId
+) -> Response:
     solver = str(form.get("solver") or "stable")
     settings = (
         OptimalSolve(solver="optimal", floor=True) if solver == "optimal" else StableSolve(solver="stable")
     )
     with _refusals_as_pages():
-        solve_and_store(store, matcher, row_id, settings)
+        solve_and_store(store, service, row_id, settings)
     store.session.commit()
     return RedirectResponse(f"/staff/rounds/{row_id}", status.HTTP_303_SEE_OTHER)
 
@@ -273,8 +275,8 @@ async def review(user: Staff, form: FormDep, store: StoreDep, row_id: RowId) -> 
 
 @router.post("/staff/rounds/{row_id}/publish")
 async def publish(
-    user: Staff, form: FormDep, store: StoreDep, matcher: MatcherDep, row_id: RowId
+    user: Staff, form: FormDep, store: StoreDep, service: MatcherServiceDep, row_id: RowId
 ) -> Response:
     with _refusals_as_pages():
-        publish_and_inform(store, matcher, row_id)
+        publish_and_inform(store, service, row_id)
     return RedirectResponse(f"/staff/rounds/{row_id}", status.HTTP_303_SEE_OTHER)

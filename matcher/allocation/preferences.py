@@ -1,10 +1,10 @@
-"""Both sides' preferences for a round, from the engine's two-sided scores.
+"""Both sides' preferences for a round, from the matcher's two-sided scores.
 
 An applicant ranks its ``depth`` best eligible counterparts of the round by its own side of
 the score (how well the counterpart fits it), unless it submitted its own ranking; a
 counterpart wants applicants by the other side of the score (how well the applicant fits it),
 unless its operator ranked them, and then only those ranked are acceptable. The mutual score
-of the pair is what the optimal solver maximises. The engine's hard rules decide eligibility
+of the pair is what the optimal solver maximises. The matcher's hard rules decide eligibility
 (including existing relations and refusals), for submitted rankings too.
 """
 
@@ -18,10 +18,10 @@ import numpy as np
 from matcher.allocation.problem import Problem
 from matcher.directions import Direction, direction_for
 from matcher.eligibility import eligible
-from matcher.engine import Matcher
 from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES
 from matcher.graph import Node
+from matcher.matcher import Matcher
 from models.enums import EntityKind
 
 
@@ -42,7 +42,7 @@ class RoundParticipants:
 
 
 @dataclass(frozen=True)
-class EnginePreferences:
+class MatcherPreferences:
     """The problem in positions, with what is needed to explain any of its pairs."""
 
     problem: Problem
@@ -51,7 +51,7 @@ class EnginePreferences:
     direction: Direction
 
     def explain(self, matcher: Matcher, pair: int) -> tuple[Reason, ...]:
-        """The engine's bilingual reasons for one pair of the problem."""
+        """The matcher's bilingual reasons for one pair of the problem."""
         applicant = self.participants.applicants[int(self.problem.applicant[pair])]
         counterpart = self.participants.counterparts[int(self.problem.counterpart[pair])]
         kinds = self.participants.applicant_kind, self.participants.counterpart_kind
@@ -59,11 +59,11 @@ class EnginePreferences:
         query_table, table = catalog.tables[kinds[0]], catalog.tables[kinds[1]]
         if applicant not in query_table or counterpart not in table:
             return ()
-        forward, backward = matcher.scorer_.contributions(self.features[pair : pair + 1], self.direction)
-        combined = dict(zip(FEATURE_NAMES, map(float, forward[0] + backward[0]), strict=True))
+        asker, candidate = matcher.scorer_.contributions(self.features[pair : pair + 1], self.direction)
+        combined = dict(zip(FEATURE_NAMES, map(float, asker[0] + candidate[0]), strict=True))
         query_row = matcher.channels_.kinds[kinds[0]].lexical_row(query_table.position(applicant))
         context = ExplainContext(
-            query_kind=kinds[0],
+            asker_kind=kinds[0],
             query=query_table.record(applicant),
             candidate_node=(kinds[1], counterpart),
             candidate=table.record(counterpart),
@@ -84,7 +84,7 @@ def _record(matcher: Matcher, node: Node) -> Mapping[str, object] | None:
     return table.record(node[1]) if node[1] in table else None
 
 
-def engine_preferences(matcher: Matcher, participants: RoundParticipants) -> EnginePreferences:
+def matcher_preferences(matcher: Matcher, participants: RoundParticipants) -> MatcherPreferences:
     """Score every applicant against the round's counterparts and build the problem."""
     direction = direction_for(participants.applicant_kind, participants.counterpart_kind)
     counterpart_at = {row_id: i for i, row_id in enumerate(participants.counterparts)}
@@ -107,9 +107,9 @@ def engine_preferences(matcher: Matcher, participants: RoundParticipants) -> Eng
         scores = matcher.score(
             participants.applicant_kind, applicant, participants.counterpart_kind, candidates
         )
-        chosen = _applicant_choices(scores.ids, scores.query_side, participants, applicant)
+        chosen = _applicant_choices(scores.ids, scores.asker_scores, participants, applicant)
         at = np.asarray([counterpart_at[int(scores.ids[i])] for i in chosen], dtype=np.int64)
-        wish = scores.candidate_side[chosen].astype(np.float64)
+        wish = scores.candidate_scores[chosen].astype(np.float64)
         acceptable = np.ones(len(chosen), dtype=bool)
         for k, c in enumerate(at):
             if int(c) in operator_order:
@@ -136,7 +136,7 @@ def engine_preferences(matcher: Matcher, participants: RoundParticipants) -> Eng
         forbidden=[(applicant_at[a], counterpart_at[c]) for a, c in participants.forbidden],
     )
     feature_rows = np.concatenate(features) if features else np.zeros((0, len(FEATURE_NAMES)))
-    return EnginePreferences(problem, participants, _aligned(feature_rows, joined, problem), direction)
+    return MatcherPreferences(problem, participants, _aligned(feature_rows, joined, problem), direction)
 
 
 def _eligible_counterparts(
@@ -166,7 +166,7 @@ def _applicant_choices(
     if submitted:
         where = {int(row_id): i for i, row_id in enumerate(ids)}
         return np.asarray([where[c] for c in submitted if c in where], dtype=np.int64)
-    # Best own-side score first; the lower id first on a tie, as the engine orders its lists.
+    # Best own-side score first; the lower id first on a tie, as the matcher orders its lists.
     return np.lexsort((ids, -own_side))[: participants.depth]
 
 

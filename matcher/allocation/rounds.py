@@ -15,10 +15,10 @@ from matcher.allocation.metrics import (
     counterpart_ranks,
     unmatched_reasons,
 )
-from matcher.allocation.preferences import EnginePreferences, RoundParticipants, engine_preferences
+from matcher.allocation.preferences import MatcherPreferences, RoundParticipants, matcher_preferences
 from matcher.allocation.problem import Assignment, Problem
 from matcher.allocation.solvers import solver_for
-from matcher.engine import Matcher
+from matcher.matcher import Matcher
 from models.rounds import ROUND_KINDS, ProposedMatch, RoundInputs, SolveSettings
 
 PINNED_REASON = {"feature": "pinned", "zh": "运营方指定", "en": "pinned by the operator"}
@@ -30,7 +30,7 @@ def solve_round(
     """The proposal for a round and its report (settings, metrics, fill, who got nothing and why)."""
     spec = ROUND_KINDS[inputs.kind]
     started = time.perf_counter()
-    preferences = engine_preferences(
+    preferences = matcher_preferences(
         matcher,
         RoundParticipants(
             applicant_kind=spec.applicant,
@@ -55,7 +55,7 @@ def solve_round(
 
 def _matches(
     matcher: Matcher,
-    preferences: EnginePreferences,
+    preferences: MatcherPreferences,
     problem: Problem,
     assignment: Assignment,
     inputs: RoundInputs,

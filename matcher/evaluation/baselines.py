@@ -1,4 +1,4 @@
-"""Baselines every protocol runs beside our engine, all behind one small contract.
+"""Baselines every protocol runs beside our matcher, all behind one small contract.
 
 A :class:`Recommender` is fitted on a fold's history (never its queries) and then, for each
 query startup, ranks the fold's candidate investors and scores any of them (for AUC).

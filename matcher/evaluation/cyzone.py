@@ -11,7 +11,7 @@ debt, crowdfunding and unknown rounds are dropped), disclosed investors only (id
 未透露 are dropped), and investees whose industry tags map to at least one industry (a startup
 profile needs one). An investor's thesis summarises what it did before ``until`` only (its
 most frequent industry tags, rounds and cities), as a fund's profile page would; it gets no
-structured industries or stages, which the engine enforces as hard rules and so would bar
+structured industries or stages, which the matcher enforces as hard rules and so would bar
 an investor from every field it had not entered yet.
 
 The early-stage protocol (`cyzone_early_queries`): history is the events before the split's

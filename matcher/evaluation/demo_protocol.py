@@ -1,6 +1,6 @@
 """The ``demo`` protocol: the generated Wuhan ecosystem's own investments as time-ordered truth.
 
-`models.demo.generate_ecosystem` draws its history from hidden tastes the engine never reads, so
+`models.demo.generate_ecosystem` draws its history from hidden tastes the matcher never reads, so
 its realised ``invested`` outcomes are a fair test. History is every startup↔investor
 interaction (views, contacts, meetings, investments, declines …) dated before `HISTORY_END`,
 with the profiles they need; each query is a startup that receives investment on or after

@@ -1,6 +1,6 @@
 """Run a protocol end to end: folds → every method fitted on history → metrics per method.
 
-For each fold the engine's world is built once (a fresh SQLite database in a temporary
+For each fold the matcher's world is built once (a fresh SQLite database in a temporary
 folder, filled through the bulk-import path); every method then answers every query, and
 Recall@10, Recall@50, NDCG@10, MRR, coverage and exposure Gini over the top 10 and AUC (one
 sampled negative per positive, the same negatives for every method, seeded) are computed
@@ -37,7 +37,7 @@ from matcher.evaluation.metrics import (
 )
 from matcher.evaluation.protocol import Fold, Query
 from matcher.evaluation.training import train_ranker
-from matcher.evaluation.world import EngineRecommender, EngineWorld
+from matcher.evaluation.world import MatcherRecommender, MatcherWorld
 from matcher.ranker import LearnedRanker
 from matcher.scoring import WeightedScorer
 from models.settings import Settings
@@ -93,12 +93,12 @@ METHODS: Final[dict[str, str]] = {
     "segment-popularity": "recent popularity within the query's industries and round, blended with overall",
     "lightfm": "LightFM hybrid (WARP; startup features: industries, stage, district)",
     "implicit-als": "implicit ALS; a new startup folded in from its industry and round's deals",
-    ENGINE: "our engine, default scorer",
-    ENGINE_RANKER: "our engine, learned ranker trained on a time split inside history",
+    ENGINE: "our matcher, default scorer",
+    ENGINE_RANKER: "our matcher, learned ranker trained on a time split inside history",
     "engine-no-graph": "ablation: no graph walk or graph features",
     "engine-no-text": "ablation: no semantic or lexical features (peers still found by text)",
     "engine-one-sided": "ablation: the asker's score only, no two-sided fusion",
-    "engine-rerank": "our engine with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
+    "engine-rerank": "our matcher with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
 }
 DEFAULT_METHODS: Final = tuple(METHODS)
 
@@ -187,17 +187,17 @@ def evaluate_folds(
     deal_flow = protocol_id.endswith(DEAL_FLOW)
     flows: dict[str, list[DealFlowAnswers]] = {method: [] for method in chosen}
     ranker_metrics: dict[str, float] = {}
-    needs_engine = any(not _is_baseline(m) for m in chosen)
-    # The engine's vectors are small: BLAS threads only contend with each other (and with
+    needs_matcher = any(not _is_baseline(m) for m in chosen)
+    # The matcher's vectors are small: BLAS threads only contend with each other (and with
     # whatever else runs on the machine), so one thread is several times faster here.
     with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="matcher-eval-") as scratch:
         for number, fold in enumerate(folds):
-            world: EngineWorld | None = None
-            if needs_engine:
+            world: MatcherWorld | None = None
+            if needs_matcher:
                 encoder = encoder or encoder_for(settings)
                 directory = Path(scratch) / f"fold-{number}"
                 directory.mkdir()
-                world = EngineWorld.build(
+                world = MatcherWorld.build(
                     fold, encoder=encoder, directory=directory, show_progress=show_progress
                 )
             negatives = auc_negatives(fold)
@@ -260,24 +260,24 @@ def _is_baseline(method: str) -> bool:
 
 
 def _recommender(
-    method: str, fold: Fold, world: EngineWorld | None, scratch: Path, show_progress: bool
+    method: str, fold: Fold, world: MatcherWorld | None, scratch: Path, show_progress: bool
 ) -> tuple[Recommender, dict[str, float]]:
     if _is_baseline(method):
         return BASELINES[method](), {}
-    assert world is not None  # built whenever an engine method is asked for
+    assert world is not None  # built whenever a matcher method is asked for
     if method == ENGINE:
-        return EngineRecommender(world), {}
+        return MatcherRecommender(world), {}
     if method == ENGINE_RANKER:
         trained = train_ranker(fold, encoder=world.encoder, directory=scratch, show_progress=show_progress)
-        return EngineRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
+        return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
     if method == "engine-no-graph":
-        return EngineRecommender(world, scorer=WeightedScorer(without=GRAPH_FEATURES), peer_count=0), {}
+        return MatcherRecommender(world, scorer=WeightedScorer(without=GRAPH_FEATURES), peer_count=0), {}
     if method == "engine-no-text":
-        return EngineRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
+        return MatcherRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
     if method == "engine-one-sided":
-        return EngineRecommender(world, fusion="asker"), {}
+        return MatcherRecommender(world, fusion="asker"), {}
     if method == "engine-rerank":
-        return EngineRecommender(world, diversity=0.8, exposure_cap=0.2), {}
+        return MatcherRecommender(world, diversity=0.8, exposure_cap=0.2), {}
     raise ValueError(f"methods: unknown '{method}'")
 
 

@@ -1,10 +1,10 @@
 """Training the learned ranker on a fold's history alone, validated on a time split inside it.
 
-The history is cut twice: events before ``features_until`` are what the engine knows (its
+The history is cut twice: events before ``features_until`` are what the matcher knows (its
 graph, popularity and recency); the rounds from then to ``validation_from`` are training
 queries, and the rounds after that, up to the end of history, validation queries. Each query
-startup enters the engine as a new profile, exactly as in the protocols. Positives are the
-investors who really backed the round; the rest of each query's group is the engine's own top
+startup enters the matcher as a new profile, exactly as in the protocols. Positives are the
+investors who really backed the round; the rest of each query's group is the matcher's own top
 100 (what the ranker will have to order) and a few eligible investors drawn at random.
 LambdaRank learns to order each group for NDCG@10; its hyper-parameters are chosen on the
 validation rounds, and the chosen ones are refitted on every inner round, so the model has
@@ -27,11 +27,11 @@ from tqdm import tqdm
 from embeddings.encoder import Encoder
 from matcher.directions import direction_for
 from matcher.eligibility import eligible
-from matcher.engine import Matcher
 from matcher.evaluation.baselines import FoldHistory, as_day
 from matcher.evaluation.protocol import Fold, Query, spread_sample
-from matcher.evaluation.world import EngineWorld
+from matcher.evaluation.world import MatcherWorld
 from matcher.features import FEATURE_NAMES
+from matcher.matcher import Matcher
 from matcher.ranker import NDCG_AT, LearnedRanker, RankerModel, RankerParams, TrainingWindow, fit_ranker
 from models.enums import EntityKind
 from models.kinds import KINDS
@@ -43,7 +43,7 @@ STARTUP: Final = EntityKind.startup
 INVESTOR: Final = EntityKind.investor
 # What a deployment's ranker learns from: startups, the investors ranked, and who backed whom.
 TRAINING_KINDS: Final = ("startups", "investors", "interactions")
-# Negatives from the engine's own list come from this many of its best.
+# Negatives from the matcher's own list come from this many of its best.
 POOL_NEGATIVES_FROM: Final = 100
 
 
@@ -170,7 +170,7 @@ def train_ranker(
     inner, window = inner_fold(fold, protocol=protocol)
     scratch = directory / f"ranker-{fold.name.replace('/', '-')}"
     scratch.mkdir(parents=True, exist_ok=True)
-    world = EngineWorld.build(inner, encoder=encoder, directory=scratch, show_progress=show_progress)
+    world = MatcherWorld.build(inner, encoder=encoder, directory=scratch, show_progress=show_progress)
     default = world.matcher()
     rng = np.random.default_rng(seed)
     by_segment = {s: [q for q in inner.queries if q.segment == s] for s in ("train", "validation")}
@@ -213,7 +213,7 @@ def _fit(examples: _Examples, params: RankerParams) -> RankerModel:
 @dataclass(frozen=True)
 class _Examples:
     """Feature rows of consecutive queries (``groups`` rows each), their labels and the default
-    engine's mutual scores."""
+    matcher's mutual scores."""
 
     features: np.ndarray
     labels: np.ndarray
@@ -243,7 +243,7 @@ class _Examples:
 
 
 def _examples(
-    world: EngineWorld,
+    world: MatcherWorld,
     matcher: Matcher,
     queries: Iterable[Query],
     rng: np.random.Generator,
@@ -251,7 +251,7 @@ def _examples(
     show_progress: bool,
     label: str,
 ) -> _Examples:
-    """Per query: the true investors, the engine's top 100 (what the ranker will order) and a few
+    """Per query: the true investors, the matcher's top 100 (what the ranker will order) and a few
     random eligible investors, with their features."""
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []

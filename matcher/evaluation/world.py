@@ -1,10 +1,10 @@
-"""Our engine on one fold, exactly as a deployment would hold it.
+"""Our matcher on one fold, exactly as a deployment would hold it.
 
 The fold's history enters a fresh SQLite database through `models.transfer.import_records`
-(the bulk-import path users have), the engine's catalogue is read back from that database,
+(the bulk-import path users have), the matcher's catalogue is read back from that database,
 and the text channels are built once and shared by every engine variant. Each query startup
 is imported too (so the schema checks it) but only after the catalogue was read: it enters
-the engine as a new profile with no relations when asked about, and leaves right after.
+the matcher as a new profile with no relations when asked about, and leaves right after.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, row_record
 from matcher.channels import Channels
-from matcher.engine import Matcher
 from matcher.evaluation.baselines import as_day
 from matcher.evaluation.protocol import Fold, Query
+from matcher.matcher import Matcher
 from matcher.scoring import Fusion, Scorer
 from models.clock import BEIJING
 from models.db import create_db_engine, migrate, session_factory
@@ -33,7 +33,7 @@ from models.kinds import KINDS
 from models.repository import Repository
 from models.transfer import import_records
 
-__all__ = ["EngineRecommender", "EngineWorld"]
+__all__ = ["MatcherRecommender", "MatcherWorld"]
 
 # Profiles before the interactions that refer to them.
 IMPORT_ORDER: Final = ("persons", "startups", "investors", "mentors", "spaces", "practice-bases", "posts")
@@ -42,8 +42,8 @@ EVALUATION_SECRET: Final = "offline-evaluation"  # noqa: S105
 
 
 @dataclass
-class EngineWorld:
-    """One fold imported into its own database, with the engine's catalogue and channels."""
+class MatcherWorld:
+    """One fold imported into its own database, with the matcher's catalogue and channels."""
 
     fold: Fold
     factory: sessionmaker[Session]
@@ -93,12 +93,12 @@ class EngineWorld:
         diversity: float = 1.0,
         exposure_cap: float | None = None,
     ) -> Matcher:
-        """An engine over this world's shared catalogue and channels, its clock at the end of
+        """A matcher over this world's shared catalogue and channels, its clock at the end of
         history (recency and capacity are judged as of then).
 
         The product's re-ranking (MMR diversity, exposure cap) is off unless asked for: the
         cap depends on the order queries arrive in, so it is a serving policy to measure on
-        its own (``engine-rerank``), not part of how well the engine ranks."""
+        its own (``engine-rerank``), not part of how well the matcher ranks."""
         now = self.now
         return Matcher(
             encoder=self.encoder,
@@ -143,16 +143,16 @@ def _clock_time(fold: Fold) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
 
 
-class EngineRecommender:
-    """Our engine behind the baselines' contract (:class:`matcher.evaluation.baselines.Recommender`)."""
+class MatcherRecommender:
+    """Our matcher behind the baselines' contract (:class:`matcher.evaluation.baselines.Recommender`)."""
 
-    def __init__(self, world: EngineWorld, **params: Any) -> None:
+    def __init__(self, world: MatcherWorld, **params: Any) -> None:
         self.world = world
         self.params = params
 
     def fit(self, fold: Fold) -> Self:
         if fold is not self.world.fold:
-            raise ValueError("fold: an engine recommender answers the fold its world was built from")
+            raise ValueError("fold: a matcher recommender answers the fold its world was built from")
         self.matcher_ = self.world.matcher(**self.params)
         return self
 

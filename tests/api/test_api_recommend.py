@@ -61,7 +61,7 @@ def test_a_startup_gets_investors_with_scores_and_reasons(client: TestClient) ->
         assert 0 <= item["score"] <= 1
         assert item["reasons"]
         assert all(r["zh"] and r["en"] for r in item["reasons"])
-        assert set(item["features"]) == set(item["query_side_contributions"])
+        assert set(item["features"]) == set(item["asker_contributions"])
 
 
 @pytest.mark.parametrize(

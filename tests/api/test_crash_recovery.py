@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from api.engine import MatcherService
+from api.matcher_service import MatcherService
 from embeddings.index import VectorIndex
 from models.db import create_db_engine, migrate, session_factory, transaction
 from models.demo import generate_ecosystem, load_ecosystem
@@ -178,7 +178,7 @@ def test_an_interaction_burst_killed_midway_keeps_every_acknowledged_write(
 # Rebuilds and saves the index over and over, each time after changing one profile's text;
 # prints the round just saved.
 _CHURN = """
-from api.engine import MatcherService
+from api.matcher_service import MatcherService
 from models.db import engine_for, session_factory
 from models.settings import Settings
 from models.tables import Startup

@@ -71,9 +71,9 @@ def _leave_traces(world: World) -> Traces:
             "kind": kind,
         }
         assert client.post("/v1/interactions", json=event).status_code == 201
-    client.app.state.matcher.build()  # type: ignore[attr-defined]  # as at a restart: indexes saved to disk
+    client.app.state.matcher_service.build()  # type: ignore[attr-defined]  # as at a restart: indexes saved to disk
     traces = Traces(person_id, ids["M-1"], [])
-    with client.app.state.matcher.reading() as matcher:  # type: ignore[attr-defined]
+    with client.app.state.matcher_service.reading() as matcher:  # type: ignore[attr-defined]
         tables = matcher.catalog_.tables
         return replace(traces, texts=[profile_text(kind, tables[kind].record(i)) for kind, i in traces.nodes])
 
@@ -112,7 +112,7 @@ def _present_everywhere(client: TestClient, traces: Traces) -> None:
     settings = _settings(client)
     assert {text_key(t) for t in traces.texts} <= _cached_keys(settings)
     assert traces.person_id in _stored_index_ids(settings.index_dir, EntityKind.person.value)
-    with client.app.state.matcher.reading() as matcher:  # type: ignore[attr-defined]
+    with client.app.state.matcher_service.reading() as matcher:  # type: ignore[attr-defined]
         assert all(node in matcher.catalog_.history.graph for node in traces.nodes)
     assert PERSON["phone"] in _database_text(client)
 
@@ -150,7 +150,7 @@ def test_deleting_a_person_erases_every_trace(client: TestClient) -> None:
             str(row_id)
             not in json.loads((settings.index_dir / f"{kind.value}.hashes.json").read_text())["hashes"]
         )
-    with client.app.state.matcher.reading() as matcher:  # type: ignore[attr-defined]
+    with client.app.state.matcher_service.reading() as matcher:  # type: ignore[attr-defined]
         for kind, row_id in traces.nodes:
             assert (kind, row_id) not in matcher.catalog_.history.graph
             # The slot stays (positions of others never move) holding the bare id, hidden.

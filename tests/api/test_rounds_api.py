@@ -1,4 +1,4 @@
-"""Allocation rounds over HTTP and the CLI, on a small demo ecosystem with the real engine."""
+"""Allocation rounds over HTTP and the CLI, on a small demo ecosystem with the real matcher."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import pytest
 from matcher.catalog import Catalog
 from matcher.directions import direction_for
 from matcher.eligibility import eligible
-from matcher.engine import Matcher
 from matcher.graph import Node, RelationEvent
+from matcher.matcher import Matcher
 from matcher.rules import HasRoom
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
@@ -110,11 +110,11 @@ def test_open_applications_come_first_with_their_date(
             if _passes(matcher, one, other, fit=False):
                 expected.setdefault(one[1], {})[other[1]] = when
     assert expected, "the demo should hold open applications"
-    query_kind, target_kind = (
+    asker_kind, target_kind = (
         (receiver_kind, applicant_kind) if asking == "receiver" else (applicant_kind, receiver_kind)
     )
     for query_id, wanted in expected.items():
-        matches = matcher.recommend(query_kind, query_id, target_kind, k=len(wanted) + 5)
+        matches = matcher.recommend(asker_kind, query_id, target_kind, k=len(wanted) + 5)
         first = matches[: len(wanted)]
         assert {m.id for m in first} == set(wanted), (query_id, [m.name for m in matches])
         for match in first:
@@ -125,7 +125,7 @@ def test_open_applications_come_first_with_their_date(
                 f"applied on {day:%Y-%m-%d}",
             )
             assert match.features["applied"] == 1.0
-            fits = _passes(matcher, (query_kind, query_id), (target_kind, match.id), fit=True)
+            fits = _passes(matcher, (asker_kind, query_id), (target_kind, match.id), fit=True)
             assert fits == all(r.feature != "eligibility" for r in match.reasons), match.reasons
         assert all(m.features["applied"] == 0.0 for m in matches[len(wanted) :])
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from embeddings.selection import encoder_for
-from matcher.engine import Matcher
+from matcher.matcher import Matcher
 from models.enums import EntityKind
 from models.settings import Settings
 from tests.factories import catalog_of

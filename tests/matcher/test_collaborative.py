@@ -15,7 +15,7 @@ from matcher.collaborative import CollaborativeIndex, startup_keys
 from matcher.eligibility import eligible
 from matcher.evaluation.baselines import SegmentPopularityRecommender
 from matcher.evaluation.protocol import Fold, Query
-from matcher.evaluation.world import EngineWorld
+from matcher.evaluation.world import MatcherWorld
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 
@@ -139,7 +139,7 @@ def _synthetic_fold(rng: np.random.Generator) -> Fold:
 @pytest.mark.parametrize("pool_size", [60, 90])
 def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size: int) -> None:
     fold = _synthetic_fold(np.random.default_rng(1))
-    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
     matcher = world.matcher(pool_size=pool_size)
     baseline = SegmentPopularityRecommender().fit(fold)
     investors = matcher.catalog_.tables[INVESTOR]
@@ -159,7 +159,7 @@ def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size:
 
 def test_a_removed_investor_leaves_the_history_index_at_once(tmp_path: Path) -> None:
     fold = _synthetic_fold(np.random.default_rng(2))
-    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
     matcher = world.matcher()
     investor = world.candidate_rows["I0"]
     assert (INVESTOR, investor) in matcher.collaborative_index().column
@@ -169,7 +169,7 @@ def test_a_removed_investor_leaves_the_history_index_at_once(tmp_path: Path) -> 
 
 def test_a_startup_without_deals_asking_and_leaving_keeps_the_index(tmp_path: Path) -> None:
     fold = _synthetic_fold(np.random.default_rng(3))
-    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
     matcher = world.matcher()
     index = matcher.collaborative_index()
     with world.asking(matcher, fold.queries[0]) as row_id:

@@ -49,13 +49,18 @@ def weight_table() -> str:
         "|---" * (len(COLUMNS) + 2) + "|",
     ]
     for direction in DIRECTIONS.values():
-        lines.append(_row(direction, "asker", direction.forward))
-        lines.append(_row(direction, "candidate", direction.backward))
+        lines.append(_row(direction, "asker", direction.asker_weights))
+        lines.append(_row(direction, "candidate", direction.candidate_weights))
     return "\n".join(lines)
 
 
 def test_every_weighted_feature_has_a_readme_column() -> None:
-    used = {feature for d in DIRECTIONS.values() for side in (d.forward, d.backward) for feature in side}
+    used = {
+        feature
+        for d in DIRECTIONS.values()
+        for side in (d.asker_weights, d.candidate_weights)
+        for feature in side
+    }
     assert used - set(COLUMNS) == set()
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from matcher.engine import Match, Matcher
 from matcher.keywords import is_telling
+from matcher.matcher import Match, Matcher
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 from tests.factories import catalog_of

@@ -250,7 +250,7 @@ def test_personalized_pagerank_is_restricted_to_the_target_kind(events: list[Rel
     graph = RelationGraph.from_events(events)
     seeds = {(K.startup, 1): 1.0, (K.startup, 2): 1.0}
     everything = graph.personalized_pagerank(seeds)
-    investors = graph.personalized_pagerank(seeds, target_kind=K.investor)
+    investors = graph.personalized_pagerank(seeds, candidate_kind=K.investor)
     assert investors
     assert investors == {node: score for node, score in everything.items() if node[0] is K.investor}
 
@@ -297,7 +297,7 @@ def test_two_hop_scores_are_pagerank_cut_after_two_hops(events: list[RelationEve
     assert graph.two_hop_scores(seeds) == pytest.approx(expected)
     investors = graph.two_hop_scores(seeds, K.investor)
     assert investors == pytest.approx({n: v for n, v in expected.items() if n[0] is K.investor})
-    full = graph.personalized_pagerank(seeds, target_kind=K.investor, max_iter=1000, tol=1e-12)
+    full = graph.personalized_pagerank(seeds, candidate_kind=K.investor, max_iter=1000, tol=1e-12)
     assert all(value <= full[node] + 1e-12 for node, value in investors.items())
     assert graph.two_hop_scores({(K.startup, 10_000): 1.0}) == {}
 

@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 
 from embeddings.lexical import LexicalVectorizer
-from matcher import engine as engine_module
+from matcher import matcher as matcher_module
 from matcher.catalog import Catalog
 from matcher.directions import DIRECTIONS, Direction
-from matcher.engine import Matcher
 from matcher.features import FEATURE_NAMES
+from matcher.matcher import Matcher
 from matcher.rules import AreaCovers, AtLeast, Covers, HasRoom, InRange, Rule
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
@@ -54,9 +54,9 @@ def matcher(catalog_source: Any) -> Matcher:
 
 
 def _queries(matcher: Matcher, direction: Direction) -> list[int]:
-    table = matcher.catalog_.tables[direction.query_kind]
+    table = matcher.catalog_.tables[direction.asker_kind]
     records = [r for r in table.records if r["id"] in table]
-    if direction.query_kind is EntityKind.person:
+    if direction.asker_kind is EntityKind.person:
         records = [r for r in records if r.get("role") == "student"]
     return [r["id"] for r in records[:: max(1, len(records) // QUERIES_PER_DIRECTION)]][
         :QUERIES_PER_DIRECTION
@@ -71,9 +71,9 @@ def _related(a: str, b: str) -> bool:
     return a in industry_ancestors(b) or b in industry_ancestors(a)
 
 
-def _oracle(rule: Rule, query_kind: EntityKind, query: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+def _oracle(rule: Rule, asker_kind: EntityKind, query: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
     """Does the pair pass ``rule``? Written from the rule's docstring, record by record."""
-    holder, value = (other, query) if rule.holder_kind is not query_kind else (query, other)
+    holder, value = (other, query) if rule.holder_kind is not asker_kind else (query, other)
     if isinstance(rule, HasRoom):
         limit = holder.get(rule.limit_field) or 0
         return (holder.get(rule.used_field) or 0) < limit if rule.used_field else limit > 0
@@ -108,7 +108,7 @@ def test_k_is_respected_and_lists_are_full_when_enough_are_eligible(
     served = 0
     for query_id in _queries(matcher, direction):
         for k in (1, 5):
-            matches = matcher.recommend(direction.query_kind, query_id, direction.target_kind, k=k)
+            matches = matcher.recommend(direction.asker_kind, query_id, direction.candidate_kind, k=k)
             assert len(matches) <= k
             assert len({m.id for m in matches}) == len(matches)
             served += bool(matches)
@@ -117,16 +117,16 @@ def test_k_is_respected_and_lists_are_full_when_enough_are_eligible(
 
 @pytest.mark.parametrize("direction", DIRECTIONS.values(), ids=DIRECTION_IDS)
 def test_eligibility_is_never_violated(matcher: Matcher, direction: Direction) -> None:
-    candidates = matcher.catalog_.tables[direction.target_kind]
+    candidates = matcher.catalog_.tables[direction.candidate_kind]
     for query_id in _queries(matcher, direction):
-        query = matcher.catalog_.tables[direction.query_kind].record(query_id)
+        query = matcher.catalog_.tables[direction.asker_kind].record(query_id)
         eligible_count = sum(
             1
             for r in candidates.records
             if r["id"] in candidates
-            and all(_oracle(rule, direction.query_kind, query, r) for rule in direction.rules)
+            and all(_oracle(rule, direction.asker_kind, query, r) for rule in direction.rules)
         )
-        matches = matcher.recommend(direction.query_kind, query_id, direction.target_kind, k=10)
+        matches = matcher.recommend(direction.asker_kind, query_id, direction.candidate_kind, k=10)
         # An open application lifts the fit rules (the receiver judges it), never capacity.
         applied = [m for m in matches if m.features["applied"]]
         assert len(matches) - len(applied) <= eligible_count
@@ -135,7 +135,7 @@ def test_eligibility_is_never_violated(matcher: Matcher, direction: Direction) -
             assert record.get("active")
             assert record.get("consent_matching")
             binding = [r for r in direction.rules if isinstance(r, HasRoom) or match not in applied]
-            broken = [r.label for r in binding if not _oracle(r, direction.query_kind, query, record)]
+            broken = [r.label for r in binding if not _oracle(r, direction.asker_kind, query, record)]
             assert broken == [], f"{direction.name}: {match.name} breaks {broken}"
 
 
@@ -143,9 +143,10 @@ def test_eligibility_is_never_violated(matcher: Matcher, direction: Direction) -
 def test_no_declined_or_existing_counterpart_is_shown(matcher: Matcher, direction: Direction) -> None:
     history = matcher.catalog_.history
     for query_id in _queries(matcher, direction):
-        node = (direction.query_kind, query_id)
+        node = (direction.asker_kind, query_id)
         shown = {
-            (m.kind, m.id) for m in matcher.recommend(direction.query_kind, query_id, direction.target_kind)
+            (m.kind, m.id)
+            for m in matcher.recommend(direction.asker_kind, query_id, direction.candidate_kind)
         }
         assert not shown & history.related(node)
         assert not shown & history.declined.get(node, set())
@@ -154,22 +155,22 @@ def test_no_declined_or_existing_counterpart_is_shown(matcher: Matcher, directio
 @pytest.mark.parametrize("direction", DIRECTIONS.values(), ids=DIRECTION_IDS)
 def test_order_is_stable_and_explained(matcher: Matcher, direction: Direction) -> None:
     for query_id in _queries(matcher, direction)[:3]:
-        first = matcher.recommend(direction.query_kind, query_id, direction.target_kind)
-        second = matcher.recommend(direction.query_kind, query_id, direction.target_kind)
+        first = matcher.recommend(direction.asker_kind, query_id, direction.candidate_kind)
+        second = matcher.recommend(direction.asker_kind, query_id, direction.candidate_kind)
         assert [m.id for m in first] == [m.id for m in second]
         for match in first:
             assert match.reasons, f"{direction.name}: {match.name} has no reason"
             assert all(r.zh and r.en for r in match.reasons)
             assert 0.0 <= match.score <= 1.0
-            parts = sum(match.query_side_contributions.values())
-            assert parts == pytest.approx(match.query_side_score)
+            parts = sum(match.asker_contributions.values())
+            assert parts == pytest.approx(match.asker_score)
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS.values(), ids=DIRECTION_IDS)
 def test_nothing_eligible_gives_an_empty_list(matcher: Matcher, direction: Direction) -> None:
     query_id = _queries(matcher, direction)[0]
     nowhere = {"district": "no-such-district"}
-    assert matcher.recommend(direction.query_kind, query_id, direction.target_kind, filters=nowhere) == []
+    assert matcher.recommend(direction.asker_kind, query_id, direction.candidate_kind, filters=nowhere) == []
 
 
 def test_equal_candidates_come_in_id_order(catalog_source: Any) -> None:
@@ -252,12 +253,12 @@ def test_channels_searched_concurrently_answer_as_one_after_the_other(
 
     def answers() -> list[list[tuple[int, float]]]:
         return [
-            [(m.id, m.score) for m in matcher.recommend(d.query_kind, q, d.target_kind)] for d, q in asked
+            [(m.id, m.score) for m in matcher.recommend(d.asker_kind, q, d.candidate_kind)] for d, q in asked
         ]
 
-    monkeypatch.setattr(engine_module, "CONCURRENT_CHANNELS_MIN", 10**9)
+    monkeypatch.setattr(matcher_module, "CONCURRENT_CHANNELS_MIN", 10**9)
     one_after_the_other = answers()
-    monkeypatch.setattr(engine_module, "CONCURRENT_CHANNELS_MIN", 0)
+    monkeypatch.setattr(matcher_module, "CONCURRENT_CHANNELS_MIN", 0)
     assert answers() == one_after_the_other
     assert any(one_after_the_other)
 
@@ -268,7 +269,7 @@ def test_fit_builds_every_column_the_rules_read(catalog_source: Any) -> None:
     built = {kind: set(table._cache) for kind, table in matcher.catalog_.tables.items()}
     for direction in DIRECTIONS.values():
         for query in _queries(matcher, direction):
-            matcher.recommend(direction.query_kind, query, direction.target_kind)
+            matcher.recommend(direction.asker_kind, query, direction.candidate_kind)
     rule_fields: dict[EntityKind, set[str]] = {kind: set() for kind in built}
     for direction in DIRECTIONS.values():
         for rule in direction.rules:
@@ -363,7 +364,7 @@ def _profile_oracle(
             startup.get("funding_ask_cny"), investor.get("ticket_min_cny"), investor.get("ticket_max_cny")
         ),
         "proximity": _proximity_oracle(_places(query), _places(other)),
-        "capacity": _capacity_oracle(matcher, direction.target_kind, other),
+        "capacity": _capacity_oracle(matcher, direction.candidate_kind, other),
     }
 
 
@@ -377,11 +378,11 @@ def test_profile_features_equal_a_record_by_record_reading(
     clocked_matcher: Matcher, direction: Direction
 ) -> None:
     matcher = clocked_matcher
-    candidates = matcher.catalog_.tables[direction.target_kind]
+    candidates = matcher.catalog_.tables[direction.candidate_kind]
     ids = [int(r["id"]) for r in candidates.records if r["id"] in candidates][:150]
     for query_id in _queries(matcher, direction)[:4]:
-        query = matcher.catalog_.tables[direction.query_kind].record(query_id)
-        scored = matcher.score(direction.query_kind, query_id, direction.target_kind, ids)
+        query = matcher.catalog_.tables[direction.asker_kind].record(query_id)
+        scored = matcher.score(direction.asker_kind, query_id, direction.candidate_kind, ids)
         for row, candidate_id in zip(scored.features, scored.ids, strict=True):
             expected = _profile_oracle(matcher, direction, query, candidates.record(int(candidate_id)))
             actual = {name: row[FEATURE_NAMES.index(name)] for name in expected}
@@ -414,7 +415,7 @@ def test_edits_reach_the_next_recommendation_as_a_rebuild_would(catalog_source: 
             rebuilt.tables[kind].upsert(record)
     rebuilt.history, rebuilt.startups_of = live.catalog_.history, live.catalog_.startups_of
     fresh = Matcher(encoder=live.encoder, exposure_cap=None).fit(rebuilt, channels=live.channels_)
-    for (query_kind, target), ids in queries.items():
+    for (asker_kind, target), ids in queries.items():
         for query_id in ids:
-            expected = [m.id for m in fresh.recommend(query_kind, query_id, target)]
-            assert [m.id for m in live.recommend(query_kind, query_id, target)] == expected
+            expected = [m.id for m in fresh.recommend(asker_kind, query_id, target)]
+            assert [m.id for m in live.recommend(asker_kind, query_id, target)] == expected

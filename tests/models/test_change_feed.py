@@ -15,8 +15,8 @@ from numpy._core import multiarray as numpy_multiarray
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
-from api.engine import MatcherService
-from matcher.engine import Match
+from api.matcher_service import MatcherService
+from matcher.matcher import Match
 from models.accounts import create_account, issue_key, revoke_key
 from models.changes import ChangeOp, FeedEntry, changes_after, latest_change_id
 from models.db import create_db_engine, migrate, session_factory, transaction

@@ -72,7 +72,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         load_ecosystem(factory, generate_ecosystem(7, SMALL_DEMO), secret=settings.secret_key)
         with transaction(factory) as session:
             ensure_demo_logins(session)
-        client.app.state.matcher.build()  # type: ignore[attr-defined]
+        client.app.state.matcher_service.build()  # type: ignore[attr-defined]
         yield client.app
 
 

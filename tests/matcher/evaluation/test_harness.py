@@ -21,7 +21,7 @@ from matcher.evaluation.harness import (
     load_folds,
 )
 from matcher.evaluation.protocol import spread_sample
-from matcher.evaluation.world import EngineWorld
+from matcher.evaluation.world import MatcherWorld
 from matcher.features import FEATURE_NAMES
 from matcher.scoring import WeightedScorer, fuse
 from models.enums import EntityKind
@@ -62,7 +62,7 @@ def test_popularity_on_the_tiny_fold_gives_hand_computed_metrics() -> None:
 
 def test_a_query_startup_is_live_only_while_it_asks(tmp_path: Path) -> None:
     fold = tiny.fold()
-    world = EngineWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
     matcher = world.matcher()
     startups = matcher.catalog_.tables[EntityKind.startup]
     live = int(startups.alive.sum())

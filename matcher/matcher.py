@@ -58,12 +58,12 @@ class Match:
     external_id: str
     name: str
     score: float
-    query_side_score: float
-    candidate_side_score: float
+    asker_score: float
+    candidate_score: float
     reasons: tuple[Reason, ...]
     features: Mapping[str, float]
-    query_side_contributions: Mapping[str, float]
-    candidate_side_contributions: Mapping[str, float]
+    asker_contributions: Mapping[str, float]
+    candidate_contributions: Mapping[str, float]
 
 
 @dataclass
@@ -78,8 +78,8 @@ class _Query:
 
 class _Scored(NamedTuple):
     mutual: float
-    query_side: float
-    candidate_side: float
+    asker_score: float
+    candidate_score: float
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class PairScores:
 
     ids: np.ndarray
     features: np.ndarray
-    query_side: np.ndarray
-    candidate_side: np.ndarray
+    asker_scores: np.ndarray
+    candidate_scores: np.ndarray
     mutual: np.ndarray
 
 
@@ -150,7 +150,7 @@ class Matcher:
         self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
         self.collaborative_index()  # no first query pays for it
         for direction in DIRECTIONS.values():
-            prepare_columns(direction.query_kind, catalog.tables[direction.target_kind], direction.rules)
+            prepare_columns(direction.asker_kind, catalog.tables[direction.candidate_kind], direction.rules)
         return self
 
     def save(self) -> None:
@@ -184,9 +184,9 @@ class Matcher:
 
     def recommend(
         self,
-        query_kind: EntityKind,
-        query_id: int,
-        target_kind: EntityKind,
+        asker_kind: EntityKind,
+        asker_id: int,
+        candidate_kind: EntityKind,
         *,
         k: int = 10,
         filters: Mapping[str, Any] | None = None,
@@ -194,10 +194,10 @@ class Matcher:
         """Up to ``k`` eligible counterparts, best mutual fit first; empty when none is eligible."""
         if k < 1:
             raise ValueError("k: must be at least 1")
-        query = self._query(query_kind, query_id, target_kind)
+        query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
             return []
-        table = self.catalog_.tables[target_kind]
+        table = self.catalog_.tables[candidate_kind]
         excluded = self.catalog_.history.excluded(query.node)
         mask = eligible(query.node[0], query.record, table, query.direction.rules, excluded=excluded)
         applicants = self._open_applicants(query, table, excluded)
@@ -212,17 +212,17 @@ class Matcher:
 
     def why_empty(
         self,
-        query_kind: EntityKind,
-        query_id: int,
-        target_kind: EntityKind,
+        asker_kind: EntityKind,
+        asker_id: int,
+        candidate_kind: EntityKind,
         *,
         filters: Mapping[str, Any] | None = None,
     ) -> Reason:
         """Why :meth:`recommend` has nothing to show for this query, in both languages."""
-        query = self._query(query_kind, query_id, target_kind)
+        query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
             return INACTIVE
-        table = self.catalog_.tables[target_kind]
+        table = self.catalog_.tables[candidate_kind]
         return why_empty(
             query.node[0],
             query.record,
@@ -233,47 +233,47 @@ class Matcher:
         )
 
     def recommend_batch(
-        self, queries: Sequence[tuple[EntityKind, int]], target_kind: EntityKind, *, k: int = 10
+        self, queries: Sequence[tuple[EntityKind, int]], candidate_kind: EntityKind, *, k: int = 10
     ) -> list[list[Match]]:
-        return [self.recommend(kind, row_id, target_kind, k=k) for kind, row_id in queries]
+        return [self.recommend(kind, row_id, candidate_kind, k=k) for kind, row_id in queries]
 
     def score(
-        self, query_kind: EntityKind, query_id: int, target_kind: EntityKind, candidate_ids: Sequence[int]
+        self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind, candidate_ids: Sequence[int]
     ) -> PairScores:
         """Features and scores of the given candidates (those in the catalogue, in the given
         order) for one query, with no eligibility or diversity step: what a learned ranker
         trains on and what pairwise AUC is measured on."""
-        query = self._query(query_kind, query_id, target_kind)
+        query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
-            raise LookupError(f"{query_kind.value} {query_id} is inactive or has not consented to matching")
-        table = self.catalog_.tables[target_kind]
+            raise LookupError(f"{asker_kind.value} {asker_id} is inactive or has not consented to matching")
+        table = self.catalog_.tables[candidate_kind]
         pool = np.asarray([table.position(i) for i in candidate_ids if i in table], dtype=np.int64)
         features = feature_matrix(self._context(query, pool, self._pool_vectors(table.kind, pool)))
-        forward, backward = self.scorer_.side_scores(features, query.direction)
-        return PairScores(table.ids[pool], features, forward, backward, fuse(forward, backward, self.fusion))
+        asker, candidate = self.scorer_.side_scores(features, query.direction)
+        return PairScores(table.ids[pool], features, asker, candidate, fuse(asker, candidate, self.fusion))
 
-    def _query(self, query_kind: EntityKind, query_id: int, target_kind: EntityKind) -> _Query | None:
-        query_kind, query_id = self._as_startup_if_founder(query_kind, query_id, target_kind)
-        direction = direction_for(query_kind, target_kind)
-        table = self.catalog_.tables[query_kind]
-        if query_id not in table:
-            if table.has_slot(query_id):  # present but inactive or without consent
+    def _query(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> _Query | None:
+        asker_kind, asker_id = self._as_startup_if_founder(asker_kind, asker_id, candidate_kind)
+        direction = direction_for(asker_kind, candidate_kind)
+        table = self.catalog_.tables[asker_kind]
+        if asker_id not in table:
+            if table.has_slot(asker_id):  # present but inactive or without consent
                 return None
-            raise LookupError(f"no {query_kind.value} with id {query_id}")
-        record = table.record(query_id)
-        channel = self.channels_.kinds[query_kind]
-        if query_id in channel.index:
-            semantic = channel.index.vectors_of([query_id])[0]
+            raise LookupError(f"no {asker_kind.value} with id {asker_id}")
+        record = table.record(asker_id)
+        channel = self.channels_.kinds[asker_kind]
+        if asker_id in channel.index:
+            semantic = channel.index.vectors_of([asker_id])[0]
         else:
-            semantic = self.encoder.encode([profile_text(query_kind, record)])[0]
-        lexical = channel.lexical_row(channel.table.position(query_id))
-        return _Query(direction, (query_kind, query_id), record, semantic, lexical)
+            semantic = self.encoder.encode([profile_text(asker_kind, record)])[0]
+        lexical = channel.lexical_row(channel.table.position(asker_id))
+        return _Query(direction, (asker_kind, asker_id), record, semantic, lexical)
 
     def _applications(self, query: _Query) -> dict[int, dt.datetime]:
         """Candidates (row ids) with an open application between them and the query, either
         way, and when it was made; a founder's application counts as their startup's."""
         if "applications" not in query.cache:
-            target = query.direction.target_kind
+            target = query.direction.candidate_kind
             open_applications = self.catalog_.history.applications
             found: dict[int, dt.datetime] = {}
             for asker in self._acting_for(query.node):
@@ -336,7 +336,7 @@ class Matcher:
         admitted = int(np.count_nonzero(mask))
         if admitted <= self.pool_size:
             return np.union1d(np.flatnonzero(mask), applicants)
-        table = self.catalog_.tables[query.direction.target_kind]
+        table = self.catalog_.tables[query.direction.candidate_kind]
         share = self.pool_size // 3
         channel = self.channels_.kinds[table.kind]
         search = partial(channel.index.search, query.semantic, share, allowed=channel.semantic_filter(mask))
@@ -359,7 +359,7 @@ class Matcher:
         if found is None:
             return []
         index, signals = found
-        table = self.catalog_.tables[query.direction.target_kind]
+        table = self.catalog_.tables[query.direction.candidate_kind]
 
         def best(scores: np.ndarray) -> list[int]:
             positions = (
@@ -390,7 +390,7 @@ class Matcher:
 
     def _signals(self, query: _Query) -> tuple[CollaborativeIndex, QuerySignals] | None:
         """What the deal history says about a startup asking for investors (None otherwise)."""
-        if (query.node[0], query.direction.target_kind) != (EntityKind.startup, EntityKind.investor):
+        if (query.node[0], query.direction.candidate_kind) != (EntityKind.startup, EntityKind.investor):
             return None
         if "collaborative" not in query.cache:
             index = self.collaborative_index()
@@ -402,13 +402,13 @@ class Matcher:
         the other side) startups of those who share relations with you."""
         if "graph" not in query.cache:
             graph = self.catalog_.history.graph
-            target = query.direction.target_kind
+            target = query.direction.candidate_kind
             seeds = self._seeds(query)
             exact = self.graph_walk == "pagerank" or (
                 self.graph_walk == "auto" and graph.number_of_nodes() <= EXACT_WALK_MAX_NODES
             )
             walk = graph.personalized_pagerank if exact else graph.two_hop_scores
-            query.cache["graph"] = walk(seeds, target_kind=target) if seeds else {}
+            query.cache["graph"] = walk(seeds, candidate_kind=target) if seeds else {}
         return query.cache["graph"]  # type: ignore[no-any-return]
 
     def _seeds(self, query: _Query) -> dict[Node, float]:
@@ -448,7 +448,7 @@ class Matcher:
 
     def _context(self, query: _Query, pool: np.ndarray, vectors: np.ndarray) -> PairContext:
         """The pool's features' inputs; ``vectors`` are the pool's embeddings, row for row."""
-        table = self.catalog_.tables[query.direction.target_kind]
+        table = self.catalog_.tables[query.direction.candidate_kind]
         channel = self.channels_.kinds[table.kind]
         nodes = [(table.kind, row_id) for row_id in table.ids[pool].tolist()]
         semantic = vectors @ query.semantic if len(pool) else np.zeros(0)
@@ -457,7 +457,7 @@ class Matcher:
         walk = np.asarray([graph.get(node, 0.0) for node in nodes]) if graph else np.zeros(len(nodes))
         walk = walk / walk.max() if len(walk) and walk.max() > 0 else walk
         return PairContext(
-            query_kind=query.node[0],
+            asker_kind=query.node[0],
             query=query.record,
             table=table,
             pool=pool,
@@ -506,11 +506,11 @@ class Matcher:
         return scores / (1.0 + scores)
 
     def _rank(self, query: _Query, pool: np.ndarray, k: int) -> list[Match]:
-        vectors = self._pool_vectors(query.direction.target_kind, pool)
+        vectors = self._pool_vectors(query.direction.candidate_kind, pool)
         context = self._context(query, pool, vectors)
         features = feature_matrix(context)
-        forward, backward = self.scorer_.side_scores(features, query.direction)
-        mutual = fuse(forward, backward, self.fusion)
+        asker, candidate = self.scorer_.side_scores(features, query.direction)
+        mutual = fuse(asker, candidate, self.fusion)
         table = context.table
         ids = table.ids[pool]
         # Stable order for ties: the lower id first.
@@ -528,7 +528,7 @@ class Matcher:
             picked += tracker.first(diverse, lambda at: (table.kind, int(ids[at])), k - len(picked))
         tracker.record(tuple((table.kind, int(ids[at])) for at in picked))
         # Parts only for the shown rows: a learned scorer's parts cost a rescoring per feature.
-        forward_parts, backward_parts = self.scorer_.contributions(features[picked], query.direction)
+        asker_parts, candidate_parts = self.scorer_.contributions(features[picked], query.direction)
         peers = self._explaining_peers(query)
         return [
             self._match(
@@ -536,18 +536,18 @@ class Matcher:
                 context,
                 peers,
                 at,
-                _Scored(float(mutual[at]), float(forward[at]), float(backward[at])),
+                _Scored(float(mutual[at]), float(asker[at]), float(candidate[at])),
                 _named(feature_row),
-                _named(forward_row),
-                _named(backward_row),
+                _named(asker_row),
+                _named(candidate_row),
                 _named(both_row),
             )
-            for at, feature_row, forward_row, backward_row, both_row in zip(
+            for at, feature_row, asker_row, candidate_row, both_row in zip(
                 picked,
                 features[picked].tolist(),
-                forward_parts.tolist(),
-                backward_parts.tolist(),
-                (forward_parts + backward_parts).tolist(),
+                asker_parts.tolist(),
+                candidate_parts.tolist(),
+                (asker_parts + candidate_parts).tolist(),
                 strict=True,
             )
         ]
@@ -560,8 +560,8 @@ class Matcher:
         at: int,
         scored: _Scored,
         features: dict[str, float],
-        forward_parts: dict[str, float],
-        backward_parts: dict[str, float],
+        asker_parts: dict[str, float],
+        candidate_parts: dict[str, float],
         both_parts: dict[str, float],
     ) -> Match:
         table = context.table
@@ -569,7 +569,7 @@ class Matcher:
         record = table.records[position]
         node = (table.kind, int(record["id"]))
         explain = ExplainContext(
-            query_kind=query.node[0],
+            asker_kind=query.node[0],
             query=query.record,
             candidate_node=node,
             candidate=record,
@@ -591,12 +591,12 @@ class Matcher:
             external_id=str(record.get("external_id", "")),
             name=str(record.get("name", "")),
             score=scored.mutual,
-            query_side_score=scored.query_side,
-            candidate_side_score=scored.candidate_side,
+            asker_score=scored.asker_score,
+            candidate_score=scored.candidate_score,
             reasons=said,
             features=features,
-            query_side_contributions=forward_parts,
-            candidate_side_contributions=backward_parts,
+            asker_contributions=asker_parts,
+            candidate_contributions=candidate_parts,
         )
 
     def _relation_path(self, start: Node, end: Node) -> list[tuple[Node, InteractionKind, Node]]:

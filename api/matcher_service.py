@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from embeddings.cache import EmbeddingCache
 from embeddings.selection import encoder_for
 from matcher.catalog import Catalog, History, row_record
-from matcher.engine import Matcher
 from matcher.graph import RelationEvent
+from matcher.matcher import Matcher
 from matcher.ranker import load_ranker
 from matcher.text import profile_text
 from models.changes import (
