@@ -96,6 +96,7 @@ WUHAN_TZ = dt.timezone(dt.timedelta(hours=8))
 SNAPSHOT = dt.datetime(HISTORY_END.year, HISTORY_END.month, HISTORY_END.day, 23, 59, tzinfo=WUHAN_TZ)
 # Companies founded later than this have had too little time to build any history.
 LATEST_FOUNDING = HISTORY_END - dt.timedelta(days=120)
+NAME_ATTEMPTS = 20  # draws of a clashing name before it is numbered instead
 TEN_THOUSAND = 10_000  # 万: Chinese amounts are quoted in units of 10,000 CNY
 
 # --- phrase banks -----------------------------------------------------------------------
@@ -647,6 +648,26 @@ class Draw:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.np = np.random.default_rng(seed)
+        self.names: set[str] = set()
+        self.series: Counter[str] = Counter()
+
+    def unique_name(self, make: Callable[[], str]) -> str:
+        """A name no organisation drawn before has, as a company register would insist: ``make``
+        is drawn again, and only after many clashes is the name numbered."""
+        name = make()
+        for _ in range(NAME_ATTEMPTS):
+            if name not in self.names:
+                break
+            name = make()
+        else:
+            name = f"{name}（{self.next_in_series(name)}）"
+        self.names.add(name)
+        return name
+
+    def next_in_series(self, base: str) -> int:
+        """1, 2, 3 … for successive funds or branches sharing ``base``."""
+        self.series[base] += 1
+        return self.series[base]
 
     def pick(self, options: Sequence[str]) -> str:
         return options[self.rng.randrange(len(options))]
@@ -668,7 +689,8 @@ class Draw:
         return self.pick(SURNAMES) + "".join(self.pick(GIVEN_NAME_CHARS) for _ in range(given_length))
 
     def brand(self) -> str:
-        return self.pick(BRAND_CHARS) + self.pick(BRAND_CHARS)
+        # Two different characters: "芯芯" reads as a typo.
+        return "".join(self.rng.sample(BRAND_CHARS, 2))
 
     def en_brand(self) -> str:
         return self.pick(EN_BRAND_HEADS) + self.pick(EN_BRAND_TAILS)
@@ -690,8 +712,8 @@ class Draw:
 
 def _company_name(draw: Draw, theme: Theme, english: bool) -> str:
     if english:
-        return f"Wuhan {draw.en_brand()} {theme.en_brand} Co., Ltd."
-    return f"武汉{draw.brand()}{theme.zh_brand}有限公司"
+        return draw.unique_name(lambda: f"Wuhan {draw.en_brand()} {theme.en_brand} Co., Ltd.")
+    return draw.unique_name(lambda: f"武汉{draw.brand()}{theme.zh_brand}有限公司")
 
 
 # --- persons ------------------------------------------------------------------------
@@ -973,13 +995,13 @@ def _investor(draw: Draw, index: int, persons: PersonBook) -> Record:
 
 
 def _distinct_themes(draw: Draw, low: int, high: int) -> list[Theme]:
+    """Between ``low`` and ``high`` themes of one industry family (sector), so that a thesis or a
+    mentor's focus never pairs, say, biotech with esports; fewer if the family has fewer."""
     count = draw.rng.randint(low, high)
-    chosen: list[Theme] = []
-    while len(chosen) < count:
-        theme = draw.theme()
-        if theme not in chosen:
-            chosen.append(theme)
-    return chosen
+    first = draw.theme()
+    family = industry_sector(_industry_of(first))
+    related = [t for t in THEMES if t != first and industry_sector(_industry_of(t)) == family]
+    return [first, *draw.rng.sample(related, min(len(related), count - 1))]
 
 
 def _investor_partner(draw: Draw, name: str, industries: list[str], district: str) -> Record:
@@ -1005,12 +1027,19 @@ def _investor_name(
         return f"{partner_name} (angel investor)" if english else f"{partner_name}（天使投资人）"
     if kind is InvestorType.government_fund:
         region = "武汉" if districts == [ANYWHERE] else _zh_area(districts[0])
-        return f"{region}{draw.pick(GUIDANCE_FUND_THEMES)}投资基金{draw.rng.randint(1, 5)}期"
+        base = f"{region}{draw.pick(GUIDANCE_FUND_THEMES)}投资基金"
+        return draw.unique_name(lambda: f"{base}{draw.next_in_series(base)}期")
     if kind is InvestorType.corporate_vc:
-        return f"{draw.en_brand()} Group Corporate Ventures" if english else f"{draw.brand()}集团产业投资部"
+        if english:
+            return draw.unique_name(lambda: f"{draw.en_brand()} Group Corporate Ventures")
+        return draw.unique_name(lambda: f"{draw.brand()}集团产业投资部")
     if english:
-        return f"{draw.en_brand()} {draw.rng.choice(['Capital', 'Ventures', 'Partners'])}"
-    return f"{draw.pick(FUND_PREFIXES)}{draw.brand()}{draw.rng.choice(['创业投资基金', '资本', '创投'])}"
+        return draw.unique_name(
+            lambda: f"{draw.en_brand()} {draw.rng.choice(['Capital', 'Ventures', 'Partners'])}"
+        )
+    return draw.unique_name(
+        lambda: f"{draw.pick(FUND_PREFIXES)}{draw.brand()}{draw.rng.choice(['创业投资基金', '资本', '创投'])}"
+    )
 
 
 def _thesis(
@@ -1105,7 +1134,8 @@ def _space(draw: Draw, index: int) -> Record:
     if space_type is SpaceType.university_base:
         university_index = draw.weighted([u[3] for u in UNIVERSITIES])
         district = _university_areas()[university_index]
-        name = f"{UNIVERSITIES[university_index][0]}{draw.rng.choice(['大学生创业孵化基地', '科技园'])}"
+        university = UNIVERSITIES[university_index][0]
+        name = draw.unique_name(lambda: f"{university}{draw.rng.choice(['大学生创业孵化基地', '科技园'])}")
     else:
         district = draw.area(themes[0].hub)
         suffix = {
@@ -1114,7 +1144,7 @@ def _space(draw: Draw, index: int) -> Record:
             SpaceType.accelerator: "加速器",
         }
         field_name = "" if generalist else themes[0].zh_field
-        name = f"{_zh_area(district)}{draw.brand()}{field_name}{suffix[space_type]}"
+        name = draw.unique_name(lambda: f"{_zh_area(district)}{draw.brand()}{field_name}{suffix[space_type]}")
     seats = draw.rng.randint(*seats_range)
     fee = draw.rng.randint(*fee_range) // 50 * 50
     return {
@@ -1145,7 +1175,7 @@ def _space_description(
         )
     return (
         f"面向{focus_zh}的{draw.rng.choice(['专业化', '市级', '国家级'])}创业载体，"
-        f"提供办公工位、{draw.pick(SPACE_SERVICES)}和{draw.pick(SPACE_SERVICES)}等服务，"
+        f"提供办公工位、{'和'.join(draw.some(SPACE_SERVICES, 2, 2))}等服务，"
         f"已累计孵化企业{draw.rng.randint(10, 300)}家，重点支持{draw.pick(themes[0].zh_products)}等方向。"
     )
 

@@ -269,3 +269,53 @@ def test_hidden_tastes_drive_the_outcomes_but_never_appear_in_the_data(medium: E
     dumped = json.dumps(medium, ensure_ascii=False)
     assert "latent" not in dumped
     assert "popularity" not in dumped
+
+
+# --- names and phrases a reader would notice ------------------------------------------
+
+ORGANISATIONS = ("startups", "investors", "spaces", "practice-bases")
+# A phrase, then 和/、/与/及, then the same phrase again: "会议室和会议室".
+DOUBLED_PHRASE = re.compile(r"([\u4e00-\u9fff]{2,12})[和、与及]\1")
+DOUBLED_BRAND = re.compile(r"^武汉([\u4e00-\u9fff])\1")
+
+
+def _repeated(values: list[str]) -> list[str]:
+    return [value for value, count in Counter(values).items() if count > 1]
+
+
+def _name_and_phrase_defects(ecosystem: Ecosystem) -> list[str]:
+    defects = []
+    for slug in ORGANISATIONS:
+        defects += [f"{slug} name twice: {name}" for name in _repeated([r["name"] for r in ecosystem[slug]])]
+    for slug, records in ecosystem.items():
+        for record in records:
+            for value in record.values():
+                if isinstance(value, str) and DOUBLED_PHRASE.search(value):
+                    defects.append(f"{slug} {record.get('external_id')}: doubled phrase in {value!r}")
+            if slug in ORGANISATIONS and DOUBLED_BRAND.search(record["name"]):
+                defects.append(f"{slug} {record['external_id']}: doubled brand in {record['name']!r}")
+    return defects
+
+
+def _incoherent_theses(ecosystem: Ecosystem) -> list[str]:
+    """An investor's thesis stays in one industry family (sector), never biotech plus esports."""
+    return [
+        f"{investor['external_id']}: {investor['thesis']}"
+        for investor in ecosystem["investors"][1:]  # the first is the city's all-sector angel fund
+        if len({industry_sector(code) for code in investor["industries"]}) > 1
+    ]
+
+
+def test_names_are_unique_and_no_phrase_is_doubled(medium: Ecosystem) -> None:
+    assert _name_and_phrase_defects(medium) == []
+
+
+def test_every_investors_thesis_stays_in_one_industry_family(medium: Ecosystem) -> None:
+    assert _incoherent_theses(medium) == []
+
+
+@pytest.mark.slow
+def test_the_make_run_ecosystem_has_unique_names_and_coherent_theses() -> None:
+    ecosystem = generate_ecosystem(42)
+    assert _name_and_phrase_defects(ecosystem) == []
+    assert _incoherent_theses(ecosystem) == []
