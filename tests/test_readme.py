@@ -20,7 +20,7 @@ from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
 from tests.factories import SMALL_DEMO
-from tests.servers import matcher_env, serving
+from tests.servers import STARTUP_LIMIT_S, matcher_env, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 README_ADDRESS = "127.0.0.1:8000"
@@ -47,6 +47,7 @@ def test_the_extraction_takes_bash_blocks_and_leaves_no_run_ones() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(BLOCKS_LIMIT_S + STARTUP_LIMIT_S)
 def test_every_shell_block_of_the_readme_runs(tmp_path: Path) -> None:
     blocks = runnable_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
     assert blocks, "the README has no runnable bash block"
