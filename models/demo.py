@@ -21,11 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Literal
+from importlib import resources
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -104,8 +106,11 @@ TEN_THOUSAND = 10_000  # 万: Chinese amounts are quoted in units of 10,000 CNY
 Hub = Literal["optics_valley", "car_valley", "airport", "city", "suburban"]
 
 
-def _bank(text: str) -> tuple[str, ...]:
-    return tuple(text.split("|"))
+PHRASES_FILE = "demo_phrases.toml"
+
+
+def _bank(name: str) -> tuple[str, ...]:
+    return tuple(_PHRASES["banks"][name])
 
 
 @dataclass(frozen=True)
@@ -131,365 +136,19 @@ class Theme:
     majors: tuple[str, ...]
 
 
-def _theme(
-    key: str, label: str, hub: Hub, weight: float, zh: str, en: str, skills: str, majors: str
-) -> Theme:
-    """Build a theme from two "field;brand;products;tech;customers[;results]" strings."""
-    zh_field, zh_brand, zh_products, zh_tech, zh_customers, zh_results = zh.split(";")
-    en_field, en_brand, en_products, en_tech, en_customers = en.split(";")
-    return Theme(
-        key, label, hub, weight,
-        zh_field, zh_brand, _bank(zh_products), _bank(zh_tech), _bank(zh_customers), _bank(zh_results),
-        en_field, en_brand, _bank(en_products), _bank(en_tech), _bank(en_customers),
-        _bank(skills), _bank(majors),
-    )  # fmt: skip
+def _load_phrases() -> dict[str, Any]:
+    """models/data/demo_phrases.toml: the themes' vocabularies and the shared banks."""
+    text = resources.files("models").joinpath("data", PHRASES_FILE).read_text(encoding="utf-8")
+    return tomllib.loads(text)
 
 
-THEMES: tuple[Theme, ...] = (
-    _theme(
-        "optical_chips",
-        "光通信",
-        "optics_valley",
-        0.07,
-        "光通信芯片;光电科技;高速光模块|硅光调制器芯片|25G DFB激光器芯片|相干光通信收发组件;"
-        "硅基光电子集成|高速光电芯片设计|晶圆级封装|光电协同仿真;数据中心运营商|通信设备厂商|光模块封装企业;"
-        "400G光模块通过客户认证|芯片良率提升至95%以上",
-        "optical communication chips;Photonics;high-speed optical transceivers|silicon photonic modulators|"
-        "DFB laser chips;silicon photonics integration|high-speed optoelectronic chip design|wafer-level "
-        "packaging;"
-        "data-centre operators|telecom equipment makers",
-        "光电子器件|Lumerical|芯片版图设计|半导体工艺|高速电路设计",
-        "光电信息科学与工程|电子科学与技术|微电子学",
-    ),
-    _theme(
-        "machine_vision",
-        "人工智能",
-        "optics_valley",
-        0.07,
-        "工业视觉质检;智能科技;表面缺陷检测系统|3D视觉定位引导平台|AI质检一体机|视觉检测软件平台;"
-        "深度学习|高精度相机标定|小样本缺陷识别|边缘计算推理;汽车零部件厂商|3C电子制造企业|面板与锂电产线;"
-        "检测准确率超过99.5%|替代人工质检员数百人",
-        "industrial machine-vision inspection;Vision AI;surface defect inspection systems|3D vision guidance "
-        "platforms|AI inspection stations;deep learning|few-shot defect recognition|edge inference;"
-        "auto-parts suppliers|electronics manufacturers",
-        "Python|PyTorch|OpenCV|图像处理|C++",
-        "计算机科学与技术|自动化|人工智能",
-    ),
-    _theme(
-        "llm_apps",
-        "人工智能",
-        "optics_valley",
-        0.05,
-        "大模型行业应用;信息技术;企业知识库问答助手|智能客服大模型|行业大模型微调平台|AI文档审核工具;"
-        "大语言模型|检索增强生成|模型微调与蒸馏|多模态理解;金融机构|政务服务中心|制造企业;"
-        "服务企业客户超过百家|问答准确率达到90%以上",
-        "industry LLM applications;AI;enterprise knowledge assistants|LLM customer-service agents|domain "
-        "model "
-        "fine-tuning platforms;large language models|retrieval-augmented generation|model distillation;"
-        "banks and insurers|government service centres",
-        "Python|大模型微调|自然语言处理|LangChain|向量数据库",
-        "计算机科学与技术|人工智能|软件工程",
-    ),
-    _theme(
-        "saas",
-        "SAAS",
-        "optics_valley",
-        0.05,
-        "企业SaaS;网络科技;供应链协同SaaS|智能财税SaaS|连锁门店数字化管理系统|低代码业务平台;"
-        "云原生架构|多租户微服务|低代码引擎|数据中台;中小企业|连锁零售品牌|制造业工厂;"
-        "付费客户超过500家|年度经常性收入突破千万元",
-        "enterprise SaaS;Software;supply-chain collaboration SaaS|smart tax and finance SaaS|low-code "
-        "business "
-        "platforms;cloud-native architecture|multi-tenant microservices|low-code engines;SMEs|retail chains",
-        "Java|Go|Kubernetes|微服务|MySQL|产品设计",
-        "软件工程|计算机科学与技术|信息管理与信息系统",
-    ),
-    _theme(
-        "ic_design",
-        "集成电路",
-        "optics_valley",
-        0.04,
-        "集成电路设计;微电子;存储控制芯片|车规级MCU芯片|模拟电源管理芯片|射频前端芯片;"
-        "先进工艺数字IC设计|模拟混合信号设计|EDA验证流程|Chiplet封装;消费电子厂商|汽车电子一级供应商|"
-        "存储模组厂;"
-        "芯片完成流片并量产|通过AEC-Q100车规认证",
-        "integrated circuit design;Microelectronics;storage controller chips|automotive MCUs|"
-        "power-management "
-        "ICs;digital IC design|mixed-signal design|chiplet packaging;consumer-electronics brands|automotive "
-        "tier-one suppliers",
-        "Verilog|数字IC验证|模拟电路设计|Cadence|半导体物理",
-        "微电子学|集成电路设计与集成系统|电子科学与技术",
-    ),
-    _theme(
-        "cybersecurity",
-        "企业安全",
-        "airport",
-        0.03,
-        "网络安全;网络安全技术;工控安全防护平台|零信任访问网关|数据安全审计系统|威胁情报分析平台;"
-        "威胁检测与响应|零信任架构|数据脱敏与加密|攻防演练;政务部门|能源电力企业|金融机构;"
-        "通过等保三级测评|为百余家单位提供安全服务",
-        "cybersecurity;Security;industrial-control security platforms|zero-trust access gateways|data "
-        "security "
-        "audit systems;threat detection and response|zero-trust architecture|data encryption;government "
-        "agencies|power utilities",
-        "渗透测试|网络协议分析|Linux|安全运维|Python",
-        "网络空间安全|信息安全|计算机科学与技术",
-    ),
-    _theme(
-        "geospatial",
-        "智慧城市",
-        "optics_valley",
-        0.03,
-        "北斗时空信息;空间信息;北斗高精度定位终端|实景三维城市平台|遥感影像智能解译系统|城市生命线监测平台;"
-        "北斗高精度定位|卫星遥感|激光点云处理|时空大数据;自然资源部门|城市建设管理部门|交通运营企业;"
-        "参与多个城市数字孪生项目|定位精度达到厘米级",
-        "BeiDou spatial intelligence;Geospatial;high-precision BeiDou positioning terminals|3D digital-twin "
-        "city "
-        "platforms|remote-sensing image interpretation;BeiDou precise positioning|satellite remote sensing|"
-        "point-cloud processing;natural-resource bureaus|urban management departments",
-        "GIS|遥感图像处理|点云处理|Python|北斗导航",
-        "测绘工程|遥感科学与技术|地理信息科学",
-    ),
-    _theme(
-        "gene_sequencing",
-        "生物技术",
-        "optics_valley",
-        0.05,
-        "基因测序;生物科技;肿瘤早筛基因检测产品|单细胞测序服务|遗传病基因诊断试剂盒|宏基因组病原检测;"
-        "高通量测序|生物信息学分析|液体活检|单细胞组学;三甲医院|第三方医学检验所|科研院所;"
-        "检测样本量累计超过十万例|产品获得医疗器械注册证",
-        "gene sequencing;Biotech;cancer early-screening assays|single-cell sequencing services|pathogen "
-        "metagenomic testing;high-throughput sequencing|bioinformatics pipelines|liquid biopsy;tertiary "
-        "hospitals|independent clinical labs",
-        "生物信息学|R语言|NGS数据分析|分子生物学实验|Python",
-        "生物技术|生物信息学|临床医学",
-    ),
-    _theme(
-        "medical_devices",
-        "医疗器械",
-        "optics_valley",
-        0.05,
-        "医疗器械;医疗科技;微创手术机器人|可穿戴心电监测设备|高端医学影像设备|介入治疗耗材;"
-        "精密机械设计|医学影像重建|生物相容材料|嵌入式系统;医院介入科室|基层医疗机构|康复中心;"
-        "获得二类医疗器械注册证|产品进入数十家医院使用",
-        "medical devices;Medical;minimally invasive surgical robots|wearable ECG monitors|interventional "
-        "consumables;precision mechanics|medical image reconstruction|biocompatible materials;hospital "
-        "interventional departments|primary-care clinics",
-        "医疗器械注册|嵌入式开发|机械设计|质量体系|SolidWorks",
-        "生物医学工程|机械设计制造及其自动化|临床医学",
-    ),
-    _theme(
-        "innovative_drugs",
-        "医药服务",
-        "optics_valley",
-        0.04,
-        "创新药研发;医药科技;小分子靶向抗肿瘤药物|mRNA疫苗|抗体偶联药物|中药创新制剂;"
-        "计算机辅助药物设计|抗体工程|递送系统|临床前药效评价;大型制药企业|临床研究机构|肿瘤患者;"
-        "候选药物进入临床一期|获得新药临床试验批件",
-        "innovative drug R&D;Pharma;small-molecule targeted oncology drugs|mRNA vaccines|antibody-drug "
-        "conjugates;computer-aided drug design|antibody engineering|drug delivery systems;pharmaceutical "
-        "companies|clinical research organisations",
-        "药物化学|细胞实验|药理学|GMP|临床试验设计",
-        "药学|药物化学|生物制药",
-    ),
-    _theme(
-        "digital_health",
-        "医疗信息化",
-        "city",
-        0.03,
-        "数字医疗;健康科技;互联网医院平台|慢病管理小程序|AI辅助影像诊断系统|医院运营数据平台;"
-        "医学人工智能|医疗大数据治理|远程诊疗|电子病历结构化;公立医院|医保与卫健部门|慢病患者;"
-        "接入医院超过五十家|服务患者超过百万人次",
-        "digital health;Health Tech;internet hospital platforms|chronic-disease management apps|AI-assisted "
-        "imaging diagnosis;medical AI|healthcare data governance|telemedicine;public hospitals|health "
-        "insurance bureaus",
-        "医疗信息系统|Python|数据分析|前端开发|HL7",
-        "医学信息工程|计算机科学与技术|公共卫生",
-    ),
-    _theme(
-        "ivd",
-        "医疗器械",
-        "optics_valley",
-        0.02,
-        "体外诊断;诊断技术;化学发光免疫分析仪|POCT快速检测试剂|分子诊断一体机|微流控检测芯片;"
-        "化学发光|微流控|荧光定量PCR|免疫层析;医院检验科|社区卫生服务中心|海外经销商;"
-        "试剂产品取得欧盟CE认证|装机量超过一千台",
-        "in-vitro diagnostics;Diagnostics;chemiluminescence immunoassay analysers|point-of-care rapid tests|"
-        "microfluidic test chips;chemiluminescence|microfluidics|quantitative PCR;hospital laboratories|"
-        "community health centres",
-        "免疫诊断|试剂研发|PCR|质量控制|仪器开发",
-        "医学检验技术|生物技术|生物医学工程",
-    ),
-    _theme(
-        "industrial_robots",
-        "机器人",
-        "car_valley",
-        0.05,
-        "工业机器人;智能装备;六轴协作机器人|焊接机器人工作站|AGV移动机器人|机器人视觉分拣系统;"
-        "运动控制算法|伺服驱动|力控装配|SLAM导航;汽车整车厂|家电制造企业|仓储物流中心;"
-        "累计交付机器人超过千台|进入多家整车厂供应链",
-        "industrial robots;Robotics;collaborative six-axis robots|robotic welding cells|autonomous mobile "
-        "robots;motion control|servo drives|force-controlled assembly;car makers|appliance manufacturers",
-        "ROS|运动控制|PLC|C++|机械设计",
-        "机械电子工程|自动化|机器人工程",
-    ),
-    _theme(
-        "laser",
-        "激光设备",
-        "optics_valley",
-        0.04,
-        "激光加工;激光科技;超快激光精密加工设备|光纤激光切割机|激光焊接系统|激光清洗设备;"
-        "超快激光|光纤激光器|光束整形|激光与材料相互作用;动力电池厂商|钣金加工企业|消费电子结构件厂;"
-        "设备出口二十多个国家|加工精度达到微米级",
-        "laser processing;Laser;ultrafast laser micro-machining systems|fiber laser cutters|laser welding "
-        "systems;ultrafast lasers|fiber laser sources|beam shaping;battery makers|sheet-metal fabricators",
-        "激光器设计|光学设计|Zemax|电气控制|工艺开发",
-        "光电信息科学与工程|材料成型及控制工程|机械设计制造及其自动化",
-    ),
-    _theme(
-        "additive",
-        "3D打印",
-        "car_valley",
-        0.02,
-        "增材制造;增材科技;金属3D打印设备|砂型打印服务|航空零部件增材修复|工业级光固化打印机;"
-        "激光选区熔化|拓扑优化设计|粉末冶金|打印工艺仿真;航空航天院所|模具企业|汽车研发中心;"
-        "打印零件通过航空件验证|服务客户超过三百家",
-        "additive manufacturing;3D Printing;metal 3D printers|sand-mould printing services|aerospace part "
-        "repair;selective laser melting|topology optimisation|process simulation;aerospace institutes|"
-        "tooling makers",
-        "增材制造工艺|有限元分析|材料表征|CAD|ANSYS",
-        "材料成型及控制工程|机械工程|材料科学与工程",
-    ),
-    _theme(
-        "drones",
-        "无人机",
-        "airport",
-        0.02,
-        "工业无人机;航空科技;电力巡检无人机|农业植保无人机|低空物流无人机|无人机机场系统;"
-        "飞控算法|自主避障|长航时动力系统|集群调度;电网公司|农业合作社|物流企业;"
-        "累计飞行超过十万架次|获得民航局运营许可",
-        "industrial drones;Aviation;power-line inspection drones|crop-spraying drones|low-altitude logistics "
-        "drones;flight control|autonomous obstacle avoidance|swarm scheduling;grid operators|farm "
-        "cooperatives",
-        "飞控开发|嵌入式C|无人机系统集成|SLAM|电机控制",
-        "飞行器设计与工程|自动化|电子信息工程",
-    ),
-    _theme(
-        "new_materials",
-        "新材料",
-        "car_valley",
-        0.03,
-        "先进材料;新材料;碳化硅衬底材料|高性能复合材料|光纤预制棒材料|石墨烯导热膜;"
-        "晶体生长|复合材料成型|纳米材料制备|材料表征分析;半导体器件厂商|风电叶片企业|消费电子厂商;"
-        "产品通过头部客户验证|建成年产百吨级产线",
-        "advanced materials;Materials;silicon-carbide substrates|high-performance composites|graphene "
-        "thermal "
-        "films;crystal growth|composite moulding|nanomaterial synthesis;semiconductor device makers|"
-        "wind-blade manufacturers",
-        "材料表征|XRD|SEM|化学合成|工艺优化",
-        "材料科学与工程|高分子材料与工程|化学",
-    ),
-    _theme(
-        "connected_vehicles",
-        "智能网联汽车",
-        "car_valley",
-        0.04,
-        "智能网联汽车;汽车科技;L4级自动驾驶解决方案|车载激光雷达|智能座舱域控制器|车路协同路侧单元;"
-        "多传感器融合|高精地图|车规级软件架构|V2X通信;整车企业|智慧交通运营商|港口与园区;"
-        "获得自动驾驶道路测试牌照|与多家车企达成定点合作",
-        "intelligent connected vehicles;Auto Tech;L4 autonomous driving stacks|automotive lidar|smart "
-        "cockpit "
-        "domain controllers;multi-sensor fusion|HD mapping|V2X communication;car makers|smart-transport "
-        "operators",
-        "自动驾驶感知|C++|ROS|AUTOSAR|传感器标定",
-        "车辆工程|自动化|计算机科学与技术",
-    ),
-    _theme(
-        "energy_storage",
-        "电池",
-        "car_valley",
-        0.04,
-        "新型储能;新能源科技;工商业储能系统|电池管理系统BMS|钠离子电池电芯|储能电站能量管理平台;"
-        "电化学储能|电池管理算法|热管理设计|电池回收利用;工业园区|光伏电站业主|电网企业;"
-        "储能项目装机超过百兆瓦时|电芯循环寿命突破六千次",
-        "energy storage;New Energy;commercial energy-storage systems|battery management systems|sodium-ion "
-        "cells;electrochemical storage|battery management algorithms|thermal management;industrial parks|"
-        "solar farm owners",
-        "电池管理系统|电化学|电力电子|嵌入式开发|MATLAB",
-        "电气工程及其自动化|新能源科学与工程|化学",
-    ),
-    _theme(
-        "smart_logistics",
-        "物流仓储",
-        "airport",
-        0.03,
-        "智慧物流;供应链管理;航空货运数字化平台|智能仓储管理系统|冷链物流监控系统|多式联运调度平台;"
-        "运筹优化算法|物联网追踪|仓储自动化|路径规划;跨境电商卖家|生鲜食品企业|制造业供应链;"
-        "日均处理订单超过十万单|仓储效率提升40%",
-        "smart logistics;Logistics;air-cargo digital platforms|smart warehouse management systems|cold-chain "
-        "monitoring;operations research|IoT tracking|route planning;cross-border sellers|fresh-food "
-        "companies",
-        "运筹优化|供应链管理|SQL|数据分析|Java",
-        "物流管理|物流工程|交通运输",
-    ),
-    _theme(
-        "edtech",
-        "教育信息化",
-        "city",
-        0.03,
-        "教育科技;教育科技;AI个性化学习平台|职业教育实训系统|智慧校园管理平台|虚拟仿真实验教学软件;"
-        "知识图谱|自适应学习算法|虚拟仿真|学习行为分析;中小学校|职业院校|高校实验中心;"
-        "覆盖学校超过三百所|注册学员超过五十万",
-        "education technology;EdTech;adaptive learning platforms|vocational training simulators|smart campus "
-        "systems;knowledge graphs|adaptive learning algorithms|virtual simulation;schools|vocational "
-        "colleges",
-        "教学设计|前端开发|Unity|数据分析|产品运营",
-        "教育技术学|计算机科学与技术|心理学",
-    ),
-    _theme(
-        "smart_agriculture",
-        "新农业",
-        "suburban",
-        0.02,
-        "智慧农业;农业科技;水产养殖智能监测系统|设施农业环境控制系统|种业分子育种服务|农产品溯源平台;"
-        "分子标记育种|农业物联网|遥感估产|水肥一体化;农业合作社|种业公司|水产养殖户;"
-        "服务种植面积超过十万亩|新品种通过省级审定",
-        "smart agriculture;Agritech;aquaculture monitoring systems|greenhouse climate control|molecular "
-        "breeding "
-        "services;marker-assisted breeding|agricultural IoT|remote-sensing yield estimation;farm "
-        "cooperatives|"
-        "seed companies",
-        "农业物联网|作物育种|数据分析|传感器|田间试验",
-        "农学|植物科学与技术|水产养殖学",
-    ),
-    _theme(
-        "fintech",
-        "金融科技",
-        "city",
-        0.02,
-        "金融科技;数字科技;供应链金融风控平台|智能投顾系统|中小微企业信用评估模型|保险理赔自动化系统;"
-        "风险建模|知识图谱反欺诈|隐私计算|RPA流程自动化;城商行|融资租赁公司|保险公司;"
-        "累计服务融资规模超过百亿元|坏账率显著低于行业平均",
-        "fintech;Fintech;supply-chain finance risk platforms|robo-advisory systems|SME credit scoring models;"
-        "risk modelling|graph-based anti-fraud|privacy-preserving computation;city commercial banks|insurers",
-        "风控建模|Python|SQL|机器学习|金融工程",
-        "金融学|金融工程|统计学",
-    ),
-    _theme(
-        "games_culture",
-        "游戏电竞",
-        "optics_valley",
-        0.02,
-        "数字文创;互动娱乐;独立游戏研发|电竞赛事运营平台|数字藏品与IP运营|虚拟直播技术服务;"
-        "游戏引擎开发|实时渲染|动作捕捉|AIGC内容生成;游戏玩家|品牌广告主|文旅景区;"
-        "游戏上线首月流水破千万|签约原创IP二十余个",
-        "digital games and culture;Interactive;indie game development|esports tournament platforms|virtual "
-        "streaming services;game-engine development|real-time rendering|motion capture;gamers|brand "
-        "advertisers",
-        "Unity|游戏策划|3D建模|C#|内容运营",
-        "数字媒体技术|动画|软件工程",
-    ),
-)
+def _theme(row: dict[str, Any]) -> Theme:
+    fields: dict[str, Any] = {name: tuple(v) if isinstance(v, list) else v for name, v in row.items()}
+    return Theme(**fields)
+
+
+_PHRASES: Final = _load_phrases()
+THEMES: tuple[Theme, ...] = tuple(_theme(row) for row in _PHRASES["theme"])
 
 # Where each kind of company clusters, by Chinese area name (resolved through the taxonomy).
 HUB_AREAS: dict[Hub, tuple[tuple[str, float], ...]] = {
@@ -548,59 +207,22 @@ UNIVERSITIES: tuple[tuple[str, str, str, float], ...] = (
     ("武汉轻工大学", "东西湖区", "Wuhan Polytechnic University", 0.03),
 )
 
-SURNAMES = _bank(
-    "王|李|张|刘|陈|杨|黄|赵|吴|周|徐|孙|马|朱|胡|郭|何|高|林|罗|郑|梁|谢|宋|唐|许|韩|冯|邓|曹|彭|曾|肖|田|"
-    "董|"
-    "袁|潘|于|蒋|蔡|余|杜|叶|程|苏|魏|吕|丁|任|沈|姚|卢|姜|崔|钟|谭|陆|汪|范|金|石|廖|贾|夏|韦|付|方|白|邹|"
-    "孟|"
-    "熊|秦|邱|江|尹|薛|闫|段|雷|侯|龙|史|陶|黎|贺|顾|毛|郝|龚|邵|万|钱|严|覃|武|戴|莫|孔|向|汤"
-)
-GIVEN_NAME_CHARS = _bank(
-    "伟|芳|娜|敏|静|丽|强|磊|军|洋|勇|艳|杰|娟|涛|明|超|秀|霞|平|刚|桂|英|华|玉|萍|红|文|辉|建|宇|浩|凯|鑫|"
-    "晨|"
-    "欣|怡|思|雨|佳|嘉|子|梓|轩|睿|博|涵|宁|琪|晓|俊|峰|鹏|斌|婷|雪|慧|悦|航|楠|昊|然|泽|瑶|彤|诗|一|可|逸"
-)
-BRAND_CHARS = _bank(
-    "芯|光|智|联|睿|图|源|创|达|星|瀚|鼎|华|楚|江|汉|云|锐|精|微|凌|极|天|恒|博|远|启|明|辰|宇|航|康|泰|和|"
-    "众|"
-    "信|优|迈|驰|腾|领|旭|晟|德|能|新|峰|青|卓|越|海|安|易|捷|聚|数|维|森|知|行|鲲|翼|澜"
-)
-EN_BRAND_HEADS = _bank(
-    "Lumi|Opti|Nova|Vita|Sino|Chu|Han|Jiang|Xin|Rui|Zhi|Xing|Yuan|Heng|Ming|Tian|Kun|Lan|Bo|Qi"
-)
-EN_BRAND_TAILS = _bank("tek|lab|gen|ware|ix|ara|ion|flow|wave|core|sense|path|link|mind|nova")
-
-ORIGINS_ZH = _bank(
-    "华中科技大学相关国家重点实验室|武汉大学科研团队|头部通信设备企业|知名互联网公司|三甲医院临床一线|"
-    "整车企业研究院|海外知名高校|光谷龙头企业|中科院武汉分院"
-)
-ORIGINS_EN = _bank(
-    "a state key laboratory at HUST|Wuhan University research groups|a leading telecom equipment maker|"
-    "top internet companies|tertiary hospitals|automotive R&D centres|overseas universities"
-)
-GENERIC_RESULTS_ZH = _bank(
-    "完成首批客户验证|与多家行业龙头企业签订合作协议|实现年营收数百万元|入选光谷3551人才计划|"
-    "获评国家高新技术企业|"
-    "获得湖北省科技创新大赛奖项"
-)
-GENERIC_RESULTS_EN = _bank(
-    "completed pilots with its first customers|signed agreements with several industry leaders|"
-    "reached revenue in the millions of yuan|been certified as a national high-tech enterprise"
-)
-FUND_USES_ZH = _bank("产品研发与迭代|市场拓展|团队扩充|规模化交付|海外市场开拓")
-MENTOR_EXPERTISE = _bank(
-    "融资路演|股权架构设计|商业模式|市场营销|产品管理|知识产权|财税合规|政策申报|海外市场|供应链管理|"
-    "团队管理|"
-    "技术路线规划|品牌建设|销售渠道"
-)
-SPACE_SERVICES = _bank(
-    "共享工位|独立办公室|路演活动|创业导师辅导|政策申报代办|工商财税代理|法律咨询|投融资对接|公共实验室|"
-    "中试平台|"
-    "人才招聘|产业资源对接|会议室|知识产权服务"
-)
-GENERIC_MAJORS = _bank("市场营销|工商管理|英语|财务管理")
-GENERIC_SKILLS = _bank("英语六级|Office|数据分析|项目管理|沟通表达")
-FUND_PREFIXES = _bank("武汉|光谷|湖北|长江|楚天|江城|东湖|汉江")
+SURNAMES = _bank("surnames")
+GIVEN_NAME_CHARS = _bank("given_name_chars")
+BRAND_CHARS = _bank("brand_chars")
+EN_BRAND_HEADS = _bank("en_brand_heads")
+EN_BRAND_TAILS = _bank("en_brand_tails")
+ORIGINS_ZH = _bank("origins_zh")
+ORIGINS_EN = _bank("origins_en")
+GENERIC_RESULTS_ZH = _bank("generic_results_zh")
+GENERIC_RESULTS_EN = _bank("generic_results_en")
+FUND_USES_ZH = _bank("fund_uses_zh")
+MENTOR_EXPERTISE = _bank("mentor_expertise")
+SPACE_SERVICES = _bank("space_services")
+GENERIC_MAJORS = _bank("generic_majors")
+GENERIC_SKILLS = _bank("generic_skills")
+FUND_PREFIXES = _bank("fund_prefixes")
+GUIDANCE_FUND_THEMES = _bank("guidance_fund_themes")
 
 
 # --- taxonomy look-ups, resolved once at run time -------------------------------------
@@ -950,7 +572,6 @@ INVESTOR_STYLES: tuple[InvestorStyle, ...] = (
 
 GOVERNMENT_STYLE = next(s for s in INVESTOR_STYLES if s.kind is InvestorType.government_fund)
 CITY_ANGEL_FUND = "武汉市天使投资引导基金"
-GUIDANCE_FUND_THEMES = _bank("科技成果转化|产业创新|青年创业|光谷人才|高新产业")
 
 
 def _investor(draw: Draw, index: int, persons: PersonBook) -> Record:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import re
 import statistics
+import tomllib
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +17,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
+from models import demo
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import IMPORT_ORDER, DemoSize, generate_ecosystem, hidden_affinities, load_ecosystem
 from models.enums import InteractionKind
@@ -275,7 +279,10 @@ def test_hidden_tastes_drive_the_outcomes_but_never_appear_in_the_data(medium: E
 
 ORGANISATIONS = ("startups", "investors", "spaces", "practice-bases")
 # A phrase, then 和/、/与/及, then the same phrase again: "会议室和会议室".
-DOUBLED_PHRASE = re.compile(r"([\u4e00-\u9fff]{2,12})[和、与及]\1")
+# Whole list items only: "数字医疗、医疗器械" is two different fields.
+DOUBLED_PHRASE = re.compile(
+    r"(?:(?<=[、和与及，。；：（提供])|^)([\u4e00-\u9fff]{2,12})[和、与及]\1(?=[、和与及等，。；）]|$)"
+)
 DOUBLED_BRAND = re.compile(r"^武汉([\u4e00-\u9fff])\1")
 
 
@@ -319,3 +326,22 @@ def test_the_make_run_ecosystem_has_unique_names_and_coherent_theses() -> None:
     ecosystem = generate_ecosystem(42)
     assert _name_and_phrase_defects(ecosystem) == []
     assert _incoherent_theses(ecosystem) == []
+
+
+# sha256 of the themes and shared banks as they stood in models/demo.py before they moved to
+# models/data/demo_phrases.toml; a content change to the file changes it on purpose.
+PHRASES_DIGEST = "6d9761169050a49c6c42869707d240814366599fbaaa46846de82c15e5e8d9e9"
+
+
+def test_the_phrase_banks_load_from_toml_exactly_as_they_were_in_code() -> None:
+    path = Path(demo.__file__).parent / "data" / demo.PHRASES_FILE
+    phrases = tomllib.loads(path.read_text(encoding="utf-8"))
+    banks = {name.upper(): list(words) for name, words in phrases["banks"].items()}
+    snapshot = {"themes": phrases["theme"], "banks": banks}
+    digest = hashlib.sha256(json.dumps(snapshot, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+    assert digest == PHRASES_DIGEST
+    assert [dataclasses.asdict(theme) for theme in demo.THEMES] == [
+        {name: tuple(value) if isinstance(value, list) else value for name, value in row.items()}
+        for row in phrases["theme"]
+    ]
+    assert all(list(getattr(demo, name)) == words for name, words in banks.items())
