@@ -14,6 +14,7 @@ from api.matcher_service import MatcherService
 from api.routes import accounts, health, policies, recommendations, rounds, vocabularies
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
+from api.web.mail import start_outbox_worker, stop_outbox_worker
 from api.web.portal import install_portal
 from matcher.policies import prepare_columns as prepare_policy_columns
 from models.db import engine_for, migrate, session_factory
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.matcher_service.build()
         with app.state.matcher_service.reading() as matcher:
             prepare_policy_columns(app.state.policies.current().policies.values(), matcher.catalog_)
+        outbox = start_outbox_worker(app.state.session_factory, settings)
         yield
+        await stop_outbox_worker(outbox)
         engine.dispose()
 
     app = FastAPI(

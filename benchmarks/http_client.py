@@ -138,13 +138,17 @@ class ConnectionPool:
         self._opening: set[asyncio.Task[None]] = set()
         self.connections_opened = 0
 
-    def submit(self, method: str, path: str, json_body: object = None) -> asyncio.Future[Response]:
+    def submit(
+        self, method: str, path: str, json_body: object = None, headers: Mapping[str, str] | None = None
+    ) -> asyncio.Future[Response]:
         """Send a request as soon as a connection is free; the future holds its response.
 
-        Cancelling the future drops the request if still waiting, or its response if sent.
+        ``headers`` are sent with this request only, beside the pool's fixed ones (a page's
+        session cookie). Cancelling the future drops the request if still waiting, or its
+        response if sent.
         """
         response: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
-        message = self._message(method, path, json_body)
+        message = self._message(method, path, json_body, headers)
         while self._idle:
             connection = self._idle.popleft()
             if connection.is_open:  # the server may have closed it while idle
@@ -211,8 +215,11 @@ class ConnectionPool:
         if self._waiting and not self._connections and not self._opening:
             self._open()
 
-    def _message(self, method: str, path: str, json_body: object) -> bytes:
-        head = f"{method} {path} HTTP/1.1\r\n{self._fixed_headers}"
+    def _message(
+        self, method: str, path: str, json_body: object, headers: Mapping[str, str] | None = None
+    ) -> bytes:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        head = f"{method} {path} HTTP/1.1\r\n{self._fixed_headers}{extra}"
         if json_body is None:
             return f"{head}\r\n".encode() if method == "GET" else f"{head}Content-Length: 0\r\n\r\n".encode()
         body = json.dumps(json_body, separators=(",", ":")).encode()

@@ -47,6 +47,7 @@ import contextlib
 import itertools
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -62,6 +63,7 @@ import httpx
 from benchmarks.http_client import ConnectionPool, RequestError, Response
 from models.db import create_db_engine, is_empty, migrate, session_factory
 from models.demo import DemoSize, generate_ecosystem, load_ecosystem
+from models.portal import DEMO_PASSWORD
 from models.settings import DEFAULT_SECRET, Settings
 from tests.factories import SMALL_DEMO
 from tests.servers import Server, serving
@@ -92,7 +94,8 @@ class Population:
     startup_external_ids: list[str]
 
 
-Request = tuple[str, str, str, dict[str, object] | None]  # label, method, path, JSON body
+# label, method, path, JSON body, headers of this request alone (a page's session cookie)
+Request = tuple[str, str, str, dict[str, object] | None, dict[str, str] | None]
 Answer = asyncio.Future[Response]
 
 
@@ -143,11 +146,13 @@ def request_mix(people: Population, draw: random.Random, write_every: int) -> Ca
             "GET",
             f"/v1/startups/{pick('startups')}/recommendations?target=investor",
             None,
+            None,
         ),
         lambda: (
             "startup→mentor",
             "GET",
             f"/v1/startups/{pick('startups')}/recommendations?target=mentor",
+            None,
             None,
         ),
         lambda: (
@@ -155,13 +160,15 @@ def request_mix(people: Population, draw: random.Random, write_every: int) -> Ca
             "GET",
             f"/v1/startups/{pick('startups')}/recommendations?target=space",
             None,
+            None,
         ),
-        lambda: ("deal-flow", "GET", f"/v1/investors/{pick('investors')}/deal-flow?k=10", None),
-        lambda: ("candidates", "GET", f"/v1/spaces/{pick('spaces')}/candidates?k=10", None),
+        lambda: ("deal-flow", "GET", f"/v1/investors/{pick('investors')}/deal-flow?k=10", None, None),
+        lambda: ("candidates", "GET", f"/v1/spaces/{pick('spaces')}/candidates?k=10", None, None),
         lambda: (
             "mentor→startup",
             "GET",
             f"/v1/mentors/{pick('mentors')}/recommendations?target=startup",
+            None,
             None,
         ),
     ]
@@ -175,13 +182,107 @@ def request_mix(people: Population, draw: random.Random, write_every: int) -> Ca
             "target_external_id": draw.choice(people.startup_external_ids),
             "kind": "viewed",
         }
-        return ("interaction", "POST", "/v1/interactions", body)
+        return ("interaction", "POST", "/v1/interactions", body, None)
 
     def following() -> Request:
         n = next(counter)
         return interaction(n) if n % write_every == 0 else draw.choice(asks)()
 
     return following
+
+
+# Pages a browser opens, by who opens them: (label, path, an htmx fragment?). Those marked
+# with "recs" show recommendations and carry the page target.
+PAGE_VISITS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "founder": (
+        ("page:startup recs", "/founder/startups/{startup}?tab=investor", False),
+        ("htmx:startup recs", "/founder/startups/{startup}?tab=mentor", True),
+        ("htmx:startup recs", "/founder/startups/{startup}?tab=space&page=2", True),
+        ("page:requests", "/requests", False),
+        ("page:founder", "/founder", False),
+    ),
+    "investor": (
+        ("page:deal-flow recs", "/investor", False),
+        ("htmx:deal-flow recs", "/investor?stage=angel", True),
+        ("page:pipeline", "/investor/pipeline", False),
+        ("page:intros", "/intros", False),
+    ),
+    "operator": (("page:operator recs", "/operator", False),),
+    "mentor": (("page:mentor recs", "/mentor", False),),
+    "student": (("page:talent recs", "/talent", False),),
+    "staff": (("page:review", "/staff/review", False), ("page:rounds", "/staff/rounds", False)),
+    "anonymous": (("page:home", "/", False), ("static:css", "/static/portal.css", False)),
+}
+TARGET_PAGE_RPS = 100.0
+TARGET_PAGE_P95_MS = 50.0
+
+
+def sign_in_everyone(server: Server) -> dict[str, str]:
+    """A session cookie per demo role, signed in as a browser does (CSRF token and all)."""
+    cookies = {}
+    for role in PAGE_VISITS:
+        if role == "anonymous":
+            continue
+        with httpx.Client(base_url=server.url, timeout=30) as browser:
+            form = browser.get("/login")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert token, "the sign-in page carries no CSRF token"
+            answer = browser.post(
+                "/login",
+                data={
+                    "csrf_token": token.group(1),
+                    "identifier": f"demo-{role}@citypartner.example",
+                    "password": DEMO_PASSWORD,
+                },
+            )
+            assert answer.status_code == 303, f"demo-{role} could not sign in: {answer.status_code}"
+            cookies[role] = f"cpm_session={browser.cookies['cpm_session']}"
+    return cookies
+
+
+def page_mix(server: Server, cookies: dict[str, str], draw: random.Random) -> Callable[[], Request]:
+    """The next page or htmx fragment, as the demo users' browsers would ask for them."""
+    with httpx.Client(base_url=server.url, timeout=30, headers={"Cookie": cookies["founder"]}) as browser:
+        startups = re.findall(r'href="/founder/startups/(\d+)"', browser.get("/founder").text)
+    assert startups, "the demo founder runs no startup"
+    visits = [(role, visit) for role, listed in PAGE_VISITS.items() for visit in listed]
+
+    def following() -> Request:
+        role, (label, path, fragment) = draw.choice(visits)
+        headers = {"Accept": "text/html"}
+        if role in cookies:
+            headers["Cookie"] = cookies[role]
+        if fragment:
+            headers["HX-Request"] = "true"
+        return (label, "GET", path.format(startup=draw.choice(startups)), None, headers)
+
+    return following
+
+
+def report_pages(tally: Tally, how: Drive, seconds: float) -> bool:
+    """The page target: the rate held, and pages showing recommendations answered in 50 ms at p95."""
+    print(f"{'page':<22}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    with_recs = [v for label, values in tally.latencies_ms.items() if label.endswith("recs") for v in values]
+    every = [v for values in tally.latencies_ms.values() for v in values]
+    for label, values in [
+        *sorted(tally.latencies_ms.items()),
+        ("with recommendations", with_recs),
+        ("all", every),
+    ]:
+        if len(values) >= 2:
+            print(
+                f"{label:<22}{len(values):>9}{len(values) / seconds:>9.1f}{percentile(values, 0.50):>9.1f}"
+                f"{percentile(values, 0.95):>9.1f}{percentile(values, 0.99):>9.1f}"
+            )
+    throughput, p95 = tally.completed_in_run / seconds, percentile(with_recs, 0.95)
+    rate = how.rate or 0.0
+    met = rate >= TARGET_PAGE_RPS and throughput >= ACHIEVED_SHARE * rate and p95 <= TARGET_PAGE_P95_MS
+    print(
+        f"target (>= {TARGET_PAGE_RPS:.0f} req/s, pages with recommendations p95 <= "
+        f"{TARGET_PAGE_P95_MS:.0f} ms): {'met' if met else 'MISSED'} "
+        f"({throughput:.1f} req/s of {rate:.0f} offered, p95 {p95:.1f} ms)"
+    )
+    return met
 
 
 @dataclass(frozen=True)
@@ -200,7 +301,7 @@ class Drive:
 
 def record(tally: Tally, request: Request, *, since: float, until: float) -> Callable[[Answer], None]:
     """What to do with the answer to ``request``; its latency counts from ``since``."""
-    label, method, path, _ = request
+    label, method, path = request[:3]
 
     def answered(answer: Answer) -> None:
         finished = time.perf_counter()
@@ -365,9 +466,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="server worker processes (MATCHER_WORKERS)")
     parser.add_argument("--write-every", type=int, default=10, help="one request in N is an interaction")
     parser.add_argument("--data-dir", type=Path, help="reuse this data dir (the demo is loaded if empty)")
+    parser.add_argument(
+        "--mix",
+        choices=("api", "pages"),
+        default="api",
+        help="api: /v1 recommendations and writes; pages: the portal's pages and htmx fragments as the "
+        f"demo logins' browsers ask for them (default rate {TARGET_PAGE_RPS:.0f} req/s)",
+    )
     args = parser.parse_args(argv)
+    default_rate = TARGET_PAGE_RPS if args.mix == "pages" else TARGET_RPS
     if args.clients is None:
-        how = Drive(rate=args.rate or TARGET_RPS, connections=args.connections)
+        how = Drive(rate=args.rate or default_rate, connections=args.connections)
     else:
         how = Drive(rate=None, connections=args.clients)
 
@@ -380,7 +489,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.workers is not None:
             env["MATCHER_WORKERS"] = str(args.workers)
         with serving(data_dir, log=Path(scratch) / "serve.log", **env) as server:
-            following = request_mix(population(server), random.Random(args.seed), args.write_every)
+            draw = random.Random(args.seed)
+            if args.mix == "pages":
+                following = page_mix(server, sign_in_everyone(server), draw)
+            else:
+                following = request_mix(population(server), draw, args.write_every)
             warmup = asyncio.run(drive(server, following, how, args.warmup))
             server_cpu, client_cpu = cpu_seconds(server.process.pid), time.process_time()
             tally = asyncio.run(drive(server, following, how, args.seconds))
@@ -388,8 +501,8 @@ def main(argv: list[str] | None = None) -> int:
             server_cpu = cpu_seconds(server.process.pid) - server_cpu
     tally.errors = warmup.errors + tally.errors
     workers = "" if args.workers is None else f", {args.workers} server worker(s)"
-    print(f"load: {args.size} demo, {how.label}{workers}, {args.seconds:.0f} s on 127.0.0.1")
-    report(tally, how, args.seconds)
+    print(f"load: {args.mix} mix, {args.size} demo, {how.label}{workers}, {args.seconds:.0f} s on 127.0.0.1")
+    (report_pages if args.mix == "pages" else report)(tally, how, args.seconds)
     measured = sum(len(values) for values in tally.latencies_ms.values())
     answered, issued = measured - tally.unanswered, measured + len(tally.errors)
     print(

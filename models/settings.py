@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     # Portal sign-in attempts, per email/phone and per client address, per minute.
     sign_in_limit_per_identifier: int = Field(default=5, ge=1)
     sign_in_limit_per_ip: int = Field(default=30, ge=1)
+    smtp_url: str | None = Field(
+        default=None,
+        description="Where the portal's e-mail goes, e.g. smtp://user:pass@host:587; unset, mail is "
+        "written to the log instead (development).",
+    )
 
     @model_validator(mode="after")
     def _real_secret_outside_development(self) -> Self:

@@ -18,6 +18,7 @@ from api.web.deps import FormDep, Role, UserDep, WebUser, page_of, render
 from api.web.forms import field_errors, form_values, optional_int
 from api.web.i18n import gettext_for
 from api.web.introductions import outgoing, pair_status, record, statuses
+from api.web.notices import announce
 from api.web.vocab import district_options, industry_label, industry_options, stage_label, stage_options
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind, MemberRole, PersonRole
@@ -222,6 +223,7 @@ async def request_counterpart(
     if pair_status(repository.session, ours, theirs) is None:
         kind = InteractionKind.applied if target_kind is EntityKind.space else InteractionKind.contacted
         record(repository, ours, theirs, kind)
+        announce(repository.session, ours, theirs, kind)
         repository.session.commit()
     state = pair_status(repository.session, ours, theirs)
     if request.headers.get("hx-request"):

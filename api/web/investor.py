@@ -22,6 +22,7 @@ from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.forms import _marker, field_errors, form_values, optional_int
 from api.web.i18n import gettext_for
 from api.web.introductions import record
+from api.web.notices import announce
 from api.web.vocab import (
     district_label,
     district_options,
@@ -232,6 +233,8 @@ async def move(
             (EntityKind.startup, startup.id),
             STAGE_MOVES[stage],
         )
+        ours, theirs = (EntityKind.investor, investor.id), (EntityKind.startup, startup.id)
+        announce(repository.session, ours, theirs, STAGE_MOVES[stage])
         repository.session.commit()
     if request.headers.get("hx-request"):
         return render(

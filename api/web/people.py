@@ -18,6 +18,7 @@ from api.web.charts import Point, line_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.i18n import gettext_for
 from api.web.introductions import incoming, pair_status, record, statuses
+from api.web.notices import announce
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
@@ -96,6 +97,7 @@ async def answer(
             _admit(repository, user, ours[1], requester)
         else:
             record(repository, ours, requester, kinds[choice])
+            announce(repository.session, ours, requester, kinds[choice])
         repository.session.commit()
     return RedirectResponse(
         str(form.get("back") or "/intros") if str(form.get("back") or "").startswith("/") else "/intros",
@@ -152,6 +154,7 @@ async def offer(request: Request, user: MentorUser, form: FormDep, repository: R
     ours = (EntityKind.mentor, ids[0])
     if pair_status(repository.session, ours, (EntityKind.startup, startup.id)) is None:
         record(repository, ours, (EntityKind.startup, startup.id), InteractionKind.contacted)
+        announce(repository.session, ours, (EntityKind.startup, startup.id), InteractionKind.contacted)
         repository.session.commit()
     return RedirectResponse("/mentor", status.HTTP_303_SEE_OTHER)
 
@@ -194,6 +197,7 @@ async def apply(request: Request, user: Talent, form: FormDep, repository: Repos
     ours = (EntityKind.person, person_id)
     if pair_status(repository.session, ours, (kind, opening.id)) is None:
         record(repository, ours, (kind, opening.id), InteractionKind.applied)
+        announce(repository.session, ours, (kind, opening.id), InteractionKind.applied)
         repository.session.commit()
     return RedirectResponse(f"/talent?tab={kind.value}", status.HTTP_303_SEE_OTHER)
 
@@ -286,6 +290,7 @@ async def act_on_candidate(
         _admit(repository, user, space.id, theirs)
     elif pair_status(repository.session, ours, theirs) is None:
         record(repository, ours, theirs, InteractionKind.contacted)
+        announce(repository.session, ours, theirs, InteractionKind.contacted)
     repository.session.commit()
     return RedirectResponse(f"/operator?space={space.id}", status.HTTP_303_SEE_OTHER)
 
@@ -298,5 +303,6 @@ def _admit(repository: Repository, user: WebUser, space_id: int, startup: tuple[
     if space.seats_vacant < 1:
         raise ApiError(status.HTTP_409_CONFLICT, "the space has no vacant seat", field="seats_vacant")
     record(repository, (EntityKind.space, space.id), startup, InteractionKind.admitted)
+    announce(repository.session, (EntityKind.space, space.id), startup, InteractionKind.admitted)
     spec = kind_spec("spaces")
     repository.save(spec, space, repository.merged(spec, space, {"seats_vacant": space.seats_vacant - 1}))

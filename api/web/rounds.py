@@ -16,11 +16,12 @@ from sqlalchemy import or_, select
 from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
 from api.ids import RowId
-from api.routes.rounds import publish_and_inform, solve_and_store
+from api.routes.rounds import solve_and_store
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.forms import _marker, field_errors, form_values, optional_int
 from api.web.i18n import gettext_for
 from api.web.investor import _industry_codes
+from api.web.notices import announce_round, kinds_of
 from api.web.vocab import district_options, industry_options
 from models.db import json_list_contains
 from models.enums import EntityKind, PersonRole
@@ -277,6 +278,11 @@ async def review(user: Staff, form: FormDep, store: StoreDep, row_id: RowId) -> 
 async def publish(
     user: Staff, form: FormDep, store: StoreDep, service: MatcherServiceDep, row_id: RowId
 ) -> Response:
+    """The API's publication, with every matched side told in the same transaction."""
     with _refusals_as_pages():
-        publish_and_inform(store, service, row_id)
+        name = store.get(row_id).name
+        published = store.publish(row_id, now=dt.datetime.now(dt.UTC))
+    announce_round(store.session, name, kinds_of(published.interactions))
+    store.session.commit()
+    service.catch_up()
     return RedirectResponse(f"/staff/rounds/{row_id}", status.HTTP_303_SEE_OTHER)

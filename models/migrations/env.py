@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 import models.changes  # registers the change feed on Base
+import models.notifications  # registers the inbox, outbox and password-reset tables on Base
 import models.portal  # registers the portal login table on Base
 import models.rounds  # noqa: F401  (registers the allocation-round tables on Base)
 from models.tables import Base

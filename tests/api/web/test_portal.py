@@ -4,6 +4,7 @@ failure), the double opt-in, the investor's pipeline and exports, staff verifica
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from babel.messages.pofile import read_po
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
@@ -21,16 +23,19 @@ from sqlalchemy import func, select
 
 from api.app import create_app
 from api.web.i18n import LOCALES_DIR
+from api.web.mail import deliver_due
 from api.web.session import SECURITY_HEADERS, is_portal_path
 from models.db import transaction
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind, InteractionKind
+from models.notifications import OutboxMail, PasswordReset, claim_due, issue_reset
 from models.portal import Login, ensure_demo_logins
 from models.rounds import AllocationRound
 from models.settings import Settings
-from models.tables import Account, Contact, Interaction, Investor, Person, Startup
+from models.tables import Account, Contact, Interaction, Investor, Mentor, Person, Startup
 from tests.factories import SMALL_DEMO
 from tests.portal_client import Browser, demo
+from tests.servers import free_port
 
 ROLES = ("founder", "student", "investor", "mentor", "operator", "staff")
 # Every page and who may open it (any other signed-in role gets 403, anonymous a sign-in redirect).
@@ -39,6 +44,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/founder/startups/new": frozenset({"founder", "student", "staff"}),
     "/talent": frozenset({"founder", "student", "staff"}),
     "/requests": frozenset(ROLES),
+    "/inbox": frozenset(ROLES),
     "/investor": frozenset({"investor", "staff"}),
     "/investor/pipeline": frozenset({"investor", "staff"}),
     "/investor/pipeline.csv": frozenset({"investor", "staff"}),
@@ -52,7 +58,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/staff/rounds": frozenset({"staff"}),
     "/staff/rounds/new": frozenset({"staff"}),
 }
-PUBLIC = ("/", "/login", "/register", "/welcome", "/lang/{language}")
+PUBLIC = ("/", "/login", "/register", "/welcome", "/lang/{language}", "/password/forgot", "/password/reset")
 # Staff may open every role's page; those that need a profile of the role answer 404 or an empty state.
 STAFF_WITHOUT_PROFILE = {"/investor/pipeline.csv", "/investor/pipeline.xlsx", "/operator"}
 
@@ -434,6 +440,142 @@ def test_the_english_switch_translates_the_page(app: Any) -> None:
     assert switched.headers["location"] == "/login"
     assert "Email or mobile number" in visitor.get("/login").text
     assert visitor.get("/lang/en?next=https://evil.example/").headers["location"] == "/"
+
+
+def _latest_mail(app: Any, address: str) -> OutboxMail | None:
+    with app.state.session_factory() as session:
+        mail: OutboxMail | None = session.scalars(
+            select(OutboxMail).where(OutboxMail.to_address == address).order_by(OutboxMail.id.desc())
+        ).first()
+    return mail
+
+
+def test_requests_and_answers_reach_the_other_side_in_the_inbox_and_by_mail(app: Any) -> None:
+    founder, mentor = demo(app, "founder"), demo(app, "mentor")
+    startup_id = _first_owned(app, founder, EntityKind.startup)
+    with app.state.session_factory() as session:
+        mentor_person = session.scalar(select(Account.person_id).where(Account.name == "demo mentor"))
+        mentor_id = session.scalar(select(Mentor.id).where(Mentor.person_id == mentor_person))
+        startup_name = session.get(Startup, startup_id).name
+    assert (
+        founder.post(
+            f"/founder/startups/{startup_id}/requests", {"target_kind": "mentor", "target_id": str(mentor_id)}
+        ).status_code
+        == 303
+    )
+    inbox = mentor.get("/inbox").text
+    assert f"{startup_name} 请求与" in inbox
+    mail = _latest_mail(app, "demo-mentor@citypartner.example")
+    assert mail is not None
+    assert startup_name in mail.body
+    assert "asks for an introduction" in mail.body
+    request_id = re.search(r'action="/intros/(\d+)"', mentor.get(f"/intros?q={startup_name}").text)
+    assert request_id
+    assert mentor.post(f"/intros/{request_id.group(1)}", {"answer": "yes"}).status_code == 303
+    assert "已接受" in founder.get("/inbox").text
+    assert mentor.post("/inbox/read", {}).status_code == 303
+    assert "全部标为已读" not in mentor.get("/inbox").text
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def _outbox_row(factory: Any, address: str) -> int:
+    with transaction(factory) as session:
+        mail = OutboxMail(to_address=address, subject="城市合伙人门户", body="你好\nhello\n")
+        session.add(mail)
+        session.flush()
+        return mail.id
+
+
+def test_the_outbox_is_delivered_once_and_kept_until_the_smtp_server_takes_it(app: Any) -> None:
+    factory = app.state.session_factory
+    while deliver_due(factory, None):  # what earlier tests queued goes to the log
+        pass
+    collector = Collector()
+    smtp = Controller(collector, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    url = f"smtp://127.0.0.1:{smtp.port}"
+    try:
+        first = _outbox_row(factory, "a@example.cn")
+        assert deliver_due(factory, url) == 1
+        assert deliver_due(factory, url) == 0
+        assert [m.rcpt_tos for m in collector.messages] == [["a@example.cn"]]
+        assert "你好".encode() in collector.messages[0].content or b"=E4=BD" in collector.messages[0].content
+    finally:
+        smtp.stop()
+    second = _outbox_row(factory, "b@example.cn")
+    assert deliver_due(factory, url) == 0  # the server is down: kept, retried later
+    with factory() as session:
+        waiting = session.get(OutboxMail, second)
+        assert waiting is not None
+        assert waiting.sent_at is None
+        assert waiting.attempts == 1
+        assert waiting.next_attempt_at > dt.datetime.now(dt.UTC)
+        assert session.get(OutboxMail, first).sent_at is not None
+    with transaction(factory) as session:
+        session.get(OutboxMail, second).next_attempt_at = dt.datetime.now(dt.UTC)  # type: ignore[union-attr]
+    smtp = Controller(collector, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    try:
+        assert deliver_due(factory, f"smtp://127.0.0.1:{smtp.port}") == 1
+    finally:
+        smtp.stop()
+    assert [m.rcpt_tos for m in collector.messages] == [["a@example.cn"], ["b@example.cn"]]
+
+
+def test_a_claimed_mail_is_not_taken_by_a_second_sender(app: Any) -> None:
+    factory = app.state.session_factory
+    while deliver_due(factory, None):
+        pass
+    mail_id = _outbox_row(factory, "c@example.cn")
+    with transaction(factory) as session:
+        assert [m.id for m in claim_due(session)] == [mail_id]
+    with transaction(factory) as session:
+        assert claim_due(session) == []
+
+
+def test_a_password_reset_link_works_once_and_expires(app: Any) -> None:
+    visitor = Browser(app)
+    visitor.get("/password/forgot")
+    assert visitor.post("/password/forgot", {"identifier": "nobody@example.cn"}).status_code == 200
+    answer = visitor.post("/password/forgot", {"identifier": "demo-student@citypartner.example"})
+    assert answer.status_code == 200
+    mail = _latest_mail(app, "demo-student@citypartner.example")
+    assert mail is not None
+    token = re.search(r"token=([\w-]+)", mail.body)
+    assert token
+    assert 'name="token"' in visitor.get(f"/password/reset?token={token.group(1)}").text
+    short = visitor.post(
+        "/password/reset", {"token": token.group(1), "password": "short", "password_again": "short"}
+    )
+    assert short.status_code == 422
+    done = visitor.post(
+        "/password/reset",
+        {"token": token.group(1), "password": "a-new-pass-1", "password_again": "a-new-pass-1"},
+    )
+    assert done.status_code == 303
+    visitor.get("/password/forgot")  # signing out drew a new session: its form token
+    again = visitor.post(
+        "/password/reset",
+        {"token": token.group(1), "password": "another-pass-2", "password_again": "another-pass-2"},
+    )
+    assert again.status_code == 410
+    Browser(app).sign_in("demo-student@citypartner.example", "a-new-pass-1")
+    with transaction(app.state.session_factory) as session:
+        account_id = session.scalar(select(Account.id).where(Account.name == "demo student"))
+        assert account_id is not None
+        stale = issue_reset(session, account_id)
+        session.flush()
+        for reset in session.scalars(select(PasswordReset).where(PasswordReset.account_id == account_id)):
+            reset.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    assert 'name="token"' not in visitor.get(f"/password/reset?token={stale}").text
 
 
 def test_every_message_is_extracted_and_translated(tmp_path: Path) -> None:
