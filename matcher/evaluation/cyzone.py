@@ -283,14 +283,6 @@ def registered_city(fullname: str) -> str | None:
     return CITIES[city].zh if city is not None and city in CITIES else None
 
 
-WUHAN: Final = "武汉"
-
-
-def place_segment(event: CyzoneEvent) -> str:
-    """``wuhan`` for a startup registered in Wuhan (the programme's own city), else ``elsewhere``."""
-    return "wuhan" if registered_city(event.fullname) == WUHAN else "elsewhere"
-
-
 def wuhan_district(fullname: str) -> str | None:
     """An area code when the registered name puts the company in a district or zone of Wuhan
     (武汉市江岸区…, 武汉光谷…); otherwise None: we never guess where in Wuhan it is."""
@@ -457,7 +449,7 @@ def early_queries(events: Sequence[CyzoneEvent], split: TemporalSplit) -> list[Q
         if not truth:
             continue
         startup = _startup_record(event, f"{QUERY_PREFIX}{event.event_id}")
-        queries.append(Query(event.event_id, startup, truth, event.occurred_on, place_segment(event)))
+        queries.append(Query(event.event_id, startup, truth, event.occurred_on))
     split.assert_no_leak(history, queries)
     return queries
 

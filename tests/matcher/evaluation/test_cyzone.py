@@ -388,11 +388,3 @@ def test_cyzone_series_values_all_handled() -> None:
     assert mapped["A轮"] == "a"
     assert mapped["战略投资"] == "strategic"
     assert mapped["IPO"] is None
-
-
-def test_queries_are_segmented_by_place(data_dir: Path) -> None:
-    names = {e.event_id: e.fullname for e in read_cyzone_events(data_dir)}
-    queries = cyzone_early_queries(data_dir, SPLIT)
-    assert {q.segment for q in queries} == {"wuhan", "elsewhere"}
-    for query in queries:
-        assert (query.segment == "wuhan") == (registered_city(names[query.event_id]) == "武汉")
