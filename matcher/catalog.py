@@ -284,6 +284,10 @@ class History:
     investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
     deals: list[Deal] = field(default_factory=list)
     erasures: int = 0  # profiles with deals forgotten so far: anything derived from the deals must follow
+    # investor -> (when, startup) per investment, for its geography (matcher.geography).
+    deals_by_investor: defaultdict[Node, list[tuple[dt.datetime, Node]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
     @classmethod
     def from_database(cls, session: Session) -> History:
@@ -310,6 +314,7 @@ class History:
             self.investments[actor].append(when)
             if actor[0] is EntityKind.investor and target[0] is EntityKind.startup:
                 self.deals.append(Deal(actor, target, when))
+                self.deals_by_investor[actor].append((when, target))
         for node in (actor, target):
             if node not in self.last_active or self.last_active[node] < when:
                 self.last_active[node] = when
@@ -342,6 +347,11 @@ class History:
         if len(kept) < len(self.deals):
             self.deals = kept
             self.erasures += 1
+        self.deals_by_investor.pop(node, None)
+        if node[0] is EntityKind.startup:
+            for investor, deals in self.deals_by_investor.items():
+                if any(target == node for _, target in deals):
+                    self.deals_by_investor[investor] = [deal for deal in deals if deal[1] != node]
 
 
 @dataclass

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from matcher.catalog import History, _as_list
+from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of
 from matcher.graph import Node
 from models.enums import EntityKind, InteractionKind
+from models.places import distance_between, place_names
 from models.schemas import BEIJING
 from models.taxonomy import (
     ANYWHERE,
@@ -23,6 +25,8 @@ from models.taxonomy import (
 )
 
 MIN_CONTRIBUTION = 0.01
+QUARTER_DAYS = 91
+YEAR_DAYS = 365
 MAX_REASONS = 3
 # Industry credit (models.taxonomy.code_similarity) a peer needs to be called similar: the same
 # industry or one within the other, not merely the same broad sector.
@@ -49,6 +53,12 @@ class ExplainContext:
     peers_are_similar: bool
     path: Callable[[], list[tuple[Node, InteractionKind, Node]]]  # shortest relation path, if any
     applied_on: dt.datetime | None = None  # when an open application between the two was made
+    now: dt.datetime | None = None  # the engine's clock: counts of deals are as of then
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    """English number agreement: "1 company", "5 companies"."""
+    return f"{n} {singular if n == 1 else plural}"
 
 
 def _money(cny: Any) -> tuple[str, str]:
@@ -86,8 +96,11 @@ def _stage(ctx: ExplainContext) -> Reason | None:
         if same_stage:
             count = len(same_stage)
             return Reason(
-                "stage", f"投资过{count}家{stage.zh}阶段企业", f"invested in {count} companies at {stage.en}"
+                "stage",
+                f"投资过{count}家{stage.zh}阶段企业",
+                f"invested in {_count(count, 'company', 'companies')} at {stage.en}",
             )
+        return None  # "invests at seed" restates the round asked for; no fact to check
     return Reason("stage", f"投资阶段覆盖{stage.zh}", f"invests at {stage.en}")
 
 
@@ -114,7 +127,7 @@ def _proximity(ctx: ExplainContext) -> Reason | None:
     mine = ctx.query.get("district")
     theirs = _as_list(ctx.candidate.get("districts")) or _as_list(ctx.candidate.get("district"))
     if ANYWHERE in theirs:
-        return Reason("proximity", "投资地域不限", "invests anywhere in the city")
+        return None  # the default of every profile that stated nothing: no fact to check
     if not isinstance(mine, str) or mine not in AREAS or not theirs or theirs[0] not in AREAS:
         return None
     if mine in theirs:
@@ -135,15 +148,24 @@ def _capacity(ctx: ExplainContext) -> Reason | None:
     if kind is EntityKind.mentor:
         n = int(record.get("max_mentees") or 0) - int(record.get("current_mentees") or 0)
         return Reason("capacity", f"还可指导{n}个团队", f"can take {n} more mentees") if n > 0 else None
-    if kind is EntityKind.investor:
-        return Reason("capacity", "本季度仍有投资额度", "has deal budget left this quarter")
+    if kind is EntityKind.investor and ctx.now is not None and record.get("deals_per_quarter"):
+        since = ctx.now - dt.timedelta(days=QUARTER_DAYS)
+        done = sum(
+            1 for when in ctx.history.investments.get(ctx.candidate_node, ()) if since <= when < ctx.now
+        )
+        budget = int(record["deals_per_quarter"])
+        return Reason(
+            "capacity",
+            f"近一季度投资{done}笔，计划每季{budget}笔",
+            f"{_count(done, 'deal', 'deals')} in the last quarter of {budget} planned",
+        )
     return None
 
 
 def _text(ctx: ExplainContext) -> Reason | None:
     shared = ctx.keywords()
     if not shared:
-        return Reason("semantic", "描述内容高度契合", "descriptions closely match")
+        return None  # "descriptions match" names nothing a person could check
     words = "、".join(shared)
     return Reason(
         "semantic",
@@ -217,8 +239,62 @@ def _name(ctx: ExplainContext, node: Node) -> tuple[str, str]:
 
 
 def _recency(ctx: ExplainContext) -> Reason | None:
+    if ctx.candidate_node[0] is EntityKind.investor:
+        return _activity(ctx, "recency")
     when = ctx.history.last_active.get(ctx.candidate_node)
     return None if when is None else Reason("recency", f"最近活跃于{when:%Y-%m}", f"last active {when:%Y-%m}")
+
+
+def _activity(ctx: ExplainContext, feature: str) -> Reason | None:
+    """An investor's deals in the year before the clock, or its latest deal when none."""
+    dates = [when for when in ctx.history.investments.get(ctx.candidate_node, ()) if _before(ctx, when)]
+    if not dates:
+        return None
+    end = ctx.now or max(dates)
+    recent = sum(1 for when in dates if when >= end - dt.timedelta(days=YEAR_DAYS))
+    if recent:
+        return Reason(feature, f"近一年投资{recent}次", f"{_count(recent, 'deal', 'deals')} in the last year")
+    last = max(dates)
+    return Reason(feature, f"最近一次投资于{last:%Y-%m}", f"last deal in {last:%Y-%m}")
+
+
+def _before(ctx: ExplainContext, when: dt.datetime) -> bool:
+    return ctx.now is None or when < ctx.now
+
+
+def _local(ctx: ExplainContext) -> Reason | None:
+    """Where the investor has backed companies in the startup's city (or province), counted
+    as of the clock; else the shared city or the distance between the two."""
+    investor, startup, subject = _investor_and_startup(ctx)
+    place = location_of(startup)
+    if investor is not None and ctx.now is not None:
+        stated = location_of(ctx.candidate if investor == ctx.candidate_node else ctx.query)
+        print_ = footprint(investor, ctx.history, ctx.records, ctx.now, stated)
+        for code, counts in ((place.city, print_.cities), (place.province, print_.provinces)):
+            if code is not None and counts.get(code, 0) > 0:
+                zh, en = place_names(code)
+                n = counts[code]
+                return Reason(
+                    "local_deals",
+                    f"{subject[0]}投过{n}家{zh}企业",
+                    f"{subject[1]} {_count(n, 'company', 'companies')} in {en}",
+                )
+    theirs = location_of(ctx.candidate)
+    if place.city is not None and place.city == theirs.city:
+        zh, en = place_names(place.city)
+        return Reason("same_city", f"同在{zh}", f"both in {en}")
+    km = distance_between(location_of(ctx.query), theirs)
+    if km is not None and place.city is not None and theirs.city is not None:
+        return Reason("distance", f"相距约{km:,.0f}公里", f"about {km:,.0f} km away")
+    return None
+
+
+def _investor_and_startup(ctx: ExplainContext) -> tuple[Node | None, Mapping[str, Any], tuple[str, str]]:
+    if ctx.candidate_node[0] is EntityKind.investor:
+        return ctx.candidate_node, ctx.query, ("", "backed")
+    if ctx.asker_kind is EntityKind.investor and "id" in ctx.query:
+        return (EntityKind.investor, int(ctx.query["id"])), ctx.candidate, ("您", "you backed")
+    return None, ctx.query, ("", "")
 
 
 def _applied(ctx: ExplainContext) -> Reason | None:
@@ -229,8 +305,14 @@ def _applied(ctx: ExplainContext) -> Reason | None:
 
 
 def _popularity(ctx: ExplainContext) -> Reason | None:
+    if ctx.candidate_node[0] is EntityKind.investor:
+        return _activity(ctx, "popularity")  # how active, not how connected: a fact to check
     count = ctx.history.relation_count(ctx.candidate_node)  # one per related profile
-    return Reason("popularity", f"已有{count}段合作记录", f"{count} past relations") if count else None
+    return (
+        Reason("popularity", f"已有{count}段合作记录", _count(count, "past relation", "past relations"))
+        if count
+        else None
+    )
 
 
 EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
@@ -250,9 +332,10 @@ EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
     "peer_investors": _graph,
     "industry_share": _shared_industry,
     "stage_share": _stage,
-    "place_share": _proximity,
+    "place_share": _local,
     "activity_90": _recency,
     "activity_365": _recency,
+    **dict.fromkeys(GEOGRAPHY_FEATURES, _local),
 }
 
 
@@ -262,8 +345,9 @@ GRAPH_FEATURES = ("graph_proximity", "graph_overlap")
 def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Reason, ...]:
     """Sentences for the strongest contributions, strongest first, one per kind of reason.
 
-    A relation in the graph is the most checkable reason there is, so when it counted at all
-    it is added even if other features counted more.
+    A relation in the graph and a place ("backed 5 companies in Wuhan") are the most checkable
+    reasons there are, so when they counted at all they are added even if other features
+    counted more.
     """
     chosen: list[Reason] = []
     _add(chosen, _applied(ctx))  # an application is what its receiver looks for first
@@ -272,10 +356,13 @@ def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Re
         if len(chosen) == MAX_REASONS or (value < MIN_CONTRIBUTION and chosen):
             break
         _add(chosen, EXPLAINERS[feature](ctx))
-    if not any(r.feature in GRAPH_FEATURES for r in chosen):
-        for feature in GRAPH_FEATURES:
-            if contributions.get(feature, 0.0) >= MIN_CONTRIBUTION and _add(chosen, EXPLAINERS[feature](ctx)):
-                break
+    for family in (GRAPH_FEATURES, GEOGRAPHY_FEATURES):
+        if not any(r.feature in family for r in chosen):
+            for feature in family:
+                if contributions.get(feature, 0.0) >= MIN_CONTRIBUTION and _add(
+                    chosen, EXPLAINERS[feature](ctx)
+                ):
+                    break
     return tuple(chosen)
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from matcher.catalog import History, KindTable, _as_list, _number
 from matcher.collaborative import CollaborativeIndex, QuerySignals
+from matcher.geography import GEOGRAPHY_FEATURES, RecordOf, pair_geography
 from matcher.graph import Node
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
@@ -46,6 +47,7 @@ class PairContext:
     applications: Mapping[int, dt.datetime] = field(default_factory=dict)
     # The history's view of a startup asking for investors; None in every other direction.
     collaborative: tuple[CollaborativeIndex, QuerySignals] | None = None
+    record_of: RecordOf = field(default=lambda _: None)  # any profile's record, for the geography
     cache: dict[str, Any] = field(default_factory=dict)
 
     def nodes(self) -> list[Node]:
@@ -240,6 +242,23 @@ def _activity(days: int) -> FeatureFn:
     return feature
 
 
+def _geography(context: PairContext) -> dict[str, np.ndarray]:
+    """Every geography feature of the pool at once (they share the investors' footprints)."""
+    if "geography" not in context.cache:
+        query_node = context.query_node or (context.asker_kind, int(context.query.get("id", 0)))
+        pool = list(
+            zip(context.nodes(), (context.table.records[at] for at in context.pool.tolist()), strict=True)
+        )
+        context.cache["geography"] = pair_geography(
+            (query_node, context.query), pool, context.history, context.record_of, context.now
+        )
+    return context.cache["geography"]  # type: ignore[no-any-return]
+
+
+def _geography_feature(name: str) -> FeatureFn:
+    return lambda context: _geography(context)[name]
+
+
 FEATURES: dict[str, FeatureFn] = {
     "semantic": lambda c: np.clip(c.semantic, 0.0, 1.0),
     "lexical": lambda c: np.clip(c.lexical, 0.0, 1.0),
@@ -260,6 +279,7 @@ FEATURES: dict[str, FeatureFn] = {
     "place_share": _collaborative("place_share"),
     "activity_90": _activity(90),
     "activity_365": _activity(365),
+    **{name: _geography_feature(name) for name in GEOGRAPHY_FEATURES},
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)
 

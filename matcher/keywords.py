@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from embeddings.lexical import tokenize_zh
-from models.taxonomy import INDUSTRIES
+from models.taxonomy import INDUSTRIES, STAGES
 
 STOPWORDS_FILE = Path(__file__).parent / "data" / "keyword_stopwords.txt"
 MIN_KEYWORD_LENGTH = 2
@@ -27,12 +27,32 @@ def _listed(path: Path) -> frozenset[str]:
     return frozenset(line.lower() for line in lines if line)
 
 
+# The field labels the dataset mappers and profile pages write before a value ("所在城市：武汉",
+# "融资轮次：天使轮"): in every text of their kind, so sharing them says nothing.
+FIELD_LABELS = (
+    "所在城市",
+    "行业",
+    "融资轮次",
+    "投资领域",
+    "投资轮次",
+    "投资城市",
+    "Category",
+    "Based in",
+    "Raising",
+)
+
+
 def _vocabulary_terms() -> Iterable[str]:
-    """Industry codes and their labels, whole and as the lexical channel cuts them (智能制造 →
-    智能, 制造): the industry reason already names the industry."""
-    for industry in INDUSTRIES.values():
-        yield industry.code
-        for label in (industry.zh, industry.en):
+    """Industry and stage codes and their labels, and the field labels, whole and as the lexical
+    channel cuts them (智能制造 → 智能, 制造): the industry and stage reasons already name the
+    industry and the round, and a label is a template word."""
+    for code, labels in (
+        *((industry.code, (industry.zh, industry.en)) for industry in INDUSTRIES.values()),
+        *((stage.code, (stage.zh, stage.en)) for stage in STAGES.values()),
+        ("", FIELD_LABELS),
+    ):
+        yield code
+        for label in labels:
             yield label
             yield from tokenize_zh(label)
 

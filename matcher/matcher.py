@@ -470,6 +470,7 @@ class Matcher:
             query_node=query.node,
             applications=self._applications(query),
             collaborative=self._signals(query),
+            record_of=self._record_of,
             cache={"nodes": nodes},
         )
 
@@ -580,6 +581,7 @@ class Matcher:
             peers_are_similar=query.direction.graph_seeds == "similar_peers",
             path=lambda: self._relation_path(query.node, node),
             applied_on=context.applications.get(node[1]),
+            now=context.now,
         )
         said = reasons(explain, both_parts)
         if explain.applied_on is not None:

@@ -9,6 +9,7 @@ Personal contact data is write-only: no Public schema has a field for it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
@@ -39,6 +40,7 @@ from models.enums import (
     PostType,
     SpaceType,
 )
+from models.formats import parse_date, parse_money_cny
 from models.identity import EMAIL_PATTERN, PHONE_PATTERN, validate_email, validate_id_number, validate_phone
 from models.places import resolve_location
 from models.taxonomy import ANYWHERE, normalize_area, normalize_industry, normalize_stage
@@ -46,6 +48,7 @@ from models.vocabularies import enum_synonyms
 
 T = TypeVar("T")
 MAX_MONEY_CNY = 10**13
+_ISO_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d")
 
 
 def _dedupe(values: list[T]) -> list[T]:
@@ -63,6 +66,22 @@ def _anywhere_alone(codes: list[str]) -> list[str]:
     return [ANYWHERE] if ANYWHERE in codes or not codes else codes
 
 
+def _money_input(value: Any) -> Any:
+    return parse_money_cny(value) if isinstance(value, str) else value
+
+
+def _date_input(value: Any) -> Any:
+    return parse_date(value) if isinstance(value, str) else value
+
+
+def _timestamp_input(value: Any) -> Any:
+    # A day alone (2019/3/1, 2019年3月1日 …) is that day's Beijing midnight; a full ISO
+    # timestamp is left to pydantic, which keeps its time and offset.
+    if isinstance(value, str) and not _ISO_TIMESTAMP.match(value.strip()):
+        return dt.datetime.combine(parse_date(value), dt.time(), tzinfo=BEIJING)
+    return value
+
+
 def _assume_beijing_time(value: dt.datetime) -> dt.datetime:
     # Programme staff write local (Beijing) times; any offset given is echoed as Beijing time.
     return in_beijing(value)
@@ -76,7 +95,10 @@ Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 TagList = Annotated[list[Tag], Field(max_length=50), AfterValidator(_dedupe)]
 # Numbers and flags are strict, so in JSON `true` is no number and `0` no boolean; imports of
 # text files validate laxly (Repository.merged passes strict=False), so a CSV cell "3" reads as 3.
-Money = Annotated[int, Strict(), Field(ge=0, le=MAX_MONEY_CNY)]
+# Money is whole yuan; text in a file or request may say it as people do (1,500,000, 500万,
+# 1.5亿, USD 1,500,000: other currencies at models/formats.py's fixed rates).
+Money = Annotated[int, BeforeValidator(_money_input), Strict(), Field(ge=0, le=MAX_MONEY_CNY)]
+Day = Annotated[dt.date, BeforeValidator(_date_input)]
 Count = Annotated[int, Strict(), Field(ge=0, le=1_000_000)]
 Flag = Annotated[bool, Strict()]
 # Row ids are 64-bit integers in both databases; a larger one cannot name a row.
@@ -98,7 +120,7 @@ IdNumber = Annotated[str, AfterValidator(validate_id_number)]
 Phone = Annotated[
     str, AfterValidator(validate_phone), WithJsonSchema({"type": "string", "pattern": PHONE_PATTERN})
 ]
-Timestamp = Annotated[dt.datetime, AfterValidator(_assume_beijing_time)]
+Timestamp = Annotated[dt.datetime, BeforeValidator(_timestamp_input), AfterValidator(_assume_beijing_time)]
 Email = Annotated[
     str, AfterValidator(validate_email), WithJsonSchema({"type": "string", "pattern": EMAIL_PATTERN})
 ]
@@ -231,7 +253,7 @@ class StartupFields(ProfileFields):
     industries: Annotated[IndustryList, Field(min_length=1)]
     stage: StageCode
     funding_ask_cny: Money | None = None
-    founded_on: dt.date | None = None
+    founded_on: Day | None = None
     seeking: Annotated[list[SeekingKind], AfterValidator(_dedupe)] = []
     headcount: Annotated[int, Strict(), Field(ge=0, le=1_000_000)] | None = None
     funding_received_cny: Money | None = Field(default=None, description="Equity funding raised so far.")
@@ -348,8 +370,8 @@ class PracticeBaseFields(ProfileFields):
     majors_wanted: TagList = []
     slots_total: Count
     slots_free: Count
-    period_start: dt.date | None = None
-    period_end: dt.date | None = None
+    period_start: Day | None = None
+    period_end: Day | None = None
     operator_external_id: ExternalId | None = None
 
     @model_validator(mode="after")

@@ -119,9 +119,31 @@ class VocabularyIndex:
         return code
 
     def suggest(self, value: str, limit: int = 3) -> list[str]:
+        """Close spellings of the same script and about the same length: a typo's fix, never a
+        different word that shares letters (Chennai is no 'hannan', nan no 'finance')."""
         # Only runs on the error path, so scanning every spelling is acceptable.
-        keys = difflib.get_close_matches(spelling_key(value), self._spellings, n=limit, cutoff=0.6)
+        key = spelling_key(value)
+        plausible = [k for k in self._spellings if _same_script(key, k) and _similar_length(key, k)]
+        keys = difflib.get_close_matches(key, plausible, n=limit, cutoff=SUGGESTION_CUTOFF)
         return [self._spellings[k] for k in keys]
+
+
+# difflib's ratio a suggestion needs: one or two typos in a word pass (finace → finance 0.92,
+# helthcare → healthcare 0.95); words that merely share letters do not (chennai/hannan 0.62).
+SUGGESTION_CUTOFF: Final = 0.75
+_LENGTH_RATIO: Final = 0.7
+
+
+def _is_han(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" for ch in text)
+
+
+def _same_script(a: str, b: str) -> bool:
+    return _is_han(a) == _is_han(b)
+
+
+def _similar_length(a: str, b: str) -> bool:
+    return min(len(a), len(b)) >= _LENGTH_RATIO * max(len(a), len(b))
 
 
 # ---------------------------------------------------------------------------------------

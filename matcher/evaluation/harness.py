@@ -38,6 +38,7 @@ from matcher.evaluation.metrics import (
 from matcher.evaluation.protocol import Fold, Query
 from matcher.evaluation.training import train_ranker
 from matcher.evaluation.world import MatcherRecommender, MatcherWorld
+from matcher.geography import GEOGRAPHY_FEATURES
 from matcher.ranker import LearnedRanker
 from matcher.scoring import WeightedScorer
 from models.settings import Settings
@@ -97,6 +98,7 @@ METHODS: Final[dict[str, str]] = {
     ENGINE_RANKER: "our matcher, learned ranker trained on a time split inside history",
     "engine-no-graph": "ablation: no graph walk or graph features",
     "engine-no-text": "ablation: no semantic or lexical features (peers still found by text)",
+    "engine-no-location": "ablation: no geography features (local deals, same city or province, distance)",
     "engine-one-sided": "ablation: the asker's score only, no two-sided fusion",
     "engine-rerank": "our matcher with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
 }
@@ -272,6 +274,8 @@ def _recommender(
         return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
     if method == "engine-no-graph":
         return MatcherRecommender(world, scorer=WeightedScorer(without=GRAPH_FEATURES), peer_count=0), {}
+    if method == "engine-no-location":
+        return MatcherRecommender(world, scorer=WeightedScorer(without=frozenset(GEOGRAPHY_FEATURES))), {}
     if method == "engine-no-text":
         return MatcherRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
     if method == "engine-one-sided":

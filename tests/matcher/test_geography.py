@@ -1,0 +1,168 @@
+"""Investors' geography is learned from their deals as of a date, and reasons name the place."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from matcher.catalog import Catalog
+from matcher.directions import Direction
+from matcher.explain import _count
+from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of, pair_geography
+from matcher.graph import Node, RelationEvent
+from matcher.matcher import Matcher
+from matcher.scoring import WeightedScorer, weight_vector
+from models.enums import EntityKind, InteractionKind
+from models.schemas import BEIJING
+from tests.doubles import HashingEncoder
+from tests.factories import catalog_of
+
+CITIES = {
+    "S-wh1": "武汉",
+    "S-wh2": "武汉市洪山区",
+    "S-wh3": "光谷",
+    "S-bj": "北京",
+    "S-sz": "深圳",
+    "S-xy": "襄阳",
+}
+
+
+def _startup(external_id: str, city: str) -> dict[str, Any]:
+    return {
+        "external_id": external_id,
+        "name": external_id,
+        "industries": ["ai"],
+        "stage": "seed",
+        "city": city,
+    }
+
+
+def _invested(investor: str, startup: str, day: str) -> dict[str, Any]:
+    return {
+        "actor_kind": "investor",
+        "actor_external_id": investor,
+        "target_kind": "startup",
+        "target_external_id": startup,
+        "kind": "invested",
+        "occurred_at": f"{day}T00:00:00+08:00",
+    }
+
+
+PROFILES = {
+    "startups": [_startup(sid, city) for sid, city in CITIES.items()] + [_startup("S-query", "Wuhan")],
+    "investors": [
+        {"external_id": "I-local", "name": "东湖创投", "investor_type": "vc"},
+        {"external_id": "I-far", "name": "深港资本", "investor_type": "vc", "city": "Shenzhen"},
+        {"external_id": "I-new", "name": "新基金", "investor_type": "angel"},
+    ],
+    "interactions": [
+        _invested("I-local", "S-wh1", "2014-03-01"),
+        _invested("I-local", "S-wh2", "2014-06-01"),
+        _invested("I-local", "S-xy", "2014-07-01"),
+        _invested("I-local", "S-bj", "2015-02-01"),
+        _invested("I-far", "S-sz", "2014-05-01"),
+        _invested("I-far", "S-bj", "2014-08-01"),
+        _invested("I-local", "S-wh3", "2016-05-01"),  # after the clock of most tests
+    ],
+}
+CLOCK = dt.datetime(2015, 1, 1, tzinfo=BEIJING)
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    return catalog_of(tmp_path_factory.mktemp("geography"), PROFILES)
+
+
+def _node(catalog: Catalog, kind: EntityKind, external_id: str) -> tuple[Node, dict[str, Any]]:
+    record = next(r for r in catalog.tables[kind].records if r["external_id"] == external_id)
+    return (kind, int(record["id"])), record
+
+
+def _record_of(catalog: Catalog) -> Any:
+    def record_of(node: Node) -> dict[str, Any] | None:
+        table = catalog.tables[node[0]]
+        return table.record(node[1]) if node[1] in table else None
+
+    return record_of
+
+
+def _features(catalog: Catalog, when: dt.datetime) -> dict[str, np.ndarray]:
+    query = _node(catalog, EntityKind.startup, "S-query")
+    pool = [_node(catalog, EntityKind.investor, i) for i in ("I-local", "I-far", "I-new")]
+    return pair_geography(query, pool, catalog.history, _record_of(catalog), when)
+
+
+def test_footprint_counts_deals_per_city_and_province_and_learns_a_home(catalog: Catalog) -> None:
+    local, _ = _node(catalog, EntityKind.investor, "I-local")
+    seen = footprint(local, catalog.history, _record_of(catalog), CLOCK)
+    assert seen.deals == 3
+    assert seen.cities == {"wuhan": 2, "xiangyang": 1}
+    assert seen.provinces == {"hubei": 3}
+    assert seen.home.city == "wuhan"  # learned: most of its deals
+    far, record = _node(catalog, EntityKind.investor, "I-far")
+    stated = footprint(far, catalog.history, _record_of(catalog), CLOCK, location_of(record))
+    assert stated.home.city == "shenzhen"  # stated wins over what it did
+
+
+def test_local_investors_score_higher_on_every_geography_feature(catalog: Catalog) -> None:
+    features = _features(catalog, CLOCK)
+    local, far, new = 0, 1, 2
+    assert features["local_deals"][local] > features["local_deals"][far] == 0.0
+    assert features["local_share"][local] == pytest.approx((2 / 3 + 3 / 3) / 2)
+    assert (features["same_city"][local], features["same_city"][far]) == (1.0, 0.0)
+    assert features["same_province"][far] == 0.0
+    assert features["distance"][local] > features["distance"][far]
+    assert features["same_city"][new] == features["distance"][new] == 0.5  # nothing known: neutral
+    for name in GEOGRAPHY_FEATURES:
+        assert np.all((features[name] >= 0) & (features[name] <= 1)), name
+
+
+def test_moving_the_clock_changes_nothing_before_it(catalog: Catalog, tmp_path: Path) -> None:
+    before = _features(catalog, CLOCK)
+    # A deal after the clock, and one on its very day, are invisible at the clock.
+    fresh = catalog_of(tmp_path, PROFILES)
+    local, _ = _node(fresh, EntityKind.investor, "I-local")
+    far, _ = _node(fresh, EntityKind.investor, "I-far")
+    wh1, _ = _node(fresh, EntityKind.startup, "S-wh1")
+    for investor, when in ((far, CLOCK), (far, CLOCK + dt.timedelta(days=30)), (local, CLOCK)):
+        fresh.history.observe(RelationEvent(*investor, *wh1, InteractionKind.invested, when))
+    after = _features(fresh, CLOCK)
+    for name in GEOGRAPHY_FEATURES:
+        np.testing.assert_array_equal(before[name], after[name], err_msg=name)
+    # Later clocks see the later deals: the 2016 Wuhan deal counts by 2017.
+    later = _features(catalog, dt.datetime(2017, 1, 1, tzinfo=BEIJING))
+    assert later["local_deals"][0] > before["local_deals"][0]
+
+
+class _LocalFirst(WeightedScorer):
+    """The default scorer with a founder's view of investors led by their local deals."""
+
+    def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
+        forward, backward = super()._side_weights(direction)
+        if direction.name != "startup→investor":
+            return forward, backward
+        local = weight_vector({"local_deals": 1.0})
+        return 0.5 * forward + 0.5 * local, backward
+
+
+def test_reasons_name_the_place_and_count_with_number_agreement(catalog: Catalog) -> None:
+    matcher = Matcher(
+        encoder=HashingEncoder(), scorer=_LocalFirst(), exposure_cap=None, clock=lambda: CLOCK
+    ).fit(catalog)
+    query, _ = _node(catalog, EntityKind.startup, "S-query")
+    matches = matcher.recommend(EntityKind.startup, query[1], EntityKind.investor)
+    local = next(m for m in matches if m.external_id == "I-local")
+    sentences = {(r.zh, r.en) for r in local.reasons}
+    assert ("投过2家武汉企业", "backed 2 companies in Wuhan") in sentences
+    assert (_count(1, "company", "companies"), _count(5, "company", "companies")) == (
+        "1 company",
+        "5 companies",
+    )
+    for match in matches:
+        for reason in match.reasons:
+            assert not re.search(r"\b1 (?:companies|deals)\b", reason.en), reason.en
