@@ -124,13 +124,17 @@ class VocabularyIndex:
         # Only runs on the error path, so scanning every spelling is acceptable.
         key = spelling_key(value)
         plausible = [k for k in self._spellings if _same_script(key, k) and _similar_length(key, k)]
-        keys = difflib.get_close_matches(key, plausible, n=limit, cutoff=SUGGESTION_CUTOFF)
+        cutoff = HAN_SUGGESTION_CUTOFF if _is_han(key) else SUGGESTION_CUTOFF
+        keys = difflib.get_close_matches(key, plausible, n=limit, cutoff=cutoff)
         return [self._spellings[k] for k in keys]
 
 
 # difflib's ratio a suggestion needs: one or two typos in a word pass (finace → finance 0.92,
 # helthcare → healthcare 0.95); words that merely share letters do not (chennai/hannan 0.62).
 SUGGESTION_CUTOFF: Final = 0.75
+# Chinese terms are two to four characters, each carrying meaning: one wrong character in three
+# (区块琏 → 区块链) is a typo there, at a ratio of 0.67.
+HAN_SUGGESTION_CUTOFF: Final = 0.6
 _LENGTH_RATIO: Final = 0.7
 
 
