@@ -168,7 +168,8 @@ def _views(session: Session, rows: list[Interaction], *, mine: str) -> list[Requ
     for (requester, counterpart), row in latest.items():
         status = _status(answers.get((requester, counterpart)))
         ours, theirs = (requester, counterpart) if mine == "actor" else (counterpart, requester)
-        contacts = revealed_contacts(session, ours, theirs) if status != "declined" else ()
+        # Pending: the counterpart has not said yes, so nothing can be revealed (no query needed).
+        contacts = revealed_contacts(session, ours, theirs) if status not in {"pending", "declined"} else ()
         views.append(
             RequestView(
                 row.id,
