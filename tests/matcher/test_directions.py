@@ -27,6 +27,7 @@ COLUMNS = {
     "peer_investors": "peers",
     "industry_share": "ind%",
     "activity_365": "act",
+    "local_deals": "local",
 }
 
 
