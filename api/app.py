@@ -17,7 +17,7 @@ from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, reda
 from api.web.mail import start_outbox_worker, stop_outbox_worker
 from api.web.portal import install_portal
 from matcher.policies import prepare_columns as prepare_policy_columns
-from models.db import engine_for, migrate, session_factory
+from models.db import open_database
 from models.policies import PolicyRegistry
 from models.settings import Settings
 
@@ -27,10 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = engine_for(settings)
-        migrate(engine)
+        engine, app.state.session_factory = open_database(settings)
         app.state.settings = settings
-        app.state.session_factory = session_factory(engine)
         app.state.matcher_service = MatcherService(settings, app.state.session_factory)
         app.state.policies = PolicyRegistry(settings.policy_dir)
         app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)

@@ -18,7 +18,7 @@ from api.cli_evaluate import evaluate, train
 from api.cli_policies import app as policies_app
 from api.cli_rounds import app as rounds_app
 from api.http_protocol import PROTOCOL_PATH
-from models.db import engine_for, is_empty, migrate, session_factory, transaction
+from models.db import is_empty, open_database, transaction
 from models.kinds import KINDS, kind_spec
 from models.portal import ensure_demo_logins
 from models.settings import Settings
@@ -47,12 +47,6 @@ def progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
     return tqdm(items, total=total, desc=label, delay=1.0, unit="row")
 
 
-def _ready_factory(settings: Settings) -> Any:
-    engine = engine_for(settings)
-    migrate(engine)
-    return engine, session_factory(engine)
-
-
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -70,7 +64,7 @@ def serve(
     from api.app import create_app
 
     settings = Settings() if workers is None else Settings(workers=workers)
-    engine, factory = _ready_factory(settings)
+    engine, factory = open_database(settings)
     if settings.environment == "development":
         with transaction(factory) as session:
             key = development_admin_key(settings, session)
@@ -102,7 +96,7 @@ def serve(
 @app.command("migrate")
 def migrate_db() -> None:
     """Create or upgrade the database schema to the newest migration."""
-    engine, _ = _ready_factory(Settings())
+    engine, _ = open_database(Settings())
     typer.echo(f"database at {engine.url.render_as_string(hide_password=True)} is up to date")
 
 
@@ -114,7 +108,7 @@ def import_command(
     by external_id; all or nothing."""
     spec = _spec_or_exit(kind)
     settings = Settings()
-    _, factory = _ready_factory(settings)
+    _, factory = open_database(settings)
     try:
         report = import_file(factory, spec, file, secret=settings.secret_key, progress=progress)
     except ImportRowsError as error:
@@ -135,7 +129,7 @@ def export(kind: KindArgument, file: Annotated[Path, typer.Argument(dir_okay=Fal
     """
     spec = _spec_or_exit(kind)
     settings = Settings()
-    _, factory = _ready_factory(settings)
+    _, factory = open_database(settings)
     try:
         count = export_file(factory, spec, file, secret=settings.secret_key)
     except ValueError as error:
@@ -155,7 +149,7 @@ def demo_data(
     from models.demo import generate_ecosystem, load_ecosystem
 
     settings = Settings()
-    engine, factory = _ready_factory(settings)
+    engine, factory = open_database(settings)
     if if_empty and not is_empty(engine):
         typer.echo("database already holds profiles; demo data not loaded")
         return
@@ -208,7 +202,7 @@ def recommend(
     from models.enums import EntityKind
 
     settings = Settings()
-    _, factory = _ready_factory(settings)
+    _, factory = open_database(settings)
     source_spec, target_spec = _spec_or_exit(source), _spec_or_exit(kind)
     if source_spec.entity is None or target_spec.entity is None:
         typer.echo("KIND: interactions are not recommended", err=True)

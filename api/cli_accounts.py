@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from models.accounts import Profile, account_for_key, create_account, issue_key, revoke_key
-from models.db import engine_for, migrate, session_factory, transaction
+from models.db import open_database, transaction
 from models.enums import AccountRole, EntityKind
 from models.refs import ExternalIds, ReferenceCheckError
 from models.settings import Settings
@@ -34,12 +34,6 @@ ProfileOption = Annotated[
 ]
 
 
-def _factory(settings: Settings) -> sessionmaker[Session]:
-    engine = engine_for(settings)
-    migrate(engine)
-    return session_factory(engine)
-
-
 @app.command("create")
 def create(
     role: Annotated[AccountRole, typer.Option(help="What the account may do (see SECURITY.md).")],
@@ -51,7 +45,7 @@ def create(
 ) -> None:
     """Create an account and print its first API key (shown this once only)."""
     settings = Settings()
-    factory = _factory(settings)
+    factory = open_database(settings).sessions
     try:
         with transaction(factory) as session:
             refs = ExternalIds(session)
@@ -79,7 +73,7 @@ def _profile(refs: ExternalIds, text: str) -> Profile:
 def issue(account_id: Annotated[int, typer.Argument(help="The account's id.")]) -> None:
     """Issue another API key for an account (shown this once only)."""
     settings = Settings()
-    with transaction(_factory(settings)) as session:
+    with transaction(open_database(settings).sessions) as session:
         account = session.get(Account, account_id)
         if account is None:
             typer.echo(f"ACCOUNT_ID: no account {account_id}", err=True)
@@ -90,7 +84,7 @@ def issue(account_id: Annotated[int, typer.Argument(help="The account's id.")]) 
 @app.command("revoke-key")
 def revoke(prefix: Annotated[str, typer.Argument(help="The key's first 12 characters.")]) -> None:
     """Revoke a key at once: the next request with it is refused."""
-    with transaction(_factory(Settings())) as session:
+    with transaction(open_database(Settings()).sessions) as session:
         count = revoke_key(session, prefix)
     typer.echo(f"{count} key(s) revoked")
     if not count:
@@ -100,7 +94,7 @@ def revoke(prefix: Annotated[str, typer.Argument(help="The key's first 12 charac
 @app.command("disable")
 def disable(account_id: Annotated[int, typer.Argument(help="The account's id.")]) -> None:
     """Disable an account: every key of it is refused from the next request on."""
-    with transaction(_factory(Settings())) as session:
+    with transaction(open_database(Settings()).sessions) as session:
         account = session.get(Account, account_id)
         if account is None:
             typer.echo(f"ACCOUNT_ID: no account {account_id}", err=True)
@@ -112,7 +106,7 @@ def disable(account_id: Annotated[int, typer.Argument(help="The account's id.")]
 @app.command("list")
 def list_accounts() -> None:
     """Every account: id, role, name and the person it belongs to."""
-    with transaction(_factory(Settings())) as session:
+    with transaction(open_database(Settings()).sessions) as session:
         for account in session.scalars(select(Account).order_by(Account.id)):
             person = "" if account.person_id is None else f" person {account.person_id}"
             state = "" if account.active else " (disabled)"

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.db import engine_for, migrate, session_factory
+from models.db import open_database
 from models.refs import ReferenceCheckError
 from models.repository import ConflictError, NotFoundError, Repository
 from models.rounds import (
@@ -38,16 +38,10 @@ EXIT_CONFLICT = 3
 RoundArgument = Annotated[str, typer.Argument(help="The round's id or external id.")]
 
 
-def _factory(settings: Settings) -> sessionmaker[Session]:
-    engine = engine_for(settings)
-    migrate(engine)
-    return session_factory(engine)
-
-
 @contextmanager
 def _store(settings: Settings, factory: sessionmaker[Session] | None = None) -> Iterator[RoundStore]:
     """A store over one session; domain errors become a message and an exit code."""
-    with (factory or _factory(settings))() as session:
+    with (factory or open_database(settings).sessions)() as session:
         try:
             yield RoundStore(Repository(session, secret=settings.secret_key))
         except (ValidationError, ReferenceCheckError, ValueError, NotFoundError, ConflictError) as error:
@@ -97,10 +91,10 @@ def solve(
     """Solve the round with the matcher's preferences and print the proposal's metrics."""
     # Imported here: the matcher is heavy, and the other commands need none of it.
     from api.matcher_service import MatcherService
-    from api.routes.rounds import solve_and_store
+    from api.round_service import solve_and_store
 
     settings = Settings()
-    factory = _factory(settings)
+    factory = open_database(settings).sessions
     with _store(settings, factory) as store:
         request = (
             OptimalSolve(solver="optimal", floor=floor, assignment_cap=cap)
@@ -159,10 +153,10 @@ def publish(round_ref: RoundArgument) -> None:
 
     A running server learns of them at its next rebuild (publish over the API to inform it at once).
     """
-    from api.routes.rounds import publish_and_commit
+    from api.round_service import publish_and_commit
 
     with _store(Settings()) as store:
-        result, _ = publish_and_commit(store, _round_id(store, round_ref))
+        result = publish_and_commit(store, _round_id(store, round_ref))
     typer.echo(
         f"round {result.round.id} published: {result.interactions} interactions written, "
         f"{result.profiles_updated} profiles' vacancies updated"

@@ -25,10 +25,9 @@ import itertools
 import json
 import math
 import os
-import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache, cached_property
@@ -38,6 +37,8 @@ from typing import IO, Any, Final
 import faiss
 import numpy as np
 import numpy.typing as npt
+
+from models.files import write_atomically
 
 Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
@@ -274,7 +275,7 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         """Write atomically: a crash leaves the previous file, never a torn one."""
         with self._lock.reading():
-            _atomic_write(Path(path), self._write_archive)
+            write_atomically(Path(path), self._write_archive)
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
@@ -586,22 +587,3 @@ def _bitmap_selector(mask: npt.NDArray[np.bool_]) -> faiss.IDSelector:
     # microseconds; IDSelectorBatch builds a C++ hash set, 13 ms for 100k ids.
     selector: faiss.IDSelector = _faiss.IDSelectorBitmap(np.packbits(mask, bitorder="little"))
     return selector
-
-
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    # The rename is durable only once the directory entry is on disk.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

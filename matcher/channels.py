@@ -9,8 +9,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +21,7 @@ from matcher.catalog import Catalog, KindTable
 from matcher.keywords import is_telling
 from matcher.text import profile_text
 from models.enums import EntityKind
+from models.files import replace_directory, write_atomically
 
 # The query's heaviest lexical features used for retrieval; the rest only re-score the pool.
 LEXICAL_QUERY_FEATURES = 32
@@ -337,7 +336,7 @@ class Channels:
         for kind, channel in self.kinds.items():
             channel.index.save(index_dir / f"{kind.value}.index")
             state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
-            _write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+            write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
 
 
 def _blank_row(shape: tuple[int, int]) -> sp.csr_matrix:
@@ -402,23 +401,22 @@ def _save_lexical(
     for channel in kinds.values():
         for row_id, text_hash in channel.text_hashes.items():
             rows.setdefault(text_hash, channel.lexical_row(channel.table.position(row_id)))
-    partial = index_dir / f".{LEXICAL_DIR}.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    vectorizer.save(partial)
     matrix = (
         sp.vstack(list(rows.values()), format="csr") if rows else sp.csr_matrix(np.zeros((0, 0), np.float32))
     )
-    np.savez(
-        partial / LEXICAL_ROWS,
-        data=matrix.data,
-        indices=matrix.indices,
-        indptr=matrix.indptr,
-        shape=np.asarray(matrix.shape),
-        hashes=np.asarray(list(rows), dtype=str),
-    )
-    # A crash between these two steps leaves no lexical state: the next start refits.
-    shutil.rmtree(index_dir / LEXICAL_DIR, ignore_errors=True)
-    os.replace(partial, index_dir / LEXICAL_DIR)
+
+    def fill(directory: Path) -> None:
+        vectorizer.save(directory)
+        np.savez(
+            directory / LEXICAL_ROWS,
+            data=matrix.data,
+            indices=matrix.indices,
+            indptr=matrix.indptr,
+            shape=np.asarray(matrix.shape),
+            hashes=np.asarray(list(rows), dtype=str),
+        )
+
+    replace_directory(index_dir / LEXICAL_DIR, fill)
 
 
 def _load_index(index_dir: Path | None, kind: EntityKind) -> VectorIndex | None:
@@ -435,9 +433,3 @@ def _load_hashes(index_dir: Path | None, kind: EntityKind, model_id: str) -> dic
     if state.get("model_id") != model_id:
         return {}
     return {int(k): v for k, v in state["hashes"].items()}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)

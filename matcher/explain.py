@@ -11,6 +11,7 @@ from typing import Any
 from matcher.catalog import History, _as_list
 from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of
 from matcher.graph import Node
+from matcher.kinds import MATCHING
 from models.enums import EntityKind, InteractionKind
 from models.places import distance_between, place_names
 from models.schemas import BEIJING
@@ -139,15 +140,6 @@ def _proximity(ctx: ExplainContext) -> Reason | None:
 
 def _capacity(ctx: ExplainContext) -> Reason | None:
     record, kind = ctx.candidate, ctx.candidate_node[0]
-    if kind is EntityKind.space and record.get("seats_vacant"):
-        n = record["seats_vacant"]
-        return Reason("capacity", f"尚有{n}个空余工位", f"{n} seats vacant")
-    if kind is EntityKind.practice_base and record.get("slots_free"):
-        n = record["slots_free"]
-        return Reason("capacity", f"尚有{n}个实习名额", f"{n} internship slots free")
-    if kind is EntityKind.mentor:
-        n = int(record.get("max_mentees") or 0) - int(record.get("current_mentees") or 0)
-        return Reason("capacity", f"还可指导{n}个团队", f"can take {n} more mentees") if n > 0 else None
     if kind is EntityKind.investor and ctx.now is not None and record.get("deals_per_quarter"):
         since = ctx.now - dt.timedelta(days=QUARTER_DAYS)
         done = sum(
@@ -159,7 +151,9 @@ def _capacity(ctx: ExplainContext) -> Reason | None:
             f"近一季度投资{done}笔，计划每季{budget}笔",
             f"{_count(done, 'deal', 'deals')} in the last quarter of {budget} planned",
         )
-    return None
+    room = MATCHING[kind].room
+    n = 0 if room is None else room.left(record)
+    return Reason("capacity", room.zh.format(n=n), room.en.format(n=n)) if room and n > 0 else None
 
 
 def _text(ctx: ExplainContext) -> Reason | None:

@@ -19,6 +19,7 @@ from matcher.catalog import History, KindTable, _as_list, _number
 from matcher.collaborative import CollaborativeIndex, QuerySignals
 from matcher.geography import GEOGRAPHY_FEATURES, RecordOf, pair_geography
 from matcher.graph import Node
+from matcher.kinds import MATCHING
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
 
@@ -160,14 +161,6 @@ def proximity(context: PairContext) -> np.ndarray:
     return _per_group(context, "places", _places, lambda theirs: _proximity(mine, theirs))
 
 
-# Free capacity per kind: (free or used field, total field, whether the first counts what is used).
-_CAPACITY_FIELDS: dict[EntityKind, tuple[str, str, bool]] = {
-    EntityKind.space: ("seats_vacant", "seats_total", False),
-    EntityKind.practice_base: ("slots_free", "slots_total", False),
-    EntityKind.mentor: ("current_mentees", "max_mentees", True),
-}
-
-
 def capacity(context: PairContext) -> np.ndarray:
     table, pool = context.table, context.pool
     if table.kind is EntityKind.investor:
@@ -175,11 +168,11 @@ def capacity(context: PairContext) -> np.ndarray:
         investments = context.history.investments
         recent = [sum(1 for when in investments.get(n, ()) if when >= since) for n in context.nodes()]
         return 1.0 - _share(np.asarray(recent, dtype=np.float64), table.numbers("deals_per_quarter")[pool])
-    if table.kind not in _CAPACITY_FIELDS:
+    room = MATCHING[table.kind].room
+    if room is None:
         return np.ones(len(pool))
-    part, whole, counts_used = _CAPACITY_FIELDS[table.kind]
-    share = _share(table.numbers(part)[pool], table.numbers(whole)[pool])
-    return 1.0 - share if counts_used else share
+    share = _share(table.numbers(room.count)[pool], table.numbers(room.total)[pool])
+    return 1.0 - share if room.counts_used else share
 
 
 def _share(part: np.ndarray, whole: np.ndarray) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from matcher.directions import Direction
 from matcher.features import FEATURE_NAMES
+from models.files import write_atomically
 
 MODEL_FILE: Final = "model.txt"
 MANIFEST_FILE: Final = "manifest.json"
@@ -197,8 +197,8 @@ def save_ranker(
         metrics=dict(metrics),
         trainer=f"LightGBM {lightgbm.__version__} lambdarank",
     )
-    _write_atomically(directory / MODEL_FILE, body)
-    _write_atomically(directory / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
+    write_atomically(directory / MODEL_FILE, body)
+    write_atomically(directory / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
     return manifest
 
 
@@ -214,9 +214,3 @@ def load_ranker(directory: Path) -> LearnedRanker:
     if hashlib.sha256(body).hexdigest() != manifest.sha256:
         raise ValueError(f"ranker_path: {directory / MODEL_FILE} does not match the sha256 in its manifest")
     return LearnedRanker(RankerModel(features=manifest.features, text=body.decode()), manifest)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)

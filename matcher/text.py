@@ -5,19 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from matcher.kinds import MATCHING
 from models.enums import EntityKind
 from models.taxonomy import INDUSTRIES, STAGES
-
-# Fields whose free text describes the profile, in the order a reader would take them.
-TEXT_FIELDS: dict[EntityKind, tuple[str, ...]] = {
-    EntityKind.startup: ("name", "one_liner", "description"),
-    EntityKind.investor: ("name", "thesis"),
-    EntityKind.mentor: ("bio", "expertise"),
-    EntityKind.space: ("name", "description", "admission_criteria", "services"),
-    EntityKind.practice_base: ("name", "enterprise_name", "description", "majors_wanted"),
-    EntityKind.post: ("name", "enterprise_name", "description", "skills"),
-    EntityKind.person: ("bio", "skills", "major"),
-}
 
 
 def _labels(codes: Any) -> list[str]:
@@ -32,7 +22,7 @@ def _labels(codes: Any) -> list[str]:
 
 def profile_text(kind: EntityKind, record: Mapping[str, Any]) -> str:
     parts: list[str] = []
-    for name in TEXT_FIELDS[kind]:
+    for name in MATCHING[kind].text_fields:
         value = record.get(name)
         if isinstance(value, list):
             parts.extend(str(v) for v in value)

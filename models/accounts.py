@@ -20,15 +20,13 @@ from sqlalchemy.orm import Session
 
 from models.clock import beijing_now
 from models.enums import AccountRole, EntityKind, InteractionKind, MemberRole
+from models.kinds import PERSON_COLUMNS
 from models.tables import (
+    PROFILE_TABLES,
     Account,
     AccountProfile,
     ApiKey,
     Interaction,
-    Investor,
-    Mentor,
-    PracticeBase,
-    Space,
     StartupMember,
 )
 
@@ -36,12 +34,10 @@ KEY_PREFIX = "cpm_"
 SHOWN_PREFIX_LENGTH = 12
 Profile = tuple[EntityKind, int]
 
-# A person runs the profiles whose column names them: the columns, by kind.
-_RUN_BY_PERSON = (
-    (EntityKind.investor, Investor.id, Investor.partner_id),
-    (EntityKind.mentor, Mentor.id, Mentor.person_id),
-    (EntityKind.space, Space.id, Space.operator_id),
-    (EntityKind.practice_base, PracticeBase.id, PracticeBase.operator_id),
+# A person runs the profiles whose column names them: each kind's id and person columns.
+_RUN_BY_PERSON = tuple(
+    (kind, PROFILE_TABLES[kind].id, getattr(PROFILE_TABLES[kind], column))
+    for kind, column in PERSON_COLUMNS.items()
 )
 # Accepting an introduction: each side records one of these towards the other.
 INTRODUCTION_KINDS = frozenset({InteractionKind.contacted, InteractionKind.meeting})

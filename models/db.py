@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -77,6 +77,21 @@ def engine_for(settings: Settings) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class Database(NamedTuple):
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+def open_database(settings: Settings) -> Database:
+    """The settings' database migrated to the newest schema, and a session factory on it.
+
+    What every entry point (the API, each CLI command) does first; the caller disposes of the engine.
+    """
+    engine = engine_for(settings)
+    migrate(engine)
+    return Database(engine, session_factory(engine))
 
 
 @contextmanager

@@ -44,7 +44,7 @@ from models.enums import (
     PostType,
     SpaceType,
 )
-from models.kinds import KINDS
+from models.kinds import IMPORT_ORDER, KINDS
 from models.taxonomy import (
     ANYWHERE,
     AREAS,
@@ -77,17 +77,6 @@ class DemoSize:
     students: int = 1500
     interactions_target: int = 8000
 
-
-IMPORT_ORDER: tuple[str, ...] = (
-    "persons",
-    "startups",
-    "investors",
-    "mentors",
-    "spaces",
-    "practice-bases",
-    "posts",
-    "interactions",
-)
 
 LATENT_DIM = 8
 ENGLISH_SHARE = 0.15

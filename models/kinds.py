@@ -364,6 +364,32 @@ KINDS: dict[str, KindSpec] = {
 
 KIND_OF_ENTITY: dict[EntityKind, KindSpec] = {spec.entity: spec for spec in KINDS.values() if spec.entity}
 
+# Profiles before what refers to them: each kind's references point to kinds listed earlier in
+# KINDS (checked below), and interactions, which may refer to any profile, come last.
+IMPORT_ORDER: tuple[str, ...] = tuple(KINDS)
+
+# Who runs a profile: the column naming its person (an investor's partner, a space's operator …).
+PERSON_COLUMNS: dict[EntityKind, str] = {
+    spec.entity: column
+    for spec in KINDS.values()
+    if spec.entity is not None
+    for kind, column in spec.references.values()
+    if kind is EntityKind.person
+}
+
+
+def _check_import_order() -> None:
+    seen: set[EntityKind] = set()
+    for spec in KINDS.values():
+        later = {kind for kind, _ in spec.references.values()} - seen
+        if later:
+            raise RuntimeError(f"KINDS: {spec.slug} refers to {sorted(later)} listed after it")
+        if spec.entity is not None:
+            seen.add(spec.entity)
+
+
+_check_import_order()
+
 
 def kind_spec(name: str) -> KindSpec:
     """Look a kind up by its slug ("practice-bases") or entity name ("practice_base")."""

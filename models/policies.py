@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from models.enums import EntityKind
+from models.files import write_atomically
 from models.policy_fields import PROFILE_FIELDS, FieldType, ProfileField
 from models.taxonomy import ANYWHERE
 
@@ -552,9 +553,7 @@ def write_policy(folder: Path, text: str, *, expected_id: str | None = None) -> 
         )
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{policy.id}.toml"
-    partial = target.with_suffix(".toml.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, target)
+    write_atomically(target, text)
     return parse_policy(text, source=str(target))
 
 

@@ -15,8 +15,9 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.changes import BULK
 from models.coercion import coercions
 from models.db import transaction
+from models.files import write_atomically
 from models.kinds import KindSpec
 from models.refs import ReferenceCheckError
 from models.repository import Repository
@@ -354,7 +356,7 @@ def write_records(records: Sequence[dict[str, Any]], path: Path, spec: KindSpec)
         *(n for n in spec.create.model_fields if n not in spec.write_only | {"external_id"}),
     ]
     frame = pd.DataFrame.from_records(list(records), columns=columns)
-    partial = path.with_name(f".{path.name}.partial")
+    content: str | bytes | Callable[[IO[bytes]], None]
     if suffix in (".csv", ".xlsx"):
         # A cell holds text: lists as JSON arrays, which import reads back.
         for column in frame.columns:
@@ -362,14 +364,14 @@ def write_records(records: Sequence[dict[str, Any]], path: Path, spec: KindSpec)
                 frame[column] = [json.dumps(v, ensure_ascii=False) for v in frame[column]]
     if suffix == ".csv":
         # The BOM makes Excel on Chinese Windows read UTF-8, not the ANSI code page (GBK).
-        frame.to_csv(partial, index=False, encoding="utf-8-sig")
+        content = frame.to_csv(index=False).encode("utf-8-sig")
     elif suffix == ".xlsx":
-        frame.to_excel(partial, index=False, engine="openpyxl")
+        content = partial(frame.to_excel, index=False, engine="openpyxl")
     elif suffix in (".json", ".jsonl"):
         lines = suffix == ".jsonl"
-        frame.to_json(partial, orient="records", force_ascii=False, lines=lines, indent=None if lines else 1)
+        content = frame.to_json(orient="records", force_ascii=False, lines=lines, indent=None if lines else 1)
     elif suffix == ".parquet":
-        frame.to_parquet(partial, index=False)
+        content = frame.to_parquet(index=False)
     else:
         raise ValueError(f"file: unsupported type '{suffix}'; use one of {', '.join(SUPPORTED_SUFFIXES)}")
-    partial.replace(path)
+    write_atomically(path, content)

@@ -9,14 +9,12 @@ from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import RATE_LIMITED_RESPONSES, ErrorBody
 from api.ids import RowId
 from api.limits import HeavyRateLimit
-from api.matcher_service import MatcherService
+from api.round_service import publish_and_inform, solve_and_store
 from api.security import Authorized
-from matcher.allocation.rounds import solve_round
 from models.clock import beijing_now
 from models.rounds import (
     PairRequest,
     ProposalPublic,
-    Published,
     PublishResult,
     RankingSubmission,
     RoundCreate,
@@ -27,7 +25,6 @@ from models.rounds import (
     RoundSummary,
     RoundUpdate,
     SolveRequest,
-    SolveSettings,
     StableSolve,
 )
 
@@ -178,31 +175,3 @@ def publish(store: StoreDep, service: MatcherServiceDep, row_id: RowId) -> Any:
     """Writes every match as an interaction (admitted / placed / mentored / meeting) and takes
     the places from the counterparts' vacancies, in one transaction; then the matcher knows."""
     return publish_and_inform(store, service, row_id)
-
-
-def solve_and_store(store: RoundStore, service: MatcherService, round_id: int, request: SolveSettings) -> Any:
-    """Shared by the API and the CLI; the caller commits."""
-    inputs = store.inputs(round_id)
-    with service.reading() as matcher:
-        matches, report = solve_round(matcher, inputs, request)
-    store.save_proposal(round_id, matches, report)
-    return store.proposal(round_id)
-
-
-def publish_and_commit(store: RoundStore, round_id: int) -> tuple[PublishResult, Published]:
-    """Publish in one transaction and commit; shared by the API and the CLI."""
-    published = store.publish(round_id, now=beijing_now())
-    result = PublishResult(
-        round=store.public(store.get(round_id)),
-        interactions=len(published.interactions),
-        profiles_updated=len(published.profiles),
-    )
-    store.session.commit()
-    return result, published
-
-
-def publish_and_inform(store: RoundStore, service: MatcherService, round_id: int) -> PublishResult:
-    """Publish, then bring the running matcher up to what was written."""
-    result, _ = publish_and_commit(store, round_id)
-    service.catch_up()
-    return result

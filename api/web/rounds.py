@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
 from api.ids import RowId
-from api.routes.rounds import solve_and_store
+from api.round_service import solve_and_store
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.forms import _marker, field_errors, form_values, optional_int
 from api.web.i18n import gettext_for

@@ -29,14 +29,12 @@ from matcher.scoring import Fusion, Scorer
 from models.clock import BEIJING
 from models.db import create_db_engine, migrate, session_factory
 from models.enums import EntityKind
-from models.kinds import KINDS
+from models.kinds import IMPORT_ORDER, KINDS
 from models.repository import Repository
 from models.transfer import import_records
 
 __all__ = ["MatcherRecommender", "MatcherWorld"]
 
-# Profiles before the interactions that refer to them.
-IMPORT_ORDER: Final = ("persons", "startups", "investors", "mentors", "spaces", "practice-bases", "posts")
 # Keys ID-number hashes; the datasets hold no ID numbers, so nothing secret is hashed.
 EVALUATION_SECRET: Final = "offline-evaluation"  # noqa: S105
 
@@ -59,7 +57,7 @@ class MatcherWorld:
         engine = create_db_engine(f"sqlite:///{directory / 'fold.db'}")
         migrate(engine)
         factory = session_factory(engine)
-        for slug in (*IMPORT_ORDER, "interactions"):
+        for slug in IMPORT_ORDER:
             rows = fold.records.get(slug)
             if rows:
                 import_records(factory, KINDS[slug], [dict(r) for r in rows], secret=EVALUATION_SECRET)

@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 
 from models import demo
 from models.db import create_db_engine, migrate, session_factory
-from models.demo import IMPORT_ORDER, DemoSize, generate_ecosystem, hidden_affinities, load_ecosystem
+from models.demo import DemoSize, generate_ecosystem, hidden_affinities, load_ecosystem
 from models.enums import InteractionKind
-from models.kinds import KINDS
+from models.kinds import IMPORT_ORDER, KINDS
 from models.tables import Interaction, Mentor, PracticeBase, Space
 from models.taxonomy import STAGES, industry_sector, industry_similarity
 

@@ -1,10 +1,5 @@
-"""Allocation rounds: admission, placement, mentoring and intro rounds as stored data.
-
-A round names its kind, its applicants and counterparts (with capacities and any ranking
-they submitted), the operator's pinned and forbidden pairs, and, once solved, the proposed
-assignment with its report. Its status goes draft → reviewed → published; publishing writes
-the outcomes as interactions and takes the places from the counterparts' vacancies, in the
-caller's one transaction.
+"""Rounds stored and changed in one unit of work: create, rank, pin or forbid, keep a proposal,
+review and publish.
 """
 
 from __future__ import annotations
@@ -13,407 +8,42 @@ import datetime as dt
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, func, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from models.enums import EntityKind, InteractionKind
+from models.enums import EntityKind
 from models.kinds import KIND_OF_ENTITY, KINDS
 from models.refs import ReferenceCheckError
 from models.repository import ConflictError, NotFoundError, Repository
-from models.schemas import (
-    CreateSchema,
-    ExternalId,
-    Name,
-    PublicSchema,
-    Timestamp,
-    _dedupe,
-    partial_model,
+from models.rounds.kinds import ROUND_KINDS, PairDecision, RoundKind, RoundKindSpec, RoundStatus, Side
+from models.rounds.schemas import (
+    ApplicantEntry,
+    AssignmentPublic,
+    CounterpartEntry,
+    CounterpartFill,
+    PairPublic,
+    PairRequest,
+    ProfileRef,
+    ProposalPublic,
+    ProposedMatch,
+    Published,
+    ReasonPublic,
+    RoundCreate,
+    RoundInputs,
+    RoundPublic,
+    RoundSummary,
+    UnmatchedPublic,
 )
-from models.tables import Base, Interaction, TimestampMixin, UtcDateTime, _enum
-
-MAX_PARTICIPANTS = 500_000
-MAX_RANKING = 500
-
-
-class RoundKind(StrEnum):
-    space_admission = "space_admission"
-    practice_placement = "practice_placement"
-    mentor_assignment = "mentor_assignment"
-    investor_intro = "investor_intro"
-
-
-class RoundStatus(StrEnum):
-    draft = "draft"
-    reviewed = "reviewed"
-    published = "published"
-
-
-class Side(StrEnum):
-    applicant = "applicant"
-    counterpart = "counterpart"
-
-
-class PairDecision(StrEnum):
-    pin = "pin"
-    forbid = "forbid"
-
-
-# --- what each kind of round allocates ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoundKindSpec:
-    """Who applies to whom, what a published match is recorded as, and which vacancy it takes."""
-
-    applicant: EntityKind
-    counterpart: EntityKind
-    outcome: InteractionKind
-    places_left: Callable[[Any], int]
-    # The profile fields that change when ``n`` places are taken, or None when nothing is counted.
-    take_places: Callable[[Any, int], dict[str, int]] | None
-
-
-def _mentor_room(mentor: Any) -> int:
-    return max(0, int(mentor.max_mentees) - int(mentor.current_mentees))
-
-
-ROUND_KINDS: dict[RoundKind, RoundKindSpec] = {
-    RoundKind.space_admission: RoundKindSpec(
-        EntityKind.startup,
-        EntityKind.space,
-        InteractionKind.admitted,
-        lambda space: int(space.seats_vacant),
-        lambda space, n: {"seats_vacant": int(space.seats_vacant) - n},
-    ),
-    RoundKind.practice_placement: RoundKindSpec(
-        EntityKind.person,
-        EntityKind.practice_base,
-        InteractionKind.placed,
-        lambda base: int(base.slots_free),
-        lambda base, n: {"slots_free": int(base.slots_free) - n},
-    ),
-    RoundKind.mentor_assignment: RoundKindSpec(
-        EntityKind.startup,
-        EntityKind.mentor,
-        InteractionKind.mentored,
-        _mentor_room,
-        lambda mentor, n: {"current_mentees": int(mentor.current_mentees) + n},
-    ),
-    # An intro is a meeting, not a deal: it uses the round's slots and leaves the budget alone.
-    RoundKind.investor_intro: RoundKindSpec(
-        EntityKind.startup,
-        EntityKind.investor,
-        InteractionKind.meeting,
-        lambda investor: int(investor.deals_per_quarter),
-        None,
-    ),
-}
-
-
-# --- tables ---------------------------------------------------------------------------
-
-
-class AllocationRound(TimestampMixin, Base):
-    __tablename__ = "allocation_rounds"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    external_id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
-    name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[RoundKind] = mapped_column(_enum(RoundKind), index=True)
-    status: Mapped[RoundStatus] = mapped_column(_enum(RoundStatus), default=RoundStatus.draft, index=True)
-    deadline: Mapped[dt.datetime] = mapped_column(UtcDateTime())
-    preference_depth: Mapped[int] = mapped_column(Integer, default=20)
-    # The solver's settings, metrics and the applicants left without a match, as last solved.
-    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    published_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
-
-    participants: Mapped[list[RoundParticipant]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="RoundParticipant.position"
-    )
-    decisions: Mapped[list[RoundPairDecision]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True
-    )
-    assignments: Mapped[list[RoundAssignment]] = relationship(
-        cascade="all, delete-orphan", passive_deletes=True, order_by="RoundAssignment.applicant_id"
-    )
-
-
-class RoundParticipant(Base):
-    """An applicant or counterpart of a round; ``position`` keeps the order given (ties go earlier)."""
-
-    __tablename__ = "round_participants"
-
-    round_id: Mapped[int] = mapped_column(
-        ForeignKey("allocation_rounds.id", ondelete="CASCADE"), primary_key=True
-    )
-    side: Mapped[Side] = mapped_column(_enum(Side), primary_key=True)
-    profile_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    position: Mapped[int] = mapped_column(Integer)
-    capacity: Mapped[int | None] = mapped_column(Integer)
-    # Row ids of the other side, best first: an applicant's own choices, an operator's order.
-    ranking: Mapped[list[int]] = mapped_column(JSON, default=list)
-
-
-class RoundPairDecision(Base):
-    __tablename__ = "round_pair_decisions"
-
-    round_id: Mapped[int] = mapped_column(
-        ForeignKey("allocation_rounds.id", ondelete="CASCADE"), primary_key=True
-    )
-    applicant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    counterpart_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    decision: Mapped[PairDecision] = mapped_column(_enum(PairDecision))
-
-
-class RoundAssignment(Base):
-    """One match of the proposal, with what explains it."""
-
-    __tablename__ = "round_assignments"
-
-    round_id: Mapped[int] = mapped_column(
-        ForeignKey("allocation_rounds.id", ondelete="CASCADE"), primary_key=True
-    )
-    applicant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    counterpart_id: Mapped[int] = mapped_column(Integer, index=True)
-    score: Mapped[float | None] = mapped_column(Float)
-    applicant_rank: Mapped[int | None] = mapped_column(Integer)
-    counterpart_rank: Mapped[int | None] = mapped_column(Integer)
-    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
-    reasons: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-
-
-# --- schemas --------------------------------------------------------------------------
-
-Ranking = Annotated[list[ExternalId], Field(max_length=MAX_RANKING), AfterValidator(_dedupe)]
-
-
-class ApplicantEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    external_id: ExternalId
-    ranking: Ranking = Field(
-        default=[], description="The applicant's own choices (counterparts' external ids), best first."
-    )
-
-
-class CounterpartEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    external_id: ExternalId
-    capacity: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
-        default=None, description="Places in this round; defaults to the profile's vacancy."
-    )
-    ranking: Ranking = Field(
-        default=[],
-        description="The operator's ranked applicants (external ids); when given, unlisted applicants "
-        "are not acceptable to this counterpart.",
-    )
-
-
-def _unique_ids(entries: Sequence[ApplicantEntry | CounterpartEntry], side: str) -> None:
-    repeated = [key for key, n in Counter(e.external_id for e in entries).items() if n > 1]
-    if repeated:
-        raise ValueError(f"{side} lists {', '.join(repeated[:5])} more than once")
-
-
-class RoundFields(BaseModel):
-    name: Name
-    kind: RoundKind
-    deadline: Timestamp = Field(
-        description="Rankings are accepted until then; without an offset, Beijing time."
-    )
-    preference_depth: Annotated[int, Field(ge=1, le=200)] = Field(
-        default=20, description="How many eligible counterparts each applicant ranks (top N by the matcher)."
-    )
-
-
-class RoundCreate(CreateSchema, RoundFields):
-    applicants: Annotated[list[ApplicantEntry], Field(min_length=1, max_length=MAX_PARTICIPANTS)]
-    counterparts: Annotated[list[CounterpartEntry], Field(min_length=1, max_length=MAX_PARTICIPANTS)]
-
-    @model_validator(mode="after")
-    def _participants_unique(self) -> Self:
-        _unique_ids(self.applicants, "applicants")
-        _unique_ids(self.counterparts, "counterparts")
-        return self
-
-
-RoundUpdate = partial_model(RoundCreate, name="RoundUpdate")
-
-
-class RankingSubmission(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    ranking: Ranking
-
-
-class PairRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    applicant: ExternalId
-    counterpart: ExternalId
-    decision: PairDecision
-
-
-class _SolveFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    assignment_cap: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
-        default=None,
-        description="No counterpart is given more than this many applicants in the round; fill rates are "
-        "then measured against the capped places.",
-    )
-
-
-class StableSolve(_SolveFields):
-    """Deferred acceptance: no blocking pair, and no applicant gains by misreporting."""
-
-    solver: Literal["stable"]
-
-    @property
-    def floor(self) -> bool:
-        # A stable matching cannot promise everyone a place; only the optimal solver has a floor.
-        return False
-
-
-class OptimalSolve(_SolveFields):
-    """The greatest total mutual score under capacities."""
-
-    solver: Literal["optimal"]
-    floor: bool = Field(
-        default=False,
-        description="First place every applicant with an eligible option, where capacity allows.",
-    )
-
-
-SolveSettings = StableSolve | OptimalSolve
-SolveRequest = Annotated[SolveSettings, Field(discriminator="solver")]
-
-
-class PairPublic(BaseModel):
-    applicant: str
-    counterpart: str
-    decision: PairDecision
-
-
-class RoundPublic(PublicSchema, RoundFields):
-    status: RoundStatus
-    applicants: list[ApplicantEntry]
-    counterparts: list[CounterpartEntry]
-    decisions: list[PairPublic]
-    solved: bool = Field(description="Whether a proposal is waiting for review or publication.")
-    published_at: dt.datetime | None
-
-
-class RoundSummary(PublicSchema):
-    name: str
-    kind: RoundKind
-    status: RoundStatus
-    deadline: dt.datetime
-    applicants: int
-    counterparts: int
-    solved: bool
-
-
-class ProfileRef(BaseModel):
-    id: int
-    external_id: str
-    name: str
-
-
-class ReasonPublic(BaseModel):
-    feature: str
-    zh: str
-    en: str
-
-
-class AssignmentPublic(BaseModel):
-    applicant: ProfileRef
-    counterpart: ProfileRef
-    score: float | None = Field(description="Mutual score of the pair (None for a pin outside both lists).")
-    applicant_rank: int | None = Field(description="Where the applicant ranked this counterpart (1 = first).")
-    counterpart_rank: int | None = Field(
-        description="Where the counterpart ranked this applicant (1 = first)."
-    )
-    pinned: bool
-    reasons: list[ReasonPublic]
-
-
-class UnmatchedPublic(BaseModel):
-    applicant: ProfileRef
-    reason: str = Field(description="no_eligible_option, lost_to_higher_ranked or capacity.")
-    options: int = Field(description="Counterparts the applicant could have been matched with.")
-
-
-class CounterpartFill(BaseModel):
-    counterpart: ProfileRef
-    capacity: int
-    assigned: int
-    fill_rate: float | None
-
-
-class ProposalPublic(BaseModel):
-    round_id: int
-    status: RoundStatus
-    settings: dict[str, Any]
-    metrics: dict[str, Any]
-    fill: list[CounterpartFill]
-    assignments: list[AssignmentPublic]
-    unmatched: list[UnmatchedPublic]
-
-
-class PublishResult(BaseModel):
-    round: RoundPublic
-    interactions: int
-    profiles_updated: int
-
-
-@dataclass(frozen=True)
-class RoundInputs:
-    """What a solver needs from a stored round, as row ids in the round's order."""
-
-    round_id: int
-    kind: RoundKind
-    depth: int
-    applicants: list[int]
-    counterparts: list[int]
-    capacities: list[int]
-    applicant_rankings: dict[int, list[int]]
-    counterpart_rankings: dict[int, list[int]]
-    pinned: list[tuple[int, int]]
-    forbidden: list[tuple[int, int]]
-
-
-@dataclass(frozen=True)
-class ProposedMatch:
-    applicant_id: int
-    counterpart_id: int
-    score: float | None
-    applicant_rank: int | None
-    counterpart_rank: int | None
-    pinned: bool
-    reasons: list[dict[str, str]]
-
-
-@dataclass(frozen=True)
-class Published:
-    """What a publication wrote, for the caller to pass on to the running matcher after commit."""
-
-    interactions: list[Interaction]
-    profiles: list[tuple[EntityKind, Any]]
+from models.rounds.tables import AllocationRound, RoundAssignment, RoundPairDecision, RoundParticipant
+from models.tables import Interaction
 
 
 class RoundNotFoundError(NotFoundError):
     def __init__(self, message: str) -> None:
         LookupError.__init__(self, message)
-
-
-# --- storage --------------------------------------------------------------------------
 
 
 class RoundStore:
