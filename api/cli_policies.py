@@ -22,17 +22,16 @@ KindOption = Annotated[
 
 def _context() -> tuple[Any, Any]:
     """The policy set in force and a session factory on a migrated database."""
-    from models.db import engine_for, migrate, session_factory
+    from models.db import open_database
     from models.policies import PolicyRegistry
     from models.settings import Settings
 
     settings = Settings()
-    engine = engine_for(settings)
-    migrate(engine)
+    database = open_database(settings)
     registry = PolicyRegistry(settings.policy_dir)
     if registry.last_error is not None:
         typer.echo(f"warning: {registry.last_error} (serving the shipped set)", err=True)
-    return registry.current(), session_factory(engine)
+    return registry.current(), database.sessions
 
 
 def _fail(message: str) -> typer.Exit:

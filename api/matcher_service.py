@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from embeddings.cache import EmbeddingCache
 from embeddings.selection import encoder_for
 from matcher.catalog import Catalog, History, row_record
+from matcher.config import MatcherConfig
 from matcher.graph import RelationEvent
 from matcher.matcher import Matcher
 from matcher.ranker import load_ranker
@@ -76,6 +77,7 @@ class MatcherService:
         matcher = Matcher(
             encoder=encoder_for(self.settings),
             scorer=ranker,
+            config=MatcherConfig.from_settings(self.settings),
             index_dir=self.settings.index_dir,
             show_progress=show_progress,
         ).fit(catalog, refit_lexical=refit_lexical)

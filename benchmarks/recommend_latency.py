@@ -39,6 +39,7 @@ from benchmarks.encode_throughput import compare, sentences
 from embeddings.chinese import chinese_encoder
 from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from matcher.catalog import Catalog
+from matcher.config import MatcherConfig, RerankConfig, RetrievalConfig
 from matcher.matcher import Match, Matcher
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
@@ -169,8 +170,10 @@ def baseline(matcher: Matcher, kind: EntityKind, target: EntityKind, ids: list[i
     cap on either, so both lists depend on the query alone): time, shared ids in the top 10, and
     the pooled top 10's mean score as a share of the exhaustive one's (clones of one listing are
     near-ties, so at scale the ids overlap less than the scores do)."""
-    pooled = Matcher(encoder=matcher.encoder, exposure_cap=None)
-    exhaustive = Matcher(encoder=matcher.encoder, exposure_cap=None, pool_size=2**62)
+    no_cap = MatcherConfig(rerank=RerankConfig(exposure_cap=None))
+    pooled = Matcher(encoder=matcher.encoder, config=no_cap)
+    everyone = no_cap.model_copy(update={"retrieval": RetrievalConfig(pool_size=2**62)})
+    exhaustive = Matcher(encoder=matcher.encoder, config=everyone)
     for each in (pooled, exhaustive):
         each.fit(matcher.catalog_, channels=matcher.channels_)
     fast, fast_lists = timed(partial(top, pooled, kind, target), ids)
@@ -231,7 +234,9 @@ def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_q
     scale_startups(catalog, scale)
     loaded = time.perf_counter() - started
     started = time.perf_counter()
-    matcher = Matcher(encoder=JitteredEncoder(encoder, noise=CLONE_NOISE), exposure_cap=0.2).fit(catalog)
+    matcher = Matcher(encoder=JitteredEncoder(encoder, noise=CLONE_NOISE), config=MatcherConfig()).fit(
+        catalog
+    )
     built = time.perf_counter() - started
     settle_memory()  # as the service does after every build
     started = time.perf_counter()

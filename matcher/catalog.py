@@ -8,20 +8,30 @@ and :meth:`Catalog.observe`, so a change is visible to the next recommendation a
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Final, TypeVar, Union, cast
 
 import numpy as np
+import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from matcher.graph import Node, RelationEvent, RelationGraph
+from models.db import open_database
 from models.enums import EntityKind, InteractionKind
+from models.kinds import IMPORT_ORDER, KINDS, kind_spec
 from models.tables import PROFILE_TABLES, Interaction, StartupMember
+from models.transfer import ImportRowsError, import_records
 
 _EMPTY_SET: frozenset[Node] = frozenset()
+# Records given to Catalog.from_records: a DataFrame or dicts, one per profile or interaction.
+Records = Union["pd.DataFrame", Sequence[Mapping[str, Any]]]
+# The ID-number hash key for records a notebook holds; they carry no ID numbers to protect.
+RECORDS_SECRET: Final = "catalog-from-records"  # noqa: S105
 T = TypeVar("T")
 
 
@@ -368,6 +378,47 @@ class Catalog:
         return cls({kind: KindTable(kind) for kind in EntityKind}, History(), defaultdict(list))
 
     @classmethod
+    def from_records(cls, records: Mapping[str, Records], *, secret: str = RECORDS_SECRET) -> Catalog:
+        """A catalogue of plain records, as a notebook holds them: no database to set up.
+
+        Parameters
+        ----------
+        records : mapping of kind to records
+            Each key names a kind by its slug or entity name (``"startups"``, ``"practice_base"``,
+            ``"interactions"``); each value is a pandas DataFrame or a sequence of dicts shaped as
+            the kind's Create schema (``models.schemas``), referring to each other by
+            ``external_id``, as a bulk import file does.
+        secret : str
+            Keys the hash under which national ID numbers would be kept; records without ID
+            numbers need none.
+
+        Every record goes through the bulk-import path (the Create schemas, references checked)
+        into a private SQLite file that is deleted afterwards, so the catalogue is exactly what
+        the service would read. A bad record raises :class:`models.transfer.ImportRowsError`
+        naming its kind, its row (from 1, in the order given) and the field at fault; nothing
+        is built then.
+        """
+        by_slug = {kind_spec(name).slug: list(_as_dicts(rows)) for name, rows in records.items()}
+        with tempfile.TemporaryDirectory(prefix="catalog-") as folder:
+            database = open_database(f"sqlite:///{Path(folder) / 'catalog.db'}")
+            try:
+                for slug in IMPORT_ORDER:
+                    if by_slug.get(slug):
+                        _import_kind(database.sessions, slug, by_slug[slug], secret)
+                with database.sessions() as session:
+                    return cls.from_database(session)
+            finally:
+                database.engine.dispose()
+
+    def row_id(self, kind: EntityKind | str, external_id: str) -> int:
+        """The row id the catalogue gives the profile ``external_id`` (what ``Matcher.recommend`` takes)."""
+        table = self.tables[EntityKind(kind)]
+        for record in table.records:
+            if record["external_id"] == external_id and record["id"] in table:
+                return int(record["id"])
+        raise KeyError(f"no {EntityKind(kind).value} with external_id {external_id!r}")
+
+    @classmethod
     def from_database(cls, session: Session) -> Catalog:
         catalog = cls.empty()
         for kind, table in PROFILE_TABLES.items():
@@ -402,3 +453,21 @@ class Catalog:
         elif kind is EntityKind.startup:
             for person_id in self.team_of.pop(row_id, []):
                 self.startups_of[person_id].remove(row_id)
+
+
+def _as_dicts(rows: Records) -> Iterable[dict[str, Any]]:
+    if isinstance(rows, pd.DataFrame):
+        # A missing cell is an absent value, as in a CSV import; list cells pass through.
+        return [{str(k): v for k, v in row.items() if not _is_missing(v)} for row in rows.to_dict("records")]
+    return [dict(row) for row in rows]
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _import_kind(factory: sessionmaker[Session], slug: str, rows: list[dict[str, Any]], secret: str) -> None:
+    try:
+        import_records(factory, KINDS[slug], rows, secret=secret)
+    except ImportRowsError as error:
+        raise ImportRowsError([replace(p, column=f"{slug}.{p.column}") for p in error.problems]) from None

@@ -18,27 +18,14 @@ from embeddings.encoder import Encoder
 from embeddings.index import IdColumn, MaskedIds, VectorIndex
 from embeddings.lexical import LexicalVectorizer
 from matcher.catalog import Catalog, KindTable
+from matcher.config import RetrievalConfig
 from matcher.keywords import is_telling
 from matcher.text import profile_text
 from models.enums import EntityKind
 from models.files import replace_directory, write_atomically
 
-# The query's heaviest lexical features used for retrieval; the rest only re-score the pool.
-LEXICAL_QUERY_FEATURES = 32
-# Retrieval looks up the query's features held by at most the first of these shares of a kind's
-# rows, then, while fewer rows than wanted are found, by the next. A feature in more than the
-# last share of the rows ("c:的") finds nobody in particular: ranking the pool still weighs it.
-LEXICAL_RETRIEVAL_SHARES = (0.01, 0.04, 0.16)
 # Postings longer than the table over this are summed in a table-long buffer rather than sorted.
 DENSE_SUM_FRACTION = 16
-# Retrieval keeps only the heaviest entries of a longer posting list: at a million rows a common
-# n-gram's list holds 160k rows, reading a few of them cost more than the rest of the query, and
-# past its head a row's weight there is too small to lift it into the pool on its own. (Scoring
-# reads the rows, which keep every feature.)
-POSTING_HEAD = 16_384
-# Rows edited or added since the lexical matrices were stacked are kept beside them, up to this
-# many: an edit then costs the next query a small stack, not a restack of every row (seconds at 1M).
-LEXICAL_OVERLAY_LIMIT = 2048
 LEXICAL_DIR = "lexical"
 # Refit the lexical vocabulary once this many new texts (or this share of the corpus) arrived.
 REFIT_MIN_NEW_TEXTS = 50
@@ -57,8 +44,15 @@ def _text_hash(text: str) -> str:
 class KindChannels:
     """Semantic and lexical representations of one kind's profiles."""
 
-    def __init__(self, table: KindTable, index: VectorIndex, lexical_rows: list[sp.csr_matrix]) -> None:
+    def __init__(
+        self,
+        table: KindTable,
+        index: VectorIndex,
+        lexical_rows: list[sp.csr_matrix],
+        retrieval: RetrievalConfig = RetrievalConfig(),
+    ) -> None:
         self.table = table
+        self.retrieval = retrieval
         self.index = index
         self._lexical_rows = lexical_rows
         self._stacked: sp.csr_matrix | None = None
@@ -84,7 +78,9 @@ class KindChannels:
 
     def _retrieval_postings(self) -> sp.csc_matrix:
         if self._postings is None:
-            self._postings, self._row_counts = _retrieval_postings(self._stacked_rows().tocsc())
+            self._postings, self._row_counts = _retrieval_postings(
+                self._stacked_rows().tocsc(), self.retrieval.posting_head
+            )
         return self._postings
 
     def _overlay_rows(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
@@ -113,10 +109,10 @@ class KindChannels:
         which rows fit best.
         """
         self._retrieval_postings()
-        heaviest = np.argsort(-query.data, kind="stable")[:LEXICAL_QUERY_FEATURES]
+        heaviest = np.argsort(-query.data, kind="stable")[: self.retrieval.lexical_query_features]
         columns, weights = query.indices[heaviest], query.data[heaviest]
         lengths = self._row_counts[columns]
-        for share in LEXICAL_RETRIEVAL_SHARES:
+        for share in self.retrieval.lexical_retrieval_shares:
             rare = lengths <= share * len(mask)
             hits, scores = self._postings_scores(columns[rare], weights[rare], mask)
             if self._overlay:
@@ -166,7 +162,7 @@ class KindChannels:
         )
 
     def _posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows holding feature ``column`` (at most the heaviest :data:`POSTING_HEAD`), and weights."""
+        """Rows holding feature ``column`` (at most the heaviest ``posting_head``), and weights."""
         assert self._postings is not None
         start, end = self._postings.indptr[column : column + 2]
         return self._postings.indices[start:end], self._postings.data[start:end]
@@ -203,7 +199,7 @@ class KindChannels:
             return
         self._overlay.update(appended)
         self._overlay.add(position)
-        if len(self._overlay) > LEXICAL_OVERLAY_LIMIT:
+        if len(self._overlay) > self.retrieval.lexical_overlay_limit:
             self._drop_stacks()
             return
         if position < len(self._stale):
@@ -245,8 +241,8 @@ class Channels:
         catalog: Catalog,
         encoder: Encoder,
         *,
+        retrieval: RetrievalConfig = RetrievalConfig(),
         index_dir: Path | None = None,
-        exact_threshold: int = 20_000,
         show_progress: bool = False,
         refit_lexical: bool = False,
     ) -> Channels:
@@ -259,9 +255,9 @@ class Channels:
         for kind, table in catalog.tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind) if known else None
-            index = stored or VectorIndex(encoder.dim, exact_threshold=exact_threshold)
+            index = stored or VectorIndex(encoder.dim, exact_threshold=retrieval.exact_threshold)
             rows: list[sp.csr_matrix] = [rows_of[_text_hash(text)] for text in texts[kind]]
-            channels.kinds[kind] = KindChannels(table, index, rows)
+            channels.kinds[kind] = KindChannels(table, index, rows, retrieval)
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels
 
@@ -343,20 +339,18 @@ def _blank_row(shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.csr_matrix(np.zeros(shape, dtype=np.float32))
 
 
-def _retrieval_postings(postings: sp.csc_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
-    """``postings`` with each list cut to its heaviest :data:`POSTING_HEAD` rows (in row order),
+def _retrieval_postings(postings: sp.csc_matrix, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
+    """``postings`` with each list cut to its heaviest ``head`` rows (in row order),
     and how many rows each feature had before the cut."""
     row_counts = np.diff(postings.indptr)
     keep = np.ones(postings.nnz, dtype=bool)
-    for column in np.flatnonzero(row_counts > POSTING_HEAD).tolist():
+    for column in np.flatnonzero(row_counts > head).tolist():
         start, end = postings.indptr[column : column + 2]
-        lightest = np.argpartition(postings.data[start:end], end - start - POSTING_HEAD)
-        keep[start + lightest[: end - start - POSTING_HEAD]] = False
+        lightest = np.argpartition(postings.data[start:end], end - start - head)
+        keep[start + lightest[: end - start - head]] = False
     if keep.all():
         return postings, row_counts
-    indptr = np.concatenate([[0], np.cumsum(np.minimum(row_counts, POSTING_HEAD))]).astype(
-        postings.indptr.dtype
-    )
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(row_counts, head))]).astype(postings.indptr.dtype)
     cut = sp.csc_matrix((postings.data[keep], postings.indices[keep], indptr), shape=postings.shape)
     return cut, row_counts
 

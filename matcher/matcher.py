@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, NamedTuple, Self
 
 import numpy as np
 
+from embeddings.chinese import chinese_encoder
 from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
 from matcher.collaborative import CollaborativeIndex, QuerySignals
+from matcher.config import MatcherConfig
 from matcher.directions import DIRECTIONS, Direction, direction_for
 from matcher.eligibility import eligible, prepare_columns
 from matcher.explain import ExplainContext, Reason, reasons
@@ -31,21 +33,13 @@ from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
 from matcher.graph import Node, RelationEvent
 from matcher.rerank import ExposureTracker, mmr_picks
 from matcher.rules import HasRoom, Rule
-from matcher.scoring import Fusion, Scorer, WeightedScorer, fuse
+from matcher.scoring import Scorer, WeightedScorer, fuse
 from matcher.text import profile_text
 from matcher.why_empty import INACTIVE, unmet_rule, why_empty
 from models.enums import EntityKind, InteractionKind
 
-GraphWalk = Literal["auto", "pagerank", "two_hop"]
-# Exact personalised PageRank per query up to this graph size; the two-hop cut beyond it.
-EXACT_WALK_MAX_NODES = 20_000
 # Longest chain of relations offered as an explanation (query → … → candidate).
 RELATION_PATH_HOPS = 4
-# From this many eligible candidates on, the semantic search runs on a second thread while the
-# lexical channel runs on the caller's: both spend most of their time outside the GIL (faiss,
-# numpy). At 200k startups (A/B, three runs) p99 went 6.6-6.9 -> 6.0-6.1 ms for spaces and
-# 6.2-7.7 -> 5.9 ms for investors against a threshold of 50,000; at 5,000 it gained nothing more.
-CONCURRENT_CHANNELS_MIN = 10_000
 # The deal-history index is rebuilt once the deals grew past this share of those it holds, plus a few.
 REBUILD_GROWTH = 1.01
 REBUILD_MIN_NEW = 10
@@ -98,33 +92,38 @@ class Matcher:
 
     Parameters are explicit keywords; :meth:`fit` returns self and the learned state ends in
     ``_`` (scikit-learn's conventions).
+
+    Parameters
+    ----------
+    encoder : Encoder, optional
+        Turns profile text into vectors; default the bundled Chinese–English static model.
+    scorer : Scorer, optional
+        Scores each side of a pair; default :class:`matcher.scoring.WeightedScorer` with each
+        direction's weights (a :class:`matcher.ranker.LearnedRanker` fits here too).
+    config : MatcherConfig, optional
+        Retrieval, re-ranking, fusion and weights (:class:`matcher.config.MatcherConfig`);
+        default its defaults.
+    index_dir : Path, optional
+        Where the text channels are saved and loaded from; None keeps them in memory only.
+    clock : callable, optional
+        What "now" is (recency, deal budgets per quarter); default the wall clock.
+    show_progress : bool
+        Show progress bars while the channels are built.
     """
 
     def __init__(
         self,
         *,
-        encoder: Encoder,
+        encoder: Encoder | None = None,
         scorer: Scorer | None = None,
-        fusion: Fusion = "harmonic",
-        pool_size: int = 300,
-        peer_count: int = 100,
-        diversity: float = 0.8,
-        exposure_cap: float | None = 0.2,
-        exact_threshold: int = 20_000,
-        graph_walk: GraphWalk = "auto",
+        config: MatcherConfig | None = None,
         index_dir: Path | None = None,
         clock: Callable[[], dt.datetime] | None = None,
         show_progress: bool = False,
     ) -> None:
         self.encoder = encoder
         self.scorer = scorer
-        self.fusion = fusion
-        self.pool_size = pool_size
-        self.peer_count = peer_count
-        self.diversity = diversity
-        self.exposure_cap = exposure_cap
-        self.exact_threshold = exact_threshold
-        self.graph_walk = graph_walk
+        self.config = config
         self.index_dir = index_dir
         self.clock = clock
         self.show_progress = show_progress
@@ -136,16 +135,17 @@ class Matcher:
 
         The stored lexical vocabulary is reused unless ``refit_lexical``.
         """
+        self.config_ = self.config or MatcherConfig()
         self.catalog_ = catalog
         self.channels_ = channels or Channels.build(
             catalog,
-            self.encoder,
+            self.encoder or chinese_encoder(),
+            retrieval=self.config_.retrieval,
             index_dir=self.index_dir,
-            exact_threshold=self.exact_threshold,
             show_progress=self.show_progress,
             refit_lexical=refit_lexical,
         )
-        self.scorer_: Scorer = self.scorer or WeightedScorer()
+        self.scorer_: Scorer = self.scorer or WeightedScorer(weights=self.config_.side_weights())
         self.exposure_: dict[str, ExposureTracker] = {}
         self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
         self.collaborative_index()  # no first query pays for it
@@ -197,7 +197,7 @@ class Matcher:
         query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
             return []
-        table = self.catalog_.tables[candidate_kind]
+        table = self.catalog_.tables[query.direction.candidate_kind]
         excluded = self.catalog_.history.excluded(query.node)
         mask = eligible(query.node[0], query.record, table, query.direction.rules, excluded=excluded)
         applicants = self._open_applicants(query, table, excluded)
@@ -222,7 +222,7 @@ class Matcher:
         query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
             return INACTIVE
-        table = self.catalog_.tables[candidate_kind]
+        table = self.catalog_.tables[query.direction.candidate_kind]
         return why_empty(
             query.node[0],
             query.record,
@@ -245,14 +245,20 @@ class Matcher:
         trains on and what pairwise AUC is measured on."""
         query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
-            raise LookupError(f"{asker_kind.value} {asker_id} is inactive or has not consented to matching")
-        table = self.catalog_.tables[candidate_kind]
+            raise LookupError(
+                f"{EntityKind(asker_kind).value} {asker_id} is inactive or has not consented to matching"
+            )
+        table = self.catalog_.tables[query.direction.candidate_kind]
         pool = np.asarray([table.position(i) for i in candidate_ids if i in table], dtype=np.int64)
         features = feature_matrix(self._context(query, pool, self._pool_vectors(table.kind, pool)))
         asker, candidate = self.scorer_.side_scores(features, query.direction)
-        return PairScores(table.ids[pool], features, asker, candidate, fuse(asker, candidate, self.fusion))
+        return PairScores(
+            table.ids[pool], features, asker, candidate, fuse(asker, candidate, self.config_.fusion)
+        )
 
     def _query(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> _Query | None:
+        # A kind may come as its name ("startup"), as a notebook writes it.
+        asker_kind, candidate_kind = EntityKind(asker_kind), EntityKind(candidate_kind)
         asker_kind, asker_id = self._as_startup_if_founder(asker_kind, asker_id, candidate_kind)
         direction = direction_for(asker_kind, candidate_kind)
         table = self.catalog_.tables[asker_kind]
@@ -265,7 +271,7 @@ class Matcher:
         if asker_id in channel.index:
             semantic = channel.index.vectors_of([asker_id])[0]
         else:
-            semantic = self.encoder.encode([profile_text(asker_kind, record)])[0]
+            semantic = self.channels_.encoder.encode([profile_text(asker_kind, record)])[0]
         lexical = channel.lexical_row(channel.table.position(asker_id))
         return _Query(direction, (asker_kind, asker_id), record, semantic, lexical)
 
@@ -334,13 +340,17 @@ class Matcher:
         """Candidate positions worth scoring: all eligible ones, or the best of each channel and
         every applicant."""
         admitted = int(np.count_nonzero(mask))
-        if admitted <= self.pool_size:
+        if admitted <= self.config_.retrieval.pool_size:
             return np.union1d(np.flatnonzero(mask), applicants)
         table = self.catalog_.tables[query.direction.candidate_kind]
-        share = self.pool_size // 3
+        share = self.config_.retrieval.pool_size // 3
         channel = self.channels_.kinds[table.kind]
         search = partial(channel.index.search, query.semantic, share, allowed=channel.semantic_filter(mask))
-        in_background = _channel_threads().submit(search) if admitted >= CONCURRENT_CHANNELS_MIN else None
+        in_background = (
+            _channel_threads().submit(search)
+            if admitted >= self.config_.retrieval.concurrent_channels_min
+            else None
+        )
         lexical = channel.lexical_top(query.lexical, mask, share)
         hits = in_background.result() if in_background is not None else search()
         semantic = [table.position(i) for i, _ in hits]
@@ -404,8 +414,9 @@ class Matcher:
             graph = self.catalog_.history.graph
             target = query.direction.candidate_kind
             seeds = self._seeds(query)
-            exact = self.graph_walk == "pagerank" or (
-                self.graph_walk == "auto" and graph.number_of_nodes() <= EXACT_WALK_MAX_NODES
+            retrieval = self.config_.retrieval
+            exact = retrieval.graph_walk == "pagerank" or (
+                retrieval.graph_walk == "auto" and graph.number_of_nodes() <= retrieval.exact_walk_max_nodes
             )
             walk = graph.personalized_pagerank if exact else graph.two_hop_scores
             query.cache["graph"] = walk(seeds, candidate_kind=target) if seeds else {}
@@ -432,9 +443,11 @@ class Matcher:
         """Profiles most like the query (its own kind): the seeds of "investors of startups like yours"."""
         if "peers" not in query.cache:
             kind = query.node[0]
-            found = self.channels_.kinds[kind].index.search(query.semantic, self.peer_count + 1)
+            found = self.channels_.kinds[kind].index.search(
+                query.semantic, self.config_.retrieval.peer_count + 1
+            )
             query.cache["peers"] = tuple((kind, i) for i, _ in found if (kind, i) != query.node)[
-                : self.peer_count
+                : self.config_.retrieval.peer_count
             ]
         return query.cache["peers"]  # type: ignore[no-any-return]
 
@@ -442,7 +455,7 @@ class Matcher:
         if query.direction.graph_seeds == "similar_peers":
             return self._peers(query)
         if "co_related" not in query.cache:
-            top = self._co_related(query.node).most_common(self.peer_count)
+            top = self._co_related(query.node).most_common(self.config_.retrieval.peer_count)
             query.cache["co_related"] = tuple(node for node, _ in top)
         return query.cache["co_related"]  # type: ignore[no-any-return]
 
@@ -511,7 +524,7 @@ class Matcher:
         context = self._context(query, pool, vectors)
         features = feature_matrix(context)
         asker, candidate = self.scorer_.side_scores(features, query.direction)
-        mutual = fuse(asker, candidate, self.fusion)
+        mutual = fuse(asker, candidate, self.config_.fusion)
         table = context.table
         ids = table.ids[pool]
         # Stable order for ties: the lower id first.
@@ -521,10 +534,12 @@ class Matcher:
         applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
         picked = order[applied][:k].tolist()
         head = order[~applied][: max(3 * k, k + 10)]
-        tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=self.exposure_cap))
+        rerank = self.config_.rerank
+        tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=rerank.exposure_cap))
         if len(picked) < k and len(head):
             diverse = (
-                int(head[i]) for i in mmr_picks(mutual[head], vectors[head], relevance_weight=self.diversity)
+                int(head[i])
+                for i in mmr_picks(mutual[head], vectors[head], relevance_weight=rerank.relevance_weight)
             )
             picked += tracker.first(diverse, lambda at: (table.kind, int(ids[at])), k - len(picked))
         tracker.record(tuple((table.kind, int(ids[at])) for at in picked))

@@ -62,14 +62,26 @@ def _without(weights: Mapping[str, float], dropped: frozenset[str], side: str) -
 class WeightedScorer:
     """The transparent default: each side is a weighted mean of features, weights per direction.
 
-    ``without`` names features to ignore (an ablation): their weight is removed and each side's
-    remaining weights are rescaled, so scores stay weighted means.
+    Parameters
+    ----------
+    weights : mapping of direction name to (asker, candidate) weights, optional
+        Weights replacing a direction's defaults (:data:`matcher.directions.DIRECTIONS`), each
+        side a mapping of feature to weight summing to 1 (``MatcherConfig.side_weights()`` gives them).
+    without : frozenset of str
+        Features to ignore (an ablation): their weight is removed and each side's remaining
+        weights are rescaled, so scores stay weighted means.
     """
 
-    def __init__(self, *, without: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        *,
+        weights: Mapping[str, tuple[Mapping[str, float], Mapping[str, float]]] | None = None,
+        without: frozenset[str] = frozenset(),
+    ) -> None:
         unknown = set(without) - set(FEATURE_NAMES)
         if unknown:
             raise ValueError(f"without: unknown features {sorted(unknown)}")
+        self.weights = dict(weights or {})
         self.without = frozenset(without)
         self._weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -83,8 +95,11 @@ class WeightedScorer:
 
     def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
         if direction.name not in self._weights:
+            asker, candidate = self.weights.get(
+                direction.name, (direction.asker_weights, direction.candidate_weights)
+            )
             self._weights[direction.name] = (
-                _without(direction.asker_weights, self.without, "asking"),
-                _without(direction.candidate_weights, self.without, "candidate's"),
+                _without(asker, self.without, "asking"),
+                _without(candidate, self.without, "candidate's"),
             )
         return self._weights[direction.name]

@@ -84,12 +84,13 @@ class Database(NamedTuple):
     sessions: sessionmaker[Session]
 
 
-def open_database(settings: Settings) -> Database:
-    """The settings' database migrated to the newest schema, and a session factory on it.
+def open_database(target: Settings | str) -> Database:
+    """A database (the settings' one, or a URL) migrated to the newest schema, and a session
+    factory on it.
 
     What every entry point (the API, each CLI command) does first; the caller disposes of the engine.
     """
-    engine = engine_for(settings)
+    engine = create_db_engine(target) if isinstance(target, str) else engine_for(target)
     migrate(engine)
     return Database(engine, session_factory(engine))
 

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         description="A folder written by `matcher train`: its learned ranker replaces the default "
         "scorer. Unset: the ranker `matcher train` wrote for this deployment's data, if any.",
     )
+    matcher_config: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MATCHER_CONFIG", "matcher_config"),
+        description="A TOML file of matcher settings (matcher.config.MatcherConfig); the defaults without.",
+    )
     workers: int = Field(
         default=1,
         ge=1,

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings.lexical import tokenize_zh
+from matcher.config import MatcherConfig, RerankConfig
 
 
 class HashingEncoder:
@@ -34,3 +35,9 @@ class HashingEncoder:
                 vectors[row, int.from_bytes(digest, "little") % self.dim] += 1.0
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+# Lists as ranked: no exposure cap, so asking twice gives the same list.
+NO_EXPOSURE_CAP = MatcherConfig(rerank=RerankConfig(exposure_cap=None))
+# Ranking alone: no diversity step either.
+RANKING_ONLY = MatcherConfig(rerank=RerankConfig(relevance_weight=1.0, exposure_cap=None))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 MAX_README_LINES = 250
 
@@ -20,5 +22,22 @@ def test_every_local_link_of_the_readmes_exists() -> None:
     for readme in (ROOT / "README.md", ROOT / "benchmarks" / "README.md"):
         text = readme.read_text(encoding="utf-8")
         targets = [part.split(")", 1)[0] for part in text.split("](")[1:]]
-        missing = [t for t in targets if not t.startswith("http") and not (readme.parent / t).exists()]
+        missing = [t for t in targets if not t.startswith(("http", "#")) and not (readme.parent / t).exists()]
         assert missing == [], f"{readme.relative_to(ROOT)} links to missing {missing}"
+
+
+def _readme_python_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("```python\n", text.index("<!-- example: tests/test_docs.py runs this block -->"))
+    start += len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_readme_python_example_recommends(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    exec(compile(_readme_python_example(), "README.md", "exec"), {})
+    shown = capsys.readouterr().out.splitlines()
+    # The angel investing in the startup's field and stage; the medical fund is not eligible.
+    assert [line.split()[0] for line in shown] == ["I-1"]
+    assert "智能制造" in shown[0]

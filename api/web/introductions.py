@@ -25,18 +25,14 @@ from models.accounts import (
     introductions_accepted,
 )
 from models.enums import EntityKind, InteractionKind
-from models.kinds import kind_spec
+from models.kinds import PERSON_COLUMNS, kind_spec
 from models.repository import Repository
 from models.schemas import InteractionCreate
 from models.tables import (
     PROFILE_TABLES,
     Contact,
     Interaction,
-    Investor,
-    Mentor,
     Person,
-    PracticeBase,
-    Space,
     StartupMember,
 )
 
@@ -199,16 +195,10 @@ def people_of(session: Session, profile: Profile) -> list[int]:
                 )
             )
         )
-    column = {
-        EntityKind.investor: Investor.partner_id,
-        EntityKind.mentor: Mentor.person_id,
-        EntityKind.space: Space.operator_id,
-        EntityKind.practice_base: PracticeBase.operator_id,
-    }.get(kind)
-    if column is None:
+    if kind not in PERSON_COLUMNS:
         return []
-    table = column.class_
-    person = session.scalar(select(column).where(table.id == row_id))
+    table = PROFILE_TABLES[kind]
+    person = session.scalar(select(getattr(table, PERSON_COLUMNS[kind])).where(table.id == row_id))
     return [] if person is None else [person]
 
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from embeddings.encoder import Encoder
 from embeddings.selection import encoder_for
+from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.evaluation.baselines import BASELINES, Recommender
 from matcher.evaluation.deal_flow import DealFlowAnswers, deal_flow_answers, deal_flow_row
 from matcher.evaluation.demo_protocol import demo_folds
@@ -37,7 +38,7 @@ from matcher.evaluation.metrics import (
 )
 from matcher.evaluation.protocol import Fold, Query
 from matcher.evaluation.training import train_ranker
-from matcher.evaluation.world import MatcherRecommender, MatcherWorld
+from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
 from matcher.geography import GEOGRAPHY_FEATURES
 from matcher.ranker import LearnedRanker
 from matcher.scoring import WeightedScorer
@@ -103,6 +104,8 @@ METHODS: Final[dict[str, str]] = {
     "engine-rerank": "our matcher with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
 }
 DEFAULT_METHODS: Final = tuple(METHODS)
+NO_GRAPH_SEEDS: Final = RANKING_ONLY.model_copy(update={"retrieval": RetrievalConfig(peer_count=0)})
+ONE_SIDED: Final = RANKING_ONLY.model_copy(update={"fusion": "asker"})
 
 
 @dataclass
@@ -273,15 +276,17 @@ def _recommender(
         trained = train_ranker(fold, encoder=world.encoder, directory=scratch, show_progress=show_progress)
         return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
     if method == "engine-no-graph":
-        return MatcherRecommender(world, scorer=WeightedScorer(without=GRAPH_FEATURES), peer_count=0), {}
+        return MatcherRecommender(
+            world, scorer=WeightedScorer(without=GRAPH_FEATURES), config=NO_GRAPH_SEEDS
+        ), {}
     if method == "engine-no-location":
         return MatcherRecommender(world, scorer=WeightedScorer(without=frozenset(GEOGRAPHY_FEATURES))), {}
     if method == "engine-no-text":
         return MatcherRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
     if method == "engine-one-sided":
-        return MatcherRecommender(world, fusion="asker"), {}
+        return MatcherRecommender(world, config=ONE_SIDED), {}
     if method == "engine-rerank":
-        return MatcherRecommender(world, diversity=0.8, exposure_cap=0.2), {}
+        return MatcherRecommender(world, config=MatcherConfig()), {}
     raise ValueError(f"methods: unknown '{method}'")
 
 

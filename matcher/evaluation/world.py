@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from embeddings.encoder import Encoder
 from matcher.catalog import Catalog, row_record
 from matcher.channels import Channels
+from matcher.config import MatcherConfig, RerankConfig
 from matcher.evaluation.baselines import as_day
 from matcher.evaluation.protocol import Fold, Query
 from matcher.matcher import Matcher
-from matcher.scoring import Fusion, Scorer
+from matcher.scoring import Scorer
 from models.clock import BEIJING
 from models.db import create_db_engine, migrate, session_factory
 from models.enums import EntityKind
@@ -35,6 +36,8 @@ from models.transfer import import_records
 
 __all__ = ["MatcherRecommender", "MatcherWorld"]
 
+# How well the matcher ranks, without the serving re-rank (see MatcherWorld.matcher).
+RANKING_ONLY: Final = MatcherConfig(rerank=RerankConfig(relevance_weight=1.0, exposure_cap=None))
 # Keys ID-number hashes; the datasets hold no ID numbers, so nothing secret is hashed.
 EVALUATION_SECRET: Final = "offline-evaluation"  # noqa: S105
 
@@ -85,11 +88,7 @@ class MatcherWorld:
         self,
         *,
         scorer: Scorer | None = None,
-        fusion: Fusion = "harmonic",
-        pool_size: int = 300,
-        peer_count: int = 100,
-        diversity: float = 1.0,
-        exposure_cap: float | None = None,
+        config: MatcherConfig = RANKING_ONLY,
     ) -> Matcher:
         """A matcher over this world's shared catalogue and channels, its clock at the end of
         history (recency and capacity are judged as of then).
@@ -101,11 +100,7 @@ class MatcherWorld:
         return Matcher(
             encoder=self.encoder,
             scorer=scorer,
-            fusion=fusion,
-            pool_size=pool_size,
-            peer_count=peer_count,
-            diversity=diversity,
-            exposure_cap=exposure_cap,
+            config=config,
             clock=lambda: now,
         ).fit(self.catalog, channels=self.channels)
 

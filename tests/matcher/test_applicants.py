@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from matcher.catalog import Catalog
+from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.directions import direction_for
 from matcher.eligibility import eligible
 from matcher.graph import Node, RelationEvent
@@ -56,7 +57,9 @@ def matcher(tmp_path_factory: pytest.TempPathFactory, demo: dict[str, list[dict[
         catalog = Catalog.from_database(session)
     engine.dispose()
     # A pool far smaller than the eligible candidates: the text and graph channels pick it.
-    return Matcher(encoder=HashingEncoder(), pool_size=30).fit(catalog)
+    return Matcher(
+        encoder=HashingEncoder(), config=MatcherConfig(retrieval=RetrievalConfig(pool_size=30))
+    ).fit(catalog)
 
 
 def _open_applications(demo: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], dt.datetime]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import pytest
 
-from matcher.catalog import KindTable
+from matcher.catalog import Catalog, KindTable
 from models.enums import EntityKind
+from models.transfer import ImportRowsError
 
 
 def _record(row_id: int) -> dict[str, Any]:
@@ -74,3 +77,27 @@ def test_an_appended_row_grows_a_column_in_place_rather_than_rebuilding_it() -> 
     assert not np.shares_memory(first, grown)
     assert table.numbers("funding_ask_cny")[-1] == 149_000
     assert len(table.numbers("funding_ask_cny")) == len(table.ids) == 149
+
+
+STARTUP = {"external_id": "S-1", "name": "光谷视觉", "industries": ["智能制造"], "stage": "天使轮"}
+INVESTOR = {"external_id": "I-1", "name": "东湖天使", "investor_type": "angel", "stages": ["天使轮"]}
+
+
+def test_from_records_takes_data_frames_or_dicts_and_checks_them_as_an_import_does() -> None:
+    catalog = Catalog.from_records({"startups": pd.DataFrame([STARTUP]), "investor": [INVESTOR]})
+    startup = catalog.tables[EntityKind.startup].record(catalog.row_id("startup", "S-1"))
+    assert (startup["stage"], startup["industries"]) == ("angel", ["intelligent_manufacturing"])
+    assert catalog.row_id(EntityKind.investor, "I-1") in catalog.tables[EntityKind.investor]
+
+
+def test_a_bad_record_names_its_kind_row_and_field_and_nothing_is_built() -> None:
+    bad = STARTUP | {"external_id": "S-2", "stage": "Z轮"}
+    with pytest.raises(ImportRowsError, match=r"row 2: startups\.stage: .*Z轮"):
+        Catalog.from_records({"startups": [STARTUP, bad]})
+
+
+def test_from_records_refuses_an_unknown_kind_and_row_id_an_unknown_profile() -> None:
+    with pytest.raises(ValueError, match="unknown kind 'startup-ups'"):
+        Catalog.from_records({"startup-ups": [STARTUP]})
+    with pytest.raises(KeyError, match="S-9"):
+        Catalog.from_records({"startups": [STARTUP]}).row_id("startup", "S-9")

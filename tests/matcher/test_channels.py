@@ -11,7 +11,8 @@ import scipy.sparse as sp
 from embeddings.index import VectorIndex
 from matcher import channels as channels_module
 from matcher.catalog import KindTable
-from matcher.channels import LEXICAL_QUERY_FEATURES, KindChannels
+from matcher.channels import KindChannels
+from matcher.config import RetrievalConfig
 from models.enums import EntityKind
 
 
@@ -30,9 +31,9 @@ def _query(features: int, nonzero: int, seed: int) -> sp.csr_matrix:
 
 def test_lexical_top_is_the_best_admitted_rows_on_the_heaviest_features() -> None:
     channel, matrix = _channel(2000, 300, seed=1)
-    query = _query(300, LEXICAL_QUERY_FEATURES + 20, seed=2)
+    query = _query(300, RetrievalConfig().lexical_query_features + 20, seed=2)
     mask = np.random.default_rng(3).random(2000) < 0.3
-    heaviest = np.argsort(-query.data, kind="stable")[:LEXICAL_QUERY_FEATURES]
+    heaviest = np.argsort(-query.data, kind="stable")[: RetrievalConfig().lexical_query_features]
     truncated = np.zeros(300, np.float64)
     truncated[query.indices[heaviest]] = query.data[heaviest]
     scores = np.where(mask, matrix @ truncated, 0.0)
@@ -73,15 +74,16 @@ def test_lexical_top_widens_to_commoner_features_only_while_too_few_rows_are_fou
     assert sorted(channel.lexical_top(query, everyone, 100).tolist()) == [*range(5), *range(10, 40)]
 
 
-def test_a_long_posting_list_is_read_up_to_its_heaviest_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_posting_list_is_read_up_to_its_heaviest_rows() -> None:
     """Feature 0 is held by rows 0-9 of 1000, weight rising with the row; lists are cut at 3."""
     matrix = sp.lil_matrix((1000, 2), dtype=np.float32)
     for row in range(10):
         matrix[row, 0] = (row + 1) / 10
     matrix[500, 1] = 1.0
     csr = sp.csr_matrix(matrix)
-    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), [csr[i] for i in range(1000)])
-    monkeypatch.setattr(channels_module, "POSTING_HEAD", 3)
+    rows = [csr[i] for i in range(1000)]
+    retrieval = RetrievalConfig(posting_head=3, lexical_overlay_limit=1)
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), rows, retrieval)
     query = sp.csr_matrix(np.array([[1.0, 0.0]], np.float32))
     everyone = np.ones(1000, bool)
     assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [7, 8, 9]
@@ -89,7 +91,6 @@ def test_a_long_posting_list_is_read_up_to_its_heaviest_rows(monkeypatch: pytest
     not_nine[9] = False
     assert sorted(channel.lexical_top(query, not_nine, 5).tolist()) == [7, 8]
     # An edited row is found at once, beside the cut lists ...
-    monkeypatch.setattr(channels_module, "LEXICAL_OVERLAY_LIMIT", 1)
     channel.set_lexical(2, sp.csr_matrix(np.array([[5.0, 0.0]], np.float32)))
     assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [2, 7, 8, 9]
     # ... and once enough rows changed, the lists are restacked and cut anew: row 2 is the heaviest.
@@ -131,13 +132,13 @@ def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
     stackings: list[int] = []
     original = channels_module._retrieval_postings
 
-    def counted(postings: sp.csc_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
+    def counted(postings: sp.csc_matrix, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
         stackings.append(postings.shape[0])
-        return original(postings)
+        return original(postings, head)
 
     monkeypatch.setattr(channels_module, "_retrieval_postings", counted)
     channel, matrix = _channel(1000, 300, seed=8)
-    query = _query(300, LEXICAL_QUERY_FEATURES, seed=9)
+    query = _query(300, RetrievalConfig().lexical_query_features, seed=9)
     changed = _changed(channel, matrix, 10, lambda rows: channel.lexical_top(query, np.ones(rows, bool), 10))
     everyone = np.ones(changed.shape[0], bool)
     mask = np.random.default_rng(11).random(changed.shape[0]) < 0.5

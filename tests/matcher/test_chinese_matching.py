@@ -11,6 +11,7 @@ from embeddings.selection import encoder_for
 from matcher.matcher import Matcher
 from models.enums import EntityKind
 from models.settings import Settings
+from tests.doubles import RANKING_ONLY
 from tests.factories import catalog_of
 
 ALL_FIELDS = ["智能制造", "生命健康", "信息技术", "消费生活"]
@@ -61,7 +62,7 @@ def matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
     folder: Path = tmp_path_factory.mktemp("chinese")
     settings = Settings(data_dir=folder, environment="test")
     catalog = catalog_of(folder, PROFILES)
-    return Matcher(encoder=encoder_for(settings), exposure_cap=None, diversity=1.0).fit(catalog)
+    return Matcher(encoder=encoder_for(settings), config=RANKING_ONLY).fit(catalog)
 
 
 def _ranked(matcher: Matcher, startup_external_id: str) -> list[str]:

@@ -12,10 +12,11 @@ import pytest
 
 from matcher.catalog import Deal
 from matcher.collaborative import CollaborativeIndex, startup_keys
+from matcher.config import RetrievalConfig
 from matcher.eligibility import eligible
 from matcher.evaluation.baselines import SegmentPopularityRecommender
 from matcher.evaluation.protocol import Fold, Query
-from matcher.evaluation.world import MatcherWorld
+from matcher.evaluation.world import RANKING_ONLY, MatcherWorld
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 
@@ -140,7 +141,9 @@ def _synthetic_fold(rng: np.random.Generator) -> Fold:
 def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size: int) -> None:
     fold = _synthetic_fold(np.random.default_rng(1))
     world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
-    matcher = world.matcher(pool_size=pool_size)
+    matcher = world.matcher(
+        config=RANKING_ONLY.model_copy(update={"retrieval": RetrievalConfig(pool_size=pool_size)})
+    )
     baseline = SegmentPopularityRecommender().fit(fold)
     investors = matcher.catalog_.tables[INVESTOR]
     for query in fold.queries:

@@ -10,7 +10,7 @@ import pytest
 from matcher.keywords import is_telling
 from matcher.matcher import Match, Matcher
 from models.enums import EntityKind
-from tests.doubles import HashingEncoder
+from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
 from tests.factories import catalog_of
 
 
@@ -58,7 +58,7 @@ PROFILES = {
 @pytest.fixture(scope="module")
 def matcher(tmp_path_factory: pytest.TempPathFactory) -> Matcher:
     folder: Path = tmp_path_factory.mktemp("explain")
-    return Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog_of(folder, PROFILES))
+    return Matcher(encoder=HashingEncoder(), config=NO_EXPOSURE_CAP).fit(catalog_of(folder, PROFILES))
 
 
 def _id(matcher: Matcher, kind: EntityKind, external_id: str) -> int:
@@ -119,7 +119,7 @@ def _robotics_world(folder: Path) -> Matcher:
         ],
         "interactions": [_invested("I-vc", "S-diag")],
     }
-    return Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog_of(folder, profiles))
+    return Matcher(encoder=HashingEncoder(), config=NO_EXPOSURE_CAP).fit(catalog_of(folder, profiles))
 
 
 def test_shared_keywords_leave_out_generic_words_numbers_and_industry_labels(tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_a_shared_word_weighing_little_in_the_pair_is_no_keyword(tmp_path: Path)
         + [_startup(f"S-short-{n}", f"焊接{n}", "焊接") for n in range(2)],
         "investors": [_investor("I-any", "光谷基金")],
     }
-    matcher = Matcher(encoder=HashingEncoder(), exposure_cap=None).fit(catalog_of(tmp_path, profiles))
+    matcher = Matcher(encoder=HashingEncoder(), config=NO_EXPOSURE_CAP).fit(catalog_of(tmp_path, profiles))
     channel = matcher.channels_.kinds[EntityKind.startup]
     query = channel.lexical_row(0)
     assert query.multiply(channel.lexical_row(1)).nnz > 0

@@ -19,7 +19,7 @@ from matcher.matcher import Matcher
 from matcher.scoring import WeightedScorer, weight_vector
 from models.enums import EntityKind, InteractionKind
 from models.schemas import BEIJING
-from tests.doubles import HashingEncoder
+from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
 from tests.factories import catalog_of
 
 CITIES = {
@@ -152,7 +152,7 @@ class _LocalFirst(WeightedScorer):
 
 def test_reasons_name_the_place_and_count_with_number_agreement(catalog: Catalog) -> None:
     matcher = Matcher(
-        encoder=HashingEncoder(), scorer=_LocalFirst(), exposure_cap=None, clock=lambda: CLOCK
+        encoder=HashingEncoder(), scorer=_LocalFirst(), config=NO_EXPOSURE_CAP, clock=lambda: CLOCK
     ).fit(catalog)
     query, _ = _node(catalog, EntityKind.startup, "S-query")
     matches = matcher.recommend(EntityKind.startup, query[1], EntityKind.investor)

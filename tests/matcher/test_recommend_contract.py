@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from embeddings.lexical import LexicalVectorizer
-from matcher import matcher as matcher_module
 from matcher.catalog import Catalog
+from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.directions import DIRECTIONS, Direction
 from matcher.features import FEATURE_NAMES
 from matcher.matcher import Matcher
@@ -25,7 +25,7 @@ from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, industry_ancestors, stage_distance
-from tests.doubles import HashingEncoder
+from tests.doubles import NO_EXPOSURE_CAP, RANKING_ONLY, HashingEncoder
 from tests.factories import SMALL_DEMO
 
 QUERIES_PER_DIRECTION = 8
@@ -42,10 +42,10 @@ def catalog_source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     engine.dispose()
 
 
-def _fresh_matcher(factory: Any, **params: Any) -> Matcher:
+def _fresh_matcher(factory: Any, config: MatcherConfig = NO_EXPOSURE_CAP, **params: Any) -> Matcher:
     with factory() as session:
         catalog = Catalog.from_database(session)
-    return Matcher(encoder=HashingEncoder(), exposure_cap=None, **params).fit(catalog)
+    return Matcher(encoder=HashingEncoder(), config=config, **params).fit(catalog)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +174,7 @@ def test_nothing_eligible_gives_an_empty_list(matcher: Matcher, direction: Direc
 
 
 def test_equal_candidates_come_in_id_order(catalog_source: Any) -> None:
-    matcher = _fresh_matcher(catalog_source, diversity=1.0)
+    matcher = _fresh_matcher(catalog_source, RANKING_ONLY)
     investors = matcher.catalog_.tables[EntityKind.investor]
     template = next(r for r in investors.records if r["id"] in investors)
     twins = [
@@ -230,7 +230,7 @@ def test_the_index_survives_a_restart(
         catalog = Catalog.from_database(session)
     encoder = HashingEncoder()
     monkeypatch.setattr(LexicalVectorizer, "fit", _refit_forbidden)
-    after = Matcher(encoder=encoder, exposure_cap=None, index_dir=tmp_path).fit(catalog)
+    after = Matcher(encoder=encoder, config=NO_EXPOSURE_CAP, index_dir=tmp_path).fit(catalog)
     assert encoder.encoded == 0, "a restart must not re-encode unchanged profiles"
     assert [m.id for m in after.recommend(EntityKind.investor, query, EntityKind.startup)] == expected
 
@@ -244,22 +244,26 @@ def test_the_batch_form_answers_like_single_queries(catalog_source: Any) -> None
     assert [[m.id for m in ms] for ms in batch] == [[m.id for m in ms] for ms in single]
 
 
-def test_channels_searched_concurrently_answer_as_one_after_the_other(
-    catalog_source: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_channels_searched_concurrently_answer_as_one_after_the_other(catalog_source: Any) -> None:
     """Large pools search the semantic channel on a second thread: same lists, same order."""
-    matcher = _fresh_matcher(catalog_source, pool_size=30)
-    asked = [(d, q) for d in DIRECTIONS.values() for q in _queries(matcher, d)]
 
-    def answers() -> list[list[tuple[int, float]]]:
+    def config(concurrent_from: int) -> MatcherConfig:
+        retrieval = RetrievalConfig(pool_size=30, concurrent_channels_min=concurrent_from)
+        return NO_EXPOSURE_CAP.model_copy(update={"retrieval": retrieval})
+
+    sequential = _fresh_matcher(catalog_source, config(10**9))
+    concurrent = Matcher(encoder=HashingEncoder(), config=config(0)).fit(
+        sequential.catalog_, channels=sequential.channels_
+    )
+    asked = [(d, q) for d in DIRECTIONS.values() for q in _queries(sequential, d)]
+
+    def answers(matcher: Matcher) -> list[list[tuple[int, float]]]:
         return [
             [(m.id, m.score) for m in matcher.recommend(d.asker_kind, q, d.candidate_kind)] for d, q in asked
         ]
 
-    monkeypatch.setattr(matcher_module, "CONCURRENT_CHANNELS_MIN", 10**9)
-    one_after_the_other = answers()
-    monkeypatch.setattr(matcher_module, "CONCURRENT_CHANNELS_MIN", 0)
-    assert answers() == one_after_the_other
+    one_after_the_other = answers(sequential)
+    assert answers(concurrent) == one_after_the_other
     assert any(one_after_the_other)
 
 
@@ -287,7 +291,7 @@ def test_fit_builds_every_column_the_rules_read(catalog_source: Any) -> None:
 
 
 def test_scoring_chosen_pairs_agrees_with_the_ranked_list(catalog_source: Any) -> None:
-    matcher = _fresh_matcher(catalog_source, diversity=1.0)
+    matcher = _fresh_matcher(catalog_source, RANKING_ONLY)
     direction = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
     query = _queries(matcher, direction)[0]
     shown = matcher.recommend(EntityKind.startup, query, EntityKind.investor, k=5)
@@ -414,7 +418,7 @@ def test_edits_reach_the_next_recommendation_as_a_rebuild_would(catalog_source: 
         for record in table.records:
             rebuilt.tables[kind].upsert(record)
     rebuilt.history, rebuilt.startups_of = live.catalog_.history, live.catalog_.startups_of
-    fresh = Matcher(encoder=live.encoder, exposure_cap=None).fit(rebuilt, channels=live.channels_)
+    fresh = Matcher(encoder=live.encoder, config=NO_EXPOSURE_CAP).fit(rebuilt, channels=live.channels_)
     for (asker_kind, target), ids in queries.items():
         for query_id in ids:
             expected = [m.id for m in fresh.recommend(asker_kind, query_id, target)]
