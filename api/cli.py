@@ -241,12 +241,14 @@ def _print_matches(matches: Any, *, english: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("#", "name", "mutual", "asker's side", "their side", "reasons")
-    for rank, match in enumerate(matches, start=1):
+    table = Table("#", "name", "score (0-100)", "mutual", "asker's side", "their side", "reasons")
+    for match in matches:
         reasons = "; ".join(r.en if english else r.zh for r in match.reasons)
+        moved = f" ↕ {match.moved_by} (by score #{match.score_rank})" if match.moved_by else ""
         table.add_row(
-            str(rank),
+            str(match.rank),
             f"{match.name} ({match.external_id})",
+            f"{match.display_score:.0f}{moved}",
             f"{match.score:.3f}",
             f"{match.asker_score:.3f}",
             f"{match.candidate_score:.3f}",

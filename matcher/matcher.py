@@ -10,13 +10,13 @@ import datetime as dt
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, partial
 from itertools import islice
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 
@@ -34,10 +34,15 @@ from matcher.graph import Node, RelationEvent
 from matcher.rerank import ExposureTracker, mmr_picks
 from matcher.rules import HasRoom, Rule
 from matcher.scoring import Scorer, WeightedScorer, fuse
+from matcher.summary import SummaryContext, summary
 from matcher.text import profile_text
 from matcher.why_empty import INACTIVE, unmet_rule, why_empty
 from models.enums import EntityKind, InteractionKind
 
+# What put a shown candidate at another rank than its score alone would: an open application
+# (lifted ahead), the diversity re-rank (MMR), or the exposure cap (held back, or moved up past
+# one held back).
+MovedBy = Literal["applied", "diversity", "exposure"]
 # Longest chain of relations offered as an explanation (query → … → candidate).
 RELATION_PATH_HOPS = 4
 # The deal-history index is rebuilt once the deals grew past this share of those it holds, plus a few.
@@ -58,6 +63,11 @@ class Match:
     features: Mapping[str, float]
     asker_contributions: Mapping[str, float]
     candidate_contributions: Mapping[str, float]
+    rank: int = 0  # 1 = first shown
+    score_rank: int = 0  # where the score alone would have put it, among the candidates scored
+    moved_by: MovedBy | None = None  # why ``rank`` differs from ``score_rank``
+    display_score: float = 0.0  # see display_scores
+    summary: Mapping[str, Any] = field(default_factory=dict)  # matcher.summary: the kind's facts
 
 
 @dataclass
@@ -68,6 +78,13 @@ class _Query:
     semantic: np.ndarray
     lexical: Any
     cache: dict[str, Any] = field(default_factory=dict)
+
+
+class _Placed(NamedTuple):
+    at: int  # index in the pool
+    rank: int
+    score_rank: int
+    moved_by: MovedBy | None
 
 
 class _Scored(NamedTuple):
@@ -529,37 +546,27 @@ class Matcher:
         ids = table.ids[pool]
         # Stable order for ties: the lower id first.
         order = np.lexsort((ids, -mutual))
-        # Open applicants first, best first: an application is the strongest signal there is,
-        # so neither diversity nor the exposure cap holds one back.
-        applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
-        picked = order[applied][:k].tolist()
-        head = order[~applied][: max(3 * k, k + 10)]
-        rerank = self.config_.rerank
-        tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=rerank.exposure_cap))
-        if len(picked) < k and len(head):
-            diverse = (
-                int(head[i])
-                for i in mmr_picks(mutual[head], vectors[head], relevance_weight=rerank.relevance_weight)
-            )
-            picked += tracker.first(diverse, lambda at: (table.kind, int(ids[at])), k - len(picked))
-        tracker.record(tuple((table.kind, int(ids[at])) for at in picked))
+        placed = self._place(query, order, mutual, vectors, ids, context, k)
+        picked = [p.at for p in placed]
         # Parts only for the shown rows: a learned scorer's parts cost a rescoring per feature.
         asker_parts, candidate_parts = self.scorer_.contributions(features[picked], query.direction)
         peers = self._explaining_peers(query)
+        display = display_scores(mutual)
         return [
             self._match(
                 query,
                 context,
                 peers,
-                at,
-                _Scored(float(mutual[at]), float(asker[at]), float(candidate[at])),
+                place,
+                _Scored(float(mutual[place.at]), float(asker[place.at]), float(candidate[place.at])),
+                float(display[place.at]),
                 _named(feature_row),
                 _named(asker_row),
                 _named(candidate_row),
                 _named(both_row),
             )
-            for at, feature_row, asker_row, candidate_row, both_row in zip(
-                picked,
+            for place, feature_row, asker_row, candidate_row, both_row in zip(
+                placed,
                 features[picked].tolist(),
                 asker_parts.tolist(),
                 candidate_parts.tolist(),
@@ -568,20 +575,68 @@ class Matcher:
             )
         ]
 
+    def _place(
+        self,
+        query: _Query,
+        order: np.ndarray,
+        mutual: np.ndarray,
+        vectors: np.ndarray,
+        ids: np.ndarray,
+        context: PairContext,
+        k: int,
+    ) -> list[_Placed]:
+        """The ``k`` shown, in order, each with its rank by score alone and what moved it from there.
+
+        Open applicants come first, best first: an application is the strongest signal there is,
+        so neither diversity nor the exposure cap holds one back. The others follow in MMR order
+        (diversity), with over-exposed ones moved behind (exposure).
+        """
+        score_rank = np.empty(len(order), dtype=np.int64)
+        score_rank[order] = np.arange(1, len(order) + 1)
+        applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
+        first = order[applied][:k].tolist()
+        placed = [
+            _Placed(at, rank, int(score_rank[at]), "applied" if score_rank[at] != rank else None)
+            for rank, at in enumerate(first, start=1)
+        ]
+        others = order[~applied]
+        head = others[: max(3 * k, k + 10)]
+        rerank = self.config_.rerank
+        tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=rerank.exposure_cap))
+        if len(placed) < k and len(head):
+            by_diversity: list[int] = []  # positions in MMR order, as far as read
+
+            def diverse() -> Iterator[int]:
+                for i in mmr_picks(mutual[head], vectors[head], relevance_weight=rerank.relevance_weight):
+                    by_diversity.append(int(head[i]))
+                    yield int(head[i])
+
+            shown = tracker.first(diverse(), lambda at: (context.table.kind, int(ids[at])), k - len(placed))
+            for turn, at in enumerate(shown):
+                moved: MovedBy | None = None
+                if by_diversity[turn] != at:
+                    moved = "exposure"
+                elif int(others[turn]) != at:
+                    moved = "diversity"
+                placed.append(_Placed(at, len(placed) + 1, int(score_rank[at]), moved))
+        tracker.record(tuple((context.table.kind, int(ids[p.at])) for p in placed))
+        return placed
+
     def _match(
         self,
         query: _Query,
         context: PairContext,
         peers: tuple[Node, ...],
-        at: int,
+        place: _Placed,
         scored: _Scored,
+        display_score: float,
         features: dict[str, float],
         asker_parts: dict[str, float],
         candidate_parts: dict[str, float],
         both_parts: dict[str, float],
     ) -> Match:
         table = context.table
-        position = int(context.pool[at])
+        position = int(context.pool[place.at])
         record = table.records[position]
         node = (table.kind, int(record["id"]))
         explain = ExplainContext(
@@ -614,6 +669,13 @@ class Matcher:
             features=features,
             asker_contributions=asker_parts,
             candidate_contributions=candidate_parts,
+            rank=place.rank,
+            score_rank=place.score_rank,
+            moved_by=place.moved_by,
+            display_score=display_score,
+            summary=summary(
+                SummaryContext(node, record, self.catalog_.history, self._record_of, self._now())
+            ),
         )
 
     def _relation_path(self, start: Node, end: Node) -> list[tuple[Node, InteractionKind, Node]]:
@@ -635,6 +697,23 @@ class Matcher:
 def _channel_threads() -> ThreadPoolExecutor:
     """Semantic searches of large pools, off the caller's thread; one per core is plenty."""
     return ThreadPoolExecutor(os.cpu_count(), thread_name_prefix="semantic-channel")
+
+
+def display_scores(mutual: np.ndarray) -> np.ndarray:
+    """Mutual scores on a 0-100 scale a person can read: 100 is the best candidate scored for
+    the query, 0 the median one (and anything below it).
+
+    Raw mutual scores bunch in a narrow band (a demo deal flow's top ten within 0.499-0.539),
+    where the first and the tenth look alike; measured from the median of the candidates
+    scored, the same list reads 100 down to about 40. All equal: all 100.
+    """
+    if not len(mutual):
+        return mutual
+    best, middle = float(mutual.max()), float(np.median(mutual))
+    if best <= middle:
+        return np.full(len(mutual), 100.0)
+    scaled: np.ndarray = np.clip(100.0 * (mutual - middle) / (best - middle), 0.0, 100.0).round(1)
+    return scaled
 
 
 def _capacity(direction: Direction) -> tuple[Rule, ...]:

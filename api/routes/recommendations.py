@@ -36,10 +36,27 @@ class MatchPublic(BaseModel):
     id: int
     external_id: str
     name: str
-    score: float = Field(description="Mutual score: both sides' fit fused (harmonic mean by default).")
+    rank: int = Field(description="Position in this list, 1 = first.")
+    display_score: float = Field(
+        description="The mutual score on a 0-100 scale to read: 100 = the best candidate scored for "
+        "this query, 0 = the median one or below. Ranks follow it unless moved_by says otherwise."
+    )
+    score_rank: int = Field(description="Where the score alone would have placed it (1 = highest).")
+    moved_by: Literal["applied", "diversity", "exposure"] | None = Field(
+        description="Why rank differs from score_rank: an open application lifts it first, the "
+        "diversity re-rank (MMR) spreads similar candidates, or the exposure cap moves candidates "
+        "shown in many recent lists behind the others. None: placed by score."
+    )
+    score: float = Field(
+        description="Raw mutual score in [0, 1]: both sides' fit fused (harmonic mean by default)."
+    )
     asker_score: float = Field(description="How well the candidate fits the one who asked.")
     candidate_score: float = Field(description="How well the one who asked fits the candidate.")
     reasons: list[ReasonPublic]
+    summary: dict[str, Any] = Field(
+        description="The facts to decide by, in the candidate kind's own terms (a startup's stage, "
+        "ask, district and founding date; an investor's tickets and recent deals; a post's company …)."
+    )
     features: dict[str, float]
     asker_contributions: dict[str, float]
     candidate_contributions: dict[str, float]
