@@ -238,6 +238,12 @@ def import_file(
     return import_records(factory, spec, records, secret=secret, progress=progress)
 
 
+# Up to this many rows an import enters the change feed row by row, and each process applies
+# it as it applies any write (one row costs one profile's update); above it, one "reload" entry
+# has each process rebuild off its lock and swap, cheaper than thousands of single updates.
+ROW_BY_ROW_MAX_ROWS = 200
+
+
 def import_records(
     factory: sessionmaker[Session],
     spec: KindSpec,
@@ -250,7 +256,7 @@ def import_records(
     prepared = [_with_interaction_id(spec, _decode_text_cells(spec, r)) for r in records]
     problems = list(_duplicate_ids(prepared))
     with transaction(factory) as session:
-        session.info[BULK] = True
+        session.info[BULK] = len(prepared) > ROW_BY_ROW_MAX_ROWS
         repository = Repository(session, secret=secret)
         existing = repository.by_external_ids(
             spec, [r["external_id"] for r in prepared if "external_id" in r]

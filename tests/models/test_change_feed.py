@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.app import create_app
 from api.matcher_service import MatcherService
 from matcher.matcher import Match
+from models import transfer
 from models.accounts import create_account, issue_key, revoke_key
 from models.changes import ChangeOp, FeedEntry, changes_after, latest_change_id
 from models.db import create_db_engine, migrate, session_factory, transaction
@@ -76,9 +77,20 @@ def test_a_rolled_back_write_leaves_no_trace_in_the_feed(factory: sessionmaker[S
     assert _feed(factory, start) == []
 
 
-def test_a_bulk_import_is_one_reload(factory: sessionmaker[Session]) -> None:
+def test_a_small_import_enters_the_feed_row_by_row(factory: sessionmaker[Session]) -> None:
     start = _position(factory)
-    import_records(factory, KINDS["persons"], samples()["persons"], secret=TEST_SECRET)
+    persons = samples()["persons"]
+    import_records(factory, KINDS["persons"], persons, secret=TEST_SECRET)
+    assert _feed(factory, start) == [("persons", ChangeOp.insert)] * len(persons)
+
+
+def test_a_large_import_is_one_reload(
+    factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    persons = samples()["persons"]
+    monkeypatch.setattr(transfer, "ROW_BY_ROW_MAX_ROWS", len(persons) - 1)
+    start = _position(factory)
+    import_records(factory, KINDS["persons"], persons, secret=TEST_SECRET)
     assert _feed(factory, start) == [("*", ChangeOp.reload)]
 
 
@@ -224,14 +236,57 @@ def test_a_follower_ends_where_a_fresh_build_starts(
         assert a.catalog_.history.investments[node] == b.catalog_.history.investments[node]
 
 
-def test_an_import_elsewhere_rebuilds_the_follower(services: tuple[MatcherService, MatcherService]) -> None:
+def test_a_read_for_two_kinds_loads_their_saved_state_only_and_writes_nothing(
+    services: tuple[MatcherService, MatcherService], demo_settings: Settings
+) -> None:
+    """What ``matcher recommend`` does: no other kind's profiles or index, nothing written back."""
+    saved = {p: p.stat().st_mtime_ns for p in demo_settings.index_dir.rglob("*") if p.is_file()}
+    engine = create_db_engine(demo_settings.resolved_database_url)
+    reader = MatcherService(demo_settings, session_factory(engine))
+    reader.build(kinds={EntityKind.startup, EntityKind.investor})
+    with reader.reading() as partial, services[0].reading() as full:
+        assert set(partial.channels_.kinds) == {EntityKind.startup, EntityKind.investor}
+        assert len(partial.catalog_.tables[EntityKind.person]) == 0
+        assert _ids(partial.recommend(EntityKind.startup, 1, EntityKind.investor)) == _ids(
+            full.recommend(EntityKind.startup, 1, EntityKind.investor)
+        )
+        with pytest.raises(RuntimeError, match="not saved"):
+            partial.save()
+    assert {p: p.stat().st_mtime_ns for p in demo_settings.index_dir.rglob("*") if p.is_file()} == saved
+    engine.dispose()
+
+
+def test_a_one_row_import_elsewhere_reaches_the_follower_without_a_rebuild(
+    services: tuple[MatcherService, MatcherService],
+) -> None:
     _, follower = services
+    with follower.reading() as before:
+        pass
     record = samples()["investors"][0] | {"external_id": "I-FEED", "name": "光谷天使基金 Feed"}
     import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
     follower.catch_up()
     with follower.factory() as session:
         new_id = session.query(Investor.id).filter_by(external_id="I-FEED").scalar()
     with follower.reading() as matcher:
+        assert matcher is before, "applied as a change, not rebuilt"
+        assert new_id in matcher.catalog_.tables[EntityKind.investor]
+        assert new_id in matcher.channels_.kinds[EntityKind.investor].index
+
+
+def test_a_large_import_elsewhere_rebuilds_the_follower(
+    services: tuple[MatcherService, MatcherService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, follower = services
+    monkeypatch.setattr(transfer, "ROW_BY_ROW_MAX_ROWS", 0)
+    with follower.reading() as before:
+        pass
+    record = samples()["investors"][0] | {"external_id": "I-FEED", "name": "光谷天使基金 Feed"}
+    import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
+    follower.catch_up()
+    with follower.factory() as session:
+        new_id = session.query(Investor.id).filter_by(external_id="I-FEED").scalar()
+    with follower.reading() as matcher:
+        assert matcher is not before
         assert new_id in matcher.catalog_.tables[EntityKind.investor]
 
 
