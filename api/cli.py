@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from tqdm import tqdm
 
 from api.cli_accounts import DEV_KEY_FILE, development_admin_key
@@ -17,12 +16,9 @@ from api.cli_accounts import app as accounts_app
 from api.cli_evaluate import evaluate, train
 from api.cli_policies import app as policies_app
 from api.cli_rounds import app as rounds_app
-from api.http_protocol import PROTOCOL_PATH
 from models.db import is_empty, open_database, transaction
 from models.kinds import KINDS, kind_spec
-from models.portal import ensure_demo_logins
 from models.settings import Settings
-from models.transfer import ImportRowsError, export_file, import_file
 
 WORKER_HEALTHCHECK_S = 600
 
@@ -61,7 +57,11 @@ def serve(
     Each worker process holds its own matcher and follows the others' writes through the
     change feed; more workers serve more recommendations at once, one per core.
     """
+    import uvicorn
+
     from api.app import create_app
+    from api.http_protocol import PROTOCOL_PATH
+    from models.portal import ensure_demo_logins
 
     settings = Settings() if workers is None else Settings(workers=workers)
     engine, factory = open_database(settings)
@@ -106,6 +106,8 @@ def import_command(
 ) -> None:
     """Upsert rows of KIND from a CSV (UTF-8, GB18030/GBK or UTF-16), .xlsx, JSON or Parquet FILE
     by external_id; all or nothing."""
+    from models.transfer import ImportRowsError, import_file
+
     spec = _spec_or_exit(kind)
     settings = Settings()
     _, factory = open_database(settings)
@@ -127,6 +129,8 @@ def export(kind: KindArgument, file: Annotated[Path, typer.Argument(dir_okay=Fal
 
     Personal contact data is never exported.
     """
+    from models.transfer import export_file
+
     spec = _spec_or_exit(kind)
     settings = Settings()
     _, factory = open_database(settings)
@@ -209,7 +213,9 @@ def recommend(
         raise typer.Exit(EXIT_BAD_INPUT)
     row_id = _row_id(factory, source_spec, query)
     service = MatcherService(settings, factory)
-    service.build(show_progress=True)
+    # Only the two kinds' stored channels (and the startups', for a founder asking as their
+    # startup): a full build read every kind's indexes and wrote them back, 8-20 s a call.
+    service.build(kinds={EntityKind(source_spec.entity), EntityKind(target_spec.entity), EntityKind.startup})
     try:
         with service.reading() as matcher:
             asker, target = EntityKind(source_spec.entity), EntityKind(target_spec.entity)
@@ -256,3 +262,7 @@ def _print_matches(matches: Any, *, english: bool) -> None:
         )
     # Piped output has no terminal width; keep reasons readable instead of folding them to 80.
     Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+if __name__ == "__main__":  # python -m api.cli …, as `matcher …`
+    app()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from numpy._core import multiarray as numpy_multiarray
@@ -66,12 +66,23 @@ class MatcherService:
         """Call ``listener`` with every batch of changes applied from now on."""
         self._listeners.append(listener)
 
-    def build(self, *, show_progress: bool = False, refit_lexical: bool = False) -> None:
-        """(Re)build from the database; vectors come from the cache and the stored indexes."""
+    def build(
+        self,
+        *,
+        show_progress: bool = False,
+        refit_lexical: bool = False,
+        kinds: Collection[EntityKind] | None = None,
+    ) -> None:
+        """(Re)build from the database; vectors come from the cache and the stored indexes.
+
+        With ``kinds``, a read-only matcher for queries between those kinds: only their stored
+        channels are read, nothing is written back, the model loads only if a text must be
+        encoded (what a one-off command such as ``matcher recommend`` needs).
+        """
         with self.factory() as session:
             begin_snapshot(session)  # the catalog and the feed position read from one state
             position = latest_change_id(session)
-            catalog = Catalog.from_database(session)
+            catalog = Catalog.from_database(session, kinds=kinds)
         chosen = self.settings.serving_ranker_dir
         ranker = load_ranker(chosen) if chosen is not None else None
         matcher = Matcher(
@@ -80,11 +91,13 @@ class MatcherService:
             config=MatcherConfig.from_settings(self.settings),
             index_dir=self.settings.index_dir,
             show_progress=show_progress,
-        ).fit(catalog, refit_lexical=refit_lexical)
-        self._persist(matcher)
+        ).fit(catalog, refit_lexical=refit_lexical, kinds=kinds)
+        if kinds is None:
+            self._persist(matcher)
         with self._lock:
             self._matcher, self._position = matcher, position
-        settle_memory()
+        if kinds is None:
+            settle_memory()
 
     @contextmanager
     def reading(self) -> Iterator[Matcher]:

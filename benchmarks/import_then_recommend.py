@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.import_then_recommend [--large 10000]
 
-A serving process (``api.engine.MatcherService``, built once) follows the import through the
+A serving process (``api.matcher_service.MatcherService``, built once) follows the import through the
 change feed, as a worker of ``matcher serve`` does after ``matcher import`` or
 ``POST /v1/{kind}/import``: the import commits, the service catches up, and the new startup is
 asked for investors. Timed from the import's start to the recommendation's end.

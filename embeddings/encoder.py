@@ -8,6 +8,7 @@ encoded twice, also across restarts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Sequence
@@ -83,21 +84,35 @@ def load_sentence_transformer(path: Path, device: str = "cpu") -> SentenceTransf
 
 
 class SentenceTransformerEncoder:
-    """A local sentence-transformers model (default: bundled all-MiniLM-L6-v2)."""
+    """A local sentence-transformers model (default: bundled all-MiniLM-L6-v2).
+
+    The model is loaded on first use (an encoding, or the dimension): importing
+    sentence-transformers and torch takes seconds, and a process answering from stored vectors
+    (``matcher recommend``) may never encode. The folder is checked and fingerprinted at once.
+    """
 
     def __init__(self, model_path: str | Path | None = None, *, device: str = "cpu") -> None:
         path = Path(model_path).resolve() if model_path is not None else bundled_model_path()
-        self.model = load_sentence_transformer(path, device)
+        if not (path / "modules.json").is_file():
+            raise FileNotFoundError(f"not a sentence-transformers model folder: {path}")
+        self._path, self._device = path, device
         name = BUNDLED_MODEL_NAME if path == bundled_model_path() else path.name
         self._model_id = f"{name}:{model_fingerprint(path)}"
-        dim = self.model.get_embedding_dimension()
-        if dim is None:
-            raise ValueError(f"model at {path} does not declare an embedding dimension")
-        self._dim = dim
+
+    @functools.cached_property
+    def model(self) -> SentenceTransformer:
+        return load_sentence_transformer(self._path, self._device)
 
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    @functools.cached_property
+    def _dim(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"model at {self._path} does not declare an embedding dimension")
+        return dim
 
     @property
     def dim(self) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, TypeVar, Union, cast
@@ -419,9 +419,13 @@ class Catalog:
         raise KeyError(f"no {EntityKind(kind).value} with external_id {external_id!r}")
 
     @classmethod
-    def from_database(cls, session: Session) -> Catalog:
+    def from_database(cls, session: Session, *, kinds: Collection[EntityKind] | None = None) -> Catalog:
+        """Every profile and the whole history; with ``kinds``, only those kinds' profiles (the
+        others' tables stay empty: a one-off command between two kinds reads no more)."""
         catalog = cls.empty()
         for kind, table in PROFILE_TABLES.items():
+            if kinds is not None and kind not in kinds:
+                continue
             columns = table.__table__.columns.keys()  # type: ignore[attr-defined]
             for row in session.execute(select(*table.__table__.columns)).all():  # type: ignore[attr-defined]
                 catalog.tables[kind].upsert(dict(zip(columns, row, strict=True)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +227,7 @@ class Channels:
         self.encoder = encoder
         self.lexical_vectorizer = lexical
         self.kinds = kinds
+        self.complete = True  # every kind's channels are here (see build)
         self.texts_since_fit = 0
 
     @property
@@ -245,14 +247,19 @@ class Channels:
         index_dir: Path | None = None,
         show_progress: bool = False,
         refit_lexical: bool = False,
+        kinds: Collection[EntityKind] | None = None,
     ) -> Channels:
-        texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in catalog.tables.items()}
+        """Every kind's channels, or only those of ``kinds`` (a one-off read such as the CLI's:
+        such channels serve queries between those kinds and are never saved)."""
+        tables = {kind: t for kind, t in catalog.tables.items() if kinds is None or kind in kinds}
+        texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in tables.items()}
         # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
         # document frequencies therefore count distinct texts.
         unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
         vectorizer, rows_of = _lexical_rows(unique, None if refit_lexical else index_dir)
         channels = cls(encoder, vectorizer, {})
-        for kind, table in catalog.tables.items():
+        channels.complete = kinds is None
+        for kind, table in tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind) if known else None
             index = stored or VectorIndex(encoder.dim, exact_threshold=retrieval.exact_threshold)
@@ -304,10 +311,11 @@ class Channels:
     ) -> list[str]:
         """Telling words both texts contain that weigh at least :data:`MIN_KEYWORD_WEIGHT` in
         their lexical similarity, the heaviest first."""
-        words, telling = self._keywords
+        words = self._words
         candidate = self.kinds[kind].lexical_row(position)
         products = query.multiply(candidate).tocsr()
-        kept = telling[products.indices] & (products.data >= MIN_KEYWORD_WEIGHT)
+        telling = np.fromiter((is_telling(words[i]) for i in products.indices.tolist()), bool, products.nnz)
+        kept = telling & (products.data >= MIN_KEYWORD_WEIGHT)
         features, weights = products.indices[kept], products.data[kept]
         ranked = sorted(
             zip(weights.tolist(), features.tolist(), strict=True), key=lambda w: (-w[0], words[w[1]])
@@ -315,18 +323,19 @@ class Channels:
         return [words[i] for _, i in ranked[:limit]]
 
     @functools.cached_property
-    def _keywords(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per lexical feature: its word ("" for character n-grams), and whether that word is a
-        telling keyword; arrays, so a match's shared keywords are picked without a Python loop."""
+    def _words(self) -> np.ndarray:
+        """Per lexical feature, its word ("" for character n-grams)."""
         vocabulary = self.lexical_vectorizer.vocabulary_
         words = np.full(len(vocabulary), "", dtype=object)
         for feature, i in vocabulary.items():
             if feature.startswith("w:"):
                 words[i] = feature[2:]
-        return words, np.fromiter(map(is_telling, words), bool, len(words))
+        return words
 
     def save(self, index_dir: Path) -> None:
         """Each kind's index and text hashes, and the lexical state, each written atomically."""
+        if not self.complete:
+            raise RuntimeError("channels built for some kinds only are not saved: they would drop the rest")
         index_dir.mkdir(parents=True, exist_ok=True)
         _save_lexical(index_dir, self.lexical_vectorizer, self.kinds)
         for kind, channel in self.kinds.items():
@@ -385,7 +394,25 @@ def _load_lexical(index_dir: Path) -> tuple[LexicalVectorizer, dict[str, sp.csr_
             (stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"])
         )
         hashes = [str(h) for h in stored["hashes"]]
-    return vectorizer, {h: matrix[i] for i, h in enumerate(hashes)}
+    return vectorizer, _StoredRows(matrix, hashes)
+
+
+class _StoredRows(dict[str, sp.csr_matrix]):
+    """Stored lexical rows by text hash, each cut from the stored matrix when first asked for:
+    a command reading two kinds cuts only theirs (cutting all 19k demo rows took ~1 s)."""
+
+    def __init__(self, matrix: sp.csr_matrix, hashes: list[str]) -> None:
+        super().__init__()
+        self._matrix = matrix
+        self._row_of = {text_hash: row for row, text_hash in enumerate(hashes)}
+
+    def __contains__(self, text_hash: object) -> bool:
+        return super().__contains__(text_hash) or text_hash in self._row_of
+
+    def __missing__(self, text_hash: str) -> sp.csr_matrix:
+        row: sp.csr_matrix = self._matrix[self._row_of[text_hash]]
+        self[text_hash] = row
+        return row
 
 
 def _save_lexical(

@@ -64,6 +64,7 @@ def keyword_stopwords() -> frozenset[str]:
     return _listed(STOPWORDS_FILE) | frozenset(term.lower() for term in _vocabulary_terms())
 
 
+@functools.lru_cache(maxsize=65_536)
 def is_telling(word: str) -> bool:
     """Whether a shared ``word`` may be offered as a keyword a person can check."""
     return (

@@ -10,7 +10,7 @@ import datetime as dt
 import math
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, partial
@@ -147,10 +147,19 @@ class Matcher:
 
     # --- learning and keeping current --------------------------------------------------
 
-    def fit(self, catalog: Catalog, *, channels: Channels | None = None, refit_lexical: bool = False) -> Self:
+    def fit(
+        self,
+        catalog: Catalog,
+        *,
+        channels: Channels | None = None,
+        refit_lexical: bool = False,
+        kinds: Collection[EntityKind] | None = None,
+    ) -> Self:
         """Learn the text channels of ``catalog`` (or take prebuilt ones, as the scale benchmark does).
 
-        The stored lexical vocabulary is reused unless ``refit_lexical``.
+        The stored lexical vocabulary is reused unless ``refit_lexical``. With ``kinds``, only
+        those kinds' channels are read and no rule column is built ahead: enough for queries
+        between them (a one-off command), never saved.
         """
         self.config_ = self.config or MatcherConfig()
         self.catalog_ = catalog
@@ -161,12 +170,14 @@ class Matcher:
             index_dir=self.index_dir,
             show_progress=self.show_progress,
             refit_lexical=refit_lexical,
+            kinds=kinds,
         )
         self.scorer_: Scorer = self.scorer or WeightedScorer(weights=self.config_.side_weights())
         self.exposure_: dict[str, ExposureTracker] = {}
         self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
-        self.collaborative_index()  # no first query pays for it
-        for direction in DIRECTIONS.values():
+        if kinds is None:
+            self.collaborative_index()  # no first query pays for it
+        for direction in DIRECTIONS.values() if kinds is None else ():
             prepare_columns(direction.asker_kind, catalog.tables[direction.candidate_kind], direction.rules)
         return self
 

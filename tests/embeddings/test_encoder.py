@@ -84,6 +84,15 @@ def test_model_id_names_the_model_and_a_missing_folder_fails(minilm: SentenceTra
         SentenceTransformerEncoder(Path("/nonexistent/model"))
 
 
+def test_the_model_loads_only_when_first_needed() -> None:
+    """A process answering from stored vectors (``matcher recommend``) never pays for the load."""
+    encoder = SentenceTransformerEncoder()
+    assert encoder.model_id.startswith("all-MiniLM-L6-v2:")
+    assert "model" not in vars(encoder)
+    assert encoder.encode(["光谷"]).shape == (1, encoder.dim)
+    assert "model" in vars(encoder)
+
+
 def test_cache_hit_never_calls_the_wrapped_encoder_again(tmp_path: Path) -> None:
     fake = CountingEncoder()
     with EmbeddingCache(tmp_path / "cache.sqlite3") as cache:
