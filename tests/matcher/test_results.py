@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from matcher.catalog import Catalog
+from matcher.config import MatcherConfig, RerankConfig
 from matcher.matcher import Match, Matcher, display_scores
 from matcher.summary import SUMMARIES
 from models.db import create_db_engine, migrate, session_factory
@@ -30,12 +31,13 @@ def catalog_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "demo.db"
 
 
-def _matcher(source: Path, **params: float | None) -> Matcher:
+def _matcher(source: Path, *, diversity: float = 0.8, exposure_cap: float | None = 0.2) -> Matcher:
     engine = create_db_engine(f"sqlite:///{source}")
     with session_factory(engine)() as session:
         catalog = Catalog.from_database(session)
     engine.dispose()
-    return Matcher(encoder=HashingEncoder(), **params).fit(catalog)  # type: ignore[arg-type]
+    config = MatcherConfig(rerank=RerankConfig(relevance_weight=diversity, exposure_cap=exposure_cap))
+    return Matcher(encoder=HashingEncoder(), config=config).fit(catalog)
 
 
 @pytest.fixture(scope="module")
