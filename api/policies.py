@@ -6,9 +6,7 @@ so a profile's policies change as soon as the profile does.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -26,11 +24,10 @@ from models.policy_applications import (
     submit,
 )
 from models.policy_fields import AREA_NAMES
+from models.spreadsheets import CSV_MEDIA, XLSX_MEDIA, csv_bytes, xlsx_bytes
 from models.tables import PolicyApplication
 
 ExportFormat = Literal["csv", "xlsx"]
-CSV_MEDIA = "text/csv; charset=utf-8"
-XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 # --- public shapes -----------------------------------------------------------------------
@@ -253,27 +250,7 @@ def _rows(profiles: Iterable[EligibleProfile]) -> Iterable[tuple[Any, ...]]:
 
 
 def export_eligible(profiles: Sequence[EligibleProfile], fmt: ExportFormat) -> tuple[bytes, str]:
-    """The list as a file staff open in a spreadsheet: CSV with a BOM (so Excel reads the
-    Chinese), or xlsx when openpyxl is installed (else CSV)."""
+    """The list as a file staff open in a spreadsheet, with its media type."""
     if fmt == "xlsx":
-        try:
-            from openpyxl import Workbook  # optional: the CSV needs nothing
-            from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-        except ImportError:
-            fmt = "csv"
-        else:
-            book = Workbook()
-            sheet = book.active
-            assert sheet is not None
-            sheet.append(EXPORT_HEADER)
-            for row in _rows(profiles):
-                # Control characters a name may hold have no place in a worksheet cell.
-                sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
-            buffer = io.BytesIO()
-            book.save(buffer)
-            return buffer.getvalue(), XLSX_MEDIA
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(EXPORT_HEADER)
-    writer.writerows(_rows(profiles))
-    return text.getvalue().encode("utf-8-sig"), CSV_MEDIA
+        return xlsx_bytes(EXPORT_HEADER, _rows(profiles)), XLSX_MEDIA
+    return csv_bytes(EXPORT_HEADER, _rows(profiles)), CSV_MEDIA

@@ -15,9 +15,8 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,6 +32,7 @@ from models.files import write_atomically
 from models.kinds import KindSpec
 from models.refs import ReferenceCheckError
 from models.repository import Repository
+from models.spreadsheets import csv_bytes, xlsx_bytes
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl", ".parquet")
 SAVE_AS_UTF8 = (
@@ -362,17 +362,16 @@ def write_records(records: Sequence[dict[str, Any]], path: Path, spec: KindSpec)
         *(n for n in spec.create.model_fields if n not in spec.write_only | {"external_id"}),
     ]
     frame = pd.DataFrame.from_records(list(records), columns=columns)
-    content: str | bytes | Callable[[IO[bytes]], None]
+    content: str | bytes
     if suffix in (".csv", ".xlsx"):
         # A cell holds text: lists as JSON arrays, which import reads back.
         for column in frame.columns:
             if column in spec.list_fields:
                 frame[column] = [json.dumps(v, ensure_ascii=False) for v in frame[column]]
     if suffix == ".csv":
-        # The BOM makes Excel on Chinese Windows read UTF-8, not the ANSI code page (GBK).
-        content = frame.to_csv(index=False).encode("utf-8-sig")
+        content = csv_bytes(list(frame.columns), frame.itertuples(index=False, name=None))
     elif suffix == ".xlsx":
-        content = partial(frame.to_excel, index=False, engine="openpyxl")
+        content = xlsx_bytes(list(frame.columns), frame.itertuples(index=False, name=None))
     elif suffix in (".json", ".jsonl"):
         lines = suffix == ".jsonl"
         content = frame.to_json(orient="records", force_ascii=False, lines=lines, indent=None if lines else 1)

@@ -3,14 +3,11 @@ learns from), the thesis, and export of the pipeline to CSV and Excel."""
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
-from openpyxl import Workbook
 from pydantic import ValidationError
 from sqlalchemy import select
 
@@ -34,6 +31,7 @@ from api.web.vocab import (
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
 from models.repository import Repository
+from models.spreadsheets import CSV_MEDIA, XLSX_MEDIA, csv_bytes, xlsx_bytes
 from models.tables import Interaction, Investor, Startup
 from models.taxonomy import INDUSTRIES, industry_ancestors
 
@@ -334,13 +332,9 @@ async def pipeline_csv(request: Request, user: InvestorUser, repository: Reposit
     if investor is None:
         raise ApiError(status.HTTP_404_NOT_FOUND, "this account runs no investor profile")
     header, body = _export_rows(request, repository, investor.id)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(["" if cell is None else cell for cell in row] for row in body)
     return Response(
-        "\ufeff" + out.getvalue(),
-        media_type="text/csv; charset=utf-8",
+        csv_bytes(header, body),
+        media_type=CSV_MEDIA,
         headers={"Content-Disposition": 'attachment; filename="pipeline.csv"'},
     )
 
@@ -351,18 +345,9 @@ async def pipeline_xlsx(request: Request, user: InvestorUser, repository: Reposi
     if investor is None:
         raise ApiError(status.HTTP_404_NOT_FOUND, "this account runs no investor profile")
     header, body = _export_rows(request, repository, investor.id)
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "pipeline"
-    sheet.append(header)
-    for row in body:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
     return Response(
-        out.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        xlsx_bytes(header, body, sheet_title="pipeline"),
+        media_type=XLSX_MEDIA,
         headers={"Content-Disposition": 'attachment; filename="pipeline.xlsx"'},
     )
 
