@@ -29,12 +29,14 @@ if TYPE_CHECKING:
         unmatched_reasons,
     )
     from matcher.catalog import Catalog
+    from matcher.config import MatcherConfig
     from matcher.directions import DIRECTIONS, Direction
     from matcher.matcher import Match, Matcher
     from matcher.scoring import WeightedScorer
 
 _HOMES = {
     "Catalog": "matcher.catalog",
+    "MatcherConfig": "matcher.config",
     "DIRECTIONS": "matcher.directions",
     "Direction": "matcher.directions",
     "Match": "matcher.matcher",
@@ -64,6 +66,7 @@ __all__ = [
     "Direction",
     "Match",
     "Matcher",
+    "MatcherConfig",
     "Problem",
     "Solver",
     "SolverName",

@@ -75,3 +75,16 @@ def test_the_weighted_scorer_takes_a_configs_weights() -> None:
     assert (float(asker[0]), float(candidate[0])) == pytest.approx((0.7, 0.4))
     default_asker, _ = WeightedScorer().side_scores(features, direction)
     assert float(default_asker[0]) != pytest.approx(0.7)
+
+
+def test_the_public_api_names_every_export_and_the_config_among_them() -> None:
+    import matcher
+
+    assert "MatcherConfig" in matcher.__all__
+    assert {name: getattr(matcher, name).__name__ for name in ("Matcher", "MatcherConfig", "Catalog")} == {
+        "Matcher": "Matcher",
+        "MatcherConfig": "MatcherConfig",
+        "Catalog": "Catalog",
+    }
+    for name in matcher.__all__:
+        assert getattr(matcher, name) is not None, name
