@@ -21,12 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import tomllib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -45,6 +43,7 @@ from models.enums import (
     SpaceType,
 )
 from models.kinds import IMPORT_ORDER, KINDS
+from models.shipped import shipped_toml
 from models.taxonomy import (
     ANYWHERE,
     AREAS,
@@ -127,8 +126,7 @@ class Theme:
 
 def _load_phrases() -> dict[str, Any]:
     """models/data/demo_phrases.toml: the themes' vocabularies and the shared banks."""
-    text = resources.files("models").joinpath("data", PHRASES_FILE).read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return shipped_toml(PHRASES_FILE)
 
 
 def _theme(row: dict[str, Any]) -> Theme:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import tomllib
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from importlib import resources
 from typing import Final
+
+from models.shipped import shipped_toml
 
 __all__ = ["CURRENCY_RATES", "DATE_FORMATS", "Amount", "parse_amount", "parse_date", "parse_money_cny"]
 
@@ -44,8 +44,7 @@ _NUMBER: Final = re.compile(r"^(?P<number>\d{1,3}(?:[,\s]\d{2,3})+(?:\.\d+)?|\d+
 
 
 def _load_rates() -> tuple[dict[str, Decimal], dict[str, str]]:
-    with resources.files("models").joinpath("data/currencies.toml").open("rb") as handle:
-        table = tomllib.load(handle)
+    table = shipped_toml("currencies.toml")
     rates = {code: Decimal(str(entry["rate"])) for code, entry in table.items()}
     spellings = {
         spelling.casefold(): code for code, entry in table.items() for spelling in entry["spellings"]

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
+from models.shipped import shipped_toml
 from models.taxonomy import AREAS, spelling_key
 
 __all__ = [
@@ -114,8 +113,7 @@ class PlaceConflictError(ValueError):
 
 
 def _load() -> dict[str, Any]:
-    with resources.files("models").joinpath("data/places.toml").open("rb") as handle:
-        return tomllib.load(handle)
+    return shipped_toml("places.toml")
 
 
 _DATA: Final = _load()

@@ -25,13 +25,13 @@ import difflib
 import functools
 import math
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Final, Literal
+
+from models.shipped import shipped_toml
 
 __all__ = [
     "ANYWHERE",
@@ -166,17 +166,12 @@ class Industry:
     aliases: tuple[str, ...] = ()
 
 
-def _vocabulary_file(name: str) -> dict[str, Any]:
-    """One of models/data/*.toml, where the vocabularies and the notes on their sources live."""
-    return tomllib.loads(resources.files("models").joinpath("data", name).read_text(encoding="utf-8"))
-
-
 _SNAKE_CASE: Final = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 
 
 def _build_industries() -> dict[str, Industry]:
     industries: dict[str, Industry] = {}
-    for row in _vocabulary_file("industries.toml")["industry"]:
+    for row in shipped_toml("industries.toml")["industry"]:
         code, parent = row["code"], row.get("parent")
         if not _SNAKE_CASE.fullmatch(code) or code in industries:
             raise RuntimeError(f"bad or duplicate industry code {code!r}")
@@ -294,7 +289,7 @@ class Stage:
     order: int
 
 
-_STAGE_FILE: Final = _vocabulary_file("stages.toml")["stage"]
+_STAGE_FILE: Final = shipped_toml("stages.toml")["stage"]
 
 STAGES: Final[Mapping[str, Stage]] = MappingProxyType(
     {row["code"]: Stage(row["code"], row["zh"], row["en"], row["order"]) for row in _STAGE_FILE}
@@ -350,7 +345,7 @@ class Area:
 
 ANYWHERE: Final = "anywhere"
 
-_AREA_FILE: Final = _vocabulary_file("areas.toml")
+_AREA_FILE: Final = shipped_toml("areas.toml")
 
 AREAS: Final[Mapping[str, Area]] = MappingProxyType(
     {

@@ -8,11 +8,9 @@ synonym table input goes through (:func:`enum_synonyms`).
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from importlib import resources
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -26,6 +24,7 @@ from models.enums import (
     PostType,
     SpaceType,
 )
+from models.shipped import shipped_toml
 from models.taxonomy import ANYWHERE, INDUSTRIES, STAGES, VocabularyIndex
 
 
@@ -36,10 +35,6 @@ class Term:
     en: str
     synonyms: tuple[str, ...] = ()
     parent: str | None = None  # an industry's parent industry or sector
-
-
-def _data(name: str) -> dict[str, Any]:
-    return tomllib.loads(resources.files("models").joinpath("data", name).read_text(encoding="utf-8"))
 
 
 ENUM_VOCABULARIES: Final[Mapping[str, type[StrEnum]]] = MappingProxyType(
@@ -67,7 +62,11 @@ def _enum_terms(name: str, enum: type[StrEnum], labels: Mapping[str, Any]) -> tu
 
 
 def _build() -> dict[str, tuple[Term, ...]]:
-    stages, areas, labels = _data("stages.toml"), _data("areas.toml"), _data("labels.toml")
+    stages, areas, labels = (
+        shipped_toml("stages.toml"),
+        shipped_toml("areas.toml"),
+        shipped_toml("labels.toml"),
+    )
     return {
         "industries": tuple(Term(i.code, i.zh, i.en, i.aliases, i.parent) for i in INDUSTRIES.values()),
         "stages": tuple(
