@@ -25,6 +25,7 @@ from api.web.i18n import gettext_for
 from models.accounts import introductions_accepted
 from models.enums import REALISED_OUTCOMES, CardTier, EntityKind, InteractionKind
 from models.kinds import kind_spec
+from models.policy_applications import ApplicationStatus, status_counts
 from models.portal import Login, set_verified
 from models.tables import Account, Interaction, Investor, Mentor, Person, PracticeBase, Space
 
@@ -42,6 +43,14 @@ KIND_NAMES = {
 }
 
 
+STATUS_NAMES = {
+    ApplicationStatus.submitted.value: _marker("Submitted"),
+    ApplicationStatus.under_review.value: _marker("Under review"),
+    ApplicationStatus.granted.value: _marker("Granted"),
+    ApplicationStatus.refused.value: _marker("Refused"),
+}
+
+
 @dataclass(frozen=True)
 class Dashboard:
     cards: dict[str, int]
@@ -53,6 +62,9 @@ class Dashboard:
     slot_fill: float
     days_to_first_match: float | None
     exposure_gini: float
+    # Applications for the plan's policies by status, over every policy and all time: a status
+    # is where an application stands now, whenever it was made.
+    policy_applications: dict[str, int]
 
 
 def _gini(counts: list[int]) -> float:
@@ -122,7 +134,15 @@ def dashboard(session: Session, start: dt.datetime, end: dt.datetime) -> Dashboa
         slot_fill=_fill(slots),
         days_to_first_match=_days_to_first_match(session, start, end),
         exposure_gini=_gini([exposure.get(i, 0) for i in investor_ids]),
+        policy_applications=_applications_by_status(session),
     )
+
+
+def _applications_by_status(session: Session) -> dict[str, int]:
+    totals: Counter[str] = Counter()
+    for (_policy_id, state), count in status_counts(session).items():
+        totals[state] += count
+    return {state.value: totals[state.value] for state in ApplicationStatus}
 
 
 def _fill(totals: tuple[int | None, int | None]) -> float:
@@ -211,6 +231,7 @@ async def staff_home(
         "board": board,
         "charts": charts,
         "kind_names": KIND_NAMES,
+        "status_names": STATUS_NAMES,
         "values": {"from": from_day.isoformat(), "to": to_day.isoformat()},
     }
     return render(request, "staff.html", context)

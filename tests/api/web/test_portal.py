@@ -9,7 +9,6 @@ import io
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +16,27 @@ import pytest
 from aiosmtpd.controller import Controller
 from babel.messages.pofile import read_po
 from fastapi.routing import iter_route_contexts
-from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from api.app import create_app
 from api.web.i18n import LOCALES_DIR
 from api.web.mail import deliver_due
 from api.web.session import SECURITY_HEADERS, is_portal_path
 from models.db import transaction
-from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind, InteractionKind
 from models.notifications import OutboxMail, PasswordReset, claim_due, issue_reset
-from models.portal import Login, ensure_demo_logins
+from models.portal import Login
 from models.rounds import AllocationRound
-from models.settings import Settings
 from models.tables import Account, Contact, Interaction, Investor, Mentor, Person, Startup
-from tests.factories import SMALL_DEMO
+from tests.api.web.conftest import ROLES
 from tests.portal_client import Browser, demo
 from tests.servers import free_port
 
-ROLES = ("founder", "student", "investor", "mentor", "operator", "staff")
 # Every page and who may open it (any other signed-in role gets 403, anonymous a sign-in redirect).
 PAGES: dict[str, frozenset[str]] = {
     "/founder": frozenset({"founder", "student", "staff"}),
     "/founder/startups/new": frozenset({"founder", "student", "staff"}),
+    "/founder/policies": frozenset({"founder", "student", "staff"}),
     "/talent": frozenset({"founder", "student", "staff"}),
     "/requests": frozenset(ROLES),
     "/inbox": frozenset(ROLES),
@@ -55,36 +50,13 @@ PAGES: dict[str, frozenset[str]] = {
     "/operator": frozenset({"operator", "staff"}),
     "/staff": frozenset({"staff"}),
     "/staff/review": frozenset({"staff"}),
+    "/staff/policies": frozenset({"staff"}),
     "/staff/rounds": frozenset({"staff"}),
     "/staff/rounds/new": frozenset({"staff"}),
 }
 PUBLIC = ("/", "/login", "/register", "/welcome", "/lang/{language}", "/password/forgot", "/password/reset")
 # Staff may open every role's page; those that need a profile of the role answer 404 or an empty state.
 STAFF_WITHOUT_PROFILE = {"/investor/pipeline.csv", "/investor/pipeline.xlsx", "/operator"}
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("portal")
-    settings = Settings(
-        data_dir=folder / "data",
-        database_url=f"sqlite:///{folder / 'portal.db'}",
-        environment="test",
-        secret_key="test-secret",
-    )
-    application = create_app(settings)
-    with TestClient(application) as client:
-        factory = client.app.state.session_factory  # type: ignore[attr-defined]
-        load_ecosystem(factory, generate_ecosystem(7, SMALL_DEMO), secret=settings.secret_key)
-        with transaction(factory) as session:
-            ensure_demo_logins(session)
-        client.app.state.matcher_service.build()  # type: ignore[attr-defined]
-        yield client.app
-
-
-@pytest.fixture(scope="module")
-def browsers(app: Any) -> dict[str, Browser]:
-    return {role: demo(app, role) for role in ROLES}
 
 
 def _count(app: Any, table: Any) -> int:
@@ -101,7 +73,12 @@ def _portal_get_routes(app: Any) -> set[str]:
 
 
 def test_the_walk_covers_every_page(app: Any) -> None:
-    with_ids = {"/founder/startups/{row_id}", "/staff/rounds/{row_id}"}
+    with_ids = {
+        "/founder/startups/{row_id}",
+        "/staff/rounds/{row_id}",
+        "/staff/policies/{policy_id}",  # walked in test_policy_pages.py
+        "/staff/policies/{policy_id}/eligible.{fmt}",
+    }
     assert _portal_get_routes(app) - with_ids == set(PAGES) | set(PUBLIC)
 
 
