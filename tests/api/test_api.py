@@ -19,7 +19,8 @@ def _create_all(client: TestClient) -> dict[str, dict[str, Any]]:
     for slug, records in samples().items():
         response = client.post(f"/v1/{slug}", json=records[0])
         assert response.status_code == 201, (slug, response.text)
-        created[slug] = response.json()
+        # What the write changed in spelling is a report on the request, not part of the profile.
+        created[slug] = {k: v for k, v in response.json().items() if k != "normalised"}
     return created
 
 
@@ -222,7 +223,7 @@ def test_every_path_that_takes_an_id_takes_the_external_id_too(client: TestClien
         f"/v1/startups/{startup['external_id']}/recommendations", params={"target": "investor"}
     )
     assert recommended.status_code == 200, recommended.text
-    assert recommended.json()["query_id"] == startup["id"]
+    assert recommended.json()["asker_id"] == startup["id"]
 
 
 def test_an_unknown_external_id_is_a_404_that_says_what_was_looked_up(client: TestClient) -> None:
