@@ -92,8 +92,15 @@ def _written_model(spec: KindSpec) -> type[BaseModel]:
 
 
 async def _raw_body(request: Request) -> dict[str, Any]:
-    """The JSON body as sent (already read and cached by the body's validation)."""
-    raw = await request.json()
+    """The JSON body as sent (already read and cached by the body's validation).
+
+    A body that is no JSON at all reads as empty here: the body's own validation answers it
+    (415 or 422 naming the body), which must not be pre-empted by a decoding error (a 500).
+    """
+    try:
+        raw = await request.json()
+    except ValueError:
+        return {}
     return raw if isinstance(raw, dict) else {}
 
 
