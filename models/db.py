@@ -19,6 +19,8 @@ import models.changes  # noqa: F401  (every session records the change feed)
 from models.settings import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The largest integer both SQLite and PostgreSQL (bigint) take: a bound for offsets a client sends.
+SQL_INTEGER_MAX = 2**63 - 1
 
 
 def _json_dumps(value: Any) -> str:

@@ -28,6 +28,7 @@ from api.security import (
 )
 from models.accounts import link_profile
 from models.coercion import coercions
+from models.db import SQL_INTEGER_MAX
 from models.enums import EntityKind
 from models.erasure import erase_person, purge_freed_pages
 from models.kinds import KINDS, KindSpec
@@ -72,7 +73,7 @@ def _list_query_model(spec: KindSpec) -> type[BaseModel]:
         __base__=spec.filter_model,
         __config__=None,
         limit=(int, Field(default=50, ge=1, le=MAX_PAGE_SIZE)),
-        offset=(int, Field(default=0, ge=0)),
+        offset=(int, Field(default=0, ge=0, le=SQL_INTEGER_MAX)),
     )
 
 

@@ -29,6 +29,7 @@ from api.policies import (
 )
 from api.security import KIND_POLICIES, Authenticated, Authorized, OwnProfile, Principal
 from matcher.policies import today_in_wuhan
+from models.db import SQL_INTEGER_MAX
 from models.enums import AccountRole, EntityKind
 from models.kinds import KIND_OF_ENTITY
 from models.policies import POLICY_ID, Policy, PolicyLoadError, PolicyRegistry, PolicySet, write_policy
@@ -143,7 +144,7 @@ async def eligible(
         ExportFormat | None, Query(description="csv or xlsx to download the whole list.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=SQL_INTEGER_MAX)] = 0,
 ) -> Any:
     """Every visible profile that meets the policy's criteria today and has not applied."""
     policy = _policy(registry.current(), policy_id)

@@ -12,6 +12,7 @@ from api.limits import HeavyRateLimit
 from api.round_service import publish_and_inform, solve_and_store
 from api.security import Authorized
 from models.clock import beijing_now
+from models.db import SQL_INTEGER_MAX
 from models.rounds import (
     PairRequest,
     ProposalPublic,
@@ -60,7 +61,7 @@ class RoundListQuery(BaseModel):
     status: RoundStatus | None = None
     kind: RoundKind | None = None
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=SQL_INTEGER_MAX)
 
 
 @router.post("", response_model=RoundPublic, status_code=status.HTTP_201_CREATED, summary="Create a round")

@@ -255,3 +255,10 @@ def test_a_synonym_is_accepted_and_the_coercion_reported_on_create_update_and_im
     csv = "external_id,name,industries,stage\nS-CSV,武汉测试光电有限公司,intelligent_manufacturing,B+\n"
     imported = client.post("/v1/startups/import", files={"file": ("s.csv", csv.encode(), "text/csv")}).json()
     assert imported["normalised"] == [{"row": 1, "field": "stage", "change": "B+ → b"}]
+
+
+@pytest.mark.parametrize("path", ["/v1/posts", "/v1/rounds", "/v1/policies/angel-fund-coinvest/eligible"])
+def test_an_offset_past_the_largest_sql_integer_is_a_422_naming_it(client: TestClient, path: str) -> None:
+    response = client.get(path, params={"offset": 2**63})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "query.offset"
