@@ -8,24 +8,21 @@ and :meth:`Catalog.observe`, so a change is visible to the next recommendation a
 from __future__ import annotations
 
 import datetime as dt
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar, Union, cast
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from matcher.graph import Node, RelationEvent, RelationGraph
-from models.db import open_database
 from models.enums import EntityKind, InteractionKind
-from models.kinds import IMPORT_ORDER, KINDS, kind_spec
+from models.kinds import KINDS, kind_spec
 from models.tables import PROFILE_TABLES, Interaction, StartupMember
-from models.transfer import ImportRowsError, import_records
+from models.transfer import rows_in_memory
 
 _EMPTY_SET: frozenset[Node] = frozenset()
 # Records given to Catalog.from_records: a DataFrame or dicts, one per profile or interaction.
@@ -392,23 +389,27 @@ class Catalog:
             Keys the hash under which national ID numbers would be kept; records without ID
             numbers need none.
 
-        Every record goes through the bulk-import path (the Create schemas, references checked)
-        into a private SQLite file that is deleted afterwards, so the catalogue is exactly what
-        the service would read. A bad record raises :class:`models.transfer.ImportRowsError`
-        naming its kind, its row (from 1, in the order given) and the field at fault; nothing
-        is built then.
+        Every record goes through the bulk import's checks (the kind's Create schema, references
+        resolved among the records) into the rows an import into an empty database would write,
+        built in memory, so the catalogue is what the service would read, with no database. A
+        bad record raises :class:`models.transfer.ImportRowsError` naming its kind, its row (from
+        1, in the order given) and the field at fault; nothing is built then.
         """
         by_slug = {kind_spec(name).slug: list(_as_dicts(rows)) for name, rows in records.items()}
-        with tempfile.TemporaryDirectory(prefix="catalog-") as folder:
-            database = open_database(f"sqlite:///{Path(folder) / 'catalog.db'}")
-            try:
-                for slug in IMPORT_ORDER:
-                    if by_slug.get(slug):
-                        _import_kind(database.sessions, slug, by_slug[slug], secret)
-                with database.sessions() as session:
-                    return cls.from_database(session)
-            finally:
-                database.engine.dispose()
+        rows = rows_in_memory(by_slug, secret=secret)
+        catalog = cls.empty()
+        for slug, kind_rows in rows.items():
+            kind = KINDS[slug].entity
+            if kind is not None:
+                for row in kind_rows:
+                    catalog.tables[kind].upsert(row_record(row))
+        for startup in rows.get("startups", []):
+            for member in startup.members:
+                catalog.startups_of[member.person_id].append(startup.id)
+                catalog.team_of[startup.id].append(member.person_id)
+        for interaction in sorted(rows.get("interactions", []), key=lambda i: (i.occurred_at, i.id)):
+            catalog.history.observe(RelationEvent.from_interaction(interaction))
+        return catalog
 
     def row_id(self, kind: EntityKind | str, external_id: str) -> int:
         """The row id the catalogue gives the profile ``external_id`` (what ``Matcher.recommend`` takes)."""
@@ -468,10 +469,3 @@ def _as_dicts(rows: Records) -> Iterable[dict[str, Any]]:
 
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
-
-
-def _import_kind(factory: sessionmaker[Session], slug: str, rows: list[dict[str, Any]], secret: str) -> None:
-    try:
-        import_records(factory, KINDS[slug], rows, secret=secret)
-    except ImportRowsError as error:
-        raise ImportRowsError([replace(p, column=f"{slug}.{p.column}") for p in error.problems]) from None

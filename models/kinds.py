@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, Protocol, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import select
@@ -24,7 +24,7 @@ from models.enums import (
     SpaceType,
 )
 from models.identity import hash_id_number, mask_id_number
-from models.refs import ExternalIds, ReferenceCheckError
+from models.refs import ExternalIds, KnownIds, ReferenceCheckError
 from models.tables import (
     Base,
     Contact,
@@ -52,10 +52,47 @@ class FilterField:
     description: str = ""
 
 
+class IdNumberOwners(Protocol):
+    """Who holds a national ID number already, by its keyed hash: one number, one person."""
+
+    def owner(self, id_hash: str) -> int | None: ...
+
+    def claim(self, id_hash: str, person: Person) -> None: ...
+
+
+class StoredIdNumbers:
+    """The owners the database knows; its query flushes, so a person written earlier in the same
+    unit of work is known too, and the person's contact row is its claim."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def owner(self, id_hash: str) -> int | None:
+        return self.session.scalar(select(Contact.person_id).where(Contact.id_number_hash == id_hash))
+
+    def claim(self, id_hash: str, person: Person) -> None:
+        pass
+
+
+class BatchIdNumbers:
+    """The owners among a batch of persons built in memory (``Catalog.from_records``)."""
+
+    def __init__(self) -> None:
+        self._owners: dict[str, Person] = {}
+
+    def owner(self, id_hash: str) -> int | None:
+        person = self._owners.get(id_hash)
+        return None if person is None else person.id
+
+    def claim(self, id_hash: str, person: Person) -> None:
+        self._owners[id_hash] = person
+
+
 @dataclass(frozen=True)
 class WriteContext:
-    refs: ExternalIds
+    refs: KnownIds
     secret: str
+    id_numbers: IdNumberOwners
 
 
 ReadExtra = Callable[[ExternalIds, Any], dict[str, Any]]
@@ -127,11 +164,11 @@ def _write_contact(context: WriteContext, person: Person, model: BaseModel) -> N
     if "id_number" in values:
         number = values["id_number"]
         id_hash = None if number is None else hash_id_number(number, context.secret)
-        owner = context.refs.session.scalar(
-            select(Contact.person_id).where(Contact.id_number_hash == id_hash)
-        )
-        if id_hash is not None and owner is not None and owner != person.id:
-            raise ReferenceCheckError("id_number", "already registered to another person")
+        if id_hash is not None:
+            owner = context.id_numbers.owner(id_hash)
+            if owner is not None and owner != person.id:
+                raise ReferenceCheckError("id_number", "already registered to another person")
+            context.id_numbers.claim(id_hash, person)
         contact.id_number_hash = id_hash
         contact.id_number_masked = None if number is None else mask_id_number(number)
     person.contact = contact

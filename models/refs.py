@@ -20,7 +20,51 @@ class ReferenceCheckError(ValueError):
         self.reason = reason
 
 
-class ExternalIds:
+class KnownIds:
+    """Both directions of the id mapping for profiles known in memory: a batch of records
+    linked before (or without) any database. :class:`ExternalIds` adds the database's rows."""
+
+    def __init__(self) -> None:
+        self._to_id: dict[EntityKind, dict[str, int]] = defaultdict(dict)
+        self._to_external: dict[EntityKind, dict[int, str]] = defaultdict(dict)
+
+    def _look_up_external_id(self, kind: EntityKind, external_id: str) -> None:
+        """Where ids live beyond memory, remember the row ``external_id`` names (if any)."""
+
+    def _look_up_row_id(self, kind: EntityKind, row_id: int) -> None:
+        """Where ids live beyond memory, remember the row ``row_id`` names (if any)."""
+
+    def row_id(self, kind: EntityKind, external_id: str, *, field: str) -> int:
+        if external_id not in self._to_id[kind]:
+            self._look_up_external_id(kind, external_id)
+        try:
+            return self._to_id[kind][external_id]
+        except KeyError:
+            raise ReferenceCheckError(field, f"no {kind.value} with external_id '{external_id}'") from None
+
+    def external_id(self, kind: EntityKind, row_id: int) -> str:
+        if row_id not in self._to_external[kind]:
+            self._look_up_row_id(kind, row_id)
+        return self._to_external[kind][row_id]
+
+    def optional_row_id(self, kind: EntityKind, external_id: str | None, *, field: str) -> int | None:
+        return None if external_id is None else self.row_id(kind, external_id, field=field)
+
+    def optional_external_id(self, kind: EntityKind, row_id: int | None) -> str | None:
+        return None if row_id is None else self.external_id(kind, row_id)
+
+    def remember(self, kind: EntityKind, row_id: int, external_id: str) -> None:
+        """Record a row created in this unit of work so later references to it resolve."""
+        self._to_id[kind][external_id] = row_id
+        self._to_external[kind][row_id] = external_id
+
+    def forget(self, kind: EntityKind, row_id: int) -> None:
+        external = self._to_external[kind].pop(row_id, None)
+        if external is not None:
+            self._to_id[kind].pop(external, None)
+
+
+class ExternalIds(KnownIds):
     """Both directions of the id mapping, per unit of work.
 
     A request resolves a handful of references: each is one indexed query. A bulk import or
@@ -31,9 +75,8 @@ class ExternalIds:
     LOAD_WHOLE_KIND_AFTER = 32
 
     def __init__(self, session: Session) -> None:
+        super().__init__()
         self.session = session
-        self._to_id: dict[EntityKind, dict[str, int]] = defaultdict(dict)
-        self._to_external: dict[EntityKind, dict[int, str]] = defaultdict(dict)
         self._whole: set[EntityKind] = set()
         self._lookups: Counter[EntityKind] = Counter()
 
@@ -54,31 +97,10 @@ class ExternalIds:
         for row_id, external in self.session.execute(select(table.id, table.external_id).where(condition)):
             self.remember(kind, row_id, external)
 
-    def row_id(self, kind: EntityKind, external_id: str, *, field: str) -> int:
-        if external_id not in self._to_id[kind] and kind not in self._whole:
+    def _look_up_external_id(self, kind: EntityKind, external_id: str) -> None:
+        if kind not in self._whole:
             self._fetch(kind, PROFILE_TABLES[kind].external_id == external_id)
-        try:
-            return self._to_id[kind][external_id]
-        except KeyError:
-            raise ReferenceCheckError(field, f"no {kind.value} with external_id '{external_id}'") from None
 
-    def external_id(self, kind: EntityKind, row_id: int) -> str:
-        if row_id not in self._to_external[kind] and kind not in self._whole:
+    def _look_up_row_id(self, kind: EntityKind, row_id: int) -> None:
+        if kind not in self._whole:
             self._fetch(kind, PROFILE_TABLES[kind].id == row_id)
-        return self._to_external[kind][row_id]
-
-    def optional_row_id(self, kind: EntityKind, external_id: str | None, *, field: str) -> int | None:
-        return None if external_id is None else self.row_id(kind, external_id, field=field)
-
-    def optional_external_id(self, kind: EntityKind, row_id: int | None) -> str | None:
-        return None if row_id is None else self.external_id(kind, row_id)
-
-    def remember(self, kind: EntityKind, row_id: int, external_id: str) -> None:
-        """Record a row created in this unit of work so later references to it resolve."""
-        self._to_id[kind][external_id] = row_id
-        self._to_external[kind][row_id] = external_id
-
-    def forget(self, kind: EntityKind, row_id: int) -> None:
-        external = self._to_external[kind].pop(row_id, None)
-        if external is not None:
-            self._to_id[kind].pop(external, None)

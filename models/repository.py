@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models.accounts import forget_profile_links
 from models.db import json_list_contains
 from models.enums import EntityKind
-from models.kinds import KindSpec, WriteContext
+from models.kinds import KindSpec, StoredIdNumbers, WriteContext
 from models.refs import ExternalIds
 from models.tables import Interaction, PolicyApplication
 
@@ -36,7 +36,7 @@ class Repository:
     def __init__(self, session: Session, *, secret: str) -> None:
         self.session = session
         self.refs = ExternalIds(session)
-        self._context = WriteContext(self.refs, secret)
+        self._context = WriteContext(self.refs, secret, StoredIdNumbers(session))
 
     # --- reading ---------------------------------------------------------------------
 
@@ -134,16 +134,7 @@ class Repository:
         the caller flushes before it needs their ids.
         """
         target: Any = row if row is not None else spec.table()
-        for name in spec.column_fields:
-            setattr(target, name, getattr(model, name))
-        if target.external_id is None:
-            target.external_id = f"{spec.id_prefix}-{uuid.uuid4().hex[:16]}"
-        for field_name, (kind, column) in spec.references.items():
-            setattr(
-                target, column, self.refs.optional_row_id(kind, getattr(model, field_name), field=field_name)
-            )
-        if spec.write_extra is not None:
-            spec.write_extra(self._context, target, model)
+        fill_row(spec, target, model, self._context)
         if row is None:
             self.session.add(target)
         if flush:
@@ -179,3 +170,21 @@ class Repository:
                 (PolicyApplication.applicant_kind == kind) & (PolicyApplication.applicant_id == row_id)
             )
         )
+
+
+def fill_row(spec: KindSpec, target: Any, model: BaseModel, context: WriteContext) -> None:
+    """Write a validated Create model into the row ``target``: its columns, its references as row
+    ids and the kind's extra fields. Needs no session: ``context`` resolves the references.
+
+    Raises :class:`models.refs.ReferenceCheckError` naming the field whose reference is unknown.
+    """
+    for name in spec.column_fields:
+        setattr(target, name, getattr(model, name))
+    if target.external_id is None:
+        target.external_id = f"{spec.id_prefix}-{uuid.uuid4().hex[:16]}"
+    for field_name, (kind, column) in spec.references.items():
+        setattr(
+            target, column, context.refs.optional_row_id(kind, getattr(model, field_name), field=field_name)
+        )
+    if spec.write_extra is not None:
+        spec.write_extra(context, target, model)

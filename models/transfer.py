@@ -7,14 +7,15 @@ only a file without problems is written, in one transaction, upserting by ``exte
 from __future__ import annotations
 
 import codecs
+import datetime as dt
 import hashlib
 import io
 import json
 import math
 import unicodedata
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from models.changes import BULK
+from models.clock import beijing_now
 from models.coercion import coercions
 from models.db import transaction
 from models.files import write_atomically
-from models.kinds import KindSpec
-from models.refs import ReferenceCheckError
-from models.repository import Repository
+from models.kinds import IMPORT_ORDER, KINDS, BatchIdNumbers, KindSpec, WriteContext
+from models.refs import KnownIds, ReferenceCheckError
+from models.repository import Repository, fill_row
 from models.spreadsheets import csv_bytes, xlsx_bytes
 
 SUPPORTED_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl", ".parquet")
@@ -254,29 +256,23 @@ def import_records(
 ) -> ImportReport:
     """Upsert ``records`` by external_id, all or nothing; raises :class:`ImportRowsError`."""
     prepared = [_with_interaction_id(spec, _decode_text_cells(spec, r)) for r in records]
-    problems = list(_duplicate_ids(prepared))
     with transaction(factory) as session:
         session.info[BULK] = len(prepared) > ROW_BY_ROW_MAX_ROWS
         repository = Repository(session, secret=secret)
         existing = repository.by_external_ids(
             spec, [r["external_id"] for r in prepared if "external_id" in r]
         )
-        models: list[tuple[Any, BaseModel]] = []
-        normalised: list[Normalisation] = []
-        for number, record in enumerate(progress(prepared, len(prepared), f"validate {spec.slug}"), start=1):
-            row = existing.get(record.get("external_id", ""))
-            try:
-                model = repository.merged(spec, row, record)
-            except ValidationError as error:
-                problems.extend(_row_problems(number, error))
-                continue
-            models.append((row, model))
-            normalised.extend(
-                Normalisation(number, name, change) for name, change in coercions(record, model).items()
-            )
-        if problems:
-            raise ImportRowsError(sorted(problems, key=lambda p: p.row))
-        for number, (row, model) in enumerate(progress(models, len(models), f"write {spec.slug}"), start=1):
+        rows = [existing.get(record.get("external_id", "")) for record in prepared]
+        models, normalised = _validated(
+            spec,
+            prepared,
+            lambda number, record: repository.merged(spec, rows[number - 1], record),
+            progress,
+        )
+        problems: list[RowProblem] = []
+        for number, (row, model) in enumerate(
+            progress(list(zip(rows, models, strict=True)), len(models), f"write {spec.slug}"), start=1
+        ):
             try:
                 repository.save(spec, row, model, flush=False)
             except ReferenceCheckError as problem:
@@ -285,10 +281,80 @@ def import_records(
         if problems:
             # Raising inside the transaction rolls every written row back.
             raise ImportRowsError(problems)
-    created = sum(1 for row, _ in models if row is None)
+    created = sum(1 for row in rows if row is None)
     return ImportReport(
         spec.slug, created=created, updated=len(models) - created, normalised=tuple(normalised)
     )
+
+
+def _validated(
+    spec: KindSpec,
+    prepared: Sequence[dict[str, Any]],
+    merge: Callable[[int, dict[str, Any]], BaseModel],
+    progress: Progress = _no_progress,
+) -> tuple[list[BaseModel], list[Normalisation]]:
+    """Every record as its Create model (``merge`` validates record number n, from 1), and the
+    spellings normalised; raises :class:`ImportRowsError` with every problem of every row."""
+    problems = list(_duplicate_ids(prepared))
+    models: list[BaseModel] = []
+    normalised: list[Normalisation] = []
+    for number, record in enumerate(progress(prepared, len(prepared), f"validate {spec.slug}"), start=1):
+        try:
+            model = merge(number, record)
+        except ValidationError as error:
+            problems.extend(_row_problems(number, error))
+            continue
+        models.append(model)
+        normalised.extend(
+            Normalisation(number, name, change) for name, change in coercions(record, model).items()
+        )
+    if problems:
+        raise ImportRowsError(sorted(problems, key=lambda p: p.row))
+    return models, normalised
+
+
+def rows_in_memory(records: Mapping[str, Sequence[dict[str, Any]]], *, secret: str) -> dict[str, list[Any]]:
+    """The rows an import of ``records`` (slug -> records) into an empty database would write,
+    built in memory with no database: each record validated through its kind's Create schema,
+    each reference resolved among the records, row ids numbered from 1 per kind in the order
+    given, as a fresh database numbers them.
+
+    Raises :class:`ImportRowsError` naming each problem's row (from 1) and ``slug.field``.
+    """
+    context = WriteContext(KnownIds(), secret, BatchIdNumbers())
+    now = beijing_now()
+    built: dict[str, list[Any]] = {}
+    for slug in IMPORT_ORDER:
+        if records.get(slug):
+            try:
+                built[slug] = _kind_in_memory(KINDS[slug], records[slug], context, now)
+            except ImportRowsError as error:
+                raise ImportRowsError(
+                    [replace(p, column=f"{slug}.{p.column}") for p in error.problems]
+                ) from None
+    return built
+
+
+def _kind_in_memory(
+    spec: KindSpec, records: Sequence[dict[str, Any]], context: WriteContext, now: dt.datetime
+) -> list[Any]:
+    prepared = [_with_interaction_id(spec, _decode_text_cells(spec, r)) for r in records]
+    models, _ = _validated(spec, prepared, lambda _, record: spec.create.model_validate(record, strict=False))
+    rows: list[Any] = []
+    problems: list[RowProblem] = []
+    for number, model in enumerate(models, start=1):
+        row: Any = spec.table(id=number, created_at=now, updated_at=now)
+        try:
+            fill_row(spec, row, model, context)
+        except ReferenceCheckError as problem:
+            problems.append(RowProblem(number, problem.field, problem.reason))
+            continue
+        if spec.entity is not None:
+            context.refs.remember(spec.entity, row.id, row.external_id)
+        rows.append(row)
+    if problems:
+        raise ImportRowsError(problems)
+    return rows
 
 
 def _with_interaction_id(spec: KindSpec, record: dict[str, Any]) -> dict[str, Any]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from matcher.catalog import Catalog, KindTable
+from models.demo import DemoSize, generate_ecosystem
 from models.enums import EntityKind
 from models.transfer import ImportRowsError
+from tests.factories import catalog_of, valid_id_number
 
 
 def _record(row_id: int) -> dict[str, Any]:
@@ -101,3 +105,63 @@ def test_from_records_refuses_an_unknown_kind_and_row_id_an_unknown_profile() ->
         Catalog.from_records({"startup-ups": [STARTUP]})
     with pytest.raises(KeyError, match="S-9"):
         Catalog.from_records({"startups": [STARTUP]}).row_id("startup", "S-9")
+
+
+def _contents(catalog: Catalog) -> dict[str, Any]:
+    """Everything a catalogue holds, creation times aside (a database and a notebook differ there)."""
+    history = catalog.history
+    nodes = sorted(history.last_active, key=str)
+    return {
+        "profiles": {
+            kind: [
+                {k: v for k, v in r.items() if k not in ("created_at", "updated_at")} for r in table.records
+            ]
+            for kind, table in catalog.tables.items()
+        },
+        "teams": {startup: sorted(people) for startup, people in catalog.team_of.items() if people},
+        "startups of": {person: sorted(ids) for person, ids in catalog.startups_of.items() if ids},
+        "relations": {n: {m: history.graph.relation(n, m) for m in history.related(n)} for n in nodes},
+        "declined": {n: history.declined.get(n) for n in nodes},
+        "applications": {n: history.applications.get(n) for n in nodes},
+        "last active": history.last_active,
+        "investments": {n: history.investments.get(n) for n in nodes},
+        "deals": history.deals,
+    }
+
+
+def test_from_records_builds_without_a_database_the_catalogue_an_import_and_a_read_give(
+    tmp_path: Path,
+) -> None:
+    ecosystem = generate_ecosystem(
+        7,
+        DemoSize(
+            startups=60,
+            investors=15,
+            mentors=10,
+            spaces=6,
+            practice_bases=5,
+            posts=8,
+            students=20,
+            interactions_target=300,
+        ),
+    )
+    ecosystem["persons"][0]["id_number"] = valid_id_number(1)
+    with patch("models.db.create_engine", side_effect=AssertionError("no database")):
+        in_memory = Catalog.from_records(ecosystem)
+    assert in_memory.history.deals
+    assert any(in_memory.team_of.values())
+    assert _contents(in_memory) == _contents(catalog_of(tmp_path, ecosystem))
+
+
+def test_a_reference_to_a_profile_not_given_names_its_field_and_two_persons_may_not_share_an_id_number() -> (
+    None
+):
+    person = {"external_id": "P-1", "name": "张伟", "role": "founder", "id_number": valid_id_number(1)}
+    with pytest.raises(
+        ImportRowsError, match=r"row 1: startups\.team\.0\.person_external_id: no person .*P-9"
+    ):
+        Catalog.from_records(
+            {"persons": [person], "startups": [STARTUP | {"team": [{"person_external_id": "P-9"}]}]}
+        )
+    with pytest.raises(ImportRowsError, match=r"row 2: persons\.id_number: already registered"):
+        Catalog.from_records({"persons": [person, person | {"external_id": "P-2"}]})
