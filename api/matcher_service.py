@@ -144,7 +144,7 @@ class MatcherService:
         for listener in self._listeners:
             listener(applied)
         with self.reading() as matcher:
-            stale = matcher.channels_.vocabulary_is_stale
+            stale = matcher.channels_.vocabulary_is_stale(matcher.config_.refresh)
         if stale:
             self.build(refit_lexical=True)
         return True

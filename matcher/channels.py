@@ -19,23 +19,14 @@ from embeddings.encoder import Encoder
 from embeddings.index import IdColumn, MaskedIds, VectorIndex
 from embeddings.lexical import LexicalVectorizer
 from matcher.catalog import Catalog, KindTable
-from matcher.config import RetrievalConfig
+from matcher.config import RefreshConfig, RetrievalConfig
 from matcher.keywords import is_telling
 from matcher.text import profile_text
 from models.enums import EntityKind
 from models.files import replace_directory, write_atomically
 
-# Postings longer than the table over this are summed in a table-long buffer rather than sorted.
-DENSE_SUM_FRACTION = 16
 LEXICAL_DIR = "lexical"
-# Refit the lexical vocabulary once this many new texts (or this share of the corpus) arrived.
-REFIT_MIN_NEW_TEXTS = 50
-REFIT_GROWTH = 0.2
 LEXICAL_ROWS = "rows.npz"
-# A shared word's least share of the pair's lexical similarity (the product of its two TF-IDF
-# weights) to be offered as a keyword. On the demo, words that tell (分拣, 电源, plc) weigh
-# 0.0013-0.01 and filler (万元, 融资, 成立, 专业) 0.0001-0.0008.
-MIN_KEYWORD_WEIGHT = 0.001
 
 
 def _text_hash(text: str) -> str:
@@ -136,7 +127,7 @@ class KindChannels:
             found_rows.append(rows.take(admitted))
             found_shares.append(values.take(admitted) * np.float32(weight))
         rows, shares = np.concatenate(found_rows), np.concatenate(found_shares)
-        if len(rows) > len(mask) // DENSE_SUM_FRACTION:
+        if len(rows) > len(mask) // self.retrieval.dense_sum_fraction:
             # Summed in a table-long buffer: linear, where grouping by sorting is not.
             sums = np.bincount(rows, weights=shares, minlength=len(mask))
             hits = np.flatnonzero(sums)
@@ -230,12 +221,11 @@ class Channels:
         self.complete = True  # every kind's channels are here (see build)
         self.texts_since_fit = 0
 
-    @property
-    def vocabulary_is_stale(self) -> bool:
+    def vocabulary_is_stale(self, refresh: RefreshConfig) -> bool:
         """Many texts arrived after the vocabulary was fitted: their new words are not yet
         features, so it is time to refit (cheap while the corpus is small)."""
         fitted = sum(len(channel.text_hashes) for channel in self.kinds.values())
-        return self.texts_since_fit > max(REFIT_MIN_NEW_TEXTS, REFIT_GROWTH * fitted)
+        return self.texts_since_fit > max(refresh.refit_min_new_texts, refresh.refit_growth * fitted)
 
     @classmethod
     def build(
@@ -307,15 +297,15 @@ class Channels:
         channel.text_hashes.pop(row_id, None)
 
     def shared_keywords(
-        self, query: sp.csr_matrix, kind: EntityKind, position: int, limit: int = 3
+        self, query: sp.csr_matrix, kind: EntityKind, position: int, limit: int = 3, *, min_weight: float
     ) -> list[str]:
-        """Telling words both texts contain that weigh at least :data:`MIN_KEYWORD_WEIGHT` in
-        their lexical similarity, the heaviest first."""
+        """Telling words both texts contain that weigh at least ``min_weight`` in their lexical
+        similarity (``ExplainConfig.min_keyword_weight``), the heaviest first."""
         words = self._words
         candidate = self.kinds[kind].lexical_row(position)
         products = query.multiply(candidate).tocsr()
         telling = np.fromiter((is_telling(words[i]) for i in products.indices.tolist()), bool, products.nnz)
-        kept = telling & (products.data >= MIN_KEYWORD_WEIGHT)
+        kept = telling & (products.data >= min_weight)
         features, weights = products.indices[kept], products.data[kept]
         ranked = sorted(
             zip(weights.tolist(), features.tolist(), strict=True), key=lambda w: (-w[0], words[w[1]])

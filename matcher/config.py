@@ -20,18 +20,25 @@ refuses unknown keys, so a typo in a file fails loudly instead of being ignored:
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from matcher.directions import DIRECTIONS
+from matcher.directions import DIRECTIONS, WEIGHT_SUM_TOLERANCE, Direction
 from matcher.features import FEATURE_NAMES
 from matcher.scoring import Fusion
+from models.enums import EntityKind
 from models.settings import Settings
 
-__all__ = ["MatcherConfig", "RerankConfig", "RetrievalConfig", "SideWeights"]
+__all__ = [
+    "ExplainConfig",
+    "MatcherConfig",
+    "RefreshConfig",
+    "RerankConfig",
+    "RetrievalConfig",
+    "SideWeights",
+]
 
 GraphWalk = Literal["auto", "pagerank", "two_hop"]
 
@@ -63,6 +70,10 @@ class RetrievalConfig(BaseModel):
         Personalised PageRank in full, cut after two hops, or chosen by the graph's size.
     exact_walk_max_nodes : int
         With ``graph_walk="auto"``, the largest graph walked in full.
+    dense_sum_fraction : int
+        When the lexical postings looked up hold more rows than a table's length divided by
+        this, their weights are summed in a table-long buffer (linear) rather than grouped by
+        sorting.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,6 +88,7 @@ class RetrievalConfig(BaseModel):
     exact_threshold: int = Field(default=20_000, ge=0)
     graph_walk: GraphWalk = "auto"
     exact_walk_max_nodes: int = Field(default=20_000, ge=0)
+    dense_sum_fraction: int = Field(default=16, ge=1)
 
     @field_validator("lexical_retrieval_shares")
     @classmethod
@@ -105,6 +117,56 @@ class RerankConfig(BaseModel):
     exposure_cap: float | None = Field(default=0.2, gt=0, le=1)
 
 
+class RefreshConfig(BaseModel):
+    """When learned state is rebuilt as profiles and deals arrive.
+
+    Parameters
+    ----------
+    refit_min_new_texts : int
+        The lexical vocabulary is refitted once more texts than this arrived since its fit ...
+    refit_growth : float
+        ... and more than this share of the texts it was fitted on.
+    collaborative_rebuild_growth : float
+        The deal-history index (collaborative signals) is rebuilt once the deals number more
+        than this factor times those it was built from ...
+    collaborative_rebuild_min_new : int
+        ... plus this many.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    refit_min_new_texts: int = Field(default=50, ge=0)
+    refit_growth: float = Field(default=0.2, ge=0)
+    collaborative_rebuild_growth: float = Field(default=1.01, ge=1)
+    collaborative_rebuild_min_new: int = Field(default=10, ge=0)
+
+
+class ExplainConfig(BaseModel):
+    """How a recommendation's reasons are chosen.
+
+    Parameters
+    ----------
+    max_reasons : int
+        Reasons shown per recommendation at most.
+    min_contribution : float
+        Least weighted contribution of a feature to the score for its reason to be given
+        (beyond the first).
+    min_keyword_weight : float
+        A shared word's least weight in the pair's lexical similarity (the product of its two
+        TF-IDF weights) to be offered as a keyword: on the demo, telling words (分拣, 电源, plc)
+        weigh 0.0013-0.01 and filler (万元, 融资, 成立, 专业) 0.0001-0.0008.
+    relation_path_hops : int
+        Longest chain of relations ("your investor's co-investor") shown as a reason.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_reasons: int = Field(default=3, ge=1)
+    min_contribution: float = Field(default=0.01, ge=0)
+    min_keyword_weight: float = Field(default=0.001, ge=0)
+    relation_path_hops: int = Field(default=4, ge=1)
+
+
 class SideWeights(BaseModel):
     """A direction's weights from each side's point of view, each summing to 1.
 
@@ -127,7 +189,7 @@ class SideWeights(BaseModel):
             unknown = sorted(set(weights) - set(FEATURE_NAMES))
             if unknown:
                 raise ValueError(f"{side}: unknown features {unknown}; known: {list(FEATURE_NAMES)}")
-            if abs(sum(weights.values()) - 1.0) > 1e-6:
+            if abs(sum(weights.values()) - 1.0) > WEIGHT_SUM_TOLERANCE:
                 raise ValueError(f"{side}: weights must sum to 1, got {sum(weights.values())}")
         return self
 
@@ -141,6 +203,10 @@ class MatcherConfig(BaseModel):
         How candidates are found.
     rerank : RerankConfig
         Diversity and exposure of the shown list.
+    refresh : RefreshConfig
+        When the lexical vocabulary and the deal-history index are rebuilt.
+    explain : ExplainConfig
+        How many reasons are given, and which.
     fusion : {"harmonic", "geometric", "min", "mean", "asker"}
         How the two sides' scores become one mutual score ("asker": the asker's side alone).
     weights : mapping of direction name to SideWeights
@@ -152,6 +218,8 @@ class MatcherConfig(BaseModel):
 
     retrieval: RetrievalConfig = RetrievalConfig()
     rerank: RerankConfig = RerankConfig()
+    refresh: RefreshConfig = RefreshConfig()
+    explain: ExplainConfig = ExplainConfig()
     fusion: Fusion = "harmonic"
     weights: dict[str, SideWeights] = Field(default_factory=dict)
 
@@ -164,9 +232,22 @@ class MatcherConfig(BaseModel):
             raise ValueError(f"unknown directions {unknown}; known: {sorted(known)}")
         return weights
 
-    def side_weights(self) -> dict[str, tuple[Mapping[str, float], Mapping[str, float]]]:
-        """The replaced directions' (asker, candidate) weights, as :class:`WeightedScorer` takes them."""
-        return {name: (weights.asker, weights.candidate) for name, weights in self.weights.items()}
+    @model_validator(mode="after")
+    def _weights_make_directions(self) -> Self:
+        self.directions()  # a view a direction refuses (a candidate-only feature) fails here, not at fit
+        return self
+
+    def directions(self) -> dict[tuple[EntityKind, EntityKind], Direction]:
+        """:data:`matcher.directions.DIRECTIONS` with this configuration's weights in place of
+        the defaults of the directions it names (each rebuilt, so checked as a direction is)."""
+        return {
+            key: direction.with_weights(
+                self.weights[direction.name].asker, self.weights[direction.name].candidate
+            )
+            if direction.name in self.weights
+            else direction
+            for key, direction in DIRECTIONS.items()
+        }
 
     @classmethod
     def from_toml(cls, path: Path) -> MatcherConfig:

@@ -11,7 +11,7 @@ a learned ranker replaces them behind the same :class:`matcher.scoring.Scorer` i
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Literal
 
@@ -19,6 +19,8 @@ from matcher.rules import BASE, INVESTOR, MENTOR, PERSON, POST, SPACE, STARTUP, 
 from models.enums import EntityKind
 
 GraphSeeds = Literal["similar_peers", "own_relations"]
+# Weights read from a file are decimals: their float sum may miss 1 by a rounding error.
+WEIGHT_SUM_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -34,12 +36,20 @@ class Direction:
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", rules_between(self.asker_kind, self.candidate_kind))
         for side in (self.asker_weights, self.candidate_weights):
-            if abs(sum(side.values()) - 1.0) > 1e-9:
+            if abs(sum(side.values()) - 1.0) > WEIGHT_SUM_TOLERANCE:
                 raise ValueError(f"{self.name}: weights of a side must sum to 1, got {sum(side.values())}")
         if CANDIDATE_ONLY & set(self.candidate_weights):
             raise ValueError(
                 f"{self.name}: the candidate's view of the asker cannot use {sorted(CANDIDATE_ONLY)}"
             )
+
+    def with_weights(self, asker: Mapping[str, float], candidate: Mapping[str, float]) -> Direction:
+        """This direction with other weights (an experiment's), checked as the defaults are."""
+        return replace(
+            self,
+            asker_weights=MappingProxyType(dict(asker)),
+            candidate_weights=MappingProxyType(dict(candidate)),
+        )
 
 
 def _weights(**weights: float) -> Mapping[str, float]:
@@ -177,11 +187,17 @@ DIRECTIONS: dict[tuple[EntityKind, EntityKind], Direction] = {
 }
 
 
-def direction_for(asker_kind: EntityKind, candidate_kind: EntityKind) -> Direction:
+def direction_for(
+    asker_kind: EntityKind,
+    candidate_kind: EntityKind,
+    directions: Mapping[tuple[EntityKind, EntityKind], Direction] = DIRECTIONS,
+) -> Direction:
+    """The direction from ``asker_kind`` to ``candidate_kind`` among ``directions`` (a matcher's
+    own, with its configuration's weights, or the defaults)."""
     try:
-        return DIRECTIONS[(asker_kind, candidate_kind)]
+        return directions[(asker_kind, candidate_kind)]
     except KeyError:
-        known = ", ".join(d.name for d in DIRECTIONS.values())
+        known = ", ".join(d.name for d in directions.values())
         raise ValueError(
             f"target: no direction {asker_kind.value}→{candidate_kind.value}; known: {known}"
         ) from None

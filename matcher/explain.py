@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from matcher.catalog import History, _as_list
+from matcher.config import ExplainConfig
 from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of
 from matcher.graph import Node
 from matcher.kinds import MATCHING
@@ -25,10 +26,8 @@ from models.taxonomy import (
     industry_ancestors,
 )
 
-MIN_CONTRIBUTION = 0.01
 QUARTER_DAYS = 91
 YEAR_DAYS = 365
-MAX_REASONS = 3
 # Industry credit (models.taxonomy.code_similarity) a peer needs to be called similar: the same
 # industry or one within the other, not merely the same broad sector.
 SIMILAR_PEER_MIN_INDUSTRY = 0.5
@@ -336,7 +335,9 @@ EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
 GRAPH_FEATURES = ("graph_proximity", "graph_overlap")
 
 
-def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Reason, ...]:
+def reasons(
+    ctx: ExplainContext, contributions: Mapping[str, float], config: ExplainConfig
+) -> tuple[Reason, ...]:
     """Sentences for the strongest contributions, strongest first, one per kind of reason.
 
     A relation in the graph and a place ("backed 5 companies in Wuhan") are the most checkable
@@ -347,13 +348,13 @@ def reasons(ctx: ExplainContext, contributions: Mapping[str, float]) -> tuple[Re
     _add(chosen, _applied(ctx))  # an application is what its receiver looks for first
     ranked = sorted(contributions.items(), key=lambda item: (-item[1], item[0]))
     for feature, value in ranked:
-        if len(chosen) == MAX_REASONS or (value < MIN_CONTRIBUTION and chosen):
+        if len(chosen) == config.max_reasons or (value < config.min_contribution and chosen):
             break
         _add(chosen, EXPLAINERS[feature](ctx))
     for family in (GRAPH_FEATURES, GEOGRAPHY_FEATURES):
         if not any(r.feature in family for r in chosen):
             for feature in family:
-                if contributions.get(feature, 0.0) >= MIN_CONTRIBUTION and _add(
+                if contributions.get(feature, 0.0) >= config.min_contribution and _add(
                     chosen, EXPLAINERS[feature](ctx)
                 ):
                     break

@@ -26,7 +26,7 @@ from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
 from matcher.collaborative import CollaborativeIndex, QuerySignals
 from matcher.config import MatcherConfig
-from matcher.directions import DIRECTIONS, Direction, direction_for
+from matcher.directions import Direction, direction_for
 from matcher.eligibility import eligible, prepare_columns
 from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
@@ -43,11 +43,6 @@ from models.enums import EntityKind, InteractionKind
 # (lifted ahead), the diversity re-rank (MMR), or the exposure cap (held back, or moved up past
 # one held back).
 MovedBy = Literal["applied", "diversity", "exposure"]
-# Longest chain of relations offered as an explanation (query → … → candidate).
-RELATION_PATH_HOPS = 4
-# The deal-history index is rebuilt once the deals grew past this share of those it holds, plus a few.
-REBUILD_GROWTH = 1.01
-REBUILD_MIN_NEW = 10
 
 
 @dataclass(frozen=True)
@@ -172,12 +167,15 @@ class Matcher:
             refit_lexical=refit_lexical,
             kinds=kinds,
         )
-        self.scorer_: Scorer = self.scorer or WeightedScorer(weights=self.config_.side_weights())
+        # The directions carry the configuration's weights, so every scorer and explanation
+        # reads the same ones (a scorer given as a parameter included).
+        self.directions_ = self.config_.directions()
+        self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}
         self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
         if kinds is None:
             self.collaborative_index()  # no first query pays for it
-        for direction in DIRECTIONS.values() if kinds is None else ():
+        for direction in self.directions_.values() if kinds is None else ():
             prepare_columns(direction.asker_kind, catalog.tables[direction.candidate_kind], direction.rules)
         return self
 
@@ -288,7 +286,7 @@ class Matcher:
         # A kind may come as its name ("startup"), as a notebook writes it.
         asker_kind, candidate_kind = EntityKind(asker_kind), EntityKind(candidate_kind)
         asker_kind, asker_id = self._as_startup_if_founder(asker_kind, asker_id, candidate_kind)
-        direction = direction_for(asker_kind, candidate_kind)
+        direction = direction_for(asker_kind, candidate_kind, self.directions_)
         table = self.catalog_.tables[asker_kind]
         if asker_id not in table:
             if table.has_slot(asker_id):  # present but inactive or without consent
@@ -357,7 +355,7 @@ class Matcher:
         self, kind: EntityKind, row_id: int, target: EntityKind
     ) -> tuple[EntityKind, int]:
         """A founder asking for investors, mentors or spaces asks for their startup."""
-        if kind is EntityKind.person and (kind, target) not in DIRECTIONS:
+        if kind is EntityKind.person and (kind, target) not in self.directions_:
             startups = self.catalog_.startups_of.get(row_id, [])
             if not startups:
                 raise ValueError(f"person {row_id} is on no startup's team; add them to one first")
@@ -418,7 +416,9 @@ class Matcher:
             built is None
             or built[0][1] != erasures
             or deals < built[0][0]
-            or deals > built[0][0] * REBUILD_GROWTH + REBUILD_MIN_NEW
+            or deals
+            > built[0][0] * self.config_.refresh.collaborative_rebuild_growth
+            + self.config_.refresh.collaborative_rebuild_min_new
         ):
             built = self._collaborative_index = (
                 (deals, erasures),
@@ -655,7 +655,9 @@ class Matcher:
             query=query.record,
             candidate_node=node,
             candidate=record,
-            keywords=lambda: self.channels_.shared_keywords(query.lexical, table.kind, position),
+            keywords=lambda: self.channels_.shared_keywords(
+                query.lexical, table.kind, position, min_weight=self.config_.explain.min_keyword_weight
+            ),
             history=self.catalog_.history,
             records=self._record_of,
             peers=peers,
@@ -664,7 +666,7 @@ class Matcher:
             applied_on=context.applications.get(node[1]),
             now=context.now,
         )
-        said = reasons(explain, both_parts)
+        said = reasons(explain, both_parts, self.config_.explain)
         if explain.applied_on is not None:
             unmet = tuple(unmet_rule(rule) for rule in self._unmet_rules(query, table, position))
             said = said[:1] + unmet + said[1:]
@@ -693,7 +695,7 @@ class Matcher:
         graph = self.catalog_.history.graph
         if start not in graph or end not in graph:
             return []
-        path = graph.relation_path(start, end, max_hops=RELATION_PATH_HOPS)
+        path = graph.relation_path(start, end, max_hops=self.config_.explain.relation_path_hops)
         return graph.explain_path(path) if path else []
 
     def _record_of(self, node: Node) -> Mapping[str, Any] | None:

@@ -65,8 +65,9 @@ class WeightedScorer:
     Parameters
     ----------
     weights : mapping of direction name to (asker, candidate) weights, optional
-        Weights replacing a direction's defaults (:data:`matcher.directions.DIRECTIONS`), each
-        side a mapping of feature to weight summing to 1 (``MatcherConfig.side_weights()`` gives them).
+        Weights replacing those of the direction scored (by default each direction's own:
+        :data:`matcher.directions.DIRECTIONS`, or a :class:`Matcher`'s, which carry its
+        ``MatcherConfig.weights``), each side a mapping of feature to weight summing to 1.
     without : frozenset of str
         Features to ignore (an ablation): their weight is removed and each side's remaining
         weights are rescaled, so scores stay weighted means.
@@ -83,7 +84,9 @@ class WeightedScorer:
             raise ValueError(f"without: unknown features {sorted(unknown)}")
         self.weights = dict(weights or {})
         self.without = frozenset(without)
-        self._weights: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # direction name -> (the direction, its two weight vectors): a direction rebuilt with other
+        # weights (another configuration) is a new object, so its vectors are worked out anew
+        self._weights: dict[str, tuple[Direction, np.ndarray, np.ndarray]] = {}
 
     def side_scores(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
         asker, candidate = self.contributions(features, direction)
@@ -94,12 +97,15 @@ class WeightedScorer:
         return features * asker, features * candidate
 
     def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        if direction.name not in self._weights:
+        cached = self._weights.get(direction.name)
+        if cached is None or cached[0] is not direction:
             asker, candidate = self.weights.get(
                 direction.name, (direction.asker_weights, direction.candidate_weights)
             )
-            self._weights[direction.name] = (
+            cached = (
+                direction,
                 _without(asker, self.without, "asking"),
                 _without(candidate, self.without, "candidate's"),
             )
-        return self._weights[direction.name]
+            self._weights[direction.name] = cached
+        return cached[1], cached[2]

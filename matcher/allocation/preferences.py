@@ -68,7 +68,10 @@ class MatcherPreferences:
             candidate_node=(kinds[1], counterpart),
             candidate=table.record(counterpart),
             keywords=lambda: matcher.channels_.shared_keywords(
-                query_row, kinds[1], table.position(counterpart)
+                query_row,
+                kinds[1],
+                table.position(counterpart),
+                min_weight=matcher.config_.explain.min_keyword_weight,
             ),
             history=catalog.history,
             records=lambda node: _record(matcher, node),
@@ -76,7 +79,7 @@ class MatcherPreferences:
             peers_are_similar=False,
             path=list,
         )
-        return reasons(context, combined)
+        return reasons(context, combined, matcher.config_.explain)
 
 
 def _record(matcher: Matcher, node: Node) -> Mapping[str, object] | None:
@@ -86,7 +89,7 @@ def _record(matcher: Matcher, node: Node) -> Mapping[str, object] | None:
 
 def matcher_preferences(matcher: Matcher, participants: RoundParticipants) -> MatcherPreferences:
     """Score every applicant against the round's counterparts and build the problem."""
-    direction = direction_for(participants.applicant_kind, participants.counterpart_kind)
+    direction = direction_for(participants.applicant_kind, participants.counterpart_kind, matcher.directions_)
     counterpart_at = {row_id: i for i, row_id in enumerate(participants.counterparts)}
     applicant_at = {row_id: i for i, row_id in enumerate(participants.applicants)}
     operator_order = {

@@ -205,3 +205,31 @@ def test_a_trained_ranker_named_in_the_settings_scores_the_service(tmp_path: Pat
     served = np.asarray([[item["features"][name] for name in FEATURE_NAMES] for item in items])
     # Both sides get the ranker's relevance, so every fusion of them returns it.
     np.testing.assert_allclose([item["score"] for item in items], ranker.relevance(served), atol=1e-9)
+
+
+def test_weights_in_the_matcher_config_file_the_settings_name_change_the_served_ranking(
+    client: TestClient, tmp_path: Path
+) -> None:
+    startup_id, default_items = _startup_with_investors(client)
+    config = tmp_path / "matcher.toml"
+    config.write_text(
+        '[rerank]\nrelevance_weight = 1.0\n\n[weights."startup→investor"]\n'
+        "asker = { semantic = 1.0 }\ncandidate = { semantic = 1.0 }\n",
+        encoding="utf-8",
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data", environment="test", secret_key=TEST_SECRET, matcher_config=config
+    )
+    settings.data_dir.mkdir()
+    _load_small_demo(settings)
+    with TestClient(create_app(settings)) as configured:
+        configured.headers.update(admin_headers(configured.app))
+        items = configured.get(
+            f"/v1/startups/{startup_id}/recommendations", params={"target": "investor"}
+        ).json()["items"]
+    # Both sides weigh text alone, so every fusion of them is the text similarity.
+    np.testing.assert_allclose(
+        [i["score"] for i in items], [i["features"]["semantic"] for i in items], atol=1e-9
+    )
+    assert {name for i in items for name, part in i["asker_contributions"].items() if part} <= {"semantic"}
+    assert [i["id"] for i in items] != [i["id"] for i in default_items]

@@ -154,3 +154,19 @@ def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
             found = channel.lexical_top(query, admitted, count)
             assert sorted(found.tolist()) == sorted(fresh.lexical_top(query, admitted, count).tolist())
     assert stackings == [1000, changed.shape[0]]  # the edited channel stacked once, and the fresh one
+
+
+def test_postings_summed_in_a_table_long_buffer_or_by_sorting_find_the_same_rows() -> None:
+    rng = np.random.default_rng(3)
+    matrix = sp.csr_matrix(sp.random(400, 30, density=0.2, dtype=np.float32, random_state=rng))
+    query = sp.csr_matrix(rng.random((1, 30), dtype=np.float32))
+    found = []
+    # A fraction of 1 sums by sorting (no posting list is the table's length); 401 always densely.
+    for fraction in (1, 401):
+        retrieval = RetrievalConfig(dense_sum_fraction=fraction, lexical_retrieval_shares=(1.0,))
+        channel = KindChannels(
+            KindTable(EntityKind.startup), VectorIndex(4), [matrix[i] for i in range(400)], retrieval
+        )
+        found.append(sorted(channel.lexical_top(query, np.ones(400, bool), 20).tolist()))
+    assert found[0] == found[1]
+    assert len(found[0]) == 20

@@ -130,7 +130,9 @@ def test_shared_keywords_leave_out_generic_words_numbers_and_industry_labels(tmp
     lexical = matcher.channels_.kinds[EntityKind.investor].lexical_row(
         matcher.catalog_.tables[EntityKind.investor].position(query)
     )
-    shared = matcher.channels_.shared_keywords(lexical, EntityKind.startup, position, limit=10)
+    shared = matcher.channels_.shared_keywords(
+        lexical, EntityKind.startup, position, limit=10, min_weight=matcher.config_.explain.min_keyword_weight
+    )
     assert sorted(shared) == ["检测", "缺陷"]
 
 
@@ -160,6 +162,13 @@ def test_a_shared_word_weighing_little_in_the_pair_is_no_keyword(tmp_path: Path)
     channel = matcher.channels_.kinds[EntityKind.startup]
     query = channel.lexical_row(0)
     assert query.multiply(channel.lexical_row(1)).nnz > 0
-    assert matcher.channels_.shared_keywords(query, EntityKind.startup, 1) == []
+    assert (
+        matcher.channels_.shared_keywords(
+            query, EntityKind.startup, 1, min_weight=matcher.config_.explain.min_keyword_weight
+        )
+        == []
+    )
     short = channel.lexical_row(4)
-    assert matcher.channels_.shared_keywords(short, EntityKind.startup, 5) == ["焊接"]
+    assert matcher.channels_.shared_keywords(
+        short, EntityKind.startup, 5, min_weight=matcher.config_.explain.min_keyword_weight
+    ) == ["焊接"]

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from matcher.catalog import Catalog
-from matcher.directions import Direction
+from matcher.config import MatcherConfig, SideWeights
+from matcher.directions import DIRECTIONS
 from matcher.explain import _count
 from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of, pair_geography
 from matcher.graph import Node, RelationEvent
 from matcher.matcher import Matcher
-from matcher.scoring import WeightedScorer, weight_vector
 from models.enums import EntityKind, InteractionKind
 from models.schemas import BEIJING
 from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
@@ -139,21 +139,24 @@ def test_moving_the_clock_changes_nothing_before_it(catalog: Catalog, tmp_path: 
     assert later["local_deals"][0] > before["local_deals"][0]
 
 
-class _LocalFirst(WeightedScorer):
-    """The default scorer with a founder's view of investors led by their local deals."""
-
-    def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        forward, backward = super()._side_weights(direction)
-        if direction.name != "startup→investor":
-            return forward, backward
-        local = weight_vector({"local_deals": 1.0})
-        return 0.5 * forward + 0.5 * local, backward
+_FOUNDER_TO_INVESTOR = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
+# A founder's view of investors led by their local deals: half the weight moves onto them.
+_LOCAL_FIRST = MatcherConfig(
+    rerank=NO_EXPOSURE_CAP.rerank,
+    weights={
+        "startup→investor": SideWeights(
+            asker={
+                name: 0.5 * weight + (0.5 if name == "local_deals" else 0.0)
+                for name, weight in ({"local_deals": 0.0} | dict(_FOUNDER_TO_INVESTOR.asker_weights)).items()
+            },
+            candidate=dict(_FOUNDER_TO_INVESTOR.candidate_weights),
+        )
+    },
+)
 
 
 def test_reasons_name_the_place_and_count_with_number_agreement(catalog: Catalog) -> None:
-    matcher = Matcher(
-        encoder=HashingEncoder(), scorer=_LocalFirst(), config=NO_EXPOSURE_CAP, clock=lambda: CLOCK
-    ).fit(catalog)
+    matcher = Matcher(encoder=HashingEncoder(), config=_LOCAL_FIRST, clock=lambda: CLOCK).fit(catalog)
     query, _ = _node(catalog, EntityKind.startup, "S-query")
     matches = matcher.recommend(EntityKind.startup, query[1], EntityKind.investor)
     local = next(m for m in matches if m.external_id == "I-local")
