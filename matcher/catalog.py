@@ -363,6 +363,23 @@ class History:
 
 @dataclass
 class Catalog:
+    """Every profile by kind, the interaction history and the startups' teams, in memory.
+
+    Build one with :meth:`from_records` (a notebook's records), :meth:`from_database` or
+    :meth:`empty`; the constructor takes the parts.
+
+    Parameters
+    ----------
+    tables : mapping of EntityKind to KindTable
+        Each kind's profiles.
+    history : History
+        What the interactions imply: relations, refusals, applications, activity, deals.
+    startups_of : mapping of person id to startup ids
+        The startups on whose team each person is.
+    team_of : mapping of startup id to person ids
+        Each startup's team.
+    """
+
     tables: dict[EntityKind, KindTable]
     history: History
     startups_of: dict[int, list[int]]  # person id -> startup ids where they are on the team

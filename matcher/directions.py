@@ -25,6 +25,27 @@ WEIGHT_SUM_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class Direction:
+    """Who asks, what is recommended, and how each side weighs the pair's features.
+
+    Parameters
+    ----------
+    name : str
+        The direction's name, as configurations refer to it (``"startup→investor"``).
+    asker_kind : EntityKind
+        The kind that asks.
+    candidate_kind : EntityKind
+        The kind recommended.
+    asker_weights : mapping of feature to weight
+        How the asker judges a candidate; sums to 1.
+    candidate_weights : mapping of feature to weight
+        How the candidate would judge the asker; sums to 1 and uses no candidate-only feature.
+    graph_seeds : {"similar_peers", "own_relations"}
+        Where the graph walk starts: profiles like the asker, or the asker's own relations.
+    rules : tuple of Rule
+        Ignored: always the hard rules between the two kinds (:func:`matcher.rules.rules_between`),
+        so both directions between two kinds obey the same constraints.
+    """
+
     name: str
     asker_kind: EntityKind
     candidate_kind: EntityKind

@@ -47,6 +47,44 @@ MovedBy = Literal["applied", "diversity", "exposure"]
 
 @dataclass(frozen=True)
 class Match:
+    """One recommended counterpart, with its scores and the reasons shown.
+
+    Parameters
+    ----------
+    kind : EntityKind
+        The counterpart's kind.
+    id : int
+        Its row id.
+    external_id : str
+        Its external id.
+    name : str
+        Its name.
+    score : float
+        The mutual score in [0, 1]: both sides' scores fused (``MatcherConfig.fusion``).
+    asker_score : float
+        How well the counterpart fits the asker, from the asker's point of view.
+    candidate_score : float
+        How well the asker fits the counterpart, from the counterpart's point of view.
+    reasons : tuple of Reason
+        Sentences in Chinese and English, strongest first.
+    features : mapping of feature to value
+        The pair's features (:mod:`matcher.features`), each in [0, 1].
+    asker_contributions : mapping of feature to float
+        Each feature's weighted part of ``asker_score``.
+    candidate_contributions : mapping of feature to float
+        Each feature's weighted part of ``candidate_score``.
+    rank : int
+        Place in the list shown (1 = first).
+    score_rank : int
+        Where the score alone would have put it among the candidates scored.
+    moved_by : {"applied", "diversity", "exposure"} or None
+        Why ``rank`` differs from ``score_rank``.
+    display_score : float
+        The score as shown to users (see ``display_scores``).
+    summary : mapping
+        The counterpart's key facts for its kind (:mod:`matcher.summary`).
+    """
+
     kind: EntityKind
     id: int
     external_id: str

@@ -19,6 +19,30 @@ class Unmatched(StrEnum):
 
 @dataclass(frozen=True)
 class AllocationMetrics:
+    """How good an allocation is, for both sides and for the programme.
+
+    Parameters
+    ----------
+    fill_rate : float or None
+        Places taken over places offered, over all counterparts; None when none is offered.
+    fill_rate_by_counterpart : list of float or None
+        Each counterpart's fill rate; None where it offers no place.
+    share_matched : float
+        Share of all applicants given a counterpart.
+    share_matched_with_options : float
+        Share matched among the applicants with at least one acceptable pair.
+    mean_applicant_rank : float or None
+        Mean place of each matched applicant's counterpart in its list (1 = first choice).
+    mean_counterpart_rank : float or None
+        Mean place of each matched applicant in its counterpart's order (1 = most wanted).
+    blocking_pairs : int
+        Pairs who both prefer each other to what they were given (0 = stable).
+    assignment_gini : float
+        Gini coefficient of assignments across counterparts (0 = spread evenly).
+    runtime_s : float
+        The solver's time in seconds.
+    """
+
     fill_rate: float | None  # places taken / places offered, over all counterparts
     fill_rate_by_counterpart: list[float | None]  # None where a counterpart offers no place
     share_matched: float  # of all applicants

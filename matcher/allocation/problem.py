@@ -19,11 +19,28 @@ import numpy as np
 class Problem:
     """Acceptable pairs, both sides' preferences over them, and capacities.
 
-    ``applicant_rank``: the pair's place in the applicant's list (0 = first; equal values are
-    ties). ``counterpart_score``: how much the counterpart wants the applicant (higher first;
-    equal values are ties, broken in favour of the applicant listed earlier). ``score``: the
-    pair's mutual score, which the optimal solver maximises in total. ``pinned``: pairs an
-    operator fixed, (applicant, counterpart), whether or not they are acceptable pairs.
+    One entry per acceptable pair in the arrays ``applicant`` … ``score``, grouped by applicant,
+    best choice first (:meth:`build` sorts them so).
+
+    Parameters
+    ----------
+    n_applicants : int
+        Applicants, numbered 0 … n_applicants - 1.
+    capacities : ndarray of int
+        Places each counterpart offers (counterparts numbered by position).
+    applicant : ndarray of int
+        Each pair's applicant.
+    counterpart : ndarray of int
+        Each pair's counterpart.
+    applicant_rank : ndarray
+        The pair's place in the applicant's list (0 = first; equal values are ties).
+    counterpart_score : ndarray of float
+        How much the counterpart wants the applicant (higher first; equal values are ties,
+        broken in favour of the applicant listed earlier).
+    score : ndarray of float
+        The pair's mutual score, which the optimal solver maximises in total.
+    pinned : tuple of (applicant, counterpart)
+        Pairs an operator fixed, whether or not they are acceptable pairs.
     """
 
     n_applicants: int
@@ -164,8 +181,20 @@ class Problem:
 
 @dataclass(frozen=True)
 class Assignment:
-    """A solver's answer: each applicant's counterpart (-1 for none) and the pair it came from
-    (-1 for none, or for a pin outside the acceptable pairs)."""
+    """A solver's answer.
+
+    Parameters
+    ----------
+    counterpart_of : ndarray of int
+        Each applicant's counterpart, -1 for none.
+    pair_of : ndarray of int
+        The pair each applicant's match came from, -1 for none (or for a pin outside the
+        acceptable pairs).
+    solver : str
+        The solver's name.
+    runtime_s : float
+        Its time in seconds.
+    """
 
     counterpart_of: np.ndarray
     pair_of: np.ndarray
