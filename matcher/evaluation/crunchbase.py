@@ -44,6 +44,7 @@ from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.split import TemporalSplit
 from models.enums import EntityKind, InteractionKind, InvestorType
 from models.places import Location, PlaceConflictError, resolve_location
+from models.shipped import shipped_toml
 from models.taxonomy import UnknownTermError, normalize_stage
 
 __all__ = [
@@ -85,66 +86,24 @@ QUERY_PREFIX: Final = "cb-Q-"
 
 UNKNOWN_INDUSTRY: Final = "information_technology"
 UNKNOWN_STAGE: Final = "a"  # series-a is the commonest typed round in the snapshot
-# Round-size bands (USD) between the stages' median round sizes in the snapshot's rounds table
-# (angel 0.33M, series-a 3.4M, series-b 9M, series-c+ 14.5M), cut at the geometric midpoints.
-STAGE_BANDS_USD: Final[tuple[tuple[int, str], ...]] = (
-    (1_000_000, "angel"),
-    (5_500_000, "a"),
-    (11_500_000, "b"),
+# The snapshot's terms in our vocabularies, with where each choice comes from (data file).
+_DATA: Final = shipped_toml("crunchbase.toml", package="matcher")
+# Round-size bands (USD): below the first limit, that band's stage (see crunchbase.toml).
+STAGE_BANDS_USD: Final[tuple[tuple[int, str], ...]] = tuple(
+    (int(limit), str(stage)) for limit, stage in _DATA["stage_bands_usd"]
 )
 LATE_STAGE: Final = "c_plus"
 USD_TO_CNY: Final = 6.3  # the 2012 average rate: rounds are asked for in CNY on the platform
 SLUG_CHARS: Final = 40
 
 
-# level-1 industry rather than to a guessed niche.
-_CRUNCHBASE_CATEGORIES: Final[Mapping[str, str | None]] = MappingProxyType(
-    {
-        "advertising": "marketing",
-        "analytics": "big_data",
-        "automotive": "automotive_transport",
-        "biotech": "biotechnology",
-        "cleantech": "energy_environment",  # spans clean energy and environment
-        "consulting": "consulting_services",
-        "design": "enterprise_services",  # design agencies/tools sold to businesses
-        "ecommerce": "ecommerce",
-        "education": "education",
-        "enterprise": "enterprise_services",
-        "fashion": "consumer_brands",
-        "finance": "finance",
-        "games_video": "culture_entertainment",  # games *and* video, so not games_esports
-        "hardware": "hardware",
-        "health": "healthcare",
-        "hospitality": "tourism",
-        "legal": "enterprise_services",  # cyzone files 法律服务 under enterprise services
-        "local": "local_services",
-        "manufacturing": "intelligent_manufacturing",
-        "medical": "medical_devices",  # Crunchbase "medical" is device makers; care is "health"
-        "messaging": "telecom",
-        "mobile": "mobile_internet",
-        "music": "music",
-        "nanotech": "new_materials",
-        "network_hosting": "cloud_services",
-        "news": "media",
-        "pets": "local_services",  # cyzone: 宠物服务 under 生活服务
-        "photo_video": "culture_entertainment",
-        "public_relations": "marketing",
-        "real_estate": "real_estate",
-        "search": "mobile_internet",
-        "security": "enterprise_security",
-        "semiconductor": "integrated_circuits",
-        "social": "social_community",
-        "software": "information_technology",  # says nothing about what the software does
-        "sports": "sports",
-        "transportation": "automotive_transport",
-        "travel": "tourism",
-        "web": "mobile_internet",
-        # Unmappable: these describe a customer or legal form, not an industry.
-        "government": None,
-        "nonprofit": None,
-        "other": None,
-    }
-)
+def _mapping(table: dict[str, Any]) -> Mapping[str, str | None]:
+    """A [categories] or [rounds] table of crunchbase.toml: term -> code, unmapped terms -> None."""
+    mapped = {term: code for term, code in table.items() if term != "unmapped"}
+    return MappingProxyType(mapped | dict.fromkeys(table["unmapped"]["terms"]))
+
+
+_CRUNCHBASE_CATEGORIES: Final = _mapping(_DATA["categories"])
 
 
 def map_crunchbase_category(category_code: str) -> str | None:
@@ -162,22 +121,7 @@ def map_crunchbase_category(category_code: str) -> str | None:
     return _CRUNCHBASE_CATEGORIES[value]
 
 
-_CRUNCHBASE_ROUNDS: Final[Mapping[str, str | None]] = MappingProxyType(
-    {
-        "angel": "angel",
-        "seed": "seed",  # not in the 2013 snapshot, but later exports use it
-        "series-a": "a",
-        "series-b": "b",
-        "series-c+": "c_plus",
-        # "venture" is an undisclosed-series VC round: anything from A to late stage, so
-        # guessing a rung would inject noise into stage-fit scores.
-        "venture": None,
-        "private-equity": None,  # buy-outs / growth equity of mature companies
-        "post-ipo": None,
-        "crowdfunding": None,
-        "other": None,
-    }
-)
+_CRUNCHBASE_ROUNDS: Final = _mapping(_DATA["rounds"])
 
 
 def map_crunchbase_round(round_type: str) -> str | None:

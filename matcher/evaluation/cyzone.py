@@ -42,6 +42,7 @@ from models.enums import EntityKind, InteractionKind, InvestorType
 from models.kinds import KINDS
 from models.places import CITIES, location_from_company_name
 from models.settings import Settings
+from models.shipped import shipped_toml
 from models.taxonomy import (
     STAGES,
     find_industry,
@@ -84,7 +85,9 @@ EVENTS_FILE: Final = "events_2010-2015_2018-2019.csv.gz"
 INVESTORS_FILE: Final = "investors.csv"
 UNDISCLOSED_ID: Final = "9999999"
 UNDISCLOSED_NAME: Final = "未透露"
-EARLY_ROUNDS: Final = frozenset({"种子轮", "天使轮", "Pre-A", "A轮", "A+轮"})
+# cyzone's terms, with where each choice comes from (data file).
+_DATA: Final = shipped_toml("cyzone.toml", package="matcher")
+EARLY_ROUNDS: Final = frozenset(_DATA["early_rounds"])
 
 STARTUP_PREFIX: Final = "cz-S-"
 INVESTOR_PREFIX: Final = "cz-I-"
@@ -101,16 +104,9 @@ BEIJING_MIDNIGHT: Final = "T00:00:00+08:00"
 CYZONE_SPLIT: Final = TemporalSplit(history_end=dt.date(2016, 1, 1), test_start=dt.date(2018, 1, 1))
 
 
-# cyzone's "nothing here" marker: skipped outright, it must not even trigger a fallback.
-CYZONE_PLACEHOLDER_TAGS: Final[frozenset[str]] = frozenset({"未透露", "未披露", "不明确"})
-
-# Generic cyzone tags that mean different things under different parents (其他 sits
-# under both 电子商务 and 文化娱乐, 金融服务 under 医疗健康, 住/行/衣 under 消费 mean
-# housing/mobility/clothing). A global alias would mis-file half of them, so they stay
-# unknown and `map_cyzone_industries` files them under the row's top-level tag instead.
-CYZONE_AMBIGUOUS_TAGS: Final[frozenset[str]] = frozenset(
-    {"其他", "其他服务", "金融服务", "解决方案", "住", "行", "衣"}
-)
+# cyzone's "nothing here" markers and its tags too ambiguous to alias (see cyzone.toml).
+CYZONE_PLACEHOLDER_TAGS: Final[frozenset[str]] = frozenset(_DATA["placeholder_tags"])
+CYZONE_AMBIGUOUS_TAGS: Final[frozenset[str]] = frozenset(_DATA["ambiguous_tags"])
 
 
 def _split_tags(tags: str | Sequence[str]) -> list[str]:
