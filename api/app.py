@@ -14,8 +14,10 @@ from api.matcher_service import MatcherService
 from api.routes import accounts, health, policies, recommendations, rounds, vocabularies
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
+from api.web.deps import WebUsers
 from api.web.mail import start_outbox_worker, stop_outbox_worker
 from api.web.portal import install_portal
+from embeddings.index import one_thread_per_search
 from matcher.policies import prepare_columns as prepare_policy_columns
 from models.db import open_database
 from models.policies import PolicyRegistry
@@ -33,7 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.policies = PolicyRegistry(settings.policy_dir)
         app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)
         app.state.matcher_service.on_changes(app.state.principals.changed)
+        app.state.web_users = WebUsers()
+        app.state.matcher_service.on_changes(app.state.web_users.changed)
         app.state.matcher_service.build()
+        one_thread_per_search()  # after the build, whose index construction uses every core
         with app.state.matcher_service.reading() as matcher:
             prepare_policy_columns(app.state.policies.current().policies.values(), matcher.catalog_)
         outbox = start_outbox_worker(app.state.session_factory, settings)

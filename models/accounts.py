@@ -181,7 +181,16 @@ def introductions_accepted(session: Session, ours: Iterable[Profile], theirs: It
 def interaction_end_is_one_of(profiles: Iterable[Profile], end: str) -> ColumnElement[bool]:
     """SQL: the interaction's ``end`` ("actor" or "target") is one of ``profiles``."""
     kind_column, id_column = getattr(Interaction, f"{end}_kind"), getattr(Interaction, f"{end}_id")
-    return or_(false(), *(and_(kind_column == kind, id_column == row_id) for kind, row_id in profiles))
+    # One IN per kind, not one AND per profile: an IN list is one expanding parameter, so the
+    # statement compiles once whatever the number of profiles (a page's ten candidates cost a
+    # fresh compilation each time as ten ANDs).
+    by_kind: dict[EntityKind, list[int]] = {}
+    for kind, row_id in profiles:
+        by_kind.setdefault(kind, []).append(row_id)
+    return or_(
+        false(),
+        *(and_(kind_column == kind, id_column.in_(sorted(ids))) for kind, ids in sorted(by_kind.items())),
+    )
 
 
 def forget_profile_links(session: Session, kind: EntityKind, profile_id: int) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Integer, String, event, func, insert, select,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.enums import EntityKind
+from models.portal import Login
 from models.tables import (
     PROFILE_TABLES,
     Account,
@@ -90,13 +91,13 @@ def _topic_of(instance: object) -> tuple[str, int] | None:
         return "startups", instance.startup_id
     if isinstance(instance, Interaction):
         return Topic.interactions, instance.id
-    if isinstance(instance, Account | ApiKey | AccountProfile):
+    if isinstance(instance, Account | ApiKey | AccountProfile | Login):
         return Topic.accounts, instance.id if isinstance(instance, Account) else instance.account_id
     return None
 
 
 # Rows whose writes change another row (their parent) rather than themselves.
-_PART_OF_PARENT = (StartupMember, ApiKey, AccountProfile)
+_PART_OF_PARENT = (StartupMember, ApiKey, AccountProfile, Login)
 # When one flush writes a row twice, the strongest op stands.
 _STRENGTH = {ChangeOp.update: 0, ChangeOp.insert: 1, ChangeOp.delete: 2}
 

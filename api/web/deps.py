@@ -3,6 +3,8 @@ the role checks the API uses, CSRF-checked forms, and rendering in the page's la
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +24,7 @@ from api.matcher_service import MatcherService
 from api.security import Authorized, Principal
 from api.web.i18n import gettext_for
 from api.web.session import SessionCodec, WebSession
+from models.changes import FeedEntry, Topic
 from models.enums import AccountRole
 from models.portal import Login
 from models.tables import Account, Person
@@ -81,11 +84,47 @@ def _load_user(db: Session, account_id: int) -> WebUser | None:
     )
 
 
+class WebUsers:
+    """The signed-in people, remembered until the change feed reports a write that could alter
+    one: to accounts, logins or profiles (ownership follows teams and operators), as the API's
+    key cache does. Without it every page read the account, its login, its person and every
+    profile it owns before doing its own work.
+
+    A lookup that raced such a change is not kept: its generation is stale by then.
+    """
+
+    def __init__(self, *, max_size: int = 10_000) -> None:
+        self.max_size = max_size
+        self._known: dict[int, WebUser] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def get(self, db: Session, account_id: int) -> WebUser | None:
+        known = self._known.get(account_id)
+        if known is not None:
+            return known
+        generation = self._generation
+        user = _load_user(db, account_id)
+        with self._lock:
+            if user is not None and generation == self._generation:
+                if len(self._known) >= self.max_size:
+                    self._known.clear()
+                self._known[account_id] = user
+        return user
+
+    def changed(self, entries: Sequence[FeedEntry]) -> None:
+        if any(entry.topic != Topic.interactions for entry in entries):
+            with self._lock:
+                self._generation += 1
+                self._known.clear()
+
+
 async def optional_user(request: Request, session: WebSessionDep, db: SessionDep) -> WebUser | None:
     if session.account_id is None:
         return None
     await catch_up(request)
-    user = _load_user(db, session.account_id)
+    users: WebUsers = request.app.state.web_users
+    user = users.get(db, session.account_id)
     if user is None:
         session.sign_out()
     return user

@@ -17,8 +17,9 @@ from api.security import KIND_POLICIES, readable_row, writable_row
 from api.web.deps import FormDep, Role, UserDep, WebUser, page_of, render
 from api.web.forms import field_errors, form_values, optional_int
 from api.web.i18n import gettext_for
-from api.web.introductions import outgoing, pair_status, record, statuses
+from api.web.introductions import outgoing, pair_status, record, statuses, with_contacts
 from api.web.notices import announce
+from api.web.ranked import ranked_page
 from api.web.vocab import district_options, industry_label, industry_options, stage_label, stage_options
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind, MemberRole, PersonRole
@@ -186,18 +187,16 @@ def _matches(
     service: MatcherServiceDep, row_id: int, target: EntityKind, page: int, q: str
 ) -> tuple[list[Match], dict[str, int]]:
     """One page of recommendations, optionally narrowed to names containing ``q``."""
-    want = MAX_MATCHES if q else min(MAX_MATCHES, page * MATCHES_PER_PAGE + 1)
-    with service.reading() as matcher:
-        try:
-            found = matcher.recommend(EntityKind.startup, row_id, target, k=want)
-        except LookupError:
-            found = []
-    if q:
-        needle = q.casefold()
-        found = [m for m in found if needle in m.name.casefold()]
-    total = len(found) if q or len(found) < want else MAX_MATCHES
-    paging = page_of(total, page, MATCHES_PER_PAGE)
-    return found[paging["offset"] : paging["offset"] + MATCHES_PER_PAGE], paging
+    needle = q.casefold()
+    return ranked_page(
+        service,
+        (EntityKind.startup, row_id),
+        target,
+        page=page,
+        per_page=MATCHES_PER_PAGE,
+        depth=MAX_MATCHES,
+        keep=(lambda m, _: needle in m.name.casefold()) if q else None,
+    )
 
 
 @router.post("/founder/startups/{row_id}/requests")
@@ -249,5 +248,5 @@ async def my_requests(
             if q.casefold() in v.their_name.casefold() or q.casefold() in v.our_name.casefold()
         ]
     paging = page_of(len(views), page)
-    shown = views[paging["offset"] : paging["offset"] + paging["size"]]
+    shown = with_contacts(repository.session, views[paging["offset"] : paging["offset"] + paging["size"]])
     return render(request, "requests.html", {"user": user, "views": shown, "p": paging, "q": q})

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -155,31 +155,55 @@ def incoming(session: Session, owned: Iterable[Profile]) -> list[RequestView]:
 
 
 def _views(session: Session, rows: list[Interaction], *, mine: str) -> list[RequestView]:
-    """One view per pair (its latest request), seen from the ``mine`` end: "actor" or "target"."""
+    """One view per pair (its latest request), seen from the ``mine`` end: "actor" or "target".
+
+    Contacts are left out: a page reveals them with :func:`with_contacts` for the rows it shows,
+    not for every request the person ever made.
+    """
     latest: dict[tuple[Profile, Profile], Interaction] = {}
     for row in rows:  # newest first
         latest.setdefault(((row.actor_kind, row.actor_id), (row.target_kind, row.target_id)), row)
     answers = _answers(session, list(latest))
+    names = names_of(session, {side for pair in latest for side in pair})
     views = []
     for (requester, counterpart), row in latest.items():
         status = _status(answers.get((requester, counterpart)))
         ours, theirs = (requester, counterpart) if mine == "actor" else (counterpart, requester)
-        # Pending: the counterpart has not said yes, so nothing can be revealed (no query needed).
-        contacts = revealed_contacts(session, ours, theirs) if status not in {"pending", "declined"} else ()
         views.append(
             RequestView(
-                row.id,
-                ours,
-                theirs,
-                name_of(session, ours),
-                name_of(session, theirs),
-                row.kind,
-                status,
-                row.occurred_at,
-                contacts,
+                row.id, ours, theirs, names[ours], names[theirs], row.kind, status, row.occurred_at, ()
             )
         )
     return views
+
+
+def with_contacts(session: Session, views: Iterable[RequestView]) -> list[RequestView]:
+    """The views with the other side's contacts where both sides said yes."""
+    # Pending or declined: the counterpart has not said yes, so nothing can be revealed.
+    return [
+        v
+        if v.status in {"pending", "declined"}
+        else replace(v, contacts=revealed_contacts(session, v.ours, v.theirs))
+        for v in views
+    ]
+
+
+def names_of(session: Session, profiles: Iterable[Profile]) -> dict[Profile, str]:
+    """Each profile's name (empty when gone), one query per kind."""
+    wanted: dict[EntityKind, set[int]] = {}
+    for kind, row_id in profiles:
+        wanted.setdefault(kind, set()).add(row_id)
+    names: dict[Profile, str] = {}
+    for kind, ids in wanted.items():
+        table = PROFILE_TABLES[kind]
+        found = dict(session.execute(select(table.id, table.name).where(table.id.in_(sorted(ids)))).all())
+        names.update({(kind, i): str(found.get(i, "")) for i in ids})
+    return names
+
+
+def pending_count(session: Session, owned: Iterable[Profile]) -> int:
+    """How many requests to the caller's profiles wait for an answer."""
+    return sum(1 for v in incoming(session, owned) if v.status == "pending")
 
 
 def people_of(session: Session, profile: Profile) -> list[int]:

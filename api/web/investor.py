@@ -20,6 +20,7 @@ from api.web.forms import _marker, field_errors, form_values, optional_int
 from api.web.i18n import gettext_for
 from api.web.introductions import record
 from api.web.notices import announce
+from api.web.ranked import ranked_page
 from api.web.vocab import (
     district_label,
     district_options,
@@ -28,6 +29,7 @@ from api.web.vocab import (
     stage_label,
     stage_options,
 )
+from matcher.matcher import Match, Matcher
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
 from models.repository import Repository
@@ -139,23 +141,24 @@ async def deal_flow(
     lang = request.state.web_session.language
     gettext = gettext_for(lang)
     filters, errors = _filters(industry, stage, district, ask_min, ask_max)
+    needle = q.casefold()
+
+    def keep(match: Match, matcher: Matcher) -> bool:
+        ask = matcher.catalog_.tables[EntityKind.startup].record(match.id).get("funding_ask_cny")
+        return filters.admits_ask(ask) and needle in match.name.casefold()
+
+    shown, paging = ranked_page(
+        service,
+        (EntityKind.investor, investor.id),
+        EntityKind.startup,
+        page=page,
+        per_page=DEALS_PER_PAGE,
+        depth=DEAL_FLOW_DEPTH,
+        filters=filters.matcher_filters(),
+        keep=keep if q or filters.ask_min_wan is not None or filters.ask_max_wan is not None else None,
+    )
     with service.reading() as matcher:
-        try:
-            matches = matcher.recommend(
-                EntityKind.investor,
-                investor.id,
-                EntityKind.startup,
-                k=DEAL_FLOW_DEPTH,
-                filters=filters.matcher_filters(),
-            )
-        except LookupError:
-            matches = []
-        records = {m.id: matcher.catalog_.tables[EntityKind.startup].record(m.id) for m in matches}
-    matches = [m for m in matches if filters.admits_ask(records[m.id].get("funding_ask_cny"))]
-    if q:
-        matches = [m for m in matches if q.casefold() in m.name.casefold()]
-    paging = page_of(len(matches), page, DEALS_PER_PAGE)
-    shown = matches[paging["offset"] : paging["offset"] + DEALS_PER_PAGE]
+        records = {m.id: matcher.catalog_.tables[EntityKind.startup].record(m.id) for m in shown}
     stages = _pipeline_stages(repository, investor.id, [m.id for m in shown])
     context = {
         "user": user,

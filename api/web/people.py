@@ -17,8 +17,9 @@ from api.security import readable_row, writable_row
 from api.web.charts import Point, line_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.i18n import gettext_for
-from api.web.introductions import incoming, pair_status, record, statuses
+from api.web.introductions import incoming, pair_status, pending_count, record, statuses, with_contacts
 from api.web.notices import announce
+from api.web.ranked import ranked_page
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
@@ -33,6 +34,7 @@ MentorUser = Annotated[WebUser, Depends(Role(AccountRole.mentor))]
 Talent = Annotated[WebUser, Depends(Role(AccountRole.founder))]
 Operator = Annotated[WebUser, Depends(Role(AccountRole.operator))]
 PER_PAGE = 10
+SUGGESTION_DEPTH = 50
 OPENINGS = {"practice_base": EntityKind.practice_base, "post": EntityKind.post}
 # What a "yes" records, by who answers: an operator admits, a mentor mentors, others meet.
 ANSWER_YES = InteractionKind.contacted
@@ -42,14 +44,10 @@ def _owned(user: WebUser, kind: EntityKind) -> list[int]:
     return sorted(row_id for owned_kind, row_id in user.principal.owned if owned_kind is kind)
 
 
-def _recommend(
-    service: MatcherServiceDep, kind: EntityKind, row_id: int, target: EntityKind, k: int
-) -> list[Match]:
-    with service.reading() as matcher:
-        try:
-            return matcher.recommend(kind, row_id, target, k=k)
-        except LookupError:
-            return []
+def _suggested(
+    service: MatcherServiceDep, asker: tuple[EntityKind, int], target: EntityKind, page: int
+) -> tuple[list[Match], dict[str, int]]:
+    return ranked_page(service, asker, target, page=page, per_page=PER_PAGE, depth=SUGGESTION_DEPTH)
 
 
 def _paged(items: list[Any], page: int) -> tuple[list[Any], dict[str, int]]:
@@ -72,6 +70,7 @@ async def intros(
     if q:
         views = [v for v in views if q.casefold() in v.their_name.casefold()]
     shown, paging = _paged(views, page)
+    shown = with_contacts(repository.session, shown)
     return render(request, "intros.html", {"user": user, "views": shown, "p": paging, "q": q})
 
 
@@ -121,13 +120,11 @@ async def mentor_home(
         return render(request, "no_profile.html", {"user": user})
     mentor = repository.session.get(Mentor, ids[0])
     assert mentor is not None
-    suggestions, paging = _paged(
-        _recommend(service, EntityKind.mentor, mentor.id, EntityKind.startup, 50), page
-    )
+    suggestions, paging = _suggested(service, (EntityKind.mentor, mentor.id), EntityKind.startup, page)
     asked = statuses(
         repository.session, (EntityKind.mentor, mentor.id), [(m.kind, m.id) for m in suggestions]
     )
-    pending = sum(1 for v in incoming(repository.session, user.principal.owned) if v.status == "pending")
+    pending = pending_count(repository.session, user.principal.owned)
     context = {
         "user": user,
         "mentor": mentor,
@@ -174,8 +171,7 @@ async def talent(
     person_id = user.principal.person_id
     if person_id is None:
         return render(request, "no_profile.html", {"user": user})
-    found = _recommend(service, EntityKind.person, person_id, OPENINGS[tab], 50)
-    matches, paging = _paged(found, page)
+    matches, paging = _suggested(service, (EntityKind.person, person_id), OPENINGS[tab], page)
     asked = statuses(repository.session, (EntityKind.person, person_id), [(m.kind, m.id) for m in matches])
     return render(
         request, "talent.html", {"user": user, "matches": matches, "asked": asked, "p": paging, "tab": tab}
@@ -221,9 +217,7 @@ async def operator_home(
     chosen = writable_row(
         user.principal, KIND_OF_ENTITY[EntityKind.space], repository.session, space or ids[0]
     )
-    candidates, paging = _paged(
-        _recommend(service, EntityKind.space, chosen.id, EntityKind.startup, 50), page
-    )
+    candidates, paging = _suggested(service, (EntityKind.space, chosen.id), EntityKind.startup, page)
     ours = (EntityKind.space, chosen.id)
     asked = statuses(repository.session, ours, [(m.kind, m.id) for m in candidates])
     applied = {

@@ -22,7 +22,7 @@ from api.web.charts import Point, bar_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.forms import _marker
 from api.web.i18n import gettext_for
-from models.accounts import introductions_accepted
+from models.accounts import INTRODUCTION_KINDS
 from models.enums import REALISED_OUTCOMES, CardTier, EntityKind, InteractionKind
 from models.kinds import kind_spec
 from models.policy_applications import ApplicationStatus, status_counts
@@ -102,7 +102,7 @@ def dashboard(session: Session, start: dt.datetime, end: dt.datetime) -> Dashboa
         )
     ).all()
     pairs = {((EntityKind.startup, s), (k, t)) for s, k, t in requests}
-    accepted = [pair for pair in pairs if introductions_accepted(session, [pair[0]], [pair[1]])]
+    accepted = _accepted(session, pairs)
     invested = {
         (t, a)
         for a, t in session.execute(
@@ -136,6 +136,24 @@ def dashboard(session: Session, start: dt.datetime, end: dt.datetime) -> Dashboa
         exposure_gini=_gini([exposure.get(i, 0) for i in investor_ids]),
         policy_applications=_applications_by_status(session),
     )
+
+
+def _accepted(
+    session: Session, pairs: set[tuple[tuple[EntityKind, int], tuple[EntityKind, int]]]
+) -> list[tuple[tuple[EntityKind, int], tuple[EntityKind, int]]]:
+    """The requested introductions the counterpart said yes to (the rule of
+    :func:`models.accounts.introductions_accepted`), in one query rather than one per pair."""
+    answered = {
+        (startup, kind, row_id)
+        for startup, kind, row_id in session.execute(
+            select(Interaction.target_id, Interaction.actor_kind, Interaction.actor_id).where(
+                Interaction.actor_kind.in_([EntityKind.investor, EntityKind.mentor]),
+                Interaction.target_kind == EntityKind.startup,
+                Interaction.kind.in_(list(INTRODUCTION_KINDS)),
+            )
+        )
+    }
+    return [(ours, theirs) for ours, theirs in pairs if (ours[1], theirs[0], theirs[1]) in answered]
 
 
 def _applications_by_status(session: Session) -> dict[str, int]:

@@ -340,6 +340,8 @@ def test_staff_verify_an_investor_and_grant_a_b_card(app: Any) -> None:
         assert session.get(Investor, firm.id).active
         assert session.get(Person, account.person_id).card_tier.value == "B"
     assert "B 卡" in staff.get("/staff").text
+    # The newcomer's pages know at once: the signed-in person is remembered only until a change.
+    assert "等待工作人员审核" not in newcomer.get("/investor").text
 
 
 def test_the_operator_admits_a_candidate_and_a_seat_is_taken(app: Any) -> None:
