@@ -10,7 +10,7 @@ import pytest
 
 from matcher.catalog import Catalog
 from models.db import create_db_engine, migrate, session_factory
-from models.demo import DemoSize
+from models.demo import DemoSize, generate_ecosystem, load_ecosystem
 from models.identity import id_number_check_char
 from models.kinds import KINDS
 from models.transfer import import_records
@@ -197,6 +197,26 @@ def catalog_of(folder: Path, profiles: dict[str, list[dict[str, Any]]]) -> Catal
         catalog = Catalog.from_database(session)
     engine.dispose()
     return catalog
+
+
+def invested(investor: str, startup: str, day: str = "2025-06-01") -> dict[str, Any]:
+    """An interaction record: the investor backed the startup on ``day`` (Beijing midnight)."""
+    return {
+        "actor_kind": "investor",
+        "actor_external_id": investor,
+        "target_kind": "startup",
+        "target_external_id": startup,
+        "kind": "invested",
+        "occurred_at": f"{day}T00:00:00+08:00",
+    }
+
+
+def load_small_demo(database_url: str, *, seed: int, secret: str) -> None:
+    """The small demo ecosystem of ``seed`` imported into the migrated database at ``database_url``."""
+    engine = create_db_engine(database_url)
+    migrate(engine)
+    load_ecosystem(session_factory(engine), generate_ecosystem(seed, SMALL_DEMO), secret=secret)
+    engine.dispose()
 
 
 def shared_data_file(*parts: str) -> Path:

@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from models.db import create_db_engine, migrate, session_factory
-from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
-from tests.factories import SMALL_DEMO
+from tests.factories import load_small_demo
 from tests.servers import STARTUP_LIMIT_S, matcher_env, serving
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,10 +52,7 @@ def test_every_shell_block_of_the_readme_runs(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     settings = Settings(data_dir=data_dir)
-    engine = create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(42, SMALL_DEMO), secret=settings.secret_key)
-    engine.dispose()
+    load_small_demo(settings.resolved_database_url, seed=42, secret=settings.secret_key)
     with serving(data_dir) as server:
         address = server.url.removeprefix("http://")
         script = "set -euo pipefail\n" + "".join(

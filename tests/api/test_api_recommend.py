@@ -14,19 +14,14 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from matcher.features import FEATURE_NAMES
 from matcher.ranker import RankerParams, TrainingWindow, fit_ranker, load_ranker, save_ranker
-from models.db import create_db_engine, migrate, session_factory
-from models.demo import generate_ecosystem, load_ecosystem
 from models.settings import Settings
 from tests.auth import admin_headers
 from tests.conftest import TEST_SECRET
-from tests.factories import SMALL_DEMO
+from tests.factories import load_small_demo
 
 
 def _load_small_demo(settings: Settings) -> None:
-    engine = create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL_DEMO), secret=TEST_SECRET)
-    engine.dispose()
+    load_small_demo(settings.resolved_database_url, seed=3, secret=TEST_SECRET)
 
 
 @pytest.fixture(scope="module")

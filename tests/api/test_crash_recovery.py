@@ -30,7 +30,6 @@ from sqlalchemy import Engine, func, select
 from api.matcher_service import MatcherService
 from embeddings.index import VectorIndex
 from models.db import create_db_engine, migrate, session_factory, transaction
-from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
 from models.kinds import KINDS
 from models.repository import Repository
@@ -38,7 +37,7 @@ from models.rounds import AllocationRound, ProposedMatch, RoundCreate, RoundStor
 from models.settings import Settings
 from models.tables import Interaction, Space, Startup
 from models.transfer import import_records
-from tests.factories import SMALL_DEMO, samples
+from tests.factories import load_small_demo, samples
 from tests.servers import MATCHER, Server, matcher_env, serving
 
 pytestmark = pytest.mark.slow
@@ -211,10 +210,7 @@ def test_an_index_save_killed_midway_loads_as_a_whole_state(tmp_path: Path) -> N
     data_dir = tmp_path / "data"
     settings = Settings(data_dir=data_dir, environment="test", secret_key=SECRET)
     settings.ensure_dirs()
-    engine = create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL_DEMO), secret=SECRET)
-    engine.dispose()
+    load_small_demo(settings.resolved_database_url, seed=3, secret=SECRET)
     churn = subprocess.Popen(
         [sys.executable, "-c", _CHURN],
         env=matcher_env(data_dir, None, MATCHER_ENVIRONMENT="test", MATCHER_SECRET_KEY=SECRET),

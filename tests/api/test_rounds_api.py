@@ -12,13 +12,11 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import app as cli
-from models.db import create_db_engine, migrate, session_factory
-from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import AccountRole
 from models.settings import Settings
 from tests.auth import account_headers, admin_headers
 from tests.conftest import TEST_SECRET
-from tests.factories import SMALL_DEMO
+from tests.factories import load_small_demo
 
 SPACES_IN_ROUND = 4
 PLACES_EACH = 2
@@ -28,10 +26,9 @@ UNLIMITED = 10**9
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder: Path = tmp_path_factory.mktemp("rounds")
-    engine = create_db_engine(Settings(data_dir=folder, environment="test").resolved_database_url)
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(5, SMALL_DEMO), secret=TEST_SECRET)
-    engine.dispose()
+    load_small_demo(
+        Settings(data_dir=folder, environment="test").resolved_database_url, seed=5, secret=TEST_SECRET
+    )
     return folder
 
 

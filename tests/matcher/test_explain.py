@@ -11,7 +11,7 @@ from matcher.keywords import is_telling
 from matcher.matcher import Match, Matcher
 from models.enums import EntityKind
 from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
-from tests.factories import catalog_of
+from tests.factories import catalog_of, invested
 
 
 def _startup(external_id: str, name: str, one_liner: str) -> dict[str, Any]:
@@ -29,17 +29,6 @@ def _investor(external_id: str, name: str) -> dict[str, Any]:
     return {"external_id": external_id, "name": name, "investor_type": "vc", "thesis": "智能制造 工业视觉"}
 
 
-def _invested(investor: str, startup: str) -> dict[str, Any]:
-    return {
-        "actor_kind": "investor",
-        "actor_external_id": investor,
-        "target_kind": "startup",
-        "target_external_id": startup,
-        "kind": "invested",
-        "occurred_at": "2025-06-01T00:00:00+08:00",
-    }
-
-
 PROFILES = {
     "startups": [
         _startup("S-query", "慧眼视觉", "工业视觉 缺陷检测 汽车零部件"),
@@ -48,9 +37,9 @@ PROFILES = {
     ],
     "investors": [_investor("I-lead", "光谷视觉基金"), _investor("I-co", "长江智造资本")],
     "interactions": [
-        _invested("I-lead", "S-peer"),
-        _invested("I-lead", "S-shared"),
-        _invested("I-co", "S-shared"),
+        invested("I-lead", "S-peer"),
+        invested("I-lead", "S-shared"),
+        invested("I-co", "S-shared"),
     ],
 }
 
@@ -117,7 +106,7 @@ def _robotics_world(folder: Path) -> Matcher:
         "investors": [
             {"external_id": "I-vc", "name": "光谷创投", "investor_type": "vc", "thesis": generic + "缺陷检测"}
         ],
-        "interactions": [_invested("I-vc", "S-diag")],
+        "interactions": [invested("I-vc", "S-diag")],
     }
     return Matcher(encoder=HashingEncoder(), config=NO_EXPOSURE_CAP).fit(catalog_of(folder, profiles))
 

@@ -20,7 +20,7 @@ from matcher.matcher import Matcher
 from models.enums import EntityKind, InteractionKind
 from models.schemas import BEIJING
 from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
-from tests.factories import catalog_of
+from tests.factories import catalog_of, invested
 
 CITIES = {
     "S-wh1": "武汉",
@@ -42,17 +42,6 @@ def _startup(external_id: str, city: str) -> dict[str, Any]:
     }
 
 
-def _invested(investor: str, startup: str, day: str) -> dict[str, Any]:
-    return {
-        "actor_kind": "investor",
-        "actor_external_id": investor,
-        "target_kind": "startup",
-        "target_external_id": startup,
-        "kind": "invested",
-        "occurred_at": f"{day}T00:00:00+08:00",
-    }
-
-
 PROFILES = {
     "startups": [_startup(sid, city) for sid, city in CITIES.items()] + [_startup("S-query", "Wuhan")],
     "investors": [
@@ -61,13 +50,13 @@ PROFILES = {
         {"external_id": "I-new", "name": "新基金", "investor_type": "angel"},
     ],
     "interactions": [
-        _invested("I-local", "S-wh1", "2014-03-01"),
-        _invested("I-local", "S-wh2", "2014-06-01"),
-        _invested("I-local", "S-xy", "2014-07-01"),
-        _invested("I-local", "S-bj", "2015-02-01"),
-        _invested("I-far", "S-sz", "2014-05-01"),
-        _invested("I-far", "S-bj", "2014-08-01"),
-        _invested("I-local", "S-wh3", "2016-05-01"),  # after the clock of most tests
+        invested("I-local", "S-wh1", "2014-03-01"),
+        invested("I-local", "S-wh2", "2014-06-01"),
+        invested("I-local", "S-xy", "2014-07-01"),
+        invested("I-local", "S-bj", "2015-02-01"),
+        invested("I-far", "S-sz", "2014-05-01"),
+        invested("I-far", "S-bj", "2014-08-01"),
+        invested("I-local", "S-wh3", "2016-05-01"),  # after the clock of most tests
     ],
 }
 CLOCK = dt.datetime(2015, 1, 1, tzinfo=BEIJING)

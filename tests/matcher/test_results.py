@@ -12,22 +12,18 @@ from matcher.catalog import Catalog
 from matcher.config import MatcherConfig, RerankConfig
 from matcher.matcher import Match, Matcher, display_scores
 from matcher.summary import SUMMARIES
-from models.db import create_db_engine, migrate, session_factory
-from models.demo import generate_ecosystem, load_ecosystem
+from models.db import create_db_engine, session_factory
 from models.enums import EntityKind, InteractionKind
 from models.schemas import BEIJING
 from tests.conftest import TEST_SECRET
 from tests.doubles import HashingEncoder
-from tests.factories import SMALL_DEMO
+from tests.factories import load_small_demo
 
 
 @pytest.fixture(scope="module")
 def catalog_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder: Path = tmp_path_factory.mktemp("results")
-    engine = create_db_engine(f"sqlite:///{folder / 'demo.db'}")
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(3, SMALL_DEMO), secret=TEST_SECRET)
-    engine.dispose()
+    load_small_demo(f"sqlite:///{folder / 'demo.db'}", seed=3, secret=TEST_SECRET)
     return folder / "demo.db"
 
 

@@ -20,8 +20,7 @@ from matcher.matcher import Match
 from models import transfer
 from models.accounts import create_account, issue_key, revoke_key
 from models.changes import ChangeOp, FeedEntry, changes_after, latest_change_id
-from models.db import create_db_engine, migrate, session_factory, transaction
-from models.demo import generate_ecosystem, load_ecosystem
+from models.db import create_db_engine, session_factory, transaction
 from models.enums import AccountRole, EntityKind
 from models.kinds import KINDS
 from models.repository import Repository
@@ -29,7 +28,7 @@ from models.settings import Settings
 from models.tables import Investor, Startup
 from models.transfer import import_records
 from tests.conftest import TEST_SECRET
-from tests.factories import SMALL_DEMO, samples
+from tests.factories import load_small_demo, samples
 
 
 def _import_samples(factory: sessionmaker[Session]) -> None:
@@ -120,10 +119,7 @@ def test_key_and_team_writes_count_as_changes_of_their_account_and_startup(
 
 @pytest.fixture
 def demo_settings(settings: Settings) -> Settings:
-    engine = create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(5, SMALL_DEMO), secret=TEST_SECRET)
-    engine.dispose()
+    load_small_demo(settings.resolved_database_url, seed=5, secret=TEST_SECRET)
     return settings
 
 
@@ -328,10 +324,7 @@ def test_two_workers_serve_each_others_writes(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path / "data", environment="test", secret_key=TEST_SECRET)
     settings.ensure_dirs()
-    engine = create_db_engine(settings.resolved_database_url)
-    migrate(engine)
-    load_ecosystem(session_factory(engine), generate_ecosystem(5, SMALL_DEMO), secret=TEST_SECRET)
-    engine.dispose()
+    load_small_demo(settings.resolved_database_url, seed=5, secret=TEST_SECRET)
     log = tmp_path / "serve.log"
     with serving(settings.data_dir, log=log, MATCHER_WORKERS="2") as server:
 
