@@ -7,13 +7,25 @@ district) keep their own explanation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from fastapi import Request
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
+from api.web.deps import WebUser, render
 from api.web.i18n import Gettext
+from api.web.vocab import district_options, industry_options, stage_options
+
+# A form's picker: its options (code, label) in a language.
+Picker = Callable[[str], Sequence[tuple[str, str]]]
+VOCABULARIES: Mapping[str, Picker] = {
+    "industries": industry_options,
+    "stages": stage_options,
+    "districts": district_options,
+}
 
 # The English source of each message; the catalogue translates it (extracted from here).
 _MESSAGES = {
@@ -108,3 +120,21 @@ def optional_int(text: str) -> int | str | None:
     if not cleaned:
         return None
     return int(cleaned) if cleaned.isdigit() else cleaned
+
+
+def render_form(
+    request: Request,
+    template: str,
+    user: WebUser,
+    values: Mapping[str, Any],
+    errors: Mapping[str, str],
+    *,
+    pickers: Mapping[str, Picker] = VOCABULARIES,
+    status_code: int = 200,
+) -> Response:
+    """A form page: what the person typed, each field's error, and the options of its pickers in
+    the page's language (a refused submit answers 422 with all three)."""
+    language = request.state.web_session.language
+    context = {"user": user, "values": values, "errors": errors}
+    context |= {name: options(language) for name, options in pickers.items()}
+    return render(request, template, context, status_code=status_code)

@@ -3,7 +3,7 @@ requests and space applications, and the status of every request."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import RedirectResponse, Response
@@ -15,12 +15,12 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import KIND_POLICIES, readable_row, writable_row
 from api.web.deps import FormDep, Role, UserDep, WebUser, page_of, render
-from api.web.forms import field_errors, form_values, optional_int
+from api.web.forms import field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
 from api.web.introductions import outgoing, pair_status, record, statuses, with_contacts
 from api.web.notices import announce
 from api.web.ranked import ranked_page
-from api.web.vocab import district_options, industry_label, industry_options, stage_label, stage_options
+from api.web.vocab import industry_label, stage_label
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind, MemberRole, PersonRole
 from models.kinds import KIND_OF_ENTITY, kind_spec
@@ -69,24 +69,9 @@ async def founder_home(request: Request, user: Founder, repository: RepositoryDe
     )
 
 
-def _startup_form(
-    request: Request, user: WebUser, values: dict[str, Any], errors: dict[str, str], code: int = 200
-) -> Response:
-    lang = request.state.web_session.language
-    context = {
-        "user": user,
-        "values": values,
-        "errors": errors,
-        "industries": industry_options(lang),
-        "stages": stage_options(lang),
-        "districts": district_options(lang),
-    }
-    return render(request, "startup_form.html", context, status_code=code)
-
-
 @router.get("/founder/startups/new")
 async def new_startup(request: Request, user: Founder) -> Response:
-    return _startup_form(request, user, {"industries": []}, {})
+    return render_form(request, "startup_form.html", user, {"industries": []}, {})
 
 
 @router.post("/founder/startups/new")
@@ -124,7 +109,7 @@ async def create_startup(
             found["funding_ask_wan"] = found.pop("funding_ask_cny")
         errors = found | errors
     if errors:
-        return _startup_form(request, user, values, errors, 422)
+        return render_form(request, "startup_form.html", user, values, errors, status_code=422)
     session = repository.session
     me = session.get(Person, user.principal.person_id)
     assert me is not None

@@ -16,7 +16,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import readable_row, writable_row
 from api.web.deps import FormDep, Role, WebUser, page_of, render
-from api.web.forms import _marker, field_errors, form_values, optional_int
+from api.web.forms import _marker, field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
 from api.web.introductions import record
 from api.web.notices import announce
@@ -358,21 +358,6 @@ async def pipeline_xlsx(request: Request, user: InvestorUser, repository: Reposi
 THESIS_FIELDS = ("thesis", "industries", "stages", "districts", "ticket_min_wan", "ticket_max_wan")
 
 
-def _thesis_form(
-    request: Request, user: WebUser, values: dict[str, Any], errors: dict[str, str], code: int = 200
-) -> Response:
-    lang = request.state.web_session.language
-    context = {
-        "user": user,
-        "values": values,
-        "errors": errors,
-        "industries": industry_options(lang),
-        "stage_options": stage_options(lang),
-        "districts": district_options(lang),
-    }
-    return render(request, "thesis.html", context, status_code=code)
-
-
 @router.get("/investor/thesis")
 async def thesis_page(request: Request, user: InvestorUser, repository: RepositoryDep) -> Response:
     found = _investor_or_empty(request, user, repository)
@@ -386,7 +371,7 @@ async def thesis_page(request: Request, user: InvestorUser, repository: Reposito
         "ticket_min_wan": str(found.ticket_min_cny // TEN_THOUSAND) if found.ticket_min_cny else "",
         "ticket_max_wan": str(found.ticket_max_cny // TEN_THOUSAND) if found.ticket_max_cny else "",
     }
-    return _thesis_form(request, user, values, {})
+    return render_form(request, "thesis.html", user, values, {})
 
 
 @router.post("/investor/thesis")
@@ -405,7 +390,7 @@ async def save_thesis(
         if isinstance(value, str):
             errors[name] = gettext("Enter a whole number.")
     if errors:
-        return _thesis_form(request, user, values, errors, 422)
+        return render_form(request, "thesis.html", user, values, errors, status_code=422)
     changes = {
         "thesis": values.get("thesis", ""),
         "industries": values["industries"],
@@ -424,7 +409,8 @@ async def save_thesis(
             "ticket_max_cny": "ticket_max_wan",
             "__all__": "ticket_max_wan",
         }
-        return _thesis_form(request, user, values, {renamed.get(k, k): v for k, v in found.items()}, 422)
+        errors = {renamed.get(k, k): v for k, v in found.items()}
+        return render_form(request, "thesis.html", user, values, errors, status_code=422)
     repository.save(spec, investor, model)
     repository.session.commit()
     return RedirectResponse("/investor", status.HTTP_303_SEE_OTHER)

@@ -18,7 +18,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.round_service import solve_and_store
 from api.web.deps import FormDep, Role, WebUser, page_of, render
-from api.web.forms import _marker, field_errors, form_values, optional_int
+from api.web.forms import Picker, _marker, field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
 from api.web.investor import _industry_codes
 from api.web.notices import announce_round, kinds_of
@@ -105,19 +105,15 @@ async def rounds(
     return render(request, "rounds.html", context)
 
 
-def _round_form(
-    request: Request, user: WebUser, values: dict[str, Any], errors: dict[str, str], code: int = 200
-) -> Response:
-    lang = request.state.web_session.language
-    context = {
-        "user": user,
-        "values": values,
-        "errors": errors,
-        "kinds": [(kind.value, gettext_for(lang)(label)) for kind, label in KIND_LABELS.items()],
-        "industries": industry_options(lang),
-        "districts": district_options(lang),
-    }
-    return render(request, "round_form.html", context, status_code=code)
+def _round_kinds(language: str) -> list[tuple[str, str]]:
+    return [(kind.value, gettext_for(language)(label)) for kind, label in KIND_LABELS.items()]
+
+
+ROUND_PICKERS: dict[str, Picker] = {
+    "kinds": _round_kinds,
+    "industries": industry_options,
+    "districts": district_options,
+}
 
 
 @router.get("/staff/rounds/new")
@@ -129,7 +125,7 @@ async def new_round(request: Request, user: Staff) -> Response:
         "max_applicants": "100",
         "max_counterparts": "20",
     }
-    return _round_form(request, user, defaults, {})
+    return render_form(request, "round_form.html", user, defaults, {}, pickers=ROUND_PICKERS)
 
 
 def _pick(
@@ -179,7 +175,9 @@ async def create_round(request: Request, user: Staff, form: FormDep, store: Stor
     except ValueError:
         errors["kind"] = gettext("Choose one of the options.")
     if errors:
-        return _round_form(request, user, values, errors, 422)
+        return render_form(
+            request, "round_form.html", user, values, errors, pickers=ROUND_PICKERS, status_code=422
+        )
     spec = ROUND_KINDS[kind]
     repository = store.repository
     filters = {"district": values.get("district", ""), "industry": values.get("industry", "")}
@@ -199,7 +197,9 @@ async def create_round(request: Request, user: Staff, form: FormDep, store: Stor
             "No counterpart with places left matches these filters; widen them."
         )
     if errors:
-        return _round_form(request, user, values, errors, 422)
+        return render_form(
+            request, "round_form.html", user, values, errors, pickers=ROUND_PICKERS, status_code=422
+        )
     try:
         model = RoundCreate(
             name=values.get("name", ""),
@@ -209,7 +209,15 @@ async def create_round(request: Request, user: Staff, form: FormDep, store: Stor
             counterparts=[CounterpartEntry(external_id=e) for e in counterparts],
         )
     except ValidationError as error:
-        return _round_form(request, user, values, field_errors(error, gettext), 422)
+        return render_form(
+            request,
+            "round_form.html",
+            user,
+            values,
+            field_errors(error, gettext),
+            pickers=ROUND_PICKERS,
+            status_code=422,
+        )
     with _refusals_as_pages():
         row = store.create(model)
     store.session.commit()
