@@ -27,12 +27,12 @@ def catalog_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "demo.db"
 
 
-def _matcher(source: Path, *, diversity: float = 0.8, exposure_cap: float | None = 0.2) -> Matcher:
+def _matcher(source: Path, *, relevance_weight: float = 0.8, exposure_cap: float | None = 0.2) -> Matcher:
     engine = create_db_engine(f"sqlite:///{source}")
     with session_factory(engine)() as session:
         catalog = Catalog.from_database(session)
     engine.dispose()
-    config = MatcherConfig(rerank=RerankConfig(relevance_weight=diversity, exposure_cap=exposure_cap))
+    config = MatcherConfig(rerank=RerankConfig(relevance_weight=relevance_weight, exposure_cap=exposure_cap))
     return Matcher(encoder=HashingEncoder(), config=config).fit(catalog)
 
 
@@ -130,14 +130,14 @@ def test_a_band_of_raw_scores_spreads_over_the_displayed_scale(matcher: Matcher)
 
 
 def test_ranks_follow_scores_unless_something_moved_them(catalog_source: Path) -> None:
-    undiverse = _matcher(catalog_source, diversity=1.0, exposure_cap=None)
+    undiverse = _matcher(catalog_source, relevance_weight=1.0, exposure_cap=None)
     for matches in _lists(undiverse, EntityKind.investor, EntityKind.startup):
         assert [m.rank for m in matches] == list(range(1, len(matches) + 1))
         assert all(m.moved_by is None and m.score_rank == m.rank for m in matches)
 
 
 def test_a_move_by_the_diversity_rerank_is_said(catalog_source: Path) -> None:
-    diverse = _matcher(catalog_source, diversity=0.5, exposure_cap=None)
+    diverse = _matcher(catalog_source, relevance_weight=0.5, exposure_cap=None)
     moved = 0
     for matches in _lists(diverse, EntityKind.investor, EntityKind.startup):
         for match in matches:
@@ -147,11 +147,11 @@ def test_a_move_by_the_diversity_rerank_is_said(catalog_source: Path) -> None:
         scores = [m.score for m in matches]
         out_of_order = any(a < b for a, b in itertools.pairwise(scores))
         assert not out_of_order or any(m.moved_by for m in matches)
-    assert moved, "diversity 0.5 should move some candidate"
+    assert moved, "relevance_weight 0.5 should move some candidate"
 
 
 def test_a_move_by_the_exposure_cap_is_said(catalog_source: Path) -> None:
-    capped = _matcher(catalog_source, diversity=1.0, exposure_cap=0.5)
+    capped = _matcher(catalog_source, relevance_weight=1.0, exposure_cap=0.5)
     query = _first_ids(capped, EntityKind.investor, 1)[0]
     lists = [capped.recommend(EntityKind.investor, query, EntityKind.startup, k=5) for _ in range(25)]
     warm = lists[20:]  # the cap counts once 20 lists were shown
