@@ -85,13 +85,16 @@ class MatcherService:
             catalog = Catalog.from_database(session, kinds=kinds)
         chosen = self.settings.serving_ranker_dir
         ranker = load_ranker(chosen) if chosen is not None else None
+        # A rebuild analyses only the texts new since the last one (off the lock: the matcher
+        # serving meanwhile changes only under catch_up, which this build runs inside).
+        previous = self._matcher.channels_.feature_counts if self._matcher and kinds is None else None
         matcher = Matcher(
             encoder=encoder_for(self.settings),
             scorer=ranker,
             config=MatcherConfig.from_settings(self.settings),
             index_dir=self.settings.index_dir,
             show_progress=show_progress,
-        ).fit(catalog, refit_lexical=refit_lexical, kinds=kinds)
+        ).fit(catalog, refit_lexical=refit_lexical, kinds=kinds, feature_counts=previous)
         if kinds is None:
             self._persist(matcher)
         with self._lock:

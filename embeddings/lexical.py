@@ -9,13 +9,14 @@ so a saved vectorizer can be loaded from an untrusted place without running code
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
-import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-__all__ = ["LexicalVectorizer", "normalize_text", "tokenize_zh"]
+__all__ = ["FeatureCounts", "LexicalVectorizer", "normalize_text", "text_key", "tokenize_zh"]
 
 # jieba logs its dictionary loading at DEBUG/INFO on the root of its own logger; the matcher's
 # logs should not carry it.
@@ -35,6 +36,9 @@ _STATE_FILE = "lexical.json"
 _IDF_FILE = "idf.npz"
 # A chunk is a run of letters/digits/CJK; everything else (punctuation, spaces) separates chunks.
 _CHUNK = re.compile(r"[^\W_]+", re.UNICODE)
+# jieba's own first split of a text into blocks it segments independently.
+_JIEBA_BLOCK = jieba.re_han_default
+BLOCK_CACHE_SIZE = 1 << 15
 
 
 def normalize_text(text: str) -> str:
@@ -44,7 +48,16 @@ def normalize_text(text: str) -> str:
 
 def tokenize_zh(text: str) -> list[str]:
     """jieba words of ``text``: Latin lower-cased, punctuation and whitespace dropped."""
-    return [word for word in jieba.lcut(normalize_text(text)) if _CHUNK.fullmatch(word)]
+    return [word for block in _JIEBA_BLOCK.split(normalize_text(text)) if block for word in _cut_block(block)]
+
+
+@functools.lru_cache(maxsize=BLOCK_CACHE_SIZE)
+def _cut_block(block: str) -> tuple[str, ...]:
+    """jieba cuts each block on its own (it splits a text at the same pattern first), so a
+    block's words do not depend on its text: labels and stock phrases recur across profiles
+    (90 % of the demo's block characters) and are cut once. Valid while jieba's dictionary is
+    not changed at run time (nothing here adds words)."""
+    return tuple(word for word in jieba.lcut(block) if _CHUNK.fullmatch(word))
 
 
 def _char_ngrams(text: str, low: int, high: int) -> list[str]:
@@ -53,8 +66,70 @@ def _char_ngrams(text: str, low: int, high: int) -> list[str]:
     for chunk in _CHUNK.findall(normalize_text(text)):
         padded = f" {chunk} "
         for n in range(low, high + 1):
-            grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1) if padded[i : i + n] != " ")
+            # A lone padding space is no 1-gram: the 1-grams are the chunk's characters.
+            grams.extend(chunk if n == 1 else [padded[i : i + n] for i in range(len(padded) - n + 1)])
     return grams
+
+
+def text_key(text: str) -> str:
+    """A short digest naming a text without holding it."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class FeatureCounts:
+    """Each text's raw feature counts, analysed (jieba, n-grams) once and remembered.
+
+    Analysing a text costs ~1 ms, nearly all of a fit; a refit after a bulk import reuses
+    what the fit before learned of the texts it already had, so only new texts are analysed.
+    Texts are remembered by :func:`text_key`, never as text, so :meth:`forget` can drop a
+    replaced or erased one by its key. Belongs to one vectorizer's analysis (its params).
+    """
+
+    def __init__(self, analyse: Callable[[str], list[str]], params: tuple[Any, ...]) -> None:
+        self.analyse = analyse
+        self.params = params
+        self.feature_ids: dict[str, int] = {}
+        self.ordered: list[str] = []  # every raw feature, by column
+        self._rows: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
+
+    def matrix(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """(n, raw features) counts, one row per text; a column per feature ever seen."""
+        rows = [self._row(text) for text in texts]
+        lengths = np.fromiter((len(ids) for ids, _ in rows), np.int64, len(rows))
+        indptr = np.concatenate([[0], np.cumsum(lengths)])
+        empty = np.empty(0, np.int32)
+        indices = np.concatenate([empty, *(ids for ids, _ in rows)])
+        counts = np.concatenate([empty, *(c for _, c in rows)])
+        return sp.csr_matrix((counts, indices, indptr), shape=(len(rows), len(self.feature_ids)))
+
+    def keep(self, keys: Iterable[str]) -> None:
+        """Forget every text but those of ``keys``."""
+        wanted = set(keys)
+        self._rows = {key: row for key, row in self._rows.items() if key in wanted}
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._rows.pop(key, None)
+
+    def _row(self, text: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        key = text_key(text)
+        row = self._rows.get(key)
+        if row is None:
+            counts = Counter(self.analyse(text))
+            get = self.feature_ids.get
+            columns = [get(feature, -1) for feature in counts]
+            if -1 in columns:
+                columns = [self._column(f) if c < 0 else c for f, c in zip(counts, columns, strict=True)]
+            row = self._rows[key] = (
+                np.asarray(columns, dtype=np.int32),
+                np.fromiter(counts.values(), np.int32, len(counts)),
+            )
+        return row
+
+    def _column(self, feature: str) -> int:
+        column = self.feature_ids[feature] = len(self.ordered)
+        self.ordered.append(feature)
+        return column
 
 
 class LexicalVectorizer:
@@ -99,42 +174,76 @@ class LexicalVectorizer:
             feats.extend(f"c:{gram}" for gram in _char_ngrams(text, max(low, 1), high))
         return feats
 
-    def fit(self, texts: Iterable[str]) -> Self:
-        doc_freq: Counter[str] = Counter()
-        n_docs = 0
-        for text in texts:
-            doc_freq.update(set(self.features(text)))
-            n_docs += 1
-        kept = sorted((f for f, df in doc_freq.items() if df >= self.min_df), key=lambda f: (-doc_freq[f], f))
-        if self.max_features is not None:
-            kept = kept[: self.max_features]
-        self.vocabulary_: dict[str, int] = {feature: i for i, feature in enumerate(kept)}
-        counts = np.array([doc_freq[f] for f in kept], dtype=np.float64)
-        # Smoothed IDF as in scikit-learn: as if one extra document contained every feature.
-        self.idf_: npt.NDArray[np.float32] = (np.log((1 + n_docs) / (1 + counts)) + 1).astype(np.float32)
+    def feature_counts(self) -> FeatureCounts:
+        """A memo of texts' raw features for this vectorizer, to pass to fit and transform."""
+        return FeatureCounts(self.features, self._analysis_params())
+
+    def _analysis_params(self) -> tuple[Any, ...]:
+        return self.use_words, tuple(self.char_ngram_range)
+
+    def _counts(self, counts: FeatureCounts | None) -> FeatureCounts:
+        if counts is None:
+            return self.feature_counts()
+        if counts.params != self._analysis_params():
+            raise ValueError(f"counts: made for analysis {counts.params}, not {self._analysis_params()}")
+        return counts
+
+    def fit(self, texts: Sequence[str], *, counts: FeatureCounts | None = None) -> Self:
+        """Learn the vocabulary and IDF; ``counts`` remembers each text's analysis for later calls."""
+        counts = self._counts(counts)
+        self._fit_counts(counts.matrix(texts), np.asarray(counts.ordered, dtype=str))
         return self
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def _fit_counts(self, matrix: sp.csr_matrix, names: npt.NDArray[np.str_]) -> None:
+        # Each row holds a feature once, so a column's entries are its document frequency.
+        doc_freq = np.bincount(matrix.indices, minlength=len(names))
+        candidates = np.flatnonzero(doc_freq >= max(self.min_df, 1))
+        # Most frequent first, ties by the feature string: a deterministic vocabulary.
+        kept = candidates[np.lexsort((names[candidates], -doc_freq[candidates]))]
+        if self.max_features is not None:
+            kept = kept[: self.max_features]
+        self.vocabulary_: dict[str, int] = {feature: i for i, feature in enumerate(names[kept].tolist())}
+        # Smoothed IDF as in scikit-learn: as if one extra document contained every feature.
+        n_docs = matrix.shape[0]
+        frequencies = doc_freq[kept].astype(np.float64)
+        self.idf_: npt.NDArray[np.float32] = (np.log((1 + n_docs) / (1 + frequencies)) + 1).astype(np.float32)
+
+    def transform(self, texts: Sequence[str], *, counts: FeatureCounts | None = None) -> sp.csr_matrix:
         """(n, n_features) CSR float32, rows L2-normalised; a text with no known feature is a zero row."""
         self._check_fitted()
-        indptr: list[int] = [0]
-        indices: list[int] = []
-        values: list[float] = []
-        for text in texts:
-            counts = Counter(i for f in self.features(text) if (i := self.vocabulary_.get(f)) is not None)
-            row = sorted(counts.items())
-            weights = [self._tf(c) * float(self.idf_[i]) for i, c in row]
-            norm = math.sqrt(sum(w * w for w in weights)) or 1.0
-            indices.extend(i for i, _ in row)
-            values.extend(w / norm for w in weights)
-            indptr.append(len(indices))
-        return sp.csr_matrix(
-            (np.asarray(values, dtype=np.float32), np.asarray(indices, dtype=np.int64), indptr),
-            shape=(len(texts), len(self.vocabulary_)),
-        )
+        counts = self._counts(counts)
+        return self._weighted(counts.matrix(texts), counts.ordered)
 
-    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return self.fit(texts).transform(texts)
+    def fit_transform(self, texts: Sequence[str], *, counts: FeatureCounts | None = None) -> sp.csr_matrix:
+        """Fit and transform, each text analysed once."""
+        counts = self._counts(counts)
+        matrix = counts.matrix(texts)
+        self._fit_counts(matrix, np.asarray(counts.ordered, dtype=str))
+        return self._weighted(matrix, counts.ordered)
+
+    def _weighted(self, matrix: sp.csr_matrix, names: Sequence[str]) -> sp.csr_matrix:
+        """Raw counts (columns named by ``names``) as TF-IDF rows over the vocabulary, L2-normalised."""
+        # Only the features present are looked up: one text's transform stays cheap.
+        present = np.unique(matrix.indices)
+        to_vocabulary = np.full(len(names), -1, dtype=np.int64)
+        vocabulary = self.vocabulary_
+        to_vocabulary[present] = [vocabulary.get(names[raw], -1) for raw in present.tolist()]
+        columns = to_vocabulary[matrix.indices]
+        known = columns >= 0
+        rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[known]
+        columns = columns[known]
+        tf = matrix.data[known].astype(np.float64)
+        if self.sublinear_tf:
+            tf = 1.0 + np.log(tf)
+        weights = tf * self.idf_[columns].astype(np.float64)
+        norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=matrix.shape[0]))
+        norms[norms == 0] = 1.0
+        weighted = sp.csr_matrix(
+            ((weights / norms[rows]).astype(np.float32), (rows, columns)),
+            shape=(matrix.shape[0], len(self.vocabulary_)),
+        )
+        weighted.sort_indices()
+        return weighted
 
     def save(self, directory: Path) -> None:
         """Write ``lexical.json`` (params, vocabulary) and ``idf.npz`` into ``directory``."""
@@ -157,9 +266,6 @@ class LexicalVectorizer:
         with np.load(directory / _IDF_FILE, allow_pickle=False) as arrays:
             vectorizer.idf_ = arrays["idf"].astype(np.float32)
         return vectorizer
-
-    def _tf(self, count: int) -> float:
-        return 1.0 + math.log(count) if self.sublinear_tf else float(count)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "vocabulary_"):

@@ -22,6 +22,7 @@ import numpy as np
 
 from embeddings.chinese import chinese_encoder
 from embeddings.encoder import Encoder
+from embeddings.lexical import FeatureCounts
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
 from matcher.collaborative import CollaborativeIndex, QuerySignals
@@ -187,12 +188,14 @@ class Matcher:
         channels: Channels | None = None,
         refit_lexical: bool = False,
         kinds: Collection[EntityKind] | None = None,
+        feature_counts: FeatureCounts | None = None,
     ) -> Self:
         """Learn the text channels of ``catalog`` (or take prebuilt ones, as the scale benchmark does).
 
         The stored lexical vocabulary is reused unless ``refit_lexical``. With ``kinds``, only
         those kinds' channels are read and no rule column is built ahead: enough for queries
-        between them (a one-off command), never saved.
+        between them (a one-off command), never saved. ``feature_counts`` (an earlier matcher's
+        ``channels_.feature_counts``) spares analysing again the texts it already holds.
         """
         self.config_ = self.config or MatcherConfig()
         self.catalog_ = catalog
@@ -204,6 +207,7 @@ class Matcher:
             show_progress=self.show_progress,
             refit_lexical=refit_lexical,
             kinds=kinds,
+            feature_counts=feature_counts,
         )
         # The directions carry the configuration's weights, so every scorer and explanation
         # reads the same ones (a scorer given as a parameter included).

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
+import jieba
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from embeddings.lexical import LexicalVectorizer, tokenize_zh
+from embeddings.lexical import FeatureCounts, LexicalVectorizer, normalize_text, text_key, tokenize_zh
 
 CORPUS = [
     "武汉光谷人工智能初创公司，专注工业视觉质检",
@@ -77,3 +80,71 @@ def test_save_load_round_trip_gives_identical_vectors_without_pickle(tmp_path: P
     assert loaded.get_params() == vectorizer.get_params()
     texts = ["光谷的人工智能公司", "生鲜电商 SaaS"]
     np.testing.assert_array_equal(loaded.transform(texts).toarray(), vectorizer.transform(texts).toarray())
+
+
+def _counting(vectorizer: LexicalVectorizer) -> tuple[FeatureCounts, list[str]]:
+    """A memo for ``vectorizer`` that records every text it analyses."""
+    counts, analysed = vectorizer.feature_counts(), []
+    features = counts.analyse
+
+    def analyse(text: str) -> list[str]:
+        analysed.append(text)
+        return features(text)
+
+    counts.analyse = analyse
+    return counts, analysed
+
+
+def test_a_text_is_analysed_once_across_fits_and_transforms_sharing_counts() -> None:
+    vectorizer = LexicalVectorizer(min_df=2)
+    counts, analysed = _counting(vectorizer)
+    first = vectorizer.fit_transform(CORPUS[:4], counts=counts)
+    assert sorted(analysed) == sorted(CORPUS[:4])
+    refit = LexicalVectorizer(min_df=2).fit_transform(CORPUS, counts=counts)
+    assert sorted(analysed) == sorted(CORPUS)  # the refit analysed only the two new texts
+    np.testing.assert_array_equal(
+        refit.toarray(), LexicalVectorizer(min_df=2).fit_transform(CORPUS).toarray()
+    )
+    np.testing.assert_array_equal(
+        first.toarray(), LexicalVectorizer(min_df=2).fit_transform(CORPUS[:4]).toarray()
+    )
+
+
+def test_a_forgotten_or_unkept_text_is_analysed_again() -> None:
+    vectorizer = LexicalVectorizer()
+    counts, analysed = _counting(vectorizer)
+    vectorizer.fit(CORPUS, counts=counts)
+    counts.forget([text_key(CORPUS[0])])
+    counts.keep([text_key(t) for t in CORPUS[2:]])
+    vectorizer.transform(CORPUS, counts=counts)
+    assert analysed[len(CORPUS) :] == CORPUS[:2]
+
+
+def test_counts_made_for_another_analysis_are_refused() -> None:
+    counts = LexicalVectorizer(use_words=False).feature_counts()
+    with pytest.raises(ValueError, match="counts"):
+        LexicalVectorizer().fit(CORPUS, counts=counts)
+
+
+def test_weights_are_sublinear_tf_times_smoothed_idf_over_the_most_frequent_features() -> None:
+    texts = ["光谷 光谷 机器人", "光谷 医疗", "机器人 医疗 医疗", "ai"]
+    vectorizer = LexicalVectorizer(char_ngram_range=(0, 0), max_features=3)
+    matrix = vectorizer.fit_transform(texts)
+    # Three features occur in two texts each: ties go by the feature string.
+    assert vectorizer.vocabulary_ == {"w:光谷": 0, "w:医疗": 1, "w:机器人": 2}
+    idf = math.log(5 / 3) + 1
+    first = np.array([(1 + math.log(2)) * idf, 0, idf])
+    np.testing.assert_allclose(matrix[0].toarray().ravel(), first / np.linalg.norm(first), rtol=1e-6)
+    assert matrix[3].nnz == 0
+
+
+def test_tokenising_block_by_block_gives_jiebas_words_for_the_whole_text() -> None:
+    texts = [
+        *CORPUS,
+        "武汉光谷的AI平台，SaaS！武汉光谷的AI平台",
+        "C++ & .NET 5.0% a-b_c",
+        "x\u00a0y\t第3代\n产品",
+    ]
+    for text in texts:
+        expected = [w for w in jieba.lcut(normalize_text(text)) if re.fullmatch(r"[^\W_]+", w)]
+        assert tokenize_zh(text) == expected

@@ -10,10 +10,12 @@ import scipy.sparse as sp
 
 from embeddings.index import VectorIndex
 from matcher import channels as channels_module
-from matcher.catalog import KindTable
-from matcher.channels import KindChannels
+from matcher.catalog import Catalog, KindTable
+from matcher.channels import Channels, KindChannels
 from matcher.config import RetrievalConfig
+from matcher.text import profile_text
 from models.enums import EntityKind
+from tests.doubles import HashingEncoder
 
 
 def _channel(rows: int, features: int, seed: int) -> tuple[KindChannels, sp.csr_matrix]:
@@ -170,3 +172,62 @@ def test_postings_summed_in_a_table_long_buffer_or_by_sorting_find_the_same_rows
         found.append(sorted(channel.lexical_top(query, np.ones(400, bool), 20).tolist()))
     assert found[0] == found[1]
     assert len(found[0]) == 20
+
+
+def _startups(count: int) -> Catalog:
+    catalog = Catalog.empty()
+    for n in range(1, count + 1):
+        catalog.tables[EntityKind.startup].upsert(
+            {
+                "id": n,
+                "external_id": f"S-{n}",
+                "name": f"光谷第{n}号机器人公司",
+                "one_liner": f"工业视觉质检 {n}",
+            }
+        )
+    return catalog
+
+
+def _analysed_texts(channels: Channels) -> list[str]:
+    analysed: list[str] = []
+    features = channels.feature_counts.analyse
+
+    def analyse(text: str) -> list[str]:
+        analysed.append(text)
+        return features(text)
+
+    channels.feature_counts.analyse = analyse
+    return analysed
+
+
+def test_a_rebuild_with_the_previous_builds_counts_analyses_only_the_new_texts() -> None:
+    catalog = _startups(5)
+    before = Channels.build(catalog, HashingEncoder())
+    analysed = _analysed_texts(before)
+    catalog.tables[EntityKind.startup].upsert({"id": 6, "external_id": "S-6", "name": "新来的医疗器械公司"})
+    after = Channels.build(
+        catalog, HashingEncoder(), refit_lexical=True, feature_counts=before.feature_counts
+    )
+    assert analysed == ["新来的医疗器械公司"]
+    fresh = Channels.build(catalog, HashingEncoder(), refit_lexical=True)
+    assert after.lexical_vectorizer.vocabulary_ == fresh.lexical_vectorizer.vocabulary_
+    for row_id in range(1, 7):
+        position = catalog.tables[EntityKind.startup].position(row_id)
+        assert (
+            after.kinds[EntityKind.startup].lexical_row(position)
+            != fresh.kinds[EntityKind.startup].lexical_row(position)
+        ).nnz == 0
+
+
+def test_a_replaced_or_removed_text_leaves_the_counts() -> None:
+    catalog = _startups(3)
+    channels = Channels.build(catalog, HashingEncoder())
+    table = catalog.tables[EntityKind.startup]
+    old = profile_text(EntityKind.startup, table.record(1))
+    table.upsert({**table.record(1), "one_liner": "改做生鲜电商"})
+    channels.update(EntityKind.startup, 1)
+    gone = profile_text(EntityKind.startup, table.record(2))
+    channels.remove(EntityKind.startup, 2)
+    analysed = _analysed_texts(channels)
+    channels.feature_counts.matrix([old, gone, profile_text(EntityKind.startup, table.record(3))])
+    assert analysed == [old, gone]
