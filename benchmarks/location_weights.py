@@ -21,7 +21,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from embeddings.selection import encoder_for
-from matcher.directions import DIRECTIONS, Direction
+from matcher.config import MatcherConfig, SideWeights
+from matcher.directions import DIRECTIONS
 from matcher.evaluation.baselines import BASELINES, Recommender
 from matcher.evaluation.cyzone import (
     CYZONE_SPLIT,
@@ -36,8 +37,7 @@ from matcher.evaluation.harness import K, place_segment
 from matcher.evaluation.metrics import ndcg_at_k, recall_at_k
 from matcher.evaluation.protocol import Fold, spread_sample
 from matcher.evaluation.split import TemporalSplit
-from matcher.evaluation.world import MatcherRecommender, MatcherWorld
-from matcher.scoring import WeightedScorer, weight_vector
+from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
 from models.enums import EntityKind
 from models.settings import Settings
 
@@ -64,16 +64,12 @@ def moved(base: Mapping[str, float], share: float, onto: Mapping[str, float]) ->
     return weights
 
 
-class Reweighted(WeightedScorer):
-    """The default scorer with the founder's view of investors replaced."""
-
-    def __init__(self, forward: Mapping[str, float]) -> None:
-        super().__init__()
-        self.forward = weight_vector(forward)
-
-    def _side_weights(self, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        forward, backward = super()._side_weights(direction)
-        return (self.forward, backward) if direction is FOUNDER_TO_INVESTOR else (forward, backward)
+def reweighted(forward: Mapping[str, float]) -> MatcherConfig:
+    """The evaluation's configuration with the founder's view of investors replaced."""
+    side = SideWeights(asker=dict(forward), candidate=dict(FOUNDER_TO_INVESTOR.candidate_weights))
+    return MatcherConfig.model_validate(
+        RANKING_ONLY.model_dump() | {"weights": {FOUNDER_TO_INVESTOR.name: side.model_dump()}}
+    )
 
 
 def validation_fold(sample: int | None) -> Fold:
@@ -126,7 +122,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in args.variants:
             share, onto = VARIANTS[name]
             forward = moved(FOUNDER_TO_INVESTOR.asker_weights, share, onto)
-            measure(f"engine, {name}", MatcherRecommender(world, scorer=Reweighted(forward)).fit(fold), fold)
+            recommender = MatcherRecommender(world, config=reweighted(forward))
+            measure(f"engine, {name}", recommender.fit(fold), fold)
 
 
 if __name__ == "__main__":
