@@ -37,6 +37,7 @@ from typing import IO, Any, Final
 import faiss
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.files import write_atomically
 
@@ -49,23 +50,43 @@ Hit = tuple[int, float]
 _faiss: Any = faiss
 
 MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER keys fit
-COMPACT_FRACTION: Final = 0.25
-# Measured at 200k x 384 (see benchmarks/index_scale.py): when a fraction s of the slots is
-# admitted, the graph walk needs a beam (efSearch) of about 0.25 k / s to meet k admitted vectors;
-# 0.4 leaves a margin; a walk that still strands is scanned.
-BEAM_PER_RESULT: Final = 0.4
-# Scanning E eligible vectors costs ~E inner products, the walk ~k n / E (its beam): the scan is
-# the cheaper while E**2 <= 9 k n. Measured crossover at n = 1M x 128, k = 100: E ~ 30k, ~3 ms
-# each (a walk admitting 10k costs 10 ms or far more, the scan 1 ms).
-EXACT_SCAN_FACTOR: Final = 9.0
-# An exact scan over at least this many eligible vectors is split across the cores (faiss releases
-# the GIL): at 1M x 128, one query's scan of 140k eligible vectors took 11.7 ms on one core and
-# 6.4 ms on two; below ~30k the split gains less than a millisecond.
-PARALLEL_SCAN_MIN: Final = 50_000
-SCAN_THREADS: Final = min(os.cpu_count() or 1, 4)
 _MAPPING_VERSIONS = itertools.count()
 _FORMAT: Final = "citypartner-vector-index"
 _VERSION: Final = 1
+
+
+class IndexConfig(BaseModel):
+    """How an index searches and when it compacts: a policy of the process using it, not stored
+    with the index (unlike the graph's build parameters, which the stored graph was made with).
+
+    Parameters
+    ----------
+    compact_fraction : float
+        An HNSW graph is rebuilt without its tombstones once they pass this share of its slots.
+    beam_per_result : float
+        A filtered graph walk's beam (efSearch) per result wanted, divided by the share of slots
+        the filter admits. Measured at 200k x 384 (``benchmarks/index_scale.py``): a walk needs
+        about 0.25 k / s to meet k admitted vectors when a share s is admitted; 0.4 leaves a
+        margin, and a walk that still strands is scanned.
+    exact_scan_factor : float
+        A filter admitting E of n vectors is scanned exactly rather than walked while
+        E**2 <= this * k * n: the scan costs ~E inner products, the walk ~k n / E (its beam).
+        Measured crossover at 1M x 128, k = 100: E ~ 30k, ~3 ms each.
+    parallel_scan_min : int
+        An exact scan over at least this many eligible vectors is split across ``scan_threads``
+        (faiss releases the GIL): at 1M x 128 one query's scan of 140k eligible vectors took
+        11.7 ms on one core and 6.4 ms on two; below ~30k the split gains under a millisecond.
+    scan_threads : int
+        Threads a split scan uses; by default the cores, at most 4.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    compact_fraction: float = Field(default=0.25, gt=0, le=1)
+    beam_per_result: float = Field(default=0.4, gt=0)
+    exact_scan_factor: float = Field(default=9.0, ge=0)
+    parallel_scan_min: int = Field(default=50_000, ge=0)
+    scan_threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
 
 
 class _ReadWriteLock:
@@ -152,7 +173,23 @@ class MaskedIds:
 
 
 class VectorIndex:
-    """Inner-product index over external int ids with in-place updates and filtered search."""
+    """Inner-product index over external int ids with in-place updates and filtered search.
+
+    Parameters
+    ----------
+    dim : int
+        The vectors' dimension.
+    exact_threshold : int
+        Up to this many vectors the index is a flat array searched exactly; beyond, an HNSW graph.
+    hnsw_m : int
+        The graph's neighbours per node (faiss ``M``).
+    ef_construction : int
+        The beam used while building the graph.
+    ef_search : int
+        The least beam of a graph walk (a filtered walk widens it).
+    config : IndexConfig
+        How searches choose between a walk and a scan, split scans, and when to compact.
+    """
 
     def __init__(
         self,
@@ -162,10 +199,12 @@ class VectorIndex:
         hnsw_m: int = 32,
         ef_construction: int = 80,
         ef_search: int = 64,
+        config: IndexConfig | None = None,
     ) -> None:
         if min(dim, hnsw_m, ef_construction, ef_search) < 1 or exact_threshold < 0:
             raise ValueError("dim, hnsw_m, ef_* must be positive and exact_threshold non-negative")
         self._dim = dim
+        self.config = config or IndexConfig()
         self._params = {
             "exact_threshold": exact_threshold,
             "hnsw_m": hnsw_m,
@@ -278,7 +317,7 @@ class VectorIndex:
             write_atomically(Path(path), self._write_archive)
 
     @classmethod
-    def load(cls, path: Path) -> VectorIndex:
+    def load(cls, path: Path, *, config: IndexConfig | None = None) -> VectorIndex:
         with zipfile.ZipFile(path) as archive:
             header = json.loads(archive.read("header.json"))
             if header.get("format") != _FORMAT or header.get("version") != _VERSION:
@@ -287,7 +326,8 @@ class VectorIndex:
                 ext_of = np.lib.format.read_array(stream, allow_pickle=False)
             with archive.open("index.faiss") as stream:
                 index = faiss.read_index(_faiss.PyCallbackIOReader(stream.read))
-        loaded = cls(int(header["dim"]), **{name: int(v) for name, v in header["params"].items()})
+        params = {name: int(v) for name, v in header["params"].items()}
+        loaded = cls(int(header["dim"]), config=config, **params)
         loaded._restore(index, ext_of)
         return loaded
 
@@ -374,7 +414,7 @@ class VectorIndex:
         self._reset_mapping(ext)
 
     def _compact_if_needed(self) -> None:
-        if self._index.ntotal - self._live > COMPACT_FRACTION * self._index.ntotal:
+        if self._index.ntotal - self._live > self.config.compact_fraction * self._index.ntotal:
             self._rebuild()
 
     def _remove_flat(self, slots: Ids) -> None:
@@ -419,10 +459,10 @@ class VectorIndex:
         return _Eligible(int(np.count_nonzero(mask)), mask)
 
     def _search_slots(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
-        total = self._index.ntotal
-        if not self.is_approximate or eligible.count**2 <= EXACT_SCAN_FACTOR * k * total:
+        total, config = self._index.ntotal, self.config
+        if not self.is_approximate or eligible.count**2 <= config.exact_scan_factor * k * total:
             return self._exact_search(q, k, eligible)
-        beam = math.ceil(BEAM_PER_RESULT * k * total / eligible.count)
+        beam = math.ceil(config.beam_per_result * k * total / eligible.count)
         scores, slots = self._hnsw_search(q, k, eligible, beam=beam)
         # A walk strands short of k admitted vectors when the admitted ones lie away from the
         # query (a filter on industry or city keeps whole regions of the space; a query from
@@ -436,11 +476,11 @@ class VectorIndex:
     def _exact_search(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
         if eligible.slots is None:
             return self._flat().search(q, k)
-        slots = eligible.slots
-        if len(slots) < max(PARALLEL_SCAN_MIN, SCAN_THREADS * k) or SCAN_THREADS == 1:
+        slots, threads = eligible.slots, self.config.scan_threads
+        if len(slots) < max(self.config.parallel_scan_min, threads * k) or threads == 1:
             return self._scan(q, k, slots)
         parts = list(
-            _scan_threads().map(lambda part: self._scan(q, k, part), np.array_split(slots, SCAN_THREADS))
+            _scan_threads(threads).map(lambda part: self._scan(q, k, part), np.array_split(slots, threads))
         )
         scores = np.concatenate([part_scores for part_scores, _ in parts], axis=1)
         found = np.concatenate([part_found for _, part_found in parts], axis=1)
@@ -565,9 +605,10 @@ def one_thread_per_search() -> None:
 
 
 @cache
-def _scan_threads() -> ThreadPoolExecutor:
-    """Shared by every index: scans are short, and a process needs no more threads than cores."""
-    return ThreadPoolExecutor(SCAN_THREADS, thread_name_prefix="vector-scan")
+def _scan_threads(count: int) -> ThreadPoolExecutor:
+    """Shared by every index of the same ``scan_threads``: scans are short, and a process needs
+    no more threads than cores."""
+    return ThreadPoolExecutor(count, thread_name_prefix="vector-scan")
 
 
 def _leave_room(index: faiss.Index) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from embeddings.encoder import Encoder
-from embeddings.index import IdColumn, MaskedIds, VectorIndex
+from embeddings.index import IdColumn, IndexConfig, MaskedIds, VectorIndex
 from embeddings.lexical import FeatureCounts, LexicalVectorizer, text_key
 from matcher.catalog import Catalog, KindTable
 from matcher.config import RefreshConfig, RetrievalConfig
@@ -267,8 +267,10 @@ class Channels:
         channels.complete = kinds is None
         for kind, table in tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
-            stored = _load_index(index_dir, kind) if known else None
-            index = stored or VectorIndex(encoder.dim, exact_threshold=retrieval.exact_threshold)
+            stored = _load_index(index_dir, kind, retrieval.index) if known else None
+            index = stored or VectorIndex(
+                encoder.dim, exact_threshold=retrieval.exact_threshold, config=retrieval.index
+            )
             rows: list[sp.csr_matrix] = [rows_of[_text_hash(text)] for text in texts[kind]]
             channels.kinds[kind] = KindChannels(table, index, rows, retrieval)
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
@@ -467,9 +469,9 @@ def _save_lexical(
     replace_directory(index_dir / LEXICAL_DIR, fill)
 
 
-def _load_index(index_dir: Path | None, kind: EntityKind) -> VectorIndex | None:
+def _load_index(index_dir: Path | None, kind: EntityKind, config: IndexConfig) -> VectorIndex | None:
     path = None if index_dir is None else index_dir / f"{kind.value}.index"
-    return VectorIndex.load(path) if path is not None and path.exists() else None
+    return VectorIndex.load(path, config=config) if path is not None and path.exists() else None
 
 
 def _load_hashes(index_dir: Path | None, kind: EntityKind, model_id: str) -> dict[int, str]:

@@ -25,6 +25,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from embeddings.index import IndexConfig
 from matcher.directions import DIRECTIONS, WEIGHT_SUM_TOLERANCE, Direction
 from matcher.features import FEATURE_NAMES
 from matcher.scoring import Fusion
@@ -66,6 +67,9 @@ class RetrievalConfig(BaseModel):
         From this many eligible candidates on, the semantic and lexical channels run at once.
     exact_threshold : int
         Vector indexes below this size are searched exactly, larger ones through HNSW.
+    index : IndexConfig
+        How the vector indexes search (graph walk or exact scan, split scans) and compact
+        (:class:`embeddings.index.IndexConfig`).
     graph_walk : {"auto", "pagerank", "two_hop"}
         Personalised PageRank in full, cut after two hops, or chosen by the graph's size.
     exact_walk_max_nodes : int
@@ -86,6 +90,7 @@ class RetrievalConfig(BaseModel):
     lexical_overlay_limit: int = Field(default=2048, ge=0)
     concurrent_channels_min: int = Field(default=10_000, ge=0)
     exact_threshold: int = Field(default=20_000, ge=0)
+    index: IndexConfig = IndexConfig()
     graph_walk: GraphWalk = "auto"
     exact_walk_max_nodes: int = Field(default=20_000, ge=0)
     dense_sum_fraction: int = Field(default=16, ge=1)

@@ -10,6 +10,7 @@ from typing import Any
 
 from matcher.catalog import History, _as_list
 from matcher.config import ExplainConfig
+from matcher.features import QUARTER_DAYS
 from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of
 from matcher.graph import Node
 from matcher.kinds import MATCHING
@@ -26,7 +27,6 @@ from models.taxonomy import (
     industry_ancestors,
 )
 
-QUARTER_DAYS = 91
 YEAR_DAYS = 365
 # Industry credit (models.taxonomy.code_similarity) a peer needs to be called similar: the same
 # industry or one within the other, not merely the same broad sector.

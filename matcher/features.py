@@ -23,10 +23,12 @@ from matcher.kinds import MATCHING
 from models.enums import EntityKind
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
 
-PROXIMITY_SCALE_KM = 15.0
-RECENCY_SCALE_DAYS = 180.0
-INVESTOR_QUARTER_DAYS = 91
-MAX_STAGE_GAP = 4
+# What the features mean, not settings: a trained ranker (matcher.ranker) learned on these
+# scales, and the reasons (matcher.explain) describe the same quantities.
+PROXIMITY_SCALE_KM = 15.0  # proximity 1/e at this distance
+RECENCY_SCALE_DAYS = 180.0  # recency 1/e this long after the last activity
+QUARTER_DAYS = 91  # the quarter of an investor's deals_per_quarter, here and in its reason
+MAX_STAGE_GAP = 4  # stages this far apart on the ladder do not fit at all
 
 
 @dataclass
@@ -164,7 +166,7 @@ def proximity(context: PairContext) -> np.ndarray:
 def capacity(context: PairContext) -> np.ndarray:
     table, pool = context.table, context.pool
     if table.kind is EntityKind.investor:
-        since = context.now - dt.timedelta(days=INVESTOR_QUARTER_DAYS)
+        since = context.now - dt.timedelta(days=QUARTER_DAYS)
         investments = context.history.investments
         recent = [sum(1 for when in investments.get(n, ()) if when >= since) for n in context.nodes()]
         return 1.0 - _share(np.asarray(recent, dtype=np.float64), table.numbers("deals_per_quarter")[pool])

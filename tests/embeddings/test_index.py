@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -13,12 +12,14 @@ import numpy.typing as npt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from embeddings import index as index_module
-from embeddings.index import IdColumn, MaskedIds, VectorIndex
+from embeddings.index import IdColumn, IndexConfig, MaskedIds, VectorIndex
 
 DIM = 32
 THRESHOLD = 50  # tiny, so a few hundred vectors exercise the HNSW mode
+# Every filtered HNSW search goes through the graph, not the small-set exact scan.
+GRAPH_ONLY = IndexConfig(exact_scan_factor=0.0)
 Vectors = npt.NDArray[np.float32]
 
 
@@ -33,11 +34,13 @@ def brute_force(ids: list[int], vectors: Vectors, query: Vectors, k: int) -> lis
     return [ids[n] for n in order[:k]]
 
 
-def build(count: int, *, approximate: bool, seed: int = 0) -> tuple[VectorIndex, dict[int, Vectors]]:
+def build(
+    count: int, *, approximate: bool, seed: int = 0, config: IndexConfig | None = None
+) -> tuple[VectorIndex, dict[int, Vectors]]:
     """Ids 1000, 1003, ... so that external ids never coincide with internal slots."""
     ids = [1000 + 3 * n for n in range(count)]
     vectors = unit_vectors(count, seed)
-    index = VectorIndex(DIM, exact_threshold=THRESHOLD if approximate else 10 * count)
+    index = VectorIndex(DIM, exact_threshold=THRESHOLD if approximate else 10 * count, config=config)
     index.upsert(ids, vectors)
     assert index.is_approximate == approximate
     return index, dict(zip(ids, vectors, strict=True))
@@ -60,13 +63,6 @@ def recall(index: VectorIndex, stored: dict[int, Vectors], queries: Vectors, k: 
 @pytest.fixture(params=[False, True], ids=["exact", "hnsw"])
 def approximate(request: pytest.FixtureRequest) -> bool:
     return bool(request.param)
-
-
-@pytest.fixture
-def no_exact_cutover() -> Iterator[None]:
-    """Send every filtered HNSW search through the graph, not the small-set exact scan."""
-    with mock.patch.object(index_module, "EXACT_SCAN_FACTOR", 0.0):
-        yield
 
 
 def test_exact_search_equals_brute_force() -> None:
@@ -175,7 +171,6 @@ def test_crossing_the_threshold_keeps_every_id() -> None:
     assert [index.search(v, 1)[0][0] for v in vectors] == list(range(120))
 
 
-@pytest.mark.usefixtures("no_exact_cutover")
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), k=st.integers(1, 30), approximate=st.booleans())
 def test_filtered_search_returns_min_k_eligible(data: st.DataObject, k: int, approximate: bool) -> None:
@@ -202,7 +197,7 @@ def _filter_fixture(approximate: bool) -> tuple[VectorIndex, dict[int, Vectors]]
     """Built once per mode: hypothesis runs the test body many times. Ten ids are removed so
     tombstones are in play."""
     if approximate not in _FILTER_FIXTURES:
-        index, stored = build(400, approximate=approximate)
+        index, stored = build(400, approximate=approximate, config=GRAPH_ONLY)
         gone = list(stored)[::40]
         index.remove(gone)
         _FILTER_FIXTURES[approximate] = (index, {i: v for i, v in stored.items() if i not in gone})
@@ -217,10 +212,9 @@ def test_filtered_search_accepts_sets_and_small_sets_are_exact() -> None:
     assert index.search(query, 10, allowed=set()) == []
 
 
-@pytest.mark.usefixtures("no_exact_cutover")
 def test_short_graph_results_fall_back_to_exact() -> None:
     """If the graph walk strands short of k admitted vectors, an exact scan fills the answer."""
-    index, stored = build(300, approximate=True)
+    index, stored = build(300, approximate=True, config=GRAPH_ONLY)
     query = unit_vectors(1, seed=5)[0]
     allowed = set(list(stored)[:60])
 
@@ -234,17 +228,14 @@ def test_short_graph_results_fall_back_to_exact() -> None:
 
 def test_a_stranded_walk_is_scanned_at_once() -> None:
     """A wider beam seldom reaches admitted vectors lying away from the query: no second walk."""
-    index, stored = build(300, approximate=True)
+    index, stored = build(300, approximate=True, config=IndexConfig(exact_scan_factor=0.5))
     query = unit_vectors(1, seed=5)[0]
     allowed = set(list(stored)[:60])
 
     def stranded(q: Vectors, k: int, *_: object, **__: object) -> tuple[Vectors, npt.NDArray[np.int64]]:
         return np.zeros((len(q), k), np.float32), np.full((len(q), k), -1, np.int64)
 
-    with (
-        mock.patch.object(index_module, "EXACT_SCAN_FACTOR", 0.5),
-        mock.patch.object(VectorIndex, "_hnsw_search", side_effect=stranded, autospec=False) as walk,
-    ):
+    with mock.patch.object(VectorIndex, "_hnsw_search", side_effect=stranded, autospec=False) as walk:
         hits = index.search(query, 20, allowed=allowed)
     assert walk.call_count == 1
     assert [i for i, _ in hits] == reference(stored, query, 20, allowed)
@@ -253,18 +244,26 @@ def test_a_stranded_walk_is_scanned_at_once() -> None:
 @pytest.mark.parametrize("threads", [2, 3])
 def test_a_scan_split_across_threads_answers_as_one_scan(threads: int) -> None:
     """Chunks' answers merge into the exact top k, ties (repeated vectors) in id order."""
-    index, stored = build(600, approximate=False)
+    index, stored = build(
+        600, approximate=False, config=IndexConfig(parallel_scan_min=0, scan_threads=threads)
+    )
     repeated = unit_vectors(1, seed=8)
     ties = [1000 + 3 * n for n in range(0, 600, 50)]
     index.upsert(ties, np.repeat(repeated, len(ties), axis=0))
     stored |= dict.fromkeys(ties, repeated[0])
     allowed = set(list(stored)[::2]) | set(ties)
     queries = np.concatenate([repeated, unit_vectors(4, seed=9)])
-    with (
-        mock.patch.object(index_module, "PARALLEL_SCAN_MIN", 0),
-        mock.patch.object(index_module, "SCAN_THREADS", threads),
-    ):
+    parts: list[int] = []
+    scan = VectorIndex._scan
+
+    def recorded(self: VectorIndex, q: Vectors, k: int, slots: npt.NDArray[np.int64]) -> object:
+        parts.append(len(slots))  # list.append is atomic: the parts run on the scan threads
+        return scan(self, q, k, slots)
+
+    with mock.patch.object(VectorIndex, "_scan", recorded):
         split = index.search_batch(queries, 15, allowed=allowed)
+    assert len(parts) == threads  # the config's split was taken
+    assert sum(parts) == len(allowed)
     assert [[i for i, _ in hits] for hits in split] == [reference(stored, q, 15, allowed) for q in queries]
     assert split == index.search_batch(queries, 15, allowed=allowed)
 
@@ -312,6 +311,43 @@ def test_save_load_round_trip(approximate: bool, tmp_path: Path) -> None:
     assert loaded.search_batch(queries, 10, allowed=allowed) == filtered
     loaded.upsert([5], queries[:1])
     assert loaded.search(queries[0], 1)[0][0] == 5
+
+
+@pytest.mark.parametrize("config", [IndexConfig(), IndexConfig(compact_fraction=0.5, scan_threads=3)])
+def test_index_config_round_trips_through_json_and_python(config: IndexConfig) -> None:
+    assert IndexConfig.model_validate_json(config.model_dump_json()) == config
+    assert IndexConfig.model_validate(config.model_dump()) == config
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"beam": 1.0}, "beam"),
+        ({"compact_fraction": 0}, "compact_fraction"),
+        ({"beam_per_result": -1}, "beam_per_result"),
+        ({"scan_threads": 0}, "scan_threads"),
+    ],
+)
+def test_index_config_refuses_a_bad_key_or_value_naming_it(data: dict[str, float], field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        IndexConfig.model_validate(data)
+
+
+def test_tombstones_are_compacted_past_the_configured_fraction() -> None:
+    eager, stored = build(300, approximate=True, config=IndexConfig(compact_fraction=0.05))
+    lazy, _ = build(300, approximate=True)
+    gone = list(stored)[:30]  # a tenth of the slots
+    for index in (eager, lazy):
+        index.remove(gone)
+    assert (eager._index.ntotal, lazy._index.ntotal) == (270, 300)
+
+
+def test_a_loaded_index_takes_the_config_it_is_loaded_with(tmp_path: Path) -> None:
+    """The config is the process's policy, not the file's: a save keeps none of it."""
+    index, _ = build(100, approximate=True, config=GRAPH_ONLY)
+    index.save(tmp_path / "kind.vec")
+    assert VectorIndex.load(tmp_path / "kind.vec").config == IndexConfig()
+    assert VectorIndex.load(tmp_path / "kind.vec", config=GRAPH_ONLY).config == GRAPH_ONLY
 
 
 def _graph_sizes(index: VectorIndex) -> tuple[int, int, int, int]:

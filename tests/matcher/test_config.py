@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from embeddings.index import IndexConfig
 from embeddings.lexical import LexicalVectorizer
 from matcher.catalog import Catalog
 from matcher.channels import Channels
@@ -37,7 +38,14 @@ CHANGED = MatcherConfig(
 )
 
 
-@pytest.mark.parametrize("config", [MatcherConfig(), CHANGED])
+@pytest.mark.parametrize(
+    "config",
+    [
+        MatcherConfig(),
+        CHANGED,
+        MatcherConfig(retrieval=RetrievalConfig(index=IndexConfig(exact_scan_factor=0.0, scan_threads=1))),
+    ],
+)
 def test_round_trips_through_json_and_python(config: MatcherConfig) -> None:
     assert MatcherConfig.model_validate_json(config.model_dump_json()) == config
     assert MatcherConfig.model_validate(config.model_dump()) == config
@@ -54,6 +62,7 @@ def test_round_trips_through_json_and_python(config: MatcherConfig) -> None:
         ({"explain": {"max_reason": 2}}, "explain.max_reason"),
         ({"refresh": {"refit_growth": -1}}, "refresh.refit_growth"),
         ({"retrieval": {"dense_sum_fraction": 0}}, "retrieval.dense_sum_fraction"),
+        ({"retrieval": {"index": {"scan_thread": 2}}}, "retrieval.index.scan_thread"),
         ({"weights": {"startup→nobody": {"asker": {}, "candidate": {}}}}, "weights"),
         (
             {"weights": {"startup→mentor": {"asker": {"semantic": 0.5}, "candidate": {"industry": 1}}}},
@@ -167,6 +176,19 @@ def test_the_explain_section_bounds_the_reasons_given() -> None:
             EntityKind.startup, catalog.row_id("startup", "S-1"), EntityKind.mentor, k=5
         )
         assert max(len(match.reasons) for match in matches) == most
+
+
+def test_the_index_section_reaches_every_vector_index_built_or_loaded(tmp_path: Path) -> None:
+    catalog = _startup_and_mentors()
+    index = IndexConfig(beam_per_result=2.0, parallel_scan_min=10)
+    config = MatcherConfig(retrieval=RetrievalConfig(index=index))
+    built = Matcher(encoder=HashingEncoder(), config=config, index_dir=tmp_path).fit(catalog)
+    built.save()
+    loaded = Matcher(encoder=HashingEncoder(), config=config, index_dir=tmp_path).fit(catalog)
+    for matcher in (built, loaded):
+        assert {kind: c.index.config for kind, c in matcher.channels_.kinds.items()} == dict.fromkeys(
+            matcher.channels_.kinds, index
+        )
 
 
 def test_the_refresh_section_says_when_the_vocabulary_is_stale() -> None:
