@@ -8,13 +8,13 @@ and :meth:`Catalog.observe`, so a change is visible to the next recommendation a
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,9 @@ from matcher.graph import Node, RelationEvent, RelationGraph
 from models.enums import EntityKind, InteractionKind
 from models.kinds import KINDS, kind_spec
 from models.tables import PROFILE_TABLES, Interaction, StartupMember
-from models.transfer import rows_in_memory
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _EMPTY_SET: frozenset[Node] = frozenset()
 # Records given to Catalog.from_records: a DataFrame or dicts, one per profile or interaction.
@@ -412,6 +414,10 @@ class Catalog:
         bad record raises :class:`models.transfer.ImportRowsError` naming its kind, its row (from
         1, in the order given) and the field at fault; nothing is built then.
         """
+        # Here, not at the top: the import machinery (pandas, spreadsheets) is no part of
+        # reading a catalogue from the database, which every CLI command does.
+        from models.transfer import rows_in_memory
+
         by_slug = {kind_spec(name).slug: list(_as_dicts(rows)) for name, rows in records.items()}
         rows = rows_in_memory(by_slug, secret=secret)
         catalog = cls.empty()
@@ -478,10 +484,11 @@ class Catalog:
 
 
 def _as_dicts(rows: Records) -> Iterable[dict[str, Any]]:
-    if isinstance(rows, pd.DataFrame):
+    pandas = sys.modules.get("pandas")  # no DataFrame exists unless pandas was imported
+    if pandas is not None and isinstance(rows, pandas.DataFrame):
         # A missing cell is an absent value, as in a CSV import; list cells pass through.
         return [{str(k): v for k, v in row.items() if not _is_missing(v)} for row in rows.to_dict("records")]
-    return [dict(row) for row in rows]
+    return [dict(row) for row in cast("Sequence[Mapping[str, Any]]", rows)]
 
 
 def _is_missing(value: Any) -> bool:
