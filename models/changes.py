@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, String, event, func, insert, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+import models.occupancy  # noqa: F401  (its after_flush listener records seats beside the feed)
 from models.enums import EntityKind
 from models.portal import Login
 from models.tables import (

@@ -24,6 +24,8 @@ from models.tables import (
     Investor,
     Mentor,
     Person,
+    PracticeBase,
+    RdPost,
     Space,
     StartupMember,
     TimestampMixin,
@@ -192,7 +194,7 @@ def ensure_demo_logins(session: Session) -> list[DemoLogin]:
         ),
         ("staff", AccountRole.admin, None),
     ]
-    found = [*_demo_operator(session)]
+    found = [*_demo_operator(session), *_demo_enterprise(session)]
     for label, role, person_id in picks:
         identifier = f"demo-{label}@citypartner.example"
         if login_for(session, identifier) is None:
@@ -225,6 +227,40 @@ def _demo_operator(session: Session) -> list[DemoLogin]:
         )
         add_login(session, account, identifier, DEMO_PASSWORD, verified=True)
     return [DemoLogin("operator", identifier, DEMO_PASSWORD)]
+
+
+def _demo_enterprise(session: Session) -> list[DemoLogin]:
+    """An enterprise running one practice base and one R&D post nobody else runs."""
+    identifier = "demo-enterprise@citypartner.example"
+    if login_for(session, identifier) is None:
+        linked = select(AccountProfile.profile_id)
+        base_id = _first(
+            session,
+            select(PracticeBase.id)
+            .where(
+                PracticeBase.active,
+                PracticeBase.slots_free > 0,
+                PracticeBase.id.not_in(linked.where(AccountProfile.profile_kind == EntityKind.practice_base)),
+            )
+            .order_by(PracticeBase.id),
+        )
+        post_id = _first(
+            session,
+            select(RdPost.id)
+            .where(
+                RdPost.active, RdPost.id.not_in(linked.where(AccountProfile.profile_kind == EntityKind.post))
+            )
+            .order_by(RdPost.id),
+        )
+        profiles = [(EntityKind.practice_base, base_id)] if base_id is not None else []
+        profiles += [(EntityKind.post, post_id)] if post_id is not None else []
+        if not profiles:
+            return []
+        account = create_account(
+            session, name="demo enterprise", role=AccountRole.enterprise, profiles=profiles
+        )
+        add_login(session, account, identifier, DEMO_PASSWORD, verified=True)
+    return [DemoLogin("enterprise", identifier, DEMO_PASSWORD)]
 
 
 def _give_contact(session: Session, person_id: int, email: str) -> None:

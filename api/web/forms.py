@@ -130,11 +130,13 @@ def render_form(
     errors: Mapping[str, str],
     *,
     pickers: Mapping[str, Picker] = VOCABULARIES,
+    extra: Mapping[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response:
     """A form page: what the person typed, each field's error, and the options of its pickers in
-    the page's language (a refused submit answers 422 with all three)."""
+    the page's language (a refused submit answers 422 with all three); ``extra`` is what else
+    the page shows."""
     language = request.state.web_session.language
-    context = {"user": user, "values": values, "errors": errors}
+    context = {"user": user, "values": values, "errors": errors, **(extra or {})}
     context |= {name: options(language) for name, options in pickers.items()}
     return render(request, template, context, status_code=status_code)

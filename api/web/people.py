@@ -23,6 +23,7 @@ from api.web.ranked import ranked_page
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
+from models.occupancy import occupancy_since
 from models.repository import Repository
 from models.tables import Interaction, Mentor, Space
 
@@ -95,6 +96,8 @@ async def answer(
         if choice == "admit":
             _admit(repository, user, ours[1], requester)
         else:
+            if choice == "yes" and ours[0] is EntityKind.mentor:
+                _take_mentee(repository, user, ours[1])
             record(repository, ours, requester, kinds[choice])
             announce(repository.session, ours, requester, kinds[choice])
         repository.session.commit()
@@ -243,25 +246,25 @@ async def operator_home(
 
 
 def _occupancy(repository: Repository, space: Space, months: int = 12) -> list[Point]:
-    """Seats filled at each month's end: today's occupancy less the admissions made since."""
-    filled_now = space.seats_total - space.seats_vacant
-    admissions = list(
-        repository.session.scalars(
-            select(Interaction.occurred_at).where(
-                Interaction.actor_kind == EntityKind.space,
-                Interaction.actor_id == space.id,
-                Interaction.kind == InteractionKind.admitted,
-            )
-        )
-    )
+    """Seats filled at each month's end, from the recorded history (months before it began are
+    left out: nothing was recorded then)."""
     today = dt.datetime.now(dt.UTC)
-    points = []
+    ends = []
     for back in range(months - 1, -1, -1):
         year, month = divmod(today.year * 12 + today.month - 1 - back, 12)
         end = dt.datetime(year + (month + 1) // 12, (month + 1) % 12 + 1, 1, tzinfo=dt.UTC)
-        later = sum(1 for at in admissions if at >= end)
-        points.append(Point(f"{year % 100:02d}/{month + 1:02d}", max(0, filled_now - later)))
+        ends.append((f"{year % 100:02d}/{month + 1:02d}", min(end, today)))
+    history = occupancy_since(repository.session, space.id, ends[0][1] - dt.timedelta(days=31))
+    points = []
+    for label, end in ends:
+        known = [row for row in history if _aware(row.recorded_at) <= end]
+        if known:
+            points.append(Point(label, known[-1].seats_total - known[-1].seats_vacant))
     return points
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 @router.post("/operator/spaces/{row_id}/candidates")
@@ -287,6 +290,21 @@ async def act_on_candidate(
         announce(repository.session, ours, theirs, InteractionKind.contacted)
     repository.session.commit()
     return RedirectResponse(f"/operator?space={space.id}", status.HTTP_303_SEE_OTHER)
+
+
+def _take_mentee(repository: Repository, user: WebUser, mentor_id: int) -> None:
+    """A mentor's yes takes one of their mentee places; with none free it is refused and
+    nothing is written."""
+    mentor: Mentor = writable_row(
+        user.principal, KIND_OF_ENTITY[EntityKind.mentor], repository.session, mentor_id
+    )
+    if mentor.current_mentees >= mentor.max_mentees:
+        raise ApiError(
+            status.HTTP_409_CONFLICT, "the mentor has no free mentee place", field="current_mentees"
+        )
+    spec = kind_spec("mentors")
+    changes = {"current_mentees": mentor.current_mentees + 1}
+    repository.save(spec, mentor, repository.merged(spec, mentor, changes))
 
 
 def _admit(repository: Repository, user: WebUser, space_id: int, startup: tuple[EntityKind, int]) -> None:

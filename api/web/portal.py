@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import ApiError
 from api.limits import RateLimiter
-from api.web import auth, founder, inbox, investor, people, policies, rounds, staff
+from api.web import auth, capacity, founder, inbox, investor, openings, people, policies, rounds, staff
 from api.web.deps import SignInRequiredError, render, sign_in_url
 from api.web.i18n import gettext_for
 from api.web.session import PortalSessions, is_portal_path
@@ -50,7 +50,7 @@ _CSRF_MESSAGE = _marker("The form has expired. Go back, reload the page and try 
 
 def install_portal(app: FastAPI, settings: Settings) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, founder, inbox, investor, people, policies, rounds, staff):
+    for module in (auth, capacity, founder, inbox, investor, openings, people, policies, rounds, staff):
         app.include_router(module.router)
     app.state.sign_in_limiter = RateLimiter(
         per_account=settings.sign_in_limit_per_identifier, per_ip=settings.sign_in_limit_per_ip

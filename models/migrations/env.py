@@ -7,6 +7,7 @@ from sqlalchemy import Connection, create_engine
 
 import models.changes  # registers the change feed on Base
 import models.notifications  # registers the inbox, outbox and password-reset tables on Base
+import models.occupancy  # registers the space occupancy history
 import models.portal  # registers the portal login table on Base
 import models.rounds  # noqa: F401  (registers the allocation-round tables on Base)
 from models.tables import Base

@@ -17,7 +17,7 @@ from models.settings import Settings
 from tests.factories import SMALL_DEMO
 from tests.portal_client import Browser, demo
 
-ROLES = ("founder", "student", "investor", "mentor", "operator", "staff")
+ROLES = ("founder", "student", "investor", "mentor", "operator", "enterprise", "staff")
 
 
 @pytest.fixture(scope="module")

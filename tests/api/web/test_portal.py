@@ -48,6 +48,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/intros": frozenset({"investor", "mentor", "operator", "staff"}),
     "/mentor": frozenset({"mentor", "staff"}),
     "/operator": frozenset({"operator", "staff"}),
+    "/openings": frozenset({"operator", "enterprise", "staff"}),
     "/staff": frozenset({"staff"}),
     "/staff/review": frozenset({"staff"}),
     "/staff/policies": frozenset({"staff"}),
@@ -75,6 +76,7 @@ def _portal_get_routes(app: Any) -> set[str]:
 def test_the_walk_covers_every_page(app: Any) -> None:
     with_ids = {
         "/founder/startups/{row_id}",
+        "/capacity/{kind}/{row_id}",  # walked in test_owner_pages.py
         "/staff/rounds/{row_id}",
         "/staff/policies/{policy_id}",  # walked in test_policy_pages.py
         "/staff/policies/{policy_id}/eligible.{fmt}",
