@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from api.deps import MatcherServiceDep, RepositoryDep
 from api.errors import ApiError
-from api.ids import MAX_ROW_ID, RowId
+from api.ids import RowId
 from api.security import writable_row
 from api.web.deps import FormDep, Role, WebUser, page_of, render
 from api.web.introductions import incoming, pair_status, record, statuses
@@ -23,6 +23,7 @@ from api.web.ranked import ranked_page
 from models.enums import AccountRole, EntityKind, InteractionKind
 from models.kinds import KIND_OF_ENTITY, kind_spec
 from models.repository import Repository
+from models.schemas import MAX_ROW_ID
 from models.tables import Interaction, PracticeBase, RdPost
 
 router = APIRouter(include_in_schema=False)

@@ -46,7 +46,7 @@ def test_an_enterprise_accepts_an_application_and_a_slot_is_taken(app: Any) -> N
     enterprise, student = demo(app, "enterprise"), demo(app, "student")
     base_id = _owned(app, "enterprise", EntityKind.practice_base)
     with app.state.session_factory() as session:
-        free = session.get(PracticeBase, base_id).slots_free  # type: ignore[union-attr]
+        free = session.get(PracticeBase, base_id).slots_free
     page = enterprise.get(f"/openings?kind=practice_base&id={base_id}")
     assert page.status_code == 200
     assert f'id="free">{free}<' in page.text
@@ -136,7 +136,7 @@ def test_capacity_errors_sit_next_to_the_field_keep_the_input_and_write_nothing(
     assert 'value="五十"' in not_a_number.text
     with app.state.session_factory() as session:
         space = session.get(Space, space_id)
-        assert (space.seats_total, space.seats_vacant) == (total, vacant)  # type: ignore[union-attr]
+        assert (space.seats_total, space.seats_vacant) == (total, vacant)
         history = session.scalar(
             select(func.count()).select_from(SpaceOccupancy).where(SpaceOccupancy.space_id == space_id)
         )
@@ -147,7 +147,7 @@ def test_capacity_errors_sit_next_to_the_field_keep_the_input_and_write_nothing(
     assert saved.headers["location"] == f"/operator?space={space_id}"
     with app.state.session_factory() as session:
         space = session.get(Space, space_id)
-        assert (space.seats_total, space.seats_vacant) == (total + 10, vacant + 10)  # type: ignore[union-attr]
+        assert (space.seats_total, space.seats_vacant) == (total + 10, vacant + 10)
         rows = session.scalars(
             select(SpaceOccupancy)
             .where(SpaceOccupancy.space_id == space_id)
@@ -179,12 +179,14 @@ def test_capacity_is_written_only_by_the_kinds_owners(app: Any) -> None:
     assert mentor.get(f"/capacity/mentor/{mentor_id}").status_code == 200
     assert mentor.post(f"/capacity/mentor/{mentor_id}", {"max_mentees": "7"}).status_code == 303
     with app.state.session_factory() as session:
-        assert session.get(Mentor, mentor_id).max_mentees == 7  # type: ignore[union-attr]
+        assert session.get(Mentor, mentor_id).max_mentees == 7
 
 
 def test_a_mentors_yes_takes_a_mentee_place_and_a_full_mentor_cannot_say_yes(app: Any) -> None:
     founder, mentor = demo(app, "founder"), demo(app, "mentor")
-    startup_id = int(re.search(r'href="/founder/startups/(\d+)"', founder.get("/founder").text).group(1))  # type: ignore[union-attr]
+    found = re.search(r'href="/founder/startups/(\d+)"', founder.get("/founder").text)
+    assert found
+    startup_id = int(found.group(1))
     with app.state.session_factory() as session:
         mentor_id = session.scalar(
             select(Mentor.id)
@@ -203,7 +205,7 @@ def test_a_mentors_yes_takes_a_mentee_place_and_a_full_mentor_cannot_say_yes(app
     assert request_id
     assert mentor.post(f"/intros/{request_id.group(1)}", {"answer": "yes"}).status_code == 303
     with app.state.session_factory() as session:
-        assert session.get(Mentor, mentor_id).current_mentees == taken + 1  # type: ignore[union-attr]
+        assert session.get(Mentor, mentor_id).current_mentees == taken + 1
     # Now full: another startup's request cannot be accepted, and nothing is written.
     with app.state.session_factory() as session, session.begin():
         other = session.scalar(
@@ -231,4 +233,4 @@ def test_a_mentors_yes_takes_a_mentee_place_and_a_full_mentor_cannot_say_yes(app
         _count(app, Interaction.actor_kind == EntityKind.mentor, Interaction.actor_id == mentor_id) == before
     )
     with app.state.session_factory() as session:
-        assert session.get(Mentor, mentor_id).current_mentees == taken + 1  # type: ignore[union-attr]
+        assert session.get(Mentor, mentor_id).current_mentees == taken + 1
