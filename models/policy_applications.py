@@ -158,7 +158,14 @@ def applications_of(session: Session, applicant: Applicant) -> list[PolicyApplic
     )
 
 
-def status_counts(session: Session) -> Counter[tuple[str, str]]:
-    """(policy id, status) -> applications: what a dashboard shows per policy."""
-    rows = session.execute(select(PolicyApplication.policy_id, PolicyApplication.status))
-    return Counter((policy_id, status) for policy_id, status in rows)
+def status_counts(
+    session: Session, *, made_between: tuple[dt.datetime, dt.datetime] | None = None
+) -> Counter[tuple[str, str]]:
+    """(policy id, status) -> applications: what a dashboard shows per policy; with
+    ``made_between`` (start, end), only the applications made in that period, by where they
+    stand now."""
+    query = select(PolicyApplication.policy_id, PolicyApplication.status)
+    if made_between is not None:
+        start, end = made_between
+        query = query.where(PolicyApplication.created_at >= start, PolicyApplication.created_at < end)
+    return Counter((policy_id, status) for policy_id, status in session.execute(query))

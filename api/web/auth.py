@@ -117,6 +117,14 @@ async def switch_language(
     return RedirectResponse(local_path(next), status.HTTP_303_SEE_OTHER)
 
 
+INVESTOR_TYPE_LABELS = {
+    InvestorType.angel: _marker("Angel investor"),
+    InvestorType.vc: _marker("Venture capital fund"),
+    InvestorType.government_fund: _marker("Government guidance fund"),
+    InvestorType.corporate_vc: _marker("Corporate venture capital"),
+}
+
+
 @router.get("/register")
 async def register_page(request: Request, user: OptionalUserDep, kind: str = "founder") -> Response:
     return _register_form(request, {"kind": kind if kind in REGISTRATION_ROLES else "founder"}, {})
@@ -130,7 +138,7 @@ def _register_form(
         "values": values,
         "errors": errors,
         "districts": district_options(lang),
-        "investor_types": [(t.value, t.value) for t in InvestorType],
+        "investor_types": [(t.value, gettext_for(lang)(label)) for t, label in INVESTOR_TYPE_LABELS.items()],
     }
     return render(request, "register.html", context, status_code=code)
 

@@ -88,16 +88,19 @@ async def rounds(
     store: StoreDep,
     show: Annotated[str, Query(pattern="^(|draft|reviewed|published)$")] = "",
     page: Annotated[int, Query(ge=1)] = 1,
+    q: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
-    total = store.list_rows(status=RoundStatus(show) if show else None, kind=None, limit=1, offset=0)[1]
+    state = RoundStatus(show) if show else None
+    total = store.list_rows(status=state, kind=None, limit=1, offset=0, name_contains=q.strip())[1]
     paging = page_of(total, page)
     rows, _ = store.list_rows(
-        status=RoundStatus(show) if show else None, kind=None, limit=paging["size"], offset=paging["offset"]
+        status=state, kind=None, limit=paging["size"], offset=paging["offset"], name_contains=q.strip()
     )
     context = {
         "user": user,
         "rounds": [store.summary(row) for row in rows],
         "p": paging,
+        "q": q,
         "show": show,
         "kind_labels": KIND_LABELS,
         "status_labels": STATUS_LABELS,

@@ -27,7 +27,7 @@ from models.enums import REALISED_OUTCOMES, CardTier, EntityKind, InteractionKin
 from models.kinds import kind_spec
 from models.policy_applications import ApplicationStatus, status_counts
 from models.portal import Login, set_verified
-from models.tables import Account, Interaction, Investor, Mentor, Person, PracticeBase, Space
+from models.tables import Account, Interaction, Investor, Mentor, Person, PracticeBase, Space, Startup
 
 router = APIRouter(include_in_schema=False)
 Staff = Annotated[WebUser, Depends(Role())]  # admin only
@@ -62,8 +62,8 @@ class Dashboard:
     slot_fill: float
     days_to_first_match: float | None
     exposure_gini: float
-    # Applications for the plan's policies by status, over every policy and all time: a status
-    # is where an application stands now, whenever it was made.
+    # Applications for the plan's policies made within the range, over every policy, by the
+    # status they stand at now.
     policy_applications: dict[str, int]
 
 
@@ -134,7 +134,7 @@ def dashboard(session: Session, start: dt.datetime, end: dt.datetime) -> Dashboa
         slot_fill=_fill(slots),
         days_to_first_match=_days_to_first_match(session, start, end),
         exposure_gini=_gini([exposure.get(i, 0) for i in investor_ids]),
-        policy_applications=_applications_by_status(session),
+        policy_applications=_applications_by_status(session, start, end),
     )
 
 
@@ -156,9 +156,9 @@ def _accepted(
     return [(ours, theirs) for ours, theirs in pairs if (ours[1], theirs[0], theirs[1]) in answered]
 
 
-def _applications_by_status(session: Session) -> dict[str, int]:
+def _applications_by_status(session: Session, start: dt.datetime, end: dt.datetime) -> dict[str, int]:
     totals: Counter[str] = Counter()
-    for (_policy_id, state), count in status_counts(session).items():
+    for (_policy_id, state), count in status_counts(session, made_between=(start, end)).items():
         totals[state] += count
     return {state.value: totals[state.value] for state in ApplicationStatus}
 
@@ -169,27 +169,18 @@ def _fill(totals: tuple[int | None, int | None]) -> float:
 
 
 def _days_to_first_match(session: Session, start: dt.datetime, end: dt.datetime) -> float | None:
-    """Median days from a startup's first interaction to its first realised match, for startups
-    first matched within the range."""
-    first_seen = dict(
-        session.execute(
-            select(Interaction.actor_id, func.min(Interaction.occurred_at))
-            .where(Interaction.actor_kind == EntityKind.startup)
-            .group_by(Interaction.actor_id)
-        ).all()
-    )
+    """Median days from a startup's profile being created to its first realised match, for
+    startups first matched within the range."""
+    created = dict(session.execute(select(Startup.id, Startup.created_at)).all())
     first_match = session.execute(
         select(Interaction.target_id, func.min(Interaction.occurred_at))
         .where(Interaction.target_kind == EntityKind.startup, Interaction.kind.in_(list(REALISED_OUTCOMES)))
         .group_by(Interaction.target_id)
     ).all()
     days = [
-        (matched - first_seen[sid]).total_seconds() / 86400
+        (_aware(matched) - _aware(created[sid])).total_seconds() / 86400
         for sid, matched in first_match
-        if sid in first_seen
-        and _aware(matched) >= start
-        and _aware(matched) < end
-        and matched >= first_seen[sid]
+        if sid in created and start <= _aware(matched) < end and _aware(matched) >= _aware(created[sid])
     ]
     return statistics.median(days) if days else None
 

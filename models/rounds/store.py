@@ -63,13 +63,23 @@ class RoundStore:
         return row
 
     def list_rows(
-        self, *, status: RoundStatus | None, kind: RoundKind | None, limit: int, offset: int
+        self,
+        *,
+        status: RoundStatus | None,
+        kind: RoundKind | None,
+        limit: int,
+        offset: int,
+        name_contains: str = "",
     ) -> tuple[list[AllocationRound], int]:
         conditions = [
             column == value
             for column, value in ((AllocationRound.status, status), (AllocationRound.kind, kind))
             if value is not None
         ]
+        if name_contains:
+            # Escaped, so a % or _ typed into the search is a character, not a wildcard.
+            escaped = name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(AllocationRound.name.ilike(f"%{escaped}%", escape="\\"))
         total = self.session.scalar(select(func.count()).select_from(AllocationRound).where(*conditions))
         rows = self.session.scalars(
             select(AllocationRound)

@@ -1,0 +1,87 @@
+"""Staff lists and figures: rounds searched by name, the dashboard's policy applications and
+time to first match within its date range, and registration's investor types by name."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import update
+
+from api.web.staff import dashboard
+from models.enums import EntityKind, InteractionKind
+from models.kinds import KINDS
+from models.repository import Repository
+from models.tables import Interaction, PolicyApplication, Startup
+from tests.portal_client import Browser, demo
+
+ROUND = {"kind": "space_admission", "deadline": "2030-01-31", "max_applicants": "10", "max_counterparts": "3"}
+
+
+def test_rounds_are_searched_by_name(app: Any) -> None:
+    staff = demo(app, "staff")
+    for name in ("春季入驻 2026", "秋季导师配对 2026", "100%_special"):
+        assert staff.post("/staff/rounds/new", {"name": name, **ROUND}).status_code == 303
+    found = staff.get("/staff/rounds?q=春季").text
+    assert "春季入驻 2026" in found
+    assert "秋季导师配对 2026" not in found
+    # A % typed into the search is a character, not a wildcard.
+    assert "春季入驻 2026" not in staff.get("/staff/rounds?q=%25").text
+    assert "100%_special" in staff.get("/staff/rounds?q=%25_").text
+    assert "没有符合搜索条件的轮次" in staff.get("/staff/rounds?q=不存在的轮次").text
+
+
+def test_registration_names_the_investor_types(app: Any) -> None:
+    page = Browser(app).get("/register?kind=investor").text
+    assert ">天使投资人<" in page
+    assert ">政府引导基金<" in page
+    assert ">government_fund<" not in page
+
+
+def test_policy_application_counts_honour_the_date_range(app: Any) -> None:
+    long_ago = dt.datetime(2020, 5, 1, tzinfo=dt.UTC)
+    with app.state.session_factory() as session, session.begin():
+        session.add(
+            PolicyApplication(
+                policy_id="old-policy",
+                policy_version=1,
+                applicant_kind=EntityKind.startup,
+                applicant_id=1,
+                status="granted",
+                created_at=long_ago,
+            )
+        )
+    with app.state.session_factory() as session:
+        in_2020 = dashboard(
+            session, dt.datetime(2020, 1, 1, tzinfo=dt.UTC), dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+        )
+        now = dt.datetime.now(dt.UTC)
+        this_year = dashboard(session, now - dt.timedelta(days=365), now + dt.timedelta(days=1))
+    assert in_2020.policy_applications["granted"] == 1
+    assert this_year.policy_applications["granted"] == 0
+
+
+def test_time_to_first_match_counts_from_the_profiles_creation(app: Any) -> None:
+    """A window in the future, so the demo's own history stays out of it."""
+    base = dt.datetime.now(dt.UTC) + dt.timedelta(days=400)
+    with app.state.session_factory() as session, session.begin():
+        repository = Repository(session, secret="test-secret")
+        spec = KINDS["startups"]
+        created = repository.create(
+            spec, spec.create.model_validate({"name": "晚到的公司", "industries": ["ai"], "stage": "seed"})
+        )
+        session.execute(update(Startup).where(Startup.id == created.id).values(created_at=base))
+        session.add(
+            Interaction(
+                external_id="FIRST-MATCH",
+                actor_kind=EntityKind.investor,
+                actor_id=1,
+                target_kind=EntityKind.startup,
+                target_id=created.id,
+                kind=InteractionKind.invested,
+                occurred_at=base + dt.timedelta(days=12),
+            )
+        )
+    with app.state.session_factory() as session:
+        board = dashboard(session, base, base + dt.timedelta(days=30))
+    assert board.days_to_first_match == 12
