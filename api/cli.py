@@ -163,11 +163,13 @@ def demo_data(
     counts = load_ecosystem(factory, generate_ecosystem(seed), secret=settings.secret_key, progress=progress)
     typer.echo(", ".join(f"{count} {kind}" for kind, count in counts.items()))
     # The portal's demo logins come with the data (not only at `serve`), so a newcomer has them
-    # whichever command they ran first.
-    with transaction(factory) as session:
-        demo = ensure_demo_logins(session)
-    for login in demo:
-        typer.echo(f"portal demo login ({login.role}): {login.identifier} / {login.password}")
+    # whichever command they ran first; in development only, as at `serve`: their password is
+    # public.
+    if settings.environment == "development":
+        with transaction(factory) as session:
+            demo = ensure_demo_logins(session)
+        for login in demo:
+            typer.echo(f"portal demo login ({login.role}): {login.identifier} / {login.password}")
 
 
 def _spec_or_exit(kind: str) -> Any:
