@@ -15,6 +15,7 @@ from api.routes import accounts, health, policies, recommendations, rounds, voca
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
 from api.web.deps import WebUsers
+from api.web.exposure import ShownLog, start_shown_log, stop_shown_log
 from api.web.mail import start_outbox_worker, stop_outbox_worker
 from api.web.portal import install_portal
 from embeddings.index import one_thread_per_search
@@ -42,7 +43,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with app.state.matcher_service.reading() as matcher:
             prepare_policy_columns(app.state.policies.current().policies.values(), matcher.catalog_)
         outbox = start_outbox_worker(app.state.session_factory, settings)
+        app.state.shown_log = ShownLog(app.state.session_factory)
+        shown_writer = start_shown_log(app.state.shown_log)
         yield
+        await stop_shown_log(app.state.shown_log, shown_writer)
         await stop_outbox_worker(outbox)
         engine.dispose()
 

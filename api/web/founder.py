@@ -15,6 +15,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import KIND_POLICIES, readable_row, writable_row
 from api.web.deps import FormDep, Role, UserDep, WebUser, page_of, render
+from api.web.exposure import ShownLog, shown_log
 from api.web.forms import field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
 from api.web.introductions import outgoing, pair_status, record, statuses, with_contacts
@@ -148,7 +149,7 @@ async def startup_page(
 ) -> Response:
     startup = _own_startup(user, repository, row_id)
     target = TABS[tab]
-    matches, paging = _matches(service, row_id, target, page, q)
+    matches, paging = _matches(service, shown_log(request), row_id, target, page, q)
     ours = (EntityKind.startup, row_id)
     asked = statuses(repository.session, ours, [(m.kind, m.id) for m in matches])
     lang = request.state.web_session.language
@@ -169,7 +170,7 @@ async def startup_page(
 
 
 def _matches(
-    service: MatcherServiceDep, row_id: int, target: EntityKind, page: int, q: str
+    service: MatcherServiceDep, shown: ShownLog, row_id: int, target: EntityKind, page: int, q: str
 ) -> tuple[list[Match], dict[str, int]]:
     """One page of recommendations, optionally narrowed to names containing ``q``."""
     needle = q.casefold()
@@ -181,6 +182,7 @@ def _matches(
         per_page=MATCHES_PER_PAGE,
         depth=MAX_MATCHES,
         keep=(lambda m, _: needle in m.name.casefold()) if q else None,
+        shown=shown,
     )
 
 

@@ -16,6 +16,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import readable_row, writable_row
 from api.web.deps import FormDep, Role, WebUser, page_of, render
+from api.web.exposure import shown_log
 from api.web.forms import _marker, field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
 from api.web.introductions import record
@@ -156,6 +157,7 @@ async def deal_flow(
         depth=DEAL_FLOW_DEPTH,
         filters=filters.matcher_filters(),
         keep=keep if q or filters.ask_min_wan is not None or filters.ask_max_wan is not None else None,
+        shown=shown_log(request),
     )
     with service.reading() as matcher:
         records = {m.id: matcher.catalog_.tables[EntityKind.startup].record(m.id) for m in shown}

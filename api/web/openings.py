@@ -17,6 +17,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import writable_row
 from api.web.deps import FormDep, Role, WebUser, page_of, render
+from api.web.exposure import shown_log
 from api.web.introductions import incoming, pair_status, record, statuses
 from api.web.notices import announce
 from api.web.ranked import ranked_page
@@ -81,7 +82,13 @@ async def openings_home(
     opening = writable_row(user.principal, KIND_OF_ENTITY[chosen_kind], repository.session, chosen_id)
     ours = (chosen_kind, opening.id)
     suggestions, paging = ranked_page(
-        service, ours, EntityKind.person, page=page, per_page=PER_PAGE, depth=SUGGESTION_DEPTH
+        service,
+        ours,
+        EntityKind.person,
+        page=page,
+        per_page=PER_PAGE,
+        depth=SUGGESTION_DEPTH,
+        shown=shown_log(request),
     )
     asked = statuses(repository.session, ours, [(m.kind, m.id) for m in suggestions])
     received = incoming(repository.session, [ours])

@@ -16,6 +16,7 @@ from api.ids import RowId
 from api.security import readable_row, writable_row
 from api.web.charts import Point, line_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
+from api.web.exposure import shown_log
 from api.web.i18n import gettext_for
 from api.web.introductions import incoming, pair_status, pending_count, record, statuses, with_contacts
 from api.web.notices import announce
@@ -46,9 +47,21 @@ def _owned(user: WebUser, kind: EntityKind) -> list[int]:
 
 
 def _suggested(
-    service: MatcherServiceDep, asker: tuple[EntityKind, int], target: EntityKind, page: int
+    request: Request,
+    service: MatcherServiceDep,
+    asker: tuple[EntityKind, int],
+    target: EntityKind,
+    page: int,
 ) -> tuple[list[Match], dict[str, int]]:
-    return ranked_page(service, asker, target, page=page, per_page=PER_PAGE, depth=SUGGESTION_DEPTH)
+    return ranked_page(
+        service,
+        asker,
+        target,
+        page=page,
+        per_page=PER_PAGE,
+        depth=SUGGESTION_DEPTH,
+        shown=shown_log(request),
+    )
 
 
 def _paged(items: list[Any], page: int) -> tuple[list[Any], dict[str, int]]:
@@ -123,7 +136,9 @@ async def mentor_home(
         return render(request, "no_profile.html", {"user": user})
     mentor = repository.session.get(Mentor, ids[0])
     assert mentor is not None
-    suggestions, paging = _suggested(service, (EntityKind.mentor, mentor.id), EntityKind.startup, page)
+    suggestions, paging = _suggested(
+        request, service, (EntityKind.mentor, mentor.id), EntityKind.startup, page
+    )
     asked = statuses(
         repository.session, (EntityKind.mentor, mentor.id), [(m.kind, m.id) for m in suggestions]
     )
@@ -174,7 +189,7 @@ async def talent(
     person_id = user.principal.person_id
     if person_id is None:
         return render(request, "no_profile.html", {"user": user})
-    matches, paging = _suggested(service, (EntityKind.person, person_id), OPENINGS[tab], page)
+    matches, paging = _suggested(request, service, (EntityKind.person, person_id), OPENINGS[tab], page)
     asked = statuses(repository.session, (EntityKind.person, person_id), [(m.kind, m.id) for m in matches])
     return render(
         request, "talent.html", {"user": user, "matches": matches, "asked": asked, "p": paging, "tab": tab}
@@ -220,7 +235,7 @@ async def operator_home(
     chosen = writable_row(
         user.principal, KIND_OF_ENTITY[EntityKind.space], repository.session, space or ids[0]
     )
-    candidates, paging = _suggested(service, (EntityKind.space, chosen.id), EntityKind.startup, page)
+    candidates, paging = _suggested(request, service, (EntityKind.space, chosen.id), EntityKind.startup, page)
     ours = (EntityKind.space, chosen.id)
     asked = statuses(repository.session, ours, [(m.kind, m.id) for m in candidates])
     applied = {

@@ -13,6 +13,7 @@ from typing import Any
 
 from api.matcher_service import MatcherService
 from api.web.deps import page_of
+from api.web.exposure import ShownLog
 from matcher.matcher import Match, Matcher
 from models.enums import EntityKind
 
@@ -27,9 +28,11 @@ def ranked_page(
     depth: int,
     filters: Mapping[str, Any] | None = None,
     keep: Callable[[Match, Matcher], bool] | None = None,
+    shown: ShownLog | None = None,
 ) -> tuple[list[Match], dict[str, int]]:
     """The matches of ``page`` and its paging; ``paging["more"]`` is 1 when the count of pages
-    is not known, only that another one follows."""
+    is not known, only that another one follows. The page's matches count as shown in
+    ``shown`` (the dashboard's exposure)."""
     want = depth if keep else min(depth, page * per_page + 1)
     with service.reading() as matcher:
         try:
@@ -40,4 +43,7 @@ def ranked_page(
             found = [m for m in found if keep(m, matcher)]
     paging = page_of(len(found), page, per_page)
     paging["more"] = int(not keep and len(found) == want and want < depth)
-    return found[paging["offset"] : paging["offset"] + per_page], paging
+    page_matches = found[paging["offset"] : paging["offset"] + per_page]
+    if shown is not None:
+        shown.add(page_matches)
+    return page_matches, paging

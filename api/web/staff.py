@@ -24,6 +24,7 @@ from api.web.forms import _marker
 from api.web.i18n import gettext_for
 from models.accounts import INTRODUCTION_KINDS
 from models.enums import REALISED_OUTCOMES, CardTier, EntityKind, InteractionKind
+from models.exposure import shown_between
 from models.kinds import kind_spec
 from models.policy_applications import ApplicationStatus, status_counts
 from models.portal import Login, set_verified
@@ -68,7 +69,7 @@ class Dashboard:
 
 
 def _gini(counts: list[int]) -> float:
-    """0 when every investor drew the same attention, towards 1 when one drew it all."""
+    """0 when every investor was shown as often, towards 1 when one was shown every time."""
     total, n = sum(counts), len(counts)
     if n == 0 or total == 0:
         return 0.0
@@ -116,13 +117,9 @@ def dashboard(session: Session, start: dt.datetime, end: dt.datetime) -> Dashboa
     slots = session.execute(
         select(func.sum(PracticeBase.slots_total), func.sum(PracticeBase.slots_free))
     ).one()
-    exposure = Counter(
-        session.scalars(
-            select(Interaction.target_id).where(
-                Interaction.target_kind == EntityKind.investor, *_in_range(start, end)
-            )
-        )
-    )
+    # Exposure is who the portal showed founders, not who they contacted: a Gini over contacts
+    # measured the founders' choices, not the recommender's fairness.
+    exposure = shown_between(session, EntityKind.investor, start.date(), end.date())
     investor_ids = session.scalars(select(Investor.id).where(Investor.active)).all()
     return Dashboard(
         cards={tier.value: int(cards.get(tier, 0)) for tier in (CardTier.A, CardTier.B, CardTier.C)},

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 import models.changes  # registers the change feed on Base
+import models.exposure  # registers the recommendations-shown counts
 import models.notifications  # registers the inbox, outbox and password-reset tables on Base
 import models.occupancy  # registers the space occupancy history
 import models.portal  # registers the portal login table on Base

@@ -4,15 +4,18 @@ time to first match within its date range, and registration's investor types by 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import select, update
 
-from api.web.staff import dashboard
+from api.web.staff import _gini, dashboard
 from models.enums import EntityKind, InteractionKind
+from models.exposure import shown_between
 from models.kinds import KINDS
 from models.repository import Repository
-from models.tables import Interaction, PolicyApplication, Startup
+from models.tables import Interaction, Investor, PolicyApplication, Startup
 from tests.portal_client import Browser, demo
 
 ROUND = {"kind": "space_admission", "deadline": "2030-01-31", "max_applicants": "10", "max_counterparts": "3"}
@@ -85,3 +88,26 @@ def test_time_to_first_match_counts_from_the_profiles_creation(app: Any) -> None
     with app.state.session_factory() as session:
         board = dashboard(session, base, base + dt.timedelta(days=30))
     assert board.days_to_first_match == 12
+
+
+def test_exposure_counts_the_recommendations_pages_showed(app: Any) -> None:
+    founder = demo(app, "founder")
+    page = founder.get("/founder")
+    startup = re.search(r'href="/founder/startups/(\d+)"', page.text)
+    assert startup
+    app.state.shown_log.flush()
+    today = dt.datetime.now(dt.UTC).date()
+    with app.state.session_factory() as session:
+        before = shown_between(session, EntityKind.investor, today, today + dt.timedelta(days=1))
+    shown = founder.get(f"/founder/startups/{startup.group(1)}?tab=investor").text
+    on_page = {int(i) for i in re.findall(r'name="target_id" value="(\d+)"', shown)}
+    assert on_page
+    app.state.shown_log.flush()
+    with app.state.session_factory() as session:
+        after = shown_between(session, EntityKind.investor, today, today + dt.timedelta(days=1))
+        now = dt.datetime.now(dt.UTC)
+        board = dashboard(session, now - dt.timedelta(days=1), now + dt.timedelta(days=1))
+        active = session.scalars(select(Investor.id).where(Investor.active)).all()
+    assert {i for i in after if after[i] > before.get(i, 0)} == on_page
+    assert board.exposure_gini == pytest.approx(_gini([after.get(i, 0) for i in active]))
+    assert board.exposure_gini > 0.5  # ten investors of many shown: far from equal
