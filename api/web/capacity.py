@@ -15,6 +15,7 @@ from api.deps import MatcherServiceDep, RepositoryDep
 from api.ids import RowId
 from api.security import KIND_POLICIES, Authorized, writable_row
 from api.web.deps import FormDep, UserDep, WebUser
+from api.web.eligibility import EligibilityWatch
 from api.web.forms import _marker, field_errors, optional_int, render_form
 from api.web.i18n import gettext_for
 from models.enums import EntityKind
@@ -136,7 +137,9 @@ async def save_capacity(
                     k: v for k, v in errors.items() if k != "__all__"
                 }
         else:
+            watch = EligibilityWatch.of(request, form.kind, row.id)
             repository.save(spec, row, model)
+            watch.announce(repository.session, row)
             repository.session.commit()
             service.catch_up()
             return RedirectResponse(form.back.format(id=row.id), status.HTTP_303_SEE_OTHER)

@@ -15,6 +15,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import KIND_POLICIES, readable_row, writable_row
 from api.web.deps import FormDep, Role, UserDep, WebUser, page_of, render
+from api.web.eligibility import EligibilityWatch
 from api.web.exposure import ShownLog, shown_log
 from api.web.forms import field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
@@ -121,9 +122,11 @@ async def create_startup(
             PersonCreate(name=name[:200], role=PersonRole.founder, district=candidate["district"]),
         )
         team.append(TeamMember(person_external_id=mate.external_id, role=MemberRole.cofounder))
+    watch = EligibilityWatch.of(request, EntityKind.startup, None)
     startup = repository.create(
         kind_spec("startups"), StartupCreate.model_validate(candidate | {"team": team})
     )
+    watch.announce(session, startup)
     session.commit()
     return RedirectResponse(f"/founder/startups/{startup.id}", status.HTTP_303_SEE_OTHER)
 

@@ -16,6 +16,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.security import readable_row, writable_row
 from api.web.deps import FormDep, Role, WebUser, page_of, render
+from api.web.eligibility import EligibilityWatch
 from api.web.exposure import shown_log
 from api.web.forms import _marker, field_errors, form_values, optional_int, render_form
 from api.web.i18n import gettext_for
@@ -413,6 +414,8 @@ async def save_thesis(
         }
         errors = {renamed.get(k, k): v for k, v in found.items()}
         return render_form(request, "thesis.html", user, values, errors, status_code=422)
+    watch = EligibilityWatch.of(request, EntityKind.investor, investor.id)
     repository.save(spec, investor, model)
+    watch.announce(repository.session, investor)
     repository.session.commit()
     return RedirectResponse("/investor", status.HTTP_303_SEE_OTHER)

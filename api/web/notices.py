@@ -27,6 +27,9 @@ MESSAGES = {
     "application_received": _marker("{actor} applied to {target}."),
     "decision": _marker("{actor} admitted {target}."),
     "round_published": _marker("Allocation round {round} is published: {actor} and {target} are matched."),
+    "policy_eligible": _marker(
+        "{profile} is now eligible for the policy {policy_en}: see it and apply on the policies page."
+    ),
     "password_reset": _marker("Reset your password with this link (valid for one hour, once): {link}"),
 }
 SUBJECT = _marker("City Partner portal")
@@ -37,6 +40,7 @@ LINKS = {
     "application_received": "/intros",
     "decision": "/requests",
     "round_published": "/requests",
+    "policy_eligible": "/founder/policies",
 }
 
 

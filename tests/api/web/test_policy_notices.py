@@ -1,0 +1,82 @@
+"""A profile edit on the portal that makes the profile eligible for a policy tells its accounts:
+an inbox notice and an e-mail in the outbox, in the edit's transaction; an edit that changes
+nothing about eligibility tells no one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select, update
+
+from models.enums import InvestorType
+from models.notifications import Notification, OutboxMail
+from models.tables import Account, Investor
+from tests.portal_client import demo
+
+THESIS = {"thesis": "硬科技早期投资", "industries": ["ai"], "districts": ["hongshan"]}
+
+
+def _notices(app: Any, account_name: str) -> list[Notification]:
+    with app.state.session_factory() as session:
+        account = session.scalar(select(Account.id).where(Account.name == account_name))
+        return list(
+            session.scalars(
+                select(Notification).where(
+                    Notification.account_id == account, Notification.kind == "policy_eligible"
+                )
+            )
+        )
+
+
+def _mails(app: Any, text: str) -> int:
+    with app.state.session_factory() as session:
+        return len([m for m in session.scalars(select(OutboxMail)) if text in m.body])
+
+
+def test_a_thesis_edit_that_makes_the_investor_eligible_is_announced_once(app: Any) -> None:
+    investor = demo(app, "investor")
+    with app.state.session_factory() as session, session.begin():
+        partner = session.scalar(select(Account.person_id).where(Account.name == "demo investor"))
+        session.execute(
+            update(Investor).where(Investor.partner_id == partner).values(investor_type=InvestorType.vc)
+        )
+    investor.get("/investor/thesis")
+    assert investor.post("/investor/thesis", {**THESIS, "stages": ["series_b"]}).status_code == 303
+    before = len(_notices(app, "demo investor"))
+    investor.get("/investor")  # the matcher catches up with the edit
+    assert investor.post("/investor/thesis", {**THESIS, "stages": ["seed"]}).status_code == 303
+    notices = _notices(app, "demo investor")
+    assert len(notices) == before + 1
+    assert notices[-1].params["policy_en"]
+    assert _mails(app, notices[-1].params["policy"]) >= 1
+    inbox = investor.get("/inbox").text
+    assert notices[-1].params["policy"] in inbox
+    # Saving again, still eligible: nothing new to tell.
+    investor.get("/investor")
+    assert investor.post("/investor/thesis", {**THESIS, "stages": ["seed", "angel"]}).status_code == 303
+    assert len(_notices(app, "demo investor")) == before + 1
+
+
+def test_a_new_startup_eligible_for_a_policy_is_announced_and_a_refused_form_tells_no_one(app: Any) -> None:
+    founder = demo(app, "founder")
+    founder.get("/founder/startups/new")
+    before = len(_notices(app, "demo founder"))
+    refused = founder.post("/founder/startups/new", {"name": "早期公司", "stage": "", "industries": ["ai"]})
+    assert refused.status_code == 422
+    assert len(_notices(app, "demo founder")) == before
+    created = founder.post(
+        "/founder/startups/new",
+        {
+            "name": "早期公司",
+            "industries": ["ai"],
+            "stage": "seed",
+            "district": "hongshan",
+            "founded_on": (dt.date.today() - dt.timedelta(days=200)).isoformat(),
+        },
+    )
+    assert created.status_code == 303
+    notices = _notices(app, "demo founder")
+    assert len(notices) > before
+    assert {n.params["profile"] for n in notices[before:]} == {"早期公司"}
+    assert any("天使" in n.params["policy"] for n in notices[before:])
