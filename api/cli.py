@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from tqdm import tqdm
 
 from api.cli_accounts import DEV_KEY_FILE, development_admin_key
 from api.cli_accounts import app as accounts_app
@@ -39,6 +38,8 @@ EXIT_BAD_INPUT = 2
 
 
 def progress(items: Iterable[Any], total: int, label: str) -> Iterable[Any]:
+    from tqdm import tqdm
+
     # delay: a bar appears only for work that takes more than a second.
     return tqdm(items, total=total, desc=label, delay=1.0, unit="row")
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
+import jieba
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from embeddings.index import VectorIndex
 from matcher import channels as channels_module
+from matcher import keywords
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels, KindChannels
 from matcher.config import RetrievalConfig
@@ -231,3 +235,53 @@ def test_a_replaced_or_removed_text_leaves_the_counts() -> None:
     analysed = _analysed_texts(channels)
     channels.feature_counts.matrix([old, gone, profile_text(EntityKind.startup, table.record(3))])
     assert analysed == [old, gone]
+
+
+def _no_jieba(text: str) -> list[str]:
+    raise AssertionError(f"jieba asked to cut {text!r}")
+
+
+def test_a_process_reading_the_stored_state_takes_the_label_cuts_without_jieba(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = _startups(3)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path).save(tmp_path)
+    cut = keywords.label_cuts()
+    assert {"智能", "制造"} <= cut
+    monkeypatch.setattr(keywords, "_label_cuts", {})  # as in a new process
+    monkeypatch.setattr(keywords, "tokenize_zh", _no_jieba)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path, kinds={EntityKind.startup})
+    assert keywords.label_cuts() == cut
+
+
+def test_label_cuts_made_by_another_jieba_are_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keywords.save_label_cuts(tmp_path)
+    stored = json.loads((tmp_path / keywords.LABEL_CUTS_FILE).read_text(encoding="utf-8"))
+    stored["words"] = ["会被当成停用词"]
+    (tmp_path / keywords.LABEL_CUTS_FILE).write_text(json.dumps(stored), encoding="utf-8")
+    monkeypatch.setattr(keywords, "_label_cuts", {})
+    monkeypatch.setattr(jieba, "__version__", "0.0-other")
+    assert not keywords.load_label_cuts(tmp_path)
+    assert "会被当成停用词" not in keywords.label_cuts()
+    assert {"智能", "制造"} <= keywords.label_cuts()
+
+
+def test_a_kind_read_from_the_stored_state_has_the_rows_it_was_saved_with(tmp_path: Path) -> None:
+    catalog = _startups(6)
+    built = Channels.build(catalog, HashingEncoder(), index_dir=tmp_path)
+    built.save(tmp_path)
+    read = Channels.build(catalog, HashingEncoder(), index_dir=tmp_path, kinds={EntityKind.startup})
+    before, after = built.kinds[EntityKind.startup], read.kinds[EntityKind.startup]
+    query = built.lexical_vectorizer.transform(["工业视觉质检机器人"])
+    everyone = np.ones(6, bool)
+    assert after.lexical_top(query, everyone, 3).tolist() == before.lexical_top(query, everyone, 3).tolist()
+    for position in range(6):
+        np.testing.assert_array_equal(
+            after.lexical_row(position).toarray(), before.lexical_row(position).toarray()
+        )
+    after.erase_lexical(2)
+    assert after.lexical_row(2).nnz == 0
+    np.testing.assert_array_equal(after.lexical_row(3).toarray(), before.lexical_row(3).toarray())
+    assert 2 not in after.lexical_top(query, everyone, 6).tolist()

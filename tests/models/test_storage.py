@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from pydantic import BaseModel
 from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.db import create_db_engine, is_empty, migrate
+from models.db import alembic_config, create_db_engine, head_revision, is_at_head, is_empty, migrate
 from models.kinds import KINDS
 from models.refs import ReferenceCheckError
 from models.repository import ConflictError, NotFoundError, Repository
@@ -42,6 +44,28 @@ def test_migrations_build_the_whole_schema_from_empty(database_url: str) -> None
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == [], "the models changed without a migration"
     assert is_empty(engine)
+    engine.dispose()
+
+
+def test_the_head_revision_read_from_file_names_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def test_a_database_at_the_newest_migration_is_not_migrated_again(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    command.upgrade(alembic_config(url), "0008")
+    engine = create_db_engine(url)
+    assert not is_at_head(engine)
+    migrate(engine)  # one behind: migrated
+    assert is_at_head(engine)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("migrated a database already at the newest migration")
+
+    monkeypatch.setattr(command, "upgrade", refuse)
+    migrate(engine)
     engine.dispose()
 
 
