@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import logging
 import re
@@ -34,6 +35,9 @@ jieba.setLogLevel(logging.WARNING)
 _FORMAT_VERSION = 1
 _STATE_FILE = "lexical.json"
 _IDF_FILE = "idf.npz"
+COUNTS_FILE = "counts.npz"
+COUNTS_MANIFEST = "counts.json"
+_COUNTS_FORMAT = 1
 # A chunk is a run of letters/digits/CJK; everything else (punctuation, spaces) separates chunks.
 _CHUNK = re.compile(r"[^\W_]+", re.UNICODE)
 # jieba's own first split of a text into blocks it segments independently.
@@ -91,6 +95,75 @@ class FeatureCounts:
         self.feature_ids: dict[str, int] = {}
         self.ordered: list[str] = []  # every raw feature, by column
         self._rows: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
+
+    def save(self, directory: Path) -> None:
+        """Write the analyses (``counts.npz``) and the manifest naming what made them (``counts.json``).
+
+        Features are kept only if some held text has them, so erased texts' words do not linger.
+        """
+        keys = list(self._rows)
+        rows = [self._rows[key] for key in keys]
+        empty = np.empty(0, np.int32)
+        old_columns = np.concatenate([empty, *(ids for ids, _ in rows)])
+        used = np.unique(old_columns)
+        renumber = np.full(len(self.ordered), -1, np.int32)
+        renumber[used] = np.arange(len(used), dtype=np.int32)
+        features = "\n".join(self.ordered[i] for i in used.tolist()).encode()
+        buffer = io.BytesIO()
+        np.savez(
+            buffer,
+            features=np.frombuffer(features, np.uint8),
+            keys=np.asarray(keys, dtype="S16"),
+            indptr=np.concatenate([[0], np.cumsum([len(ids) for ids, _ in rows], dtype=np.int64)]),
+            indices=renumber[old_columns],
+            counts=np.concatenate([empty, *(c for _, c in rows)]),
+        )
+        content = buffer.getvalue()
+        manifest = {
+            "format": _COUNTS_FORMAT,
+            "analysis": self._analysis_id(),
+            "texts": len(keys),
+            "features": len(used),
+            "sha256": hashlib.sha256(content).hexdigest(),
+        }
+        (directory / COUNTS_FILE).write_bytes(content)
+        (directory / COUNTS_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
+
+    def read(self, directory: Path) -> bool:
+        """Take the analyses :meth:`save` wrote in ``directory`` into this (empty) memo, if its
+        manifest names this analysis and the file's digest; whether taken. Anything else (no
+        file, another jieba or analysis, a file not the one the manifest names) is not read:
+        the texts are then analysed again."""
+        try:
+            manifest = json.loads((directory / COUNTS_MANIFEST).read_text(encoding="utf-8"))
+            content = (directory / COUNTS_FILE).read_bytes()
+        except (OSError, ValueError):
+            return False
+        expected = {"format": _COUNTS_FORMAT, "analysis": self._analysis_id()}
+        if (
+            not isinstance(manifest, dict)
+            or any(manifest.get(key) != value for key, value in expected.items())
+            or manifest.get("sha256") != hashlib.sha256(content).hexdigest()
+        ):
+            return False
+        with np.load(io.BytesIO(content), allow_pickle=False) as stored:
+            features = bytes(stored["features"]).decode().split("\n") if stored["features"].size else []
+            keys, indptr = stored["keys"], stored["indptr"]
+            indices, counts = stored["indices"].astype(np.int32), stored["counts"].astype(np.int32)
+        if len(features) != manifest.get("features") or len(keys) != manifest.get("texts"):
+            return False
+        self.feature_ids, self.ordered = {f: i for i, f in enumerate(features)}, features
+        bounds = indptr.tolist()
+        self._rows = {
+            key.decode(): (indices[start:end], counts[start:end])
+            for key, start, end in zip(keys.tolist(), bounds, bounds[1:], strict=False)
+        }
+        return True
+
+    def _analysis_id(self) -> list[Any]:
+        """What a text's features depend on: the analysis params, jieba (its dictionary) and
+        Unicode's tables (NFKC)."""
+        return [*json.loads(json.dumps(self.params)), jieba.__version__, unicodedata.unidata_version]
 
     def matrix(self, texts: Sequence[str]) -> sp.csr_matrix:
         """(n, raw features) counts, one row per text; a column per feature ever seen."""

@@ -275,7 +275,7 @@ class Channels:
         # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
         # document frequencies therefore count distinct texts.
         unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
-        counts = feature_counts or LexicalVectorizer(**LEXICAL_PARAMS).feature_counts()
+        counts = feature_counts or _stored_counts(index_dir if kinds is None else None)
         vectorizer, rows_of = _lexical_rows(unique, None if refit_lexical else index_dir, counts)
         counts.keep(map(_text_hash, unique))
         channels = cls(encoder, vectorizer, {}, counts)
@@ -373,7 +373,7 @@ class Channels:
         if not self.complete:
             raise RuntimeError("channels built for some kinds only are not saved: they would drop the rest")
         index_dir.mkdir(parents=True, exist_ok=True)
-        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds)
+        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds, self.feature_counts)
         save_label_cuts(index_dir)
         for kind, channel in self.kinds.items():
             channel.index.save(index_dir / f"{kind.value}.index")
@@ -478,8 +478,20 @@ class _StoredRows(dict[str, sp.csr_matrix]):
         return stacked
 
 
+def _stored_counts(index_dir: Path | None) -> FeatureCounts:
+    """The texts' analyses the last save stored beside its rows, so that a restarted service's
+    first refit (a large import) analyses only new texts; an empty memo if none fit."""
+    counts = LexicalVectorizer(**LEXICAL_PARAMS).feature_counts()
+    if index_dir is not None:
+        counts.read(index_dir / LEXICAL_DIR)
+    return counts
+
+
 def _save_lexical(
-    index_dir: Path, vectorizer: LexicalVectorizer, kinds: dict[EntityKind, KindChannels]
+    index_dir: Path,
+    vectorizer: LexicalVectorizer,
+    kinds: dict[EntityKind, KindChannels],
+    counts: FeatureCounts,
 ) -> None:
     rows: dict[str, sp.csr_matrix] = {}
     for channel in kinds.values():
@@ -491,6 +503,7 @@ def _save_lexical(
 
     def fill(directory: Path) -> None:
         vectorizer.save(directory)
+        counts.save(directory)
         np.savez(
             directory / LEXICAL_ROWS,
             data=matrix.data,

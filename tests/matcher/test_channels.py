@@ -12,6 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from embeddings.index import VectorIndex
+from embeddings.lexical import COUNTS_FILE, COUNTS_MANIFEST, LexicalVectorizer
 from matcher import channels as channels_module
 from matcher import keywords
 from matcher.catalog import Catalog, KindTable
@@ -285,3 +286,71 @@ def test_a_kind_read_from_the_stored_state_has_the_rows_it_was_saved_with(tmp_pa
     assert after.lexical_row(2).nnz == 0
     np.testing.assert_array_equal(after.lexical_row(3).toarray(), before.lexical_row(3).toarray())
     assert 2 not in after.lexical_top(query, everyone, 6).tolist()
+
+
+def _recorded_analyses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text any vectorizer analyses from now on."""
+    analysed: list[str] = []
+    features = LexicalVectorizer.features
+
+    def recorded(self: LexicalVectorizer, text: str) -> list[str]:
+        analysed.append(text)
+        return features(self, text)
+
+    monkeypatch.setattr(LexicalVectorizer, "features", recorded)
+    return analysed
+
+
+def test_a_restarted_process_refits_analysing_only_the_texts_new_since_the_save(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = _startups(5)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path).save(tmp_path)
+    analysed = _recorded_analyses(monkeypatch)
+    catalog.tables[EntityKind.startup].upsert({"id": 6, "external_id": "S-6", "name": "新来的医疗器械公司"})
+    refit = Channels.build(catalog, HashingEncoder(), index_dir=tmp_path, refit_lexical=True)
+    assert analysed == ["新来的医疗器械公司"]
+    monkeypatch.undo()
+    fresh = Channels.build(catalog, HashingEncoder(), refit_lexical=True)
+    assert refit.lexical_vectorizer.vocabulary_ == fresh.lexical_vectorizer.vocabulary_
+    for position in range(6):
+        np.testing.assert_array_equal(
+            refit.kinds[EntityKind.startup].lexical_row(position).toarray(),
+            fresh.kinds[EntityKind.startup].lexical_row(position).toarray(),
+        )
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda folder: (folder / COUNTS_FILE).write_bytes(b"not the saved file"), id="file"),
+        pytest.param(
+            lambda folder: (folder / COUNTS_MANIFEST).write_text(
+                (folder / COUNTS_MANIFEST).read_text().replace('"format": 1', '"format": 0')
+            ),
+            id="manifest",
+        ),
+        pytest.param(lambda folder: (folder / COUNTS_MANIFEST).unlink(), id="no-manifest"),
+    ],
+)
+def test_stored_analyses_that_do_not_match_their_manifest_are_analysed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoil: Callable[[Path], object]
+) -> None:
+    catalog = _startups(3)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path).save(tmp_path)
+    spoil(tmp_path / channels_module.LEXICAL_DIR)
+    analysed = _recorded_analyses(monkeypatch)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path, refit_lexical=True)
+    table = catalog.tables[EntityKind.startup]
+    assert sorted(analysed) == sorted(profile_text(EntityKind.startup, table.record(i)) for i in (1, 2, 3))
+
+
+def test_analyses_made_by_another_jieba_are_analysed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = _startups(3)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path).save(tmp_path)
+    monkeypatch.setattr(jieba, "__version__", "0.0-other")
+    analysed = _recorded_analyses(monkeypatch)
+    Channels.build(catalog, HashingEncoder(), index_dir=tmp_path, refit_lexical=True)
+    assert len(analysed) == 3
