@@ -41,9 +41,9 @@ from matcher.why_empty import INACTIVE, unmet_rule, why_empty
 from models.enums import EntityKind, InteractionKind
 
 # What put a shown candidate at another rank than its score alone would: an open application
-# (lifted ahead), the diversity re-rank (MMR), or the exposure cap (held back, or moved up past
-# one held back).
-MovedBy = Literal["applied", "diversity", "exposure"]
+# (lifted ahead), open applications lifted ahead of it (pushed down), the diversity re-rank
+# (MMR), or the exposure cap (held back, or moved up past one held back).
+MovedBy = Literal["applied", "applicants", "diversity", "exposure"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,9 @@ class Match:
         Place in the list shown (1 = first).
     score_rank : int
         Where the score alone would have put it among the candidates scored.
-    moved_by : {"applied", "diversity", "exposure"} or None
-        Why ``rank`` differs from ``score_rank``.
+    moved_by : {"applied", "applicants", "diversity", "exposure"} or None
+        Why ``rank`` differs from ``score_rank``: "applicants" is one pushed down behind the
+        open applications placed first.
     display_score : float
         The score as shown to users (see ``display_scores``).
     summary : mapping
@@ -119,6 +120,20 @@ class _Placed(NamedTuple):
     rank: int
     score_rank: int
     moved_by: MovedBy | None
+
+
+def _moved_by(at: int, rank: int, score_rank: int, diverse: int, by_score: int) -> MovedBy | None:
+    """Why a candidate other than an applicant, shown at ``rank``, is not at its ``score_rank``:
+    the exposure cap (``diverse``, the MMR pick of its turn, is another), the diversity re-rank
+    (``by_score``, the next by score, is another) or the applicants placed ahead. Named only where
+    the ranks differ: a lift by diversity can undo the push down by an applicant."""
+    if rank == score_rank:
+        return None
+    if diverse != at:
+        return "exposure"
+    if by_score != at:
+        return "diversity"
+    return "applicants"
 
 
 class _Scored(NamedTuple):
@@ -666,12 +681,9 @@ class Matcher:
 
             shown = tracker.first(diverse(), lambda at: (context.table.kind, int(ids[at])), k - len(placed))
             for turn, at in enumerate(shown):
-                moved: MovedBy | None = None
-                if by_diversity[turn] != at:
-                    moved = "exposure"
-                elif int(others[turn]) != at:
-                    moved = "diversity"
-                placed.append(_Placed(at, len(placed) + 1, int(score_rank[at]), moved))
+                rank = len(placed) + 1
+                moved = _moved_by(at, rank, int(score_rank[at]), by_diversity[turn], int(others[turn]))
+                placed.append(_Placed(at, rank, int(score_rank[at]), moved))
         tracker.record(tuple((context.table.kind, int(ids[p.at])) for p in placed))
         return placed
 

@@ -42,10 +42,11 @@ class MatchPublic(BaseModel):
         "this query, 0 = the median one or below. Ranks follow it unless moved_by says otherwise."
     )
     score_rank: int = Field(description="Where the score alone would have placed it (1 = highest).")
-    moved_by: Literal["applied", "diversity", "exposure"] | None = Field(
-        description="Why rank differs from score_rank: an open application lifts it first, the "
-        "diversity re-rank (MMR) spreads similar candidates, or the exposure cap moves candidates "
-        "shown in many recent lists behind the others. None: placed by score."
+    moved_by: Literal["applied", "applicants", "diversity", "exposure"] | None = Field(
+        description="Why rank differs from score_rank: an open application lifts it first "
+        "(applied), open applications placed first push it down (applicants), the diversity "
+        "re-rank (MMR) spreads similar candidates, or the exposure cap moves candidates shown in "
+        "many recent lists behind the others. None: placed by score."
     )
     score: float = Field(
         description="Raw mutual score in [0, 1]: both sides' fit fused (harmonic mean by default)."

@@ -164,6 +164,24 @@ def test_a_founders_application_counts_as_their_startups_both_ways(matcher: Matc
     matcher.observe(dataclasses.replace(applied, kind=InteractionKind.withdrawn))
 
 
+def test_candidates_pushed_down_by_an_applicant_say_so(matcher: Matcher) -> None:
+    space, founder, startup = _a_space_and_a_founder_not_applied(matcher)
+    when = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    applied = RelationEvent(
+        EntityKind.person, founder, EntityKind.space, space, InteractionKind.applied, when
+    )
+    matcher.observe(applied)
+    try:
+        matches = matcher.recommend(EntityKind.space, space, EntityKind.startup, k=10)
+    finally:
+        matcher.observe(dataclasses.replace(applied, kind=InteractionKind.withdrawn))
+    assert (matches[0].id, matches[0].moved_by) == (startup, "applied")
+    assert matches[0].score_rank > 1
+    for match in matches:
+        assert (match.moved_by is None) == (match.rank == match.score_rank), match
+    assert any(m.moved_by == "applicants" for m in matches[1:])
+
+
 def test_a_withdrawn_application_no_longer_counts(matcher: Matcher) -> None:
     space, _, startup = _a_space_and_a_founder_not_applied(matcher)
     when = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
