@@ -7,6 +7,7 @@ accessibility: every input has a label, and the Tab key reaches every control.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import shutil
@@ -20,9 +21,9 @@ from sqlalchemy import select
 from models.accounts import create_account
 from models.db import create_db_engine, migrate, session_factory, transaction
 from models.demo import generate_ecosystem, load_ecosystem
-from models.enums import AccountRole, EntityKind, InteractionKind
+from models.enums import AccountRole, EntityKind, InteractionKind, PersonRole
 from models.portal import DEMO_PASSWORD, Login, add_login
-from models.tables import Account, Interaction, Investor
+from models.tables import Account, AccountProfile, Interaction, Investor, Person
 from tests.factories import SMALL_DEMO
 from tests.servers import Server, serving
 
@@ -107,6 +108,18 @@ class Visitor:
         """Click a link or submit button and check the page it leads to."""
         with self.page.expect_navigation():
             control.click()
+        return self.checked()
+
+    def follow_refused(self, control: Locator) -> Page:
+        """Submit a form the server refuses (422, the errors beside their fields); the console's
+        note of that status is expected here, and only that one."""
+        with self.page.expect_navigation() as navigation:
+            control.click()
+        response = navigation.value
+        assert response is not None
+        assert response.status == 422
+        self.page.wait_for_load_state()
+        self.errors = [e for e in self.errors if "status of 422" not in e]
         return self.checked()
 
     def sign_in(self, identifier: str, password: str = DEMO_PASSWORD) -> Page:
@@ -267,6 +280,51 @@ def test_an_operator_fills_a_vacancy(visitors: Any) -> None:
     expect(page.locator("svg.chart")).to_be_visible()
     page = operator.follow(page.locator(".match").first.get_by_role("button", name="录取"))
     expect(page.locator("#vacant")).to_have_text(str(vacant - 1))
+
+
+def test_an_enterprise_edits_its_slots_and_accepts_an_application(
+    site: tuple[Server, Path], visitors: Any, viewport: str
+) -> None:
+    with transaction(_factory(site[1])) as session:
+        base_id = session.scalar(
+            select(AccountProfile.profile_id)
+            .join(Account, Account.id == AccountProfile.account_id)
+            .where(Account.name == "demo enterprise", AccountProfile.profile_kind == EntityKind.practice_base)
+        )
+        student = session.scalars(
+            select(Person).where(Person.role == PersonRole.student).order_by(Person.id).offset(len(viewport))
+        ).first()
+        assert base_id is not None
+        assert student is not None
+        applicant = student.name
+        session.add(
+            Interaction(
+                external_id=f"BROWSER-APPLY-{viewport}",
+                actor_kind=EntityKind.person,
+                actor_id=student.id,
+                target_kind=EntityKind.practice_base,
+                target_id=base_id,
+                kind=InteractionKind.applied,
+                occurred_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    enterprise = visitors("enterprise")
+    enterprise.sign_in("demo-enterprise@citypartner.example")
+    page = enterprise.open(f"/openings?kind=practice_base&id={base_id}")
+    free = int(page.locator("#free").inner_text())
+    page = enterprise.follow(page.get_by_role("link", name="修改容量"))
+    total = int(page.get_by_label("名额总数").input_value())
+    page.get_by_label("空余名额").fill(str(total + 5))
+    page = enterprise.follow_refused(page.get_by_role("button", name="保存"))
+    expect(page.locator("#e-slots_free")).to_have_text("不能超过总数。")
+    expect(page.get_by_label("空余名额")).to_have_value(str(total + 5))
+    page.get_by_label("名额总数").fill(str(total + 2))
+    page.get_by_label("空余名额").fill(str(free + 2))
+    page = enterprise.follow(page.get_by_role("button", name="保存"))
+    expect(page.locator("#free")).to_have_text(str(free + 2))
+    card = page.locator("article", has_text=applicant)
+    page = enterprise.follow(card.get_by_role("button", name="接受"))
+    expect(page.locator("#free")).to_have_text(str(free + 1))
 
 
 def test_staff_run_an_allocation_round_and_verify_a_b_card(visitors: Any, viewport: str) -> None:
