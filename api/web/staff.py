@@ -215,10 +215,12 @@ async def staff_home(
     start: Annotated[str, Query(alias="from", max_length=10)] = "",
     end: Annotated[str, Query(alias="to", max_length=10)] = "",
 ) -> Response:
-    """Defaults to the year up to the newest interaction, so the demo's history shows at once."""
+    """Defaults to the year up to today, or up to the newest interaction when that is later (a
+    demo's history dated ahead), so both the history and today's shown recommendations count."""
     session = repository.session
     newest = session.scalar(select(func.max(Interaction.occurred_at)))
-    last = _aware(newest).date() if newest else dt.datetime.now(dt.UTC).date()
+    today = dt.datetime.now(dt.UTC).date()
+    last = max(_aware(newest).date(), today) if newest else today
     to_day = _parse_day(end, last)
     from_day = _parse_day(start, to_day - dt.timedelta(days=DEFAULT_RANGE_DAYS))
     if from_day > to_day:

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from api.web.staff import _gini, dashboard
 from models.enums import EntityKind, InteractionKind
-from models.exposure import shown_between
+from models.exposure import add_shown, shown_between
 from models.kinds import KINDS
 from models.repository import Repository
 from models.tables import Interaction, Investor, PolicyApplication, Startup
@@ -111,3 +111,18 @@ def test_exposure_counts_the_recommendations_pages_showed(app: Any) -> None:
     assert {i for i in after if after[i] > before.get(i, 0)} == on_page
     assert board.exposure_gini == pytest.approx(_gini([after.get(i, 0) for i in active]))
     assert board.exposure_gini > 0.5  # ten investors of many shown: far from equal
+
+
+def test_the_dashboard_counts_todays_shown_recommendations_by_default(app: Any) -> None:
+    """The default range ends today even when the newest interaction is older."""
+    with app.state.session_factory() as session, session.begin():
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=60)
+        session.execute(
+            update(Interaction).where(Interaction.occurred_at > cutoff).values(occurred_at=cutoff)
+        )
+        active = session.scalars(select(Investor.id).where(Investor.active)).all()
+        add_shown(session, {(dt.datetime.now(dt.UTC).date(), EntityKind.investor, active[0]): 1000})
+    text = demo(app, "staff").get("/staff").text
+    gini = re.search(r"曝光基尼系数（投资人）</span><strong>([0-9.]+)<", text)
+    assert gini
+    assert float(gini.group(1)) > 0.5
