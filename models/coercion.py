@@ -2,7 +2,8 @@
 
 A stage given as ``B+`` is stored as ``b`` and an industry as ``智能制造`` as
 ``intelligent_manufacturing``: both are accepted synonyms (models/vocabularies.py), and the
-response says ``"normalised": {"stage": "B+ → b"}``. Only top-level fields are reported.
+response says ``"normalised": {"stage": "B+ → b"}``. A field inside a nested model is named by its
+path, as a validation error names it: ``{"team.0.role": "创始人 → founder"}``.
 """
 
 from __future__ import annotations
@@ -46,14 +47,30 @@ def _shown(value: Any) -> str:
     return str(value.value if isinstance(value, Enum) else value)
 
 
-def coercions(raw: Mapping[str, Any], model: BaseModel) -> dict[str, str]:
-    """``{field: "given → stored"}`` for every vocabulary field of ``raw`` that validation rewrote."""
+def coercions(raw: Mapping[str, Any], model: BaseModel, prefix: str = "") -> dict[str, str]:
+    """``{field: "given → stored"}`` for every vocabulary field of ``raw`` that validation rewrote,
+    nested models' fields (a startup's team members) included by their dotted path."""
     fields = type(model).model_fields
     report = {}
     for name, given in raw.items():
-        if name not in fields or not is_vocabulary_field(fields[name]):
+        if name not in fields:
             continue
-        given_text, stored_text = _shown(given), _shown(getattr(model, name))
-        if given_text != stored_text:
-            report[name] = f"{given_text}{ARROW}{stored_text}"
+        stored = getattr(model, name)
+        if is_vocabulary_field(fields[name]):
+            given_text, stored_text = _shown(given), _shown(stored)
+            if given_text != stored_text:
+                report[f"{prefix}{name}"] = f"{given_text}{ARROW}{stored_text}"
+        else:
+            report |= _nested(given, stored, f"{prefix}{name}.")
+    return report
+
+
+def _nested(given: Any, stored: Any, prefix: str) -> dict[str, str]:
+    """What validation rewrote inside a nested model, or inside each model of a list (by index)."""
+    if isinstance(given, Mapping) and isinstance(stored, BaseModel):
+        return coercions(given, stored, prefix)
+    report: dict[str, str] = {}
+    if isinstance(given, list | tuple) and isinstance(stored, list | tuple) and len(given) == len(stored):
+        for index, (one, kept) in enumerate(zip(given, stored, strict=True)):
+            report |= _nested(one, kept, f"{prefix}{index}.")
     return report

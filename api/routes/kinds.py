@@ -86,7 +86,8 @@ def _written_model(spec: KindSpec) -> type[BaseModel]:
             dict[str, str],
             Field(
                 default_factory=dict,
-                description='Vocabulary values stored as another spelling\'s code: {"stage": "B+ → b"}.',
+                description="Vocabulary values stored as another spelling's code, nested fields by "
+                'path: {"stage": "B+ → b", "team.0.role": "合伙人 → cofounder"}.',
             ),
         ),
     )

@@ -255,6 +255,11 @@ def test_a_synonym_is_accepted_and_the_coercion_reported_on_create_update_and_im
     csv = "external_id,name,industries,stage\nS-CSV,武汉测试光电有限公司,intelligent_manufacturing,B+\n"
     imported = client.post("/v1/startups/import", files={"file": ("s.csv", csv.encode(), "text/csv")}).json()
     assert imported["normalised"] == [{"row": 1, "field": "stage", "change": "B+ → b"}]
+    member = {"person_external_id": samples()["persons"][0]["external_id"], "role": "合伙人"}
+    nested = client.post("/v1/startups", json=body | {"external_id": "S-TEAM", "team": [member]})
+    assert nested.status_code == 201, nested.text
+    assert nested.json()["team"][0]["role"] == "cofounder"
+    assert nested.json()["normalised"]["team.0.role"] == "合伙人 → cofounder"
 
 
 @pytest.mark.parametrize("path", ["/v1/posts", "/v1/rounds", "/v1/policies/angel-fund-coinvest/eligible"])

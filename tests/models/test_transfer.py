@@ -292,6 +292,26 @@ def test_the_cli_imports_a_gbk_csv_and_exports_xlsx(database_url: str, tmp_path:
     assert pd.read_excel(out).loc[0, "name"] == "武汉测试光电有限公司"
 
 
+def test_the_cli_import_reports_every_spelling_it_normalised_nested_fields_by_path(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {"MATCHER_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": database_url}
+    person = samples()["persons"][0]
+    persons = CliRunner().invoke(cli, ["import", "persons", str(_write(tmp_path, [person]))], env=env)
+    assert persons.exit_code == 0, persons.output
+    startup = _startups(1)[0] | {"team": [{"person_external_id": person["external_id"], "role": "合伙人"}]}
+    expected = [
+        "normalised / 已规范: row 1: industries: 智能制造 → intelligent_manufacturing",
+        "normalised / 已规范: row 1: stage: 种子轮 → seed",
+        "normalised / 已规范: row 1: district: 光谷 → east_lake_hightech",
+        "normalised / 已规范: row 1: team.0.role: 合伙人 → cofounder",
+    ]
+    for done in ("1 created, 0 updated", "0 created, 1 updated"):  # a new row, then the same row again
+        result = CliRunner().invoke(cli, ["import", "startups", str(_write(tmp_path, [startup]))], env=env)
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines() == [*expected, f"startups: {done}"]
+
+
 def _write(tmp_path: Path, records: list[dict[str, Any]]) -> Path:
     path = tmp_path / "good.json"
     path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
