@@ -208,6 +208,7 @@ PAGE_VISITS: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("page:intros", "/intros", False),
     ),
     "operator": (("page:operator recs", "/operator", False),),
+    "enterprise": (("page:openings recs", "/openings", False),),
     "mentor": (("page:mentor recs", "/mentor", False),),
     "student": (("page:talent recs", "/talent", False),),
     "staff": (("page:review", "/staff/review", False), ("page:rounds", "/staff/rounds", False)),
