@@ -26,6 +26,7 @@ from api.security import (
     refuse_unless_owned,
     writable_row,
 )
+from api.web.eligibility import EligibilityWatch
 from models.accounts import link_profile
 from models.coercion import coercions
 from models.db import SQL_INTEGER_MAX
@@ -166,6 +167,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
 
     @router.patch("/{row_id:ref}", response_model=written_schema, summary=f"Update one of {spec.slug}")
     def update_row(
+        request: Request,
         principal: owner,
         repository: RepositoryDep,
         service: MatcherServiceDep,
@@ -175,8 +177,12 @@ def kind_router(spec: KindSpec) -> APIRouter:
     ) -> Any:
         writable_row(principal, spec, repository.session, row_id)
         refuse_admin_fields(principal, policy, body)
+        # A policy the edit makes the profile eligible for is told in the edit's transaction.
+        watch = None if spec.entity is None else EligibilityWatch.of(request, spec.entity, row_id)
         row = repository.update(spec, row_id, body)
         refuse_unless_owned(principal, policy, spec, row, repository.session)
+        if watch is not None:
+            watch.announce(repository.session, row)
         public = repository.public(spec, [row])[0]
         repository.session.commit()
         service.catch_up()

@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from models.enums import InvestorType
 from models.notifications import Notification, OutboxMail
 from models.tables import Account, Investor
+from tests.auth import admin_headers
 from tests.portal_client import demo
 
 THESIS = {"thesis": "硬科技早期投资", "industries": ["ai"], "districts": ["hongshan"]}
@@ -80,3 +82,19 @@ def test_a_new_startup_eligible_for_a_policy_is_announced_and_a_refused_form_tel
     assert len(notices) > before
     assert {n.params["profile"] for n in notices[before:]} == {"早期公司"}
     assert any("天使" in n.params["policy"] for n in notices[before:])
+
+
+def test_an_edit_through_the_api_is_announced_as_on_the_portal(app: Any) -> None:
+    with app.state.session_factory() as session, session.begin():
+        partner = session.scalar(select(Account.person_id).where(Account.name == "demo investor"))
+        investor = session.scalar(select(Investor).where(Investor.partner_id == partner))
+        assert investor is not None
+        investor_id = investor.id
+        investor.investor_type = InvestorType.angel
+        investor.stages = ["series_c"]
+    api = TestClient(app, headers=admin_headers(app))
+    before = len(_notices(app, "demo investor"))
+    api.get("/v1/investors")  # the matcher catches up with the setup
+    answer = api.patch(f"/v1/investors/{investor_id}", json={"stages": ["angel"]})
+    assert answer.status_code == 200, answer.text
+    assert len(_notices(app, "demo investor")) == before + 1
