@@ -17,7 +17,7 @@ from api.security import KIND_POLICIES, Authorized, writable_row
 from api.web.deps import FormDep, UserDep, WebUser
 from api.web.eligibility import EligibilityWatch
 from api.web.forms import _marker, field_errors, optional_int, render_form
-from api.web.i18n import gettext_for
+from api.web.i18n import Gettext, gettext_for
 from models.enums import EntityKind
 from models.kinds import KIND_OF_ENTITY
 
@@ -29,8 +29,10 @@ class CapacityForm:
     # (field, label): the whole first, then the part of it that is free or taken
     fields: tuple[tuple[str, str], ...]
     back: str  # the owner's page, formatted with the row id
+    # Said on the last field when the part taken or free exceeds the whole
+    too_many: str = _marker("This cannot exceed the total.")
 
-    def labels(self, gettext: Any) -> list[tuple[str, str]]:
+    def labels(self, gettext: Gettext) -> list[tuple[str, str]]:
         return [(name, gettext(label)) for name, label in self.fields]
 
 
@@ -46,6 +48,7 @@ FORMS = {
         _marker("Mentee places"),
         (("max_mentees", _marker("Most mentees at a time")),),
         "/mentor",
+        _marker("Fewer than the mentees you have now."),
     ),
     "practice_base": CapacityForm(
         EntityKind.practice_base,
@@ -60,7 +63,6 @@ FORMS = {
         "/openings?kind=post&id={id}",
     ),
 }
-_TOO_MANY = _marker("This cannot exceed the total.")
 router = APIRouter(include_in_schema=False)
 KindName = Annotated[str, Path(pattern="^(space|mentor|practice_base|post)$")]
 
@@ -133,7 +135,7 @@ async def save_capacity(
         except ValidationError as error:
             errors = field_errors(error, gettext)
             if "__all__" in errors:  # the part above the whole: said on the part's field
-                errors = {form.fields[-1][0]: gettext(_TOO_MANY)} | {
+                errors = {form.fields[-1][0]: gettext(form.too_many)} | {
                     k: v for k, v in errors.items() if k != "__all__"
                 }
         else:

@@ -234,3 +234,23 @@ def test_a_mentors_yes_takes_a_mentee_place_and_a_full_mentor_cannot_say_yes(app
     )
     with app.state.session_factory() as session:
         assert session.get(Mentor, mentor_id).current_mentees == taken + 1
+
+
+def test_a_mentor_cannot_offer_fewer_places_than_mentees_taken(app: Any) -> None:
+    mentor = demo(app, "mentor")
+    with app.state.session_factory() as session, session.begin():
+        row = session.scalar(
+            select(Mentor)
+            .join(Account, Account.person_id == Mentor.person_id)
+            .where(Account.name == "demo mentor")
+        )
+        assert row is not None
+        row.max_mentees, row.current_mentees = 4, 3
+        mentor_id = row.id
+    mentor.get("/intros")  # the matcher catches up
+    refused = mentor.post(f"/capacity/mentor/{mentor_id}", {"max_mentees": "2"})
+    assert refused.status_code == 422
+    assert re.search(r'id="e-max_mentees">少于您当前辅导的人数。<', refused.text)
+    assert 'value="2"' in refused.text
+    with app.state.session_factory() as session:
+        assert session.get(Mentor, mentor_id).max_mentees == 4
