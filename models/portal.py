@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, ForeignKey, Integer, String, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Boolean, ColumnElement, ForeignKey, Integer, String, or_, select
+from sqlalchemy.orm import Mapped, QueryableAttribute, Session, mapped_column
 
 from models.accounts import create_account
 from models.enums import AccountRole, EntityKind, MemberRole, PersonRole
@@ -138,6 +138,10 @@ class DemoLogin:
     password: str
 
 
+PersonColumn = QueryableAttribute[int] | QueryableAttribute[int | None]
+Condition = ColumnElement[bool] | QueryableAttribute[bool]
+
+
 def _first(session: Session, statement: object) -> int | None:
     value = session.scalar(statement.limit(1))  # type: ignore[attr-defined]
     return None if value is None else int(value)
@@ -149,48 +153,30 @@ def ensure_demo_logins(session: Session) -> list[DemoLogin]:
     Picks people who already run profiles: a founder of a startup, an investor's partner, a
     mentor, a space operator and a student; and one programme-staff login with no person.
     """
-    unclaimed = Person.id.not_in(select(Account.person_id).where(Account.person_id.is_not(None)))
+    claimed = select(Account.person_id).where(Account.person_id.is_not(None))
+
+    def first_unclaimed(person: PersonColumn, where: Condition, order: QueryableAttribute[int]) -> int | None:
+        """The first person (in ``order``) of ``person``'s rows meeting ``where`` with no account yet."""
+        return _first(session, select(person).where(where, person.not_in(claimed)).order_by(order))
+
     picks: list[tuple[str, AccountRole, int | None]] = [
         (
             "founder",
             AccountRole.founder,
-            _first(
-                session,
-                select(StartupMember.person_id)
-                .join(Person, Person.id == StartupMember.person_id)
-                .where(StartupMember.role == MemberRole.founder, unclaimed)
-                .order_by(StartupMember.startup_id),
+            first_unclaimed(
+                StartupMember.person_id, StartupMember.role == MemberRole.founder, StartupMember.startup_id
             ),
         ),
         (
             "investor",
             AccountRole.investor,
-            _first(
-                session,
-                select(Investor.partner_id)
-                .join(Person, Person.id == Investor.partner_id)
-                .where(Investor.active, unclaimed)
-                .order_by(Investor.id),
-            ),
+            first_unclaimed(Investor.partner_id, Investor.active, Investor.id),
         ),
-        (
-            "mentor",
-            AccountRole.mentor,
-            _first(
-                session,
-                select(Mentor.person_id)
-                .join(Person, Person.id == Mentor.person_id)
-                .where(Mentor.active, unclaimed)
-                .order_by(Mentor.id),
-            ),
-        ),
+        ("mentor", AccountRole.mentor, first_unclaimed(Mentor.person_id, Mentor.active, Mentor.id)),
         (
             "student",
             AccountRole.founder,
-            _first(
-                session,
-                select(Person.id).where(Person.role == PersonRole.student, unclaimed).order_by(Person.id),
-            ),
+            first_unclaimed(Person.id, Person.role == PersonRole.student, Person.id),
         ),
         ("staff", AccountRole.admin, None),
     ]

@@ -13,6 +13,7 @@ from models.db import create_db_engine, migrate, session_factory
 from models.demo import DemoSize, generate_ecosystem, load_ecosystem
 from models.identity import id_number_check_char
 from models.kinds import KINDS
+from models.settings import Settings
 from models.transfer import import_records
 
 WUHAN_ID_PREFIX = "42011119950307123"  # 420111: 洪山区
@@ -217,6 +218,15 @@ def load_small_demo(database_url: str, *, seed: int, secret: str) -> None:
     migrate(engine)
     load_ecosystem(session_factory(engine), generate_ecosystem(seed, SMALL_DEMO), secret=secret)
     engine.dispose()
+
+
+def small_demo_folder(tmp_path_factory: pytest.TempPathFactory, name: str, *, seed: int, secret: str) -> Path:
+    """A new data folder whose default database holds the small demo ecosystem of ``seed``."""
+    folder = tmp_path_factory.mktemp(name)
+    load_small_demo(
+        Settings(data_dir=folder, environment="test").resolved_database_url, seed=seed, secret=secret
+    )
+    return folder
 
 
 def shared_data_file(*parts: str) -> Path:

@@ -18,18 +18,14 @@ from models.settings import Settings
 from models.tables import Startup
 from tests.auth import account_headers, admin_headers
 from tests.conftest import TEST_SECRET
-from tests.factories import load_small_demo
+from tests.factories import small_demo_folder
 
 POLICY = "series-a-talent-pay"
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder: Path = tmp_path_factory.mktemp("policies")
-    load_small_demo(
-        Settings(data_dir=folder, environment="test").resolved_database_url, seed=5, secret=TEST_SECRET
-    )
-    return folder
+    return small_demo_folder(tmp_path_factory, "policies", seed=5, secret=TEST_SECRET)
 
 
 @pytest.fixture(scope="module")

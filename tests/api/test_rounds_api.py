@@ -16,7 +16,7 @@ from models.enums import AccountRole
 from models.settings import Settings
 from tests.auth import account_headers, admin_headers
 from tests.conftest import TEST_SECRET
-from tests.factories import load_small_demo
+from tests.factories import small_demo_folder
 
 SPACES_IN_ROUND = 4
 PLACES_EACH = 2
@@ -25,11 +25,7 @@ UNLIMITED = 10**9
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder: Path = tmp_path_factory.mktemp("rounds")
-    load_small_demo(
-        Settings(data_dir=folder, environment="test").resolved_database_url, seed=5, secret=TEST_SECRET
-    )
-    return folder
+    return small_demo_folder(tmp_path_factory, "rounds", seed=5, secret=TEST_SECRET)
 
 
 @pytest.fixture(scope="module")

@@ -252,17 +252,23 @@ def test_a_read_for_two_kinds_loads_their_saved_state_only_and_writes_nothing(
     engine.dispose()
 
 
+def _import_one_investor_elsewhere(follower: MatcherService) -> int:
+    """An investor imported through the follower's database (as another process would), then
+    the follower caught up; its row id."""
+    record = samples()["investors"][0] | {"external_id": "I-FEED", "name": "光谷天使基金 Feed"}
+    import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
+    follower.catch_up()
+    with follower.factory() as session:
+        return int(session.query(Investor.id).filter_by(external_id="I-FEED").scalar())
+
+
 def test_a_one_row_import_elsewhere_reaches_the_follower_without_a_rebuild(
     services: tuple[MatcherService, MatcherService],
 ) -> None:
     _, follower = services
     with follower.reading() as before:
         pass
-    record = samples()["investors"][0] | {"external_id": "I-FEED", "name": "光谷天使基金 Feed"}
-    import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
-    follower.catch_up()
-    with follower.factory() as session:
-        new_id = session.query(Investor.id).filter_by(external_id="I-FEED").scalar()
+    new_id = _import_one_investor_elsewhere(follower)
     with follower.reading() as matcher:
         assert matcher is before, "applied as a change, not rebuilt"
         assert new_id in matcher.catalog_.tables[EntityKind.investor]
@@ -276,11 +282,7 @@ def test_a_large_import_elsewhere_rebuilds_the_follower(
     monkeypatch.setattr(transfer, "ROW_BY_ROW_MAX_ROWS", 0)
     with follower.reading() as before:
         pass
-    record = samples()["investors"][0] | {"external_id": "I-FEED", "name": "光谷天使基金 Feed"}
-    import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
-    follower.catch_up()
-    with follower.factory() as session:
-        new_id = session.query(Investor.id).filter_by(external_id="I-FEED").scalar()
+    new_id = _import_one_investor_elsewhere(follower)
     with follower.reading() as matcher:
         assert matcher is not before
         assert new_id in matcher.catalog_.tables[EntityKind.investor]
