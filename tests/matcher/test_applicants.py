@@ -234,3 +234,23 @@ def test_a_full_mentor_says_so(matcher: Matcher) -> None:
         assert (why.zh, why.en) == ("辅导名额已满", "no room for more mentees")
     finally:
         matcher.upsert_profile(EntityKind.mentor, record)
+
+
+def test_a_startup_that_applied_to_a_mentor_comes_first_both_ways(matcher: Matcher) -> None:
+    mentors = matcher.catalog_.tables[EntityKind.mentor]
+    mentor = next(
+        int(r["id"])
+        for r in mentors.records
+        if _passes(matcher, (EntityKind.mentor, int(r["id"])), (EntityKind.startup, 1), fit=False)
+        and _passes(matcher, (EntityKind.startup, 1), (EntityKind.mentor, int(r["id"])), fit=False)
+    )
+    when = dt.datetime(2026, 11, 30, 20, 0, tzinfo=dt.UTC)  # 12-01 in Beijing
+    applied = RelationEvent(EntityKind.startup, 1, EntityKind.mentor, mentor, InteractionKind.applied, when)
+    matcher.observe(applied)
+    try:
+        first = matcher.recommend(EntityKind.mentor, mentor, EntityKind.startup, k=10)[0]
+        back = matcher.recommend(EntityKind.startup, 1, EntityKind.mentor, k=10)[0]
+    finally:
+        matcher.observe(dataclasses.replace(applied, kind=InteractionKind.withdrawn))
+    assert (first.id, first.reasons[0].en, first.features["applied"]) == (1, "applied on 2026-12-01", 1.0)
+    assert (back.id, back.reasons[0].zh) == (mentor, "已申请（2026-12-01）")
