@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -18,16 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.db import open_database
 from models.refs import ReferenceCheckError
 from models.repository import ConflictError, NotFoundError, Repository
-from models.rounds import (
-    AllocationRound,
-    OptimalSolve,
-    ProposalPublic,
-    RoundCreate,
-    RoundNotFoundError,
-    RoundStore,
-    StableSolve,
-)
 from models.settings import Settings
+
+if TYPE_CHECKING:
+    from models.rounds import ProposalPublic, RoundStore
 
 app = typer.Typer(
     help="Allocation rounds: fill seats, slots and mentor places under capacity.", no_args_is_help=True
@@ -41,6 +35,9 @@ RoundArgument = Annotated[str, typer.Argument(help="The round's id or external i
 @contextmanager
 def _store(settings: Settings, factory: sessionmaker[Session] | None = None) -> Iterator[RoundStore]:
     """A store over one session; domain errors become a message and an exit code."""
+    # Here, not at the top: every `matcher` command imports this module, few need the rounds.
+    from models.rounds import RoundStore
+
     with (factory or open_database(settings).sessions)() as session:
         try:
             yield RoundStore(Repository(session, secret=settings.secret_key))
@@ -60,6 +57,8 @@ def _message(error: Exception) -> str:
 
 
 def _round_id(store: RoundStore, given: str) -> int:
+    from models.rounds import AllocationRound, RoundNotFoundError
+
     if given.isdigit():
         return int(given)
     found = store.session.scalar(select(AllocationRound.id).where(AllocationRound.external_id == given))
@@ -74,6 +73,8 @@ def create(
 ) -> None:
     """Create a draft round from FILE: name, kind, deadline, applicants and counterparts
     (the same shape as POST /v1/rounds)."""
+    from models.rounds import RoundCreate
+
     settings = Settings()
     with _store(settings) as store:
         row = store.create(RoundCreate.model_validate(json.loads(file.read_text(encoding="utf-8"))))
@@ -92,6 +93,7 @@ def solve(
     # Imported here: the matcher is heavy, and the other commands need none of it.
     from api.matcher_service import MatcherService
     from api.round_service import solve_and_store
+    from models.rounds import OptimalSolve, StableSolve
 
     settings = Settings()
     factory = open_database(settings).sessions
