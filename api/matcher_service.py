@@ -100,7 +100,7 @@ class MatcherService:
         with self._lock:
             self._matcher, self._position = matcher, position
         if kinds is None:
-            settle_memory()
+            settle_memory(freeze=catalog.size() >= self.settings.settle_memory_from_profiles)
 
     @contextmanager
     def reading(self) -> Iterator[Matcher]:
@@ -220,20 +220,22 @@ def _personal(entry: FeedEntry) -> bool:
     return PROFILE_TOPICS.get(entry.topic) in PERSONAL_KINDS
 
 
-def settle_memory() -> None:
+def settle_memory(*, freeze: bool = True) -> None:
     """Quiet the process's memory for serving, after a build.
 
-    What a build leaves alive is taken out of the cycle collector's sight: at a million profiles
-    a full collection walking the catalogue's records paused a request for ~0.5 s. The previous
-    build's objects are unfrozen and collected first, so a rebuild frees them.
+    With ``freeze``, what a build leaves alive is taken out of the cycle collector's sight: at a
+    million profiles a full collection walking the catalogue's records paused a request for
+    ~0.5 s. The previous build's objects are unfrozen and collected first, so a rebuild frees
+    them. That collection walks the whole process (~1.4 s beside torch), so small builds skip it.
 
     And numpy stops asking for transparent huge pages for its large arrays: with them, about one
     query in a hundred waited 10-18 ms on the kernel's page handling (200k startups, 1,200 queries
     a run, three runs each way: 1-2 queries over 12 ms with them, none without; the slowest
     17-18 ms against 8-9 ms).
     """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+    if freeze:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
     # No public switch at run time: numpy calls this at import with NUMPY_MADVISE_HUGEPAGE.
     numpy_multiarray._set_madvise_hugepage(False)  # type: ignore[attr-defined]

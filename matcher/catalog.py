@@ -448,6 +448,10 @@ class Catalog:
             catalog.history.observe(RelationEvent.from_interaction(interaction))
         return catalog
 
+    def size(self) -> int:
+        """How many profiles of every kind the catalogue holds."""
+        return sum(len(table) for table in self.tables.values())
+
     def row_id(self, kind: EntityKind | str, external_id: str) -> int:
         """The row id the catalogue gives the profile ``external_id`` (what ``Matcher.recommend`` takes)."""
         table = self.tables[EntityKind(kind)]

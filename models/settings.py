@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         le=64,
         description="HTTP worker processes of `matcher serve`, each with its own matcher.",
     )
+    settle_memory_from_profiles: int = Field(
+        default=20_000,
+        ge=0,
+        description="After a build of at least this many profiles, take what the build left alive out "
+        "of the cycle collector's sight (a full collection pauses requests at scale; below it, the "
+        "collection itself costs more than it saves).",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1, description="Largest request body (import aside).")
     max_import_bytes: int = Field(default=64 << 20, ge=1, description="Largest bulk import upload.")
     # Expensive endpoints, per account and per client address: a burst of this many, refilled

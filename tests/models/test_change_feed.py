@@ -141,7 +141,8 @@ def test_a_build_quiets_the_heap_and_a_rebuild_frees_the_last(
     demo_settings: Settings,
 ) -> None:
     engine = create_db_engine(demo_settings.resolved_database_url)
-    service = MatcherService(demo_settings, session_factory(engine))
+    settings = demo_settings.model_copy(update={"settle_memory_from_profiles": 1})
+    service = MatcherService(settings, session_factory(engine))
     try:
         numpy_multiarray._set_madvise_hugepage(True)  # type: ignore[attr-defined]
         service.build()
@@ -156,6 +157,20 @@ def test_a_build_quiets_the_heap_and_a_rebuild_frees_the_last(
         assert previous() is None
     finally:
         gc.unfreeze()
+        engine.dispose()
+
+
+def test_a_build_smaller_than_the_threshold_leaves_the_collector_alone(demo_settings: Settings) -> None:
+    engine = create_db_engine(demo_settings.resolved_database_url)
+    settings = demo_settings.model_copy(update={"settle_memory_from_profiles": 10**9})
+    service = MatcherService(settings, session_factory(engine))
+    gc.unfreeze()
+    try:
+        numpy_multiarray._set_madvise_hugepage(True)  # type: ignore[attr-defined]
+        service.build()
+        assert gc.get_freeze_count() == 0
+        assert numpy_multiarray._set_madvise_hugepage(False) is False  # type: ignore[attr-defined]
+    finally:
         engine.dispose()
 
 

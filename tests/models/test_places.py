@@ -134,8 +134,8 @@ def _at_revision(url: str, revision: str) -> Engine:
     return engine
 
 
-def test_migration_keeps_old_rows_and_places_wuhan_districts(database_url: str) -> None:
-    engine = _at_revision(database_url, "0005")
+def test_migration_keeps_old_rows_and_places_wuhan_districts(empty_database_url: str) -> None:
+    engine = _at_revision(empty_database_url, "0005")
     with engine.begin() as connection:
         connection.execute(
             text(

@@ -186,9 +186,9 @@ def test_a_refused_edit_writes_nothing(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*"))
 
 
-def test_migration_0005_keeps_existing_rows_working(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "0004")
-    engine = create_engine(database_url)
+def test_migration_0005_keeps_existing_rows_working(empty_database_url: str) -> None:
+    command.upgrade(alembic_config(empty_database_url), "0004")
+    engine = create_engine(empty_database_url)
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -206,7 +206,7 @@ def test_migration_0005_keeps_existing_rows_working(database_url: str) -> None:
             ),
             {"yes": True},
         )
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(empty_database_url), "head")
     with engine.connect() as connection:
         person = connection.execute(text("SELECT returnee, hukou, birth_year FROM persons")).one()
         startup = connection.execute(
