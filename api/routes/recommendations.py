@@ -134,7 +134,9 @@ def _add_recommendations_route(kind: EntityKind) -> None:
         return _recommend(service, kind, row_id, EntityKind(target), k)
 
 
-for _kind in {q for q, _ in DIRECTIONS} | {EntityKind.person}:
+# In EntityKind's order, not a set's: the routes (and the OpenAPI document) come out the same in
+# every process.
+for _kind in [kind for kind in EntityKind if kind is EntityKind.person or any(q is kind for q, _ in DIRECTIONS)]:
     _add_recommendations_route(_kind)
 
 
