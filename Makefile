@@ -32,8 +32,11 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
+# One worker per core; a module's tests stay on one worker, so its module-scoped fixtures are
+# built once. `make pytest PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= auto
 pytest: $(INSTALLED) browser
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope
 
 # The portal's browser tests drive Debian's Chromium (Playwright's own download cannot reach
 # the internet here), with CJK fonts so screenshots show the Chinese pages.
