@@ -136,7 +136,8 @@ def _add_recommendations_route(kind: EntityKind) -> None:
 
 # In EntityKind's order, not a set's: the routes (and the OpenAPI document) come out the same in
 # every process.
-for _kind in [kind for kind in EntityKind if kind is EntityKind.person or any(q is kind for q, _ in DIRECTIONS)]:
+_ASKERS = {q for q, _ in DIRECTIONS} | {EntityKind.person}
+for _kind in [kind for kind in EntityKind if kind in _ASKERS]:
     _add_recommendations_route(_kind)
 
 
