@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.deps import MatcherServiceDep
@@ -10,6 +10,7 @@ from api.errors import RATE_LIMITED_RESPONSES, ApiError
 from api.ids import RowId
 from api.limits import RecommendRateLimit
 from api.security import KIND_POLICIES, Authenticated, OwnProfile, Principal
+from api.web.exposure import shown_log
 from matcher.directions import DIRECTIONS
 from matcher.matcher import Match
 from models.enums import AccountRole, EntityKind
@@ -84,11 +85,17 @@ def _public(match: Match) -> MatchPublic:
 
 
 def _recommend(
-    service: MatcherServiceDep, asker_kind: EntityKind, row_id: int, target: EntityKind, k: int
+    request: Request,
+    service: MatcherServiceDep,
+    asker_kind: EntityKind,
+    row_id: int,
+    target: EntityKind,
+    k: int,
 ) -> Any:
     """Called from ``async`` routes, so on the event loop: a recommendation is a few ms of CPU
     under the GIL either way, and a hop to a worker thread and back cost a third as much again.
     Several cores are used by running several worker processes (``matcher serve --workers``).
+    The matches count as shown (the dashboard's exposure), as the portal's pages do.
     """
     why = None
     try:
@@ -102,6 +109,7 @@ def _recommend(
     except ValueError as error:
         field, _, reason = str(error).partition(": ")
         raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, reason or field, field="query.target") from None
+    shown_log(request).add(matches)
     items = [_public(m) for m in matches]
     answer = Recommendations(
         asker_kind=asker_kind, asker_id=row_id, candidate_kind=target, items=items, why=why
@@ -129,9 +137,14 @@ def _add_recommendations_route(kind: EntityKind) -> None:
         description=f"Ranked counterparts with reasons. target: one of {', '.join(_targets_of(kind))}.",
     )
     async def recommendations(
-        _asker: asker, service: MatcherServiceDep, row_id: RowId, target: target_of_kind, k: K = 10
+        request: Request,
+        _asker: asker,
+        service: MatcherServiceDep,
+        row_id: RowId,
+        target: target_of_kind,
+        k: K = 10,
     ) -> Any:
-        return _recommend(service, kind, row_id, EntityKind(target), k)
+        return _recommend(request, service, kind, row_id, EntityKind(target), k)
 
 
 # In EntityKind's order, not a set's: the routes (and the OpenAPI document) come out the same in
@@ -144,16 +157,18 @@ for _kind in [kind for kind in EntityKind if kind in _ASKERS]:
 @router.get(
     "/v1/investors/{row_id}/deal-flow", response_model=Recommendations, summary="An investor's deal flow"
 )
-async def deal_flow(_investor: InvestorOwner, service: MatcherServiceDep, row_id: RowId, k: K = 20) -> Any:
+async def deal_flow(
+    request: Request, _investor: InvestorOwner, service: MatcherServiceDep, row_id: RowId, k: K = 20
+) -> Any:
     """Startups ranked for this investor: fit with its thesis, stage, ticket and network."""
-    return _recommend(service, EntityKind.investor, row_id, EntityKind.startup, k)
+    return _recommend(request, service, EntityKind.investor, row_id, EntityKind.startup, k)
 
 
 @router.get(
     "/v1/spaces/{row_id}/candidates", response_model=Recommendations, summary="Applicants to fill a space"
 )
 async def space_candidates(
-    _operator: SpaceOperator, service: MatcherServiceDep, row_id: RowId, k: K = 20
+    request: Request, _operator: SpaceOperator, service: MatcherServiceDep, row_id: RowId, k: K = 20
 ) -> Any:
     """Startups ranked to fill this space's vacant seats; those who applied count for more."""
-    return _recommend(service, EntityKind.space, row_id, EntityKind.startup, k)
+    return _recommend(request, service, EntityKind.space, row_id, EntityKind.startup, k)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from matcher.features import FEATURE_NAMES
 from matcher.ranker import RankerParams, TrainingWindow, fit_ranker, load_ranker, save_ranker
+from models.enums import EntityKind
+from models.exposure import shown_between
 from models.settings import Settings
 from tests.auth import admin_headers
 from tests.conftest import TEST_SECRET
@@ -228,3 +231,37 @@ def test_weights_in_the_matcher_config_file_the_settings_name_change_the_served_
     )
     assert {name for i in items for name, part in i["asker_contributions"].items() if part} <= {"semantic"}
     assert [i["id"] for i in items] != [i["id"] for i in default_items]
+
+
+def _shown_today(client: TestClient, kind: EntityKind) -> dict[int, int]:
+    app: Any = client.app
+    app.state.shown_log.flush()
+    today = dt.datetime.now(dt.UTC).date()
+    with app.state.session_factory() as session:
+        return shown_between(session, kind, today, today + dt.timedelta(days=1))
+
+
+def _counted(before: dict[int, int], after: dict[int, int]) -> dict[int, int]:
+    return {i: n - before.get(i, 0) for i, n in after.items() if n > before.get(i, 0)}
+
+
+def test_recommendations_served_by_the_api_count_as_shown(client: TestClient) -> None:
+    """The dashboard's exposure Gini counts what the API served, not only the portal's pages."""
+    startup_id, _ = _startup_with_investors(client)
+    before = _shown_today(client, EntityKind.investor)
+    served: Counter[int] = Counter()
+    for _ in range(2):  # the exposure cap may change the second list: each list counts as served
+        answer = client.get(
+            f"/v1/startups/{startup_id}/recommendations", params={"target": "investor", "k": 3}
+        ).json()
+        served.update(m["id"] for m in answer["items"])
+    assert served
+    assert _counted(before, _shown_today(client, EntityKind.investor)) == served
+
+
+def test_deal_flow_served_by_the_api_counts_as_shown(client: TestClient) -> None:
+    investor = _first(client, "investors")
+    before = _shown_today(client, EntityKind.startup)
+    served = client.get(f"/v1/investors/{investor['id']}/deal-flow", params={"k": 5}).json()["items"]
+    assert served
+    assert _counted(before, _shown_today(client, EntityKind.startup)) == {m["id"]: 1 for m in served}
