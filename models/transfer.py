@@ -51,6 +51,9 @@ _BOMS = (
 # GB18030 are more likely another legacy encoding (Big5, Latin-1) read as mojibake.
 _MIN_CJK_SHARE = 0.8
 Progress = Callable[[Iterable[Any], int, str], Iterable[Any]]
+# Called with the import's session and its written rows (flushed, ids known) before the commit,
+# so whatever it writes (a notice, say) commits or rolls back with the import.
+BeforeCommit = Callable[[Session, Sequence[Any]], None]
 
 
 def _no_progress(items: Iterable[Any], _total: int, _label: str) -> Iterable[Any]:
@@ -232,12 +235,15 @@ def import_file(
     *,
     secret: str,
     progress: Progress = _no_progress,
+    before_commit: BeforeCommit | None = None,
 ) -> ImportReport:
     try:
         records = read_records(path)
     except (ValueError, OSError) as error:
         raise ImportRowsError([RowProblem(0, "file", str(error))]) from error
-    return import_records(factory, spec, records, secret=secret, progress=progress)
+    return import_records(
+        factory, spec, records, secret=secret, progress=progress, before_commit=before_commit
+    )
 
 
 # Up to this many rows an import enters the change feed row by row, and each process applies
@@ -253,8 +259,10 @@ def import_records(
     *,
     secret: str,
     progress: Progress = _no_progress,
+    before_commit: BeforeCommit | None = None,
 ) -> ImportReport:
-    """Upsert ``records`` by external_id, all or nothing; raises :class:`ImportRowsError`."""
+    """Upsert ``records`` by external_id, all or nothing; raises :class:`ImportRowsError`.
+    ``before_commit`` sees the written rows inside the import's transaction."""
     prepared = [_with_interaction_id(spec, _decode_text_cells(spec, r)) for r in records]
     with transaction(factory) as session:
         session.info[BULK] = len(prepared) > ROW_BY_ROW_MAX_ROWS
@@ -270,17 +278,20 @@ def import_records(
             progress,
         )
         problems: list[RowProblem] = []
+        written: list[Any] = []
         for number, (row, model) in enumerate(
             progress(list(zip(rows, models, strict=True)), len(models), f"write {spec.slug}"), start=1
         ):
             try:
-                repository.save(spec, row, model, flush=False)
+                written.append(repository.save(spec, row, model, flush=False))
             except ReferenceCheckError as problem:
                 problems.append(RowProblem(number, problem.field, problem.reason))
         session.flush()
         if problems:
             # Raising inside the transaction rolls every written row back.
             raise ImportRowsError(problems)
+        if before_commit is not None:
+            before_commit(session, written)
     created = sum(1 for row in rows if row is None)
     return ImportReport(
         spec.slug, created=created, updated=len(models) - created, normalised=tuple(normalised)

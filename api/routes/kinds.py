@@ -27,7 +27,7 @@ from api.security import (
     refuse_unless_owned,
     writable_row,
 )
-from api.web.eligibility import EligibilityWatch
+from api.web.eligibility import EligibilityWatch, ImportWatch
 from models.accounts import link_profile
 from models.coercion import coercions
 from models.db import SQL_INTEGER_MAX
@@ -219,6 +219,7 @@ def kind_router(spec: KindSpec) -> APIRouter:
         dependencies=[Depends(Authorized()), HeavyRateLimit],
     )
     def import_rows(
+        request: Request,
         factory: SessionFactoryDep,
         settings: SettingsDep,
         service: MatcherServiceDep,
@@ -234,7 +235,11 @@ def kind_router(spec: KindSpec) -> APIRouter:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"upload{suffix}"
             path.write_bytes(file.file.read())
-            report: ImportReport = import_file(factory, spec, path, secret=settings.secret_key)
+            # A profile the import makes eligible for a policy is told in the import's transaction.
+            watch = None if spec.entity is None else ImportWatch.of(request, spec.entity)
+            report: ImportReport = import_file(
+                factory, spec, path, secret=settings.secret_key, before_commit=watch
+            )
         service.catch_up()
         return report
 

@@ -7,6 +7,7 @@ on the flushed row, so the notice commits (or rolls back) with the edit itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +48,13 @@ class EligibilityWatch:
     @classmethod
     def of(cls, request: Request, kind: EntityKind, row_id: int | None) -> EligibilityWatch:
         registry: PolicyRegistry = request.app.state.policies
-        policies, service = registry.current(), request.app.state.matcher_service
+        return cls.of_held(registry.current(), request.app.state.matcher_service, kind, row_id)
+
+    @classmethod
+    def of_held(
+        cls, policies: PolicySet, service: MatcherService, kind: EntityKind, row_id: int | None
+    ) -> EligibilityWatch:
+        """``before`` is the row as the matcher holds it."""
         before: frozenset[str] = frozenset()
         if row_id is not None:
             with service.reading() as matcher:
@@ -67,3 +74,28 @@ class EligibilityWatch:
                 params = {"policy": policy.title.zh, "policy_en": policy.title.en, "profile": str(row.name)}
                 tell(session, accounts, "policy_eligible", params, _link(self.kind))
         return [policy.id for policy in newly]
+
+
+@dataclass
+class ImportWatch:
+    """A bulk import's :class:`EligibilityWatch`, passed to the import as its ``before_commit``.
+
+    Until the import commits, the matcher still holds each row as it was before (or not at all,
+    for a new one), so "before" is read there for the rows now eligible for something."""
+
+    policies: PolicySet
+    service: MatcherService
+    kind: EntityKind
+
+    @classmethod
+    def of(cls, request: Request, kind: EntityKind) -> ImportWatch:
+        registry: PolicyRegistry = request.app.state.policies
+        return cls(registry.current(), request.app.state.matcher_service, kind)
+
+    def __call__(self, session: Session, rows: Sequence[Any]) -> None:
+        if not any(policy.audience is self.kind for policy in self.policies.policies.values()):
+            return
+        for row in rows:
+            if _eligible(self.policies, self.service, self.kind, row_record(row)):
+                watch = EligibilityWatch.of_held(self.policies, self.service, self.kind, int(row.id))
+                watch.announce(session, row)

@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.ids import RowId
 from api.web.charts import Point, bar_chart
 from api.web.deps import FormDep, Role, WebUser, page_of, render
+from api.web.eligibility import EligibilityWatch
 from api.web.forms import _marker
 from api.web.i18n import gettext_for
 from models.accounts import INTRODUCTION_KINDS
@@ -318,14 +319,19 @@ async def verify(user: Staff, form: FormDep, repository: RepositoryDep, row_id: 
 
 
 @router.post("/staff/persons/{row_id}/card")
-async def grant_card(user: Staff, form: FormDep, repository: RepositoryDep, row_id: RowId) -> Response:
-    """Grant (or withdraw, with 'none') a City Partner card: A industry leader, B investor, C talent."""
+async def grant_card(
+    request: Request, user: Staff, form: FormDep, repository: RepositoryDep, row_id: RowId
+) -> Response:
+    """Grant (or withdraw, with 'none') a City Partner card: A industry leader, B investor, C talent.
+    A card opens policies (the card's services): those are told in the grant's transaction."""
     tier = str(form.get("tier") or "")
     if tier not in {t.value for t in CardTier}:
         raise ApiError(status.HTTP_422_UNPROCESSABLE_CONTENT, "tier: one of A, B, C, none", field="tier")
     spec = kind_spec("persons")
     person = repository.get(spec, row_id)
+    watch = EligibilityWatch.of(request, EntityKind.person, row_id)
     repository.save(spec, person, repository.merged(spec, person, {"card_tier": tier}))
+    watch.announce(repository.session, person)
     repository.session.commit()
     return RedirectResponse(_back(form), status.HTTP_303_SEE_OTHER)
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from models.enums import InvestorType
 from models.notifications import Notification, OutboxMail
-from models.tables import Account, Investor
+from models.tables import Account, Investor, Person
 from tests.auth import admin_headers
 from tests.portal_client import demo
 
@@ -98,3 +98,43 @@ def test_an_edit_through_the_api_is_announced_as_on_the_portal(app: Any) -> None
     answer = api.patch(f"/v1/investors/{investor_id}", json={"stages": ["angel"]})
     assert answer.status_code == 200, answer.text
     assert len(_notices(app, "demo investor")) == before + 1
+
+
+def _person_of(app: Any, account_name: str) -> Person:
+    with app.state.session_factory() as session:
+        person: Person | None = session.scalar(
+            select(Person).join(Account, Account.person_id == Person.id).where(Account.name == account_name)
+        )
+        assert person is not None
+        return person
+
+
+def _card_notices(app: Any, account_name: str, tier: str) -> list[Notification]:
+    title = f"城市合伙人{tier}卡"
+    return [n for n in _notices(app, account_name) if n.params["policy"].startswith(title)]
+
+
+def test_a_card_granted_on_the_portal_announces_the_cards_policy(app: Any) -> None:
+    person = _person_of(app, "demo student")
+    staff = demo(app, "staff")
+    staff.get("/staff/review")
+    assert not _card_notices(app, "demo student", "A")
+    granted = staff.post(f"/staff/persons/{person.id}/card", {"tier": "A", "back": "/staff/review"})
+    assert granted.status_code == 303
+    assert len(_card_notices(app, "demo student", "A")) == 1
+    assert _mails(app, "城市合伙人A卡") >= 1
+
+
+def test_a_bulk_import_that_makes_a_profile_eligible_announces_it(app: Any) -> None:
+    person = _person_of(app, "demo mentor")
+    api = TestClient(app, headers=admin_headers(app))
+    api.get("/v1/persons")  # the matcher catches up with the earlier tests' writes
+    assert not _card_notices(app, "demo mentor", "C")
+    csv = f"external_id,card_tier\n{person.external_id},C\n".encode()
+    answer = api.post("/v1/persons/import", files={"file": ("persons.csv", csv, "text/csv")})
+    assert answer.status_code == 200, answer.text
+    assert len(_card_notices(app, "demo mentor", "C")) == 1
+    # Imported again, unchanged: still eligible, nothing new to tell.
+    api.get("/v1/persons")
+    assert api.post("/v1/persons/import", files={"file": ("persons.csv", csv, "text/csv")}).status_code == 200
+    assert len(_card_notices(app, "demo mentor", "C")) == 1
