@@ -166,7 +166,7 @@ def top(matcher: Matcher, kind: EntityKind, target: EntityKind, row_id: int) -> 
 
 
 def baseline(matcher: Matcher, kind: EntityKind, target: EntityKind, ids: list[int]) -> str:
-    """The pooled engine against the same matcher scoring every eligible candidate (no exposure
+    """The pooled matcher against the same matcher scoring every eligible candidate (no exposure
     cap on either, so both lists depend on the query alone): time, shared ids in the top 10, and
     the pooled top 10's mean score as a share of the exhaustive one's (clones of one listing are
     near-ties, so at scale the ids overlap less than the scores do)."""

@@ -53,7 +53,7 @@ class ExplainContext:
     peers_are_similar: bool
     path: Callable[[], list[tuple[Node, InteractionKind, Node]]]  # shortest relation path, if any
     applied_on: dt.datetime | None = None  # when an open application between the two was made
-    now: dt.datetime | None = None  # the engine's clock: counts of deals are as of then
+    now: dt.datetime | None = None  # the matcher's clock: counts of deals are as of then
 
 
 def _count(n: int, singular: str, plural: str) -> str:
