@@ -88,6 +88,16 @@ def train(
     except ValueError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    for name, value in trained.metrics.items():
+        typer.echo(f"{name}: {value:.4f}")
+    if not trained.beats_default:
+        typer.echo(
+            "not saved: on the validation rounds the ranker ordered no better than the default weights "
+            f"(NDCG@10 {trained.metrics['validation_ndcg10_ranker']:.4f} against "
+            f"{trained.metrics['validation_ndcg10_default']:.4f}); the service keeps the default weights",
+            err=True,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
     target = out or settings.trained_ranker_dir
     manifest = save_ranker(trained.model, target, window=trained.window, metrics=trained.metrics)
     window = trained.window
@@ -96,5 +106,3 @@ def train(
         f"features from history before {window.features_until}, training rounds {window.queries_from} to "
         f"{window.validation_from}, validation rounds to {window.until}"
     )
-    for name, value in trained.metrics.items():
-        typer.echo(f"{name}: {value:.4f}")

@@ -9,8 +9,11 @@ the index's ``as_of`` moment:
 * peer investors: the startups whose industries, round and place share the most
   (IDF-weighted) with the query are its peers, and an investor scores the recency-weighted
   deals it did with them (co-investment seen from the query's side);
-* the investor's own activity and focus: deals in the last 90 and 365 days, and the share of
-  its deals in the query's industry, round and place.
+* co-investment: the investors who backed the same startups as the peers' investors (an
+  item-item view of the startup × investor matrix);
+* the investor's own activity and focus: recency-weighted deals overall (recent popularity),
+  deals in the last 90 and 365 days, and the share of its deals in the query's industry, round
+  and place.
 
 Startups with the same keys form one signature, so a query compares with the few thousand
 signatures there are, not with every startup in the history.
@@ -103,6 +106,7 @@ class QuerySignals:
     industry_share: np.ndarray
     stage_share: np.ndarray
     place_share: np.ndarray
+    co_investment: np.ndarray
 
 
 class CollaborativeIndex:
@@ -154,6 +158,7 @@ class CollaborativeIndex:
             [self.column[d.investor] for d in kept], minlength=len(self.investors)
         ).astype(np.float64)
         self._overall = np.asarray(self._signature_deals.sum(axis=0)).ravel()
+        self._co_investors = _co_investors(kept, self.column)
         self._deal_days: dict[Node, np.ndarray] = {
             investor: np.sort(np.asarray(days, dtype="datetime64[s]"))
             for investor, days in _days_by_investor(kept).items()
@@ -172,12 +177,14 @@ class CollaborativeIndex:
     def signals(self, record: Mapping[str, Any]) -> QuerySignals:
         """Every indexed investor's scores for a startup profile (new or known)."""
         keys = [self.keys[k] for k in startup_keys(record) if k in self.keys]
+        peers = self._peers(keys)
         return QuerySignals(
             segment_popularity=self._segment(record),
-            peer_investors=self._peers(keys),
+            peer_investors=peers,
             industry_share=self._share([f"industry:{c}" for c in _industries(record)]),
             stage_share=self._share([f"stage:{record.get('stage')}"]),
             place_share=self._share([f"place:{p}" for p in _places(record)]),
+            co_investment=_normalised(np.asarray(self._co_investors @ peers).ravel()),
         )
 
     def _row_sum(self, matrix: sp.csr_matrix, names: Sequence[str]) -> np.ndarray:
@@ -221,6 +228,11 @@ class CollaborativeIndex:
         share: np.ndarray = np.divide(most, self._totals, out=np.zeros_like(most), where=self._totals > 0)
         return share
 
+    def recent_popularity(self, investors: Sequence[Node]) -> np.ndarray:
+        """Each investor's deals weighted by exp(-age / 365 days), over the busiest investor's."""
+        overall = _normalised(self._overall)
+        return np.asarray([overall[at] if (at := self.column.get(n)) is not None else 0.0 for n in investors])
+
     def recent_deals(self, investors: Sequence[Node], days: int) -> np.ndarray:
         """Each investor's deals in the ``days`` before ``as_of``."""
         since = np.datetime64(_naive(self.as_of - dt.timedelta(days=days)), "s")
@@ -249,6 +261,20 @@ def _days_by_investor(deals: Sequence[Deal]) -> dict[Node, list[dt.datetime]]:
     for deal in deals:
         days[deal.investor].append(_naive(deal.occurred_at))
     return dict(days)
+
+
+def _co_investors(deals: Sequence[Deal], column: Mapping[Node, int]) -> sp.csr_matrix:
+    """Investor × investor: how many startups both backed (the diagonal zero)."""
+    rows: dict[Node, int] = {}
+    cells = {(rows.setdefault(d.startup, len(rows)), column[d.investor]) for d in deals}
+    if not cells:
+        return sp.csr_matrix((len(column), len(column)))
+    startups, investors = (np.asarray(side) for side in zip(*cells, strict=True))
+    backed = sp.csr_matrix((np.ones(len(cells)), (startups, investors)), shape=(len(rows), len(column)))
+    shared = (backed.T @ backed).tocsr()
+    shared.setdiag(0.0)
+    shared.eliminate_zeros()
+    return shared
 
 
 def _sparse(cells: Mapping[tuple[int, int], float], shape: tuple[int, int]) -> sp.csr_matrix:

@@ -78,11 +78,13 @@ def _weights(**weights: float) -> Mapping[str, float]:
 
 
 # Features that describe the candidate alone (its seats, its popularity, its activity).
-CANDIDATE_ONLY = frozenset({"capacity", "popularity", "recency", "activity_90", "activity_365"})
+CANDIDATE_ONLY = frozenset(
+    {"capacity", "popularity", "recency", "activity_90", "activity_365", "recent_popularity"}
+)
 # What the deal history says when a startup asks for investors (matcher/collaborative.py): computed
 # in that direction only, so a view turned round drops them too.
 STARTUP_ASKING_ONLY = frozenset(
-    {"segment_popularity", "peer_investors", "industry_share", "stage_share", "place_share"}
+    {"segment_popularity", "peer_investors", "industry_share", "stage_share", "place_share", "co_investment"}
 )
 
 

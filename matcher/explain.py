@@ -328,6 +328,8 @@ EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {
     "place_share": _local,
     "activity_90": _recency,
     "activity_365": _recency,
+    "recent_popularity": _popularity,
+    "co_investment": _graph,
     **dict.fromkeys(GEOGRAPHY_FEATURES, _local),
 }
 

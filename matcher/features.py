@@ -237,6 +237,13 @@ def _activity(days: int) -> FeatureFn:
     return feature
 
 
+def recent_popularity(context: PairContext) -> np.ndarray:
+    """The recent-popularity baseline's score: deals weighted by their age, over the busiest's."""
+    if context.collaborative is None:
+        return np.zeros(len(context.pool))
+    return context.collaborative[0].recent_popularity(context.nodes())
+
+
 def _geography(context: PairContext) -> dict[str, np.ndarray]:
     """Every geography feature of the pool at once (they share the investors' footprints)."""
     if "geography" not in context.cache:
@@ -274,6 +281,8 @@ FEATURES: dict[str, FeatureFn] = {
     "place_share": _collaborative("place_share"),
     "activity_90": _activity(90),
     "activity_365": _activity(365),
+    "recent_popularity": recent_popularity,
+    "co_investment": _collaborative("co_investment"),
     **{name: _geography_feature(name) for name in GEOGRAPHY_FEATURES},
 }
 FEATURE_NAMES: tuple[str, ...] = tuple(FEATURES)

@@ -280,6 +280,22 @@ class Matcher:
         query = self._query(asker_kind, asker_id, candidate_kind)
         if query is None:
             return []
+        pool = self._retrieve(query, filters)
+        return self._rank(query, pool, k) if len(pool) else []
+
+    def candidate_pool(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> np.ndarray:
+        """Row ids of the candidates `recommend` scores for this query (eligible, retrieved): the
+        list a learned ranker orders when it serves, so the list it learns to order."""
+        query = self._query(asker_kind, asker_id, candidate_kind)
+        if query is None:
+            return np.zeros(0, dtype=np.int64)
+        ids: np.ndarray = self.catalog_.tables[query.direction.candidate_kind].ids[
+            self._retrieve(query, None)
+        ]
+        return ids
+
+    def _retrieve(self, query: _Query, filters: Mapping[str, Any] | None) -> np.ndarray:
+        """Pool positions: the eligible candidates the channels bring, and open applicants."""
         table = self.catalog_.tables[query.direction.candidate_kind]
         excluded = self.catalog_.history.excluded(query.node)
         mask = eligible(query.node[0], query.record, table, query.direction.rules, excluded=excluded)
@@ -289,9 +305,8 @@ class Matcher:
             mask &= wanted
             applicants = applicants[wanted[applicants]]
         if not mask.any() and not len(applicants):
-            return []
-        pool = self._pool(query, mask, applicants)
-        return self._rank(query, pool, k)
+            return np.zeros(0, dtype=np.int64)
+        return self._pool(query, mask, applicants)
 
     def why_empty(
         self,

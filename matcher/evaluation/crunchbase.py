@@ -27,8 +27,10 @@ Crunchbase 2013 company; a round whose type names no rung is placed by its size
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import difflib
+import functools
 import gzip
 import hashlib
 import re
@@ -65,6 +67,7 @@ __all__ = [
     "read_company_profiles",
     "read_edges",
     "read_round_types",
+    "round_fold",
     "stage_for_amount",
     "startup_record",
 ]
@@ -386,8 +389,16 @@ def crunchbase_records(
 def crunchbase_folds(data_dir: Path, *, sample: int | None = None) -> list[Fold]:
     """The ``crunchbase-2013`` protocol's single temporal fold (see the module docstring)."""
     rounds = crunchbase_rounds(read_edges(data_dir), read_round_types(data_dir))
-    profiles = read_company_profiles(data_dir)
-    history, test = SPLIT.partition(rounds)
+    fold = round_fold(rounds, read_company_profiles(data_dir), SPLIT)
+    return [dataclasses.replace(fold, queries=spread_sample(fold.queries, sample))]
+
+
+def round_fold(
+    rounds: Sequence[FundingRound], profiles: Mapping[str, CompanyProfile], split: TemporalSplit
+) -> Fold:
+    """The protocol's fold for ``split``; it rewinds to any earlier cut by building the same fold
+    from the history's rounds alone (see `Fold.rewind`)."""
+    history, test = split.partition(rounds)
     seen = {investor for r in history for investor in r.investors}
     known_companies = {r.company for r in history}
     backers: defaultdict[str, set[str]] = defaultdict(set)
@@ -402,13 +413,20 @@ def crunchbase_folds(data_dir: Path, *, sample: int | None = None) -> list[Fold]
             startup = startup_record(r, profiles.get(r.company), name_id(QUERY_PREFIX, r.event_id))
             segment = "warm-new" if r.company in known_companies else "cold"
             queries.append(Query(r.event_id, startup, truth, r.occurred_on, segment))
-    SPLIT.assert_no_leak(history, queries)
-    return [
-        Fold(
-            name="crunchbase-2013",
-            records=crunchbase_records(history, profiles),
-            queries=spread_sample(queries, sample),
-            candidates=frozenset(name_id(INVESTOR_PREFIX, i) for i in seen),
-            history_end=HISTORY_END,
-        )
-    ]
+    split.assert_no_leak(history, queries)
+    return Fold(
+        name="crunchbase-2013",
+        records=crunchbase_records(history, profiles),
+        queries=queries,
+        candidates=frozenset(name_id(INVESTOR_PREFIX, i) for i in seen),
+        history_end=split.history_end,
+        rewind=functools.partial(_rewound, history, profiles),
+    )
+
+
+def _rewound(
+    history: Sequence[FundingRound], profiles: Mapping[str, CompanyProfile], cut: dt.date, until: dt.date
+) -> Fold:
+    inside = [r for r in history if r.occurred_on < until]
+    split = TemporalSplit(history_end=cut, test_start=cut)
+    return dataclasses.replace(round_fold(inside, profiles, split), rewind=None)

@@ -25,7 +25,9 @@ registered company name (country, province, city and, in Wuhan, the district whe
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
+import functools
 import gzip
 import re
 from collections import Counter, defaultdict
@@ -66,6 +68,7 @@ __all__ = [
     "cyzone_early_queries",
     "cyzone_folds",
     "cyzone_records",
+    "early_fold",
     "early_queries",
     "founder_description",
     "history_investor_ids",
@@ -458,15 +461,31 @@ def cyzone_folds(data_dir: Path, *, sample: int | None = None) -> list[Fold]:
     """The cyzone-early protocol as one fold: the history before 2016 as records, the early
     2018-2019 rounds as queries (``sample`` of them, spread evenly over time, when given)."""
     events = read_cyzone_events(data_dir)
-    split = CYZONE_SPLIT
-    return [
-        Fold(
-            name="cyzone-early",
-            records=cyzone_records(
-                events, until=split.history_end, investor_names=read_investor_names(data_dir)
-            ),
-            queries=spread_sample(early_queries(events, split), sample),
-            candidates=history_investor_ids(events, split.history_end),
-            history_end=split.history_end,
-        )
-    ]
+    fold = early_fold(events, CYZONE_SPLIT, investor_names=read_investor_names(data_dir))
+    return [dataclasses.replace(fold, queries=spread_sample(fold.queries, sample))]
+
+
+def early_fold(
+    events: Sequence[CyzoneEvent], split: TemporalSplit, *, investor_names: Mapping[str, str] | None = None
+) -> Fold:
+    """The early-stage protocol's fold for ``split``; it rewinds to any earlier cut by building
+    the same fold from the history's events alone (see `Fold.rewind`)."""
+    history = [e for e in events if e.occurred_on < split.history_end]
+    return Fold(
+        name="cyzone-early",
+        records=cyzone_records(events, until=split.history_end, investor_names=investor_names),
+        queries=early_queries(events, split),
+        candidates=history_investor_ids(events, split.history_end),
+        history_end=split.history_end,
+        rewind=functools.partial(_rewound, history, investor_names),
+    )
+
+
+def _rewound(
+    history: Sequence[CyzoneEvent], investor_names: Mapping[str, str] | None, cut: dt.date, until: dt.date
+) -> Fold:
+    """The fold as it stood at ``cut``: theses and startups from the events before it, the early
+    rounds from ``cut`` to ``until`` as queries."""
+    inside = [e for e in history if e.occurred_on < until]
+    split = TemporalSplit(history_end=cut, test_start=cut)
+    return dataclasses.replace(early_fold(inside, split, investor_names=investor_names), rewind=None)

@@ -37,7 +37,7 @@ from matcher.evaluation.metrics import (
     summarize,
 )
 from matcher.evaluation.protocol import Fold, Query
-from matcher.evaluation.training import train_ranker
+from matcher.evaluation.training import TrainedRanker, train_ranker
 from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
 from matcher.geography import GEOGRAPHY_FEATURES
 from matcher.ranker import LearnedRanker
@@ -84,6 +84,7 @@ _LOADERS: Final[dict[str, tuple[str, str, str]]] = {
 }
 
 ENGINE: Final = "engine"
+ENGINE_DEFAULT: Final = "engine-default"
 ENGINE_RANKER: Final = "engine+ranker"
 GRAPH_FEATURES: Final = frozenset({"graph_proximity", "graph_overlap"})
 TEXT_FEATURES: Final = frozenset({"semantic", "lexical"})
@@ -95,8 +96,10 @@ METHODS: Final[dict[str, str]] = {
     "segment-popularity": "recent popularity within the query's industries and round, blended with overall",
     "lightfm": "LightFM hybrid (WARP; startup features: industries, stage, district)",
     "implicit-als": "implicit ALS; a new startup folded in from its industry and round's deals",
-    ENGINE: "our matcher, default scorer",
-    ENGINE_RANKER: "our matcher, learned ranker trained on a time split inside history",
+    ENGINE: "our matcher as served: the ranker `matcher train` fits inside history where it beat the "
+    "default weights on the validation rounds, else the default weights",
+    ENGINE_DEFAULT: "our matcher with the hand-set default weights (a cold start, before `matcher train`)",
+    ENGINE_RANKER: "our matcher with the learned ranker, even where it lost on the validation rounds",
     "engine-no-graph": "ablation: no graph walk or graph features",
     "engine-no-text": "ablation: no semantic or lexical features (peers still found by text)",
     "engine-no-location": "ablation: no geography features (local deals, same city or province, distance)",
@@ -206,8 +209,9 @@ def evaluate_folds(
                     fold, encoder=encoder, directory=directory, show_progress=show_progress
                 )
             negatives = auc_negatives(fold)
+            trained = _Training(fold, world, Path(scratch), show_progress)
             for method in chosen:
-                recommender, metrics = _recommender(method, fold, world, Path(scratch), show_progress)
+                recommender, metrics = _recommender(method, world, trained)
                 ranker_metrics |= {f"{fold.name}/{name}": value for name, value in metrics.items()}
                 if deal_flow:
                     label = f"{method} · {fold.name}"
@@ -264,16 +268,44 @@ def _is_baseline(method: str) -> bool:
     return method in BASELINES
 
 
+@dataclass
+class _Training:
+    """The fold's ranker, trained once (as `matcher train` would) for every method that needs it."""
+
+    fold: Fold
+    world: MatcherWorld | None
+    scratch: Path
+    show_progress: bool
+    _trained: TrainedRanker | None = None
+    _failed: str = ""
+
+    def ranker(self) -> TrainedRanker | None:
+        """None when the history is too thin to train on (a deployment keeps the default weights)."""
+        if self._trained is None and not self._failed and self.world is not None:
+            try:
+                self._trained = train_ranker(
+                    self.fold,
+                    encoder=self.world.encoder,
+                    directory=self.scratch,
+                    show_progress=self.show_progress,
+                )
+            except ValueError as error:
+                self._failed = str(error)
+        return self._trained
+
+
 def _recommender(
-    method: str, fold: Fold, world: MatcherWorld | None, scratch: Path, show_progress: bool
+    method: str, world: MatcherWorld | None, training: _Training
 ) -> tuple[Recommender, dict[str, float]]:
     if _is_baseline(method):
         return BASELINES[method](), {}
     assert world is not None  # built whenever a matcher method is asked for
-    if method == ENGINE:
+    if method == ENGINE_DEFAULT:
         return MatcherRecommender(world), {}
-    if method == ENGINE_RANKER:
-        trained = train_ranker(fold, encoder=world.encoder, directory=scratch, show_progress=show_progress)
+    if method in (ENGINE, ENGINE_RANKER):
+        trained = training.ranker()
+        if trained is None or (method == ENGINE and not trained.beats_default):
+            return MatcherRecommender(world), ({} if trained is None else trained.metrics)
         return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
     if method == "engine-no-graph":
         return MatcherRecommender(

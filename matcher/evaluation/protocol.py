@@ -10,7 +10,7 @@ Cyzone and Crunchbase have one fold (a temporal split); YC has one per held-out 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,6 +37,12 @@ class Fold:
     queries: Sequence[Query]
     candidates: frozenset[str]  # investor external ids every query ranks
     history_end: dt.date | None = None  # None when the fold is not split by time
+    # The protocol's own fold with its history cut at an earlier day ``cut``: every profile
+    # written from the events before ``cut`` alone and the history's rounds from ``cut`` to
+    # ``until`` as queries, asked as the protocol asks them. Training inside history learns from
+    # it, so no feature of a training round knows what came after that round. None where the
+    # records are stated rather than derived from the events (a deployment's own profiles).
+    rewind: Callable[[dt.date, dt.date], Fold] | None = None
 
 
 def spread_sample(items: Sequence[T], count: int | None) -> list[T]:

@@ -3,16 +3,24 @@
 The history is cut twice: events before ``features_until`` are what the matcher knows (its
 graph, popularity and recency); the rounds from then to ``validation_from`` are training
 queries, and the rounds after that, up to the end of history, validation queries. Each query
-startup enters the matcher as a new profile, exactly as in the protocols. Positives are the
-investors who really backed the round; the rest of each query's group is the matcher's own top
-100 (what the ranker will have to order) and a few eligible investors drawn at random.
+startup enters the matcher as a new profile, exactly as in the protocols. Each query's group
+is the matcher's candidate pool for it (what the ranker orders when it serves), the investors
+who really backed the round its positives.
 LambdaRank learns to order each group for NDCG@10; its hyper-parameters are chosen on the
 validation rounds, and the chosen ones are refitted on every inner round, so the model has
 seen the most recent history. Nothing of the fold's test period is read.
+
+Every feature of a training round is computed as of the cut, before the round: a protocol's
+fold rewinds (`Fold.rewind`), so the profiles its loader derives from the events (创业邦's
+investor theses, a startup's latest round) are written again from the events before the cut,
+and the training rounds are asked as the protocol asks its own (the same kind of round, the
+truth without earlier backers). tests/matcher/evaluation/test_training_leak.py moves the clock:
+adding the events after a training round changes none of its features.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,8 +33,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from embeddings.encoder import Encoder
-from matcher.directions import direction_for
-from matcher.eligibility import eligible
 from matcher.evaluation.baselines import FoldHistory, as_day
 from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.world import MatcherWorld
@@ -43,8 +49,6 @@ STARTUP: Final = EntityKind.startup
 INVESTOR: Final = EntityKind.investor
 # What a deployment's ranker learns from: startups, the investors ranked, and who backed whom.
 TRAINING_KINDS: Final = ("startups", "investors", "interactions")
-# Negatives from the matcher's own list come from this many of its best.
-POOL_NEGATIVES_FROM: Final = 100
 
 
 @dataclass(frozen=True)
@@ -53,27 +57,79 @@ class TrainedRanker:
     window: TrainingWindow
     metrics: dict[str, float]
 
+    @property
+    def beats_default(self) -> bool:
+        """Whether the ranker ordered the validation rounds better (NDCG@10) than the default
+        weights: only then should a deployment serve it."""
+        return self.metrics["validation_ndcg10_ranker"] > self.metrics["validation_ndcg10_default"]
+
 
 def _quantile_day(days: Sequence[dt.date], share: float) -> dt.date:
     return sorted(days)[min(int(share * len(days)), len(days) - 1)]
 
 
 def inner_fold(
-    fold: Fold, *, protocol: str = "", features_share: float = 0.7, validation_share: float = 0.85
+    fold: Fold,
+    *,
+    protocol: str = "",
+    features_share: float = 0.7,
+    validation_share: float = 0.85,
+    window: TrainingWindow | None = None,
 ) -> tuple[Fold, TrainingWindow]:
     """The fold's history split in time: an older history and the rounds after it as queries,
-    segmented ``train`` / ``validation`` (cut at the given shares of investments by date)."""
+    segmented ``train`` / ``validation`` (cut at the given shares of investments by date, or
+    where ``window`` says).
+
+    A protocol's fold rewinds (`Fold.rewind`): every profile is written again from the events
+    before the cut, so nothing a training round's features read was derived from that round or
+    anything after it. A deployment's own profiles are as their owners stated them; there the
+    history is filtered by date and the profiles kept."""
+    window = window or _window(fold, protocol, features_share, validation_share)
+    if fold.rewind is not None:
+        rewound = fold.rewind(window.features_until, window.until)
+        records, queries = rewound.records, rewound.queries
+        candidates = rewound.candidates & fold.candidates
+    else:
+        records, queries, candidates = _filtered(fold, window)
+    return (
+        Fold(
+            name=f"{fold.name}/inner",
+            records=records,
+            queries=[
+                dataclasses.replace(q, segment=_segment(q, window))
+                for q in queries
+                if q.truth & candidates and window.features_until <= q.occurred_on < window.until
+            ],
+            candidates=candidates,
+            history_end=window.features_until,
+        ),
+        window,
+    )
+
+
+def _segment(query: Query, window: TrainingWindow) -> str:
+    return "train" if query.occurred_on < window.validation_from else "validation"
+
+
+def _window(fold: Fold, protocol: str, features_share: float, validation_share: float) -> TrainingWindow:
     history = FoldHistory.from_fold(fold)
     days = [i.occurred_on for i in history.investments]
     if len(days) < 10:
         raise ValueError(f"fold {fold.name}: too few dated investments in history to train a ranker")
-    window = TrainingWindow(
+    return TrainingWindow(
         protocol=protocol or fold.name,
         features_until=_quantile_day(days, features_share),
         queries_from=_quantile_day(days, features_share),
         validation_from=_quantile_day(days, validation_share),
         until=history.now,
     )
+
+
+def _filtered(
+    fold: Fold, window: TrainingWindow
+) -> tuple[dict[str, list[Mapping[str, Any]]], list[Query], frozenset[str]]:
+    """The records before the cut and the later rounds as queries, profiles as stored."""
+    history = FoldHistory.from_fold(fold)
     interactions = [
         r for r in fold.records.get("interactions", ()) if as_day(r["occurred_at"]) < window.features_until
     ]
@@ -86,17 +142,7 @@ def inner_fold(
     }
     records["interactions"] = interactions
     candidates = frozenset(str(r["external_id"]) for r in records.get("investors", ())) & fold.candidates
-    queries = _round_queries(history, window, candidates)
-    return (
-        Fold(
-            name=f"{fold.name}/inner",
-            records=records,
-            queries=queries,
-            candidates=candidates,
-            history_end=window.features_until,
-        ),
-        window,
-    )
+    return records, _round_queries(history, window, candidates), candidates
 
 
 def deployment_fold(factory: sessionmaker[Session], *, secret: str) -> Fold:
@@ -117,15 +163,18 @@ def _keep(slug: str, record: Mapping[str, Any], known: set[str], later: set[str]
 
 
 def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: frozenset[str]) -> list[Query]:
+    """Each round after the cut, its truth the investors new to the startup (a follow-on is no
+    recommendation)."""
     rounds: defaultdict[tuple[str, dt.date], set[str]] = defaultdict(set)
     for investment in history.investments:
-        if window.features_until <= investment.occurred_on:
-            rounds[(investment.startup, investment.occurred_on)].add(investment.investor)
+        rounds[(investment.startup, investment.occurred_on)].add(investment.investor)
+    backers: defaultdict[str, set[str]] = defaultdict(set)
     queries = []
     for (startup, day), investors in sorted(rounds.items(), key=lambda item: (item[0][1], item[0][0])):
-        truth = frozenset(investors) & candidates
+        truth = frozenset(investors - backers[startup]) & candidates
+        backers[startup] |= investors
         record = history.startups.get(startup)
-        if not truth or record is None:
+        if day < window.features_until or not truth or record is None:
             continue
         query_id = f"{startup}:{day:%Y%m%d}"[-64:]
         queries.append(
@@ -134,7 +183,6 @@ def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: fro
                 startup={k: v for k, v in record.items() if k != "team"} | {"external_id": query_id},
                 truth=truth,
                 occurred_on=day,
-                segment="train" if day < window.validation_from else "validation",
             )
         )
     return queries
@@ -142,16 +190,16 @@ def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: fro
 
 # Hyper-parameters tried on the validation rounds; the best by NDCG@10 is refitted on all rounds.
 PARAMETER_GRID: Final = (
+    RankerParams(rounds=100, num_leaves=7, min_data_in_leaf=100),
     RankerParams(rounds=150, num_leaves=7),
     RankerParams(rounds=300, num_leaves=15),
     RankerParams(rounds=150, num_leaves=7, monotone=False),
     RankerParams(rounds=300, num_leaves=15, monotone=False),
 )
-# The ranker reads no text feature: a protocol may describe an investor from its whole history
-# (创业邦's theses list the industries of every deal before the test period), so inside history
-# the text would name the very rounds the ranker learns from — on 创业邦's validation rounds it
-# scored 0.24 Recall@10 with text, a leak that would not carry to new rounds.
-RANKER_FEATURES: Final = tuple(name for name in FEATURE_NAMES if name not in ("semantic", "lexical"))
+# Every feature the matcher computes. Text is safe since the inner fold rewinds: a protocol's
+# investor theses (创业邦's list the industries of an investor's deals) are written again from
+# the events before the cut, so they never name the rounds the ranker learns from.
+RANKER_FEATURES: Final = FEATURE_NAMES
 
 
 def train_ranker(
@@ -161,8 +209,6 @@ def train_ranker(
     directory: Path,
     protocol: str = "",
     max_queries: int = 1000,
-    random_negatives: int = 20,
-    seed: int = 0,
     show_progress: bool = False,
 ) -> TrainedRanker:
     """Fit LambdaRank on the inner split of ``fold``: hyper-parameters chosen on the validation
@@ -172,16 +218,12 @@ def train_ranker(
     scratch.mkdir(parents=True, exist_ok=True)
     world = MatcherWorld.build(inner, encoder=encoder, directory=scratch, show_progress=show_progress)
     default = world.matcher()
-    rng = np.random.default_rng(seed)
     by_segment = {s: [q for q in inner.queries if q.segment == s] for s in ("train", "validation")}
     sampled = {
         s: spread_sample(qs, max_queries if s == "train" else max_queries // 2)
         for s, qs in by_segment.items()
     }
-    train, valid = (
-        _examples(world, default, sampled[s], rng, random_negatives, show_progress, s)
-        for s in ("train", "validation")
-    )
+    train, valid = (_examples(world, default, sampled[s], show_progress, s) for s in ("train", "validation"))
     metrics = {
         "train_queries": float(len(sampled["train"])),
         "validation_queries": float(len(sampled["validation"])),
@@ -246,32 +288,26 @@ def _examples(
     world: MatcherWorld,
     matcher: Matcher,
     queries: Iterable[Query],
-    rng: np.random.Generator,
-    random: int,
     show_progress: bool,
     label: str,
 ) -> _Examples:
-    """Per query: the true investors, the matcher's top 100 (what the ranker will order) and a few
-    random eligible investors, with their features."""
+    """Per query: the candidate pool the matcher would order when serving it (every eligible
+    investor its channels bring), labelled by the round's truth. A true investor outside the pool
+    is left out, as serving can never show it: injecting it would teach the ranker what a
+    positive outside the pool looks like, a question serving never asks. Queries whose pool holds
+    no true investor teach LambdaRank nothing and are skipped."""
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     defaults: list[np.ndarray] = []
-    investors = world.catalog.tables[INVESTOR]
-    rules = direction_for(STARTUP, INVESTOR).rules
     for query in tqdm(
         queries, desc=f"ranker {label} examples", unit="query", delay=1.0, disable=not show_progress
     ):
-        positives = [world.candidate_rows[c] for c in sorted(query.truth)]
+        positives = [world.candidate_rows[c] for c in sorted(query.truth) if c in world.candidate_rows]
         with world.asking(matcher, query) as row_id:
-            chosen = set(positives)
-            top = [
-                m.id
-                for m in matcher.recommend(STARTUP, row_id, INVESTOR, k=POOL_NEGATIVES_FROM)
-                if m.id not in chosen
-            ]
-            mask = eligible(STARTUP, matcher.catalog_.tables[STARTUP].record(row_id), investors, rules)
-            pool = [int(i) for i in investors.ids[mask] if int(i) not in chosen and int(i) not in top]
-            scored = matcher.score(STARTUP, row_id, INVESTOR, positives + top + _pick(pool, random, rng))
+            pool = matcher.candidate_pool(STARTUP, row_id, INVESTOR)
+            if not np.isin(positives, pool).any():
+                continue
+            scored = matcher.score(STARTUP, row_id, INVESTOR, pool.tolist())
         rows.append(scored.features)
         labels.append(np.isin(scored.ids, positives).astype(np.int64))
         defaults.append(scored.mutual)
@@ -280,9 +316,3 @@ def _examples(
     return _Examples(
         np.vstack(rows), np.concatenate(labels), [len(r) for r in rows], np.concatenate(defaults)
     )
-
-
-def _pick(items: Sequence[int], count: int, rng: np.random.Generator) -> list[int]:
-    if len(items) <= count:
-        return list(items)
-    return [items[int(i)] for i in rng.choice(len(items), size=count, replace=False)]

@@ -201,7 +201,16 @@ def yc_folds(data_dir: Path, *, sample: int | None = None) -> list[Fold]:
     for batch, history, seen in plans:
         fold_queries = [query for query_batch, query in kept if query_batch == batch]
         if fold_queries:
-            folds.append(
-                Fold(f"yc-{batch.replace(' ', '-').lower()}", yc_records(history), fold_queries, seen)
-            )
+            name = f"yc-{batch.replace(' ', '-').lower()}"
+            rewind = functools.partial(_rewound, name, history)
+            folds.append(Fold(name, yc_records(history), fold_queries, seen, rewind=rewind))
     return folds
+
+
+def _rewound(name: str, history: Sequence[YcCompany], cut: dt.date, until: dt.date) -> Fold:
+    """The fold's other batches cut in time: those before ``cut`` as history, the companies of the
+    batches from ``cut`` to ``until`` as queries (see `Fold.rewind`)."""
+    before = [c for c in history if c.batch_start < cut]
+    seen = frozenset(name_id(INVESTOR_PREFIX, i) for c in before for i in c.investors)
+    later = [c for c in history if cut <= c.batch_start < until]
+    return Fold(f"{name}/rewound", yc_records(before), _batch_queries(later, seen), seen, history_end=cut)

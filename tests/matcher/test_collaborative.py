@@ -54,7 +54,14 @@ def _signals(index: CollaborativeIndex, record: dict[str, Any]) -> dict[str, dic
     found = index.signals(record)
     return {
         name: {node: float(getattr(found, name)[at]) for node, at in index.column.items()}
-        for name in ("segment_popularity", "peer_investors", "industry_share", "stage_share", "place_share")
+        for name in (
+            "segment_popularity",
+            "peer_investors",
+            "industry_share",
+            "stage_share",
+            "place_share",
+            "co_investment",
+        )
     }
 
 
@@ -93,6 +100,30 @@ def test_peers_are_startups_sharing_the_rarest_keys() -> None:
     assert found.place_share[index.column[(INVESTOR, 1)]] == 1.0
     assert found.place_share[index.column[(INVESTOR, 2)]] == 0.0
     assert "place:武汉" in startup_keys(startups[(STARTUP, 1)])
+
+
+def test_co_investment_reaches_the_partners_of_the_peers_investors() -> None:
+    """Investor 3 never backed a startup like the query, but it co-invested with investor 1, who
+    did; investor 2 shares no deal with anyone."""
+    day = dt.datetime(2015, 6, 1, tzinfo=UTC)
+    startups = {
+        (STARTUP, 1): _startup(1, "healthcare", "a", "武汉"),
+        (STARTUP, 2): _startup(2, "ecommerce", "a", "北京"),
+        (STARTUP, 3): _startup(3, "fintech", "b", "北京"),
+    }
+    deals = [
+        Deal((INVESTOR, 1), (STARTUP, 1), day),
+        Deal((INVESTOR, 2), (STARTUP, 2), day),
+        Deal((INVESTOR, 1), (STARTUP, 3), day),
+        Deal((INVESTOR, 3), (STARTUP, 3), day),
+    ]
+    index = CollaborativeIndex(deals, startups, day + dt.timedelta(days=1))
+    found = index.signals(_startup(0, "healthcare", "angel", "武汉"))
+    assert found.peer_investors[index.column[(INVESTOR, 3)]] == 0.0
+    assert found.co_investment[index.column[(INVESTOR, 3)]] == 1.0
+    assert found.co_investment[index.column[(INVESTOR, 2)]] == 0.0
+    popularity = index.recent_popularity([(INVESTOR, 1), (INVESTOR, 2), (INVESTOR, 9)])
+    np.testing.assert_allclose(popularity, [1.0, 0.5, 0.0])
 
 
 def _synthetic_fold(rng: np.random.Generator) -> Fold:

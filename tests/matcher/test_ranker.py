@@ -136,11 +136,10 @@ def test_inner_fold_learns_from_before_the_cut_and_asks_after_it() -> None:
 
 def test_train_ranker_on_history_only(tmp_path: Path) -> None:
     fold = _busier_fold()
-    trained = train_ranker(fold, encoder=HashingEncoder(), directory=tmp_path, random_negatives=2)
+    trained = train_ranker(fold, encoder=HashingEncoder(), directory=tmp_path)
     assert trained.window.until == tiny.HISTORY_END
     assert trained.metrics["train_examples"] > 0
     assert trained.model.features == RANKER_FEATURES
-    assert "lexical" not in trained.model.features
     assert set(trained.metrics) >= {"validation_ndcg10_default", "validation_ndcg10_ranker"}
 
 

@@ -89,6 +89,17 @@ def test_engine_methods_answer_every_query() -> None:
     assert rows["segment-popularity"].mrr == 1.0  # the only AI and the only medical investor first
 
 
+def test_the_served_engine_keeps_the_default_weights_where_no_ranker_can_be_trained() -> None:
+    """Six deals are too few to train on: the service would serve the hand-set weights, and so
+    does the evaluation's ``engine``."""
+    result = evaluate_folds(
+        "tiny", [tiny.fold()], methods=["engine", "engine-default"], encoder=HashingEncoder()
+    )
+    served, default = result.table.rows
+    assert (served.recall, served.ndcg, served.mrr) == (default.recall, default.ndcg, default.mrr)
+    assert result.exposure["engine"] == result.exposure["engine-default"]
+
+
 def test_unknown_methods_and_protocols_are_named() -> None:
     with pytest.raises(ValueError, match="methods: unknown"):
         evaluate_folds("tiny", [tiny.fold()], methods=["oracle"])
