@@ -59,9 +59,13 @@ class TrainedRanker:
 
     @property
     def beats_default(self) -> bool:
-        """Whether the ranker ordered the validation rounds better (NDCG@10) than the default
-        weights: only then should a deployment serve it."""
-        return self.metrics["validation_ndcg10_ranker"] > self.metrics["validation_ndcg10_default"]
+        """Whether the ranker ordered the validation rounds clearly better (NDCG@10) than the
+        default weights: its mean gain per round more than two standard errors above nothing.
+        Only then should a deployment serve it: the best of several grid points on a few dozen
+        rounds beats the default by luck alone (on YC's folds, 40-50 rounds, it did by 0.01 and
+        lost on the test batches)."""
+        gain, error = self.metrics["validation_ndcg10_gain"], self.metrics["validation_ndcg10_gain_se"]
+        return gain - 2.0 * error > 0.0
 
 
 def _quantile_day(days: Sequence[dt.date], share: float) -> dt.date:
@@ -230,14 +234,20 @@ def train_ranker(
         "train_examples": float(len(train.labels)),
         "validation_ndcg10_default": valid.ndcg(valid.default),
     }
-    best, best_ndcg = PARAMETER_GRID[0], -1.0
+    best, best_ndcg, best_scores = PARAMETER_GRID[0], -1.0, valid.default
     for at, params in enumerate(PARAMETER_GRID):
         model = _fit(train, params)
-        ndcg = valid.ndcg(LearnedRanker(model).raw_scores(valid.features))
+        scores = LearnedRanker(model).raw_scores(valid.features)
+        ndcg = valid.ndcg(scores)
         metrics[f"validation_ndcg10_grid{at}"] = ndcg
         if ndcg > best_ndcg:
-            best, best_ndcg = params, ndcg
+            best, best_ndcg, best_scores = params, ndcg, scores
     metrics["validation_ndcg10_ranker"] = best_ndcg
+    gains = valid.per_query_ndcg(best_scores) - valid.per_query_ndcg(valid.default)
+    metrics["validation_ndcg10_gain"] = float(gains.mean()) if len(gains) else 0.0
+    metrics["validation_ndcg10_gain_se"] = (
+        float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
+    )
     return TrainedRanker(_fit(_Examples.joined(train, valid), best), window, metrics)
 
 
@@ -273,6 +283,11 @@ class _Examples:
 
     def ndcg(self, scores: np.ndarray) -> float:
         """Mean NDCG@10 of ordering each query's rows by ``scores`` (ties: row order)."""
+        found = self.per_query_ndcg(scores)
+        return float(np.mean(found)) if len(found) else 0.0
+
+    def per_query_ndcg(self, scores: np.ndarray) -> np.ndarray:
+        """NDCG@10 of each query's rows ordered by ``scores`` (ties: row order)."""
         found, start = [], 0
         for size in self.groups:
             labels, ranked = self.labels[start : start + size], scores[start : start + size]
@@ -281,7 +296,7 @@ class _Examples:
             ideal = 1.0 / np.log2(np.arange(2, min(int(labels.sum()), NDCG_AT) + 2))
             found.append(float(gains.sum() / ideal.sum()) if ideal.sum() > 0 else 0.0)
             start += size
-        return float(np.mean(found)) if found else 0.0
+        return np.asarray(found, dtype=np.float64)
 
 
 def _examples(

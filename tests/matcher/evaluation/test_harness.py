@@ -95,7 +95,8 @@ def test_the_served_engine_keeps_the_default_weights_where_no_ranker_can_be_trai
     result = evaluate_folds(
         "tiny", [tiny.fold()], methods=["engine", "engine-default"], encoder=HashingEncoder()
     )
-    served, default = result.table.rows
+    rows = {row.method: row for row in result.table.rows}
+    served, default = rows["engine"], rows["engine-default"]
     assert (served.recall, served.ndcg, served.mrr) == (default.recall, default.ndcg, default.mrr)
     assert result.exposure["engine"] == result.exposure["engine-default"]
 
