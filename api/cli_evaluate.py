@@ -92,7 +92,7 @@ def train(
         typer.echo(f"{name}: {value:.4f}")
     if not trained.beats_default:
         typer.echo(
-            "not saved: on the validation rounds the ranker ordered no clearly better than the default "
+            "not saved: on the validation rounds the ranker did not order clearly better than the default "
             f"weights (NDCG@10 {trained.metrics['validation_ndcg10_ranker']:.4f} against "
             f"{trained.metrics['validation_ndcg10_default']:.4f}, gain within two standard errors); "
             "the service keeps the default weights",
