@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             share, onto = VARIANTS[name]
             forward = moved(FOUNDER_TO_INVESTOR.asker_weights, share, onto)
             recommender = MatcherRecommender(world, config=reweighted(forward))
-            measure(f"engine, {name}", recommender.fit(fold), fold)
+            measure(f"matcher, {name}", recommender.fit(fold), fold)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ For each investor that backed at least one of a fold's query rounds (active in t
 period), every method ranks that period's query startups; the truth is the startups it backed.
 A method scores each (query startup, active investor) pair once, through the same
 :class:`matcher.evaluation.baselines.Recommender` contract the founder's side uses, so every
-baseline and engine variant is measured from both sides with the same fitted model. Metrics
+baseline and matcher variant is measured from both sides with the same fitted model. Metrics
 are the founder side's: Recall@10/@50, NDCG@10, MRR, coverage and Gini of the startups shown,
 and AUC with one sampled negative startup per positive (seeded, the same for every method).
 Ties keep the query rounds' order in time.

@@ -83,9 +83,9 @@ _LOADERS: Final[dict[str, tuple[str, str, str]]] = {
     "yc-2005-2014": ("matcher.evaluation.yc", "yc_folds", "yc-companies"),
 }
 
-ENGINE: Final = "engine"
-ENGINE_DEFAULT: Final = "engine-default"
-ENGINE_RANKER: Final = "engine+ranker"
+MATCHER: Final = "matcher"
+MATCHER_DEFAULT: Final = "matcher-default"
+MATCHER_RANKER: Final = "matcher+ranker"
 GRAPH_FEATURES: Final = frozenset({"graph_proximity", "graph_overlap"})
 TEXT_FEATURES: Final = frozenset({"semantic", "lexical"})
 
@@ -96,15 +96,15 @@ METHODS: Final[dict[str, str]] = {
     "segment-popularity": "recent popularity within the query's industries and round, blended with overall",
     "lightfm": "LightFM hybrid (WARP; startup features: industries, stage, district)",
     "implicit-als": "implicit ALS; a new startup folded in from its industry and round's deals",
-    ENGINE: "our matcher as served: the ranker `matcher train` fits inside history where it beat the "
+    MATCHER: "our matcher as served: the ranker `matcher train` fits inside history where it beat the "
     "default weights on the validation rounds, else the default weights",
-    ENGINE_DEFAULT: "our matcher with the hand-set default weights (a cold start, before `matcher train`)",
-    ENGINE_RANKER: "our matcher with the learned ranker, even where it lost on the validation rounds",
-    "engine-no-graph": "ablation: no graph walk or graph features",
-    "engine-no-text": "ablation: no semantic or lexical features (peers still found by text)",
-    "engine-no-location": "ablation: no geography features (local deals, same city or province, distance)",
-    "engine-one-sided": "ablation: the asker's score only, no two-sided fusion",
-    "engine-rerank": "our matcher with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
+    MATCHER_DEFAULT: "our matcher with the hand-set default weights (a cold start, before `matcher train`)",
+    MATCHER_RANKER: "our matcher with the learned ranker, even where it lost on the validation rounds",
+    "matcher-no-graph": "ablation: no graph walk or graph features",
+    "matcher-no-text": "ablation: no semantic or lexical features (peers still found by text)",
+    "matcher-no-location": "ablation: no geography features (local deals, same city or province, distance)",
+    "matcher-one-sided": "ablation: the asker's score only, no two-sided fusion",
+    "matcher-rerank": "our matcher with the serving defaults' MMR diversity (0.8) and exposure cap (0.2)",
 }
 DEFAULT_METHODS: Final = tuple(METHODS)
 NO_GRAPH_SEEDS: Final = RANKING_ONLY.model_copy(update={"retrieval": RetrievalConfig(peer_count=0)})
@@ -300,24 +300,24 @@ def _recommender(
     if _is_baseline(method):
         return BASELINES[method](), {}
     assert world is not None  # built whenever a matcher method is asked for
-    if method == ENGINE_DEFAULT:
+    if method == MATCHER_DEFAULT:
         return MatcherRecommender(world), {}
-    if method in (ENGINE, ENGINE_RANKER):
+    if method in (MATCHER, MATCHER_RANKER):
         trained = training.ranker()
-        if trained is None or (method == ENGINE and not trained.beats_default):
+        if trained is None or (method == MATCHER and not trained.beats_default):
             return MatcherRecommender(world), ({} if trained is None else trained.metrics)
         return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
-    if method == "engine-no-graph":
+    if method == "matcher-no-graph":
         return MatcherRecommender(
             world, scorer=WeightedScorer(without=GRAPH_FEATURES), config=NO_GRAPH_SEEDS
         ), {}
-    if method == "engine-no-location":
+    if method == "matcher-no-location":
         return MatcherRecommender(world, scorer=WeightedScorer(without=frozenset(GEOGRAPHY_FEATURES))), {}
-    if method == "engine-no-text":
+    if method == "matcher-no-text":
         return MatcherRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
-    if method == "engine-one-sided":
+    if method == "matcher-one-sided":
         return MatcherRecommender(world, config=ONE_SIDED), {}
-    if method == "engine-rerank":
+    if method == "matcher-rerank":
         return MatcherRecommender(world, config=MatcherConfig()), {}
     raise ValueError(f"methods: unknown '{method}'")
 

@@ -2,7 +2,7 @@
 
 The fold's history enters a fresh SQLite database through `models.transfer.import_records`
 (the bulk-import path users have), the matcher's catalogue is read back from that database,
-and the text channels are built once and shared by every engine variant. Each query startup
+and the text channels are built once and shared by every matcher variant. Each query startup
 is imported too (so the schema checks it) but only after the catalogue was read: it enters
 the matcher as a new profile with no relations when asked about, and leaves right after.
 """
@@ -95,7 +95,7 @@ class MatcherWorld:
 
         The product's re-ranking (MMR diversity, exposure cap) is off unless asked for: the
         cap depends on the order queries arrive in, so it is a serving policy to measure on
-        its own (``engine-rerank``), not part of how well the matcher ranks."""
+        its own (``matcher-rerank``), not part of how well the matcher ranks."""
         now = self.now
         return Matcher(
             encoder=self.encoder,

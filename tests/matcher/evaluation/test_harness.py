@@ -76,29 +76,32 @@ def test_a_query_startup_is_live_only_while_it_asks(tmp_path: Path) -> None:
     assert matcher.catalog_.history.relation_count((EntityKind.startup, row_id)) == 0
 
 
-def test_engine_methods_answer_every_query() -> None:
+def test_matcher_methods_answer_every_query() -> None:
     fold = tiny.fold()
     result = evaluate_folds(
-        "tiny", [fold], methods=["segment-popularity", "engine", "engine-one-sided"], encoder=HashingEncoder()
+        "tiny",
+        [fold],
+        methods=["segment-popularity", "matcher", "matcher-one-sided"],
+        encoder=HashingEncoder(),
     )
     rows = {row.method: row for row in result.table.rows}
-    for method in ("engine", "engine-one-sided"):
+    for method in ("matcher", "matcher-one-sided"):
         assert rows[method].queries == 2
         assert rows[method].recall_wide == 1.0  # three candidates: all of them are in every top 50
         assert set(result.exposure[method]) <= fold.candidates
     assert rows["segment-popularity"].mrr == 1.0  # the only AI and the only medical investor first
 
 
-def test_the_served_engine_keeps_the_default_weights_where_no_ranker_can_be_trained() -> None:
+def test_the_served_matcher_keeps_the_default_weights_where_no_ranker_can_be_trained() -> None:
     """Six deals are too few to train on: the service would serve the hand-set weights, and so
-    does the evaluation's ``engine``."""
+    does the evaluation's ``matcher``."""
     result = evaluate_folds(
-        "tiny", [tiny.fold()], methods=["engine", "engine-default"], encoder=HashingEncoder()
+        "tiny", [tiny.fold()], methods=["matcher", "matcher-default"], encoder=HashingEncoder()
     )
     rows = {row.method: row for row in result.table.rows}
-    served, default = rows["engine"], rows["engine-default"]
+    served, default = rows["matcher"], rows["matcher-default"]
     assert (served.recall, served.ndcg, served.mrr) == (default.recall, default.ndcg, default.mrr)
-    assert result.exposure["engine"] == result.exposure["engine-default"]
+    assert result.exposure["matcher"] == result.exposure["matcher-default"]
 
 
 def test_unknown_methods_and_protocols_are_named() -> None:
@@ -107,7 +110,7 @@ def test_unknown_methods_and_protocols_are_named() -> None:
     with pytest.raises(ValueError, match="protocol: unknown 'nope'"):
         load_folds("nope")
     assert "cyzone-early" in PROTOCOLS
-    assert {"engine", "engine+ranker", "lightfm", "random"} <= set(METHODS)
+    assert {"matcher", "matcher+ranker", "lightfm", "random"} <= set(METHODS)
 
 
 def test_a_missing_dataset_folder_is_reported(tmp_path: Path) -> None:
