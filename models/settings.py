@@ -54,7 +54,7 @@ class Settings(BaseSettings):
         description="HTTP worker processes of `matcher serve`, each with its own matcher.",
     )
     settle_memory_from_profiles: int = Field(
-        default=1_000,
+        default=2_000,
         ge=0,
         description="After a build of at least this many profiles, take what the build left alive out "
         "of the cycle collector's sight (unfrozen, each full collection walks the whole heap while "
