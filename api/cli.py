@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,6 +18,11 @@ from api.cli_rounds import app as rounds_app
 from models.db import is_empty, open_database, transaction
 from models.kinds import KINDS, kind_spec
 from models.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from models.transfer import BeforeCommit
 
 WORKER_HEALTHCHECK_S = 600
 
@@ -112,8 +117,11 @@ def import_command(
     spec = _spec_or_exit(kind)
     settings = Settings()
     _, factory = open_database(settings)
+    watch = None if spec.entity is None else _import_watch(settings, factory, spec.entity)
     try:
-        report = import_file(factory, spec, file, secret=settings.secret_key, progress=progress)
+        report = import_file(
+            factory, spec, file, secret=settings.secret_key, progress=progress, before_commit=watch
+        )
     except ImportRowsError as error:
         for line in error.lines():
             typer.echo(line, err=True)
@@ -122,6 +130,23 @@ def import_command(
     for normalisation in report.normalised:
         typer.echo(f"normalised / 已规范: {normalisation}")
     typer.echo(f"{report.kind}: {report.created} created, {report.updated} updated")
+
+
+def _import_watch(settings: Settings, factory: sessionmaker[Session], entity: str) -> BeforeCommit | None:
+    """The API import's policy notices, with "before" read from a catalogue loaded now, before
+    the import writes: only the imported kind's profiles (and the startups some criteria count)."""
+    from api.web.eligibility import ImportWatch, fixed_catalog
+    from matcher.catalog import Catalog
+    from models.enums import EntityKind
+    from models.policies import PolicyRegistry
+
+    kind = EntityKind(entity)
+    policies = PolicyRegistry(settings.policy_dir).current()
+    if not any(policy.audience is kind for policy in policies.policies.values()):
+        return None
+    with factory() as session:
+        catalog = Catalog.from_database(session, kinds={kind, EntityKind.startup})
+    return ImportWatch(policies, fixed_catalog(catalog), kind)
 
 
 @app.command()

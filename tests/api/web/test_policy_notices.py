@@ -5,11 +5,14 @@ nothing about eligibility tells no one."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
+from typer.testing import CliRunner
 
+from api.cli import app as cli
 from models.enums import InvestorType
 from models.notifications import Notification, OutboxMail
 from models.tables import Account, Investor, Person
@@ -138,3 +141,25 @@ def test_a_bulk_import_that_makes_a_profile_eligible_announces_it(app: Any) -> N
     api.get("/v1/persons")
     assert api.post("/v1/persons/import", files={"file": ("persons.csv", csv, "text/csv")}).status_code == 200
     assert len(_card_notices(app, "demo mentor", "C")) == 1
+
+
+def test_a_command_line_import_that_makes_a_profile_eligible_announces_it(app: Any, tmp_path: Path) -> None:
+    person = _person_of(app, "demo founder")
+    assert not _card_notices(app, "demo founder", "B")
+    path = tmp_path / "persons.csv"
+    path.write_text(f"external_id,card_tier\n{person.external_id},B\n", encoding="utf-8")
+    settings = app.state.settings
+    env = {
+        "MATCHER_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": settings.database_url,
+        "MATCHER_SECRET_KEY": settings.secret_key,
+    }
+    imported = CliRunner().invoke(cli, ["import", "persons", str(path)], env=env)
+    assert imported.exit_code == 0, imported.output
+    assert len(_card_notices(app, "demo founder", "B")) == 1
+    assert _mails(app, "城市合伙人B卡") == 1
+    # Imported again, unchanged: still eligible, nothing new to tell.
+    again = CliRunner().invoke(cli, ["import", "persons", str(path)], env=env)
+    assert again.exit_code == 0, again.output
+    assert len(_card_notices(app, "demo founder", "B")) == 1
+    assert _mails(app, "城市合伙人B卡") == 1
