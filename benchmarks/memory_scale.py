@@ -1,0 +1,269 @@
+"""Memory per profile of a scaled catalogue, by component, against an older tree in the same run.
+
+    .venv/bin/python -m benchmarks.memory_scale [--scale 1000000] [--baseline-rev main~1]
+
+Builds the catalogue ``recommend_latency`` builds (the demo's startups cloned to ``--scale``), fits
+the matcher, warms every direction, then reports: the peak RSS over the build, the steady RSS,
+and each component's private bytes per profile (records, rule columns, lexical store, text
+hashes, vectors, history): every Python object and array reachable from it, each counted once,
+with memory-mapped arrays shown apart (they are file pages every worker on a host shares).
+
+Each layout is built in a fresh process, so its peak is its own: first ``--baseline-rev`` (a git
+revision of this repository, extracted to a temporary directory and run from there), then this
+tree. Target (#19): at most 4 KB a profile at 1M, vectors aside. Builds of 1M profiles take
+~10 GiB: run them under ``flock /tmp/bigmem.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mmap
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_KB = 4.0
+WARM_UP_QUERIES = 5
+# Objects with more references than a container slot, the walk's own and getrefcount's may be
+# shared (a clone's strings are its original's): those are remembered so they count once.
+UNSHARED_REFCOUNT = 3
+SKIPPED_TYPES = (types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType, type)
+
+
+class Sizer:
+    """Private and memory-mapped bytes reachable from objects, each object counted once."""
+
+    def __init__(self, stop: Iterable[object] = ()) -> None:
+        self._seen: set[int] = {id(o) for o in stop}
+        self.private = 0
+        self.mapped = 0
+
+    def add(self, obj: object) -> Sizer:
+        stack = [obj]
+        while stack:
+            stack.extend(self._children(stack.pop()))
+        return self
+
+    def _children(self, obj: Any) -> Iterator[Any]:
+        if isinstance(obj, SKIPPED_TYPES) or self._known(obj):
+            return
+        if isinstance(obj, np.ndarray):
+            yield from self._array(obj)
+            return
+        self.private += sys.getsizeof(obj)
+        if isinstance(obj, str | bytes | int | float | complex | bool) or obj is None:
+            return
+        if isinstance(obj, dict):
+            yield from obj.keys()
+            yield from obj.values()
+        elif isinstance(obj, list | tuple | set | frozenset):
+            yield from obj
+        elif hasattr(obj, "__dict__") or hasattr(type(obj), "__slots__"):
+            yield from vars(obj).values() if hasattr(obj, "__dict__") else ()
+            for slot in getattr(type(obj), "__slots__", ()):
+                if hasattr(obj, slot):
+                    yield getattr(obj, slot)
+
+    def _known(self, obj: object) -> bool:
+        if sys.getrefcount(obj) <= UNSHARED_REFCOUNT + 1 and not isinstance(obj, np.ndarray):
+            return False
+        if id(obj) in self._seen:
+            return True
+        self._seen.add(id(obj))
+        return False
+
+    def _array(self, array: np.ndarray) -> Iterator[Any]:
+        base = array
+        while isinstance(base, np.ndarray) and base.base is not None:
+            base = base.base
+        if isinstance(base, mmap.mmap) or (base is not array and self._known(base)):
+            self.mapped += array.nbytes if isinstance(base, mmap.mmap) else 0
+            return
+        self.private += base.nbytes if isinstance(base, np.ndarray) else array.nbytes
+        if array.dtype == object:
+            yield from array.ravel().tolist()
+
+
+def faiss_bytes(index: Any) -> int:
+    """Bytes a faiss index holds: its codes, and an HNSW graph's links."""
+    import faiss
+
+    index = faiss.downcast_index(index)
+    total = 0
+    if hasattr(index, "hnsw"):
+        hnsw = index.hnsw
+        total += 4 * (hnsw.neighbors.size() + hnsw.levels.size()) + 8 * hnsw.offsets.size()
+        index = faiss.downcast_index(index.storage)
+    return total + int(index.sa_code_size()) * int(index.ntotal)
+
+
+def rss_kib(field: str = "VmRSS") -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def components(matcher: Any) -> dict[str, tuple[int, int]]:
+    """Component -> (private, mapped) bytes, each reached once, in this order."""
+    from models.enums import EntityKind
+
+    catalog, channels = matcher.catalog_, matcher.channels_
+    tables = list(catalog.tables.values())
+    indexes = [channel.index for channel in channels.kinds.values()]
+    stops = [catalog, channels, matcher, *tables, *indexes, *channels.kinds.values()]
+    parts: dict[str, list[Any]] = {
+        "records": [{k: v for k, v in vars(t).items() if k not in ("_cache", "kind")} for t in tables],
+        "rule columns": [t._cache for t in tables],
+        "lexical": [
+            {k: v for k, v in vars(c).items() if k not in ("table", "index", "text_hashes", "retrieval")}
+            for c in channels.kinds.values()
+        ]
+        + [channels.lexical_vectorizer, channels.feature_counts],
+        "text hashes": [c.text_hashes for c in channels.kinds.values()],
+        "vectors": [
+            {k: v for k, v in vars(i).items() if k not in ("_index", "_lock", "config")} for i in indexes
+        ],
+        "history": [catalog.history, catalog.startups_of, catalog.team_of],
+    }
+    sizes = {}
+    for name, roots in parts.items():
+        sizer = Sizer(stops)
+        for root in roots:
+            sizer.add(root)
+        sizes[name] = (sizer.private, sizer.mapped)
+        stops.extend(roots)
+    faiss_total = sum(faiss_bytes(i._index) for i in indexes)
+    private, mapped = sizes["vectors"]
+    sizes["vectors"] = (private + faiss_total, mapped)
+    assert EntityKind.startup in channels.kinds
+    return sizes
+
+
+def measure(scale: int) -> dict[str, Any]:
+    """One fresh build in this process, as a JSON-able report."""
+    from api.matcher_service import settle_memory
+    from benchmarks.recommend_latency import (
+        CLONE_NOISE,
+        DIRECTIONS,
+        JitteredEncoder,
+        demo_catalog,
+        query_ids,
+        scale_startups,
+    )
+    from embeddings.chinese import chinese_encoder
+    from matcher.config import MatcherConfig
+    from matcher.matcher import Matcher
+
+    encoder = JitteredEncoder(chinese_encoder(), noise=CLONE_NOISE)
+    encoder.encode(["预热"])
+    before = rss_kib()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        catalog = demo_catalog(Path(folder))
+    scale_startups(catalog, scale)
+    matcher = Matcher(encoder=encoder, config=MatcherConfig()).fit(catalog)
+    settle_memory()
+    for asker, target in DIRECTIONS:
+        for row_id in query_ids(matcher, asker, WARM_UP_QUERIES):
+            matcher.recommend(asker, row_id, target)
+    built = time.perf_counter() - started
+    steady = rss_kib()
+    return {
+        "profiles": catalog.size(),
+        "build_s": built,
+        "before_kib": before,
+        "steady_kib": steady,
+        "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "components": components(matcher),
+    }
+
+
+def run(tree: Path, scale: int) -> dict[str, Any]:
+    """``measure`` in a fresh process with ``tree`` first on the path."""
+    environment = os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--scale", str(scale)]
+    done = subprocess.run(command, env=environment, cwd=tree, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the build in {tree} failed:\n{done.stderr[-3000:]}")
+    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+def extracted(revision: str, folder: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def per_profile(report: dict[str, Any]) -> dict[str, float]:
+    """KB (1,000 bytes) a profile, by figure."""
+    profiles = report["profiles"]
+    figures = {
+        "peak RSS (whole process)": report["peak_kib"] * 1024 / profiles / 1000,
+        "steady RSS (whole process)": report["steady_kib"] * 1024 / profiles / 1000,
+        "steady RSS added by the build": (report["steady_kib"] - report["before_kib"])
+        * 1024
+        / profiles
+        / 1000,
+    }
+    for name, (private, mapped) in report["components"].items():
+        figures[f"  {name}"] = private / profiles / 1000
+        if mapped:
+            figures[f"  {name} (mapped, shared)"] = mapped / profiles / 1000
+    return figures
+
+
+def table(reports: dict[str, dict[str, Any]]) -> str:
+    columns = {label: per_profile(report) for label, report in reports.items()}
+    names = list(dict.fromkeys(name for figures in columns.values() for name in figures))
+    lines = [f"{'KB / profile':<34}" + "".join(f"{label:>14}" for label in columns)]
+    for name in names:
+        cells = "".join(f"{figures.get(name, 0.0):>14.2f}" for figures in columns.values())
+        lines.append(f"{name:<34}{cells}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=int, default=1_000_000, help="startups after cloning")
+    parser.add_argument(
+        "--baseline-rev", default=None, help="git revision measured first (none: this tree only)"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.scale)))
+        return
+    reports = {}
+    with tempfile.TemporaryDirectory() as folder:
+        if args.baseline_rev:
+            reports[args.baseline_rev] = run(extracted(args.baseline_rev, Path(folder)), args.scale)
+    reports["this tree"] = run(ROOT, args.scale)
+    print(f"\n{args.scale:,} startups ({reports['this tree']['profiles']:,} profiles of every kind)")
+    for label, report in reports.items():
+        print(f"{label}: build {report['build_s']:.0f} s")
+    print(table(reports))
+    mine = per_profile(reports["this tree"])
+    without_vectors = mine["peak RSS (whole process)"] - mine["  vectors"]
+    verdict = "PASS" if without_vectors <= TARGET_KB else "MISS"
+    print(f"\n{verdict} peak RSS less vectors {without_vectors:.2f} KB / profile (target ≤ {TARGET_KB:g})")
+
+
+if __name__ == "__main__":
+    main()
