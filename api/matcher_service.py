@@ -42,11 +42,11 @@ SAVE_LOCK = ".save.lock"
 class MatcherService:
     """Owns this process's matcher and keeps it in step with the change feed.
 
-    Every write, by this process, another worker or the CLI, reaches the matcher the same way:
-    committed together with its row in :mod:`models.changes`, then applied here in feed order
-    (:meth:`catch_up`). Recommendations read several structures (catalog, graph, indexes) that
-    applying a change alters, so both go through one lock; a rebuild is made outside it and
-    swapped in, so reads go on meanwhile.
+    Every write, by this process, another worker, another host or the CLI, reaches the matcher
+    the same way: committed together with its row in :mod:`models.changes`, then applied here in
+    feed order (:meth:`catch_up`). Recommendations read several structures (catalog, graph,
+    indexes) that applying a change alters, so both go through one lock; a rebuild is made
+    outside it and swapped in, so reads go on meanwhile.
     """
 
     def __init__(self, settings: Settings, factory: sessionmaker[Session]) -> None:
@@ -56,6 +56,9 @@ class MatcherService:
         self._catching_up = threading.Lock()
         self._matcher: Matcher | None = None
         self._position = 0  # the last change id the matcher holds
+        # Notified when the position moves, a rebuild starts, or a catch-up ends.
+        self._progress = threading.Condition()
+        self._rebuilding = False
         self._listeners: list[Callable[[Sequence[FeedEntry]], None]] = []
 
     @property
@@ -112,23 +115,57 @@ class MatcherService:
     def behind(self) -> bool:
         """Whether the feed holds changes not applied here yet: one indexed read, on a bare
         connection (a session costs five times as much, on every request)."""
+        return self._latest() > self._position
+
+    def _latest(self) -> int:
         bind: Engine = self.factory.kw["bind"]
         with bind.connect() as connection:
-            return latest_change_id(connection) > self._position
+            return latest_change_id(connection)
 
-    def catch_up(self, *, wait: bool = True) -> None:
-        """Apply every committed change not applied yet, in order.
+    def catch_up(self) -> None:
+        """Apply every committed change not applied yet, in order (after another thread's
+        catch-up, if one is running)."""
+        self._catching_up.acquire()
+        with self._catching_up_held():
+            self._apply_all()
 
-        With ``wait=False`` return at once when another thread is already catching up (a reader
-        then answers from the state before, instead of queueing behind a rebuild).
+    def catch_up_for_read(self) -> None:
+        """Hold every change committed before this call, so a read answers after any write
+        acknowledged before it, by any worker or host on this database.
+
+        Applies the changes itself when no other thread is catching up, else waits for that
+        thread to apply them. The one exception is a full rebuild (after a bulk import or a
+        vocabulary refresh): the read answers from the state before instead of queueing behind
+        it for as long as the rebuild takes.
         """
-        if not self._catching_up.acquire(blocking=wait):
-            return
+        if self._claimed_catch_up(self._latest()):
+            with self._catching_up_held():
+                self._apply_all()
+
+    def _claimed_catch_up(self, target: int) -> bool:
+        """True, holding the catch-up lock, when this thread must apply the changes up to
+        ``target``; False once another thread has applied them, or while one is rebuilding."""
+        with self._progress:
+            while self._position < target and not self._rebuilding:
+                if self._catching_up.acquire(blocking=False):
+                    return True
+                self._progress.wait()
+            return False
+
+    def _apply_all(self) -> None:
+        while self._apply_next_batch():
+            with self._progress:
+                self._progress.notify_all()
+
+    @contextmanager
+    def _catching_up_held(self) -> Iterator[None]:
+        """Release the catch-up lock (already held) on exit, waking the readers waiting for it."""
         try:
-            while self._apply_next_batch():
-                pass
+            yield
         finally:
-            self._catching_up.release()
+            with self._progress:
+                self._catching_up.release()
+                self._progress.notify_all()
 
     def _apply_next_batch(self) -> bool:
         """One batch from the feed; False when there was nothing left to apply."""
@@ -137,7 +174,7 @@ class MatcherService:
             if not entries:
                 return False
             if any(entry.op is ChangeOp.reload for entry in entries):
-                self.build(refit_lexical=True)
+                self._rebuild()
                 applied: Sequence[FeedEntry] = [e for e in entries if e.id <= self._position]
             else:
                 self._apply(session, entries)
@@ -149,8 +186,19 @@ class MatcherService:
         with self.reading() as matcher:
             stale = matcher.channels_.vocabulary_is_stale(matcher.config_.refresh)
         if stale:
-            self.build(refit_lexical=True)
+            self._rebuild()
         return True
+
+    def _rebuild(self) -> None:
+        """A full rebuild within a catch-up, which readers do not wait for."""
+        with self._progress:
+            self._rebuilding = True
+            self._progress.notify_all()
+        try:
+            self.build(refit_lexical=True)
+        finally:
+            with self._progress:
+                self._rebuilding = False
 
     def _apply(self, session: Session, entries: Sequence[FeedEntry]) -> None:
         personal = [(PROFILE_TOPICS[e.topic], e.row_id) for e in entries if _personal(e)]

@@ -116,14 +116,14 @@ async def authenticate(
 
     The matcher and the key cache are brought up to the change feed first (a cheap check on
     the event loop; a thread only when there is something to apply), so a key revoked or a
-    profile written by another process counts at once. Sets ``request.state.account_id`` so
-    per-account rate limits can count the request.
+    profile written by another process or host counts at once (``catch_up_for_read``). Sets
+    ``request.state.account_id`` so per-account rate limits can count the request.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthenticated("an API key is required: send 'Authorization: Bearer <key>'")
     service: MatcherService = request.app.state.matcher_service
     if service.behind():
-        await run_in_threadpool(service.catch_up, wait=False)
+        await run_in_threadpool(service.catch_up_for_read)
     principals: PrincipalCache = request.app.state.principals
     principal = principals.get(credentials.credentials)
     if principal is None:

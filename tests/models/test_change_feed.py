@@ -4,9 +4,11 @@ matcher (a second worker, or a service beside the CLI) follows it to the same st
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -311,6 +313,78 @@ def test_listeners_hear_each_applied_batch(services: tuple[MatcherService, Match
         session.get_one(Startup, 1).name = "改名的创业公司"
     follower.catch_up()
     assert [(entry.topic, entry.row_id, entry.op) for entry in heard] == [("startups", 1, ChangeOp.update)]
+
+
+def _held_in_catch_up(follower: MatcherService, release: threading.Event) -> threading.Thread:
+    """A thread catching the follower up, held inside its first batch until ``release``."""
+    held = threading.Event()
+
+    def hold(_entries: object) -> None:
+        held.set()
+        release.wait(timeout=60)
+
+    follower.on_changes(hold)
+    catching_up = threading.Thread(target=follower.catch_up)
+    catching_up.start()
+    assert held.wait(timeout=60)
+    return catching_up
+
+
+def test_a_read_waits_for_another_threads_catch_up_to_reach_the_last_write(
+    services: tuple[MatcherService, MatcherService],
+) -> None:
+    """Read-your-writes across workers and hosts: a write committed before a read is in its
+    answer, even while another thread of the reader's process is busy catching up."""
+    writer, follower = services
+    investor_id = 1
+    top = _ids(_deal_flow(follower, investor_id))[0]
+    with transaction(writer.factory) as session:
+        session.get_one(Startup, top).name = "改名的创业公司"
+    release = threading.Event()
+    catching_up = _held_in_catch_up(follower, release)
+    with transaction(writer.factory) as session:
+        _add_interaction(session, investor_id, top, "declined", "FEED-DECLINED-MEANWHILE")
+    answers: list[list[int]] = []
+
+    def read() -> None:
+        follower.catch_up_for_read()
+        answers.append(_ids(_deal_flow(follower, investor_id)))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout=0.5)
+    assert reader.is_alive(), "the read waits for the busy catch-up"
+    release.set()
+    reader.join(timeout=60)
+    catching_up.join(timeout=60)
+    assert len(answers) == 1
+    assert top not in answers[0]
+
+
+def test_a_read_does_not_queue_behind_a_rebuild(
+    services: tuple[MatcherService, MatcherService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, follower = services
+    monkeypatch.setattr(transfer, "ROW_BY_ROW_MAX_ROWS", 0)
+    release, rebuilding = threading.Event(), threading.Event()
+    build = follower.build
+
+    def held_build(**options: Any) -> None:
+        rebuilding.set()
+        release.wait(timeout=60)
+        build(**options)
+
+    monkeypatch.setattr(follower, "build", held_build)
+    record = samples()["investors"][0] | {"external_id": "I-REBUILD", "name": "光谷天使基金 Rebuild"}
+    import_records(follower.factory, KINDS["investors"], [record], secret=TEST_SECRET)
+    catching_up = threading.Thread(target=follower.catch_up)
+    catching_up.start()
+    assert rebuilding.wait(timeout=60)
+    follower.catch_up_for_read()
+    assert follower.behind(), "answered from the state before the rebuild"
+    release.set()
+    catching_up.join(timeout=60)
+    assert not follower.behind()
 
 
 # --- keys revoked in another process ------------------------------------------------------------
