@@ -10,7 +10,18 @@ from contextlib import contextmanager
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Engine, String, cast, create_engine, event, inspect, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    String,
+    cast,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 import models.changes  # noqa: F401  (every session records the change feed)
@@ -22,6 +33,9 @@ if TYPE_CHECKING:
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # The largest integer both SQLite and PostgreSQL (bigint) take: a bound for offsets a client sends.
 SQL_INTEGER_MAX = 2**63 - 1
+# Any fixed number (the change feed's is another): the key of the PostgreSQL advisory lock
+# taken while migrating.
+_PG_MIGRATION_LOCK = 7_302_115
 
 
 def _json_dumps(value: Any) -> str:
@@ -134,11 +148,15 @@ def head_revision() -> str:
 def is_at_head(engine: Engine) -> bool:
     """Whether the schema is at the newest migration: one read, no alembic."""
     with engine.connect() as connection:
-        if not inspect(connection).has_table("alembic_version"):
-            return False
-        return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [
-            head_revision()
-        ]
+        return _at_head(connection)
+
+
+def _at_head(connection: Connection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    return list(connection.execute(text("SELECT version_num FROM alembic_version")).scalars()) == [
+        head_revision()
+    ]
 
 
 def migrate(engine: Engine) -> None:
@@ -153,6 +171,12 @@ def migrate(engine: Engine) -> None:
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Hosts started together on a new release: one migrates, the others wait for its
+            # commit and then find the schema at the newest migration.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            if _at_head(connection):
+                return
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from models.kinds import KINDS
 from models.refs import ReferenceCheckError
 from models.repository import ConflictError, NotFoundError, Repository
 from models.tables import Base, Contact, Interaction
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, PostgresDatabases
 from tests.factories import VALID_ID_NUMBER, one_change, samples
 
 
@@ -67,6 +68,38 @@ def test_a_database_at_the_newest_migration_is_not_migrated_again(
     monkeypatch.setattr(command, "upgrade", refuse)
     migrate(engine)
     engine.dispose()
+
+
+def _migrate_at_once(database_url: str, start: Any) -> None:
+    """One process: migrates ``database_url`` as soon as every other process is ready to."""
+    engine = create_db_engine(database_url)
+    start.wait(timeout=120)
+    migrate(engine)
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_hosts_starting_together_on_one_empty_postgres_migrate_it_once(
+    postgres_databases: PostgresDatabases,
+) -> None:
+    """Two hosts of one release, started together, both migrate on start: one waits for the
+    other's migration instead of failing on the tables it made."""
+    name = postgres_databases.create(migrated=False)
+    url = postgres_databases.url(name)
+    try:
+        context: Any = multiprocessing.get_context("spawn")
+        start = context.Barrier(2)
+        hosts = [context.Process(target=_migrate_at_once, args=(url, start)) for _ in range(2)]
+        for host in hosts:
+            host.start()
+        for host in hosts:
+            host.join(timeout=120)
+        assert [host.exitcode for host in hosts] == [0, 0]
+        engine = create_db_engine(url)
+        assert is_at_head(engine)
+        engine.dispose()
+    finally:
+        postgres_databases.drop(name)
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path: Any) -> None:
