@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,9 @@ class KindChannels:
         self._overlay_stack: tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix] | None = None
         self._id_column: IdColumn | None = None
         self.text_hashes: dict[int, str] = {}
+        # How many rows of the whole table hold each feature, as of the build, when this holds
+        # only a shard's rows: how rare a feature is must not depend on the shard.
+        self.rarity: np.ndarray | None = None
 
     def _stacked_rows(self) -> sp.csr_matrix:
         """Every row as of the last stacking (position-aligned); see :meth:`_overlay_rows` for later ones."""
@@ -105,22 +108,31 @@ class KindChannels:
         common to many rows (character n-grams such as ``c:科技``) are looked up only when the
         rarer ones find fewer than ``count`` rows, the least common first: their postings are
         most of the work (1.5M entries for some queries at 1M rows), and they add little to
-        which rows fit best.
+        which rows fit best. Equal weights at the cut go to the earlier position.
         """
+        found: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0))
+        for hits, scores, complete in self.lexical_levels(query, mask):
+            found = hits, scores
+            if len(hits) >= count or complete:
+                break
+        return best_positions(*found, count)
+
+    def lexical_levels(
+        self, query: sp.csr_matrix, mask: np.ndarray
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
+        """For each of the retrieval's shares in turn, the rows :meth:`lexical_top` would find
+        (positions within ``mask``), their weights, and whether every feature was looked up."""
         self._retrieval_postings()
         heaviest = np.argsort(-query.data, kind="stable")[: self.retrieval.lexical_query_features]
         columns, weights = query.indices[heaviest], query.data[heaviest]
-        lengths = self._row_counts[columns]
+        counts = self._row_counts if self.rarity is None else self.rarity
+        lengths = counts[columns]
         for share in self.retrieval.lexical_retrieval_shares:
             rare = lengths <= share * len(mask)
             hits, scores = self._postings_scores(columns[rare], weights[rare], mask)
             if self._overlay:
                 hits, scores = self._with_overlay(hits, scores, columns[rare], weights[rare], mask)
-            if len(hits) >= count or rare.all():
-                break
-        if len(hits) > count:
-            hits = hits[np.argpartition(-scores, count - 1)[:count]]
-        return hits
+            yield hits, scores, bool(rare.all())
 
     def _postings_scores(
         self, columns: np.ndarray, weights: np.ndarray, mask: np.ndarray
@@ -216,6 +228,20 @@ class KindChannels:
             # The rows still cut from the stored matrix would keep the erased row's data alive.
             self._lexical_rows = [self.lexical_row(p).copy() for p in range(len(self._lexical_rows))]
             self._base = None
+        self._drop_stacks()
+
+    def keep_only(self, owned: np.ndarray) -> None:
+        """Hold only the rows at the ``owned`` positions of the table (a mask), as a shard does:
+        the others' vectors leave the index and their lexical rows are blanked."""
+        self.index.remove(self.table.ids[~owned].tolist())
+        self._retrieval_postings()
+        self.rarity = self._row_counts
+        rows = [self.lexical_row(p) for p in range(len(self._lexical_rows))]
+        blank = _blank_row(rows[0].shape) if rows else None  # one for all: rows are replaced, never changed
+        self._lexical_rows = [
+            row.copy() if p < len(owned) and owned[p] else blank for p, row in enumerate(rows)
+        ]
+        self._base = None
         self._drop_stacks()
 
     def _drop_stacks(self) -> None:
@@ -379,6 +405,16 @@ class Channels:
             channel.index.save(index_dir / f"{kind.value}.index")
             state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
             write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+
+
+def best_positions(positions: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` positions of the highest scores; equal scores at the cut go to the earlier position."""
+    if len(positions) <= count:
+        return positions
+    cut = np.partition(-scores, count - 1)[count - 1]
+    contenders = np.flatnonzero(-scores <= cut)
+    best = contenders[np.lexsort((positions[contenders], -scores[contenders]))][:count]
+    return positions[best]
 
 
 def _blank_row(shape: tuple[int, int]) -> sp.csr_matrix:

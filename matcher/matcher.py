@@ -26,7 +26,7 @@ from embeddings.lexical import FeatureCounts
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
 from matcher.collaborative import CollaborativeIndex, QuerySignals
-from matcher.config import MatcherConfig
+from matcher.config import MatcherConfig, RerankConfig
 from matcher.directions import Direction, direction_for
 from matcher.eligibility import eligible, prepare_columns
 from matcher.explain import ExplainContext, Reason, reasons
@@ -115,7 +115,7 @@ class _Query:
     cache: dict[str, Any] = field(default_factory=dict)
 
 
-class _Placed(NamedTuple):
+class Placed(NamedTuple):
     at: int  # index in the pool
     rank: int
     score_rank: int
@@ -136,7 +136,62 @@ def _moved_by(at: int, rank: int, score_rank: int, diverse: int, by_score: int) 
     return "applicants"
 
 
-class _Scored(NamedTuple):
+class Shown(NamedTuple):
+    """What placing a query's scored pool reads: its score order, scores, vectors and ids (row for
+    row with the scores), the candidates' kind and the ids with an open application."""
+
+    order: np.ndarray
+    mutual: np.ndarray
+    vectors: np.ndarray
+    ids: np.ndarray
+    kind: EntityKind
+    applied: frozenset[int]
+
+
+def head_size(k: int) -> int:
+    """How many of the best-scored candidates (after the applicants) the diversity re-rank reads."""
+    return max(3 * k, k + 10)
+
+
+def place(shown: Shown, k: int, rerank: RerankConfig, tracker: ExposureTracker) -> list[Placed]:
+    """The ``k`` shown, in order, each with its rank by score alone and what moved it from there.
+
+    Open applicants come first, best first: an application is the strongest signal there is,
+    so neither diversity nor the exposure cap holds one back. The others follow in MMR order
+    (diversity), with over-exposed ones moved behind (exposure). Only the vectors of the first
+    :func:`head_size` candidates after the applicants are read.
+    """
+    order, ids = shown.order, shown.ids
+    score_rank = np.empty(len(order), dtype=np.int64)
+    score_rank[order] = np.arange(1, len(order) + 1)
+    applied = np.isin(ids[order], np.fromiter(shown.applied, np.int64, len(shown.applied)))
+    first = order[applied][:k].tolist()
+    placed = [
+        Placed(at, rank, int(score_rank[at]), "applied" if score_rank[at] != rank else None)
+        for rank, at in enumerate(first, start=1)
+    ]
+    others = order[~applied]
+    head = others[: head_size(k)]
+    if len(placed) < k and len(head):
+        by_diversity: list[int] = []  # positions in MMR order, as far as read
+
+        def diverse() -> Iterator[int]:
+            for i in mmr_picks(
+                shown.mutual[head], shown.vectors[head], relevance_weight=rerank.relevance_weight
+            ):
+                by_diversity.append(int(head[i]))
+                yield int(head[i])
+
+        picked = tracker.first(diverse(), lambda at: (shown.kind, int(ids[at])), k - len(placed))
+        for turn, at in enumerate(picked):
+            rank = len(placed) + 1
+            moved = _moved_by(at, rank, int(score_rank[at]), by_diversity[turn], int(others[turn]))
+            placed.append(Placed(at, rank, int(score_rank[at]), moved))
+    tracker.record(tuple((shown.kind, int(ids[p.at])) for p in placed))
+    return placed
+
+
+class Scored(NamedTuple):
     mutual: float
     asker_score: float
     candidate_score: float
@@ -559,16 +614,21 @@ class Matcher:
             query.cache["co_related"] = tuple(node for node, _ in top)
         return query.cache["co_related"]  # type: ignore[no-any-return]
 
-    def _context(self, query: _Query, pool: np.ndarray, vectors: np.ndarray) -> PairContext:
-        """The pool's features' inputs; ``vectors`` are the pool's embeddings, row for row."""
+    def _context(
+        self, query: _Query, pool: np.ndarray, vectors: np.ndarray, *, walk_scale: float | None = None
+    ) -> PairContext:
+        """The pool's features' inputs; ``vectors`` are the pool's embeddings, row for row.
+
+        Graph proximity is the walk's score over its highest in the pool, or over ``walk_scale``
+        when given (a shard scoring its part of a pool holds only part of it)."""
         table = self.catalog_.tables[query.direction.candidate_kind]
         channel = self.channels_.kinds[table.kind]
         nodes = [(table.kind, row_id) for row_id in table.ids[pool].tolist()]
         semantic = vectors @ query.semantic if len(pool) else np.zeros(0)
         lexical = channel.lexical_scores(query.lexical, pool)
-        graph = self._graph_scores(query)
-        walk = np.asarray([graph.get(node, 0.0) for node in nodes]) if graph else np.zeros(len(nodes))
-        walk = walk / walk.max() if len(walk) and walk.max() > 0 else walk
+        walk = self._walk(query, nodes)
+        scale = walk_scale if walk_scale is not None else float(walk.max()) if len(walk) else 0.0
+        walk = walk / scale if scale > 0 else walk
         return PairContext(
             asker_kind=query.node[0],
             query=query.record,
@@ -586,6 +646,11 @@ class Matcher:
             record_of=self._record_of,
             cache={"nodes": nodes},
         )
+
+    def _walk(self, query: _Query, nodes: list[Node]) -> np.ndarray:
+        """The graph walk's score of each node (0 where it does not reach)."""
+        graph = self._graph_scores(query)
+        return np.asarray([graph.get(node, 0.0) for node in nodes]) if graph else np.zeros(len(nodes))
 
     def _pool_vectors(self, kind: EntityKind, pool: np.ndarray) -> np.ndarray:
         ids = self.catalog_.tables[kind].ids[pool]
@@ -641,7 +706,7 @@ class Matcher:
                 context,
                 peers,
                 place,
-                _Scored(float(mutual[place.at]), float(asker[place.at]), float(candidate[place.at])),
+                Scored(float(mutual[place.at]), float(asker[place.at]), float(candidate[place.at])),
                 float(display[place.at]),
                 _named(feature_row),
                 _named(asker_row),
@@ -667,48 +732,20 @@ class Matcher:
         ids: np.ndarray,
         context: PairContext,
         k: int,
-    ) -> list[_Placed]:
-        """The ``k`` shown, in order, each with its rank by score alone and what moved it from there.
-
-        Open applicants come first, best first: an application is the strongest signal there is,
-        so neither diversity nor the exposure cap holds one back. The others follow in MMR order
-        (diversity), with over-exposed ones moved behind (exposure).
-        """
-        score_rank = np.empty(len(order), dtype=np.int64)
-        score_rank[order] = np.arange(1, len(order) + 1)
-        applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
-        first = order[applied][:k].tolist()
-        placed = [
-            _Placed(at, rank, int(score_rank[at]), "applied" if score_rank[at] != rank else None)
-            for rank, at in enumerate(first, start=1)
-        ]
-        others = order[~applied]
-        head = others[: max(3 * k, k + 10)]
-        rerank = self.config_.rerank
-        tracker = self.exposure_.setdefault(query.direction.name, ExposureTracker(cap=rerank.exposure_cap))
-        if len(placed) < k and len(head):
-            by_diversity: list[int] = []  # positions in MMR order, as far as read
-
-            def diverse() -> Iterator[int]:
-                for i in mmr_picks(mutual[head], vectors[head], relevance_weight=rerank.relevance_weight):
-                    by_diversity.append(int(head[i]))
-                    yield int(head[i])
-
-            shown = tracker.first(diverse(), lambda at: (context.table.kind, int(ids[at])), k - len(placed))
-            for turn, at in enumerate(shown):
-                rank = len(placed) + 1
-                moved = _moved_by(at, rank, int(score_rank[at]), by_diversity[turn], int(others[turn]))
-                placed.append(_Placed(at, rank, int(score_rank[at]), moved))
-        tracker.record(tuple((context.table.kind, int(ids[p.at])) for p in placed))
-        return placed
+    ) -> list[Placed]:
+        tracker = self.exposure_.setdefault(
+            query.direction.name, ExposureTracker(cap=self.config_.rerank.exposure_cap)
+        )
+        shown = Shown(order, mutual, vectors, ids, context.table.kind, frozenset(context.applications))
+        return place(shown, k, self.config_.rerank, tracker)
 
     def _match(
         self,
         query: _Query,
         context: PairContext,
         peers: tuple[Node, ...],
-        place: _Placed,
-        scored: _Scored,
+        place: Placed,
+        scored: Scored,
         display_score: float,
         features: dict[str, float],
         asker_parts: dict[str, float],

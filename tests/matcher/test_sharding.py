@@ -1,0 +1,149 @@
+"""Sharded serving answers exactly as one matcher does, on a local Ray instance."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import ray
+
+from matcher.catalog import Catalog
+from matcher.config import MatcherConfig, RetrievalConfig
+from matcher.directions import DIRECTIONS
+from matcher.matcher import Match, Matcher
+from matcher.sharding import ShardedMatcher, ShardMatcher, shard_of, start_shards
+from models.db import create_db_engine, migrate, session_factory
+from models.demo import generate_ecosystem, load_ecosystem
+from models.enums import EntityKind
+from tests.doubles import HashingEncoder
+from tests.factories import SMALL_DEMO
+
+NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+QUERIES = 500
+# A pool smaller than many queries' eligible candidates: both ways of choosing it are exercised
+# (all eligible candidates, or each channel's best over every shard).
+CONFIG = MatcherConfig(retrieval=RetrievalConfig(pool_size=90, peer_count=20))
+
+
+def _clock() -> dt.datetime:
+    return NOW
+
+
+def _catalog(url: str) -> Catalog:
+    engine = create_db_engine(url)
+    with session_factory(engine)() as session:
+        catalog = Catalog.from_database(session)
+    engine.dispose()
+    return catalog
+
+
+def build_shard(url: str, shard: int, shards: int) -> ShardMatcher:
+    """What each actor runs at start (and at a restart)."""
+    return ShardMatcher(
+        shard=shard, shards=shards, encoder=HashingEncoder(), config=CONFIG, clock=_clock
+    ).fit(_catalog(url))
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('shards') / 'demo.db'}"
+    engine = create_db_engine(url)
+    migrate(engine)
+    load_ecosystem(session_factory(engine), generate_ecosystem(7, SMALL_DEMO), secret="test")
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _queries(catalog: Catalog) -> list[tuple[EntityKind, int, EntityKind]]:
+    """QUERIES queries taking every direction in turn, each through its askers in id order."""
+    askers = [
+        [(asker_kind, int(i), candidate_kind) for i in catalog.tables[asker_kind].ids]
+        for asker_kind, candidate_kind in DIRECTIONS
+    ]
+    turns = itertools.chain.from_iterable(itertools.zip_longest(*askers))
+    return [query for query in turns if query is not None][:QUERIES]
+
+
+# Float32 vectors: a product over another number of rows may round the last bit differently.
+TOLERANCE = 1e-6
+
+
+def _same(sharded: list[Match], unsharded: list[Match]) -> None:
+    assert [m.id for m in sharded] == [m.id for m in unsharded]
+    for got, want in zip(sharded, unsharded, strict=True):
+        assert (got.rank, got.score_rank, got.moved_by) == (want.rank, want.score_rank, want.moved_by)
+        assert (got.kind, got.external_id, got.name) == (want.kind, want.external_id, want.name)
+        assert got.reasons == want.reasons
+        assert got.summary == want.summary
+        assert got.score == pytest.approx(want.score, abs=TOLERANCE)
+        assert (got.asker_score, got.candidate_score) == pytest.approx(
+            (want.asker_score, want.candidate_score), abs=TOLERANCE
+        )
+        assert got.display_score == pytest.approx(want.display_score, abs=1e-4)
+        for name in ("features", "asker_contributions", "candidate_contributions"):
+            assert getattr(got, name) == pytest.approx(getattr(want, name), abs=TOLERANCE)
+
+
+def test_shards_split_ids_stably_and_evenly() -> None:
+    ids = np.arange(1, 10_001)
+    shards = shard_of(ids, 4)
+    assert shards.tolist() == shard_of(ids.tolist(), 4).tolist()  # same for a list or an array
+    assert shard_of([1, 2, 3, 4, 5], 4).tolist() == [1, 2, 1, 2, 2]  # fixed: not per process
+    assert np.bincount(shards).min() > 2_300
+    assert (shard_of(ids, 1) == 0).all()
+
+
+@pytest.mark.parametrize("shards", [1, 2, 4])
+def test_sharded_answers_equal_the_unsharded_matcher(local_ray: None, database: str, shards: int) -> None:
+    unsharded = Matcher(encoder=HashingEncoder(), config=CONFIG, clock=_clock).fit(_catalog(database))
+    handles = start_shards(shards, functools.partial(build_shard, database))
+    try:
+        sharded = ShardedMatcher(handles, config=CONFIG, clock=_clock)
+        queries = _queries(unsharded.catalog_)
+        assert len(queries) == QUERIES
+        answered = 0
+        for asker_kind, asker_id, candidate_kind in queries:
+            want = _recommended(unsharded, asker_kind, asker_id, candidate_kind)
+            if isinstance(want, Exception):
+                with pytest.raises(type(want), match=str(want)):
+                    sharded.recommend(asker_kind, asker_id, candidate_kind, k=8)
+                continue
+            answer = sharded.recommend(asker_kind, asker_id, candidate_kind, k=8)
+            assert not answer.partial
+            _same(answer.matches, want)
+            answered += bool(want)
+        assert answered > QUERIES * 0.8
+    finally:
+        for handle in handles:
+            ray.kill(handle)
+
+
+def _recommended(matcher: Matcher, *query: Any) -> list[Match] | Exception:
+    try:
+        return matcher.recommend(*query, k=8)
+    except (LookupError, ValueError) as error:
+        return error
+
+
+def test_a_shard_holds_only_its_own_vectors_and_lexical_rows(database: str) -> None:
+    shard = build_shard(database, 1, 2)
+    table = shard.catalog_.tables[EntityKind.startup]
+    channel = shard.channels_.kinds[EntityKind.startup]
+    owned = shard.owned(EntityKind.startup) & table.alive
+    assert 0 < owned.sum() < table.alive.sum()
+    assert all((int(i) in channel.index) == bool(o) for i, o in zip(table.ids, owned, strict=True))
+    assert all(
+        channel.lexical_row(p).nnz == 0 for p in np.flatnonzero(~shard.owned(EntityKind.startup)).tolist()
+    )
