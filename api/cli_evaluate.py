@@ -27,6 +27,14 @@ def evaluate(
         list[str] | None,
         typer.Option("--methods", help="Methods to run (repeat or separate by commas); all by default."),
     ] = None,
+    on: Annotated[
+        str,
+        typer.Option(
+            "--on",
+            help="test: the protocol's test queries; validation: rolling folds inside its history "
+            "(choose weights and thresholds there, never on the test queries).",
+        ),
+    ] = "test",
 ) -> None:
     """Run a protocol on real data and print its metric table, one row per method."""
     from matcher.evaluation.harness import METHODS, run_protocol
@@ -36,9 +44,17 @@ def evaluate(
     if unknown:
         typer.echo(f"--methods: unknown {', '.join(unknown)}; known: {', '.join(METHODS)}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
+    if on not in ("test", "validation"):
+        typer.echo(f"--on: unknown '{on}'; use test or validation", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
     try:
         result = run_protocol(
-            protocol, settings=Settings(), sample=sample, methods=chosen, show_progress=True
+            protocol,
+            settings=Settings(),
+            sample=sample,
+            methods=chosen,
+            show_progress=True,
+            on="validation" if on == "validation" else "test",
         )
     except ValueError as error:
         typer.echo(str(error), err=True)

@@ -10,13 +10,14 @@ place (Wuhan or elsewhere) when any query's startup is in Wuhan.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -36,8 +37,8 @@ from matcher.evaluation.metrics import (
     sample_negatives,
     summarize,
 )
-from matcher.evaluation.protocol import Fold, Query
-from matcher.evaluation.training import TrainedRanker, train_ranker
+from matcher.evaluation.protocol import Fold, Query, spread_sample
+from matcher.evaluation.training import TrainedRanker, rolling_folds, train_ranker
 from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
 from matcher.geography import GEOGRAPHY_FEATURES
 from matcher.ranker import LearnedRanker
@@ -54,12 +55,15 @@ __all__ = [
     "load_folds",
     "place_segment",
     "run_protocol",
+    "validation_folds",
 ]
 
 K: Final = 10
 WIDE_K: Final = 50
 CURVE_K: Final = 100
 AUC_SEED: Final = 20_260_101
+# Where a run asks its queries: the protocol's test period, or rolling folds inside its history.
+Split = Literal["test", "validation"]
 WUHAN: Final = "wuhan"
 ELSEWHERE: Final = "elsewhere"
 
@@ -154,12 +158,30 @@ def run_protocol(
     sample: int | None = None,
     methods: Sequence[str] | None = None,
     show_progress: bool = False,
+    on: Split = "test",
 ) -> ProtocolResult:
     """Load the protocol's folds (``sample`` queries when given) and evaluate ``methods``
-    (all of :data:`METHODS` by default)."""
+    (all of :data:`METHODS` by default), on the test queries or, with ``on="validation"``, on
+    rolling validation folds inside each fold's history (`training.rolling_folds`: the test
+    queries are never read, so weights and thresholds may be chosen there)."""
     settings = settings or Settings()
-    folds = load_folds(protocol_id, settings=settings, sample=sample)
+    if on == "validation":
+        folds = validation_folds(protocol_id, load_folds(protocol_id, settings=settings), sample=sample)
+    else:
+        folds = load_folds(protocol_id, settings=settings, sample=sample)
     return evaluate_folds(protocol_id, folds, settings=settings, methods=methods, show_progress=show_progress)
+
+
+def validation_folds(protocol_id: str, folds: Sequence[Fold], *, sample: int | None = None) -> list[Fold]:
+    """Every fold's rolling validation folds, ``sample`` queries spread over them all when given."""
+    rolling = [r for fold in folds for r in rolling_folds(fold, protocol=protocol_id.removesuffix(DEAL_FLOW))]
+    if sample is None:
+        return rolling
+    share = sample / max(sum(len(r.queries) for r in rolling), 1)
+    return [
+        dataclasses.replace(r, queries=spread_sample(r.queries, max(1, round(share * len(r.queries)))))
+        for r in rolling
+    ]
 
 
 @dataclass

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,12 +44,16 @@ from models.enums import EntityKind
 from models.kinds import KINDS
 from models.transfer import export_records
 
-__all__ = ["TrainedRanker", "deployment_fold", "inner_fold", "train_ranker"]
+__all__ = ["ROLLING_CUTS", "TrainedRanker", "deployment_fold", "inner_fold", "rolling_folds", "train_ranker"]
 
 STARTUP: Final = EntityKind.startup
 INVESTOR: Final = EntityKind.investor
 # What a deployment's ranker learns from: startups, the investors ranked, and who backed whom.
 TRAINING_KINDS: Final = ("startups", "investors", "interactions")
+# A history with fewer dated investments cannot be cut in time into a history and its rounds.
+MIN_INVESTMENTS: Final = 10
+# Rolling validation's cuts: shares of the history's investments by date.
+ROLLING_CUTS: Final = (0.55, 0.7, 0.85)
 
 
 @dataclass(frozen=True)
@@ -89,43 +94,78 @@ def inner_fold(
     anything after it. A deployment's own profiles are as their owners stated them; there the
     history is filtered by date and the profiles kept."""
     window = window or _window(fold, protocol, features_share, validation_share)
+    cut = _cut(fold, window)
+    queries = [dataclasses.replace(q, segment=_segment(q, window)) for q in cut.queries]
+    return dataclasses.replace(cut, name=f"{fold.name}/inner", queries=queries), window
+
+
+def rolling_folds(fold: Fold, *, protocol: str = "", cuts: Sequence[float] = ROLLING_CUTS) -> list[Fold]:
+    """The fold's history replayed as a protocol of its own at several cut dates (rolling
+    validation): at each cut, a share of the history's investments by date, what came before
+    it is the history and the rounds from it to the next cut (the last cut's: to the end of
+    history) are the queries, asked as the protocol asks its own and keeping their segments.
+    Only the fold's history is read, never its test queries: the weights, thresholds and
+    models a deployment chooses are chosen on these."""
+    if list(cuts) != sorted(set(cuts)) or not all(0 < c < 1 for c in cuts):
+        raise ValueError(f"cuts: must be increasing shares in (0, 1), got {list(cuts)}")
+    days = _investment_days(fold)
+    edges = [_quantile_day(days, share) for share in cuts] + [FoldHistory.from_fold(fold).now]
+    folds = []
+    for start, end in itertools.pairwise(edges):
+        if start >= end:
+            continue
+        window = TrainingWindow(
+            protocol=protocol or fold.name,
+            features_until=start,
+            queries_from=start,
+            validation_from=start,
+            until=end,
+        )
+        folds.append(dataclasses.replace(_cut(fold, window), name=f"{fold.name}/rolling-{start:%Y-%m-%d}"))
+    return folds
+
+
+def _cut(fold: Fold, window: TrainingWindow) -> Fold:
+    """The history before ``window.features_until`` and its rounds from then to ``window.until``
+    as queries (with the protocol's own segments)."""
     if fold.rewind is not None:
         rewound = fold.rewind(window.features_until, window.until)
         records, queries = rewound.records, rewound.queries
         candidates = rewound.candidates & fold.candidates
     else:
         records, queries, candidates = _filtered(fold, window)
-    return (
-        Fold(
-            name=f"{fold.name}/inner",
-            records=records,
-            queries=[
-                dataclasses.replace(q, segment=_segment(q, window))
-                for q in queries
-                if q.truth & candidates and window.features_until <= q.occurred_on < window.until
-            ],
-            candidates=candidates,
-            history_end=window.features_until,
-        ),
-        window,
+    return Fold(
+        name=fold.name,
+        records=records,
+        queries=[q for q in queries if q.truth & candidates and _inside(q, window)],
+        candidates=candidates,
+        history_end=window.features_until,
     )
+
+
+def _inside(query: Query, window: TrainingWindow) -> bool:
+    return window.features_until <= query.occurred_on < window.until
 
 
 def _segment(query: Query, window: TrainingWindow) -> str:
     return "train" if query.occurred_on < window.validation_from else "validation"
 
 
+def _investment_days(fold: Fold) -> list[dt.date]:
+    days = [i.occurred_on for i in FoldHistory.from_fold(fold).investments]
+    if len(days) < MIN_INVESTMENTS:
+        raise ValueError(f"fold {fold.name}: too few dated investments in history to split it in time")
+    return days
+
+
 def _window(fold: Fold, protocol: str, features_share: float, validation_share: float) -> TrainingWindow:
-    history = FoldHistory.from_fold(fold)
-    days = [i.occurred_on for i in history.investments]
-    if len(days) < 10:
-        raise ValueError(f"fold {fold.name}: too few dated investments in history to train a ranker")
+    days = _investment_days(fold)
     return TrainingWindow(
         protocol=protocol or fold.name,
         features_until=_quantile_day(days, features_share),
         queries_from=_quantile_day(days, features_share),
         validation_from=_quantile_day(days, validation_share),
-        until=history.now,
+        until=FoldHistory.from_fold(fold).now,
     )
 
 
