@@ -1,4 +1,4 @@
-"""A vector index per candidate kind: exact below a size threshold, HNSW above it.
+"""A vector index per candidate kind: exact below a size threshold, HNSW over quantised codes above it.
 
 Vectors arrive L2-normalised, so the inner product is the cosine. External ids are database row
 ids; the index maps them to dense internal slots (faiss positions) with two numpy arrays, which
@@ -10,8 +10,14 @@ compacts the flat storage at once. HNSW cannot remove, so in HNSW mode a replace
 slot becomes a tombstone, excluded from every search by an ID selector, and the graph is rebuilt
 only when tombstones pass a quarter of the slots; that rebuild is amortised over as many updates.
 
-Both modes keep the vectors only inside faiss (the HNSW storage is a flat array): re-ranking and
-exact scans read them through a zero-copy view instead of holding a second copy.
+The graph walks over scalar-quantised codes (int8 by default: a quarter of the float size) and
+re-scores what it finds exactly against the full-precision vectors, which live beside it, row per
+slot. A saved index is a directory (graph, ids, vectors and a manifest of their sizes and hashes);
+loading memory-maps the graph (faiss ``IO_FLAG_MMAP_IFC``) and the vectors (numpy), so every process
+on a host that loads the same directory shares one copy of their pages, and a search touches only
+the vector rows it re-scores. A memory-mapped graph is read-only: vectors added after the load are
+kept privately and scanned exactly beside it (the delta), until there are ``delta_limit`` of them and
+the process copies the graph into private memory to add them, or a compaction rebuilds it.
 
 Filtered search always returns min(k, eligible) hits: a filter admitting few vectors is scanned
 exactly (cheaper than the graph there); a wider one walks the graph with a beam widened in
@@ -21,25 +27,25 @@ scanned.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
 import os
 import threading
-import zipfile
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache, cached_property
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final, Literal
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.files import write_atomically
+from models.files import replace_directory
 
 Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
@@ -52,12 +58,27 @@ _faiss: Any = faiss
 MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER keys fit
 _MAPPING_VERSIONS = itertools.count()
 _FORMAT: Final = "citypartner-vector-index"
-_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+_MANIFEST: Final = "manifest.json"
+_GRAPH_FILE: Final = "index.faiss"
+_IDS_FILE: Final = "ids.npy"
+_VECTORS_FILE: Final = "vectors.npy"
+_HASH_CHUNK: Final = 1 << 24
+_SQ_TYPES: Final[dict[str, Any]] = {
+    "int8": faiss.ScalarQuantizer.QT_8bit,
+    "fp16": faiss.ScalarQuantizer.QT_fp16,
+}
+GraphCodes = Literal["int8", "fp16"]
+
+
+class IndexFileMismatchError(ValueError):
+    """A saved index whose files do not match their manifest: it must be rebuilt, never read."""
 
 
 class IndexConfig(BaseModel):
-    """How an index searches and when it compacts: a policy of the process using it, not stored
-    with the index (unlike the graph's build parameters, which the stored graph was made with).
+    """How an index searches, compacts and codes its graph: a policy of the process using it, not
+    stored with the index (unlike the graph's build parameters, which the stored graph was made
+    with). A loaded graph keeps the codes it was built with until it is rebuilt.
 
     Parameters
     ----------
@@ -78,6 +99,18 @@ class IndexConfig(BaseModel):
         11.7 ms on one core and 6.4 ms on two; below ~30k the split gains under a millisecond.
     scan_threads : int
         Threads a split scan uses; by default the cores, at most 4.
+    graph_codes : {"int8", "fp16"}
+        How the graph stores the vectors it walks over: one byte a dimension (scalar-quantised,
+        trained on the vectors the graph is built from) or two. Hits are re-scored exactly either
+        way. Measured at 1M x 384 (``benchmarks/index_scale.py``): int8 keeps recall@10 >= 0.95
+        against the float graph at a third of its memory.
+    rescore_multiple : float
+        A graph walk fetches this many hits per result wanted, re-scores them against the
+        full-precision vectors and keeps the best: quantisation misorders near-ties, and the
+        extra hits let the true ones back in.
+    delta_limit : int
+        Vectors added after a memory-mapped load are scanned exactly beside the shared graph;
+        past this many, the graph is copied into private memory and they join it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,6 +120,9 @@ class IndexConfig(BaseModel):
     exact_scan_factor: float = Field(default=9.0, ge=0)
     parallel_scan_min: int = Field(default=50_000, ge=0)
     scan_threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
+    graph_codes: GraphCodes = "int8"
+    rescore_multiple: float = Field(default=2.0, ge=1)
+    delta_limit: int = Field(default=10_000, ge=0)
 
 
 class _ReadWriteLock:
@@ -146,6 +182,43 @@ class _Eligible:
     @cached_property
     def slots(self) -> Ids | None:
         return None if self.mask is None else np.flatnonzero(self.mask)
+
+
+class _FullVectors:
+    """The full-precision vector of every graph slot, by slot: the rows of a saved file, memory-
+    mapped read-only (so processes loading the same file share its pages, and only the rows read
+    are brought in), then the rows appended since, held privately."""
+
+    def __init__(self, dim: int, shared: Floats | None = None) -> None:
+        self._shared = np.empty((0, dim), np.float32) if shared is None else shared
+        self._private = np.empty((0, dim), np.float32)
+        self._private_count = 0
+
+    def __len__(self) -> int:
+        return len(self._shared) + self._private_count
+
+    def append(self, vectors: Floats) -> None:
+        end = self._private_count + len(vectors)
+        if end > len(self._private):
+            grown = np.empty((max(end, 2 * len(self._private)), self._private.shape[1]), np.float32)
+            grown[: self._private_count] = self._private[: self._private_count]
+            self._private = grown
+        self._private[self._private_count : end] = vectors
+        self._private_count = end
+
+    def rows(self, slots: Ids) -> Floats:
+        shared = slots < len(self._shared)
+        if shared.all():
+            return np.asarray(self._shared[slots])
+        out = np.empty((len(slots), self._private.shape[1]), np.float32)
+        out[shared] = self._shared[slots[shared]]
+        out[~shared] = self._private[slots[~shared] - len(self._shared)]
+        return out
+
+    def segments(self) -> list[tuple[int, Floats]]:
+        """(first slot, contiguous rows) of each non-empty part, in slot order."""
+        parts = [(0, self._shared), (len(self._shared), self._private[: self._private_count])]
+        return [(start, rows) for start, rows in parts if len(rows)]
 
 
 class IdColumn:
@@ -212,6 +285,9 @@ class VectorIndex:
             "ef_search": ef_search,
         }
         self._index: faiss.Index = faiss.IndexFlatIP(dim)
+        # The full-precision vectors behind a graph; an exact index is its own full-precision store.
+        self._vectors: _FullVectors | None = None
+        self._graph_shared = False  # memory-mapped from a saved file, so read-only
         self._ext_buf: Ids = np.empty(0, np.int64)  # slot -> external id, -1 = tombstone
         self._slot_of: Ids = np.empty(0, np.int64)  # external id -> slot, -1 = absent
         self._live = 0
@@ -228,6 +304,11 @@ class VectorIndex:
     @property
     def is_approximate(self) -> bool:
         return isinstance(self._index, faiss.IndexHNSW)
+
+    @property
+    def is_shared(self) -> bool:
+        """Whether the graph is memory-mapped from a saved file (and so shared with other loaders)."""
+        return self._graph_shared
 
     def __len__(self) -> int:
         return self._live
@@ -273,7 +354,7 @@ class VectorIndex:
         """Drop removed vectors from storage now; an erased profile's vector must not linger
         behind a tombstone until the next automatic compaction."""
         with self._lock.writing():
-            if self._index.ntotal != self._live:
+            if self._slot_count() != self._live:
                 self._rebuild()
 
     def search(
@@ -304,37 +385,55 @@ class VectorIndex:
         return [self._hits(s, i) for s, i in zip(scores, slots, strict=True)]
 
     def vectors_of(self, ids: Sequence[int]) -> Floats:
+        """The full-precision vectors of ``ids``, reading only their rows."""
         ext = _lenient_ids(ids)
         with self._lock.reading():
             slots = self._lookup(ext)
             if (slots < 0).any():
                 raise KeyError(f"ids not in the index: {ext[slots < 0].tolist()}")
-            return self._stored()[slots]
+            return self._rows(slots)
 
     def save(self, path: Path) -> None:
-        """Write atomically: a crash leaves the previous file, never a torn one."""
+        """Write the directory ``path`` whole or not at all: a crash leaves the previous one, or
+        none (which a loader treats as "rebuild"), never a torn one.
+
+        The saving process then reads its full-precision vectors from the saved file, as a loader
+        would, instead of holding them privately.
+        """
         with self._lock.reading():
-            write_atomically(Path(path), self._write_archive)
+            replace_directory(Path(path), self._write_files)
+            if self._vectors is not None:
+                saved = np.load(Path(path) / _VECTORS_FILE, mmap_mode="r")
+                # The same rows as before: a concurrent reader sees one store or the other, both right.
+                self._vectors = _FullVectors(self._dim, saved)
 
     @classmethod
     def load(cls, path: Path, *, config: IndexConfig | None = None) -> VectorIndex:
-        with zipfile.ZipFile(path) as archive:
-            header = json.loads(archive.read("header.json"))
-            if header.get("format") != _FORMAT or header.get("version") != _VERSION:
-                raise ValueError(f"{path} is not a version {_VERSION} vector index")
-            with archive.open("ext_of.npy") as stream:
-                ext_of = np.lib.format.read_array(stream, allow_pickle=False)
-            with archive.open("index.faiss") as stream:
-                index = faiss.read_index(_faiss.PyCallbackIOReader(stream.read))
-        params = {name: int(v) for name, v in header["params"].items()}
-        loaded = cls(int(header["dim"]), config=config, **params)
-        loaded._restore(index, ext_of)
+        """Memory-map the index saved at ``path``.
+
+        Raises :class:`IndexFileMismatchError` (naming the file and why) when a file is missing or does
+        not match the manifest's size, hash or schema version; nothing of it is then read.
+        """
+        folder = Path(path)
+        manifest = _verified_manifest(folder)
+        ext_of = np.load(folder / _IDS_FILE, mmap_mode="c", allow_pickle=False)
+        approximate = _VECTORS_FILE in manifest["files"]
+        # Only the graph is mapped: an exact index is small and is rewritten in place.
+        flags = faiss.IO_FLAG_MMAP_IFC if approximate else 0
+        index = faiss.read_index(str(folder / _GRAPH_FILE), flags)
+        vectors = np.load(folder / _VECTORS_FILE, mmap_mode="r") if approximate else None
+        params = {name: int(v) for name, v in manifest["params"].items()}
+        loaded = cls(int(manifest["dim"]), config=config, **params)
+        loaded._restore(index, ext_of, vectors)
         return loaded
 
     # -- id mapping ------------------------------------------------------------------------
 
+    def _slot_count(self) -> int:
+        return self._index.ntotal if self._vectors is None else len(self._vectors)
+
     def _ext_of(self) -> Ids:
-        return self._ext_buf[: self._index.ntotal]
+        return self._ext_buf[: self._slot_count()]
 
     def _lookup(self, ext: Ids) -> Ids:
         """Slots of external ids, -1 where unknown (including out-of-range ids)."""
@@ -348,11 +447,10 @@ class VectorIndex:
     def _append(self, ext: Ids, vecs: Floats) -> None:
         if not len(ext):
             return
-        start = self._index.ntotal
+        start = self._slot_count()
         self._ext_buf = _grown(self._ext_buf, start + len(ext))
         self._slot_of = _grown(self._slot_of, int(ext.max()) + 1)
-        self._index.add(vecs)
-        _leave_room(self._index)
+        self._store(vecs)
         self._ext_buf[start : start + len(ext)] = ext
         self._slot_of[ext] = np.arange(start, start + len(ext))
         self._live += len(ext)
@@ -378,27 +476,46 @@ class VectorIndex:
 
     # -- storage ---------------------------------------------------------------------------
 
-    def _flat(self) -> faiss.IndexFlat:
-        """The flat array holding the vectors: the index itself, or the HNSW graph's storage."""
-        if isinstance(self._index, faiss.IndexHNSW):
-            storage = faiss.downcast_index(self._index.storage)
-            assert isinstance(storage, faiss.IndexFlat)
-            return storage
-        assert isinstance(self._index, faiss.IndexFlat)
-        return self._index
+    def _store(self, vecs: Floats) -> None:
+        """Add vectors at the next slots: to the graph (and its full-precision rows), or only to
+        the delta beside a shared graph until the delta outgrows ``delta_limit``."""
+        if self._vectors is None:
+            self._index.add(vecs)
+            return
+        self._vectors.append(vecs)
+        if self._graph_shared:
+            if len(self._vectors) - self._index.ntotal <= self.config.delta_limit:
+                return
+            # A mapped graph cannot grow (faiss aborts the process), so this process takes a copy.
+            self._index = faiss.deserialize_index(faiss.serialize_index(self._index))
+            self._graph_shared = False
+        if not self._index.is_trained:
+            self._index.train(vecs)
+        delta = np.arange(self._index.ntotal, len(self._vectors))
+        self._index.add(self._vectors.rows(delta))
+        _leave_room(self._index)
 
     def _stored(self) -> Floats:
-        """Zero-copy view of every slot's vector; valid only until the next mutation."""
-        flat = self._flat()
+        """Zero-copy view of an exact index's vectors; valid only until the next mutation."""
+        flat = self._index
+        assert isinstance(flat, faiss.IndexFlat)
         if flat.ntotal == 0:
             return np.empty((0, self._dim), np.float32)
         view = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * self._dim)
         return view.reshape(flat.ntotal, self._dim)
 
+    def _rows(self, slots: Ids) -> Floats:
+        return self._stored()[slots] if self._vectors is None else self._vectors.rows(slots)
+
+    def _segments(self) -> list[tuple[int, Floats]]:
+        return [(0, self._stored())] if self._vectors is None else self._vectors.segments()
+
     def _new_index(self, size: int) -> faiss.Index:
         if size <= self._params["exact_threshold"]:
             return faiss.IndexFlatIP(self._dim)
-        index = faiss.IndexHNSWFlat(self._dim, self._params["hnsw_m"], faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWSQ(
+            self._dim, _SQ_TYPES[self.config.graph_codes], self._params["hnsw_m"], faiss.METRIC_INNER_PRODUCT
+        )
         index.hnsw.efConstruction = self._params["ef_construction"]
         return index
 
@@ -406,15 +523,18 @@ class VectorIndex:
         """Rebuild from the live vectors, dropping tombstones; exact or HNSW by ``size``."""
         slots = np.flatnonzero(self._ext_of() >= 0)
         ext = self._ext_of()[slots]
-        vectors = self._stored()[slots]
+        vectors = self._rows(slots)
         # Replacing the index first frees the old one before the new graph grows.
         self._index = self._new_index(len(ext) if size is None else size)
-        self._index.add(vectors)
-        _leave_room(self._index)
+        self._graph_shared = False
+        self._vectors = _FullVectors(self._dim) if self.is_approximate else None
+        if len(ext):
+            self._store(vectors)
         self._reset_mapping(ext)
 
     def _compact_if_needed(self) -> None:
-        if self._index.ntotal - self._live > self.config.compact_fraction * self._index.ntotal:
+        total = self._slot_count()
+        if total - self._live > self.config.compact_fraction * total:
             self._rebuild()
 
     def _remove_flat(self, slots: Ids) -> None:
@@ -434,12 +554,12 @@ class VectorIndex:
         if allowed is None:
             if self._all_live is None:
                 # Concurrent readers may both fill the cache; they build the same thing.
-                mask = None if self._live == self._index.ntotal else self._ext_of() >= 0
+                mask = None if self._live == self._slot_count() else self._ext_of() >= 0
                 self._all_live = _Eligible(self._live, mask)
             return self._all_live
         # One spare entry past the slots takes the -1s of unknown ids in the same scatter, sparing
         # a pass that drops them: at a million allowed ids every pass costs about a millisecond.
-        mask = np.zeros(self._index.ntotal + 1, bool)
+        mask = np.zeros(self._slot_count() + 1, bool)
         # Tombstones are absent from the id table, so the mask admits live slots only.
         mask[self._lookup(allowed)] = True
         mask = mask[:-1]
@@ -452,14 +572,14 @@ class VectorIndex:
             slots = self._lookup(column.ids)
             known = slots >= 0
             # A slot whose id is not in the column reads the spare entry past the mask, False.
-            positions = np.full(self._index.ntotal, len(column.ids), np.int64)
+            positions = np.full(self._slot_count(), len(column.ids), np.int64)
             positions[slots[known]] = np.flatnonzero(known)
             column.slot_positions, column.mapped_version = positions, self._mapping_version
         mask = np.append(allowed.mask, False)[column.slot_positions]
         return _Eligible(int(np.count_nonzero(mask)), mask)
 
     def _search_slots(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
-        total, config = self._index.ntotal, self.config
+        total, config = self._slot_count(), self.config
         if not self.is_approximate or eligible.count**2 <= config.exact_scan_factor * k * total:
             return self._exact_search(q, k, eligible)
         beam = math.ceil(config.beam_per_result * k * total / eligible.count)
@@ -474,48 +594,53 @@ class VectorIndex:
         return scores, slots
 
     def _exact_search(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
-        if eligible.slots is None:
-            return self._flat().search(q, k)
-        slots, threads = eligible.slots, self.config.scan_threads
+        if eligible.slots is None and self._vectors is None:
+            return self._index.search(q, k)
+        slots = np.arange(self._slot_count()) if eligible.slots is None else eligible.slots
+        threads = self.config.scan_threads
         if len(slots) < max(self.config.parallel_scan_min, threads * k) or threads == 1:
             return self._scan(q, k, slots)
-        parts = list(
-            _scan_threads(threads).map(lambda part: self._scan(q, k, part), np.array_split(slots, threads))
+        parts = _scan_threads(threads).map(
+            lambda part: self._scan(q, k, part), np.array_split(slots, threads)
         )
-        scores = np.concatenate([part_scores for part_scores, _ in parts], axis=1)
-        found = np.concatenate([part_found for _, part_found in parts], axis=1)
-        # Best first, equal scores in slot order: the answer does not depend on how the scan was split.
-        order = np.lexsort((found, -scores), axis=1)[:, :k]
-        return np.take_along_axis(scores, order, axis=1), np.take_along_axis(found, order, axis=1)
+        return _best(list(parts), k)
 
     def _scan(self, q: Floats, k: int, slots: Ids) -> tuple[Floats, Ids]:
-        """The top ``k`` of ``slots`` for each query, touching only their vectors (a bitmap selector
-        on the flat index would test every slot, twice as slow at 200k and worse as it grows)."""
-        scores = np.empty((len(q), k), np.float32)
-        found = np.empty((len(q), k), np.int64)
-        stored = self._stored()
-        ptr = faiss.swig_ptr
-        # The trailing 0 (ld_ids) makes every query read the same slot list.
-        _faiss.knn_inner_products_by_idx(
-            ptr(q),
-            ptr(stored),
-            ptr(slots),
-            self._dim,
-            len(q),
-            len(stored),
-            len(slots),
-            k,
-            ptr(scores),
-            ptr(found),
-            0,
-        )
-        return scores, found
+        """The top ``k`` of ``slots`` (ascending) for each query, touching only their vectors (a
+        bitmap selector on the flat index would test every slot, twice as slow at 200k and worse as
+        it grows), part by part of the full-precision store."""
+        parts = []
+        for start, rows in self._segments():
+            lo, hi = np.searchsorted(slots, [start, start + len(rows)])
+            if hi > lo:
+                scores, found = _scan_rows(q, k, rows, slots[lo:hi] - start)
+                parts.append((scores, np.where(found >= 0, found + start, -1)))
+        return parts[0] if len(parts) == 1 else _best(parts, k)
 
     def _hnsw_search(self, q: Floats, k: int, eligible: _Eligible, *, beam: int) -> tuple[Floats, Ids]:
+        """Walk the graph for ``rescore_multiple * k`` hits, keep the best ``k`` by their exact
+        scores, and merge in the delta's, scanned exactly."""
+        graph_slots = self._index.ntotal
+        fetch = min(math.ceil(self.config.rescore_multiple * k), graph_slots)
         params = _faiss.SearchParametersHNSW()
-        params.efSearch = max(self._params["ef_search"], k, beam)
+        params.efSearch = max(self._params["ef_search"], fetch, beam)
         params.sel = eligible.selector
-        return self._index.search(q, k, params=params)
+        _, found = self._index.search(q, fetch, params=params)
+        best = self._rescored(q, k, found)
+        delta = np.arange(graph_slots, self._slot_count())
+        if eligible.mask is not None:
+            delta = delta[eligible.mask[graph_slots:]]
+        return _best([best, self._scan(q, k, delta)], k) if len(delta) else best
+
+    def _rescored(self, q: Floats, k: int, found: Ids) -> tuple[Floats, Ids]:
+        """The best ``k`` of each query's ``found`` slots (trailing -1s: none) by exact inner product."""
+        fetch = found.shape[1]
+        valid = found >= 0
+        rows = self._rows(np.where(valid, found, 0).ravel())
+        # Each query reads only its own fetched rows: ids are positions in ``rows``, one row of them a query.
+        positions = np.where(valid, np.arange(found.size).reshape(found.shape), -1)
+        scores, picked = _scan_rows(q, k, rows, positions, per_query=fetch)
+        return scores, np.where(picked >= 0, found.ravel()[picked], -1)
 
     def _hits(self, scores: Floats, slots: Ids) -> list[Hit]:
         found = slots >= 0
@@ -535,34 +660,125 @@ class VectorIndex:
 
     # -- persistence -----------------------------------------------------------------------
 
-    def _write_archive(self, stream: IO[bytes]) -> None:
-        header = {"format": _FORMAT, "version": _VERSION, "dim": self._dim, "params": self._params}
-        # Stored, not deflated: vectors do not compress, and deflate would triple the save time.
-        with zipfile.ZipFile(stream, "w", zipfile.ZIP_STORED) as archive:
-            archive.writestr("header.json", json.dumps(header))
-            with archive.open("ext_of.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, self._ext_of(), allow_pickle=False)
-            # Streamed: serialize_index would first copy the whole index into memory.
-            with archive.open("index.faiss", "w", force_zip64=True) as member:
-                faiss.write_index(self._index, _faiss.PyCallbackIOWriter(member.write))
+    def _write_files(self, folder: Path) -> None:
+        """The graph, the ids and (behind a graph) the full-precision vectors, then the manifest
+        of their sizes and hashes, written last so that a partial directory has none."""
+        faiss.write_index(self._index, str(folder / _GRAPH_FILE))
+        np.save(folder / _IDS_FILE, self._ext_of(), allow_pickle=False)
+        if self._vectors is not None:
+            _save_rows(folder / _VECTORS_FILE, self._vectors.segments(), self._dim)
+        files = {path.name: _file_digest(path) for path in sorted(folder.iterdir())}
+        manifest = {
+            "format": _FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "dim": self._dim,
+            "params": self._params,
+            "files": files,
+        }
+        (folder / _MANIFEST).write_text(json.dumps(manifest, indent=1))
 
-    def _restore(self, index: faiss.Index, ext_of: np.ndarray) -> None:
-        kind_ok = isinstance(index, faiss.IndexHNSWFlat | faiss.IndexFlat)
+    def _restore(self, index: faiss.Index, ext_of: np.ndarray, vectors: np.ndarray | None) -> None:
+        kind_ok = isinstance(index, faiss.IndexHNSWSQ if vectors is not None else faiss.IndexFlat)
         if not kind_ok or index.metric_type != faiss.METRIC_INNER_PRODUCT or index.d != self._dim:
-            raise ValueError("stored faiss index does not match the header")
-        if ext_of.dtype != np.int64 or ext_of.shape != (index.ntotal,):
+            raise ValueError("stored faiss index does not match the manifest")
+        slots = index.ntotal if vectors is None else len(vectors)
+        if vectors is not None and (vectors.dtype != np.float32 or vectors.shape != (slots, self._dim)):
+            raise ValueError("stored vectors do not match the manifest")
+        if ext_of.dtype != np.int64 or ext_of.shape != (slots,) or slots < index.ntotal:
             raise ValueError("stored id map does not match the faiss index")
         live = ext_of[ext_of >= 0]
         if len(np.unique(live)) != len(live) or (len(live) and live.max() > MAX_ID):
             raise ValueError("stored id map has duplicate or out-of-range ids")
-        _leave_room(index)
         self._index = index
+        self._graph_shared = vectors is not None
+        self._vectors = None if vectors is None else _FullVectors(self._dim, vectors)
         self._slot_of = np.full(int(live.max()) + 1 if len(live) else 0, -1, np.int64)
         self._ext_buf = ext_of
-        slots = np.flatnonzero(ext_of >= 0)
-        self._slot_of[ext_of[slots]] = slots
-        self._live = len(slots)
+        slots_live = np.flatnonzero(ext_of >= 0)
+        self._slot_of[ext_of[slots_live]] = slots_live
+        self._live = len(slots_live)
         self._mapping_changed()
+
+
+def _verified_manifest(folder: Path) -> dict[str, Any]:
+    """The manifest of ``folder``, once every file it lists has its size and hash."""
+    try:
+        manifest = json.loads((folder / _MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise IndexFileMismatchError(f"{folder / _MANIFEST}: unreadable ({error})") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        raise IndexFileMismatchError(f"{folder / _MANIFEST}: not a vector index manifest")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        found = manifest.get("schema_version")
+        raise IndexFileMismatchError(f"{folder}: schema version {found}, this code reads {SCHEMA_VERSION}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not {_GRAPH_FILE, _IDS_FILE} <= files.keys():
+        raise IndexFileMismatchError(f"{folder / _MANIFEST}: lists no graph or ids file")
+    for name, expected in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexFileMismatchError(f"{path}: missing")
+        if path.stat().st_size != expected.get("size"):
+            raise IndexFileMismatchError(
+                f"{path}: {path.stat().st_size} bytes, the manifest says {expected.get('size')}"
+            )
+        if _file_digest(path)["sha256"] != expected.get("sha256"):
+            raise IndexFileMismatchError(f"{path}: sha256 differs from the manifest's")
+    return manifest
+
+
+def _file_digest(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _save_rows(path: Path, segments: list[tuple[int, Floats]], dim: int) -> None:
+    """One ``.npy`` of the segments' rows in order, streamed (no concatenated copy)."""
+    count = sum(len(rows) for _, rows in segments)
+    with path.open("wb") as stream:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+        np.lib.format.write_array_header_2_0(stream, {**header, "shape": (count, dim)})
+        for _, rows in segments:
+            for start in range(0, len(rows), 65_536):
+                stream.write(np.ascontiguousarray(rows[start : start + 65_536]).tobytes())
+
+
+def _scan_rows(q: Floats, k: int, rows: Floats, positions: Ids, *, per_query: int = 0) -> tuple[Floats, Ids]:
+    """The top ``k`` rows of ``positions`` (a -1 ends a query's list) for each query, by inner product.
+
+    ``per_query`` 0: every query reads the same positions; otherwise query i reads
+    ``positions[i]`` (a row of ``per_query`` of them).
+    """
+    scores = np.empty((len(q), k), np.float32)
+    found = np.empty((len(q), k), np.int64)
+    positions = np.ascontiguousarray(positions, dtype=np.int64)
+    ptr = faiss.swig_ptr
+    _faiss.knn_inner_products_by_idx(
+        ptr(q),
+        ptr(rows),
+        ptr(positions),
+        q.shape[1],
+        len(q),
+        len(rows),
+        per_query or positions.size,
+        k,
+        ptr(scores),
+        ptr(found),
+        per_query,
+    )
+    return scores, found
+
+
+def _best(parts: list[tuple[Floats, Ids]], k: int) -> tuple[Floats, Ids]:
+    """The best ``k`` of several top-k lists of the same queries."""
+    scores = np.concatenate([part_scores for part_scores, _ in parts], axis=1)
+    found = np.concatenate([part_found for _, part_found in parts], axis=1)
+    # Best first, equal scores in slot order: the answer does not depend on how a scan was split.
+    order = np.lexsort((found, -scores), axis=1)[:, :k]
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(found, order, axis=1)
 
 
 def _checked_ids(ids: Sequence[int] | np.ndarray) -> Ids:

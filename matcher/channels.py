@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from embeddings.encoder import Encoder
-from embeddings.index import IdColumn, IndexConfig, MaskedIds, VectorIndex
+from embeddings.index import IdColumn, IndexConfig, IndexFileMismatchError, MaskedIds, VectorIndex
 from embeddings.lexical import FeatureCounts, LexicalVectorizer, text_key
 from matcher.catalog import Catalog, KindTable
 from matcher.config import RefreshConfig, RetrievalConfig
@@ -553,8 +553,14 @@ def _save_lexical(
 
 
 def _load_index(index_dir: Path | None, kind: EntityKind, config: IndexConfig) -> VectorIndex | None:
+    """The stored index, or None (rebuild it) when there is none or its files fail their manifest."""
     path = None if index_dir is None else index_dir / f"{kind.value}.index"
-    return VectorIndex.load(path, config=config) if path is not None and path.exists() else None
+    if path is None or not path.exists():
+        return None
+    try:
+        return VectorIndex.load(path, config=config)
+    except IndexFileMismatchError:
+        return None
 
 
 def _load_hashes(index_dir: Path | None, kind: EntityKind, model_id: str) -> dict[int, str]:

@@ -43,21 +43,39 @@ def replace_directory(directory: Path, fill: Callable[[Path], None]) -> None:
     """Replace ``directory`` with one ``fill`` writes into a fresh sibling, then synced.
 
     A directory cannot be swapped in one rename over a non-empty one, so a crash between
-    removing the old and renaming the new leaves no directory: readers must treat a missing
-    directory as "rebuild".
+    renaming the old aside and renaming the new in leaves no directory: readers must treat a
+    missing directory as "rebuild".
     """
     partial = directory.with_name(f".{directory.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    fill(partial)
+    try:
+        fill(partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     for child in partial.iterdir():
         if child.is_file():
             with child.open("rb") as stream:
                 os.fsync(stream.fileno())
     sync_directory(partial)
-    shutil.rmtree(directory, ignore_errors=True)
+    # Renamed aside, not deleted in place: a crash amid a deletion would leave a torn directory
+    # under the real name. Processes that memory-mapped the old files keep reading them.
+    stale = directory.with_name(f".{directory.name}.stale")
+    _remove(stale)
+    if directory.exists():
+        os.replace(directory, stale)
     os.replace(partial, directory)
     sync_directory(directory.parent)
+    _remove(stale)
+
+
+def _remove(path: Path) -> None:
+    """Delete a directory tree or a file (what an older version wrote under the same name)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def sync_directory(directory: Path) -> None:

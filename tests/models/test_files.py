@@ -54,3 +54,27 @@ def test_replace_directory_swaps_in_what_was_filled(tmp_path: Path) -> None:
     replace_directory(target, fill)
     assert sorted(p.name for p in target.iterdir()) == ["rows.npz"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lexical"]
+
+
+def test_replace_directory_replaces_a_file_of_the_same_name_and_a_failed_fill_leaves_it(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "state"
+    target.write_bytes(b"an older version's single file")
+
+    def broken(folder: Path) -> None:
+        (folder / "half").write_bytes(b"x")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        replace_directory(target, broken)
+    assert [p.name for p in tmp_path.iterdir()] == ["state"]
+    assert target.is_file()
+    for round in range(2):
+
+        def fill(folder: Path, text: str = str(round)) -> None:
+            (folder / "data").write_text(text)
+
+        replace_directory(target, fill)
+        assert [p.name for p in tmp_path.iterdir()] == ["state"]
+        assert (target / "data").read_text() == str(round)
