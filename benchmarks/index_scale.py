@@ -1,10 +1,15 @@
-"""VectorIndex at scale against a plain ``IndexFlatIP`` baseline, in the same run.
+"""VectorIndex at scale against plain faiss baselines, in the same run.
 
     .venv/bin/python benchmarks/index_scale.py [--sizes 200000,1000000] [--dims 384,256]
 
 For each size and dimension: build time, resident-memory growth, single-query latency p50/p99 for
-k=50 unfiltered and under a random 10 % and 1 % allowed-filter, recall@10 against exact search,
-then the cost of 1k updates, 1k removals, a save and a load.
+k=50 unfiltered and under a random 10 % and 1 % allowed-filter, and recall@10 against exact float
+search, for VectorIndex (a graph over int8 codes, hits re-scored exactly) and for a float HNSW
+graph of the same parameters (``IndexHNSWFlat``, what VectorIndex was before; ``--no-float-graph``
+skips it); ``IndexFlatIP`` gives the exact answers. Then memory after a save (the full-precision
+vectors read back from the saved file), the proportional set size (PSS, from smaps_rollup) of one
+and of two worker processes loading the saved index memory-mapped and answering queries, and the
+cost of 1k updates, 1k removals, a save and a load.
 
 The synthetic vectors are clustered around a low-dimensional latent space, as sentence embeddings
 are. Independent Gaussian vectors (``--data iid``) are a degenerate worst case: in 384 dimensions a
@@ -17,18 +22,20 @@ import argparse
 import gc
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
-from embeddings.index import VectorIndex
+from embeddings.index import IndexConfig, VectorIndex
 
 Floats = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
@@ -36,6 +43,7 @@ Hits = list[int]
 Searcher = Callable[[Floats, Ids | None], Hits]
 Filters = dict[str, list[Ids | None]]
 T = TypeVar("T")
+_faiss: Any = faiss
 
 K = 50
 LATENT_DIM = 32
@@ -91,17 +99,22 @@ def per_query_filters(
     return [drawn[n % len(drawn)] for n in range(queries)]
 
 
-def flat_searcher(flat: faiss.IndexFlatIP) -> Searcher:
-    """The baseline: ids are positions, a filter becomes a bitmap selector per query."""
+def faiss_searcher(index: faiss.Index, ef_search: int | None = None) -> Searcher:
+    """A baseline: ids are positions, a filter becomes a bitmap selector per query; a graph walks
+    with a beam of ``ef_search`` widened by the filter's selectivity, as VectorIndex's is."""
 
     def search(query: Floats, allowed: Ids | None) -> Hits:
-        params = faiss.SearchParameters()
+        # The faiss stubs lack SearchParametersHNSW.
+        params: Any = faiss.SearchParameters() if ef_search is None else _faiss.SearchParametersHNSW()
+        if ef_search is not None:
+            share = 1.0 if allowed is None else len(allowed) / index.ntotal
+            params.efSearch = max(ef_search, int(0.4 * K / share))
         if allowed is not None:
-            mask = np.zeros(flat.ntotal, bool)
+            mask = np.zeros(index.ntotal, bool)
             mask[allowed] = True
             bits = np.packbits(mask, bitorder="little")  # must outlive the search: faiss keeps a pointer
             params.sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
-        _, labels = flat.search(query[None, :], K, params=params)
+        _, labels = index.search(query[None, :], K, params=params)
         return [int(i) for i in labels[0] if i >= 0]
 
     return search
@@ -131,16 +144,69 @@ def report_searches(name: str, search: Searcher, queries: Floats, filters: Filte
         print(f"  {name:12s} {label:11s} {percentiles_ms(samples)}")
 
 
-def report_recall(search: Searcher, exact: Searcher, queries: Floats, filters: Filters) -> None:
+def report_recall(name: str, search: Searcher, exact: Searcher, queries: Floats, filters: Filters) -> None:
     for label, allowed in filters.items():
         found = [
             len(set(search(q, subset)[:10]) & set(exact(q, subset)[:10]))
             for q, subset in zip(queries, allowed, strict=False)
         ]
-        print(f"  recall@10    {label:11s} {np.mean(found) / 10:.3f}")
+        print(f"  recall@10    {name:12s} {label:11s} {np.mean(found) / 10:.3f}")
 
 
-def report_maintenance(index: VectorIndex, data: Floats, rng: np.random.Generator) -> None:
+def smaps_rollup_kib(pid: int | str = "self") -> dict[str, int]:
+    with open(f"/proc/{pid}/smaps_rollup") as rollup:
+        fields = (line.split() for line in rollup if line.rstrip().endswith("kB"))
+        return {parts[0].rstrip(":"): int(parts[1]) for parts in fields}
+
+
+def report_shared_workers(path: Path, queries: Floats, size: int) -> None:
+    """PSS of one, then two, processes that load the saved index and answer ``queries``."""
+    pss_by_count = {}
+    for count in (1, 2):
+        workers = [_start_worker(path, queries) for _ in range(count)]
+        for worker in workers:
+            assert worker.stdout is not None
+            worker.stdout.readline()  # loaded and searched
+        rollups = [smaps_rollup_kib(worker.pid) for worker in workers]
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.close()
+            worker.wait()
+        pss = sum(r["Pss"] for r in rollups) * 1024
+        anonymous = sum(r["Anonymous"] for r in rollups) * 1024 / count
+        rss = sum(r["Rss"] for r in rollups) * 1024 / count
+        pss_by_count[count] = pss
+        print(
+            f"  {count} worker{'s' if count > 1 else ' '}    PSS {pss / 2**20:6.0f} MiB in all "
+            f"({pss / count / size:.0f} B/vector each); per worker RSS {rss / 2**20:.0f} MiB, "
+            f"private anonymous {anonymous / 2**20:.0f} MiB ({anonymous / size:.0f} B/vector)"
+        )
+    print(f"  shared       2 workers / 1 worker PSS {pss_by_count[2] / pss_by_count[1]:.2f}x")
+
+
+def _start_worker(path: Path, queries: Floats) -> subprocess.Popen[str]:
+    query_file = path.parent / "queries.npy"
+    np.save(query_file, queries)
+    return subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.index_scale", "--worker", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+
+
+def worker(path: Path) -> None:
+    """Load the index at ``path``, answer the queries saved beside it, say so, and wait."""
+    faiss.omp_set_num_threads(1)
+    index = VectorIndex.load(path)
+    for query in np.load(path.parent / "queries.npy"):
+        index.search(query, K)
+    print("ready", flush=True)
+    sys.stdin.read()
+
+
+def report_maintenance(index: VectorIndex, data: Floats, rng: np.random.Generator, folder: Path) -> None:
     changed = rng.choice(len(data), 1_000, replace=False)
     start = time.perf_counter()
     index.upsert(changed, data[rng.permutation(changed)])
@@ -149,16 +215,15 @@ def report_maintenance(index: VectorIndex, data: Floats, rng: np.random.Generato
     index.remove(changed.tolist())
     removed = time.perf_counter() - start
     print(f"  maintenance  upsert 1k existing {upserted * 1000:.0f} ms, remove 1k {removed * 1000:.0f} ms")
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "kind.index"
-        start = time.perf_counter()
-        index.save(path)
-        saved = time.perf_counter() - start
-        start = time.perf_counter()
-        VectorIndex.load(path)
-        loaded = time.perf_counter() - start
-        size_mb = path.stat().st_size / 2**20
-    print(f"  persistence  save {saved:.1f} s, load {loaded:.1f} s, {size_mb:.0f} MiB")
+    path = folder / "again.index"
+    start = time.perf_counter()
+    index.save(path)
+    saved = time.perf_counter() - start
+    start = time.perf_counter()
+    VectorIndex.load(path)
+    loaded = time.perf_counter() - start
+    size_mb = sum(file.stat().st_size for file in path.iterdir()) / 2**20
+    print(f"  persistence  save {saved:.1f} s, load (hashes checked) {loaded:.1f} s, {size_mb:.0f} MiB")
 
 
 def run(size: int, dim: int, args: argparse.Namespace) -> None:
@@ -169,18 +234,48 @@ def run(size: int, dim: int, args: argparse.Namespace) -> None:
     filters = {
         label: per_query_filters(len(queries), fraction, ids, rng) for label, fraction in FILTERS.items()
     }
-    print(f"\n== {size:,} x {dim} ({args.data}) ==")
+    print(f"\n== {size:,} x {dim} ({args.data}, VectorIndex graph codes {args.graph_codes}) ==")
     flat, flat_s, flat_rss = timed_build(lambda: _flat(data))
+    print(f"  build        {'IndexFlatIP':12s} {flat_s:6.1f} s, +{flat_rss / 2**20:5.0f} MiB RSS")
+    exact = faiss_searcher(flat)
+    report_searches("IndexFlatIP", exact, queries[:50], filters)
+    recall_queries = queries[: args.recall_queries]
+    if args.float_graph:
+        graph, graph_s, graph_rss = timed_build(lambda: _float_graph(data, args))
+        per_vector = graph_rss / size
+        print(
+            f"  build        {'float HNSW':12s} {graph_s:6.1f} s, "
+            f"+{graph_rss / 2**20:5.0f} MiB RSS ({per_vector:.0f} B/vector)"
+        )
+        float_graph = faiss_searcher(graph, args.ef_search)
+        report_searches("float HNSW", float_graph, queries, filters)
+        report_recall("float HNSW", float_graph, exact, recall_queries, filters)
     index, index_s, index_rss = timed_build(lambda: _vector_index(data, ids, args))
-    print(f"  build        IndexFlatIP {flat_s:.1f} s, +{flat_rss / 2**20:.0f} MiB RSS")
     mode = "HNSW" if index.is_approximate else "exact"
-    print(f"  build        VectorIndex {index_s:.1f} s, +{index_rss / 2**20:.0f} MiB RSS ({mode})")
-    exact, approx = flat_searcher(flat), index_searcher(index)
-    report_searches("IndexFlatIP", exact, queries, filters)
+    print(
+        f"  build        {'VectorIndex':12s} {index_s:6.1f} s, "
+        f"+{index_rss / 2**20:5.0f} MiB RSS ({index_rss / size:.0f} B/vector, {mode})"
+    )
+    approx = index_searcher(index)
     report_searches("VectorIndex", approx, queries, filters)
-    report_recall(approx, exact, queries[: args.recall_queries], filters)
-    del flat  # freed before the save, which streams the whole index
-    report_maintenance(index, data, rng)
+    report_recall("VectorIndex", approx, exact, recall_queries, filters)
+    if args.float_graph:
+        report_recall("vs float HNSW", approx, float_graph, recall_queries, filters)
+        del graph, float_graph
+    del flat, exact  # freed before the save
+    with tempfile.TemporaryDirectory(dir=args.work_dir) as folder:
+        path = Path(folder) / "kind.index"
+        before = rss_bytes()
+        start = time.perf_counter()
+        index.save(path)
+        saved = time.perf_counter() - start
+        after = rss_bytes()
+        print(
+            f"  save         {saved:.1f} s; RSS {(after - before) / 2**20:+.0f} MiB "
+            f"({after / size:.0f} B/vector in all): the vectors are now read from the file"
+        )
+        report_shared_workers(path, queries, size)
+        report_maintenance(index, data, rng, Path(folder))
 
 
 def _flat(data: Floats) -> faiss.IndexFlatIP:
@@ -189,9 +284,20 @@ def _flat(data: Floats) -> faiss.IndexFlatIP:
     return flat
 
 
+def _float_graph(data: Floats, args: argparse.Namespace) -> faiss.IndexHNSWFlat:
+    graph = faiss.IndexHNSWFlat(data.shape[1], args.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = args.ef_construction
+    graph.add(data)
+    return graph
+
+
 def _vector_index(data: Floats, ids: Ids, args: argparse.Namespace) -> VectorIndex:
     index = VectorIndex(
-        data.shape[1], hnsw_m=args.hnsw_m, ef_construction=args.ef_construction, ef_search=args.ef_search
+        data.shape[1],
+        hnsw_m=args.hnsw_m,
+        ef_construction=args.ef_construction,
+        ef_search=args.ef_search,
+        config=IndexConfig(graph_codes=args.graph_codes, rescore_multiple=args.rescore_multiple),
     )
     index.upsert(ids, data)
     return index
@@ -211,7 +317,15 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--graph-codes", choices=["int8", "fp16"], default="int8")
+    parser.add_argument("--rescore-multiple", type=float, default=IndexConfig().rescore_multiple)
+    parser.add_argument("--no-float-graph", dest="float_graph", action="store_false")
+    parser.add_argument("--work-dir", default=None, help="where the index is saved for the workers")
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker is not None:
+        worker(args.worker)
+        return
     faiss.omp_set_num_threads(args.threads)
     print(f"faiss {faiss.__version__}, {args.threads} threads, load average {os.getloadavg()[0]:.1f}")
     started = time.perf_counter()
