@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import fcntl
+import functools
 import gc
+import os
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from numpy._core import multiarray as numpy_multiarray
 from sqlalchemy import Engine
@@ -16,8 +19,9 @@ from embeddings.cache import EmbeddingCache
 from embeddings.selection import encoder_for
 from matcher.catalog import Catalog, History, row_record
 from matcher.config import MatcherConfig
+from matcher.explain import Reason
 from matcher.graph import RelationEvent
-from matcher.matcher import Matcher
+from matcher.matcher import Match, Matcher
 from matcher.ranker import load_ranker
 from matcher.text import profile_text
 from models.changes import (
@@ -29,14 +33,26 @@ from models.changes import (
     changes_after,
     latest_change_id,
 )
+from models.db import create_db_engine, session_factory
 from models.enums import EntityKind
 from models.settings import Settings
 from models.tables import PROFILE_TABLES, Interaction, Startup
+
+if TYPE_CHECKING:  # imported where used: a service without shards never imports Ray
+    from matcher.sharding import ShardedMatcher, ShardMatcher
 
 # Kinds whose text describes one person: their old texts must not stay in the cache.
 PERSONAL_KINDS = frozenset({EntityKind.person, EntityKind.mentor})
 # Serialises index writes across the worker processes sharing one data dir.
 SAVE_LOCK = ".save.lock"
+
+
+class Answer(NamedTuple):
+    """A recommendation: the matches, why there are none, and the shards that did not answer."""
+
+    matches: list[Match]
+    why: Reason | None
+    missing_shards: tuple[int, ...]
 
 
 class MatcherService:
@@ -60,6 +76,7 @@ class MatcherService:
         self._progress = threading.Condition()
         self._rebuilding = False
         self._listeners: list[Callable[[Sequence[FeedEntry]], None]] = []
+        self._sharded: ShardedMatcher | None = None  # with MATCHER_SHARDS above 1
 
     @property
     def position(self) -> int:
@@ -100,10 +117,46 @@ class MatcherService:
         ).fit(catalog, refit_lexical=refit_lexical, kinds=kinds, feature_counts=previous)
         if kinds is None:
             self._persist(matcher)
+            if self.settings.shards > 1:
+                self._start_shards()  # they read the channels just saved: one vocabulary for all
         with self._lock:
             self._matcher, self._position = matcher, position
         if kinds is None:
             settle_memory(freeze=catalog.size() >= self.settings.settle_memory_from_profiles)
+
+    def _start_shards(self) -> None:
+        """The shard actors, (re)built from the database and the saved channels; those of an
+        earlier build are stopped."""
+        import ray
+
+        from matcher.sharding import ShardedMatcher, start_shards
+
+        if not ray.is_initialized():
+            if os.environ.get("RAY_ADDRESS"):
+                ray.init()  # a running cluster, of one machine or several
+            else:
+                ray.init(include_dashboard=False)  # a local instance, for this process
+        if self._sharded is not None:
+            for handle in self._sharded.shards:
+                ray.kill(handle, no_restart=True)
+        handles = start_shards(self.settings.shards, functools.partial(build_shard, self.settings))
+        self._sharded = ShardedMatcher(handles, config=MatcherConfig.from_settings(self.settings))
+
+    @property
+    def shard_handles(self) -> list[Any]:
+        """The shard actors (none without MATCHER_SHARDS above 1)."""
+        return [] if self._sharded is None else list(self._sharded.shards)
+
+    def recommend(self, asker_kind: EntityKind, asker_id: int, target: EntityKind, *, k: int) -> Answer:
+        """Matches (from the shards when there are some), and why there are none."""
+        sharded = self._sharded
+        if sharded is not None:
+            answer = sharded.recommend(asker_kind, asker_id, target, k=k)
+            why = None if answer.matches else sharded.why_empty(asker_kind, asker_id, target)
+            return Answer(answer.matches, why, answer.missing)
+        with self.reading() as matcher:
+            matches = matcher.recommend(asker_kind, asker_id, target, k=k)
+            return Answer(matches, None if matches else matcher.why_empty(asker_kind, asker_id, target), ())
 
     @contextmanager
     def reading(self) -> Iterator[Matcher]:
@@ -206,37 +259,56 @@ class MatcherService:
         with self.reading() as matcher:
             for entry in entries:
                 if entry.topic == Topic.interactions:
-                    self._apply_interaction(matcher, session, entry)
+                    self._apply_interaction(matcher, self._sharded, session, entry)
                 elif entry.topic in PROFILE_TOPICS and entry.row_id is not None:
-                    self._apply_profile(matcher, session, PROFILE_TOPICS[entry.topic], entry.row_id)
+                    kind = PROFILE_TOPICS[entry.topic]
+                    self._apply_profile(matcher, self._sharded, session, kind, entry.row_id)
             erased = any(e.op is ChangeOp.delete and _personal(e) for e in entries)
             if erased:
                 self._persist(matcher)  # no vector of an erased person stays on disk
         self._forget_cached(before - self._texts_of(personal))
 
     @staticmethod
-    def _apply_interaction(matcher: Matcher, session: Session, entry: FeedEntry) -> None:
+    def _apply_interaction(
+        matcher: Matcher, shards: ShardedMatcher | None, session: Session, entry: FeedEntry
+    ) -> None:
         row = session.get(Interaction, entry.row_id)
         if entry.op is ChangeOp.insert:
             if row is not None:  # else deleted since: a later entry re-reads the history
-                matcher.observe(RelationEvent.from_interaction(row))
+                event = RelationEvent.from_interaction(row)
+                matcher.observe(event)
+                if shards is not None:
+                    shards.observe(event)
         else:
             # An edited or deleted interaction may undo a relation or a refusal: re-read the history.
             matcher.catalog_.history = History.from_database(session)
+            if shards is not None:
+                shards.set_history(matcher.catalog_.history)
 
     @staticmethod
-    def _apply_profile(matcher: Matcher, session: Session, kind: EntityKind, row_id: int) -> None:
-        """The profile as the database has it now: upserted, or gone (erased, if personal)."""
+    def _apply_profile(
+        matcher: Matcher, shards: ShardedMatcher | None, session: Session, kind: EntityKind, row_id: int
+    ) -> None:
+        """The profile as the database has it now: upserted, or gone (erased, if personal). The
+        shards all hold the record; only its own shard updates its vector and lexical row."""
         row = session.get(PROFILE_TABLES[kind], row_id)
         if row is None:
             if kind in PERSONAL_KINDS:
                 matcher.erase_profile(kind, row_id)
             else:
                 matcher.remove_profile(kind, row_id)
+            if shards is not None:
+                (shards.erase_profile if kind in PERSONAL_KINDS else shards.remove_profile)(kind, row_id)
             return
-        matcher.upsert_profile(kind, row_record(row))
+        record = row_record(row)
+        matcher.upsert_profile(kind, record)
+        if shards is not None:
+            shards.upsert_profile(kind, record)
         if isinstance(row, Startup):
-            matcher.catalog_.set_team(row.id, [member.person_id for member in row.members])
+            team = [member.person_id for member in row.members]
+            matcher.catalog_.set_team(row.id, team)
+            if shards is not None:
+                shards.set_team(row.id, team)
 
     def _persist(self, matcher: Matcher) -> None:
         """Write the indexes to disk; one process at a time, as every worker holds the same state."""
@@ -262,6 +334,29 @@ class MatcherService:
         if texts:
             with EmbeddingCache.for_settings(self.settings) as cache:
                 cache.forget(sorted(texts))
+
+
+def build_shard(settings: Settings, shard: int, shards: int) -> ShardMatcher:
+    """One shard's matcher, from the database and the channels the service saved: what a shard
+    actor runs at start, and again when Ray restarts it."""
+    engine = create_db_engine(settings.resolved_database_url)
+    try:
+        with session_factory(engine)() as session:
+            begin_snapshot(session)
+            catalog = Catalog.from_database(session)
+    finally:
+        engine.dispose()
+    from matcher.sharding import ShardMatcher
+
+    chosen = settings.serving_ranker_dir
+    return ShardMatcher(
+        shard=shard,
+        shards=shards,
+        encoder=encoder_for(settings),
+        scorer=load_ranker(chosen) if chosen is not None else None,
+        config=MatcherConfig.from_settings(settings),
+        index_dir=settings.index_dir,
+    ).fit(catalog)
 
 
 def _personal(entry: FeedEntry) -> bool:

@@ -53,6 +53,13 @@ class Settings(BaseSettings):
         le=64,
         description="HTTP worker processes of `matcher serve`, each with its own matcher.",
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Shards serving recommendations, each a Ray actor holding its part of the candidates "
+        "(matcher.sharding); 1 serves them in the process, without Ray.",
+    )
     settle_memory_from_profiles: int = Field(
         default=2_000,
         ge=0,

@@ -73,6 +73,14 @@ class Recommendations(BaseModel):
         None,
         description="When items is empty, why, Chinese then English (e.g. '没有空余工位 / no vacant seats').",
     )
+    partial: bool = Field(
+        False,
+        description="Some shards of a sharded deployment did not answer (one restarting): their "
+        "candidates are missing from items.",
+    )
+    missing_shards: list[int] = Field(
+        default_factory=list, description="The shards that did not answer, when partial."
+    )
 
 
 InvestorOwner = Annotated[Principal, Depends(OwnProfile(EntityKind.investor, AccountRole.investor))]
@@ -97,13 +105,8 @@ def _recommend(
     Several cores are used by running several worker processes (``matcher serve --workers``).
     The matches count as shown (the dashboard's exposure), as the portal's pages do.
     """
-    why = None
     try:
-        with service.reading() as matcher:
-            matches = matcher.recommend(asker_kind, row_id, target, k=k)
-            if not matches:
-                empty = matcher.why_empty(asker_kind, row_id, target)
-                why = f"{empty.zh} / {empty.en}"
+        matches, empty, missing = service.recommend(asker_kind, row_id, target, k=k)
     except LookupError as error:
         raise ApiError(status.HTTP_404_NOT_FOUND, str(error), field="path.row_id") from None
     except ValueError as error:
@@ -112,7 +115,13 @@ def _recommend(
     shown_log(request).add(matches)
     items = [_public(m) for m in matches]
     answer = Recommendations(
-        asker_kind=asker_kind, asker_id=row_id, candidate_kind=target, items=items, why=why
+        asker_kind=asker_kind,
+        asker_id=row_id,
+        candidate_kind=target,
+        items=items,
+        why=None if empty is None else f"{empty.zh} / {empty.en}",
+        partial=bool(missing),
+        missing_shards=list(missing),
     )
     # Serialised here from a model already validated: FastAPI would validate it again.
     return Response(answer.model_dump_json(), media_type="application/json")
