@@ -83,7 +83,7 @@ def train(
     scores with it from its next start; before any training it uses the default weights."""
     from embeddings.selection import encoder_for
     from matcher.evaluation.harness import load_folds
-    from matcher.evaluation.training import deployment_fold, train_ranker
+    from matcher.evaluation.training import GATED_METRICS, deployment_fold, train_ranker
     from matcher.ranker import save_ranker
     from models.db import engine_for, session_factory
 
@@ -107,10 +107,14 @@ def train(
     for name, value in trained.metrics.items():
         typer.echo(f"{name}: {value:.4f}")
     if not trained.beats_default:
+        metrics = trained.metrics
         typer.echo(
             "not saved: on the validation rounds the ranker did not order clearly better than the default "
-            f"weights (NDCG@10 {trained.metrics['validation_ndcg10_ranker']:.4f} against "
-            f"{trained.metrics['validation_ndcg10_default']:.4f}, gain within two standard errors); "
+            f"weights (NDCG@10 {metrics['validation_ndcg10_ranker']:.4f} against "
+            f"{metrics['validation_ndcg10_default']:.4f}, "
+            f"Recall@10 {metrics['validation_recall10_ranker']:.4f} against "
+            f"{metrics['validation_recall10_default']:.4f}; each gain must exceed two standard errors, "
+            f"{' and '.join(m for m in GATED_METRICS if not trained.clear_gain(m))} did not); "
             "the service keeps the default weights",
             err=True,
         )

@@ -35,13 +35,25 @@ def _busier_fold() -> Fold:
     )
 
 
-def _train(monkeypatch: pytest.MonkeyPatch, gain: float, error: float, tmp_path: Path) -> Result:
+def _train(
+    monkeypatch: pytest.MonkeyPatch,
+    gain: float,
+    error: float,
+    tmp_path: Path,
+    recall: tuple[float, float] = (0.05, 0.01),
+) -> Result:
     """`matcher train --protocol tiny` on the busier fold: the real training, its validation
-    gain and standard error then set to ``gain`` and ``error``."""
+    NDCG@10 gain and standard error then set to ``gain`` and ``error``, its Recall@10 gain and
+    standard error to ``recall``."""
 
     def trained_with(fold: Fold, **kwargs: Any) -> TrainedRanker:
         trained = train_ranker(fold, **{**kwargs, "directory": tmp_path / "scratch"})
-        metrics = trained.metrics | {"validation_ndcg10_gain": gain, "validation_ndcg10_gain_se": error}
+        metrics = trained.metrics | {
+            "validation_ndcg10_gain": gain,
+            "validation_ndcg10_gain_se": error,
+            "validation_recall10_gain": recall[0],
+            "validation_recall10_gain_se": recall[1],
+        }
         return dataclasses.replace(trained, metrics=metrics)
 
     monkeypatch.setattr(matcher.evaluation.harness, "load_folds", lambda *_, **__: [_busier_fold()])
@@ -62,6 +74,19 @@ def test_train_saves_nothing_unless_the_ranker_clearly_beats_the_default(
     assert "did not order clearly better than the default weights" in result.output
     assert not (tmp_path / "ranker" / MODEL_FILE).exists()
     assert not (tmp_path / "ranker" / MANIFEST_FILE).exists()
+
+
+@pytest.mark.parametrize("recall", [(0.028, 0.02), (-0.01, 0.005)])
+def test_train_saves_nothing_when_the_ranker_finds_no_more_of_the_truth(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, recall: tuple[float, float]
+) -> None:
+    """A clear NDCG@10 gain is not enough: a Recall@10 gain within two standard errors (创业邦's
+    0.028 ± 0.02), or a loss, keeps the default weights, and the refusal names the metric."""
+    result = _train(monkeypatch, 0.05, 0.01, tmp_path, recall=recall)
+    assert result.exit_code == 2, result.output
+    assert "recall10 did not" in result.output
+    assert "ndcg10" not in result.output.split("two standard errors")[-1]
+    assert not (tmp_path / "ranker" / MODEL_FILE).exists()
 
 
 def test_train_saves_the_text_model_and_its_manifest_when_the_ranker_wins(
