@@ -12,6 +12,7 @@ import typer
 
 from api.cli_accounts import DEV_KEY_FILE, development_admin_key
 from api.cli_accounts import app as accounts_app
+from api.cli_batch import app as batch_app
 from api.cli_evaluate import evaluate, train
 from api.cli_policies import app as policies_app
 from api.cli_rounds import app as rounds_app
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.add_typer(accounts_app, name="account")
 app.add_typer(rounds_app, name="round")
 app.add_typer(policies_app, name="policy")
+app.add_typer(batch_app, name="batch")
 app.command()(evaluate)
 app.command()(train)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
+import models.batch_runs  # registers the batch recommendation runs
 import models.changes  # registers the change feed on Base
 import models.exposure  # registers the recommendations-shown counts
 import models.notifications  # registers the inbox, outbox and password-reset tables on Base
