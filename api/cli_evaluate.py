@@ -35,6 +35,15 @@ def evaluate(
             "(choose weights and thresholds there, never on the test queries).",
         ),
     ] = "test",
+    parallel: Annotated[
+        bool, typer.Option("--parallel", help="Run every fold and method as a Ray task; the same results.")
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, max=64, help="Ray workers with --parallel (local CPUs unless RAY_ADDRESS)."
+        ),
+    ] = 2,
 ) -> None:
     """Run a protocol on real data and print its metric table, one row per method."""
     from matcher.evaluation.harness import METHODS, run_protocol
@@ -55,6 +64,7 @@ def evaluate(
             methods=chosen,
             show_progress=True,
             on="validation" if on == "validation" else "test",
+            workers=workers if parallel else None,
         )
     except ValueError as error:
         typer.echo(str(error), err=True)

@@ -49,6 +49,8 @@ __all__ = [
     "DEFAULT_METHODS",
     "METHODS",
     "PROTOCOLS",
+    "FoldMethodAnswers",
+    "FoldSession",
     "ProtocolResult",
     "auc_negatives",
     "evaluate_folds",
@@ -159,17 +161,21 @@ def run_protocol(
     methods: Sequence[str] | None = None,
     show_progress: bool = False,
     on: Split = "test",
+    workers: int | None = None,
 ) -> ProtocolResult:
     """Load the protocol's folds (``sample`` queries when given) and evaluate ``methods``
     (all of :data:`METHODS` by default), on the test queries or, with ``on="validation"``, on
     rolling validation folds inside each fold's history (`training.rolling_folds`: the test
-    queries are never read, so weights and thresholds may be chosen there)."""
+    queries are never read, so weights and thresholds may be chosen there); as Ray tasks on
+    ``workers`` when given."""
     settings = settings or Settings()
     if on == "validation":
         folds = validation_folds(protocol_id, load_folds(protocol_id, settings=settings), sample=sample)
     else:
         folds = load_folds(protocol_id, settings=settings, sample=sample)
-    return evaluate_folds(protocol_id, folds, settings=settings, methods=methods, show_progress=show_progress)
+    return evaluate_folds(
+        protocol_id, folds, settings=settings, methods=methods, show_progress=show_progress, workers=workers
+    )
 
 
 def validation_folds(protocol_id: str, folds: Sequence[Fold], *, sample: int | None = None) -> list[Fold]:
@@ -197,6 +203,23 @@ class _Answers:
     segment_scores: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     place_scores: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
 
+    def extend(self, other: _Answers) -> None:
+        """Append ``other``'s answers after these (a later fold's)."""
+        self.rankings += other.rankings
+        self.truths += other.truths
+        self.segments += other.segments
+        self.places += other.places
+        self.positive_scores += other.positive_scores
+        self.negative_scores += other.negative_scores
+        for mine, theirs in (
+            (self.segment_scores, other.segment_scores),
+            (self.place_scores, other.place_scores),
+        ):
+            for label, (positive, negative) in theirs.items():
+                pooled = mine.setdefault(label, ([], []))
+                pooled[0].extend(positive)
+                pooled[1].extend(negative)
+
 
 def evaluate_folds(
     protocol_id: str,
@@ -206,57 +229,142 @@ def evaluate_folds(
     methods: Sequence[str] | None = None,
     show_progress: bool = False,
     encoder: Encoder | None = None,
+    workers: int | None = None,
 ) -> ProtocolResult:
-    """Evaluate ``methods`` on ``folds``; ``encoder`` replaces the one the settings name."""
+    """Evaluate ``methods`` on ``folds``; ``encoder`` replaces the one the settings name.
+
+    With ``workers``, every fold and method is a Ray task on that many workers
+    (:mod:`matcher.evaluation.parallel`), with the same result.
+    """
     settings = settings or Settings()
     chosen = list(methods or DEFAULT_METHODS)
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise ValueError(f"methods: unknown {unknown}; known: {', '.join(METHODS)}")
-    answers = {method: _Answers() for method in chosen}
     deal_flow = protocol_id.endswith(DEAL_FLOW)
-    flows: dict[str, list[DealFlowAnswers]] = {method: [] for method in chosen}
-    ranker_metrics: dict[str, float] = {}
-    needs_matcher = any(not _is_baseline(m) for m in chosen)
-    # The matcher's vectors are small: BLAS threads only contend with each other (and with
-    # whatever else runs on the machine), so one thread is several times faster here.
-    with threadpool_limits(limits=1), tempfile.TemporaryDirectory(prefix="matcher-eval-") as scratch:
+    if workers is not None:
+        from matcher.evaluation.parallel import answer_in_parallel
+
+        answered = answer_in_parallel(
+            folds, chosen, settings=settings, encoder=encoder, deal_flow=deal_flow, workers=workers
+        )
+    else:
+        answered = _answer_in_turn(folds, chosen, settings, encoder, deal_flow, show_progress)
+    return _result(protocol_id, folds, chosen, answered, deal_flow)
+
+
+@dataclass
+class FoldMethodAnswers:
+    """What one method answered on one fold, and its trained ranker's metrics."""
+
+    answers: _Answers | DealFlowAnswers
+    ranker_metrics: dict[str, float]
+
+
+def _answer_in_turn(
+    folds: Sequence[Fold],
+    chosen: Sequence[str],
+    settings: Settings,
+    encoder: Encoder | None,
+    deal_flow: bool,
+    show_progress: bool,
+) -> list[list[FoldMethodAnswers]]:
+    """Per fold, per method (in ``chosen``'s order), what it answered."""
+    answered = []
+    with tempfile.TemporaryDirectory(prefix="matcher-eval-") as scratch:
         for number, fold in enumerate(folds):
-            world: MatcherWorld | None = None
-            if needs_matcher:
-                encoder = encoder or encoder_for(settings)
-                directory = Path(scratch) / f"fold-{number}"
-                directory.mkdir()
-                world = MatcherWorld.build(
-                    fold, encoder=encoder, directory=directory, show_progress=show_progress
+            session = FoldSession(fold, number, settings, encoder, Path(scratch), show_progress)
+            answered.append([session.answer(method, deal_flow=deal_flow) for method in chosen])
+    return answered
+
+
+class FoldSession:
+    """One fold's matcher world (built on first need) and trained ranker, answering its methods."""
+
+    def __init__(
+        self,
+        fold: Fold,
+        number: int,
+        settings: Settings,
+        encoder: Encoder | None,
+        scratch: Path,
+        show_progress: bool,
+    ) -> None:
+        self.fold, self.number, self.settings, self.encoder = fold, number, settings, encoder
+        self.scratch, self.show_progress = scratch, show_progress
+        self.negatives = auc_negatives(fold)
+        self._world: MatcherWorld | None = None
+        self._trained: TrainedRanker | None = None
+        self._training_failed = ""
+
+    def world(self) -> MatcherWorld:
+        if self._world is None:
+            directory = self.scratch / f"fold-{self.number}"
+            directory.mkdir()
+            self._world = MatcherWorld.build(
+                self.fold,
+                encoder=self.encoder or encoder_for(self.settings),
+                directory=directory,
+                show_progress=self.show_progress,
+            )
+        return self._world
+
+    def trained_ranker(self) -> TrainedRanker | None:
+        """The fold's ranker, trained once (as `matcher train` would) for every method that needs
+        it; None when the history is too thin to train on (a deployment keeps the default weights)."""
+        if self._trained is None and not self._training_failed:
+            try:
+                self._trained = train_ranker(
+                    self.fold,
+                    encoder=self.world().encoder,
+                    directory=self.scratch,
+                    show_progress=self.show_progress,
                 )
-            negatives = auc_negatives(fold)
-            trained = _Training(fold, world, Path(scratch), show_progress)
-            for method in chosen:
-                recommender, metrics = _recommender(method, world, trained)
-                ranker_metrics |= {f"{fold.name}/{name}": value for name, value in metrics.items()}
-                if deal_flow:
-                    label = f"{method} · {fold.name}"
-                    flows[method].append(
-                        deal_flow_answers(
-                            recommender.fit(fold),
-                            fold,
-                            depth=CURVE_K,
-                            label=label,
-                            show_progress=show_progress,
-                        )
-                    )
-                    continue
-                _answer(
-                    recommender.fit(fold),
-                    fold,
-                    negatives,
-                    answers[method],
-                    f"{method} · {fold.name}",
-                    show_progress,
+            except ValueError as error:
+                self._training_failed = str(error)
+        return self._trained
+
+    def answer(self, method: str, *, deal_flow: bool) -> FoldMethodAnswers:
+        # The matcher's vectors are small: BLAS threads only contend with each other (and with
+        # whatever else runs on the machine), so one thread is several times faster here.
+        with threadpool_limits(limits=1):
+            world = None if _is_baseline(method) else self.world()
+            recommender, metrics = _recommender(method, world, self.trained_ranker)
+            label = f"{method} · {self.fold.name}"
+            fitted = recommender.fit(self.fold)
+            if deal_flow:
+                flow = deal_flow_answers(
+                    fitted, self.fold, depth=CURVE_K, label=label, show_progress=self.show_progress
                 )
+                return FoldMethodAnswers(flow, metrics)
+            into = _Answers()
+            _answer(fitted, self.fold, self.negatives, into, label, self.show_progress)
+            return FoldMethodAnswers(into, metrics)
+
+
+def _result(
+    protocol_id: str,
+    folds: Sequence[Fold],
+    chosen: Sequence[str],
+    answered: Sequence[Sequence[FoldMethodAnswers]],
+    deal_flow: bool,
+) -> ProtocolResult:
+    ranker_metrics: dict[str, float] = {}
+    for fold, per_method in zip(folds, answered, strict=True):
+        for found in per_method:
+            ranker_metrics |= {f"{fold.name}/{name}": value for name, value in found.ranker_metrics.items()}
     if deal_flow:
+        flows: dict[str, list[DealFlowAnswers]] = {method: [] for method in chosen}
+        for per_method in answered:
+            for method, found in zip(chosen, per_method, strict=True):
+                assert isinstance(found.answers, DealFlowAnswers)  # a deal-flow protocol
+                flows[method].append(found.answers)
         return _deal_flow_result(protocol_id, flows, ranker_metrics)
+    answers = {method: _Answers() for method in chosen}
+    for per_method in answered:
+        for method, found in zip(chosen, per_method, strict=True):
+            assert isinstance(found.answers, _Answers)  # not a deal-flow protocol
+            answers[method].extend(found.answers)
     catalogue = frozenset().union(*(fold.candidates for fold in folds))
     return ProtocolResult(
         protocol=protocol_id,
@@ -290,34 +398,8 @@ def _is_baseline(method: str) -> bool:
     return method in BASELINES
 
 
-@dataclass
-class _Training:
-    """The fold's ranker, trained once (as `matcher train` would) for every method that needs it."""
-
-    fold: Fold
-    world: MatcherWorld | None
-    scratch: Path
-    show_progress: bool
-    _trained: TrainedRanker | None = None
-    _failed: str = ""
-
-    def ranker(self) -> TrainedRanker | None:
-        """None when the history is too thin to train on (a deployment keeps the default weights)."""
-        if self._trained is None and not self._failed and self.world is not None:
-            try:
-                self._trained = train_ranker(
-                    self.fold,
-                    encoder=self.world.encoder,
-                    directory=self.scratch,
-                    show_progress=self.show_progress,
-                )
-            except ValueError as error:
-                self._failed = str(error)
-        return self._trained
-
-
 def _recommender(
-    method: str, world: MatcherWorld | None, training: _Training
+    method: str, world: MatcherWorld | None, trained_ranker: Callable[[], TrainedRanker | None]
 ) -> tuple[Recommender, dict[str, float]]:
     if _is_baseline(method):
         return BASELINES[method](), {}
@@ -325,7 +407,7 @@ def _recommender(
     if method == MATCHER_DEFAULT:
         return MatcherRecommender(world), {}
     if method in (MATCHER, MATCHER_RANKER):
-        trained = training.ranker()
+        trained = trained_ranker()
         if trained is None or (method == MATCHER and not trained.beats_default):
             return MatcherRecommender(world), ({} if trained is None else trained.metrics)
         return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
