@@ -72,6 +72,8 @@ def recommend(
     A killed run resumes where it stopped: with --resume RUN_ID, or by asking again for the same
     direction and k (the newest unfinished such run is taken up).
     """
+    from tqdm import tqdm
+
     from matcher.batch import RecommendRun, ray_session, recommend_units
     from models.batch_runs import finish_run
     from models.db import open_database, transaction
@@ -88,8 +90,9 @@ def recommend(
         database_url=settings.resolved_database_url,
         open_matcher=functools.partial(read_only_matcher, settings, frozenset(kinds)),
     )
-    with ray_session(workers):
-        answered = recommend_units(run, units, workers=workers, show_progress=True)
+    total = sum(unit.askers for unit in units)
+    with ray_session(workers), tqdm(total=total, desc=f"run {run_id}", unit="profile") as bar:
+        answered = recommend_units(run, units, workers=workers, progress=bar.update)
     with transaction(factory) as session:
         finished = finish_run(session, run_id)
     state = "finished" if finished else "unfinished: run it again to resume"

@@ -131,12 +131,13 @@ class _UnitWorker:
 
 
 def recommend_units(
-    run: RecommendRun, units: Sequence[Unit], *, workers: int, show_progress: bool = False
+    run: RecommendRun, units: Sequence[Unit], *, workers: int, progress: Callable[[int], object] | None = None
 ) -> int:
     """Answer and write ``units`` on ``workers`` Ray Data actors; the profiles answered.
 
     Each unit is written with its completion mark in one transaction, by the worker that
-    answered it, so a run killed at any point loses at most the units in flight.
+    answered it, so a run killed at any point loses at most the units in flight. ``progress``
+    is called with each unit's askers as it completes.
     """
     import ray
 
@@ -151,13 +152,11 @@ def recommend_units(
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=1,
     )
-    total = sum(u.askers for u in units)
-    bar = tqdm(total=total, desc=f"run {run.run_id}", unit="profile", disable=not show_progress)
     answered = 0
-    with bar:
-        for unit in done.iter_rows():
-            answered += int(unit["askers"])
-            bar.update(int(unit["askers"]))
+    for unit in done.iter_rows():
+        answered += int(unit["askers"])
+        if progress is not None:
+            progress(int(unit["askers"]))
     return answered
 
 
