@@ -135,7 +135,7 @@ def _run_to_do(
             typer.echo(f"resuming run {unfinished} ({chosen.name}, k={k})")
             return chosen, k, unfinished, pending_units(session, unfinished)
         units = plan_units(asker_ids(session, chosen.asker_kind), unit_size)
-        run_id = start_run(session, chosen.name, k, units)
+        run_id = start_run(session, chosen.name, (chosen.asker_kind, chosen.candidate_kind), k, units)
         return chosen, k, run_id, units
 
 

@@ -13,12 +13,23 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, func, insert, select, update
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.clock import beijing_now
 from models.enums import EntityKind
-from models.tables import PROFILE_TABLES, Base, UtcDateTime
+from models.tables import PROFILE_TABLES, Base, UtcDateTime, _enum
 
 
 class BatchRun(Base):
@@ -26,6 +37,9 @@ class BatchRun(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     direction: Mapped[str] = mapped_column(String(64), index=True)
+    # The kinds the rows' ids are of: an erased profile's rows are found by them.
+    asker_kind: Mapped[EntityKind] = mapped_column(_enum(EntityKind))
+    candidate_kind: Mapped[EntityKind] = mapped_column(_enum(EntityKind))
     k: Mapped[int] = mapped_column(Integer)
     askers: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
@@ -94,9 +108,18 @@ def asker_ids(session: Session, kind: EntityKind) -> list[int]:
     return [int(i) for i in session.scalars(select(table.id).order_by(table.id))]
 
 
-def start_run(session: Session, direction: str, k: int, units: Sequence[Unit]) -> int:
-    """A new run of ``direction`` with its units; its id."""
-    run = BatchRun(direction=direction, k=k, askers=sum(u.askers for u in units), created_at=beijing_now())
+def start_run(
+    session: Session, direction: str, kinds: tuple[EntityKind, EntityKind], k: int, units: Sequence[Unit]
+) -> int:
+    """A new run of ``direction`` (from asker to candidate ``kinds``) with its units; its id."""
+    run = BatchRun(
+        direction=direction,
+        asker_kind=kinds[0],
+        candidate_kind=kinds[1],
+        k=k,
+        askers=sum(u.askers for u in units),
+        created_at=beijing_now(),
+    )
     session.add(run)
     session.flush()
     session.add_all(
@@ -179,3 +202,17 @@ def run_rows(session: Session, run_id: int, asker_id: int | None = None) -> list
         query = query.where(BatchRecommendation.asker_id == asker_id)
     ordered = query.order_by(BatchRecommendation.asker_id, BatchRecommendation.rank)
     return [RankedRow(r.asker_id, r.rank, r.candidate_id, r.score) for r in session.scalars(ordered)]
+
+
+def forget_profile(session: Session, kind: EntityKind, row_id: int) -> None:
+    """Delete every row naming the profile, as asker or as candidate (an erasure)."""
+    for side, column in (
+        (BatchRun.asker_kind, BatchRecommendation.asker_id),
+        (BatchRun.candidate_kind, BatchRecommendation.candidate_id),
+    ):
+        runs = select(BatchRun.id).where(side == kind)
+        session.execute(
+            delete(BatchRecommendation)
+            .where(column == row_id, BatchRecommendation.run_id.in_(runs))
+            .execution_options(synchronize_session=False)
+        )

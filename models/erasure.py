@@ -2,7 +2,8 @@
 
 Gone with the person: their contact data, team memberships and account (foreign keys
 cascade), every interaction they or their mentor profile took part in, their mentor profile
-(it describes them, not an organisation), and every account's link to those profiles.
+(it describes them, not an organisation), every account's link to those profiles, and every
+batch recommendation naming them.
 Organisations they ran (investors, spaces, practice bases) stay, with the reference to
 them cleared; startups stay, without them on the team.
 """
@@ -15,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from models.accounts import Profile, profiles_run_by
+from models.batch_runs import forget_profile
 from models.changes import mark_updated
 from models.enums import EntityKind
 from models.kinds import KIND_OF_ENTITY
@@ -38,6 +40,7 @@ def erase_person(repository: Repository, person_id: int) -> Erasure:
     erasure = Erasure([*mentors, (EntityKind.person, person_id)], sorted(run - set(mentors)))
     for kind, row_id in erasure.erased:
         repository.delete(KIND_OF_ENTITY[kind], row_id)
+        forget_profile(repository.session, kind, row_id)
     mark_updated(repository.session, erasure.referring)
     return erasure
 

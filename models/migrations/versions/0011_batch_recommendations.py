@@ -15,12 +15,20 @@ down_revision: str | None = "0010"
 branch_labels: str | None = None
 depends_on: str | None = None
 
+KINDS = ("person", "startup", "investor", "mentor", "space", "practice_base", "post")
+
 
 def upgrade() -> None:
     op.create_table(
         "batch_runs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("direction", sa.String(length=64), nullable=False),
+        sa.Column(
+            "asker_kind", sa.Enum(*KINDS, name="entitykind", native_enum=False, length=32), nullable=False
+        ),
+        sa.Column(
+            "candidate_kind", sa.Enum(*KINDS, name="entitykind", native_enum=False, length=32), nullable=False
+        ),
         sa.Column("k", sa.Integer(), nullable=False),
         sa.Column("askers", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
