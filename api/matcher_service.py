@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from embeddings.cache import EmbeddingCache
 from embeddings.selection import encoder_for
 from matcher.catalog import Catalog, History, row_record
+from matcher.channels import stored_text_digests
 from matcher.config import MatcherConfig
 from matcher.explain import Reason
 from matcher.graph import RelationEvent
@@ -99,6 +100,7 @@ class MatcherService:
         channels are read, nothing is written back, the model loads only if a text must be
         encoded (what a one-off command such as ``matcher recommend`` needs).
         """
+        stored = self._stored_personal_digests() if kinds is None else set()
         with self.factory() as session:
             begin_snapshot(session)  # the catalog and the feed position read from one state
             position = latest_change_id(session)
@@ -117,6 +119,7 @@ class MatcherService:
         ).fit(catalog, refit_lexical=refit_lexical, kinds=kinds, feature_counts=previous)
         if kinds is None:
             self._persist(matcher)
+            self._forget_gone(matcher, stored)
             if self.settings.shards > 1:
                 self._start_shards()  # they read the channels just saved: one vocabulary for all
         with self._lock:
@@ -318,6 +321,20 @@ class MatcherService:
         with (matcher.index_dir / SAVE_LOCK).open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             matcher.save()
+
+    def _stored_personal_digests(self) -> set[str]:
+        index_dir = self.settings.index_dir
+        return {digest for kind in PERSONAL_KINDS for digest in stored_text_digests(index_dir, kind)}
+
+    def _forget_gone(self, matcher: Matcher, stored: set[str]) -> None:
+        """A person's text the stored indexes held and no profile holds now leaves the embedding
+        cache: erased or replaced while this host was down (it never saw those changes in the
+        feed: a build starts at the feed's end), or by a bulk import."""
+        held_now = (channel.text_hashes.values() for channel in matcher.channels_.kinds.values())
+        gone = sorted(stored.difference(*held_now))
+        if gone:
+            with EmbeddingCache.for_settings(self.settings) as cache:
+                cache.forget_digests(gone)
 
     def _texts_of(self, profiles: Sequence[tuple[EntityKind, int | None]]) -> set[str]:
         with self.reading() as matcher:

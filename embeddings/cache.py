@@ -180,10 +180,28 @@ class EmbeddingCache:
             for _, keys in _chunks([text_key(text) for text in texts]):
                 db.execute(_DELETE, _batch(keys))
             deleted = db.total_changes - before
+        self._cut_log()
+        return deleted
+
+    def forget_digests(self, digests: Sequence[str]) -> int:
+        """Erase, under every model, the vectors of texts known only by a hex prefix of their key
+        (what a stored index keeps of each text, long after the text is gone); returns how many
+        rows were deleted."""
+        with self._writing() as db:
+            before = db.total_changes
+            for digest in digests:
+                prefix = bytes.fromhex(digest)
+                # Every key is KEY_BYTES long, so those with the prefix lie between these two.
+                last = prefix + b"\xff" * (KEY_BYTES - len(prefix))
+                db.execute("DELETE FROM embedding WHERE text_hash BETWEEN ? AND ?", (prefix, last))
+            deleted = db.total_changes - before
+        self._cut_log()
+        return deleted
+
+    def _cut_log(self) -> None:
         with self._lock:
             # Old page images stay in the write-ahead log until it is checkpointed and cut.
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return deleted
 
     def forget_model(self, model_id: str) -> int:
         """Erase every vector of one model (after the model changed or was retired)."""

@@ -563,6 +563,13 @@ def _load_index(index_dir: Path | None, kind: EntityKind, config: IndexConfig) -
         return None
 
 
+def stored_text_digests(index_dir: Path, kind: EntityKind) -> set[str]:
+    """The digests (:func:`embeddings.lexical.text_key`) of the texts the stored index of
+    ``kind`` was built from, whatever the model; empty when none is stored."""
+    path = index_dir / f"{kind.value}.hashes.json"
+    return set(json.loads(path.read_text())["hashes"].values()) if path.exists() else set()
+
+
 def _load_hashes(index_dir: Path | None, kind: EntityKind, model_id: str) -> dict[int, str]:
     """Text hashes of the stored index; empty (so everything is re-encoded) for another model."""
     path = None if index_dir is None else index_dir / f"{kind.value}.hashes.json"

@@ -18,16 +18,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.app import create_app
 from api.matcher_service import MatcherService
+from embeddings.cache import EmbeddingCache, text_key
 from matcher.matcher import Match
+from matcher.text import profile_text
 from models import transfer
 from models.accounts import create_account, issue_key, revoke_key
 from models.changes import ChangeOp, FeedEntry, changes_after, latest_change_id
 from models.db import create_db_engine, session_factory, transaction
 from models.enums import AccountRole, EntityKind
+from models.erasure import erase_person
 from models.kinds import KINDS
 from models.repository import Repository
 from models.settings import Settings
-from models.tables import Investor, Startup
+from models.tables import Investor, Person, Startup
 from models.transfer import import_records
 from tests.conftest import TEST_SECRET
 from tests.factories import load_small_demo, samples
@@ -385,6 +388,34 @@ def test_a_read_does_not_queue_behind_a_rebuild(
     release.set()
     catching_up.join(timeout=60)
     assert not follower.behind()
+
+
+def test_a_build_drops_from_the_cache_the_texts_of_people_erased_or_edited_while_it_was_down(
+    demo_settings: Settings,
+) -> None:
+    """Another host erases one person and edits another while this one is down: when it starts
+    again (a build, from the feed's end) their old texts' vectors leave its embedding cache."""
+    factory = session_factory(create_db_engine(demo_settings.resolved_database_url))
+    first = MatcherService(demo_settings, factory)
+    first.build()
+    with first.reading() as matcher:
+        people = matcher.catalog_.tables[EntityKind.person]
+        erased, edited = (int(row_id) for row_id in people.ids[:2])
+        old = [
+            text_key(profile_text(EntityKind.person, people.record(row_id))) for row_id in (erased, edited)
+        ]
+        model_id = matcher.channels_.encoder.model_id
+
+    def cached() -> int:
+        with EmbeddingCache.for_settings(demo_settings) as cache:
+            return len(cache.lookup(model_id, old)[0])
+
+    assert cached() == 2
+    with transaction(factory) as session:
+        erase_person(Repository(session, secret=TEST_SECRET), erased)
+        session.get_one(Person, edited).bio = "换了一份全新的个人简介"
+    MatcherService(demo_settings, factory).build()
+    assert cached() == 0
 
 
 # --- keys revoked in another process ------------------------------------------------------------
