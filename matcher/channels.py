@@ -7,8 +7,9 @@ profile, so an edit or a removal shows in the next recommendation without a rebu
 from __future__ import annotations
 
 import functools
+import itertools
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ LEXICAL_DIR = "lexical"
 LEXICAL_ROWS = "rows.npz"
 # The lexical vectorizer a fresh fit makes.
 LEXICAL_PARAMS: dict[str, Any] = {"min_df": 2, "max_features": 200_000}
+# Postings expanded at once while deriving them from the distinct rows: bounds that step's memory.
+POSTINGS_BLOCK = 1 << 24
 
 
 # The stored indexes name texts by this digest (their hashes files), as the lexical memo does.
@@ -36,31 +39,39 @@ _text_hash = text_key
 
 
 class KindChannels:
-    """Semantic and lexical representations of one kind's profiles."""
+    """Semantic and lexical representations of one kind's profiles.
+
+    The lexical rows are held once: a CSR matrix of distinct rows (identical texts, such as empty
+    bios or a listing's copies, share one) and each position's row in it, with the rows changed
+    since the last compaction kept beside them. The postings retrieval reads are derived from
+    these once, and again only after a compaction.
+    """
 
     def __init__(
         self,
         table: KindTable,
         index: VectorIndex,
-        lexical_rows: Sequence[sp.csr_matrix | None],
+        lexical: sp.csr_matrix,
         retrieval: RetrievalConfig = RetrievalConfig(),
         *,
-        stacked: sp.csr_matrix | None = None,
+        row_of: np.ndarray | None = None,
     ) -> None:
-        """``stacked``: the rows as one matrix, when the caller holds them so (a read of the
-        stored state); a row left None in ``lexical_rows`` is cut from it when first asked
-        for (cutting a 5,000-row kind up front was ~0.3 s of a one-off command)."""
+        """``lexical``: the distinct rows; ``row_of``: each position's row among them (by default
+        the positions are the rows)."""
         self.table = table
         self.retrieval = retrieval
         self.index = index
-        self._lexical_rows = list(lexical_rows)
-        self._base = stacked
-        self._stacked: sp.csr_matrix | None = stacked
+        self._store: sp.csr_matrix = sp.csr_matrix(lexical, dtype=np.float32)
+        self._row_of: np.ndarray = (
+            np.arange(lexical.shape[0], dtype=np.int32) if row_of is None else row_of.astype(np.int32)
+        )
+        self._positions = len(self._row_of)
+        # Rows set since the last compaction, by position: every position not here reads the store.
+        self._pending: dict[int, sp.csr_matrix] = {}
         self._postings: sp.csc_matrix | None = None
         self._row_counts: np.ndarray = np.zeros(0, np.int64)
-        # Positions whose row changed since stacking; of those inside the stack, a mask.
-        self._overlay: set[int] = set()
-        self._stale: np.ndarray = np.zeros(0 if stacked is None else stacked.shape[0], bool)
+        # Positions inside the postings whose row is pending.
+        self._stale: np.ndarray = np.zeros(0, bool)
         self._overlay_stack: tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix] | None = None
         self._id_column: IdColumn | None = None
         self.text_hashes: dict[int, str] = {}
@@ -68,28 +79,21 @@ class KindChannels:
         # only a shard's rows: how rare a feature is must not depend on the shard.
         self.rarity: np.ndarray | None = None
 
-    def _stacked_rows(self) -> sp.csr_matrix:
-        """Every row as of the last stacking (position-aligned); see :meth:`_overlay_rows` for later ones."""
-        if self._stacked is None:
-            rows = [self.lexical_row(position) for position in range(len(self._lexical_rows))]
-            self._stacked = sp.vstack(rows, format="csr") if rows else sp.csr_matrix((0, 0))
-            self._postings = self._overlay_stack = None
-            self._overlay.clear()  # the stack holds every row now
-            self._stale = np.zeros(self._stacked.shape[0], bool)
-        return self._stacked
-
     def _retrieval_postings(self) -> sp.csc_matrix:
         if self._postings is None:
-            self._postings, self._row_counts = _retrieval_postings(
-                self._stacked_rows().tocsc(), self.retrieval.posting_head
+            if self._pending:
+                self._compact()
+            self._postings, self._row_counts = _cut_postings(
+                self._store, self._row_of[: self._positions], self.retrieval.posting_head
             )
+            self._stale = np.zeros(self._positions, bool)
         return self._postings
 
     def _overlay_rows(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
-        """The rows changed since stacking: their positions (ascending), by row and by feature."""
+        """The pending rows: their positions (ascending), by row and by feature."""
         if self._overlay_stack is None:
-            positions = np.asarray(sorted(self._overlay), dtype=np.int64)
-            rows = sp.vstack([self.lexical_row(p) for p in positions.tolist()], format="csr")
+            positions = np.asarray(sorted(self._pending), dtype=np.int64)
+            rows = sp.vstack([self._pending[p] for p in positions.tolist()], format="csr")
             self._overlay_stack = positions, rows, rows.tocsc()
         return self._overlay_stack
 
@@ -130,7 +134,7 @@ class KindChannels:
         for share in self.retrieval.lexical_retrieval_shares:
             rare = lengths <= share * len(mask)
             hits, scores = self._postings_scores(columns[rare], weights[rare], mask)
-            if self._overlay:
+            if self._pending:
                 hits, scores = self._with_overlay(hits, scores, columns[rare], weights[rare], mask)
             yield hits, scores, bool(rare.all())
 
@@ -186,68 +190,74 @@ class KindChannels:
         """
         dense = np.zeros(query.shape[1], dtype=np.float32)
         dense[query.indices] = query.data
-        stacked = self._stacked_rows()
-        if not self._overlay:
-            return np.asarray(stacked[positions] @ dense, dtype=np.float64)
+        if not self._pending:
+            return self._stored_scores(positions, dense)
         changed, rows, _ = self._overlay_rows()
         at = np.minimum(np.searchsorted(changed, positions), len(changed) - 1)
         in_overlay = changed[at] == positions
         scores = np.zeros(len(positions), dtype=np.float64)
         if not in_overlay.all():
-            scores[~in_overlay] = stacked[positions[~in_overlay]] @ dense
+            scores[~in_overlay] = self._stored_scores(positions[~in_overlay], dense)
         scores[in_overlay] = rows[at[in_overlay]] @ dense
         return scores
 
+    def _stored_scores(self, positions: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        return np.asarray(self._store[self._row_of[positions]] @ dense, dtype=np.float64)
+
     def lexical_row(self, position: int) -> sp.csr_matrix:
-        row = self._lexical_rows[position]
-        if row is None:
-            assert self._base is not None  # a row is left None only beside the matrix holding it
-            row = self._lexical_rows[position] = _cut_row(self._base, position)
-        return row
+        pending = self._pending.get(position)
+        if pending is not None:
+            return pending
+        return _cut_row(self._store, int(self._row_of[position]))
 
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
-        # Empty unless ``position`` is past the end; the skipped positions (inactive new profiles) stay blank.
-        appended = range(len(self._lexical_rows), position + 1)
-        self._lexical_rows.extend(_blank_row(row.shape) for _ in appended)
-        self._lexical_rows[position] = row
-        if self._stacked is None:
-            return
-        self._overlay.update(appended)
-        self._overlay.add(position)
-        if len(self._overlay) > self.retrieval.lexical_overlay_limit:
-            self._drop_stacks()
-            return
+        # Blank unless ``position`` is past the end; the skipped positions (inactive new profiles) stay blank.
+        for appended in range(self._positions, position):
+            self._pending[appended] = _blank_row(row.shape)
+        if position >= self._positions:
+            self._row_of = _grown(self._row_of, position + 1)
+            self._positions = position + 1
+        self._pending[position] = row
+        self._overlay_stack = None
         if position < len(self._stale):
             self._stale[position] = True
-        self._overlay_stack = None
+        if len(self._pending) > self.retrieval.lexical_overlay_limit:
+            self._compact()
 
     def erase_lexical(self, position: int) -> None:
-        """Blank a row and drop the stacked matrices, so no copy of the old row stays in memory."""
-        self._lexical_rows[position] = _blank_row(self.lexical_row(position).shape)
-        if self._base is not None:
-            # The rows still cut from the stored matrix would keep the erased row's data alive.
-            self._lexical_rows = [self.lexical_row(p).copy() for p in range(len(self._lexical_rows))]
-            self._base = None
-        self._drop_stacks()
+        """Blank a row and compact at once, so no copy of the old row stays in memory."""
+        self._pending[position] = _blank_row(self.lexical_row(position).shape)
+        self._compact()
 
     def keep_only(self, owned: np.ndarray) -> None:
         """Hold only the rows at the ``owned`` positions of the table (a mask), as a shard does:
         the others' vectors leave the index and their lexical rows are blanked."""
         self.index.remove(self.table.ids[~owned].tolist())
+        self._compact()
         self._retrieval_postings()
         self.rarity = self._row_counts
-        rows = [self.lexical_row(p) for p in range(len(self._lexical_rows))]
-        blank = _blank_row(rows[0].shape) if rows else None  # one for all: rows are replaced, never changed
-        self._lexical_rows = [
-            row.copy() if p < len(owned) and owned[p] else blank for p, row in enumerate(rows)
-        ]
-        self._base = None
-        self._drop_stacks()
+        others = np.ones(self._positions, bool)
+        others[: len(owned)] = ~owned[: self._positions]
+        self._row_of[others] = self._store.shape[0]
+        self._store = sp.vstack([self._store, _blank_row((1, self._store.shape[1]))], format="csr")
+        self._compact()
 
-    def _drop_stacks(self) -> None:
-        """Forget the stacked matrices and the overlay: everything is restacked on next use."""
-        self._stacked = self._postings = self._overlay_stack = None
-        self._overlay.clear()
+    def _compact(self) -> None:
+        """Move the pending rows into the store, keep only the rows some position reads, and
+        forget the postings (derived again on next use)."""
+        if self._pending:
+            positions = np.fromiter(sorted(self._pending), np.int64, len(self._pending))
+            added = sp.vstack([self._pending[p] for p in positions.tolist()], format="csr")
+            self._row_of[positions] = self._store.shape[0] + np.arange(len(positions), dtype=np.int32)
+            parts = [self._store, added] if self._store.shape[0] else [added]
+            self._store = sp.vstack(parts, format="csr", dtype=np.float32)
+            self._pending.clear()
+        used, row_of = np.unique(self._row_of[: self._positions], return_inverse=True)
+        if len(used) < self._store.shape[0]:
+            self._store = self._store[used]
+        self._row_of = row_of.astype(np.int32)
+        self._postings = self._overlay_stack = None
+        self._stale = np.zeros(0, bool)
 
 
 class Channels:
@@ -313,14 +323,11 @@ class Channels:
                 encoder.dim, exact_threshold=retrieval.exact_threshold, config=retrieval.index
             )
             hashes = [_text_hash(text) for text in texts[kind]]
-            if isinstance(rows_of, _StoredRows) and rows_of.stores(hashes):
-                stacked = rows_of.stacked(hashes)
-                channels.kinds[kind] = KindChannels(
-                    table, index, [None] * len(hashes), retrieval, stacked=stacked
-                )
-            else:
-                rows: list[sp.csr_matrix | None] = [rows_of[h] for h in hashes]
-                channels.kinds[kind] = KindChannels(table, index, rows, retrieval)
+            distinct = {text_hash: row for row, text_hash in enumerate(dict.fromkeys(hashes))}
+            row_of = np.fromiter(map(distinct.__getitem__, hashes), np.int32, len(hashes))
+            channels.kinds[kind] = KindChannels(
+                table, index, rows_of.stacked(list(distinct)), retrieval, row_of=row_of
+            )
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels
 
@@ -421,25 +428,76 @@ def _blank_row(shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.csr_matrix(np.zeros(shape, dtype=np.float32))
 
 
-def _retrieval_postings(postings: sp.csc_matrix, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
-    """``postings`` with each list cut to its heaviest ``head`` rows (in row order),
-    and how many rows each feature had before the cut."""
-    row_counts = np.diff(postings.indptr)
-    keep = np.ones(postings.nnz, dtype=bool)
-    for column in np.flatnonzero(row_counts > head).tolist():
-        start, end = postings.indptr[column : column + 2]
-        lightest = np.argpartition(postings.data[start:end], end - start - head)
-        keep[start + lightest[: end - start - head]] = False
-    if keep.all():
-        return postings, row_counts
-    indptr = np.concatenate([[0], np.cumsum(np.minimum(row_counts, head))]).astype(postings.indptr.dtype)
-    cut = sp.csc_matrix((postings.data[keep], postings.indices[keep], indptr), shape=postings.shape)
-    return cut, row_counts
+def _grown(row_of: np.ndarray, length: int) -> np.ndarray:
+    """``row_of`` with room for ``length`` positions (the new ones 0 until set), doubling when
+    full so that a run of new profiles costs amortised constant time each."""
+    if len(row_of) >= length:
+        return row_of
+    grown = np.zeros(max(length, 2 * len(row_of)), dtype=row_of.dtype)
+    grown[: len(row_of)] = row_of
+    return grown
+
+
+def _cut_postings(store: sp.csr_matrix, row_of: np.ndarray, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
+    """Per feature, the positions holding it (ascending) and their weights, cut to the heaviest
+    ``head`` positions; and how many positions held each feature before the cut.
+
+    Computed from the distinct rows and expanded a block of features at a time, so no
+    position-aligned copy of the rows is ever made (at 1M clones of 5,000 listings it would be
+    4 GB). Among equal weights at a cut, the lower positions are kept.
+    """
+    features = store.shape[1]
+    copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
+    by_feature = store.tocsc()
+    by_feature.sort_indices()
+    per_feature = np.diff(by_feature.indptr)
+    entry_feature = np.repeat(np.arange(features, dtype=np.int64), per_feature)
+    entry_copies = copies[by_feature.indices]
+    row_counts = np.bincount(entry_feature, weights=entry_copies, minlength=features).astype(np.int64)
+    # Within each feature, the heaviest entries first (ties: the lower row), each taking its
+    # positions until ``head`` are taken.
+    order = np.lexsort((by_feature.indices, -by_feature.data, entry_feature))
+    ordered_copies = entry_copies[order]
+    taken_before = np.cumsum(ordered_copies) - ordered_copies
+    taken_before -= np.repeat(
+        taken_before[by_feature.indptr[:-1][per_feature > 0]], per_feature[per_feature > 0]
+    )
+    kept = np.empty_like(entry_copies)
+    kept[order] = np.clip(head - taken_before, 0, ordered_copies)
+    kept_per_feature = np.minimum(row_counts, head)
+    indptr = np.concatenate([[0], np.cumsum(kept_per_feature)]).astype(np.int64)
+    indices = np.empty(int(indptr[-1]), np.int32)
+    data = np.empty(int(indptr[-1]), np.float32)
+    # Positions grouped by their row, ascending within it: a row's first ``kept`` positions.
+    by_row = np.argsort(row_of, kind="stable").astype(np.int32)
+    first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
+    for low, high in _feature_blocks(indptr, POSTINGS_BLOCK):
+        entries = slice(int(by_feature.indptr[low]), int(by_feature.indptr[high]))
+        counts = kept[entries]
+        offsets = np.cumsum(counts) - counts
+        within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(offsets, counts)
+        positions = by_row[np.repeat(first_of_row[by_feature.indices[entries]], counts) + within]
+        weights = np.repeat(by_feature.data[entries], counts)
+        feature_of = np.repeat(entry_feature[entries], counts)
+        ascending = np.lexsort((positions, feature_of))
+        block = slice(int(indptr[low]), int(indptr[high]))
+        indices[block] = positions[ascending]
+        data[block] = weights[ascending]
+    postings = sp.csc_matrix((data, indices, indptr), shape=(len(row_of), features))
+    return postings, row_counts
+
+
+def _feature_blocks(indptr: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive feature ranges each holding about ``budget`` postings (at least one feature)."""
+    total = int(indptr[-1])
+    inner = np.searchsorted(indptr, np.arange(budget, total, budget)).tolist()
+    bounds = sorted({0, *inner, len(indptr) - 1})
+    return [(low, high) for low, high in itertools.pairwise(bounds) if high > low]
 
 
 def _lexical_rows(
     unique: list[str], index_dir: Path | None, counts: FeatureCounts
-) -> tuple[LexicalVectorizer, dict[str, sp.csr_matrix]]:
+) -> tuple[LexicalVectorizer, _Rows]:
     """The stored vectorizer and rows, with only new texts transformed; a fresh fit without them.
 
     A stored vocabulary is kept as it was fitted (new words wait for a refit), so a restart
@@ -449,22 +507,17 @@ def _lexical_rows(
     if stored is None:
         vectorizer = LexicalVectorizer(**LEXICAL_PARAMS)
         matrix = vectorizer.fit_transform(unique, counts=counts)
-        return vectorizer, dict(zip(map(_text_hash, unique), _split_rows(matrix), strict=True))
-    vectorizer, rows_of = stored
-    fresh = [t for t in unique if _text_hash(t) not in rows_of]
+        return vectorizer, _Rows(matrix, [_text_hash(text) for text in unique])
+    vectorizer, rows = stored
+    fresh = [t for t in unique if _text_hash(t) not in rows]
     if fresh:
         fitted = vectorizer.transform(fresh, counts=counts)
-        rows_of.update(zip(map(_text_hash, fresh), _split_rows(fitted), strict=True))
-    return vectorizer, rows_of
-
-
-def _split_rows(matrix: sp.csr_matrix) -> list[sp.csr_matrix]:
-    """One CSR matrix per row, cut from the arrays directly: slicing row by row costs ~0.15 ms each."""
-    return [_cut_row(matrix, position) for position in range(matrix.shape[0])]
+        rows = rows.extended(fitted, [_text_hash(text) for text in fresh])
+    return vectorizer, rows
 
 
 def _cut_row(matrix: sp.csr_matrix, position: int) -> sp.csr_matrix:
-    """Row ``position`` of ``matrix``, sharing its arrays."""
+    """Row ``position`` of ``matrix``, sharing its arrays: scipy's row indexing costs ~0.15 ms a row."""
     start, end = int(matrix.indptr[position]), int(matrix.indptr[position + 1])
     return sp.csr_matrix(
         (matrix.data[start:end], matrix.indices[start:end], np.asarray([0, end - start])),
@@ -473,7 +526,7 @@ def _cut_row(matrix: sp.csr_matrix, position: int) -> sp.csr_matrix:
     )
 
 
-def _load_lexical(index_dir: Path) -> tuple[LexicalVectorizer, dict[str, sp.csr_matrix]] | None:
+def _load_lexical(index_dir: Path) -> tuple[LexicalVectorizer, _Rows] | None:
     folder = index_dir / LEXICAL_DIR
     if not (folder / LEXICAL_ROWS).exists():
         return None
@@ -483,32 +536,25 @@ def _load_lexical(index_dir: Path) -> tuple[LexicalVectorizer, dict[str, sp.csr_
             (stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"])
         )
         hashes = [str(h) for h in stored["hashes"]]
-    return vectorizer, _StoredRows(matrix, hashes)
+    return vectorizer, _Rows(matrix, hashes)
 
 
-class _StoredRows(dict[str, sp.csr_matrix]):
-    """Stored lexical rows by text hash, each cut from the stored matrix when first asked for:
-    a command reading two kinds cuts only theirs (cutting all 19k demo rows took ~1 s)."""
+class _Rows:
+    """Lexical rows by text hash: one matrix, and each text's row in it."""
 
     def __init__(self, matrix: sp.csr_matrix, hashes: list[str]) -> None:
-        super().__init__()
         self._matrix = matrix
         self._row_of = {text_hash: row for row, text_hash in enumerate(hashes)}
 
-    def __contains__(self, text_hash: object) -> bool:
-        return super().__contains__(text_hash) or text_hash in self._row_of
+    def __contains__(self, text_hash: str) -> bool:
+        return text_hash in self._row_of
 
-    def __missing__(self, text_hash: str) -> sp.csr_matrix:
-        # Cut from the arrays: scipy's row indexing costs ~0.15 ms a row.
-        row = self[text_hash] = _cut_row(self._matrix, self._row_of[text_hash])
-        return row
-
-    def stores(self, hashes: list[str]) -> bool:
-        """Whether every one of ``hashes`` is a stored row (none transformed since the store)."""
-        return all(text_hash in self._row_of for text_hash in hashes)
+    def extended(self, matrix: sp.csr_matrix, hashes: list[str]) -> _Rows:
+        """These rows and ``matrix``'s, named by ``hashes``."""
+        return _Rows(sp.vstack([self._matrix, matrix], format="csr"), [*self._row_of, *hashes])
 
     def stacked(self, hashes: list[str]) -> sp.csr_matrix:
-        """The stored rows of ``hashes``, in that order, as one matrix."""
+        """The rows of ``hashes``, in that order, as one matrix of its own."""
         positions = np.fromiter((self._row_of[h] for h in hashes), np.int64, len(hashes))
         stacked: sp.csr_matrix = self._matrix[positions]
         return stacked
@@ -532,7 +578,8 @@ def _save_lexical(
     rows: dict[str, sp.csr_matrix] = {}
     for channel in kinds.values():
         for row_id, text_hash in channel.text_hashes.items():
-            rows.setdefault(text_hash, channel.lexical_row(channel.table.position(row_id)))
+            if text_hash not in rows:
+                rows[text_hash] = channel.lexical_row(channel.table.position(row_id))
     matrix = (
         sp.vstack(list(rows.values()), format="csr") if rows else sp.csr_matrix(np.zeros((0, 0), np.float32))
     )

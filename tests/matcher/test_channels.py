@@ -25,7 +25,7 @@ from tests.doubles import HashingEncoder
 
 def _channel(rows: int, features: int, seed: int) -> tuple[KindChannels, sp.csr_matrix]:
     matrix = sp.csr_matrix(sp.random(rows, features, density=0.05, dtype=np.float32, random_state=seed))
-    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), [matrix[i] for i in range(rows)])
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), matrix)
     return channel, matrix
 
 
@@ -68,7 +68,7 @@ def _rare_and_common() -> KindChannels:
     for row in range(10, 40):
         matrix[row, 2] = row / 100
     csr = sp.csr_matrix(matrix)
-    return KindChannels(KindTable(EntityKind.startup), VectorIndex(4), [csr[i] for i in range(1000)])
+    return KindChannels(KindTable(EntityKind.startup), VectorIndex(4), csr)
 
 
 def test_lexical_top_widens_to_commoner_features_only_while_too_few_rows_are_found() -> None:
@@ -87,10 +87,8 @@ def test_a_long_posting_list_is_read_up_to_its_heaviest_rows() -> None:
     for row in range(10):
         matrix[row, 0] = (row + 1) / 10
     matrix[500, 1] = 1.0
-    csr = sp.csr_matrix(matrix)
-    rows = [csr[i] for i in range(1000)]
     retrieval = RetrievalConfig(posting_head=3, lexical_overlay_limit=1)
-    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), rows, retrieval)
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), sp.csr_matrix(matrix), retrieval)
     query = sp.csr_matrix(np.array([[1.0, 0.0]], np.float32))
     everyone = np.ones(1000, bool)
     assert sorted(channel.lexical_top(query, everyone, 5).tolist()) == [7, 8, 9]
@@ -137,21 +135,19 @@ def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stackings: list[int] = []
-    original = channels_module._retrieval_postings
+    original = channels_module._cut_postings
 
-    def counted(postings: sp.csc_matrix, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
-        stackings.append(postings.shape[0])
-        return original(postings, head)
+    def counted(store: sp.csr_matrix, row_of: np.ndarray, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
+        stackings.append(len(row_of))
+        return original(store, row_of, head)
 
-    monkeypatch.setattr(channels_module, "_retrieval_postings", counted)
+    monkeypatch.setattr(channels_module, "_cut_postings", counted)
     channel, matrix = _channel(1000, 300, seed=8)
     query = _query(300, RetrievalConfig().lexical_query_features, seed=9)
     changed = _changed(channel, matrix, 10, lambda rows: channel.lexical_top(query, np.ones(rows, bool), 10))
     everyone = np.ones(changed.shape[0], bool)
     mask = np.random.default_rng(11).random(changed.shape[0]) < 0.5
-    fresh = KindChannels(
-        KindTable(EntityKind.startup), VectorIndex(4), [changed[i] for i in range(changed.shape[0])]
-    )
+    fresh = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), changed)
     positions = np.arange(changed.shape[0])
     np.testing.assert_allclose(
         channel.lexical_scores(query, positions), fresh.lexical_scores(query, positions)
@@ -171,9 +167,7 @@ def test_postings_summed_in_a_table_long_buffer_or_by_sorting_find_the_same_rows
     # A fraction of 1 sums by sorting (no posting list is the table's length); 401 always densely.
     for fraction in (1, 401):
         retrieval = RetrievalConfig(dense_sum_fraction=fraction, lexical_retrieval_shares=(1.0,))
-        channel = KindChannels(
-            KindTable(EntityKind.startup), VectorIndex(4), [matrix[i] for i in range(400)], retrieval
-        )
+        channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), matrix, retrieval)
         found.append(sorted(channel.lexical_top(query, np.ones(400, bool), 20).tolist()))
     assert found[0] == found[1]
     assert len(found[0]) == 20
@@ -354,3 +348,73 @@ def test_analyses_made_by_another_jieba_are_analysed_again(
     analysed = _recorded_analyses(monkeypatch)
     Channels.build(catalog, HashingEncoder(), index_dir=tmp_path, refit_lexical=True)
     assert len(analysed) == 3
+
+
+def _cloned(distinct: int, positions: int, features: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """``distinct`` random rows, and which of them each of ``positions`` holds (as copies of a
+    listing, or empty bios, share one text)."""
+    rng = np.random.default_rng(seed)
+    store = sp.csr_matrix(sp.random(distinct, features, density=0.1, dtype=np.float32, random_state=rng))
+    return store, rng.integers(0, distinct, positions).astype(np.int32)
+
+
+@pytest.mark.parametrize("head", [4, 40, 100_000])
+def test_shared_rows_score_and_retrieve_as_their_positions_written_out(head: int) -> None:
+    store, row_of = _cloned(30, 600, 80, seed=12)
+    retrieval = RetrievalConfig(posting_head=head, lexical_retrieval_shares=(0.05, 0.5, 1.0))
+    shared = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), store, retrieval, row_of=row_of)
+    written_out = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), store[row_of], retrieval)
+    mask = np.random.default_rng(13).random(600) < 0.6
+    for seed in range(5):
+        query = _query(80, 12, seed=seed)
+        for count in (5, 50, 600):
+            assert (
+                shared.lexical_top(query, mask, count).tolist()
+                == written_out.lexical_top(query, mask, count).tolist()
+            )
+        positions = np.arange(600)
+        np.testing.assert_array_equal(
+            shared.lexical_scores(query, positions), written_out.lexical_scores(query, positions)
+        )
+    for position in (0, 17, 599):
+        np.testing.assert_array_equal(
+            shared.lexical_row(position).toarray(), store[int(row_of[position])].toarray()
+        )
+
+
+def test_postings_keep_each_features_heaviest_positions_the_lower_among_equals() -> None:
+    store, row_of = _cloned(25, 400, 60, seed=14)
+    expanded = store[row_of].tocsc()
+    postings, row_counts = channels_module._cut_postings(store, row_of, 7)
+    np.testing.assert_array_equal(row_counts, np.diff(expanded.indptr))
+    for feature in range(60):
+        start, end = expanded.indptr[feature : feature + 2]
+        rows, weights = expanded.indices[start:end], expanded.data[start:end]
+        heaviest = np.sort(rows[np.lexsort((rows, -weights))[:7]])
+        got = postings.indices[postings.indptr[feature] : postings.indptr[feature + 1]]
+        assert got.tolist() == heaviest.tolist()
+        np.testing.assert_array_equal(
+            postings.data[postings.indptr[feature] : postings.indptr[feature + 1]],
+            expanded[heaviest, feature].toarray().ravel(),
+        )
+
+
+def test_a_compaction_keeps_only_the_rows_some_position_reads() -> None:
+    store, row_of = _cloned(10, 50, 40, seed=15)
+    retrieval = RetrievalConfig(lexical_overlay_limit=3)
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), store, retrieval, row_of=row_of)
+    gone = int(row_of[0])
+    readers = np.flatnonzero(row_of == gone).tolist()
+    expected = [channel.lexical_row(p).toarray() for p in range(50)]
+    for position in readers:
+        channel.set_lexical(position, sp.csr_matrix(np.ones((1, 40), np.float32)))
+        expected[position] = np.ones((1, 40), np.float32)
+    channel.set_lexical(52, sp.csr_matrix(np.full((1, 40), 2.0, np.float32)))  # compacts, if not before
+    channel.erase_lexical(1)  # compacts
+    expected[1] = np.zeros((1, 40), np.float32)
+    expected += [np.zeros((1, 40), np.float32)] * 2 + [np.full((1, 40), 2.0, np.float32)]
+    for position, row in enumerate(expected):
+        np.testing.assert_array_equal(channel.lexical_row(position).toarray(), row)
+    stored = {tuple(row.tolist()) for row in channel._store.toarray()}
+    assert tuple(store[gone].toarray().ravel().tolist()) not in stored
+    assert channel._store.shape[0] == len(np.unique(channel._row_of))
