@@ -281,7 +281,8 @@ def run(size: int, dim: int, args: argparse.Namespace) -> None:
         after = rss_bytes()
         print(
             f"  save         {saved:.1f} s; RSS {(after - before) / 2**20:+.0f} MiB "
-            f"({after / size:.0f} B/vector in all): the vectors are now read from the file"
+            f"(VectorIndex {(index_rss + after - before) / size:.0f} B/vector): "
+            "its vectors are now read from the file"
         )
         report_shared_workers(path, queries, size)
         report_maintenance(index, data, rng, Path(folder))

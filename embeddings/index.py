@@ -189,10 +189,11 @@ class _FullVectors:
     mapped read-only (so processes loading the same file share its pages, and only the rows read
     are brought in), then the rows appended since, held privately."""
 
-    def __init__(self, dim: int, shared: Floats | None = None) -> None:
+    def __init__(self, dim: int, *, shared: Floats | None = None, private: Floats | None = None) -> None:
+        """``private``: rows this store takes over (not copied), so no caller may write them later."""
         self._shared = np.empty((0, dim), np.float32) if shared is None else shared
-        self._private = np.empty((0, dim), np.float32)
-        self._private_count = 0
+        self._private = np.empty((0, dim), np.float32) if private is None else private
+        self._private_count = len(self._private)
 
     def __len__(self) -> int:
         return len(self._shared) + self._private_count
@@ -336,7 +337,8 @@ class VectorIndex:
             if self._live + np.count_nonzero(fresh) > self._params["exact_threshold"]:
                 # Migrate before appending, so a bulk load goes straight into the graph.
                 self._rebuild(size=self._live + int(np.count_nonzero(fresh)))
-            self._append(ext[fresh], vecs[fresh])
+            # A bulk load is all fresh: not copying it spares its size at the peak of a build.
+            self._append(ext[fresh], vecs if fresh.all() else vecs[fresh])
 
     def remove(self, ids: Iterable[int]) -> int:
         ext = _lenient_ids(ids)
@@ -405,7 +407,7 @@ class VectorIndex:
             if self._vectors is not None:
                 saved = np.load(Path(path) / _VECTORS_FILE, mmap_mode="r")
                 # The same rows as before: a concurrent reader sees one store or the other, both right.
-                self._vectors = _FullVectors(self._dim, saved)
+                self._vectors = _FullVectors(self._dim, shared=saved)
 
     @classmethod
     def load(cls, path: Path, *, config: IndexConfig | None = None) -> VectorIndex:
@@ -483,16 +485,21 @@ class VectorIndex:
             self._index.add(vecs)
             return
         self._vectors.append(vecs)
+        self._add_to_graph(vecs)
+
+    def _add_to_graph(self, vecs: Floats) -> None:
+        """Add the full-precision store's newest rows, ``vecs``, to the graph, or leave them in the
+        delta while the graph is shared and the delta within its limit."""
         if self._graph_shared:
-            if len(self._vectors) - self._index.ntotal <= self.config.delta_limit:
+            if self._slot_count() - self._index.ntotal <= self.config.delta_limit:
                 return
             # A mapped graph cannot grow (faiss aborts the process), so this process takes a copy.
             self._index = faiss.deserialize_index(faiss.serialize_index(self._index))
             self._graph_shared = False
+            vecs = self._rows(np.arange(self._index.ntotal, self._slot_count()))
         if not self._index.is_trained:
             self._index.train(vecs)
-        delta = np.arange(self._index.ntotal, len(self._vectors))
-        self._index.add(self._vectors.rows(delta))
+        self._index.add(vecs)
         _leave_room(self._index)
 
     def _stored(self) -> Floats:
@@ -527,9 +534,14 @@ class VectorIndex:
         # Replacing the index first frees the old one before the new graph grows.
         self._index = self._new_index(len(ext) if size is None else size)
         self._graph_shared = False
-        self._vectors = _FullVectors(self._dim) if self.is_approximate else None
-        if len(ext):
-            self._store(vectors)
+        if not self.is_approximate:
+            self._vectors = None
+            self._index.add(vectors)
+        else:
+            # The gathered rows are this index's own copy: the store takes them over.
+            self._vectors = _FullVectors(self._dim, private=vectors)
+            if len(ext):
+                self._add_to_graph(vectors)
         self._reset_mapping(ext)
 
     def _compact_if_needed(self) -> None:
@@ -691,7 +703,7 @@ class VectorIndex:
             raise ValueError("stored id map has duplicate or out-of-range ids")
         self._index = index
         self._graph_shared = vectors is not None
-        self._vectors = None if vectors is None else _FullVectors(self._dim, vectors)
+        self._vectors = None if vectors is None else _FullVectors(self._dim, shared=vectors)
         self._slot_of = np.full(int(live.max()) + 1 if len(live) else 0, -1, np.int64)
         self._ext_buf = ext_of
         slots_live = np.flatnonzero(ext_of >= 0)

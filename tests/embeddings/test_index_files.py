@@ -164,3 +164,12 @@ def test_an_exact_index_saves_no_vectors_file_and_is_not_shared(tmp_path: Path) 
     loaded.upsert([1000], unit_vectors(1, seed=12))  # rewritten in place
     assert np.array_equal(loaded.vectors_of([1000])[0], unit_vectors(1, seed=12)[0])
     assert loaded.dim == DIM
+
+
+def test_a_bulk_load_keeps_its_own_copy_of_the_callers_vectors() -> None:
+    vectors = unit_vectors(300, seed=13)
+    index = VectorIndex(DIM, exact_threshold=THRESHOLD)
+    index.upsert(np.arange(300), vectors)
+    kept = vectors.copy()
+    vectors[:] = 0
+    assert np.array_equal(index.vectors_of(list(range(300))), kept)
