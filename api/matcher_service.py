@@ -155,7 +155,9 @@ class MatcherService:
         sharded = self._sharded
         if sharded is not None:
             answer = sharded.recommend(asker_kind, asker_id, target, k=k)
-            why = None if answer.matches else sharded.why_empty(asker_kind, asker_id, target)
+            # Nothing from a partial answer is no sign that nothing fits: no reason is given then.
+            found = answer.matches or answer.partial
+            why = None if found else sharded.why_empty(asker_kind, asker_id, target)
             return Answer(answer.matches, why, answer.missing)
         with self.reading() as matcher:
             matches = matcher.recommend(asker_kind, asker_id, target, k=k)

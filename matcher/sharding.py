@@ -34,7 +34,7 @@ from typing import Any, NamedTuple, Self
 import numpy as np
 import ray
 import scipy.sparse as sp
-from ray.exceptions import RayError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from matcher.catalog import Catalog, History, KindTable
 from matcher.channels import best_positions
@@ -116,14 +116,6 @@ class Asked:
     filters: Mapping[str, Any] | None
 
 
-class Survey(NamedTuple):
-    """A shard's eligible candidates: how many, and their ids (with open applicants) when few."""
-
-    admitted: int
-    applicants: int
-    ids: np.ndarray | None
-
-
 class Level(NamedTuple):
     """One share of the lexical retrieval (:meth:`matcher.channels.KindChannels.lexical_levels`)
     on a shard: how many rows it found, its best, and whether every feature was looked up."""
@@ -144,6 +136,16 @@ class Tops(NamedTuple):
     graph: list[tuple[float, int, int]]  # (-walk score, place in the walk's order, id)
     collaborative: list[list[tuple[int, int]]]  # per signal: (rank among the indexed investors, id)
     applicants: list[int]
+
+
+class Survey(NamedTuple):
+    """A shard's eligible candidates: how many, their ids (with open applicants) when few, and
+    each channel's best when many (saving the coordinator a second round)."""
+
+    admitted: int
+    applicants: int
+    ids: np.ndarray | None
+    tops: Tops | None
 
 
 class ScoredPart(NamedTuple):
@@ -283,16 +285,20 @@ class ShardMatcher(Matcher):
         query = self._asked_query(asked)
         mask, applicants = self._eligible_owned(query, asked.filters)
         admitted = int(np.count_nonzero(mask))
-        if admitted > self.config_.retrieval.pool_size:
-            return Survey(admitted, len(applicants), None)
+        pool_size = self.config_.retrieval.pool_size
         table = self.catalog_.tables[query.direction.candidate_kind]
-        return Survey(admitted, len(applicants), table.ids[np.union1d(np.flatnonzero(mask), applicants)])
+        ids = table.ids[np.union1d(np.flatnonzero(mask), applicants)] if admitted <= pool_size else None
+        # Past its share of the pool, the whole is likely past the pool: the channels are read now.
+        tops = self._tops(query, mask, applicants) if admitted > pool_size // self.shards else None
+        return Survey(admitted, len(applicants), ids, tops)
 
     def channel_tops(self, asked: Asked) -> Tops:
         """Each channel's best of this shard's eligible candidates, as many as the whole pool
         takes from a channel: the whole pool's best are among the shards' best."""
         query = self._asked_query(asked)
-        mask, applicants = self._eligible_owned(query, asked.filters)
+        return self._tops(query, *self._eligible_owned(query, asked.filters))
+
+    def _tops(self, query: _Query, mask: np.ndarray, applicants: np.ndarray) -> Tops:
         table = self.catalog_.tables[query.direction.candidate_kind]
         channel = self.channels_.kinds[table.kind]
         share = self.config_.retrieval.pool_size // 3
@@ -475,6 +481,10 @@ def start_shards(
     return handles
 
 
+class NoShardAnswersError(RuntimeError):
+    """Every shard is down (or restarting)."""
+
+
 class ShardedAnswer(NamedTuple):
     """Matches, and the shards that did not answer (their candidates are missing from them)."""
 
@@ -498,6 +508,8 @@ class _Round:
         return self.each_with(dict.fromkeys(self.live, args), step)
 
     def each_with(self, arguments: Mapping[int, tuple[Any, ...]], step: str) -> dict[int, Any]:
+        if not arguments:
+            return {}
         handles = self.coordinator.shards
         asked = {shard: handles[shard].run.remote(step, *args) for shard, args in arguments.items()}
         ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=self.coordinator.timeout)
@@ -508,11 +520,20 @@ class _Round:
                 if ref.hex() not in answered:
                     raise TimeoutError(f"shard {shard} did not answer in {self.coordinator.timeout} s")
                 answers[shard] = ray.get(ref)
-            except (RayError, TimeoutError):
-                self.coordinator.mark_down(shard)
-                self.missing.add(shard)
-                self.live = [s for s in self.live if s != shard]
+            except RayTaskError as error:
+                # The query's fault (an unknown id, a kind that cannot ask) is said as is; any other
+                # error is a fault of the code, not of a shard, and is not hidden in a partial answer.
+                if isinstance(error.cause, LookupError | ValueError):
+                    raise error.cause from None
+                raise
+            except (RayActorError, TimeoutError):  # dead, restarting or stuck: left out of this answer
+                self._lost(shard)
         return answers
+
+    def _lost(self, shard: int) -> None:
+        self.coordinator.mark_down(shard)
+        self.missing.add(shard)
+        self.live = [s for s in self.live if s != shard]
 
 
 class ShardedMatcher:
@@ -578,7 +599,10 @@ class ShardedMatcher:
         if k < 1:
             raise ValueError("k: must be at least 1")
         run = _Round(self)
-        spec = self._spec(run, EntityKind(asker_kind), asker_id, EntityKind(candidate_kind))
+        try:
+            spec = self._spec(run, EntityKind(asker_kind), asker_id, EntityKind(candidate_kind))
+        except NoShardAnswersError:
+            spec = None  # every shard down (restarting): an empty answer naming them all
         if spec is None:
             return ShardedAnswer([], tuple(sorted(run.missing)))
         now = self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
@@ -607,7 +631,7 @@ class ShardedMatcher:
                     return INACTIVE
                 reason: Reason = run.each_with({shard: (spec, filters)}, "why_empty_of")[shard]
                 return reason
-        raise RuntimeError("no shard answers")
+        raise NoShardAnswersError("no shard answers")
 
     def _spec(
         self, run: _Round, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind
@@ -629,7 +653,7 @@ class ShardedMatcher:
                 if shard in answer:
                     spec: QuerySpec | None = answer[shard]
                     return spec
-        raise RuntimeError("no shard answers")
+        raise NoShardAnswersError("no shard answers")
 
     def _peers(self, run: _Round, spec: QuerySpec) -> tuple[Node, ...] | None:
         """The profiles most like the asker over every shard, when its direction walks from them."""
@@ -653,7 +677,9 @@ class ShardedMatcher:
         if admitted <= self.config.retrieval.pool_size:
             parts = [s.ids for s in surveys.values() if s.ids is not None]
             return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-        tops: list[Tops] = list(run.each("channel_tops", asked).values())
+        unread = [shard for shard, survey in surveys.items() if survey.tops is None]
+        tops = [s.tops for s in surveys.values() if s.tops is not None]
+        tops += run.each_with(dict.fromkeys(unread, (asked,)), "channel_tops").values()
         share = self.config.retrieval.pool_size // 3
 
         def best(lists: Sequence[Sequence[tuple[Any, ...]]]) -> list[int]:

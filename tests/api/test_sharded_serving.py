@@ -98,3 +98,16 @@ def test_a_killed_shard_leaves_partial_answers_until_ray_restarts_it(
         answer = _asked(client, startups[1])
     assert (answer["partial"], answer["missing_shards"]) == (False, [])
     assert {owner_of(item["id"], SHARDS) for item in answer["items"]} == set(range(SHARDS))
+
+
+def test_a_query_a_shard_refuses_is_refused_over_http_and_leaves_the_shards_serving(
+    client: TestClient, startups: list[int]
+) -> None:
+    with _service(client).reading() as matcher:
+        people, teams = matcher.catalog_.tables[EntityKind.person], matcher.catalog_.startups_of
+        loner = next(int(i) for i in people.ids.tolist() if i in people and not teams.get(int(i)))
+    response = client.get(f"/v1/persons/{loner}/recommendations", params={"target": "investor"})
+    assert response.status_code == 422
+    assert "no startup's team" in response.text
+    answer = _asked(client, startups[0])
+    assert (answer["partial"], answer["missing_shards"]) == (False, [])

@@ -16,7 +16,7 @@ from matcher.catalog import Catalog
 from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.directions import DIRECTIONS
 from matcher.matcher import Match, Matcher
-from matcher.sharding import ShardedMatcher, ShardMatcher, shard_of, start_shards
+from matcher.sharding import ShardedAnswer, ShardedMatcher, ShardMatcher, shard_of, start_shards
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
@@ -147,3 +147,12 @@ def test_a_shard_holds_only_its_own_vectors_and_lexical_rows(database: str) -> N
     assert all(
         channel.lexical_row(p).nnz == 0 for p in np.flatnonzero(~shard.owned(EntityKind.startup)).tolist()
     )
+
+
+def test_with_every_shard_gone_the_answer_is_empty_and_names_them(local_ray: None, database: str) -> None:
+    handles = start_shards(2, functools.partial(build_shard, database), max_restarts=0)
+    sharded = ShardedMatcher(handles, config=CONFIG, clock=_clock, timeout=2.0)
+    assert sharded.recommend(EntityKind.startup, 1, EntityKind.investor).missing == ()
+    for handle in handles:
+        ray.kill(handle)
+    assert sharded.recommend(EntityKind.startup, 1, EntityKind.investor) == ShardedAnswer([], (0, 1))
