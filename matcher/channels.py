@@ -7,7 +7,6 @@ profile, so an edit or a removal shows in the next recommendation without a rebu
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -30,8 +29,6 @@ LEXICAL_DIR = "lexical"
 LEXICAL_ROWS = "rows.npz"
 # The lexical vectorizer a fresh fit makes.
 LEXICAL_PARAMS: dict[str, Any] = {"min_df": 2, "max_features": 200_000}
-# Postings expanded at once while deriving them from the distinct rows: bounds that step's memory.
-POSTINGS_BLOCK = 1 << 24
 
 
 # The stored indexes name texts by this digest (their hashes files), as the lexical memo does.
@@ -68,8 +65,7 @@ class KindChannels:
         self._positions = len(self._row_of)
         # Rows set since the last compaction, by position: every position not here reads the store.
         self._pending: dict[int, sp.csr_matrix] = {}
-        self._postings: sp.csc_matrix | None = None
-        self._row_counts: np.ndarray = np.zeros(0, np.int64)
+        self._postings: _Postings | None = None
         # Positions inside the postings whose row is pending.
         self._stale: np.ndarray = np.zeros(0, bool)
         self._overlay_stack: tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix] | None = None
@@ -79,11 +75,11 @@ class KindChannels:
         # only a shard's rows: how rare a feature is must not depend on the shard.
         self.rarity: np.ndarray | None = None
 
-    def _retrieval_postings(self) -> sp.csc_matrix:
+    def _retrieval_postings(self) -> _Postings:
         if self._postings is None:
             if self._pending:
                 self._compact()
-            self._postings, self._row_counts = _cut_postings(
+            self._postings = _Postings(
                 self._store, self._row_of[: self._positions], self.retrieval.posting_head
             )
             self._stale = np.zeros(self._positions, bool)
@@ -126,25 +122,25 @@ class KindChannels:
     ) -> Iterator[tuple[np.ndarray, np.ndarray, bool]]:
         """For each of the retrieval's shares in turn, the rows :meth:`lexical_top` would find
         (positions within ``mask``), their weights, and whether every feature was looked up."""
-        self._retrieval_postings()
+        postings = self._retrieval_postings()
         heaviest = np.argsort(-query.data, kind="stable")[: self.retrieval.lexical_query_features]
         columns, weights = query.indices[heaviest], query.data[heaviest]
-        counts = self._row_counts if self.rarity is None else self.rarity
+        counts = postings.row_counts if self.rarity is None else self.rarity
         lengths = counts[columns]
         for share in self.retrieval.lexical_retrieval_shares:
             rare = lengths <= share * len(mask)
-            hits, scores = self._postings_scores(columns[rare], weights[rare], mask)
+            hits, scores = self._postings_scores(postings, columns[rare], weights[rare], mask)
             if self._pending:
                 hits, scores = self._with_overlay(hits, scores, columns[rare], weights[rare], mask)
             yield hits, scores, bool(rare.all())
 
     def _postings_scores(
-        self, columns: np.ndarray, weights: np.ndarray, mask: np.ndarray
+        self, postings: _Postings, columns: np.ndarray, weights: np.ndarray, mask: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """The admitted rows in the postings of ``columns``, and their summed weight."""
         found_rows, found_shares = [np.empty(0, np.int32)], [np.empty(0, np.float32)]
         for column, weight in zip(columns.tolist(), weights.tolist(), strict=True):
-            rows, values = self._posting(column)
+            rows, values = postings.posting(column)
             # take and integer positions: a third of the time of boolean fancy indexing here
             admitted = np.flatnonzero(np.take(mask, rows))
             found_rows.append(rows.take(admitted))
@@ -175,12 +171,6 @@ class KindChannels:
             np.concatenate([hits[fresh], positions[found]]),
             np.concatenate([scores[fresh], sums[found]]),
         )
-
-    def _posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
-        """Rows holding feature ``column`` (at most the heaviest ``posting_head``), and weights."""
-        assert self._postings is not None
-        start, end = self._postings.indptr[column : column + 2]
-        return self._postings.indices[start:end], self._postings.data[start:end]
 
     def lexical_scores(self, query: sp.csr_matrix, positions: np.ndarray) -> np.ndarray:
         """Inner products of ``query`` with the rows at ``positions``.
@@ -234,8 +224,7 @@ class KindChannels:
         the others' vectors leave the index and their lexical rows are blanked."""
         self.index.remove(self.table.ids[~owned].tolist())
         self._compact()
-        self._retrieval_postings()
-        self.rarity = self._row_counts
+        self.rarity = self._retrieval_postings().row_counts
         others = np.ones(self._positions, bool)
         others[: len(owned)] = ~owned[: self._positions]
         self._row_of[others] = self._store.shape[0]
@@ -438,61 +427,58 @@ def _grown(row_of: np.ndarray, length: int) -> np.ndarray:
     return grown
 
 
-def _cut_postings(store: sp.csr_matrix, row_of: np.ndarray, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
-    """Per feature, the positions holding it (ascending) and their weights, cut to the heaviest
-    ``head`` positions; and how many positions held each feature before the cut.
+class _Postings:
+    """Per feature, the positions holding it and their weights, cut to the heaviest ``head``.
 
-    Computed from the distinct rows and expanded a block of features at a time, so no
-    position-aligned copy of the rows is ever made (at 1M clones of 5,000 listings it would be
-    4 GB). Among equal weights at a cut, the lower positions are kept.
+    Held over the distinct rows: a posting lists distinct rows and how many of each row's
+    positions it keeps, and is expanded to positions when read. Positions sharing a row (copies of
+    a listing) then cost one entry, and no position-aligned copy of the postings is ever made.
     """
-    features = store.shape[1]
-    copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
-    by_feature = store.tocsc()
-    by_feature.sort_indices()
-    per_feature = np.diff(by_feature.indptr)
-    entry_feature = np.repeat(np.arange(features, dtype=np.int64), per_feature)
-    entry_copies = copies[by_feature.indices]
-    row_counts = np.bincount(entry_feature, weights=entry_copies, minlength=features).astype(np.int64)
-    # Within each feature, the heaviest entries first (ties: the lower row), each taking its
-    # positions until ``head`` are taken.
-    order = np.lexsort((by_feature.indices, -by_feature.data, entry_feature))
-    ordered_copies = entry_copies[order]
-    taken_before = np.cumsum(ordered_copies) - ordered_copies
-    taken_before -= np.repeat(
-        taken_before[by_feature.indptr[:-1][per_feature > 0]], per_feature[per_feature > 0]
-    )
-    kept = np.empty_like(entry_copies)
-    kept[order] = np.clip(head - taken_before, 0, ordered_copies)
-    kept_per_feature = np.minimum(row_counts, head)
-    indptr = np.concatenate([[0], np.cumsum(kept_per_feature)]).astype(np.int64)
-    indices = np.empty(int(indptr[-1]), np.int32)
-    data = np.empty(int(indptr[-1]), np.float32)
-    # Positions grouped by their row, ascending within it: a row's first ``kept`` positions.
-    by_row = np.argsort(row_of, kind="stable").astype(np.int32)
-    first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
-    for low, high in _feature_blocks(indptr, POSTINGS_BLOCK):
-        entries = slice(int(by_feature.indptr[low]), int(by_feature.indptr[high]))
-        counts = kept[entries]
-        offsets = np.cumsum(counts) - counts
-        within = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(offsets, counts)
-        positions = by_row[np.repeat(first_of_row[by_feature.indices[entries]], counts) + within]
-        weights = np.repeat(by_feature.data[entries], counts)
-        feature_of = np.repeat(entry_feature[entries], counts)
-        ascending = np.lexsort((positions, feature_of))
-        block = slice(int(indptr[low]), int(indptr[high]))
-        indices[block] = positions[ascending]
-        data[block] = weights[ascending]
-    postings = sp.csc_matrix((data, indices, indptr), shape=(len(row_of), features))
-    return postings, row_counts
 
+    def __init__(self, store: sp.csr_matrix, row_of: np.ndarray, head: int) -> None:
+        features = store.shape[1]
+        copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
+        by_feature = store.tocsc()
+        by_feature.sort_indices()
+        per_feature = np.diff(by_feature.indptr)
+        entry_feature = np.repeat(np.arange(features, dtype=np.int64), per_feature)
+        entry_copies = copies[by_feature.indices]
+        # How many positions held each feature before the cut.
+        self.row_counts = np.bincount(entry_feature, weights=entry_copies, minlength=features).astype(
+            np.int64
+        )
+        # Within a feature, the heaviest rows first (ties: the lower row), each taking its
+        # positions until ``head`` are taken.
+        order = np.lexsort((by_feature.indices, -by_feature.data, entry_feature))
+        ordered_copies = entry_copies[order]
+        taken_before = np.cumsum(ordered_copies) - ordered_copies
+        held = per_feature > 0
+        taken_before -= np.repeat(taken_before[by_feature.indptr[:-1][held]], per_feature[held])
+        kept = np.clip(head - taken_before, 0, ordered_copies)
+        entries = kept > 0
+        self.indptr = np.concatenate(
+            [[0], np.cumsum(np.bincount(entry_feature[order][entries], minlength=features))]
+        )
+        self.rows = by_feature.indices[order][entries].astype(np.int32)
+        self.data = by_feature.data[order][entries].astype(np.float32)
+        # A row's positions, ascending, start at first_of_row in by_row; a posting takes the first ``kept``.
+        self.single = bool((copies <= 1).all())
+        self.kept = None if self.single else kept[entries].astype(np.int32)
+        self.by_row = np.argsort(row_of, kind="stable").astype(np.int32)
+        self.first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
 
-def _feature_blocks(indptr: np.ndarray, budget: int) -> list[tuple[int, int]]:
-    """Consecutive feature ranges each holding about ``budget`` postings (at least one feature)."""
-    total = int(indptr[-1])
-    inner = np.searchsorted(indptr, np.arange(budget, total, budget)).tolist()
-    bounds = sorted({0, *inner, len(indptr) - 1})
-    return [(low, high) for low, high in itertools.pairwise(bounds) if high > low]
+    def posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        """The positions holding feature ``column`` (at most the heaviest ``head``), and their weights."""
+        start, end = self.indptr[column : column + 2]
+        rows, values = self.rows[start:end], self.data[start:end]
+        if self.kept is None:
+            return self.by_row.take(self.first_of_row.take(rows)), values
+        kept = self.kept[start:end]
+        offsets = np.cumsum(kept) - kept
+        within = np.arange(int(kept.sum())) - np.repeat(offsets, kept)
+        return self.by_row.take(np.repeat(self.first_of_row.take(rows), kept) + within), np.repeat(
+            values, kept
+        )
 
 
 def _lexical_rows(

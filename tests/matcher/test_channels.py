@@ -135,13 +135,13 @@ def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     stackings: list[int] = []
-    original = channels_module._cut_postings
+    original = channels_module._Postings
 
-    def counted(store: sp.csr_matrix, row_of: np.ndarray, head: int) -> tuple[sp.csc_matrix, np.ndarray]:
+    def counted(store: sp.csr_matrix, row_of: np.ndarray, head: int) -> channels_module._Postings:
         stackings.append(len(row_of))
         return original(store, row_of, head)
 
-    monkeypatch.setattr(channels_module, "_cut_postings", counted)
+    monkeypatch.setattr(channels_module, "_Postings", counted)
     channel, matrix = _channel(1000, 300, seed=8)
     query = _query(300, RetrievalConfig().lexical_query_features, seed=9)
     changed = _changed(channel, matrix, 10, lambda rows: channel.lexical_top(query, np.ones(rows, bool), 10))
@@ -385,18 +385,16 @@ def test_shared_rows_score_and_retrieve_as_their_positions_written_out(head: int
 def test_postings_keep_each_features_heaviest_positions_the_lower_among_equals() -> None:
     store, row_of = _cloned(25, 400, 60, seed=14)
     expanded = store[row_of].tocsc()
-    postings, row_counts = channels_module._cut_postings(store, row_of, 7)
-    np.testing.assert_array_equal(row_counts, np.diff(expanded.indptr))
+    postings = channels_module._Postings(store, row_of, 7)
+    np.testing.assert_array_equal(postings.row_counts, np.diff(expanded.indptr))
     for feature in range(60):
         start, end = expanded.indptr[feature : feature + 2]
         rows, weights = expanded.indices[start:end], expanded.data[start:end]
         heaviest = np.sort(rows[np.lexsort((rows, -weights))[:7]])
-        got = postings.indices[postings.indptr[feature] : postings.indptr[feature + 1]]
-        assert got.tolist() == heaviest.tolist()
-        np.testing.assert_array_equal(
-            postings.data[postings.indptr[feature] : postings.indptr[feature + 1]],
-            expanded[heaviest, feature].toarray().ravel(),
-        )
+        positions, values = postings.posting(feature)
+        ascending = np.argsort(positions)
+        assert positions[ascending].tolist() == heaviest.tolist()
+        np.testing.assert_array_equal(values[ascending], expanded[heaviest, feature].toarray().ravel())
 
 
 def test_a_compaction_keeps_only_the_rows_some_position_reads() -> None:
