@@ -11,7 +11,7 @@ from api.docs import install_docs
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.limits import install_limits
 from api.matcher_service import MatcherService
-from api.routes import accounts, health, policies, recommendations, rounds, vocabularies
+from api.routes import accounts, batch_runs, health, policies, recommendations, rounds, vocabularies
 from api.routes.kinds import all_kind_routers
 from api.security import AUTH_RESPONSES, PrincipalCache, document_policies, redact_access_log
 from api.web.deps import WebUsers
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(recommendations.router, responses=secured)
     app.include_router(accounts.router, responses=secured)
     app.include_router(rounds.router, responses=secured)
+    app.include_router(batch_runs.router, responses=secured)
     app.include_router(policies.router, responses=secured)
     app.include_router(vocabularies.router, responses=secured)
     for router in all_kind_routers():
