@@ -724,6 +724,8 @@ def _verified_manifest(folder: Path) -> dict[str, Any]:
     if manifest.get("schema_version") != SCHEMA_VERSION:
         found = manifest.get("schema_version")
         raise IndexFileMismatchError(f"{folder}: schema version {found}, this code reads {SCHEMA_VERSION}")
+    if not isinstance(manifest.get("dim"), int) or not isinstance(manifest.get("params"), dict):
+        raise IndexFileMismatchError(f"{folder / _MANIFEST}: no dimension or build parameters")
     files = manifest.get("files")
     if not isinstance(files, dict) or not {_GRAPH_FILE, _IDS_FILE} <= files.keys():
         raise IndexFileMismatchError(f"{folder / _MANIFEST}: lists no graph or ids file")

@@ -145,6 +145,9 @@ def test_another_schema_version_or_a_missing_file_is_refused(tmp_path: Path) -> 
     )
     with pytest.raises(IndexFileMismatchError, match="schema version"):
         VectorIndex.load(folder)
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "dim": None}))
+    with pytest.raises(IndexFileMismatchError, match="no dimension"):
+        VectorIndex.load(folder)
     (folder / "manifest.json").write_text(json.dumps(manifest))
     (folder / "ids.npy").unlink()
     with pytest.raises(IndexFileMismatchError, match=r"ids\.npy: missing"):
