@@ -31,6 +31,10 @@ LEXICAL_ROWS = "rows.npz"
 LEXICAL_PARAMS: dict[str, Any] = {"min_df": 2, "max_features": 200_000}
 
 
+# Postings are written out as positions while that takes at most this many times the entries
+# over distinct rows (little sharing), and read as slices; beyond it, expanded when read.
+WRITTEN_OUT_POSTINGS = 2
+
 # The stored indexes name texts by this digest (their hashes files), as the lexical memo does.
 _text_hash = text_key
 
@@ -430,9 +434,9 @@ def _grown(row_of: np.ndarray, length: int) -> np.ndarray:
 class _Postings:
     """Per feature, the positions holding it and their weights, cut to the heaviest ``head``.
 
-    Held over the distinct rows: a posting lists distinct rows and how many of each row's
-    positions it keeps, and is expanded to positions when read. Positions sharing a row (copies of
-    a listing) then cost one entry, and no position-aligned copy of the postings is ever made.
+    Held over the distinct rows when many positions share them (copies of a listing): a posting
+    then lists distinct rows and how many of each row's positions it keeps, expanded to positions
+    when read, and no position-aligned copy of the postings is ever made.
     """
 
     def __init__(self, store: sp.csr_matrix, row_of: np.ndarray, head: int) -> None:
@@ -456,29 +460,36 @@ class _Postings:
         taken_before -= np.repeat(taken_before[by_feature.indptr[:-1][held]], per_feature[held])
         kept = np.clip(head - taken_before, 0, ordered_copies)
         entries = kept > 0
-        self.indptr = np.concatenate(
-            [[0], np.cumsum(np.bincount(entry_feature[order][entries], minlength=features))]
-        )
-        self.rows = by_feature.indices[order][entries].astype(np.int32)
+        rows = by_feature.indices[order][entries].astype(np.int32)
         self.data = by_feature.data[order][entries].astype(np.float32)
+        counts, features_of = kept[entries], entry_feature[order][entries]
         # A row's positions, ascending, start at first_of_row in by_row; a posting takes the first ``kept``.
-        self.single = bool((copies <= 1).all())
-        self.kept = None if self.single else kept[entries].astype(np.int32)
-        self.by_row = np.argsort(row_of, kind="stable").astype(np.int32)
-        self.first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
+        self.by_row: np.ndarray = np.argsort(row_of, kind="stable").astype(np.int32)
+        self.first_of_row: np.ndarray = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
+        self.kept: np.ndarray | None = counts.astype(np.int32)
+        self.rows = rows
+        if counts.sum() <= WRITTEN_OUT_POSTINGS * len(counts):
+            # Little sharing: the positions are written out once, and read as slices.
+            self.rows, self.data = self._positions(rows, counts), np.repeat(self.data, counts)
+            features_of, self.kept = np.repeat(features_of, counts), None
+            self.by_row = self.first_of_row = np.zeros(0, np.int64)
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(features_of, minlength=features))])
+
+    def _positions(self, rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
+        """The first ``kept`` positions of each of ``rows``, row after row."""
+        offsets = np.cumsum(kept) - kept
+        within = np.arange(int(kept.sum())) - np.repeat(offsets, kept)
+        positions: np.ndarray = self.by_row.take(np.repeat(self.first_of_row.take(rows), kept) + within)
+        return positions
 
     def posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
         """The positions holding feature ``column`` (at most the heaviest ``head``), and their weights."""
         start, end = self.indptr[column : column + 2]
         rows, values = self.rows[start:end], self.data[start:end]
         if self.kept is None:
-            return self.by_row.take(self.first_of_row.take(rows)), values
+            return rows, values
         kept = self.kept[start:end]
-        offsets = np.cumsum(kept) - kept
-        within = np.arange(int(kept.sum())) - np.repeat(offsets, kept)
-        return self.by_row.take(np.repeat(self.first_of_row.take(rows), kept) + within), np.repeat(
-            values, kept
-        )
+        return self._positions(rows, kept), np.repeat(values, kept)
 
 
 def _lexical_rows(

@@ -382,8 +382,9 @@ def test_shared_rows_score_and_retrieve_as_their_positions_written_out(head: int
         )
 
 
-def test_postings_keep_each_features_heaviest_positions_the_lower_among_equals() -> None:
-    store, row_of = _cloned(25, 400, 60, seed=14)
+@pytest.mark.parametrize("distinct", [25, 1000])  # read expanded from shared rows, or written out
+def test_postings_keep_each_features_heaviest_positions_the_lower_among_equals(distinct: int) -> None:
+    store, row_of = _cloned(distinct, 400, 60, seed=14)
     expanded = store[row_of].tocsc()
     postings = channels_module._Postings(store, row_of, 7)
     np.testing.assert_array_equal(postings.row_counts, np.diff(expanded.indptr))
