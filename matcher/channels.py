@@ -204,6 +204,14 @@ class KindChannels:
             return pending
         return _cut_row(self._store, int(self._row_of[position]))
 
+    def lexical_entries(self, position: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row ``position``'s features and their weights, read in place: no matrix is made."""
+        pending = self._pending.get(position)
+        if pending is not None:
+            return pending.indices, pending.data
+        start, end = self._store.indptr[self._row_of[position] : self._row_of[position] + 2]
+        return self._store.indices[start:end], self._store.data[start:end]
+
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
         # Blank unless ``position`` is past the end; the skipped positions (inactive new profiles) stay blank.
         for appended in range(self._positions, position):
@@ -374,11 +382,14 @@ class Channels:
         """Telling words both texts contain that weigh at least ``min_weight`` in their lexical
         similarity (``ExplainConfig.min_keyword_weight``), the heaviest first."""
         words = self._words
-        candidate = self.kinds[kind].lexical_row(position)
-        products = query.multiply(candidate).tocsr()
-        telling = np.fromiter((is_telling(words[i]) for i in products.indices.tolist()), bool, products.nnz)
-        kept = telling & (products.data >= min_weight)
-        features, weights = products.indices[kept], products.data[kept]
+        features, weights = self.kinds[kind].lexical_entries(position)
+        shared, in_query, in_candidate = np.intersect1d(
+            query.indices, features, assume_unique=True, return_indices=True
+        )
+        products = query.data[in_query] * weights[in_candidate]
+        telling = np.fromiter((is_telling(words[i]) for i in shared.tolist()), bool, len(shared))
+        kept = telling & (products >= min_weight)
+        features, weights = shared[kept], products[kept]
         ranked = sorted(
             zip(weights.tolist(), features.tolist(), strict=True), key=lambda w: (-w[0], words[w[1]])
         )
