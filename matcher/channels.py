@@ -242,6 +242,7 @@ class KindChannels:
         self._row_of[others] = self._store.shape[0]
         self._store = sp.vstack([self._store, _blank_row((1, self._store.shape[1]))], format="csr")
         self._compact()
+        self._retrieval_postings()  # now: a shard's first query must not wait for it
 
     def _compact(self) -> None:
         """Move the pending rows into the store, keep only the rows some position reads, and

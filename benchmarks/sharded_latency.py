@@ -1,0 +1,162 @@
+"""Recommendation latency with the candidates split over Ray shard actors, against one matcher.
+
+    flock /tmp/bigmem.lock nice -n 10 .venv/bin/python -m benchmarks.sharded_latency \\
+        [--scale 200000] [--shards 2] [--queries 200]
+
+The demo ecosystem scaled to ``--scale`` startups (as ``benchmarks.recommend_latency`` builds
+it) is served in the same run by one in-process :class:`matcher.matcher.Matcher` (the
+baseline) and by ``--shards`` :class:`matcher.sharding.ShardMatcher` actors on a local Ray
+instance behind a :class:`matcher.sharding.ShardedMatcher`. The same queries go to both, one
+direction at a time, alternating. Shown per direction: wall p50 / p99 of each, the ratio of the
+p99s, and the coordinator's own CPU per query (fan-out, serialisation and merging, in the API
+process: this thread's CPU time, the shards' work excluded), with how many top-10 lists are
+identical (the HNSW index of a shard is approximate in its own way, so at this scale they may
+differ a little).
+
+Target (#19): with 2 shards on this 2-core machine, p99 <= 1.5x unsharded at 1M.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from benchmarks.recommend_latency import (
+    CLONE_NOISE,
+    DIRECTIONS,
+    WARM_UP_QUERIES,
+    JitteredEncoder,
+    query_ids,
+    scale_startups,
+)
+from embeddings.chinese import chinese_encoder
+from matcher.catalog import Catalog
+from matcher.config import MatcherConfig
+from matcher.matcher import Match, Matcher
+from matcher.sharding import ShardedAnswer, ShardedMatcher, ShardMatcher, start_shards
+from models.db import create_db_engine, migrate, session_factory
+from models.demo import generate_ecosystem, load_ecosystem
+from models.enums import EntityKind
+
+P99_RATIO_TARGET = 1.5
+
+
+def demo_database(folder: Path) -> str:
+    url = f"sqlite:///{folder / 'demo.db'}"
+    engine = create_db_engine(url)
+    migrate(engine)
+    load_ecosystem(session_factory(engine), generate_ecosystem(42), secret="benchmark")
+    engine.dispose()
+    return url
+
+
+def scaled_catalog(url: str, scale: int) -> Catalog:
+    """The same catalogue in every process: the demo read back, its startups cloned (seeded)."""
+    engine = create_db_engine(url)
+    with session_factory(engine)() as session:
+        catalog = Catalog.from_database(session)
+    engine.dispose()
+    scale_startups(catalog, scale)
+    return catalog
+
+
+def encoder() -> JitteredEncoder:
+    # Seeded noise drawn in build order: every process's build gives every row the same vector.
+    return JitteredEncoder(chinese_encoder(), noise=CLONE_NOISE)
+
+
+def build_shard(url: str, scale: int, shard: int, shards: int) -> ShardMatcher:
+    return ShardMatcher(shard=shard, shards=shards, encoder=encoder(), config=MatcherConfig()).fit(
+        scaled_catalog(url, scale)
+    )
+
+
+def timed(recommend: Callable[[int], list[Match]], row_id: int) -> tuple[float, float, list[int]]:
+    """Wall and this thread's CPU milliseconds of one query, and the ids it shows."""
+    started, started_cpu = time.perf_counter(), time.thread_time()
+    shown = [m.id for m in recommend(row_id)]
+    return (time.perf_counter() - started) * 1000, (time.thread_time() - started_cpu) * 1000, shown
+
+
+def run(scale: int, shards: int, queries: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        url = demo_database(Path(folder))
+        started = time.perf_counter()
+        matcher = Matcher(encoder=encoder(), config=MatcherConfig()).fit(scaled_catalog(url, scale))
+        built = time.perf_counter() - started
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        started = time.perf_counter()
+        # A generous timeout: the warm-up's first queries wait for the shards' lazily built parts
+        # instead of counting them missing.
+        handles = start_shards(shards, functools.partial(build_shard, url, scale))
+        sharded = ShardedMatcher(handles, timeout=600.0)
+        started_shards = time.perf_counter() - started
+        print(
+            f"\n== {scale:,} startups: one matcher built in {built:.0f} s; "
+            f"{shards} shards built in {started_shards:.0f} s (in parallel)"
+        )
+        for asker_kind, target in DIRECTIONS:  # fill the lazily built caches on both sides
+            for row_id in query_ids(matcher, asker_kind, WARM_UP_QUERIES):
+                matcher.recommend(asker_kind, row_id, target)
+                sharded.recommend(asker_kind, row_id, target)
+        header = f"{'direction':<20} {'one p50':>8} {'p99':>6} {'sharded p50':>11} {'p99':>6} {'ratio':>6}"
+        print(f"{header} {'merge cpu p50':>13} {'p99':>6} {'same top-10':>11}")
+        ratios = []
+        for asker_kind, target in DIRECTIONS:
+            ratios.append(
+                _direction(matcher, sharded, asker_kind, target, query_ids(matcher, asker_kind, queries))
+            )
+        ray.shutdown()
+    worst = max(ratios)
+    verdict = "PASS" if worst <= P99_RATIO_TARGET else "MISS"
+    print(
+        f"{verdict} {scale:,}: {shards} shards' p99 at most {worst:.2f}x one matcher's (target <= 1.5x at 1M)"
+    )
+
+
+def _direction(
+    matcher: Matcher, sharded: ShardedMatcher, asker_kind: EntityKind, target: EntityKind, ids: Sequence[int]
+) -> float:
+    one_wall, sharded_wall, merge_cpu, same = [], [], [], 0
+    for row_id in ids:  # alternating, so both see the same load on the shared machine
+        wall, _, expected = timed(lambda i: matcher.recommend(asker_kind, i, target), row_id)
+        one_wall.append(wall)
+        wall, cpu, shown = timed(lambda i: _complete(sharded.recommend(asker_kind, i, target)), row_id)
+        sharded_wall.append(wall)
+        merge_cpu.append(cpu)
+        same += shown == expected
+    one50, one99 = np.percentile(one_wall, [50, 99])
+    sharded50, sharded99 = np.percentile(sharded_wall, [50, 99])
+    cpu50, cpu99 = np.percentile(merge_cpu, [50, 99])
+    name = f"{asker_kind.value}→{target.value}"
+    figures = f"{one50:8.2f} {one99:6.2f} {sharded50:11.2f} {sharded99:6.2f} {sharded99 / one99:6.2f}"
+    print(f"{name:<20} {figures} {cpu50:13.2f} {cpu99:6.2f} {same:>7}/{len(ids)}")
+    return float(sharded99 / one99)
+
+
+def _complete(answer: ShardedAnswer) -> list[Match]:
+    if answer.partial:
+        raise RuntimeError(f"shards {answer.missing} did not answer: the figures would not compare")
+    return answer.matches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=int, default=200_000)
+    parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--queries", type=int, default=200, help="per direction")
+    args = parser.parse_args()
+    run(args.scale, args.shards, args.queries)
+
+
+if __name__ == "__main__":
+    main()
