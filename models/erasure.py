@@ -3,7 +3,7 @@
 Gone with the person: their contact data, team memberships and account (foreign keys
 cascade), every interaction they or their mentor profile took part in, their mentor profile
 (it describes them, not an organisation), every account's link to those profiles, and every
-batch recommendation naming them.
+batch recommendation naming them, and the counts of how often they were shown.
 Organisations they ran (investors, spaces, practice bases) stay, with the reference to
 them cleared; startups stay, without them on the team.
 """
@@ -19,6 +19,7 @@ from models.accounts import Profile, profiles_run_by
 from models.batch_runs import forget_profile
 from models.changes import mark_updated
 from models.enums import EntityKind
+from models.exposure import forget_shown
 from models.kinds import KIND_OF_ENTITY
 from models.repository import Repository
 
@@ -41,6 +42,7 @@ def erase_person(repository: Repository, person_id: int) -> Erasure:
     for kind, row_id in erasure.erased:
         repository.delete(KIND_OF_ENTITY[kind], row_id)
         forget_profile(repository.session, kind, row_id)
+        forget_shown(repository.session, kind, row_id)
     mark_updated(repository.session, erasure.referring)
     return erasure
 

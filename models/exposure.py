@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from sqlalchemy import Date, Integer, UniqueConstraint, func, select
+from sqlalchemy import Date, Integer, UniqueConstraint, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -59,3 +59,12 @@ def shown_between(session: Session, kind: EntityKind, start: dt.date, end: dt.da
         .group_by(RecommendationShown.profile_id)
     )
     return {int(profile_id): int(total) for profile_id, total in rows}
+
+
+def forget_shown(session: Session, kind: EntityKind, profile_id: int) -> None:
+    """Delete the profile's counts (an erasure): how often a person was shown is about them."""
+    session.execute(
+        delete(RecommendationShown).where(
+            RecommendationShown.kind == kind, RecommendationShown.profile_id == profile_id
+        )
+    )

@@ -3,6 +3,7 @@ the database, the vector indexes, the embedding cache, the graph or the files on
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from dataclasses import dataclass, replace
@@ -18,6 +19,7 @@ from embeddings.cache import CACHE_FILE_NAME, text_key
 from embeddings.index import VectorIndex
 from matcher.text import profile_text
 from models.enums import AccountRole, EntityKind
+from models.exposure import RecommendationShown, add_shown
 from models.identity import hash_id_number, mask_id_number
 from models.settings import Settings
 from models.tables import AccountProfile, Base
@@ -73,6 +75,8 @@ def _leave_traces(world: World) -> Traces:
         assert client.post("/v1/interactions", json=event).status_code == 201
     client.app.state.matcher_service.build()  # type: ignore[attr-defined]  # as at a restart: indexes saved to disk
     traces = Traces(person_id, ids["M-1"], [])
+    with client.app.state.session_factory.begin() as session:  # type: ignore[attr-defined]
+        add_shown(session, {(dt.date(2026, 12, 1), kind, row_id): 3 for kind, row_id in traces.nodes})
     with client.app.state.matcher_service.reading() as matcher:  # type: ignore[attr-defined]
         tables = matcher.catalog_.tables
         return replace(traces, texts=[profile_text(kind, tables[kind].record(i)) for kind, i in traces.nodes])
@@ -116,6 +120,13 @@ def _stored_vector_traces(index: VectorIndex, folder: Path, vector: np.ndarray) 
     )
 
 
+def _shown(client: TestClient, nodes: list[tuple[EntityKind, int]]) -> list[tuple[EntityKind, int]]:
+    """Which of ``nodes`` have counts of being shown as a recommendation."""
+    with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        rows = session.execute(select(RecommendationShown.kind, RecommendationShown.profile_id)).all()
+    return [node for node in nodes if node in {(kind, profile_id) for kind, profile_id in rows}]
+
+
 def _present_everywhere(client: TestClient, traces: Traces) -> None:
     """The checks below could fail: before the erasure, every trace is there."""
     settings = _settings(client)
@@ -124,6 +135,7 @@ def _present_everywhere(client: TestClient, traces: Traces) -> None:
     with client.app.state.matcher_service.reading() as matcher:  # type: ignore[attr-defined]
         assert all(node in matcher.catalog_.history.graph for node in traces.nodes)
     assert PERSON["phone"] in _database_text(client)
+    assert _shown(client, traces.nodes) == traces.nodes
 
 
 def test_deleting_a_person_erases_every_trace(client: TestClient) -> None:
@@ -143,6 +155,7 @@ def test_deleting_a_person_erases_every_trace(client: TestClient) -> None:
     with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
         links = session.scalars(select(AccountProfile.profile_kind)).all()
     assert EntityKind.person not in links
+    assert _shown(client, traces.nodes) == []
     interactions = client.get("/v1/interactions", params={"limit": 200}).json()["items"]
     ends = {(i[f"{end}_kind"], i[f"{end}_id"]) for i in interactions for end in ("actor", "target")}
     assert ends.isdisjoint({(kind.value, row_id) for kind, row_id in traces.nodes})
