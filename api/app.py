@@ -21,7 +21,7 @@ from api.web.portal import install_portal
 from embeddings.index import one_thread_per_search
 from matcher.policies import prepare_columns as prepare_policy_columns
 from models.db import open_database
-from models.policies import PolicyRegistry
+from models.policies import open_policies
 from models.settings import Settings
 
 
@@ -33,12 +33,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine, app.state.session_factory = open_database(settings)
         app.state.settings = settings
         app.state.matcher_service = MatcherService(settings, app.state.session_factory)
-        app.state.policies = PolicyRegistry(settings.policy_dir)
         app.state.principals = PrincipalCache(app.state.session_factory, secret=settings.secret_key)
         app.state.matcher_service.on_changes(app.state.principals.changed)
         app.state.web_users = WebUsers()
         app.state.matcher_service.on_changes(app.state.web_users.changed)
         app.state.matcher_service.build()
+        # After the build, which fixed the feed position: no policy edit falls between the two.
+        app.state.policies = open_policies(app.state.session_factory, settings)
+        app.state.matcher_service.on_changes(app.state.policies.changed)
         one_thread_per_search()  # after the build, whose index construction uses every core
         with app.state.matcher_service.reading() as matcher:
             prepare_policy_columns(app.state.policies.current().policies.values(), matcher.catalog_)

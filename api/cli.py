@@ -140,10 +140,10 @@ def _import_watch(settings: Settings, factory: sessionmaker[Session], entity: st
     from api.web.eligibility import ImportWatch, fixed_catalog
     from matcher.catalog import Catalog
     from models.enums import EntityKind
-    from models.policies import PolicyRegistry
+    from models.policies import open_policies
 
     kind = EntityKind(entity)
-    policies = PolicyRegistry(settings.policy_dir).current()
+    policies = open_policies(factory, settings).current()
     if not any(policy.audience is kind for policy in policies.policies.values()):
         return None
     with factory() as session:

@@ -23,12 +23,12 @@ KindOption = Annotated[
 def _context() -> tuple[Any, Any]:
     """The policy set in force and a session factory on a migrated database."""
     from models.db import open_database
-    from models.policies import PolicyRegistry
+    from models.policies import open_policies
     from models.settings import Settings
 
     settings = Settings()
     database = open_database(settings)
-    registry = PolicyRegistry(settings.policy_dir)
+    registry = open_policies(database.sessions, settings)
     if registry.last_error is not None:
         typer.echo(f"warning: {registry.last_error} (serving the shipped set)", err=True)
     return registry.current(), database.sessions
@@ -184,11 +184,17 @@ def import_policy(
     path: Annotated[Path, typer.Argument(help="A policy file (.toml).", exists=True, dir_okay=False)],
 ) -> None:
     """Validate a policy file and add it to (or replace it in) the set in force."""
-    from models.policies import PolicyLoadError, write_policy
+    from models.db import open_database
+    from models.policies import SUBMITTED, PolicyLoadError, write_policy
     from models.settings import Settings
 
+    database = open_database(Settings())
     try:
-        policy = write_policy(Settings().policy_dir, path.read_text(encoding="utf-8"))
+        policy = write_policy(
+            database.sessions, path.read_text(encoding="utf-8"), author=f"matcher policy import {path.name}"
+        )
     except PolicyLoadError as error:
-        raise _fail(str(error).replace("(submitted)", str(path), 1)) from None
-    typer.echo(f"{policy.id} v{policy.version}: stored in {Settings().policy_dir}")
+        raise _fail(str(error).replace(SUBMITTED, str(path), 1)) from None
+    finally:
+        database.engine.dispose()
+    typer.echo(f"{policy.id} v{policy.version}: stored in the database, for every host")

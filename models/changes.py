@@ -2,8 +2,8 @@
 
 Each service process holds its own matcher in memory. A write is made by one process (an API
 worker, or the CLI), so the others learn of it from this table: a flush that touches a
-profile, a team, an interaction or an account adds a row here in the same transaction, so the
-feed holds exactly the committed writes. Readers remember the last id they applied and ask
+profile, a team, an interaction, an account or a policy document adds a row here in the same
+transaction, so the feed holds exactly the committed writes. Readers remember the last id they applied and ask
 for the rows after it.
 
 Ids are handed out in commit order: SQLite has one writer at a time, and on PostgreSQL a
@@ -32,6 +32,7 @@ from models.tables import (
     ApiKey,
     Base,
     Interaction,
+    PolicyDocument,
     StartupMember,
     UtcDateTime,
 )
@@ -55,6 +56,7 @@ class Topic(StrEnum):
 
     interactions = "interactions"
     accounts = "accounts"
+    policies = "policies"  # staff's policy documents: the row is the document's id
     everything = "*"
 
 
@@ -92,6 +94,8 @@ def _topic_of(instance: object) -> tuple[str, int] | None:
         return "startups", instance.startup_id
     if isinstance(instance, Interaction):
         return Topic.interactions, instance.id
+    if isinstance(instance, PolicyDocument):
+        return Topic.policies, instance.id
     if isinstance(instance, Account | ApiKey | AccountProfile | Login):
         return Topic.accounts, instance.id if isinstance(instance, Account) else instance.account_id
     return None

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import math
-import os
 import re
+import threading
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,11 +35,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from sqlalchemy import select
+from sqlalchemy import text as text_clause
+from sqlalchemy.orm import Session, sessionmaker
 
+from models.changes import FeedEntry, Topic
+from models.clock import beijing_now
 from models.enums import EntityKind
-from models.files import write_atomically
 from models.policy_fields import PROFILE_FIELDS, FieldType, ProfileField
+from models.settings import Settings
+from models.tables import PolicyDocument
 from models.taxonomy import ANYWHERE
+
+logger = logging.getLogger(__name__)
 
 POLICY_ID = r"^[A-Za-z0-9][\w\-]{0,63}$"
 # Who a policy may be for; a company (企业) is a startup profile here.
@@ -49,6 +58,10 @@ AUDIENCES: Mapping[str, EntityKind] = {
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MEMBERSHIPS = ("in", "not_in")
 MAX_CRITERIA = 50
+SUBMITTED = "(submitted)"  # the file named in a refusal of staff's import or edit
+# Any fixed number (the change feed's and the migration's are others): the key of the
+# PostgreSQL advisory lock that serialises writes of policy documents.
+_PG_POLICY_LOCK = 7_302_116
 
 
 class PolicyLoadError(ValueError):
@@ -527,13 +540,6 @@ def shipped_policy_files() -> list[tuple[str, str]]:
     )
 
 
-def local_policy_files(folder: Path) -> list[tuple[str, str]]:
-    """(path, text) of the policies programme staff added or edited in ``folder``."""
-    if not folder.is_dir():
-        return []
-    return [(str(path), path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.toml"))]
-
-
 def load_policies(files: Iterable[tuple[str, str]], *, generation: int = 0) -> PolicySet:
     """Parse every file; a later file with the same id replaces an earlier one (staff's edit of a
     shipped policy). The first bad file refuses the whole set."""
@@ -544,65 +550,131 @@ def load_policies(files: Iterable[tuple[str, str]], *, generation: int = 0) -> P
     return PolicySet(policies, generation)
 
 
-def write_policy(folder: Path, text: str, *, expected_id: str | None = None) -> Policy:
-    """Validate ``text`` and store it as ``folder/<id>.toml`` atomically (staff's import or edit)."""
-    policy = parse_policy(text, source="(submitted)")
+def write_policy(
+    sessions: sessionmaker[Session], text: str, *, author: str, expected_id: str | None = None
+) -> Policy:
+    """Validate ``text`` and store it as the policy's document (staff's import or edit), in one
+    transaction with its change-feed entry, so every process on the database reloads it."""
+    policy = parse_policy(text, source=SUBMITTED)
     if expected_id is not None and policy.id != expected_id:
         raise PolicyLoadError(
-            "(submitted)", _line_of(text, "id"), "id", f"the file's id '{policy.id}' is not '{expected_id}'"
+            SUBMITTED, _line_of(text, "id"), "id", f"the file's id '{policy.id}' is not '{expected_id}'"
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{policy.id}.toml"
-    write_atomically(target, text)
-    return parse_policy(text, source=str(target))
+    with sessions() as session:
+        _lock_policy_writes(session)
+        _store(session, policy, author)
+        session.commit()
+    return parse_policy(text, source=document_source(policy.id))
+
+
+def document_source(policy_id: str) -> str:
+    """Where a stored document is said to come from, in a refusal naming it."""
+    return f"(database) {policy_id}.toml"
+
+
+def _store(session: Session, policy: Policy, author: str) -> None:
+    document = session.scalar(select(PolicyDocument).where(PolicyDocument.policy_id == policy.id))
+    if document is None:
+        document = PolicyDocument(policy_id=policy.id)
+        session.add(document)
+    document.version, document.text = policy.version, policy.text
+    document.updated_at, document.updated_by = beijing_now(), author[:200]
+
+
+def _lock_policy_writes(session: Session) -> None:
+    """Take the database's write lock before the first read, so two edits of one new policy id
+    never both find it absent."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        connection.execute(text_clause("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_POLICY_LOCK})
+
+
+def import_policy_folder(sessions: sessionmaker[Session], folder: Path) -> list[PolicyLoadError]:
+    """Move the policies an older release kept in ``folder`` (a data dir's ``policies``) into the
+    database, once: a file goes in unless the database holds that policy at the same or a newer
+    version, and is then renamed ``*.toml.imported``. A refused file stays, and is returned."""
+    if not folder.is_dir():
+        return []
+    refused: list[PolicyLoadError] = []
+    imported: list[Path] = []
+    with sessions() as session:
+        _lock_policy_writes(session)  # the workers of one host start together
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                policy = parse_policy(path.read_text(encoding="utf-8"), source=str(path))
+            except PolicyLoadError as error:
+                refused.append(error)
+                continue
+            except FileNotFoundError:  # another worker imported it meanwhile
+                continue
+            stored = session.scalar(
+                select(PolicyDocument.version).where(PolicyDocument.policy_id == policy.id)
+            )
+            if stored is None or stored < policy.version:
+                _store(session, policy, f"imported from {path}")
+            imported.append(path)
+        session.commit()
+    for path in imported:
+        with contextlib.suppress(FileNotFoundError):
+            path.rename(path.with_name(f"{path.name}.imported"))
+    return refused
+
+
+def stored_policy_files(session: Session) -> list[tuple[str, str]]:
+    """(source, text) of every policy document staff stored."""
+    columns = (PolicyDocument.policy_id, PolicyDocument.text)
+    rows = session.execute(select(*columns).order_by(PolicyDocument.policy_id))
+    return [(document_source(policy_id), body) for policy_id, body in rows]
+
+
+def open_policies(sessions: sessionmaker[Session], settings: Settings) -> PolicyRegistry:
+    """The registry an entry point serves, once an older release's policies folder is moved in."""
+    for refusal in import_policy_folder(sessions, settings.policy_dir):
+        logger.warning("policy file left in place, not imported: %s", refusal)
+    return PolicyRegistry(sessions)
 
 
 class PolicyRegistry:
-    """The policy set a process serves: the shipped files plus staff's in ``folder``.
+    """The policy set a process serves: the shipped files plus staff's documents in the database.
 
-    :meth:`current` re-reads the folder when a file in it was added, replaced or removed (another
-    worker's edit included). A set that fails to load is refused and the previous one keeps
-    serving; :attr:`last_error` says why.
+    :meth:`changed`, called with each batch of the change feed a process applies, reloads the
+    set when a policy document was written (by this process, another worker or another host),
+    so serving it costs nothing per request. A set that fails to load is refused and the
+    previous one keeps serving; :attr:`last_error` says why.
     """
 
-    def __init__(self, folder: Path | None) -> None:
-        self.folder = folder
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
         self.last_error: PolicyLoadError | None = None
-        self._stamp: tuple[tuple[str, int], ...] | None = None
         self._set = PolicySet({})
+        self._lock = threading.Lock()
         try:
             self.reload()
         except PolicyLoadError:
             # At start there is no previous set: serve the shipped one, and say why.
             self._set = load_policies(shipped_policy_files(), generation=1)
 
-    def _files_stamp(self) -> tuple[tuple[str, int], ...]:
-        if self.folder is None or not self.folder.is_dir():
-            return ()
-        return tuple(
-            sorted(
-                (entry.name, entry.stat().st_mtime_ns)
-                for entry in os.scandir(self.folder)
-                if entry.name.endswith(".toml")
-            )
-        )
-
     def reload(self) -> PolicySet:
-        """Load again; raises :class:`PolicyLoadError` (and keeps the old set) on a bad file."""
-        stamp = self._files_stamp()
-        local = local_policy_files(self.folder) if self.folder is not None else []
-        try:
-            loaded = load_policies([*shipped_policy_files(), *local], generation=self._set.generation + 1)
-        except PolicyLoadError as error:
-            self.last_error = error
-            self._stamp = stamp  # do not retry the same broken files on every request
-            raise
-        self._set, self._stamp, self.last_error = loaded, stamp, None
-        return loaded
+        """Load again; raises :class:`PolicyLoadError` (and keeps the old set) on a bad document."""
+        with self._lock:
+            with self.sessions() as session:
+                stored = stored_policy_files(session)
+            generation = self._set.generation + 1
+            try:
+                loaded = load_policies([*shipped_policy_files(), *stored], generation=generation)
+            except PolicyLoadError as error:
+                self.last_error = error
+                raise
+            self._set, self.last_error = loaded, None
+            return loaded
 
-    def current(self) -> PolicySet:
-        if self._files_stamp() != self._stamp:
-            # A bad file leaves the previous set serving; last_error tells staff why.
+    def changed(self, entries: Sequence[FeedEntry]) -> None:
+        if any(entry.topic in (Topic.policies, Topic.everything) for entry in entries):
+            # A bad document leaves the previous set serving; last_error tells staff why.
             with contextlib.suppress(PolicyLoadError):
                 self.reload()
+
+    def current(self) -> PolicySet:
         return self._set

@@ -127,7 +127,7 @@ class Settings(BaseSettings):
 
     @property
     def policy_dir(self) -> Path:
-        """Policies programme staff imported or edited; they add to or replace the shipped set."""
+        """Where an older release kept staff's policy edits; moved into the database at start."""
         return self.data_dir.resolve() / "policies"
 
     def ensure_dirs(self) -> None:

@@ -313,6 +313,20 @@ class ApiKey(TimestampMixin, Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
+class PolicyDocument(Base):
+    """Staff's import or edit of a policy: its TOML file as written, validated before it is
+    stored. It adds to the shipped set, or replaces the shipped policy of the same id."""
+
+    __tablename__ = "policy_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_id: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
 class PolicyApplication(TimestampMixin, Base):
     """A profile's application for one of the plan's policies, at the policy version it was
     checked against; :class:`PolicyApplicationEvent` rows are its status trail."""

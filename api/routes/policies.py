@@ -35,7 +35,6 @@ from models.kinds import KIND_OF_ENTITY
 from models.policies import POLICY_ID, Policy, PolicyLoadError, PolicyRegistry, PolicySet, write_policy
 from models.policy_applications import ApplicationConflictError, ApplicationStatus, decide
 from models.policy_fields import PROFILE_FIELDS
-from models.settings import Settings
 from models.tables import PROFILE_TABLES, PolicyApplication
 
 MAX_PAGE = 1000
@@ -101,13 +100,17 @@ class PolicyFileBody(BaseModel):
     summary="Import or edit a policy (programme staff)",
 )
 def put_policy(
-    _staff: Staff, request: Request, registry: RegistryDep, policy_id: PolicyIdPath, body: PolicyFileBody
+    staff: Staff, request: Request, registry: RegistryDep, policy_id: PolicyIdPath, body: PolicyFileBody
 ) -> Any:
-    """Validated as at load, then stored in the data folder, where it adds to or replaces the
-    shipped set. A refused file changes nothing: 422 naming the line and the field."""
-    settings: Settings = request.app.state.settings
+    """Validated as at load, then stored in the database, where it adds to or replaces the
+    shipped set on every host. A refused file changes nothing: 422 naming the line and the field."""
     try:
-        policy = write_policy(settings.policy_dir, body.toml, expected_id=policy_id)
+        policy = write_policy(
+            request.app.state.session_factory,
+            body.toml,
+            author=f"account {staff.account_id}",
+            expected_id=policy_id,
+        )
     except PolicyLoadError as error:
         raise ApiError(
             status.HTTP_422_UNPROCESSABLE_CONTENT, str(error), field=f"body.toml.{error.field}"

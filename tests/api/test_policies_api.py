@@ -15,7 +15,7 @@ from api.app import create_app
 from api.cli import app as cli
 from models.enums import AccountRole
 from models.settings import Settings
-from models.tables import Startup
+from models.tables import PolicyDocument, Startup
 from tests.auth import account_headers, admin_headers
 from tests.conftest import TEST_SECRET
 from tests.factories import small_demo_folder
@@ -224,7 +224,7 @@ def test_staff_edit_a_policy_and_a_bad_file_is_refused_by_line(client: TestClien
     assert refused.json()["field"] == "body.toml.criteria[0].field"
     assert "rocket_fuel" in refused.json()["message"]
     assert client.get(f"/v1/policies/{POLICY}").json()["version"] == 2  # the edit before keeps serving
-    (client.app.state.settings.policy_dir / f"{POLICY}.toml").write_text(bad, "utf-8")  # type: ignore[attr-defined]
+    _store_unchecked(client, bad)  # as after a release whose rules refuse a stored document
     assert "rocket_fuel" in client.get("/v1/policies").json()["load_error"]
     assert client.get(f"/v1/policies/{POLICY}").json()["version"] == 2
     investor = account_headers(client.app, AccountRole.investor)
@@ -236,6 +236,13 @@ def test_staff_edit_a_policy_and_a_bad_file_is_refused_by_line(client: TestClien
         f"/v1/policies/{POLICY}", json={"toml": text.replace("version = 1", "version = 3", 1)}
     )
     assert restored.status_code == 200
+
+
+def _store_unchecked(client: TestClient, text: str) -> None:
+    with client.app.state.session_factory() as session:  # type: ignore[attr-defined]
+        document = session.scalars(select(PolicyDocument).where(PolicyDocument.policy_id == POLICY)).one()
+        document.text = text
+        session.commit()
 
 
 def test_the_cli_checks_lists_and_applies(

@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 SECRET = "dev-only-change-me"  # the development placeholder: `matcher serve` runs as development
 INVESTOR = 1
+POLICY = "series-a-talent-pay"
 BURST = 16
 BURST_WORKERS = 6
 
@@ -261,6 +262,10 @@ def _a_write_through_one_host_is_in_the_next_answer_of_the_other(a: Server, b: S
     startup_id = _get(b, f"/v1/startups/{second}")["external_id"]
     _write(a, "POST", "/v1/interactions", _declined(investor, startup_id, "X-HOST-A"))
     assert second not in _deal_flow(b)
+
+    policy = httpx.get(f"{a.url}/v1/policies/{POLICY}/file", headers=a.headers, timeout=60).text
+    _write(a, "PUT", f"/v1/policies/{POLICY}", {"toml": policy.replace("version = 1", "version = 2", 1)})
+    assert _get(b, f"/v1/policies/{POLICY}")["version"] == 2
 
 
 def _a_host_killed_after_acknowledging_writes_loses_none(

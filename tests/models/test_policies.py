@@ -10,20 +10,25 @@ import pytest
 from alembic import command
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from models.changes import ChangeOp, FeedEntry, Topic, changes_after
+from models.clock import beijing_now
 from models.db import alembic_config
 from models.enums import EntityKind
 from models.policies import (
     Policy,
     PolicyLoadError,
     PolicyRegistry,
+    import_policy_folder,
     load_policies,
     parse_policy,
     shipped_policy_files,
     write_policy,
 )
 from models.settings import Settings
+from models.tables import PolicyDocument
 
 PLAN = Settings().shared_data_dir.parent / "reference" / "wuhan-city-partner-plan-2015.txt"
 
@@ -149,41 +154,103 @@ def test_a_syntax_error_names_its_line() -> None:
     assert error.line is not None
 
 
-def test_a_bad_file_leaves_the_previous_set_serving(tmp_path: Path) -> None:
-    registry = PolicyRegistry(tmp_path)
+def _store_unchecked(factory: sessionmaker[Session], body: str) -> None:
+    """A document the database holds that no longer loads (as after a release with stricter
+    rules), with its feed entry, as a write would make."""
+    with factory() as session:
+        session.add(
+            PolicyDocument(
+                policy_id="test-policy", version=1, text=body, updated_at=beijing_now(), updated_by="test"
+            )
+        )
+        session.commit()
+
+
+def _feed(factory: sessionmaker[Session]) -> list[FeedEntry]:
+    with factory() as session:
+        return changes_after(session, 0)
+
+
+def test_a_bad_document_leaves_the_previous_set_serving(factory: sessionmaker[Session]) -> None:
+    registry = PolicyRegistry(factory)
     before = registry.current()
-    (tmp_path / "test-policy.toml").write_text(MINIMAL.replace('field = "stage"', 'field = "nope"'), "utf-8")
-    after = registry.current()
-    assert after is before
+    _store_unchecked(factory, MINIMAL.replace('field = "stage"', 'field = "nope"'))
+    registry.changed(_feed(factory))
+    assert registry.current() is before
     assert registry.last_error is not None
-    assert registry.last_error.file.endswith("test-policy.toml")
+    assert registry.last_error.file == "(database) test-policy.toml"
+    assert registry.last_error.field == "criteria[0].field"
     with pytest.raises(PolicyLoadError):
         registry.reload()
     assert registry.current() is before
 
 
-def test_staff_add_and_edit_policies_through_the_data_folder(tmp_path: Path) -> None:
-    registry = PolicyRegistry(tmp_path)
+def test_staff_add_and_edit_policies_in_the_database_seen_by_another_process(
+    factory: sessionmaker[Session],
+) -> None:
+    registry, elsewhere = PolicyRegistry(factory), PolicyRegistry(factory)
     shipped = len(registry.current())
-    write_policy(tmp_path, MINIMAL)
-    assert len(registry.current()) == shipped + 1
+    write_policy(factory, MINIMAL, author="account 1")
+    elsewhere.changed(_feed(factory))
+    assert len(elsewhere.current()) == shipped + 1
     edited = MINIMAL.replace("version = 1", "version = 2")
-    write_policy(tmp_path, edited, expected_id="test-policy")
-    assert registry.current().get("test-policy").version == 2
+    write_policy(factory, edited, author="account 2", expected_id="test-policy")
+    elsewhere.changed(_feed(factory)[-1:])
+    assert elsewhere.current().get("test-policy").version == 2
     # an edit of a shipped policy replaces it
     name, body = next(iter(shipped_policy_files()))
-    write_policy(tmp_path, body.replace("version = 1", "version = 7", 1))
-    assert registry.current().get(Path(name).stem).version == 7
-    assert len(registry.current()) == shipped + 1
+    write_policy(factory, body.replace("version = 1", "version = 7", 1), author="account 1")
+    elsewhere.changed(_feed(factory)[-1:])
+    assert elsewhere.current().get(Path(name).stem).version == 7
+    assert len(elsewhere.current()) == shipped + 1
+    assert [(e.topic, e.op) for e in _feed(factory)] == [
+        (Topic.policies, ChangeOp.insert),
+        (Topic.policies, ChangeOp.update),
+        (Topic.policies, ChangeOp.insert),
+    ]
+    with factory() as session:
+        document = session.scalars(
+            select(PolicyDocument).where(PolicyDocument.policy_id == "test-policy")
+        ).one()
+    assert (document.version, document.text, document.updated_by) == (2, edited, "account 2")
+    # other topics leave the set as it is
+    served = elsewhere.current()
+    elsewhere.changed([FeedEntry(99, Topic.interactions, 1, ChangeOp.insert)])
+    assert elsewhere.current() is served
 
 
-def test_a_refused_edit_writes_nothing(tmp_path: Path) -> None:
-    with pytest.raises(PolicyLoadError):
-        write_policy(tmp_path, MINIMAL.replace('op = ">="', 'op = "~"'))
-    assert not list(tmp_path.glob("*"))
-    with pytest.raises(PolicyLoadError):
-        write_policy(tmp_path, MINIMAL, expected_id="another-id")
-    assert not list(tmp_path.glob("*"))
+def test_a_refused_edit_writes_nothing(factory: sessionmaker[Session]) -> None:
+    with pytest.raises(PolicyLoadError, match=r"^\(submitted\):\d+: criteria\[0\]\.op: "):
+        write_policy(factory, MINIMAL.replace('op = ">="', 'op = "~"'), author="test")
+    with pytest.raises(PolicyLoadError, match="the file's id 'test-policy' is not 'another-id'"):
+        write_policy(factory, MINIMAL, author="test", expected_id="another-id")
+    with factory() as session:
+        assert session.scalar(select(func.count()).select_from(PolicyDocument)) == 0
+    assert _feed(factory) == []
+
+
+def test_an_older_releases_policy_folder_is_imported_once(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "test-policy.toml").write_text(MINIMAL.replace("version = 1", "version = 3"), "utf-8")
+    broken = MINIMAL.replace('id = "test-policy"', 'id = "broken"').replace('field = "stage"', 'field = "x"')
+    (folder / "broken.toml").write_text(broken, "utf-8")
+    refused = import_policy_folder(factory, folder)
+    assert [error.file for error in refused] == [str(folder / "broken.toml")]
+    assert sorted(path.name for path in folder.iterdir()) == ["broken.toml", "test-policy.toml.imported"]
+    assert PolicyRegistry(factory).current().get("test-policy").version == 3
+    assert [str(e) for e in import_policy_folder(factory, folder)] == [str(e) for e in refused]
+    # staff edit it later; another host's folder, holding the same file, imports nothing over it
+    write_policy(factory, MINIMAL.replace("version = 1", "version = 4"), author="account 1")
+    other_host = tmp_path / "other-host"
+    other_host.mkdir()
+    (other_host / "test-policy.toml").write_text(MINIMAL.replace("version = 1", "version = 3"), "utf-8")
+    assert import_policy_folder(factory, other_host) == []
+    assert PolicyRegistry(factory).current().get("test-policy").version == 4
+    assert [path.name for path in other_host.iterdir()] == ["test-policy.toml.imported"]
+    assert [e.topic for e in _feed(factory)] == [Topic.policies, Topic.policies]
 
 
 def test_migration_0005_keeps_existing_rows_working(empty_database_url: str) -> None:
