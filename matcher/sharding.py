@@ -22,6 +22,7 @@ does not answer (dead, or restarting) is left out: the answer is then partial an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import threading
@@ -41,7 +42,7 @@ from matcher.channels import best_positions
 from matcher.config import MatcherConfig
 from matcher.eligibility import eligible
 from matcher.explain import Reason
-from matcher.features import feature_matrix
+from matcher.features import PairContext, feature_matrix
 from matcher.graph import Node, RelationEvent
 from matcher.matcher import (
     Match,
@@ -149,8 +150,9 @@ class Survey(NamedTuple):
 
 
 class ScoredPart(NamedTuple):
-    """A shard's part of the pool, scored: row for row ids, features and scores, and the vectors
-    of its best candidates (all the diversity re-rank can read of it)."""
+    """A shard's part of the pool, scored: row for row ids, features and scores, the vectors
+    of its best candidates (all the diversity re-rank can read of it), and those most likely
+    shown already explained (not yet placed), saving most queries a round of explaining."""
 
     ids: np.ndarray
     features: np.ndarray
@@ -160,15 +162,14 @@ class ScoredPart(NamedTuple):
     head_ids: np.ndarray
     head_vectors: np.ndarray
     applied: list[int]
+    explained: list[Match]
 
 
 class Pick(NamedTuple):
-    """One shown candidate, placed by the coordinator, for its shard to explain."""
+    """One shown candidate its shard did not explain with its scores, for it to explain."""
 
     row_id: int
-    place: Placed
     scored: Scored
-    display: float
     features: np.ndarray
 
 
@@ -350,15 +351,34 @@ class ShardMatcher(Matcher):
         applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
         head = order[~applied][: head_size(k)]
         applicants = [int(i) for i in ids[order[applied]]]
-        return ScoredPart(ids, features, asker, candidate, mutual, ids[head], vectors[head], applicants)
+        # Its best k applicants and k others: what is shown unless diversity reaches deeper here.
+        likely = np.concatenate([order[applied][:k], head[:k]]).tolist()
+        scored = [Scored(float(mutual[at]), float(asker[at]), float(candidate[at])) for at in likely]
+        explained = self._explained(query, context, likely, features[likely], scored)
+        return ScoredPart(
+            ids, features, asker, candidate, mutual, ids[head], vectors[head], applicants, explained
+        )
 
     def explain(self, asked: Asked, picks: Sequence[Pick]) -> list[Match]:
-        """The shown candidates this shard owns, with their contributions, reasons and summary."""
+        """The shown candidates this shard owns that it did not explain while scoring."""
         query = self._asked_query(asked)
         table = self.catalog_.tables[query.direction.candidate_kind]
         positions = np.asarray([table.position(p.row_id) for p in picks], dtype=np.int64)
         context = self._context(query, positions, self._pool_vectors(table.kind, positions))
         features = np.asarray([p.features for p in picks]).reshape(len(picks), -1)
+        return self._explained(query, context, range(len(picks)), features, [p.scored for p in picks])
+
+    def _explained(
+        self,
+        query: _Query,
+        context: PairContext,
+        rows: Sequence[int],
+        features: np.ndarray,
+        scored: Sequence[Scored],
+    ) -> list[Match]:
+        """Rows ``rows`` of ``context``'s pool with their contributions, reasons and summary;
+        ``features`` and ``scored`` row for row with them. Their place and display score are the
+        coordinator's (:func:`_placed`)."""
         asker_parts, candidate_parts = self.scorer_.contributions(features, query.direction)
         peers = self._explaining_peers(query)
         return [
@@ -366,15 +386,23 @@ class ShardMatcher(Matcher):
                 query,
                 context,
                 peers,
-                pick.place._replace(at=at),
-                pick.scored,
-                pick.display,
-                _named(features[at].tolist()),
-                _named(asker_parts[at].tolist()),
-                _named(candidate_parts[at].tolist()),
-                _named((asker_parts[at] + candidate_parts[at]).tolist()),
+                Placed(at, 0, 0, None),
+                scored_row,
+                0.0,
+                _named(feature_row),
+                _named(asker_row),
+                _named(candidate_row),
+                _named(both_row),
             )
-            for at, pick in enumerate(picks)
+            for at, scored_row, feature_row, asker_row, candidate_row, both_row in zip(
+                rows,
+                scored,
+                features.tolist(),
+                asker_parts.tolist(),
+                candidate_parts.tolist(),
+                (asker_parts + candidate_parts).tolist(),
+                strict=True,
+            )
         ]
 
     def why_empty_of(self, spec: QuerySpec, filters: Mapping[str, Any] | None) -> Reason:
@@ -715,14 +743,22 @@ class ShardedMatcher:
             )
             placed = place(shown, k, self.config.rerank, tracker)
         display = display_scores(mutual)
+        explained = {m.id: m for p in parts for m in p.explained}
         picks: dict[int, list[Pick]] = {}
         for spot in placed:
             row_id = int(ids[spot.at])
-            scored = Scored(float(mutual[spot.at]), float(asker[spot.at]), float(candidate[spot.at]))
-            pick = Pick(row_id, spot, scored, float(display[spot.at]), features[spot.at])
-            picks.setdefault(owner_of(row_id, len(self.shards)), []).append(pick)
-        explained = run.each_with({shard: (asked, chosen) for shard, chosen in picks.items()}, "explain")
-        return sorted((m for matches in explained.values() for m in matches), key=lambda m: m.rank)
+            if row_id not in explained:
+                scored = Scored(float(mutual[spot.at]), float(asker[spot.at]), float(candidate[spot.at]))
+                picks.setdefault(owner_of(row_id, len(self.shards)), []).append(
+                    Pick(row_id, scored, features[spot.at])
+                )
+        late = run.each_with({shard: (asked, chosen) for shard, chosen in picks.items()}, "explain")
+        explained.update((m.id, m) for matches in late.values() for m in matches)
+        return [
+            _placed(explained[int(ids[spot.at])], spot, float(display[spot.at]))
+            for spot in placed
+            if int(ids[spot.at]) in explained  # not when its shard was lost since scoring
+        ]
 
     # --- keeping current: every shard holds the records, the owner the channels ---------------
 
@@ -756,6 +792,12 @@ class ShardedMatcher:
         rebuilding reads the database, which already holds it."""
         for handle in self.shards:
             handle.run.remote(step, *args)
+
+
+def _placed(match: Match, spot: Placed, display: float) -> Match:
+    return dataclasses.replace(
+        match, rank=spot.rank, score_rank=spot.score_rank, moved_by=spot.moved_by, display_score=display
+    )
 
 
 def _lexical_level(tops: Sequence[Tops], count: int) -> list[Level]:
