@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import itertools
+import pickle
 import threading
 import uuid
 from collections import OrderedDict
@@ -115,6 +117,21 @@ class Asked:
     peers: tuple[Node, ...] | None
     now: dt.datetime
     filters: Mapping[str, Any] | None
+
+    @functools.cached_property
+    def _pickled(self) -> bytes:
+        return pickle.dumps(
+            (self.token, self.spec, self.peers, self.now, self.filters), protocol=pickle.HIGHEST_PROTOCOL
+        )
+
+    def __reduce__(self) -> tuple[Callable[[bytes], Asked], tuple[bytes]]:
+        # Pickled once per query with the C pickler: Ray's cloudpickle would walk the asker's
+        # record again for every shard and step, at most of the coordinator's CPU.
+        return _unpickled_asked, (self._pickled,)
+
+
+def _unpickled_asked(pickled: bytes) -> Asked:
+    return Asked(*pickle.loads(pickled))  # noqa: S301 (written by the coordinator, read by its shards)
 
 
 class Level(NamedTuple):
