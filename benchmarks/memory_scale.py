@@ -10,7 +10,8 @@ with memory-mapped arrays shown apart (they are file pages every worker on a hos
 
 Each layout is built in a fresh process, so its peak is its own: first ``--baseline-rev`` (a git
 revision of this repository, extracted to a temporary directory and run from there), then this
-tree. Target (#19): at most 4 KB a profile at 1M, vectors aside. Builds of 1M profiles take
+tree. Target (#19): at most 4 KB a profile at 1M, vectors included, both as the peak over the
+build and as the steady state. Builds of 1M profiles take
 ~10 GiB: run them under ``flock /tmp/bigmem.lock``.
 """
 
@@ -260,9 +261,9 @@ def main() -> None:
         print(f"{label}: build {report['build_s']:.0f} s")
     print(table(reports))
     mine = per_profile(reports["this tree"])
-    without_vectors = mine["peak RSS (whole process)"] - mine["  vectors"]
-    verdict = "PASS" if without_vectors <= TARGET_KB else "MISS"
-    print(f"\n{verdict} peak RSS less vectors {without_vectors:.2f} KB / profile (target ≤ {TARGET_KB:g})")
+    for figure in ("peak RSS (whole process)", "steady RSS (whole process)"):
+        verdict = "PASS" if mine[figure] <= TARGET_KB else "MISS"
+        print(f"{verdict} {figure} {mine[figure]:.2f} KB / profile (target ≤ {TARGET_KB:g})")
 
 
 if __name__ == "__main__":
