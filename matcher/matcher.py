@@ -351,6 +351,14 @@ class Matcher:
 
     def _retrieve(self, query: _Query, filters: Mapping[str, Any] | None) -> np.ndarray:
         """Pool positions: the eligible candidates the channels bring, and open applicants."""
+        mask, applicants = self._eligible(query, filters)
+        if not mask.any() and not len(applicants):
+            return np.zeros(0, dtype=np.int64)
+        return self._pool(query, mask, applicants)
+
+    def _eligible(self, query: _Query, filters: Mapping[str, Any] | None) -> tuple[np.ndarray, np.ndarray]:
+        """The candidates the direction's rules and ``filters`` admit (a mask over the candidate
+        table), and the positions of the open applicants among them."""
         table = self.catalog_.tables[query.direction.candidate_kind]
         excluded = self.catalog_.history.excluded(query.node)
         mask = eligible(query.node[0], query.record, table, query.direction.rules, excluded=excluded)
@@ -359,9 +367,7 @@ class Matcher:
             wanted = _filter_mask(table, filters)
             mask &= wanted
             applicants = applicants[wanted[applicants]]
-        if not mask.any() and not len(applicants):
-            return np.zeros(0, dtype=np.int64)
-        return self._pool(query, mask, applicants)
+        return mask, applicants
 
     def why_empty(
         self,

@@ -42,7 +42,6 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 from matcher.catalog import Catalog, History, KindTable
 from matcher.channels import best_positions
 from matcher.config import MatcherConfig
-from matcher.eligibility import eligible
 from matcher.explain import Reason
 from matcher.features import PairContext, feature_matrix
 from matcher.graph import Node, RelationEvent
@@ -52,7 +51,6 @@ from matcher.matcher import (
     Placed,
     Scored,
     Shown,
-    _filter_mask,
     _named,
     _Query,
     display_scores,
@@ -446,15 +444,8 @@ class ShardMatcher(Matcher):
     ) -> tuple[np.ndarray, np.ndarray]:
         """As :meth:`Matcher._retrieve` admits them, of this shard's candidates: the eligibility
         mask and the positions of the open applicants."""
-        table = self.catalog_.tables[query.direction.candidate_kind]
-        excluded = self.catalog_.history.excluded(query.node)
-        mask = eligible(query.node[0], query.record, table, query.direction.rules, excluded=excluded)
-        applicants = self._open_applicants(query, table, excluded)
-        if filters:
-            wanted = _filter_mask(table, filters)
-            mask &= wanted
-            applicants = applicants[wanted[applicants]]
-        owned = self.owned(table.kind)
+        mask, applicants = self._eligible(query, filters)
+        owned = self.owned(query.direction.candidate_kind)
         return mask & owned, applicants[owned[applicants]]
 
     def _collaborative_tops(self, query: _Query, mask: np.ndarray, share: int) -> list[list[tuple[int, int]]]:
