@@ -16,27 +16,10 @@ from api.cli import app as cli
 from models.settings import Settings
 from tests.auth import admin_headers
 from tests.conftest import TEST_SECRET
+from tests.models.test_policies import MINIMAL
 
 POLICY = "series-a-talent-pay"
-LOCAL = """\
-id = "local-policy"
-version = 1
-audience = "startup"
-units = ["市科技局"]
-title = { zh = "本机政策", en = "A host's policy" }
-summary = { zh = "测试", en = "Test" }
-section = { ref = "二(一)4", zh = "测试", en = "Test" }
-window = { opens = 2016-01-01 }
-
-[[benefits]]
-kind = "service"
-text = { zh = "服务", en = "A service" }
-
-[[criteria]]
-field = "stage"
-op = ">="
-value = "A轮"
-"""
+LOCAL = MINIMAL.replace('id = "test-policy"', 'id = "local-policy"')
 
 
 def _settings(data_dir: Path, database_url: str) -> Settings:
