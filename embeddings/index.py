@@ -200,6 +200,12 @@ class _FullVectors:
         return len(self._shared) + self._private_count
 
     def append(self, vectors: Floats) -> None:
+        """Copy ``vectors`` in, or take them over when they are the first private rows and read-only
+        (rows nobody writes): a bulk load's copy of a catalogue's vectors was its build's peak."""
+        if not self._private_count and not vectors.flags.writeable:
+            self._private = vectors
+            self._private_count = len(vectors)
+            return
         end = self._private_count + len(vectors)
         if end > len(self._private):
             grown = np.empty((max(end, 2 * len(self._private)), self._private.shape[1]), np.float32)
@@ -321,6 +327,8 @@ class VectorIndex:
         return bool(self._lookup(np.array([id], np.int64))[0] >= 0)
 
     def upsert(self, ids: Sequence[int] | np.ndarray, vectors: np.ndarray) -> None:
+        """Add or replace the vectors of ``ids``. A graph may keep a read-only ``vectors`` as its
+        full-precision rows rather than a copy, so nothing may write them through another handle."""
         ext = _checked_ids(ids)
         vecs = self._checked_vectors(vectors, len(ext))
         if not len(ext):

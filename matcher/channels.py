@@ -347,6 +347,8 @@ class Channels:
         if stale:
             positions = [channel.table.position(i) for i in stale]
             vectors = self.encoder.encode([texts[p] for p in positions], show_progress=show_progress)
+            # Read-only, the index keeps these rows rather than a copy of them (a build's peak).
+            vectors.flags.writeable = False
             channel.index.upsert(np.asarray(stale, dtype=np.int64), vectors)
         channel.text_hashes = hashes
 

@@ -176,3 +176,19 @@ def test_a_bulk_load_keeps_its_own_copy_of_the_callers_vectors() -> None:
     kept = vectors.copy()
     vectors[:] = 0
     assert np.array_equal(index.vectors_of(list(range(300))), kept)
+
+
+def test_a_bulk_load_of_read_only_vectors_keeps_them_and_finds_what_a_copy_finds() -> None:
+    copied = VectorIndex(DIM, exact_threshold=THRESHOLD)
+    copied.upsert(np.arange(300), unit_vectors(300, seed=13))
+    vectors = unit_vectors(300, seed=13)
+    vectors.flags.writeable = False
+    kept = VectorIndex(DIM, exact_threshold=THRESHOLD)
+    kept.upsert(np.arange(300), vectors)
+    assert kept._vectors is not None
+    assert any(np.shares_memory(rows, vectors) for _, rows in kept._vectors.segments())
+    for query in unit_vectors(5, seed=14):
+        assert kept.search(query, 10) == copied.search(query, 10)
+    kept.upsert([300, 5], unit_vectors(2, seed=15))  # later rows go to a private copy
+    assert np.array_equal(kept.vectors_of([300, 5]), unit_vectors(2, seed=15))
+    assert np.array_equal(kept.vectors_of(list(range(6, 300))), vectors[6:])
