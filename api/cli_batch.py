@@ -14,6 +14,7 @@ from models.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from matcher.batch import RecommendRun
     from matcher.directions import Direction
     from matcher.matcher import Matcher
     from models.batch_runs import Unit
@@ -47,6 +48,22 @@ def read_only_matcher(settings: Settings, kinds: Collection[EntityKind]) -> Matc
         return matcher
 
 
+def recommend_run(settings: Settings, run_id: int, direction: Direction, k: int) -> RecommendRun:
+    """What each worker of run ``run_id`` needs: the direction's kinds (and startups, which a
+    founder asks for), the database, and the saved matcher to open."""
+    from matcher.batch import RecommendRun
+
+    kinds = frozenset({direction.asker_kind, direction.candidate_kind, EntityKind.startup})
+    return RecommendRun(
+        run_id=run_id,
+        asker_kind=direction.asker_kind,
+        candidate_kind=direction.candidate_kind,
+        k=k,
+        database_url=settings.resolved_database_url,
+        open_matcher=functools.partial(read_only_matcher, settings, kinds),
+    )
+
+
 @app.command("recommend")
 def recommend(
     direction: Annotated[
@@ -74,22 +91,14 @@ def recommend(
     """
     from tqdm import tqdm
 
-    from matcher.batch import RecommendRun, ray_session, recommend_units
+    from matcher.batch import ray_session, recommend_units
     from models.batch_runs import finish_run
     from models.db import open_database, transaction
 
     settings = Settings()
     _, factory = open_database(settings)
     chosen, k, run_id, units = _run_to_do(factory, direction, k, resume, unit_size)
-    kinds = {chosen.asker_kind, chosen.candidate_kind, EntityKind.startup}
-    run = RecommendRun(
-        run_id=run_id,
-        asker_kind=chosen.asker_kind,
-        candidate_kind=chosen.candidate_kind,
-        k=k,
-        database_url=settings.resolved_database_url,
-        open_matcher=functools.partial(read_only_matcher, settings, frozenset(kinds)),
-    )
+    run = recommend_run(settings, run_id, chosen, k)
     total = sum(unit.askers for unit in units)
     with ray_session(workers), tqdm(total=total, desc=f"run {run_id}", unit="profile") as bar:
         answered = recommend_units(run, units, workers=workers, progress=bar.update)

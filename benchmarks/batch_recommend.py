@@ -21,16 +21,15 @@ import argparse
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import ray
 from sqlalchemy import text
 
-from api.cli_batch import read_only_matcher
+from api.cli_batch import recommend_run
 from api.matcher_service import MatcherService
-from matcher.batch import RecommendRun, recommend_units
+from matcher.batch import recommend_units
 from matcher.directions import DIRECTIONS
 from models.batch_runs import Unit, plan_units, start_run
 from models.db import open_database, transaction
@@ -83,15 +82,7 @@ def timed_run(settings: Settings, units: list[Unit], workers: int) -> Rate:
         run_id = start_run(
             session, DIRECTION.name, (DIRECTION.asker_kind, DIRECTION.candidate_kind), K, units
         )
-    kinds = frozenset({EntityKind.startup, EntityKind.investor})
-    run = RecommendRun(
-        run_id=run_id,
-        asker_kind=DIRECTION.asker_kind,
-        candidate_kind=DIRECTION.candidate_kind,
-        k=K,
-        database_url=settings.resolved_database_url,
-        open_matcher=partial(read_only_matcher, settings, kinds),
-    )
+    run = recommend_run(settings, run_id, DIRECTION, K)
     completed: list[float] = []
     started = time.perf_counter()
     askers = recommend_units(
