@@ -11,6 +11,12 @@ vectors read back from the saved file), the proportional set size (PSS, from sma
 and of two worker processes loading the saved index memory-mapped and answering queries, and the
 cost of 1k updates, 1k removals, a save and a load.
 
+``--sweep`` instead builds several graphs (``--graphs``, each codes:M:ef_construction) beside one
+exact index and one float HNSW over the same vectors, searches each for k hits under a re-score
+multiple (``--searches``, k:multiple pairs; the walk's beam is at least that many hits per result),
+and prints one table row per graph and search: recall@10 against exact search and against the
+float graph, single-thread p50/p99, build time and the graph's bytes per vector in the process.
+
 The synthetic vectors are clustered around a low-dimensional latent space, as sentence embeddings
 are. Independent Gaussian vectors (``--data iid``) are a degenerate worst case: in 384 dimensions a
 query's nearest neighbour is hardly nearer than a random vector, and no graph index finds it.
@@ -26,8 +32,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +42,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from embeddings.index import IndexConfig, VectorIndex
+from embeddings.index import GraphCodes, IndexConfig, VectorIndex, hnsw_bytes
 
 Floats = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
@@ -100,7 +107,7 @@ def per_query_filters(
     return [drawn[n % len(drawn)] for n in range(queries)]
 
 
-def faiss_searcher(index: faiss.Index, ef_search: int | None = None) -> Searcher:
+def faiss_searcher(index: faiss.Index, ef_search: int | None = None, k: int = K) -> Searcher:
     """A baseline: ids are positions, a filter becomes a bitmap selector per query; a graph walks
     with a beam of ``ef_search`` widened by the filter's selectivity, as VectorIndex's is."""
 
@@ -109,21 +116,21 @@ def faiss_searcher(index: faiss.Index, ef_search: int | None = None) -> Searcher
         params: Any = faiss.SearchParameters() if ef_search is None else _faiss.SearchParametersHNSW()
         if ef_search is not None:
             share = 1.0 if allowed is None else len(allowed) / index.ntotal
-            params.efSearch = max(ef_search, int(0.4 * K / share))
+            params.efSearch = max(ef_search, int(0.4 * k / share))
         if allowed is not None:
             mask = np.zeros(index.ntotal, bool)
             mask[allowed] = True
             bits = np.packbits(mask, bitorder="little")  # must outlive the search: faiss keeps a pointer
             params.sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
-        _, labels = index.search(query[None, :], K, params=params)
+        _, labels = index.search(query[None, :], k, params=params)
         return [int(i) for i in labels[0] if i >= 0]
 
     return search
 
 
-def index_searcher(index: VectorIndex) -> Searcher:
+def index_searcher(index: VectorIndex, k: int = K) -> Searcher:
     def search(query: Floats, allowed: Ids | None) -> Hits:
-        return [i for i, _ in index.search(query, K, allowed=allowed)]
+        return [i for i, _ in index.search(query, k, allowed=allowed)]
 
     return search
 
@@ -295,6 +302,138 @@ def run(size: int, dim: int, args: argparse.Namespace) -> None:
         report_maintenance(index, data, rng, Path(folder))
 
 
+@dataclass(frozen=True)
+class GraphSpec:
+    """A VectorIndex graph to build: its codes, neighbours per node and build beam."""
+
+    codes: GraphCodes
+    hnsw_m: int
+    ef_construction: int
+
+    @classmethod
+    def parse(cls, text: str) -> GraphSpec:
+        codes, hnsw_m, ef_construction = text.split(":")
+        if codes not in ("int8", "fp16"):
+            raise argparse.ArgumentTypeError(f"--graphs: codes {codes!r} is neither int8 nor fp16")
+        return cls(codes, int(hnsw_m), int(ef_construction))  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.codes} M{self.hnsw_m} efC{self.ef_construction}"
+
+
+def recalls(found: TopTens, truth: TopTens) -> list[float]:
+    return [
+        float(np.mean([len(a & t) for a, t in zip(answers, truth[label], strict=True)])) / 10
+        for label, answers in found.items()
+    ]
+
+
+def latencies(search: Searcher, queries: Floats, filters: Filters) -> list[tuple[float, float]]:
+    """(p50, p99) in ms per filter, one query at a time."""
+    out = []
+    for allowed in filters.values():
+        samples = []
+        for query, subset in zip(queries, allowed, strict=False):
+            start = time.perf_counter()
+            search(query, subset)
+            samples.append(time.perf_counter() - start)
+        p50, p99 = np.percentile(samples, [50, 99]) * 1000
+        out.append((float(p50), float(p99)))
+    return out
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Per filter (unfiltered, 10 %, 1 %): recall@10 against exact and float search, (p50, p99) ms."""
+
+    exact: list[float]
+    against_float: list[float] | None
+    latency: list[tuple[float, float]]
+
+    def row(self, name: str, build_s: float, per_vector: float) -> str:
+        def triple(values: Iterable[str]) -> str:
+            return " / ".join(values)
+
+        against_float = "-" if self.against_float is None else triple(f"{r:.3f}" for r in self.against_float)
+        return (
+            f"| {name} | {triple(f'{r:.3f}' for r in self.exact)} | {against_float} | "
+            f"{triple(f'{p50:.2f}' for p50, _ in self.latency)} | "
+            f"{triple(f'{p99:.1f}' for _, p99 in self.latency)} | {build_s:.0f} s | {per_vector:.0f} |"
+        )
+
+
+def sweep(size: int, dim: int, args: argparse.Namespace) -> None:
+    """Several graphs, each under several re-score multiples, against exact and float search."""
+    rng = np.random.default_rng(args.seed)
+    model = Synthetic.make(dim, args.data == "iid", rng)
+    data, queries = model.sample(size, rng), model.sample(args.queries, rng)
+    # Read-only, so each VectorIndex keeps these rows as its full-precision store instead of a
+    # copy: its RSS growth is then its graph alone, the bytes a vector a served process holds
+    # privately (the full-precision rows are a shared, memory-mapped file there).
+    data.flags.writeable = False
+    ids = np.arange(size, dtype=np.int64)
+    filters = {
+        label: per_query_filters(len(queries), fraction, ids, rng) for label, fraction in FILTERS.items()
+    }
+    recall_queries = queries[: args.recall_queries]
+    load = os.getloadavg()[0]
+    print(f"\n== sweep {size:,} x {dim} ({args.data}), load average {load:.1f} ==")
+    flat, _, _ = timed_build(lambda: _flat(data))
+    faiss.omp_set_num_threads(1)
+    # The exact top 10 is the same whatever k a search asks for.
+    truth = top10(faiss_searcher(flat, k=10), recall_queries, filters)
+    del flat
+    ks = sorted({k for k, _ in args.searches})
+    rows = []
+    float_found: dict[int, TopTens] = {}
+    if args.float_graph:
+        faiss.omp_set_num_threads(args.threads)
+        graph, graph_s, _ = timed_build(lambda: _float_graph(data, args))
+        faiss.omp_set_num_threads(1)
+        for k in ks:
+            search = faiss_searcher(graph, args.ef_search, k)
+            float_found[k] = top10(search, recall_queries, filters)
+            measured = Measured(recalls(float_found[k], truth), None, latencies(search, queries, filters))
+            name = f"k {k}: float HNSW M{args.hnsw_m} efC{args.ef_construction}, efSearch {args.ef_search}"
+            rows.append(measured.row(name, graph_s, hnsw_bytes(graph) / size))
+            print(rows[-1], flush=True)
+        del graph, search
+    for spec in args.graphs:
+        faiss.omp_set_num_threads(args.threads)
+        index, index_s, _ = timed_build(partial(_sweep_index, data, ids, spec, args))
+        faiss.omp_set_num_threads(1)
+        built_config = index.config
+        for k, multiple in args.searches:
+            index.config = built_config.model_copy(update={"rescore_multiple": multiple})
+            search = index_searcher(index, k)
+            found = top10(search, recall_queries, filters)
+            measured = Measured(
+                recalls(found, truth),
+                recalls(found, float_found[k]) if float_found else None,
+                latencies(search, queries, filters),
+            )
+            rows.append(measured.row(f"k {k}: {spec} x{multiple:g}", index_s, index.graph_bytes / size))
+            print(rows[-1], flush=True)
+        del index, search
+    print(
+        "\n| k: graph, re-score multiple | recall@10 vs exact (unfiltered / 10 % / 1 %) | vs float HNSW "
+        "| p50 ms | p99 ms | build | graph B/vector |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def _sweep_index(data: Floats, ids: Ids, spec: GraphSpec, args: argparse.Namespace) -> VectorIndex:
+    index = VectorIndex(
+        data.shape[1],
+        hnsw_m=spec.hnsw_m,
+        ef_construction=spec.ef_construction,
+        config=IndexConfig(graph_codes=spec.codes, least_beam=args.ef_search),
+    )
+    index.upsert(ids, data)
+    return index
+
+
 def _flat(data: Floats) -> faiss.IndexFlatIP:
     flat = faiss.IndexFlatIP(data.shape[1])
     flat.add(data)
@@ -313,8 +452,7 @@ def _vector_index(data: Floats, ids: Ids, args: argparse.Namespace) -> VectorInd
         data.shape[1],
         hnsw_m=args.hnsw_m,
         ef_construction=args.ef_construction,
-        ef_search=args.ef_search,
-        config=IndexConfig(graph_codes=args.graph_codes),
+        config=IndexConfig(graph_codes=args.graph_codes, least_beam=args.ef_search),
     )
     index.upsert(ids, data)
     return index
@@ -341,6 +479,19 @@ def main() -> None:
         default=[IndexConfig().rescore_multiple],
         help="comma-separated: the graph's hits fetched per result wanted, each measured",
     )
+    parser.add_argument(
+        "--searches",
+        type=lambda text: [(int(k), float(m)) for k, m in (pair.split(":") for pair in text.split(","))],
+        default=[(K, 2.0), (K, 4.0)],
+        help="with --sweep, comma-separated k:re-score multiple pairs each graph is searched with",
+    )
+    parser.add_argument("--sweep", action="store_true", help="the graphs x multiples table only")
+    parser.add_argument(
+        "--graphs",
+        type=lambda text: [GraphSpec.parse(spec) for spec in text.split(",")],
+        default=[GraphSpec("int8", 32, 80)],
+        help="with --sweep, comma-separated codes:M:ef_construction graphs, e.g. int8:32:80,fp16:32:80",
+    )
     parser.add_argument("--no-float-graph", dest="float_graph", action="store_false")
     parser.add_argument("--work-dir", default=None, help="where the index is saved for the workers")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -353,7 +504,7 @@ def main() -> None:
     started = time.perf_counter()
     for size in map(int, args.sizes.split(",")):
         for dim in map(int, args.dims.split(",")):
-            run(size, dim, args)
+            (sweep if args.sweep else run)(size, dim, args)
     print(f"\ntotal {time.perf_counter() - started:.0f} s, load average {os.getloadavg()[0]:.1f}")
 
 

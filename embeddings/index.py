@@ -58,7 +58,8 @@ _faiss: Any = faiss
 MAX_ID: Final = 2**31 - 1  # ids index a direct-address table: database INTEGER keys fit
 _MAPPING_VERSIONS = itertools.count()
 _FORMAT: Final = "citypartner-vector-index"
-SCHEMA_VERSION: Final = 2
+# 3: the least beam is a search policy (IndexConfig.least_beam), no longer a stored build parameter.
+SCHEMA_VERSION: Final = 3
 _MANIFEST: Final = "manifest.json"
 _GRAPH_FILE: Final = "index.faiss"
 _IDS_FILE: Final = "ids.npy"
@@ -109,6 +110,9 @@ class IndexConfig(BaseModel):
         A graph walk fetches this many hits per result wanted, re-scores them against the
         full-precision vectors and keeps the best: quantisation misorders near-ties, and the
         extra hits let the true ones back in.
+    least_beam : int
+        The least beam (efSearch) of a graph walk; a walk's beam is also at least the hits it
+        fetches, and a filtered walk's is widened (``beam_per_result``).
     delta_limit : int
         Vectors added after a memory-mapped load are scanned exactly beside the shared graph;
         past this many, the graph is copied into private memory and they join it.
@@ -123,6 +127,7 @@ class IndexConfig(BaseModel):
     scan_threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
     graph_codes: GraphCodes = "int8"
     rescore_multiple: float = Field(default=2.0, ge=1)
+    least_beam: int = Field(default=64, ge=1)
     delta_limit: int = Field(default=10_000, ge=0)
 
 
@@ -266,8 +271,6 @@ class VectorIndex:
         The graph's neighbours per node (faiss ``M``).
     ef_construction : int
         The beam used while building the graph.
-    ef_search : int
-        The least beam of a graph walk (a filtered walk widens it).
     config : IndexConfig
         How searches choose between a walk and a scan, split scans, and when to compact.
     """
@@ -279,18 +282,16 @@ class VectorIndex:
         exact_threshold: int = 20_000,
         hnsw_m: int = 32,
         ef_construction: int = 80,
-        ef_search: int = 64,
         config: IndexConfig | None = None,
     ) -> None:
-        if min(dim, hnsw_m, ef_construction, ef_search) < 1 or exact_threshold < 0:
-            raise ValueError("dim, hnsw_m, ef_* must be positive and exact_threshold non-negative")
+        if min(dim, hnsw_m, ef_construction) < 1 or exact_threshold < 0:
+            raise ValueError("dim, hnsw_m, ef_construction must be positive and exact_threshold non-negative")
         self._dim = dim
         self.config = config or IndexConfig()
         self._params = {
             "exact_threshold": exact_threshold,
             "hnsw_m": hnsw_m,
             "ef_construction": ef_construction,
-            "ef_search": ef_search,
         }
         self._index: faiss.Index = faiss.IndexFlatIP(dim)
         # The full-precision vectors behind a graph; an exact index is its own full-precision store.
@@ -312,6 +313,13 @@ class VectorIndex:
     @property
     def is_approximate(self) -> bool:
         return isinstance(self._index, faiss.IndexHNSW)
+
+    @property
+    def graph_bytes(self) -> int:
+        """Bytes the search structure holds in memory: an HNSW graph's links and codes (not its
+        full-precision vectors, a shared memory-mapped file once saved), or the flat array."""
+        index = self._index
+        return hnsw_bytes(index) if isinstance(index, faiss.IndexHNSW) else index.ntotal * self._dim * 4
 
     @property
     def is_shared(self) -> bool:
@@ -644,7 +652,7 @@ class VectorIndex:
         graph_slots = self._index.ntotal
         fetch = min(math.ceil(self.config.rescore_multiple * k), graph_slots)
         params = _faiss.SearchParametersHNSW()
-        params.efSearch = max(self._params["ef_search"], fetch, beam)
+        params.efSearch = max(self.config.least_beam, fetch, beam)
         params.sel = eligible.selector
         _, found = self._index.search(q, fetch, params=params)
         best = self._rescored(q, k, found)
@@ -869,6 +877,14 @@ def _leave_room(index: faiss.Index) -> None:
         size = array.size()
         array.resize(size + 1)
         array.resize(size)
+
+
+def hnsw_bytes(index: faiss.IndexHNSW) -> int:
+    """What an HNSW graph holds in memory: its links, levels and offsets, and its storage's codes."""
+    # faiss's stubs leave out the graph's arrays.
+    hnsw: Any = index.hnsw
+    links = 4 * hnsw.neighbors.size() + 4 * hnsw.levels.size() + 8 * hnsw.offsets.size()
+    return int(links) + index.storage.ntotal * index.storage.sa_code_size()
 
 
 def _bitmap_selector(mask: npt.NDArray[np.bool_]) -> faiss.IDSelector:
