@@ -8,10 +8,12 @@ it) is served in the same run by one in-process :class:`matcher.matcher.Matcher`
 baseline) and by ``--shards`` :class:`matcher.sharding.ShardMatcher` actors on a local Ray
 instance behind a :class:`matcher.sharding.ShardedMatcher`. The same queries go to both, one
 direction at a time, alternating. Shown per direction: wall p50 / p99 of each, the ratio of the
-p99s, and the coordinator's own CPU per query (fan-out, serialisation and merging, in the API
-process: this thread's CPU time, the shards' work excluded), with how many top-10 lists are
-identical (the HNSW index of a shard is approximate in its own way, so at this scale they may
-differ a little).
+p99s, the coordinator's own CPU per query (submitting the calls, deserialising the answers and
+merging them, in the API process: this thread's CPU time, the shards' work excluded) and the
+merge's part of it (pool, order, diversity, exposure, display scale, unpickling the shown), how
+many queries needed a late second call to some shard, and how many top-10 lists are identical
+(the HNSW index of a shard is approximate in its own way, so at this scale they may differ a
+little).
 
 Target (#19): with 2 shards on this 2-core machine, p99 <= 1.5x unsharded at 1M.
 """
@@ -24,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import ray
@@ -107,7 +110,7 @@ def run(scale: int, shards: int, queries: int) -> None:
                 matcher.recommend(asker_kind, row_id, target)
                 sharded.recommend(asker_kind, row_id, target)
         header = f"{'direction':<20} {'one p50':>8} {'p99':>6} {'sharded p50':>11} {'p99':>6} {'ratio':>6}"
-        print(f"{header} {'merge cpu p50':>13} {'p99':>6} {'same top-10':>11}")
+        print(f"{header} {'coord cpu p50':>13} {'p99':>6} {'merge p50':>9} {'late':>5} {'same top-10':>11}")
         ratios = []
         for asker_kind, target in DIRECTIONS:
             ratios.append(
@@ -121,23 +124,49 @@ def run(scale: int, shards: int, queries: int) -> None:
     )
 
 
+class MergeTimer:
+    """The CPU milliseconds of each call to the coordinator's merge (wrapped on the instance)."""
+
+    def __init__(self, sharded: ShardedMatcher) -> None:
+        self.last = 0.0
+        merged = sharded._merged
+
+        @functools.wraps(merged)
+        def timed_merge(*args: Any, **kwargs: Any) -> list[Match]:
+            started = time.thread_time()
+            try:
+                return merged(*args, **kwargs)
+            finally:
+                self.last = (time.thread_time() - started) * 1000
+
+        sharded._merged = timed_merge  # type: ignore[method-assign]
+
+
 def _direction(
     matcher: Matcher, sharded: ShardedMatcher, asker_kind: EntityKind, target: EntityKind, ids: Sequence[int]
 ) -> float:
-    one_wall, sharded_wall, merge_cpu, same = [], [], [], 0
+    one_wall, sharded_wall, coordinator_cpu, merge_cpu, same = [], [], [], [], 0
+    merge = MergeTimer(sharded)
+    late_before = sharded.late_requests_
     for row_id in ids:  # alternating, so both see the same load on the shared machine
         wall, _, expected = timed(lambda i: matcher.recommend(asker_kind, i, target), row_id)
         one_wall.append(wall)
+        merge.last = 0.0
         wall, cpu, shown = timed(lambda i: _complete(sharded.recommend(asker_kind, i, target)), row_id)
         sharded_wall.append(wall)
-        merge_cpu.append(cpu)
+        coordinator_cpu.append(cpu)
+        merge_cpu.append(merge.last)
         same += shown == expected
     one50, one99 = np.percentile(one_wall, [50, 99])
     sharded50, sharded99 = np.percentile(sharded_wall, [50, 99])
-    cpu50, cpu99 = np.percentile(merge_cpu, [50, 99])
+    cpu50, cpu99 = np.percentile(coordinator_cpu, [50, 99])
     name = f"{asker_kind.value}→{target.value}"
     figures = f"{one50:8.2f} {one99:6.2f} {sharded50:11.2f} {sharded99:6.2f} {sharded99 / one99:6.2f}"
-    print(f"{name:<20} {figures} {cpu50:13.2f} {cpu99:6.2f} {same:>7}/{len(ids)}")
+    late = sharded.late_requests_ - late_before
+    print(
+        f"{name:<20} {figures} {cpu50:13.2f} {cpu99:6.2f} {np.median(merge_cpu):9.2f} {late:>5}"
+        f" {same:>7}/{len(ids)}"
+    )
     return float(sharded99 / one99)
 
 

@@ -2,29 +2,35 @@
 
 Every shard holds the whole catalogue's records and the history (eligibility, the graph, the
 collaborative signals and the geography read profiles of any kind), but only its own part of
-the text channels: the vectors and lexical rows of the candidates it owns. What a query needs
-is split by where it can run:
+the text channels: the vectors and lexical rows of the candidates it owns.
 
-- per candidate, on the owning shard: eligibility, the semantic and lexical channels, pair
-  features, both sides' scores, contributions and reasons;
-- across the whole pool, in the coordinator (:class:`ShardedMatcher`): the query's peers (a
-  search over every shard), the pool (all eligible candidates, or each channel's best over
-  every shard), the score order with its ties, diversity and exposure (:func:`matcher.matcher.place`)
-  and the display scale.
+A query is one call to every shard, all made at once (:class:`_FannedOut`), and one wait.
+Each shard's :meth:`ShardMatcher.answer` runs, on its own candidates: eligibility, the semantic,
+lexical, graph and collaborative channels, the pair features and both sides' scores; it explains
+its best candidates and sends their vectors. Eligibility is judged over the whole table (each
+shard holds every record), so each knows how many are eligible in all and by what the graph walk
+is scaled in the whole pool. What every shard's answer reads of the asker comes from other calls
+made in the same breath, whose results Ray hands on to the answers itself (object refs passed as
+arguments), not through the coordinator: the asker's spec from the shard owning it, and, for a
+direction walking from the asker's peers, every shard's most similar profiles.
 
-Each step gives the shards exactly what the unsharded matcher would read (the graph walk is
-scaled by its highest score in the whole pool, the diversity re-rank reads the vectors of the
-best candidates of the whole pool, a lexical feature is as rare as in the whole table, equal
-scores at a channel's cut are split as the unsharded index and channel split them), so a sharded
-answer is the unsharded one. A shard that
-does not answer (dead, or restarting) is left out: the answer is then partial and names it.
+The coordinator (:class:`ShardedMatcher`) merges: the pool (every eligible candidate, or each
+channel's best over every shard), the score order with its ties, diversity and exposure
+(:func:`matcher.matcher.place`) and the display scale; it unpickles only the matches it shows.
+A shard gets a second call only when the diversity re-rank or the shown list reach deeper into
+its candidates than its answer sent.
+
+Each shard reads exactly what the unsharded matcher would (the graph walk scaled by its highest
+score in the whole pool, a lexical feature as rare as in the whole table, equal scores at a
+channel's cut split as the unsharded index and channel split them), so a sharded answer is the
+unsharded one. A shard that does not answer (dead, or restarting) is left out: the answer is then
+partial and names it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import itertools
 import pickle
 import threading
@@ -37,14 +43,15 @@ from typing import Any, NamedTuple, Self
 import numpy as np
 import ray
 import scipy.sparse as sp
-from ray.exceptions import RayActorError, RayError, RayTaskError
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from matcher.catalog import Catalog, History, KindTable
 from matcher.channels import best_positions
 from matcher.config import MatcherConfig
+from matcher.directions import Direction
 from matcher.explain import Reason
 from matcher.features import PairContext, feature_matrix
-from matcher.graph import Node, RelationEvent
+from matcher.graph import RelationEvent
 from matcher.matcher import (
     Match,
     Matcher,
@@ -105,31 +112,23 @@ class QuerySpec:
     exact: bool
 
 
-@dataclass(frozen=True)
-class Asked:
-    """One step of a query, as sent to a shard: the same token, spec, peers and time in every step.
-    The token is unique across coordinators (several API workers may share the shards)."""
+class Keys(NamedTuple):
+    """Sort keys of one channel's best candidates on a shard, in the whole pool's order: ``first``,
+    then ``second``, then the id, ascending (the same keys on every shard, so merging the shards'
+    keys and cutting gives the unsharded channel's choice)."""
 
-    token: int
-    spec: QuerySpec
-    peers: tuple[Node, ...] | None
-    now: dt.datetime
-    filters: Mapping[str, Any] | None
+    first: np.ndarray
+    second: np.ndarray
+    ids: np.ndarray
 
-    @functools.cached_property
-    def _pickled(self) -> bytes:
-        return pickle.dumps(
-            (self.token, self.spec, self.peers, self.now, self.filters), protocol=pickle.HIGHEST_PROTOCOL
+    @classmethod
+    def of(cls, entries: Sequence[tuple[float, float, int]]) -> Keys:
+        first, second, ids = zip(*entries, strict=True) if entries else ((), (), ())
+        return cls(
+            np.asarray(first, dtype=np.float64),
+            np.asarray(second, dtype=np.float64),
+            np.asarray(ids, dtype=np.int64),
         )
-
-    def __reduce__(self) -> tuple[Callable[[bytes], Asked], tuple[bytes]]:
-        # Pickled once per query with the C pickler: Ray's cloudpickle would walk the asker's
-        # record again for every shard and step, at most of the coordinator's CPU.
-        return _unpickled_asked, (self._pickled,)
-
-
-def _unpickled_asked(pickled: bytes) -> Asked:
-    return Asked(*pickle.loads(pickled))  # noqa: S301 (written by the coordinator, read by its shards)
 
 
 class Level(NamedTuple):
@@ -137,55 +136,54 @@ class Level(NamedTuple):
     on a shard: how many rows it found, its best, and whether every feature was looked up."""
 
     found: int
-    best: list[tuple[float, int, int]]  # (-weight, position, id)
+    best: Keys  # (-weight, position, id)
     complete: bool
 
 
 class Tops(NamedTuple):
-    """A shard's best candidates in each channel, each with its key in the whole pool's order
+    """A shard's best candidates in each channel, each keyed in the whole pool's order
     (positions are the same on every shard: each holds the whole table)."""
 
     # (-similarity, -position, id): the index's exact scan keeps the later of equal vectors at the
     # cut, and a shard's vectors are in the whole index's order (positions as slots).
-    semantic: list[tuple[float, int, int]]
-    lexical: list[Level]
-    graph: list[tuple[float, int, int]]  # (-walk score, place in the walk's order, id)
-    collaborative: list[list[tuple[int, int]]]  # per signal: (rank among the indexed investors, id)
-    applicants: list[int]
+    semantic: Keys
+    lexical: list[Level]  # the shares up to the first the whole pool may stop at
+    graph: Keys  # (-walk score, place in the walk's order, id)
+    collaborative: list[Keys]  # per signal: (rank among the indexed investors, 0, id)
+    applicants: np.ndarray
 
 
-class Survey(NamedTuple):
-    """A shard's eligible candidates: how many, their ids (with open applicants) when few, and
-    each channel's best when many (saving the coordinator a second round)."""
+class Answer(NamedTuple):
+    """A shard's answer to a query: its candidates scored, with what the coordinator needs to
+    choose the pool, place the shown and say why, row for row with ``ids``.
+
+    With at most a pool's worth of eligible candidates over every shard (``admitted``, the same
+    on each), ``ids`` is this shard's part of the pool; past it, each channel's best of this
+    shard (``tops``), a superset of its part, which the coordinator cuts. The vectors and the
+    explained matches (pickled, unpickled only when shown) are those of its best candidates:
+    enough for the diversity re-rank and the shown list unless it reaches deeper here."""
 
     admitted: int
-    applicants: int
-    ids: np.ndarray | None
-    tops: Tops | None
-
-
-class ScoredPart(NamedTuple):
-    """A shard's part of the pool, scored: row for row ids, features and scores, the vectors
-    of its best candidates (all the diversity re-rank can read of it), and those most likely
-    shown already explained (not yet placed), saving most queries a round of explaining."""
-
     ids: np.ndarray
-    features: np.ndarray
-    asker: np.ndarray
-    candidate: np.ndarray
     mutual: np.ndarray
-    head_ids: np.ndarray
-    head_vectors: np.ndarray
-    applied: list[int]
-    explained: list[Match]
+    applied: np.ndarray
+    tops: Tops | None
+    vector_ids: np.ndarray
+    vectors: np.ndarray
+    explained: dict[int, bytes]
 
 
-class Pick(NamedTuple):
-    """One shown candidate its shard did not explain with its scores, for it to explain."""
+@dataclass
+class _Scored:
+    """A query as a shard scored it, kept for the coordinator's late requests."""
 
-    row_id: int
-    scored: Scored
+    query: _Query
+    context: PairContext
     features: np.ndarray
+    scored: list[Scored]
+    vectors: np.ndarray
+    row_of: dict[int, int]
+    answer: Answer
 
 
 class ShardMatcher(Matcher):
@@ -225,7 +223,7 @@ class ShardMatcher(Matcher):
 
     def fit(self, catalog: Catalog, **params: Any) -> Self:
         self._owned: dict[EntityKind, tuple[np.ndarray, np.ndarray]] = {}
-        self._asked: OrderedDict[int, _Query] = OrderedDict()
+        self._asked: OrderedDict[int, _Scored] = OrderedDict()
         self._pinned_now: dt.datetime | None = None
         super().fit(catalog, **params)
         for kind, channel in self.channels_.kinds.items():
@@ -291,42 +289,169 @@ class ShardMatcher(Matcher):
             exact,
         )
 
-    def peers_of(self, kind: EntityKind, semantic: np.ndarray, count: int) -> list[tuple[float, int]]:
-        """This shard's profiles of ``kind`` most like the query, as (-similarity, id)."""
-        return [
-            (-score, row_id) for row_id, score in self.channels_.kinds[kind].index.search(semantic, count)
-        ]
+    def peers_of(self, spec: QuerySpec | None, count: int) -> list[tuple[float, int]]:
+        """This shard's profiles of the asker's kind most like it, as (-similarity, id)."""
+        if spec is None:
+            return []
+        index = self.channels_.kinds[spec.asker_kind].index
+        return [(-score, row_id) for row_id, score in index.search(spec.semantic, count)]
 
-    def survey(self, asked: Asked) -> Survey:
-        query = self._asked_query(asked)
-        mask, applicants = self._eligible_owned(query, asked.filters)
-        admitted = int(np.count_nonzero(mask))
-        pool_size = self.config_.retrieval.pool_size
+    def answer(
+        self,
+        token: int,
+        now: dt.datetime,
+        filters: Mapping[str, Any] | None,
+        k: int,
+        spec: QuerySpec | None,
+        *peer_parts: list[tuple[float, int]],
+    ) -> Answer | None:
+        """This shard's part of a query in one call: eligibility, retrieval, scores, and the
+        reasons and vectors of its best (see :class:`Answer`). ``peer_parts`` are every shard's
+        :meth:`peers_of` for a direction walking from the asker's peers. None for an inactive asker."""
+        if spec is None:
+            return None
+        return self._scored(token, now, filters, k, spec, peer_parts).answer
+
+    def complete(
+        self,
+        token: int,
+        now: dt.datetime,
+        filters: Mapping[str, Any] | None,
+        k: int,
+        vector_ids: np.ndarray,
+        explain_ids: np.ndarray,
+        spec: QuerySpec,
+        *peer_parts: list[tuple[float, int]],
+    ) -> tuple[np.ndarray, dict[int, bytes]]:
+        """The vectors and explained matches of candidates deeper than :meth:`answer` sent (the
+        query scored again if it is no longer kept)."""
+        kept = self._scored(token, now, filters, k, spec, peer_parts)
+        vector_rows = [kept.row_of[int(i)] for i in vector_ids.tolist()]
+        rows = [kept.row_of[int(i)] for i in explain_ids.tolist()]
+        return kept.vectors[vector_rows], self._pickled_matches(
+            kept.query, kept.context, kept.features, kept.scored, rows
+        )
+
+    def _scored(
+        self,
+        token: int,
+        now: dt.datetime,
+        filters: Mapping[str, Any] | None,
+        k: int,
+        spec: QuerySpec,
+        peer_parts: Sequence[list[tuple[float, int]]],
+    ) -> _Scored:
+        self._pinned_now = now
+        kept = self._asked.get(token)
+        if kept is not None:
+            return kept
+        query = self._spec_query(spec, peer_parts)
         table = self.catalog_.tables[query.direction.candidate_kind]
-        ids = table.ids[np.union1d(np.flatnonzero(mask), applicants)] if admitted <= pool_size else None
-        # Past its share of the pool, the whole is likely past the pool: the channels are read now.
-        tops = self._tops(query, mask, applicants) if admitted > pool_size // self.shards else None
-        return Survey(admitted, len(applicants), ids, tops)
+        mask, applicants = self._eligible(query, filters)
+        admitted = int(np.count_nonzero(mask))
+        owned = self.owned(table.kind)
+        own_mask, own_applicants = mask & owned, applicants[owned[applicants]]
+        pool_size = self.config_.retrieval.pool_size
+        tops: Tops | None = None
+        if admitted <= pool_size:  # the pool is every eligible candidate: this shard's are its part
+            positions = np.union1d(np.flatnonzero(own_mask), own_applicants)
+            depth = np.zeros(len(positions), dtype=np.int64)
+        else:
+            tops = self._tops(query, own_mask, own_applicants)
+            positions, depth = _candidates(table, tops)
+        ids = table.ids[positions]
+        vectors = self._pool_vectors(table.kind, positions)
+        scale = self._walk_scale(query, table, mask, applicants)
+        context = self._context(query, positions, vectors, walk_scale=scale)
+        features = feature_matrix(context)
+        asker, candidate = self.scorer_.side_scores(features, query.direction)
+        mutual = fuse(asker, candidate, self.config_.fusion)
+        applications = context.applications
+        applied = np.fromiter((i in applications for i in ids.tolist()), bool, len(ids))
+        order = np.lexsort((ids, -mutual))
+        # In the pool for certain (depth 0), or likely: within its share of a channel's best.
+        likely = depth < -(-(pool_size // 3) // self.shards)
+        first_applicants = order[applied[order]][:k]
+        others = order[~applied[order]]
+        explained = np.concatenate([first_applicants, _until(others, likely, k)]).tolist()
+        head = _until(others, likely, head_size(k))
+        scored = [
+            Scored(float(m), float(a), float(c)) for m, a, c in zip(mutual, asker, candidate, strict=True)
+        ]
+        answer = Answer(
+            admitted,
+            ids,
+            mutual,
+            applied,
+            tops,
+            ids[head],
+            vectors[head],
+            self._pickled_matches(query, context, features, scored, explained),
+        )
+        row_of = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        kept = _Scored(query, context, features, scored, vectors, row_of, answer)
+        self._asked[token] = kept
+        while len(self._asked) > _KEPT_QUERIES:
+            self._asked.popitem(last=False)
+        return kept
 
-    def channel_tops(self, asked: Asked) -> Tops:
-        """Each channel's best of this shard's eligible candidates, as many as the whole pool
-        takes from a channel: the whole pool's best are among the shards' best."""
-        query = self._asked_query(asked)
-        return self._tops(query, *self._eligible_owned(query, asked.filters))
+    def _spec_query(self, spec: QuerySpec, peer_parts: Sequence[list[tuple[float, int]]]) -> _Query:
+        """The query of ``spec``; its peers, when its direction walks from them, are the best of
+        every shard's (as the unsharded index would find them)."""
+        direction = self.directions_[(spec.asker_kind, spec.candidate_kind)]
+        node = (spec.asker_kind, spec.asker_id)
+        query = _Query(direction, node, spec.record, spec.semantic, spec.lexical)
+        if direction.graph_seeds == "similar_peers":
+            count = self.config_.retrieval.peer_count
+            best = sorted(itertools.chain.from_iterable(peer_parts))[: count + 1]
+            query.cache["peers"] = tuple(
+                (spec.asker_kind, row_id) for _, row_id in best if (spec.asker_kind, row_id) != node
+            )[:count]
+        return query
+
+    def _walk_scale(self, query: _Query, table: KindTable, mask: np.ndarray, applicants: np.ndarray) -> float:
+        """The graph walk's highest score in the whole pool, by which the unsharded matcher
+        scales it: the pool holds the best walked eligible candidate and every applicant."""
+        graph = self._graph_scores(query)
+        if not graph:
+            return 0.0
+        admitted = mask.copy()
+        admitted[applicants] = True
+        best = 0.0
+        for (_, row_id), score in graph.items():
+            if score > best and row_id in table and admitted[table.position(row_id)]:
+                best = score
+        return best
+
+    def _pickled_matches(
+        self,
+        query: _Query,
+        context: PairContext,
+        features: np.ndarray,
+        scored: Sequence[Scored],
+        rows: Sequence[int],
+    ) -> dict[int, bytes]:
+        """The candidates at ``rows`` explained with their scores, each pickled on its own: the
+        coordinator unpickles only those it shows."""
+        matches = self._explained(query, context, rows, features[list(rows)], [scored[r] for r in rows])
+        return {m.id: pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL) for m in matches}
 
     def _tops(self, query: _Query, mask: np.ndarray, applicants: np.ndarray) -> Tops:
         table = self.catalog_.tables[query.direction.candidate_kind]
         channel = self.channels_.kinds[table.kind]
         share = self.config_.retrieval.pool_size // 3
         hits = channel.index.search(query.semantic, share, allowed=channel.semantic_filter(mask))
-        levels = [
-            Level(
-                len(found),
-                self._keyed(table, best_positions(found, weights, share), weights, found),
-                complete,
+        levels = []
+        for found, weights, complete in channel.lexical_levels(query.lexical, mask):
+            levels.append(
+                Level(
+                    len(found),
+                    self._keyed(table, best_positions(found, weights, share), weights, found),
+                    complete,
+                )
             )
-            for found, weights, complete in channel.lexical_levels(query.lexical, mask)
-        ]
+            if len(found) >= share or complete:  # the whole pool stops here or before
+                break
         graph = self._graph_scores(query)
         walked = [
             (-score, order, node[1])
@@ -335,53 +460,17 @@ class ShardMatcher(Matcher):
         ]
         walked.sort()
         return Tops(
-            semantic=[(-score, -table.position(row_id), row_id) for row_id, score in hits],
+            semantic=Keys.of([(-score, -table.position(row_id), row_id) for row_id, score in hits]),
             lexical=levels,
-            graph=walked[:share],
+            graph=Keys.of(walked[:share]),
             collaborative=self._collaborative_tops(query, mask, share),
-            applicants=table.ids[applicants].tolist(),
+            applicants=table.ids[applicants],
         )
 
     @staticmethod
-    def _keyed(
-        table: KindTable, chosen: np.ndarray, weights: np.ndarray, found: np.ndarray
-    ) -> list[tuple[float, int, int]]:
+    def _keyed(table: KindTable, chosen: np.ndarray, weights: np.ndarray, found: np.ndarray) -> Keys:
         weight_of = dict(zip(found.tolist(), weights.tolist(), strict=True))
-        return [(-weight_of[p], p, int(table.ids[p])) for p in chosen.tolist()]
-
-    def score_part(self, asked: Asked, pool_ids: np.ndarray, k: int) -> ScoredPart:
-        """Features and scores of this shard's part of the pool; the graph walk is scaled by its
-        highest score in the whole pool, as the unsharded matcher scales it."""
-        query = self._asked_query(asked)
-        table = self.catalog_.tables[query.direction.candidate_kind]
-        walk = self._walk(query, [(table.kind, int(i)) for i in pool_ids.tolist()])
-        ids = pool_ids[shard_of(pool_ids, self.shards) == self.shard]
-        positions = np.asarray([table.position(int(i)) for i in ids], dtype=np.int64)
-        vectors = self._pool_vectors(table.kind, positions)
-        context = self._context(query, positions, vectors, walk_scale=float(walk.max()) if len(walk) else 0.0)
-        features = feature_matrix(context)
-        asker, candidate = self.scorer_.side_scores(features, query.direction)
-        mutual = fuse(asker, candidate, self.config_.fusion)
-        order = np.lexsort((ids, -mutual))
-        applied = np.isin(ids[order], np.fromiter(context.applications, np.int64, len(context.applications)))
-        head = order[~applied][: head_size(k)]
-        applicants = [int(i) for i in ids[order[applied]]]
-        # Its best k applicants and k others: what is shown unless diversity reaches deeper here.
-        likely = np.concatenate([order[applied][:k], head[:k]]).tolist()
-        scored = [Scored(float(mutual[at]), float(asker[at]), float(candidate[at])) for at in likely]
-        explained = self._explained(query, context, likely, features[likely], scored)
-        return ScoredPart(
-            ids, features, asker, candidate, mutual, ids[head], vectors[head], applicants, explained
-        )
-
-    def explain(self, asked: Asked, picks: Sequence[Pick]) -> list[Match]:
-        """The shown candidates this shard owns that it did not explain while scoring."""
-        query = self._asked_query(asked)
-        table = self.catalog_.tables[query.direction.candidate_kind]
-        positions = np.asarray([table.position(p.row_id) for p in picks], dtype=np.int64)
-        context = self._context(query, positions, self._pool_vectors(table.kind, positions))
-        features = np.asarray([p.features for p in picks]).reshape(len(picks), -1)
-        return self._explained(query, context, range(len(picks)), features, [p.scored for p in picks])
+        return Keys.of([(-weight_of[p], p, int(table.ids[p])) for p in chosen.tolist()])
 
     def _explained(
         self,
@@ -423,51 +512,47 @@ class ShardMatcher(Matcher):
     def why_empty_of(self, spec: QuerySpec, filters: Mapping[str, Any] | None) -> Reason:
         return self.why_empty(spec.asker_kind, spec.asker_id, spec.candidate_kind, filters=filters)
 
-    def _asked_query(self, asked: Asked) -> _Query:
-        """The query of ``asked``, kept between its steps (its graph walk and signals are reused)."""
-        self._pinned_now = asked.now
-        query = self._asked.get(asked.token)
-        if query is None:
-            spec = asked.spec
-            direction = self.directions_[(spec.asker_kind, spec.candidate_kind)]
-            node = (spec.asker_kind, spec.asker_id)
-            query = _Query(direction, node, spec.record, spec.semantic, spec.lexical)
-            if asked.peers is not None:
-                query.cache["peers"] = asked.peers
-            self._asked[asked.token] = query
-            while len(self._asked) > _KEPT_QUERIES:
-                self._asked.popitem(last=False)
-        return query
-
-    def _eligible_owned(
-        self, query: _Query, filters: Mapping[str, Any] | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """As :meth:`Matcher._retrieve` admits them, of this shard's candidates: the eligibility
-        mask and the positions of the open applicants."""
-        mask, applicants = self._eligible(query, filters)
-        owned = self.owned(query.direction.candidate_kind)
-        return mask & owned, applicants[owned[applicants]]
-
-    def _collaborative_tops(self, query: _Query, mask: np.ndarray, share: int) -> list[list[tuple[int, int]]]:
+    def _collaborative_tops(self, query: _Query, mask: np.ndarray, share: int) -> list[Keys]:
         found = self._signals(query)
         if found is None:
             return []
         index, signals = found
         table = self.catalog_.tables[query.direction.candidate_kind]
 
-        def best(scores: np.ndarray) -> list[tuple[int, int]]:
+        def best(scores: np.ndarray) -> Keys:
             ranked = (
-                (rank, node[1])
+                (rank, 0, node[1])
                 for rank, node in enumerate(index.top(scores, len(index)))
                 if node[1] in table and mask[table.position(node[1])]
             )
-            return list(itertools.islice(ranked, share))
+            return Keys.of(list(itertools.islice(ranked, share)))
 
         return [best(signals.segment_popularity), best(signals.peer_investors)]
 
     def _now(self) -> dt.datetime:
         # One "now" for every shard in every step of a query: the coordinator's.
         return self._pinned_now if self._pinned_now is not None else super()._now()
+
+
+def _candidates(table: KindTable, tops: Tops) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of every candidate in a shard's channel tops, and the best rank each has in a
+    channel (0 for an applicant: always in the pool)."""
+    lists = [tops.semantic, tops.graph, *(level.best for level in tops.lexical), *tops.collaborative]
+    ids = np.concatenate([tops.applicants, *(keys.ids for keys in lists)])
+    ranks = np.concatenate(
+        [np.zeros(len(tops.applicants), np.int64), *(np.arange(len(keys.ids)) for keys in lists)]
+    )
+    unique, first = np.unique(ids, return_inverse=True)
+    depth = np.full(len(unique), np.iinfo(np.int64).max)
+    np.minimum.at(depth, first, ranks)
+    positions = np.asarray([table.position(int(i)) for i in unique.tolist()], dtype=np.int64)
+    return positions, depth
+
+
+def _until(rows: np.ndarray, counted: np.ndarray, count: int) -> np.ndarray:
+    """The first of ``rows`` up to and including the ``count``-th whose ``counted`` is set."""
+    seen = np.cumsum(counted[rows])
+    return rows[: int(np.searchsorted(seen, count)) + 1]
 
 
 class ShardHost:
@@ -491,10 +576,8 @@ SHARD_STEPS = frozenset(
     {
         "query_spec",
         "peers_of",
-        "survey",
-        "channel_tops",
-        "score_part",
-        "explain",
+        "answer",
+        "complete",
         "why_empty_of",
         "upsert_profile",
         "remove_profile",
@@ -532,44 +615,71 @@ class ShardedAnswer(NamedTuple):
         return bool(self.missing)
 
 
-class _Round:
-    """The shards taking part in one query: a shard that fails to answer a step is out of the rest."""
+class _FannedOut:
+    """One query's calls, all made at once: the asker's spec from its shard, then (chained by Ray,
+    not through this process) every shard's peers when the direction walks from them, and every
+    shard's :meth:`ShardMatcher.answer`."""
 
-    def __init__(self, coordinator: ShardedMatcher) -> None:
+    def __init__(
+        self,
+        coordinator: ShardedMatcher,
+        live: Sequence[int],
+        spec: tuple[int, Any],
+        peers: bool,
+        arguments: tuple[Any, ...],
+    ) -> None:
+        handles = coordinator.shards
         self.coordinator = coordinator
-        self.live = coordinator.live_shards()
-        self.missing = set(range(len(coordinator.shards))) - set(self.live)
+        self.spec_shard, self.spec = spec
+        count = coordinator.config.retrieval.peer_count + 1
+        self.peers = {s: handles[s].run.remote("peers_of", self.spec, count) for s in live} if peers else {}
+        self.arguments = arguments  # token, now, filters, k
+        self.upstream = (self.spec, *self.peers.values())
+        self.answers = {s: handles[s].run.remote("answer", *arguments, *self.upstream) for s in live}
 
-    def each(self, step: str, *args: Any) -> dict[int, Any]:
-        return self.each_with(dict.fromkeys(self.live, args), step)
-
-    def each_with(self, arguments: Mapping[int, tuple[Any, ...]], step: str) -> dict[int, Any]:
-        if not arguments:
-            return {}
-        handles = self.coordinator.shards
-        asked = {shard: handles[shard].run.remote(step, *args) for shard, args in arguments.items()}
-        ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=self.coordinator.timeout)
-        answered = {ref.hex() for ref in ready}
-        answers: dict[int, Any] = {}
-        for shard, ref in asked.items():
+    def collect(self) -> tuple[dict[int, Answer | None], set[int], set[int]]:
+        """The shards' answers, the shards that did not answer theirs, and the shards whose spec or
+        peers did not come (the query must go again without them)."""
+        refs = list(self.answers.values())
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.coordinator.timeout)
+        answered = set(ready)
+        answers: dict[int, Answer | None] = {}
+        lost: set[int] = set()
+        for shard, ref in self.answers.items():
+            if ref not in answered:
+                lost.add(shard)
+                continue
             try:
-                if ref.hex() not in answered:
-                    raise TimeoutError(f"shard {shard} did not answer in {self.coordinator.timeout} s")
                 answers[shard] = ray.get(ref)
             except RayTaskError as error:
-                # The query's fault (an unknown id, a kind that cannot ask) is said as is; any other
-                # error is a fault of the code, not of a shard, and is not hidden in a partial answer.
+                # The query's fault (an unknown id, a kind that cannot ask) is said as is; a shard
+                # lost upstream makes the query go again; any other error is the code's fault.
                 if isinstance(error.cause, LookupError | ValueError):
                     raise error.cause from None
-                raise
-            except (RayActorError, TimeoutError):  # dead, restarting or stuck: left out of this answer
-                self._lost(shard)
-        return answers
+                if not isinstance(error, RayActorError):
+                    raise
+                lost.add(shard)
+            except RayActorError:  # dead or restarting: left out of this answer
+                lost.add(shard)
+        return answers, lost, self._upstream_lost() if lost else set()
 
-    def _lost(self, shard: int) -> None:
-        self.coordinator.mark_down(shard)
-        self.missing.add(shard)
-        self.live = [s for s in self.live if s != shard]
+    def _upstream_lost(self) -> set[int]:
+        shards = [self.spec_shard, *self.peers]
+        lost = set()
+        for shard, ref in zip(shards, self.upstream, strict=True):
+            ready, _ = ray.wait([ref], timeout=0)
+            try:
+                if not ready:
+                    raise TimeoutError
+                ray.get(ref)
+            except (RayActorError, TimeoutError):
+                lost.add(shard)
+        return lost
+
+    def complete(self, shard: int, vector_ids: np.ndarray, explain_ids: np.ndarray) -> Any:
+        """A late request to ``shard`` for deeper candidates' vectors and explanations."""
+        step = ("complete", *self.arguments, vector_ids, explain_ids, *self.upstream)
+        return self.coordinator.shards[shard].run.remote(*step)
 
 
 class ShardedMatcher:
@@ -584,7 +694,7 @@ class ShardedMatcher:
     clock : callable, optional
         What "now" is, given to every shard for a query; default the wall clock.
     timeout : float
-        Seconds a shard has to answer a step before the answer goes on without it.
+        Seconds a shard has to answer before the answer goes on without it.
     """
 
     def __init__(
@@ -601,6 +711,9 @@ class ShardedMatcher:
         self.timeout = timeout
         self.directions_ = self.config.directions()
         self.exposure_: dict[str, ExposureTracker] = {}
+        # Queries that needed a second call to some shard (diversity or the shown list reaching
+        # deeper than a shard's answer sent): read by benchmarks.sharded_latency.
+        self.late_requests_ = 0
         self._lock = threading.Lock()
         self._probes: dict[int, Any] = {}  # a shard that failed: its ping, answered once it is back
 
@@ -634,18 +747,38 @@ class ShardedMatcher:
     ) -> ShardedAnswer:
         if k < 1:
             raise ValueError("k: must be at least 1")
-        run = _Round(self)
-        try:
-            spec = self._spec(run, EntityKind(asker_kind), asker_id, EntityKind(candidate_kind))
-        except NoShardAnswersError:
-            spec = None  # every shard down (restarting): an empty answer naming them all
-        if spec is None:
-            return ShardedAnswer([], tuple(sorted(run.missing)))
-        now = self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
-        asked = Asked(uuid.uuid4().int, spec, self._peers(run, spec), now, filters)
-        pool = self._pool(run, asked)
-        matches = self._rank(run, asked, pool, k) if len(pool) else []
-        return ShardedAnswer(matches, tuple(sorted(run.missing)))
+        asker_kind, candidate_kind = EntityKind(asker_kind), EntityKind(candidate_kind)
+        down: set[int] = set()
+        while True:
+            live = [shard for shard in self.live_shards() if shard not in down]
+            everyone = tuple(range(len(self.shards)))
+            if not live:
+                return ShardedAnswer([], everyone)
+            try:
+                spec, kind = self._spec_source(live, asker_kind, asker_id, candidate_kind)
+            except NoShardAnswersError:
+                return ShardedAnswer([], everyone)
+            if spec is None:
+                return ShardedAnswer([], tuple(s for s in everyone if s not in live))
+            direction = self.directions_[(kind, candidate_kind)]
+            now = self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
+            arguments = (uuid.uuid4().int, now, filters, k)
+            fanned = _FannedOut(self, live, spec, direction.graph_seeds == "similar_peers", arguments)
+            answers, lost, upstream = fanned.collect()
+            # Lost upstream (the spec or peers every answer reads), the shards are asked again
+            # without it; otherwise those that did not answer are left out of this one.
+            for shard in upstream or lost:
+                self.mark_down(shard)
+            if upstream:
+                down |= upstream
+                continue
+            found = {s: a for s, a in answers.items() if a is not None}
+            try:
+                matches = self._merged(fanned, found, direction, k) if found else []
+            except _LostLateError as error:  # a shard lost after answering: again, without it
+                down |= error.shards
+                continue
+            return ShardedAnswer(matches, tuple(s for s in everyone if s not in answers))
 
     def why_empty(
         self,
@@ -656,117 +789,151 @@ class ShardedMatcher:
         filters: Mapping[str, Any] | None = None,
     ) -> Reason:
         """Why there is nothing to show (any shard can tell: each holds every record)."""
-        run = _Round(self)
-        for shard in run.live:
-            answer = run.each_with(
-                {shard: (EntityKind(asker_kind), asker_id, EntityKind(candidate_kind))}, "query_spec"
+        for shard in self.live_shards():
+            spec = self._call(
+                shard, "query_spec", EntityKind(asker_kind), asker_id, EntityKind(candidate_kind)
             )
-            if shard in answer:
-                spec = answer[shard]
-                if spec is None:
-                    return INACTIVE
-                reason: Reason = run.each_with({shard: (spec, filters)}, "why_empty_of")[shard]
-                return reason
+            if spec is _NO_ANSWER:
+                continue
+            if spec is None:
+                return INACTIVE
+            reason = self._call(shard, "why_empty_of", spec, filters)
+            if reason is not _NO_ANSWER:
+                return reason  # type: ignore[no-any-return]
         raise NoShardAnswersError("no shard answers")
 
-    def _spec(
-        self, run: _Round, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind
-    ) -> QuerySpec | None:
-        """The asker, from the shard owning it (re-encoded by another when that one is down)."""
-        first = self._ask_one(
-            run, owner_of(asker_id, len(self.shards)), (asker_kind, asker_id, candidate_kind)
-        )
-        if first is None or first.exact:
-            return first
-        owner = owner_of(first.asker_id, len(self.shards))  # a founder's startup lives elsewhere
-        again = self._ask_one(run, owner, (first.asker_kind, first.asker_id, candidate_kind))
-        return again if again is not None else first
+    def _call(self, shard: int, step: str, *args: Any) -> Any:
+        """One step on one shard, or _NO_ANSWER when it is down (and marked so)."""
+        try:
+            return ray.get(self.shards[shard].run.remote(step, *args), timeout=self.timeout)
+        except RayTaskError as error:
+            if isinstance(error.cause, LookupError | ValueError):
+                raise error.cause from None
+            if not isinstance(error, RayActorError):
+                raise
+        except (RayActorError, GetTimeoutError):
+            pass
+        self.mark_down(shard)
+        return _NO_ANSWER
 
-    def _ask_one(self, run: _Round, preferred: int, args: tuple[Any, ...]) -> QuerySpec | None:
-        for shard in [preferred, *(s for s in run.live if s != preferred)]:
-            if shard in run.live:
-                answer = run.each_with({shard: args}, "query_spec")
-                if shard in answer:
-                    spec: QuerySpec | None = answer[shard]
-                    return spec
+    def _spec_source(
+        self, live: Sequence[int], asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind
+    ) -> tuple[tuple[int, Any] | None, EntityKind]:
+        """Where the asker's spec comes from: the call on its shard (or another's when that one is
+        down), not awaited; the asker's kind. A founder asking for their startup's counterparts is
+        first resolved to the startup (awaited), whose shard makes the spec."""
+        owner = owner_of(asker_id, len(self.shards))
+        if (asker_kind, candidate_kind) in self.directions_:
+            shard = owner if owner in live else live[0]
+            return (
+                shard,
+                self.shards[shard].run.remote("query_spec", asker_kind, asker_id, candidate_kind),
+            ), asker_kind
+        spec = self._awaited_spec(live, owner, (asker_kind, asker_id, candidate_kind))
+        if spec is None:
+            return None, asker_kind
+        if not spec.exact:  # a founder's startup lives elsewhere: its own shard knows it exactly
+            again = self._awaited_spec(
+                live,
+                owner_of(spec.asker_id, len(self.shards)),
+                (spec.asker_kind, spec.asker_id, candidate_kind),
+            )
+            spec = again if again is not None else spec
+        return (owner, ray.put(spec)), spec.asker_kind
+
+    def _awaited_spec(self, live: Sequence[int], preferred: int, args: tuple[Any, ...]) -> QuerySpec | None:
+        for shard in [preferred, *(s for s in live if s != preferred)]:
+            if shard in live:
+                spec = self._call(shard, "query_spec", *args)
+                if spec is not _NO_ANSWER:
+                    return spec  # type: ignore[no-any-return]
         raise NoShardAnswersError("no shard answers")
 
-    def _peers(self, run: _Round, spec: QuerySpec) -> tuple[Node, ...] | None:
-        """The profiles most like the asker over every shard, when its direction walks from them."""
-        direction = self.directions_[(spec.asker_kind, spec.candidate_kind)]
-        if direction.graph_seeds != "similar_peers":
-            return None
-        count = self.config.retrieval.peer_count
-        found = run.each("peers_of", spec.asker_kind, spec.semantic, count + 1)
-        best = sorted(itertools.chain.from_iterable(found.values()))[: count + 1]
-        node = (spec.asker_kind, spec.asker_id)
-        return tuple((spec.asker_kind, row_id) for _, row_id in best if (spec.asker_kind, row_id) != node)[
-            :count
-        ]
-
-    def _pool(self, run: _Round, asked: Asked) -> np.ndarray:
-        """Ids of the candidates to score: every eligible one, or each channel's best over all shards."""
-        surveys: dict[int, Survey] = run.each("survey", asked)
-        admitted = sum(s.admitted for s in surveys.values())
-        if not admitted and not sum(s.applicants for s in surveys.values()):
-            return np.zeros(0, dtype=np.int64)
-        if admitted <= self.config.retrieval.pool_size:
-            parts = [s.ids for s in surveys.values() if s.ids is not None]
-            return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
-        unread = [shard for shard, survey in surveys.items() if survey.tops is None]
-        tops = [s.tops for s in surveys.values() if s.tops is not None]
-        tops += run.each_with(dict.fromkeys(unread, (asked,)), "channel_tops").values()
-        share = self.config.retrieval.pool_size // 3
-
-        def best(lists: Sequence[Sequence[tuple[Any, ...]]]) -> list[int]:
-            return [int(entry[-1]) for entry in sorted(itertools.chain.from_iterable(lists))[:share]]
-
-        chosen = [
-            best([t.semantic for t in tops]),
-            best([level.best for level in _lexical_level(tops, share)]),
-            best([t.graph for t in tops]),
-            [i for t in tops for i in t.applicants],
-        ]
-        for signal in range(max((len(t.collaborative) for t in tops), default=0)):
-            chosen.append(best([t.collaborative[signal] for t in tops]))
-        return np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in chosen]))
-
-    def _rank(self, run: _Round, asked: Asked, pool: np.ndarray, k: int) -> list[Match]:
-        parts: list[ScoredPart] = [p for p in run.each("score_part", asked, pool, k).values() if len(p.ids)]
-        if not parts:
-            return []
+    def _merged(
+        self, fanned: _FannedOut, answers: Mapping[int, Answer], direction: Direction, k: int
+    ) -> list[Match]:
+        """The shards' answers merged as the unsharded matcher ranks its pool."""
+        parts = list(answers.values())
         ids = np.concatenate([p.ids for p in parts])
-        features = np.concatenate([p.features for p in parts])
-        asker = np.concatenate([p.asker for p in parts])
-        candidate = np.concatenate([p.candidate for p in parts])
         mutual = np.concatenate([p.mutual for p in parts])
-        vectors = _head_vectors(ids, parts)
+        applied = np.concatenate([p.applied for p in parts])
+        if parts[0].admitted > self.config.retrieval.pool_size:
+            kept = np.isin(ids, self._pool([p.tops for p in parts if p.tops is not None]))
+            ids, mutual, applied = ids[kept], mutual[kept], applied[kept]
+        if not len(ids):
+            return []
         order = np.lexsort((ids, -mutual))
-        applied = frozenset(i for p in parts for i in p.applied)
-        spec = asked.spec
-        shown = Shown(order, mutual, vectors, ids, spec.candidate_kind, applied)
+        head = order[~applied[order]][: head_size(k)]
+        vectors = _Shipped(parts)
+        explained = {i: m for p in parts for i, m in p.explained.items()}
+        unsent = ids[head][~np.isin(ids[head], vectors.ids)]
+        if len(unsent):  # diversity reads deeper here: those vectors, and the whole head explained
+            wanted = np.concatenate([order[applied[order]][:k], head])
+            self._late(fanned, unsent, ids[wanted], explained, vectors)
+        rows = vectors.rows(ids[head])
+        head_vectors = np.zeros((len(ids), vectors.width), dtype=vectors.dtype)
+        head_vectors[head] = vectors.vectors[rows]
+        applicants = frozenset(ids[applied].tolist())
+        shown = Shown(order, mutual, head_vectors, ids, direction.candidate_kind, applicants)
         with self._lock:
             tracker = self.exposure_.setdefault(
-                spec.direction, ExposureTracker(cap=self.config.rerank.exposure_cap)
+                direction.name, ExposureTracker(cap=self.config.rerank.exposure_cap)
             )
             placed = place(shown, k, self.config.rerank, tracker)
+        self._late(fanned, np.zeros(0, np.int64), ids[[spot.at for spot in placed]], explained, vectors)
         display = display_scores(mutual)
-        explained = {m.id: m for p in parts for m in p.explained}
-        picks: dict[int, list[Pick]] = {}
-        for spot in placed:
-            row_id = int(ids[spot.at])
-            if row_id not in explained:
-                scored = Scored(float(mutual[spot.at]), float(asker[spot.at]), float(candidate[spot.at]))
-                picks.setdefault(owner_of(row_id, len(self.shards)), []).append(
-                    Pick(row_id, scored, features[spot.at])
-                )
-        late = run.each_with({shard: (asked, chosen) for shard, chosen in picks.items()}, "explain")
-        explained.update((m.id, m) for matches in late.values() for m in matches)
         return [
-            _placed(explained[int(ids[spot.at])], spot, float(display[spot.at]))
+            _placed(pickle.loads(explained[int(ids[spot.at])]), spot, float(display[spot.at]))  # noqa: S301 (a shard's)
             for spot in placed
-            if int(ids[spot.at]) in explained  # not when its shard was lost since scoring
         ]
+
+    def _late(
+        self,
+        fanned: _FannedOut,
+        vector_ids: np.ndarray,
+        explain_ids: np.ndarray,
+        explained: dict[int, bytes],
+        vectors: _Shipped,
+    ) -> None:
+        """Ask the owners for the vectors and explanations the answers did not send."""
+        explain_ids = explain_ids[[int(i) not in explained for i in explain_ids.tolist()]]
+        if not len(vector_ids) and not len(explain_ids):
+            return
+        self.late_requests_ += 1
+        shards = len(self.shards)
+        asked = {
+            shard: fanned.complete(
+                shard,
+                vector_ids[shard_of(vector_ids, shards) == shard],
+                explain_ids[shard_of(explain_ids, shards) == shard],
+            )
+            for shard in set(shard_of(np.concatenate([vector_ids, explain_ids]), shards).tolist())
+        }
+        lost = set()
+        for shard, ref in asked.items():
+            try:
+                sent, matches = ray.get(ref, timeout=self.timeout)
+            except (RayActorError, GetTimeoutError):
+                lost.add(shard)
+                continue
+            vectors.add(vector_ids[shard_of(vector_ids, shards) == shard], sent)
+            explained.update(matches)
+        if lost:
+            raise _LostLateError(lost)
+
+    def _pool(self, tops: Sequence[Tops]) -> np.ndarray:
+        """Ids of the pool past a pool's worth of eligible candidates: each channel's best over
+        every shard, and every applicant."""
+        share = self.config.retrieval.pool_size // 3
+        chosen = [
+            _best([t.semantic for t in tops], share),
+            _best([level.best for level in _lexical_level(tops, share)], share),
+            _best([t.graph for t in tops], share),
+            *(t.applicants for t in tops),
+        ]
+        for signal in range(max((len(t.collaborative) for t in tops), default=0)):
+            chosen.append(_best([t.collaborative[signal] for t in tops], share))
+        return np.unique(np.concatenate(chosen))
 
     # --- keeping current: every shard holds the records, the owner the channels ---------------
 
@@ -810,22 +977,63 @@ def _placed(match: Match, spot: Placed, display: float) -> Match:
 
 def _lexical_level(tops: Sequence[Tops], count: int) -> list[Level]:
     """Each shard's part of the lexical share the unsharded channel stops at: the first finding
-    ``count`` rows over all shards, or looking up every feature, else the last."""
-    levels = list(zip(*(t.lexical for t in tops), strict=True))
+    ``count`` rows over all shards, or looking up every feature, else the last. A shard sends the
+    shares up to the first where it alone finds ``count`` rows or looks up every feature: the
+    whole stops there or before."""
+    levels = list(zip(*(t.lexical for t in tops), strict=False))
     for level in levels:
         if sum(part.found for part in level) >= count or all(part.complete for part in level):
             return list(level)
     return list(levels[-1]) if levels else []
 
 
-def _head_vectors(ids: np.ndarray, parts: Sequence[ScoredPart]) -> np.ndarray:
-    """The pool's vectors, row for row with ``ids``: those each shard sent (its best), zeros
-    elsewhere, which the diversity re-rank never reads (see :meth:`ShardMatcher.score_part`)."""
-    sent = [p for p in parts if len(p.head_ids)]
-    if not sent:
-        return np.zeros((len(ids), 0))
-    vectors = np.zeros((len(ids), sent[0].head_vectors.shape[1]), dtype=sent[0].head_vectors.dtype)
-    at = {int(row_id): i for i, row_id in enumerate(ids.tolist())}
-    for part in sent:
-        vectors[[at[int(i)] for i in part.head_ids.tolist()]] = part.head_vectors
-    return vectors
+def _best(keys: Sequence[Keys], count: int) -> np.ndarray:
+    """Ids of the ``count`` first by key over the shards' keys."""
+    ids = np.concatenate([k.ids for k in keys]) if keys else np.zeros(0, np.int64)
+    if not len(ids):
+        return ids
+    order = np.lexsort(
+        (ids, np.concatenate([k.second for k in keys]), np.concatenate([k.first for k in keys]))
+    )
+    return ids[order[:count]]
+
+
+class _Shipped:
+    """The vectors the shards sent for their best candidates, found by id."""
+
+    def __init__(self, parts: Sequence[Answer]) -> None:
+        sent = [p for p in parts if len(p.vector_ids)]
+        self.ids = np.concatenate([p.vector_ids for p in sent]) if sent else np.zeros(0, np.int64)
+        self.vectors = np.concatenate([p.vectors for p in sent]) if sent else np.zeros((0, 0), np.float32)
+        self._row: dict[int, int] | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return self.vectors.dtype
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids):
+            self.ids = np.concatenate([self.ids, ids])
+            self.vectors = np.concatenate([self.vectors, vectors]) if len(self.vectors) else vectors
+            self._row = None
+
+    def rows(self, ids: np.ndarray) -> list[int]:
+        if self._row is None:
+            self._row = {int(i): row for row, i in enumerate(self.ids.tolist())}
+        return [self._row[int(i)] for i in ids.tolist()]
+
+
+class _LostLateError(Exception):
+    """Shards lost between their answer and a late request to them."""
+
+    def __init__(self, shards: set[int]) -> None:
+        super().__init__(f"shards {sorted(shards)} lost")
+        self.shards = shards
+
+
+# What a step returns when its shard is down.
+_NO_ANSWER = object()
