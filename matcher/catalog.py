@@ -359,6 +359,10 @@ class History:
         """Erase every trace of a node (a removed profile)."""
         if node in self.graph:
             self.graph.remove_node(node)
+        if node not in self.last_active:
+            # Every event observed marks both its sides active: a node in none (a new profile
+            # leaving, as each query of an evaluation does) left no trace to look for.
+            return
         self.declined.pop(node, None)
         for members in self.declined.values():
             members.discard(node)

@@ -208,6 +208,17 @@ class PairScores:
     mutual: np.ndarray
 
 
+class _ScoredPool(NamedTuple):
+    """A query's pool scored: its vectors, feature inputs, features, each side's score and the mutual one."""
+
+    vectors: np.ndarray
+    context: PairContext
+    features: np.ndarray
+    asker: np.ndarray
+    candidate: np.ndarray
+    mutual: np.ndarray
+
+
 class Matcher:
     """Recommends counterparts for every direction in :data:`matcher.directions.DIRECTIONS`.
 
@@ -341,13 +352,13 @@ class Matcher:
     def candidate_pool(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> np.ndarray:
         """Row ids of the candidates `recommend` scores for this query (eligible, retrieved): the
         list a learned ranker orders when it serves, so the list it learns to order."""
-        query = self._query(asker_kind, asker_id, candidate_kind)
-        if query is None:
-            return np.zeros(0, dtype=np.int64)
-        ids: np.ndarray = self.catalog_.tables[query.direction.candidate_kind].ids[
-            self._retrieve(query, None)
-        ]
-        return ids
+        return self.asked(asker_kind, asker_id, candidate_kind).pool()
+
+    def asked(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> AskedQuery:
+        """One query, to ask several things of while this matcher does not change (see
+        :class:`AskedQuery`)."""
+        asker = (EntityKind(asker_kind), asker_id)
+        return AskedQuery(self, asker, self._query(asker_kind, asker_id, candidate_kind))
 
     def _retrieve(self, query: _Query, filters: Mapping[str, Any] | None) -> np.ndarray:
         """Pool positions: the eligible candidates the channels bring, and open applicants."""
@@ -402,18 +413,7 @@ class Matcher:
         """Features and scores of the given candidates (those in the catalogue, in the given
         order) for one query, with no eligibility or diversity step: what a learned ranker
         trains on and what pairwise AUC is measured on."""
-        query = self._query(asker_kind, asker_id, candidate_kind)
-        if query is None:
-            raise LookupError(
-                f"{EntityKind(asker_kind).value} {asker_id} is inactive or has not consented to matching"
-            )
-        table = self.catalog_.tables[query.direction.candidate_kind]
-        pool = np.asarray([table.position(i) for i in candidate_ids if i in table], dtype=np.int64)
-        features = feature_matrix(self._context(query, pool, self._pool_vectors(table.kind, pool)))
-        asker, candidate = self.scorer_.side_scores(features, query.direction)
-        return PairScores(
-            table.ids[pool], features, asker, candidate, fuse(asker, candidate, self.config_.fusion)
-        )
+        return self.asked(asker_kind, asker_id, candidate_kind).score(candidate_ids)
 
     def _query(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> _Query | None:
         # A kind may come as its name ("startup"), as a notebook writes it.
@@ -690,17 +690,31 @@ class Matcher:
         scores = np.asarray([summed(node) if node in graph else 0.0 for node in nodes])
         return scores / (1.0 + scores)
 
-    def _rank(self, query: _Query, pool: np.ndarray, k: int) -> list[Match]:
+    def _scored_pool(self, query: _Query, pool: np.ndarray) -> _ScoredPool:
         vectors = self._pool_vectors(query.direction.candidate_kind, pool)
         context = self._context(query, pool, vectors)
         features = feature_matrix(context)
         asker, candidate = self.scorer_.side_scores(features, query.direction)
-        mutual = fuse(asker, candidate, self.config_.fusion)
-        table = context.table
-        ids = table.ids[pool]
+        return _ScoredPool(
+            vectors, context, features, asker, candidate, fuse(asker, candidate, self.config_.fusion)
+        )
+
+    def _placed(self, query: _Query, scored: _ScoredPool, k: int) -> list[Placed]:
+        ids = scored.context.table.ids[scored.context.pool]
         # Stable order for ties: the lower id first.
-        order = np.lexsort((ids, -mutual))
-        placed = self._place(query, order, mutual, vectors, ids, context, k)
+        order = np.lexsort((ids, -scored.mutual))
+        return self._place(query, order, scored.mutual, scored.vectors, ids, scored.context, k)
+
+    def _rank(self, query: _Query, pool: np.ndarray, k: int) -> list[Match]:
+        scored = self._scored_pool(query, pool)
+        context, features, asker, candidate, mutual = (
+            scored.context,
+            scored.features,
+            scored.asker,
+            scored.candidate,
+            scored.mutual,
+        )
+        placed = self._placed(query, scored, k)
         picked = [p.at for p in placed]
         # Parts only for the shown rows: a learned scorer's parts cost a rescoring per feature.
         asker_parts, candidate_parts = self.scorer_.contributions(features[picked], query.direction)
@@ -816,6 +830,62 @@ class Matcher:
 
     def _now(self) -> dt.datetime:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
+
+
+class AskedQuery:
+    """One query asked several things while its matcher does not change, as an evaluation asks a
+    ranking and pair scores and a ranker's training a pool and its features: what they share (the
+    query's vectors, graph walk, peers and deal-history signals, and its pool) is worked out once.
+    Each answer is the one the matcher's own method gives."""
+
+    def __init__(self, matcher: Matcher, asker: Node, query: _Query | None) -> None:
+        self._matcher, self._asker, self._query = matcher, asker, query
+        self._positions: np.ndarray | None = None
+
+    def _pool_positions(self, query: _Query) -> np.ndarray:
+        if self._positions is None:
+            self._positions = self._matcher._retrieve(query, None)
+        return self._positions
+
+    def pool(self) -> np.ndarray:
+        """As :meth:`Matcher.candidate_pool`."""
+        if self._query is None:
+            return np.zeros(0, dtype=np.int64)
+        ids: np.ndarray = self._matcher.catalog_.tables[self._query.direction.candidate_kind].ids[
+            self._pool_positions(self._query)
+        ]
+        return ids
+
+    def ranking(self, k: int) -> np.ndarray:
+        """Row ids of what :meth:`Matcher.recommend` (no filters) shows, in its order, without the
+        reasons and summaries it writes for each (most of its time when ``k`` is large)."""
+        if k < 1:
+            raise ValueError("k: must be at least 1")
+        query = self._query
+        if query is None:
+            return np.zeros(0, dtype=np.int64)
+        pool = self._pool_positions(query)
+        if not len(pool):
+            return np.zeros(0, dtype=np.int64)
+        scored = self._matcher._scored_pool(query, pool)
+        placed = self._matcher._placed(query, scored, k)
+        ids: np.ndarray = scored.context.table.ids[pool[[p.at for p in placed]]]
+        return ids
+
+    def score(self, candidate_ids: Sequence[int]) -> PairScores:
+        """As :meth:`Matcher.score`."""
+        query = self._query
+        if query is None:
+            kind, row_id = self._asker
+            raise LookupError(f"{kind.value} {row_id} is inactive or has not consented to matching")
+        matcher = self._matcher
+        table = matcher.catalog_.tables[query.direction.candidate_kind]
+        pool = np.asarray([table.position(i) for i in candidate_ids if i in table], dtype=np.int64)
+        features = feature_matrix(matcher._context(query, pool, matcher._pool_vectors(table.kind, pool)))
+        asker, candidate = matcher.scorer_.side_scores(features, query.direction)
+        return PairScores(
+            table.ids[pool], features, asker, candidate, fuse(asker, candidate, matcher.config_.fusion)
+        )
 
 
 @cache

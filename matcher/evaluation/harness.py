@@ -445,12 +445,12 @@ def _answer(
     if show_progress:
         queries = tqdm(fold.queries, desc=label, unit="query", delay=1.0)
     for query in queries:
-        into.rankings.append(recommender.rank(query, CURVE_K))
+        positives = sorted(query.truth)
+        ranking, scores = _rank_and_score(recommender, query, positives + negatives[query.event_id])
+        into.rankings.append(ranking)
         into.truths.append(query.truth)
         into.segments.append(query.segment)
         into.places.append(place_segment(query))
-        positives = sorted(query.truth)
-        scores = recommender.scores(query, positives + negatives[query.event_id])
         positive, negative = scores[: len(positives)].tolist(), scores[len(positives) :].tolist()
         into.positive_scores += positive
         into.negative_scores += negative
@@ -460,6 +460,16 @@ def _answer(
         ):
             pooled[0].extend(positive)
             pooled[1].extend(negative)
+
+
+def _rank_and_score(
+    recommender: Recommender, query: Query, candidates: Sequence[str]
+) -> tuple[list[str], np.ndarray]:
+    """The query's top :data:`CURVE_K` and the scores of ``candidates``; our matcher answers both
+    with the query entered once (the same answers, in a fraction of the time)."""
+    if isinstance(recommender, MatcherRecommender):
+        return recommender.rank_and_score(query, CURVE_K, candidates)
+    return recommender.rank(query, CURVE_K), recommender.scores(query, candidates)
 
 
 def place_segment(query: Query) -> str:

@@ -382,10 +382,11 @@ def _examples(
     ):
         positives = [world.candidate_rows[c] for c in sorted(query.truth) if c in world.candidate_rows]
         with world.asking(matcher, query) as row_id:
-            pool = matcher.candidate_pool(STARTUP, row_id, INVESTOR)
+            asked = matcher.asked(STARTUP, row_id, INVESTOR)  # the pool and its scores share their work
+            pool = asked.pool()
             if not np.isin(positives, pool).any():
                 continue
-            scored = matcher.score(STARTUP, row_id, INVESTOR, pool.tolist())
+            scored = asked.score(pool.tolist())
         rows.append(scored.features)
         labels.append(np.isin(scored.ids, positives).astype(np.int64))
         defaults.append(scored.mutual)

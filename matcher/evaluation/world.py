@@ -25,7 +25,7 @@ from matcher.channels import Channels
 from matcher.config import MatcherConfig, RerankConfig
 from matcher.evaluation.baselines import as_day
 from matcher.evaluation.protocol import Fold, Query
-from matcher.matcher import Matcher
+from matcher.matcher import AskedQuery, Matcher
 from matcher.scoring import Scorer
 from models.clock import BEIJING
 from models.db import create_db_engine, migrate, session_factory
@@ -36,6 +36,8 @@ from models.transfer import import_records
 
 __all__ = ["MatcherRecommender", "MatcherWorld"]
 
+STARTUP: Final = EntityKind.startup
+INVESTOR: Final = EntityKind.investor
 # How well the matcher ranks, without the serving re-rank (see MatcherWorld.matcher).
 RANKING_ONLY: Final = MatcherConfig(rerank=RerankConfig(relevance_weight=1.0, exposure_cap=None))
 # Keys ID-number hashes; the datasets hold no ID numbers, so nothing secret is hashed.
@@ -147,17 +149,31 @@ class MatcherRecommender:
         if fold is not self.world.fold:
             raise ValueError("fold: a matcher recommender answers the fold its world was built from")
         self.matcher_ = self.world.matcher(**self.params)
+        self.external_ids_ = {row: external for external, row in self.world.candidate_rows.items()}
         return self
 
     def rank(self, query: Query, k: int) -> list[str]:
-        candidates = self.world.fold.candidates
         with self.world.asking(self.matcher_, query) as row_id:
-            matches = self.matcher_.recommend(EntityKind.startup, row_id, EntityKind.investor, k=k)
-        return [m.external_id for m in matches if m.external_id in candidates]
+            return self._ranking(self.matcher_.asked(STARTUP, row_id, INVESTOR), k)
 
     def scores(self, query: Query, candidates: Sequence[str]) -> np.ndarray:
-        rows = [self.world.candidate_rows[c] for c in candidates]
         with self.world.asking(self.matcher_, query) as row_id:
-            scored = self.matcher_.score(EntityKind.startup, row_id, EntityKind.investor, rows)
+            return self._scores(self.matcher_.asked(STARTUP, row_id, INVESTOR), candidates)
+
+    def rank_and_score(self, query: Query, k: int, candidates: Sequence[str]) -> tuple[list[str], np.ndarray]:
+        """:meth:`rank` and :meth:`scores` at once: the query enters the matcher once, and its
+        ranking and pair scores share their work (its vectors, graph walk and signals)."""
+        with self.world.asking(self.matcher_, query) as row_id:
+            asked = self.matcher_.asked(STARTUP, row_id, INVESTOR)
+            return self._ranking(asked, k), self._scores(asked, candidates)
+
+    def _ranking(self, asked: AskedQuery, k: int) -> list[str]:
+        """What `Matcher.recommend` shows, the fold's candidates among it (the reasons unwritten)."""
+        external = self.external_ids_
+        return [external[row] for row in asked.ranking(k).tolist() if row in external]
+
+    def _scores(self, asked: AskedQuery, candidates: Sequence[str]) -> np.ndarray:
+        rows = [self.world.candidate_rows[c] for c in candidates]
+        scored = asked.score(rows)
         by_row = dict(zip(scored.ids.tolist(), scored.mutual.tolist(), strict=True))
         return np.asarray([by_row[r] for r in rows], dtype=np.float64)
