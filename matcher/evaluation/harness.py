@@ -296,6 +296,9 @@ class FoldSession:
         self._world: MatcherWorld | None = None
         self._trained: TrainedRanker | None = None
         self._training_failed = ""
+        # What each matcher variant answered: `matcher` served with the default weights is
+        # `matcher-default`, and the one asked second reuses the first's answers.
+        self._answered: dict[str, _Answers | DealFlowAnswers] = {}
 
     def world(self) -> MatcherWorld:
         if self._world is None:
@@ -329,17 +332,23 @@ class FoldSession:
         # whatever else runs on the machine), so one thread is several times faster here.
         with threadpool_limits(limits=1):
             world = None if _is_baseline(method) else self.world()
-            recommender, metrics = _recommender(method, world, self.trained_ranker)
-            label = f"{method} · {self.fold.name}"
-            fitted = recommender.fit(self.fold)
-            if deal_flow:
-                flow = deal_flow_answers(
-                    fitted, self.fold, depth=CURVE_K, label=label, show_progress=self.show_progress
-                )
-                return FoldMethodAnswers(flow, metrics)
-            into = _Answers()
-            _answer(fitted, self.fold, self.negatives, into, label, self.show_progress)
-            return FoldMethodAnswers(into, metrics)
+            recommender, metrics, variant = _recommender(method, world, self.trained_ranker)
+            if variant not in self._answered:
+                self._answered[variant] = self._answers(recommender, method, deal_flow=deal_flow)
+            return FoldMethodAnswers(self._answered[variant], metrics)
+
+    def _answers(
+        self, recommender: Recommender, method: str, *, deal_flow: bool
+    ) -> _Answers | DealFlowAnswers:
+        label = f"{method} · {self.fold.name}"
+        fitted = recommender.fit(self.fold)
+        if deal_flow:
+            return deal_flow_answers(
+                fitted, self.fold, depth=CURVE_K, label=label, show_progress=self.show_progress
+            )
+        into = _Answers()
+        _answer(fitted, self.fold, self.negatives, into, label, self.show_progress)
+        return into
 
 
 def _result(
@@ -400,29 +409,38 @@ def _is_baseline(method: str) -> bool:
 
 def _recommender(
     method: str, world: MatcherWorld | None, trained_ranker: Callable[[], TrainedRanker | None]
-) -> tuple[Recommender, dict[str, float]]:
+) -> tuple[Recommender, dict[str, float], str]:
+    """The method's recommender, its trained ranker's metrics, and which variant of it answers
+    (methods naming the same variant answer alike: `matcher` is `matcher-default` where the
+    default weights are served)."""
     if _is_baseline(method):
-        return BASELINES[method](), {}
+        return BASELINES[method](), {}, method
     assert world is not None  # built whenever a matcher method is asked for
     if method == MATCHER_DEFAULT:
-        return MatcherRecommender(world), {}
+        return MatcherRecommender(world), {}, MATCHER_DEFAULT
     if method in (MATCHER, MATCHER_RANKER):
         trained = trained_ranker()
         if trained is None or (method == MATCHER and not trained.beats_default):
-            return MatcherRecommender(world), ({} if trained is None else trained.metrics)
-        return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics
+            return MatcherRecommender(world), ({} if trained is None else trained.metrics), MATCHER_DEFAULT
+        return MatcherRecommender(world, scorer=LearnedRanker(trained.model)), trained.metrics, MATCHER_RANKER
     if method == "matcher-no-graph":
-        return MatcherRecommender(
-            world, scorer=WeightedScorer(without=GRAPH_FEATURES), config=NO_GRAPH_SEEDS
-        ), {}
+        return (
+            MatcherRecommender(world, scorer=WeightedScorer(without=GRAPH_FEATURES), config=NO_GRAPH_SEEDS),
+            {},
+            method,
+        )
     if method == "matcher-no-location":
-        return MatcherRecommender(world, scorer=WeightedScorer(without=frozenset(GEOGRAPHY_FEATURES))), {}
+        return (
+            MatcherRecommender(world, scorer=WeightedScorer(without=frozenset(GEOGRAPHY_FEATURES))),
+            {},
+            method,
+        )
     if method == "matcher-no-text":
-        return MatcherRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}
+        return MatcherRecommender(world, scorer=WeightedScorer(without=TEXT_FEATURES)), {}, method
     if method == "matcher-one-sided":
-        return MatcherRecommender(world, config=ONE_SIDED), {}
+        return MatcherRecommender(world, config=ONE_SIDED), {}, method
     if method == "matcher-rerank":
-        return MatcherRecommender(world, config=MatcherConfig()), {}
+        return MatcherRecommender(world, config=MatcherConfig()), {}, method
     raise ValueError(f"methods: unknown '{method}'")
 
 

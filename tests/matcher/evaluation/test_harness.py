@@ -16,6 +16,7 @@ from matcher.evaluation.harness import (
     GRAPH_FEATURES,
     METHODS,
     PROTOCOLS,
+    FoldSession,
     auc_negatives,
     evaluate_folds,
     load_folds,
@@ -102,6 +103,17 @@ def test_the_served_matcher_keeps_the_default_weights_where_no_ranker_can_be_tra
     served, default = rows["matcher"], rows["matcher-default"]
     assert (served.recall, served.ndcg, served.mrr) == (default.recall, default.ndcg, default.mrr)
     assert result.exposure["matcher"] == result.exposure["matcher-default"]
+
+
+def test_the_served_matcher_on_the_default_weights_is_not_asked_again(tmp_path: Path) -> None:
+    """Where `matcher` serves the default weights it is `matcher-default`: a fold answers the
+    queries once for both."""
+    session = FoldSession(tiny.fold(), 0, Settings(), HashingEncoder(), tmp_path, show_progress=False)
+    default = session.answer("matcher-default", deal_flow=False)
+    served = session.answer("matcher", deal_flow=False)
+    one_sided = session.answer("matcher-one-sided", deal_flow=False)
+    assert served.answers is default.answers
+    assert one_sided.answers is not default.answers
 
 
 def test_unknown_methods_and_protocols_are_named() -> None:
