@@ -68,6 +68,13 @@ class ExposureTracker:
             return False
         return self._counts[candidate] / len(self._lists) > self.cap
 
+    def held_back(self) -> list[Hashable]:
+        """The counterparts over the cap now."""
+        if self.cap is None or len(self._lists) < self.warmup:
+            return []
+        shown = len(self._lists)
+        return [candidate for candidate, count in self._counts.items() if count / shown > self.cap]
+
     def record(self, shown: tuple[Hashable, ...]) -> None:
         if self.cap is None:
             return

@@ -302,15 +302,18 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
+        held: np.ndarray,
         spec: QuerySpec | None,
         *peer_parts: list[tuple[float, int]],
     ) -> Answer | None:
         """This shard's part of a query in one call: eligibility, retrieval, scores, and the
-        reasons and vectors of its best (see :class:`Answer`). ``peer_parts`` are every shard's
-        :meth:`peers_of` for a direction walking from the asker's peers. None for an inactive asker."""
+        reasons and vectors of its best (see :class:`Answer`). ``held`` are the candidates the
+        exposure cap holds back now (not counted among those likely shown); ``peer_parts`` every
+        shard's :meth:`peers_of` for a direction walking from the asker's peers. None for an
+        inactive asker."""
         if spec is None:
             return None
-        return self._scored(token, now, filters, k, spec, peer_parts).answer
+        return self._scored(token, now, filters, k, held, spec, peer_parts).answer
 
     def complete(
         self,
@@ -318,6 +321,7 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
+        held: np.ndarray,
         vector_ids: np.ndarray,
         explain_ids: np.ndarray,
         spec: QuerySpec,
@@ -325,7 +329,7 @@ class ShardMatcher(Matcher):
     ) -> tuple[np.ndarray, dict[int, bytes]]:
         """The vectors and explained matches of candidates deeper than :meth:`answer` sent (the
         query scored again if it is no longer kept)."""
-        kept = self._scored(token, now, filters, k, spec, peer_parts)
+        kept = self._scored(token, now, filters, k, held, spec, peer_parts)
         vector_rows = [kept.row_of[int(i)] for i in vector_ids.tolist()]
         rows = [kept.row_of[int(i)] for i in explain_ids.tolist()]
         return kept.vectors[vector_rows], self._pickled_matches(
@@ -338,6 +342,7 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
+        held: np.ndarray,
         spec: QuerySpec,
         peer_parts: Sequence[list[tuple[float, int]]],
     ) -> _Scored:
@@ -358,7 +363,7 @@ class ShardMatcher(Matcher):
             depth = np.zeros(len(positions), dtype=np.int64)
         else:
             tops = self._tops(query, own_mask, own_applicants)
-            positions, depth = _candidates(table, tops)
+            positions, depth = _candidates(table, tops, self.shards, pool_size // 3)
         ids = table.ids[positions]
         vectors = self._pool_vectors(table.kind, positions)
         scale = self._walk_scale(query, table, mask, applicants)
@@ -373,7 +378,10 @@ class ShardMatcher(Matcher):
         likely = depth < -(-(pool_size // 3) // self.shards)
         first_applicants = order[applied[order]][:k]
         others = order[~applied[order]]
-        explained = np.concatenate([first_applicants, _until(others, likely, k)]).tolist()
+        # Its share of the shown, with room for an uneven split: a deeper pick costs a second call.
+        shown_here = min(k, -(-3 * k // (2 * self.shards)))
+        shown_likely = likely & ~np.isin(ids, held)
+        explained = np.concatenate([first_applicants, _until(others, shown_likely, shown_here)]).tolist()
         head = _until(others, likely, head_size(k))
         scored = [
             Scored(float(m), float(a), float(c)) for m, a, c in zip(mutual, asker, candidate, strict=True)
@@ -470,7 +478,7 @@ class ShardMatcher(Matcher):
     @staticmethod
     def _keyed(table: KindTable, chosen: np.ndarray, weights: np.ndarray, found: np.ndarray) -> Keys:
         weight_of = dict(zip(found.tolist(), weights.tolist(), strict=True))
-        return Keys.of([(-weight_of[p], p, int(table.ids[p])) for p in chosen.tolist()])
+        return Keys.of(sorted((-weight_of[p], p, int(table.ids[p])) for p in chosen.tolist()))
 
     def _explained(
         self,
@@ -534,13 +542,26 @@ class ShardMatcher(Matcher):
         return self._pinned_now if self._pinned_now is not None else super()._now()
 
 
-def _candidates(table: KindTable, tops: Tops) -> tuple[np.ndarray, np.ndarray]:
+def _candidates(table: KindTable, tops: Tops, shards: int, share: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions of every candidate in a shard's channel tops, and the best rank each has in a
-    channel (0 for an applicant: always in the pool)."""
-    lists = [tops.semantic, tops.graph, *(level.best for level in tops.lexical), *tops.collaborative]
-    ids = np.concatenate([tops.applicants, *(keys.ids for keys in lists)])
+    channel (0 for an applicant: always in the pool). Of the lexical shares, only the one the
+    whole pool likely stops at ranks (the first where every shard finding as many rows as this one
+    would make a pool's share): the others' rows are likely not in the pool."""
+    likely_level = next(
+        (level for level in tops.lexical if level.found * shards >= share or level.complete),
+        tops.lexical[-1] if tops.lexical else None,
+    )
+    ranked = [tops.semantic, tops.graph, *tops.collaborative]
+    if likely_level is not None:
+        ranked.append(likely_level.best)
+    unranked = [level.best.ids for level in tops.lexical if level is not likely_level]
+    ids = np.concatenate([tops.applicants, *(keys.ids for keys in ranked), *unranked])
     ranks = np.concatenate(
-        [np.zeros(len(tops.applicants), np.int64), *(np.arange(len(keys.ids)) for keys in lists)]
+        [
+            np.zeros(len(tops.applicants), np.int64),
+            *(np.arange(len(keys.ids)) for keys in ranked),
+            *(np.full(len(level), np.iinfo(np.int64).max) for level in unranked),
+        ]
     )
     unique, first = np.unique(ids, return_inverse=True)
     depth = np.full(len(unique), np.iinfo(np.int64).max)
@@ -633,7 +654,7 @@ class _FannedOut:
         self.spec_shard, self.spec = spec
         count = coordinator.config.retrieval.peer_count + 1
         self.peers = {s: handles[s].run.remote("peers_of", self.spec, count) for s in live} if peers else {}
-        self.arguments = arguments  # token, now, filters, k
+        self.arguments = arguments  # token, now, filters, k, held
         self.upstream = (self.spec, *self.peers.values())
         self.answers = {s: handles[s].run.remote("answer", *arguments, *self.upstream) for s in live}
 
@@ -762,7 +783,11 @@ class ShardedMatcher:
                 return ShardedAnswer([], tuple(s for s in everyone if s not in live))
             direction = self.directions_[(kind, candidate_kind)]
             now = self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
-            arguments = (uuid.uuid4().int, now, filters, k)
+            with self._lock:
+                tracker = self.exposure_.get(direction.name)
+                keys = tracker.held_back() if tracker is not None else []
+            held = np.asarray([key[1] for key in keys if isinstance(key, tuple)], dtype=np.int64)
+            arguments = (uuid.uuid4().int, now, filters, k, held)
             fanned = _FannedOut(self, live, spec, direction.graph_seeds == "similar_peers", arguments)
             answers, lost, upstream = fanned.collect()
             # Lost upstream (the spec or peers every answer reads), the shards are asked again
@@ -867,9 +892,8 @@ class ShardedMatcher:
         vectors = _Shipped(parts)
         explained = {i: m for p in parts for i, m in p.explained.items()}
         unsent = ids[head][~np.isin(ids[head], vectors.ids)]
-        if len(unsent):  # diversity reads deeper here: those vectors, and the whole head explained
-            wanted = np.concatenate([order[applied[order]][:k], head])
-            self._late(fanned, unsent, ids[wanted], explained, vectors)
+        if len(unsent):  # diversity reads deeper here: those vectors, and the best k explained
+            self._late(fanned, unsent, ids[order[:k]], explained, vectors)
         rows = vectors.rows(ids[head])
         head_vectors = np.zeros((len(ids), vectors.width), dtype=vectors.dtype)
         head_vectors[head] = vectors.vectors[rows]

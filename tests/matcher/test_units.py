@@ -84,9 +84,11 @@ def test_exposure_cap_demotes_a_counterpart_in_too_many_recent_lists() -> None:
     tracker = ExposureTracker(cap=0.5, window=4, warmup=2)
     tracker.record(("a", "b"))
     assert not tracker.over_cap("a")  # still warming up
+    assert tracker.held_back() == []
     tracker.record(("a", "c"))
     assert tracker.over_cap("a")  # in 2 of 2 lists
     assert not tracker.over_cap("b")  # in 1 of 2: not over half
+    assert tracker.held_back() == ["a"]  # what a sharded query tells its shards
     assert tracker.demote(["a", "b", "c"], ["a", "b", "c"]) == ["b", "c", "a"]
     with pytest.raises(ValueError, match="exposure_cap"):
         ExposureTracker(cap=1.5)
