@@ -14,6 +14,7 @@ merge's part of it (pool, order, diversity, exposure, display scale, unpickling 
 many queries needed a late second call to some shard, and how many top-10 lists are identical
 (the HNSW index of a shard is approximate in its own way, so at this scale they may differ a
 little). The shards load the channels the unsharded build saved, as the service's shards do.
+Also shown: the peak RSS of the unsharded build's process and of each shard's.
 
 Target (#19): with 2 shards on this 2-core machine, p99 <= 1.5x unsharded at 1M.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import resource
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -83,6 +85,11 @@ def build_shard(url: str, scale: int, index_dir: Path, shard: int, shards: int) 
     ).fit(scaled_catalog(url, scale))
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def timed(recommend: Callable[[int], list[Match]], row_id: int) -> tuple[float, float, list[int]]:
     """Wall and this thread's CPU milliseconds of one query, and the ids it shows."""
     started, started_cpu = time.perf_counter(), time.thread_time()
@@ -98,6 +105,7 @@ def run(scale: int, shards: int, queries: int) -> None:
         matcher = Matcher(encoder=encoder(), config=MatcherConfig(), index_dir=index_dir)
         matcher.fit(scaled_catalog(url, scale)).save()
         built = time.perf_counter() - started
+        one_peak = peak_rss_mib()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         started = time.perf_counter()
         # A generous timeout: the warm-up's first queries wait for the shards' lazily built parts
@@ -105,9 +113,13 @@ def run(scale: int, shards: int, queries: int) -> None:
         handles = start_shards(shards, functools.partial(build_shard, url, scale, index_dir))
         sharded = ShardedMatcher(handles, timeout=600.0)
         started_shards = time.perf_counter() - started
+        shard_peaks = ray.get([handle.__ray_call__.remote(lambda _: peak_rss_mib()) for handle in handles])
         print(
             f"\n== {scale:,} startups: one matcher built in {built:.0f} s; "
-            f"{shards} shards built in {started_shards:.0f} s (in parallel)"
+            f"{shards} shards built in {started_shards:.0f} s (in parallel)\n"
+            f"peak RSS at build: one matcher {one_peak:,.0f} MiB; shards "
+            + ", ".join(f"{peak:,.0f}" for peak in shard_peaks)
+            + " MiB"
         )
         for asker_kind, target in DIRECTIONS:  # fill the lazily built caches on both sides
             for row_id in query_ids(matcher, asker_kind, WARM_UP_QUERIES):
