@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
+
 from matcher.directions import DIRECTIONS, Direction
+from matcher.features import FEATURE_NAMES
+from matcher.scoring import WeightedScorer
+from models.enums import EntityKind
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- weights:", "<!-- /weights -->"
@@ -70,3 +75,16 @@ def test_the_readme_weight_table_matches_directions() -> None:
     start = text.index("\n", text.index(START)) + 1
     in_readme = text[start : text.index(END)].strip()
     assert in_readme == weight_table(), "paste this table into README.md:\n" + weight_table()
+
+
+def test_a_founder_prefers_an_investor_active_this_year_to_a_dormant_better_segment_fit() -> None:
+    """The founder's view weighs the last year's deals against the segment's history as chosen
+    on the rolling validation rounds (README's #16 sections): an investor with deals in the last
+    year beats one that fits the segment's past deals by 0.3 more but did none lately."""
+    direction = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
+    shared = dict.fromkeys(FEATURE_NAMES, 0.5)
+    active = shared | {"activity_365": 1.0, "segment_popularity": 0.5}
+    dormant = shared | {"activity_365": 0.0, "segment_popularity": 0.8}
+    features = np.asarray([[row[name] for name in FEATURE_NAMES] for row in (active, dormant)])
+    asker, _ = WeightedScorer().side_scores(features, direction)
+    assert asker[0] > asker[1]
