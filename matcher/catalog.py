@@ -12,12 +12,13 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, overload
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from matcher.columns import RowStore, with_room
 from matcher.graph import Node, RelationEvent, RelationGraph
 from models.enums import EntityKind, InteractionKind
 from models.kinds import KINDS, kind_spec
@@ -35,78 +36,135 @@ T = TypeVar("T")
 
 
 class KindTable:
-    """Profiles of one kind in insertion order, with column caches for vectorised rules."""
+    """Profiles of one kind in insertion order, held column by column (:mod:`matcher.columns`),
+    with column caches for vectorised rules.
+
+    ``record`` and ``records`` give each profile as the dict it was written as; a profile is
+    decoded from the columns when read, so hold on to a record rather than reading it again.
+    """
 
     def __init__(self, kind: EntityKind) -> None:
         self.kind = kind
-        self.records: list[dict[str, Any]] = []
-        self._ids: list[int] = []
-        self._position: dict[int, int] = {}
-        self._alive: list[bool] = []
+        self._store = RowStore()
+        self._rows = 0
+        self._id_buffer = np.zeros(0, np.int64)
+        self._alive_buffer = np.zeros(0, bool)
+        self._ids = self._id_buffer[:0]
+        self._alive = self._alive_buffer[:0]
+        # Row id -> position + 1 (0: none), indexed by id while ids are dense; others in a dict.
+        self._slot_of_id = np.zeros(0, np.int32)
+        self._far_positions: dict[int, int] = {}
         # (what, field) -> column, and how to bring it up to date with one changed or added row
         self._cache: dict[tuple[str, str], _Column] = {}
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self._rows
 
     def __contains__(self, row_id: object) -> bool:
-        return isinstance(row_id, int) and row_id in self._position and self._alive[self._position[row_id]]
+        if not isinstance(row_id, int):
+            return False
+        at = self._find(row_id)
+        return at is not None and bool(self._alive[at])
+
+    @property
+    def records(self) -> Sequence[dict[str, Any]]:
+        """Every row's record, by position (removed ones as ``{"id": ..., "active": False}``)."""
+        return _Records(self)
 
     @property
     def ids(self) -> np.ndarray:
-        def patch(ids: np.ndarray, at: int, _: Mapping[str, Any]) -> None:
-            ids[at] = self._ids[at]
-
-        return self._cached("ids", "", lambda: np.asarray(self._ids, dtype=np.int64), patch, _with_room)
+        """Each position's row id (a new array object whenever a row is added)."""
+        return self._ids
 
     @property
     def alive(self) -> np.ndarray:
         """Rows that may be shown: present, active, and consenting to matching."""
-
-        def patch(alive: np.ndarray, at: int, _: Mapping[str, Any]) -> None:
-            alive[at] = self._alive[at]
-
-        return self._cached("alive", "", lambda: np.asarray(self._alive, dtype=bool), patch, _with_room)
+        return self._alive
 
     def has_slot(self, row_id: int) -> bool:
         """Known to the table, visible or not (an inactive profile still has its slot)."""
-        return row_id in self._position
+        return self._find(row_id) is not None
 
     def position(self, row_id: int) -> int:
-        return self._position[row_id]
+        at = self._find(row_id)
+        if at is None:
+            raise KeyError(row_id)
+        return at
 
     def record(self, row_id: int) -> dict[str, Any]:
-        return self.records[self._position[row_id]]
+        return self._store.read(self.position(row_id))
+
+    def record_at(self, at: int) -> dict[str, Any]:
+        """The record at position ``at``."""
+        if not 0 <= at < self._rows:
+            raise IndexError(at)
+        return self._store.read(at)
+
+    def view(self, at: int) -> Mapping[str, Any]:
+        """The record at position ``at``, each field decoded only when read: for passes over
+        many rows that read a field or two."""
+        return self._store.view(at)
+
+    def value(self, at: int, name: str) -> Any:
+        """Field ``name`` at position ``at``; None where absent."""
+        return self._store.value(at, name)
 
     def upsert(self, record: Mapping[str, Any]) -> None:
-        row = dict(record)
-        visible = bool(row.get("active", True)) and bool(row.get("consent_matching", True))
-        if row["id"] in self._position:
-            at = self._position[row["id"]]
-            self.records[at] = row
+        row_id = record["id"]
+        visible = bool(record.get("active", True)) and bool(record.get("consent_matching", True))
+        at = self._find(row_id)
+        if at is not None:
+            self._store.write(at, record, overwrite=True)
             self._alive[at] = visible
-            self._refresh(at)
-        else:
-            self._position[row["id"]] = len(self.records)
-            self.records.append(row)
-            self._ids.append(row["id"])
-            self._alive.append(visible)
-            self._grow()
+            self._refresh(at, record)
+            return
+        at = self._rows
+        self._store.write(at, record, overwrite=False)
+        self._rows += 1
+        self._id_buffer = with_room(self._id_buffer, self._rows)
+        self._alive_buffer = with_room(self._alive_buffer, self._rows)
+        self._id_buffer[at], self._alive_buffer[at] = row_id, visible
+        self._ids, self._alive = self._id_buffer[: self._rows], self._alive_buffer[: self._rows]
+        self._place(row_id, at)
+        self._grow(record)
 
     def remove(self, row_id: int) -> None:
         """Hide at once; the slot stays so positions of other rows never move."""
-        at = self._position.get(row_id)
+        at = self._find(row_id)
         if at is None:
             return
         self._alive[at] = False
-        self.records[at] = {"id": row_id, "active": False}
-        self._refresh(at)
+        gone = {"id": row_id, "active": False}
+        self._store.write(at, gone, overwrite=True)
+        self._refresh(at, gone)
+
+    def _find(self, row_id: int) -> int | None:
+        if 0 <= row_id < len(self._slot_of_id):
+            slot = int(self._slot_of_id[row_id])
+            if slot:
+                return slot - 1
+        return self._far_positions.get(row_id)
+
+    def _place(self, row_id: int, at: int) -> None:
+        # Ids up to a few times the row count (a database's serial ids) index an array of 4
+        # bytes an id, where a dict costs ~100 bytes an entry.
+        if 0 <= row_id < 4 * (self._rows + 1024) and at < np.iinfo(np.int32).max:
+            self._slot_of_id = with_room(self._slot_of_id, row_id + 1)
+            self._slot_of_id[row_id] = at + 1
+        else:
+            self._far_positions[row_id] = at
+
+    def _values(self, name: str) -> Iterator[Any]:
+        return self._store.values(name, self._rows)
 
     def numbers(self, name: str) -> np.ndarray:
         """A numeric field as float64, NaN where missing."""
 
         def build() -> np.ndarray:
-            return np.asarray([_number(r.get(name)) for r in self.records], dtype=np.float64)
+            floats = self._store.floats(name, self._rows)
+            if floats is not None:
+                return floats
+            return np.fromiter(map(_number, self._values(name)), np.float64, self._rows)
 
         def patch(numbers: np.ndarray, at: int, row: Mapping[str, Any]) -> None:
             numbers[at] = _number(row.get(name))
@@ -117,17 +175,16 @@ class KindTable:
         """Field ``name`` through ``convert`` as float64 (NaN where missing), cached under ``key``:
         a date as days, a code as its rung on a ladder."""
 
-        def value(record: Mapping[str, Any]) -> float:
-            raw = record.get(name)
+        def value(raw: Any) -> float:
             return np.nan if raw is None else convert(raw)
 
         def patch(column: np.ndarray, at: int, row: Mapping[str, Any]) -> None:
-            column[at] = value(row)
+            column[at] = value(row.get(name))
 
         return self._cached(
             "converted",
             key,
-            lambda: np.fromiter(map(value, self.records), np.float64, len(self.records)),
+            lambda: np.fromiter(map(value, self._values(name)), np.float64, self._rows),
             patch,
             _with_room,
         )
@@ -136,9 +193,9 @@ class KindTable:
         """For a list or scalar field: value -> boolean mask of the rows holding it."""
 
         def build() -> dict[Any, np.ndarray]:
-            masks: dict[Any, np.ndarray] = defaultdict(lambda: np.zeros(len(self.records), dtype=bool))
-            for at, record in enumerate(self.records):
-                for value in _as_list(record.get(name)):
+            masks: dict[Any, np.ndarray] = defaultdict(lambda: np.zeros(self._rows, dtype=bool))
+            for at, raw in enumerate(self._values(name)):
+                for value in _as_list(raw):
                     masks[value][at] = True
             return dict(masks)
 
@@ -146,7 +203,7 @@ class KindTable:
             for mask in masks.values():
                 mask[at] = False
             for value in _as_list(row.get(name)):
-                masks.setdefault(value, np.zeros(len(self.records), dtype=bool))[at] = True
+                masks.setdefault(value, np.zeros(self._rows, dtype=bool))[at] = True
 
         def grow(masks: dict[Any, np.ndarray], length: int) -> dict[Any, np.ndarray]:
             return {value: _with_room(mask, length) for value, mask in masks.items()}
@@ -160,7 +217,9 @@ class KindTable:
         def build() -> tuple[np.ndarray, dict[Hashable, int], list[Any]]:
             numbers: dict[Hashable, int] = {}
             codes = np.fromiter(
-                (numbers.setdefault(key(r), len(numbers)) for r in self.records), np.int32, len(self.records)
+                (numbers.setdefault(key(self.view(at)), len(numbers)) for at in range(self._rows)),
+                np.int32,
+                self._rows,
             )
             return codes, numbers, list(numbers)
 
@@ -192,7 +251,7 @@ class KindTable:
         return self._cached(
             "empty",
             name,
-            lambda: np.asarray([not _as_list(r.get(name)) for r in self.records], dtype=bool),
+            lambda: np.fromiter((not _as_list(v) for v in self._values(name)), bool, self._rows),
             patch,
             _with_room,
         )
@@ -210,18 +269,41 @@ class KindTable:
             self._cache[key] = _Column(build(), patch, grow)
         return cast(T, self._cache[key].value)
 
-    def _refresh(self, at: int) -> None:
-        """Bring every cached column up to date with the row at ``at``: a profile edit costs a few
-        writes, where rebuilding the columns would cost a pass over every row (seconds at 1M)."""
-        row = self.records[at]
+    def _refresh(self, at: int, row: Mapping[str, Any]) -> None:
+        """Bring every cached column up to date with ``row``, now at ``at``: a profile edit costs
+        a few writes, where rebuilding the columns would cost a pass over every row (seconds at 1M)."""
         for column in self._cache.values():
             column.patch(column.value, at, row)
 
-    def _grow(self) -> None:
-        """Lengthen every cached column by the row just appended, then fill that row in."""
+    def _grow(self, row: Mapping[str, Any]) -> None:
+        """Lengthen every cached column by ``row``, just appended, then fill that row in."""
         for column in self._cache.values():
-            column.value = column.grow(column.value, len(self.records))
-        self._refresh(len(self.records) - 1)
+            column.value = column.grow(column.value, self._rows)
+        self._refresh(self._rows - 1, row)
+
+
+class _Records(Sequence[dict[str, Any]]):
+    """A table's records by position, each decoded when read."""
+
+    def __init__(self, table: KindTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    @overload
+    def __getitem__(self, at: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, at: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(at, slice):
+            return [self._table.record_at(i) for i in range(*at.indices(len(self)))]
+        return self._table.record_at(at + len(self) if at < 0 else at)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self._table.record_at(at) for at in range(len(self)))
 
 
 def row_record(row: Any) -> dict[str, Any]:
@@ -459,9 +541,9 @@ class Catalog:
     def row_id(self, kind: EntityKind | str, external_id: str) -> int:
         """The row id the catalogue gives the profile ``external_id`` (what ``Matcher.recommend`` takes)."""
         table = self.tables[EntityKind(kind)]
-        for record in table.records:
-            if record["external_id"] == external_id and record["id"] in table:
-                return int(record["id"])
+        for row_id, found in zip(table.ids.tolist(), table._values("external_id"), strict=True):
+            if found == external_id and row_id in table:
+                return int(row_id)
         raise KeyError(f"no {EntityKind(kind).value} with external_id {external_id!r}")
 
     @classmethod

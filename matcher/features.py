@@ -249,7 +249,7 @@ def _geography(context: PairContext) -> dict[str, np.ndarray]:
     if "geography" not in context.cache:
         query_node = context.query_node or (context.asker_kind, int(context.query.get("id", 0)))
         pool = list(
-            zip(context.nodes(), (context.table.records[at] for at in context.pool.tolist()), strict=True)
+            zip(context.nodes(), (context.table.view(at) for at in context.pool.tolist()), strict=True)
         )
         context.cache["geography"] = pair_geography(
             (query_node, context.query), pool, context.history, context.record_of, context.now

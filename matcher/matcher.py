@@ -825,8 +825,10 @@ class Matcher:
         return graph.explain_path(path) if path else []
 
     def _record_of(self, node: Node) -> Mapping[str, Any] | None:
+        """A visible profile's record, its fields decoded as read (footprints read a few fields of
+        many profiles)."""
         table = self.catalog_.tables[node[0]]
-        return table.record(node[1]) if node[1] in table else None
+        return table.view(table.position(node[1])) if node[1] in table else None
 
     def _now(self) -> dt.datetime:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
