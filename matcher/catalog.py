@@ -395,6 +395,10 @@ class History:
     deals_by_investor: defaultdict[Node, list[tuple[dt.datetime, Node]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    # Values derived from the events and the records of the profiles they name, as of one moment
+    # (the investors' footprints, matcher.geography): see `derived`.
+    _derived: dict[Hashable, Any] = field(default_factory=dict, repr=False)
+    _derived_as_of: dt.datetime | None = field(default=None, repr=False)
 
     @classmethod
     def from_database(cls, session: Session) -> History:
@@ -404,7 +408,24 @@ class History:
         history.graph.prepare()
         return history
 
+    def derived(self, as_of: dt.datetime) -> dict[Hashable, Any]:
+        """A memo of values derived from the events and the records of the profiles they name,
+        as of ``as_of`` (an investor's footprint): emptied by a new event, by forgetting a profile
+        some event names, by `record_changed` on such a profile, and when asked for another
+        moment. A query from a new profile (no events) changes none of it, so an evaluation's
+        queries share what the first one derived."""
+        if as_of != self._derived_as_of:
+            self._derived, self._derived_as_of = {}, as_of
+        return self._derived
+
+    def record_changed(self, node: Node) -> None:
+        """``node``'s record changed (or it left, or came back): what was derived from it goes."""
+        if node in self.last_active and self._derived:
+            self._derived = {}
+
     def observe(self, event: RelationEvent) -> None:
+        if self._derived:
+            self._derived = {}
         actor, target, kind, when = event.actor, event.target, event.kind, event.occurred_at
         self.graph.add(event)
         if kind is InteractionKind.declined:
@@ -445,6 +466,7 @@ class History:
             # Every event observed marks both its sides active: a node in none (a new profile
             # leaving, as each query of an evaluation does) left no trace to look for.
             return
+        self._derived = {}
         self.declined.pop(node, None)
         for members in self.declined.values():
             members.discard(node)

@@ -73,7 +73,20 @@ def footprint(
     stated: Location | None = None,
 ) -> Footprint:
     """``investor``'s footprint from its deals strictly before ``as_of``; ``record_of`` maps a
-    startup node to its record (None when gone)."""
+    startup node to its record (None when gone), the records of the catalogue ``history`` is
+    the history of. Kept in the history's memo of derived values (`History.derived`) until the
+    events or the records they name change."""
+    memo = history.derived(as_of)
+    key = ("footprint", investor, stated)
+    found: Footprint | None = memo.get(key)
+    if found is None:
+        found = memo[key] = _footprint(investor, history, record_of, as_of, stated)
+    return found
+
+
+def _footprint(
+    investor: Node, history: History, record_of: RecordOf, as_of: dt.datetime, stated: Location | None
+) -> Footprint:
     backed = {target for when, target in history.deals_by_investor.get(investor, ()) if when < as_of}
     places = [location_of(record_of(node)) for node in sorted(backed)]
     cities = Counter(place.city for place in places if place.city is not None)

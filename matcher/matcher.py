@@ -308,6 +308,7 @@ class Matcher:
 
     def upsert_profile(self, kind: EntityKind, record: Mapping[str, Any]) -> None:
         self.catalog_.tables[kind].upsert(record)
+        self.catalog_.history.record_changed((kind, int(record["id"])))
         self.channels_.update(kind, int(record["id"]))
 
     def remove_profile(self, kind: EntityKind, row_id: int) -> None:

@@ -248,6 +248,7 @@ class ShardMatcher(Matcher):
 
     def upsert_profile(self, kind: EntityKind, record: Mapping[str, Any]) -> None:
         self.catalog_.tables[kind].upsert(record)
+        self.catalog_.history.record_changed((kind, int(record["id"])))
         if self.owns(int(record["id"])):
             self.channels_.update(kind, int(record["id"]))
 

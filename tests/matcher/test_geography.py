@@ -158,3 +158,35 @@ def test_reasons_name_the_place_and_count_with_number_agreement(catalog: Catalog
     for match in matches:
         for reason in match.reasons:
             assert not re.search(r"\b1 (?:companies|deals)\b", reason.en), reason.en
+
+
+def test_a_footprint_is_recounted_only_when_a_deal_or_a_backed_startup_changes(tmp_path: Path) -> None:
+    fresh = catalog_of(tmp_path, PROFILES)
+    matcher = Matcher(encoder=HashingEncoder()).fit(fresh)
+    local, _ = _node(fresh, EntityKind.investor, "I-local")
+    record_of = _record_of(fresh)
+    first = footprint(local, fresh.history, record_of, CLOCK)
+    # A new profile with no deal comes and goes, as each evaluation query does: nothing to recount.
+    _, template = _node(fresh, EntityKind.startup, "S-query")
+    newcomer = {**template, "id": max(fresh.tables[EntityKind.startup].ids) + 1, "external_id": "S-new"}
+    matcher.upsert_profile(EntityKind.startup, newcomer)
+    matcher.remove_profile(EntityKind.startup, newcomer["id"])
+    assert footprint(local, fresh.history, record_of, CLOCK) is first
+    assert first.cities == {"wuhan": 2, "xiangyang": 1}
+    # A backed startup moves to Wuhan.
+    _, xiangyang = _node(fresh, EntityKind.startup, "S-xy")
+    matcher.upsert_profile(EntityKind.startup, {**xiangyang, "city": "wuhan"})
+    assert footprint(local, fresh.history, record_of, CLOCK).cities == {"wuhan": 3}
+    # A new deal, before the clock.
+    (_, shenzhen), _ = _node(fresh, EntityKind.startup, "S-sz")
+    investor = local[1]
+    when = dt.datetime(2014, 9, 1, tzinfo=BEIJING)
+    matcher.observe(
+        RelationEvent(
+            EntityKind.investor, investor, EntityKind.startup, shenzhen, InteractionKind.invested, when
+        )
+    )
+    assert footprint(local, fresh.history, record_of, CLOCK).cities == {"wuhan": 3, "shenzhen": 1}
+    # The backed startup leaves: its deal no longer counts.
+    matcher.remove_profile(EntityKind.startup, shenzhen)
+    assert footprint(local, fresh.history, record_of, CLOCK).cities == {"wuhan": 3}
