@@ -107,12 +107,13 @@ class IndexConfig(BaseModel):
         vector in the process against the float graph's 1,789, builds faster (146 s against
         181 s), and after the re-score finds the float graph's top 10 (0.998-0.999 of it).
     rescore_multiple : float
-        A graph walk fetches this many hits per result wanted, re-scores them against the
-        full-precision vectors and keeps the best: quantisation misorders near-ties, and the
-        extra hits let the true ones back in.
+        A graph walk's beam (efSearch) holds at least this many hits per result wanted; every
+        hit of the beam is re-scored against the full-precision vectors and the best kept:
+        quantisation misorders near-ties, and the extra hits let the true ones back in. Reading
+        a beam's rows costs microseconds beside the walk that found them.
     least_beam : int
-        The least beam (efSearch) of a graph walk; a walk's beam is also at least the hits it
-        fetches, and a filtered walk's is widened (``beam_per_result``).
+        The least beam of a graph walk, whatever k (a filtered walk's is widened by
+        ``beam_per_result``): recall@10 depends on the beam, not on k.
     delta_limit : int
         Vectors added after a memory-mapped load are scanned exactly beside the shared graph;
         past this many, the graph is copied into private memory and they join it.
@@ -647,12 +648,13 @@ class VectorIndex:
         return parts[0] if len(parts) == 1 else _best(parts, k)
 
     def _hnsw_search(self, q: Floats, k: int, eligible: _Eligible, *, beam: int) -> tuple[Floats, Ids]:
-        """Walk the graph for ``rescore_multiple * k`` hits, keep the best ``k`` by their exact
-        scores, and merge in the delta's, scanned exactly."""
+        """Walk the graph with a beam of at least ``rescore_multiple * k`` hits, re-score them
+        all, keep the best ``k`` by their exact scores, and merge in the delta's, scanned exactly."""
         graph_slots = self._index.ntotal
-        fetch = min(math.ceil(self.config.rescore_multiple * k), graph_slots)
+        config = self.config
+        fetch = min(max(config.least_beam, math.ceil(config.rescore_multiple * k), beam), graph_slots)
         params = _faiss.SearchParametersHNSW()
-        params.efSearch = max(self.config.least_beam, fetch, beam)
+        params.efSearch = fetch
         params.sel = eligible.selector
         _, found = self._index.search(q, fetch, params=params)
         best = self._rescored(q, k, found)
