@@ -64,7 +64,7 @@ from matcher.matcher import (
     head_size,
     place,
 )
-from matcher.rerank import ExposureTracker
+from matcher.rerank import ExposureTracker, mmr_picks
 from matcher.scoring import fuse
 from matcher.text import profile_text
 from matcher.why_empty import INACTIVE
@@ -379,11 +379,18 @@ class ShardMatcher(Matcher):
         likely = depth < -(-(pool_size // 3) // self.shards)
         first_applicants = order[applied[order]][:k]
         others = order[~applied[order]]
-        # Its share of the shown, with room for an uneven split: a deeper pick costs a second call.
-        shown_here = min(k, -(-3 * k // (2 * self.shards)))
-        shown_likely = likely & ~np.isin(ids, held)
-        explained = np.concatenate([first_applicants, _until(others, shown_likely, shown_here)]).tolist()
         head = _until(others, likely, head_size(k))
+        # Explained: its share of the shown, with room for an uneven split (a deeper pick costs a
+        # second call), in the diversity re-rank's order over its own best, past those the
+        # exposure cap holds back: the whole pool's re-rank mostly picks among those first.
+        shown_here = min(k, -(-3 * k // (2 * self.shards)))
+        candidates = head[likely[head]]
+        diverse = mmr_picks(
+            mutual[candidates], vectors[candidates], relevance_weight=self.config_.rerank.relevance_weight
+        )
+        in_order = candidates[np.fromiter(diverse, np.int64, len(candidates))]
+        picked = _until(in_order, ~np.isin(ids, held), shown_here)
+        explained = np.concatenate([first_applicants, picked]).tolist()
         scored = [
             Scored(float(m), float(a), float(c)) for m, a, c in zip(mutual, asker, candidate, strict=True)
         ]
