@@ -468,8 +468,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300, help="latency samples per filter")
     parser.add_argument("--recall-queries", type=int, default=200)
     parser.add_argument("--hnsw-m", type=int, default=32)
-    parser.add_argument("--ef-construction", type=int, default=40)
-    parser.add_argument("--ef-search", type=int, default=64)
+    # VectorIndex's own defaults, so a run measures what is served.
+    parser.add_argument("--ef-construction", type=int, default=80)
+    parser.add_argument("--ef-search", type=int, default=IndexConfig().least_beam)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--graph-codes", choices=["int8", "fp16"], default="int8")

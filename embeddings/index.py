@@ -86,10 +86,13 @@ class IndexConfig(BaseModel):
     compact_fraction : float
         An HNSW graph is rebuilt without its tombstones once they pass this share of its slots.
     beam_per_result : float
-        A filtered graph walk's beam (efSearch) per result wanted, divided by the share of slots
-        the filter admits. Measured at 200k x 384 (``benchmarks/index_scale.py``): a walk needs
-        about 0.25 k / s to meet k admitted vectors when a share s is admitted; 0.4 leaves a
-        margin, and a walk that still strands is scanned.
+        A filtered graph walk's beam (efSearch) is the unfiltered walk's, B = max(least_beam,
+        rescore_multiple * k), times this and divided by the share s of slots the filter admits.
+        Measured at 200k x 384 (``benchmarks/index_scale.py``): a walk needs about 0.25 k / s to
+        meet k admitted vectors; 0.2 B / s (0.4 k / s at k >= 50) leaves a margin, and a walk that
+        still strands is scanned. Scaling B rather than k keeps small-k walks as wide as k = 50's:
+        at 100k x 384 a 0.4 k / s beam found 0.83-0.92 of the exact top 10 for k = 10 (1-10 %
+        admitted) where k = 50's found 0.99-1.00.
     exact_scan_factor : float
         A filter admitting E of n vectors is scanned exactly rather than walked while
         E**2 <= this * k * n: the scan costs ~E inner products, the walk ~k n / E (its beam).
@@ -113,7 +116,9 @@ class IndexConfig(BaseModel):
         a beam's rows costs microseconds beside the walk that found them.
     least_beam : int
         The least beam of a graph walk, whatever k (a filtered walk's is widened by
-        ``beam_per_result``): recall@10 depends on the beam, not on k.
+        ``beam_per_result``): recall@10 depends on the beam, not on k. Measured at 1M x 384
+        (``benchmarks/index_scale.py --sweep``, M 32, ef_construction 80): k = 10 found 0.995 of
+        the exact top 10 with a beam of 64, 0.996 with 100; 100 is the beam of k = 50.
     delta_limit : int
         Vectors added after a memory-mapped load are scanned exactly beside the shared graph;
         past this many, the graph is copied into private memory and they join it.
@@ -122,13 +127,13 @@ class IndexConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     compact_fraction: float = Field(default=0.25, gt=0, le=1)
-    beam_per_result: float = Field(default=0.4, gt=0)
+    beam_per_result: float = Field(default=0.2, gt=0)
     exact_scan_factor: float = Field(default=9.0, ge=0)
     parallel_scan_min: int = Field(default=50_000, ge=0)
     scan_threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
     graph_codes: GraphCodes = "int8"
     rescore_multiple: float = Field(default=2.0, ge=1)
-    least_beam: int = Field(default=64, ge=1)
+    least_beam: int = Field(default=100, ge=1)
     delta_limit: int = Field(default=10_000, ge=0)
 
 
@@ -612,7 +617,8 @@ class VectorIndex:
         total, config = self._slot_count(), self.config
         if not self.is_approximate or eligible.count**2 <= config.exact_scan_factor * k * total:
             return self._exact_search(q, k, eligible)
-        beam = math.ceil(config.beam_per_result * k * total / eligible.count)
+        unfiltered = max(config.least_beam, math.ceil(config.rescore_multiple * k))
+        beam = max(unfiltered, math.ceil(config.beam_per_result * unfiltered * total / eligible.count))
         scores, slots = self._hnsw_search(q, k, eligible, beam=beam)
         # A walk strands short of k admitted vectors when the admitted ones lie away from the
         # query (a filter on industry or city keeps whole regions of the space; a query from
@@ -648,11 +654,10 @@ class VectorIndex:
         return parts[0] if len(parts) == 1 else _best(parts, k)
 
     def _hnsw_search(self, q: Floats, k: int, eligible: _Eligible, *, beam: int) -> tuple[Floats, Ids]:
-        """Walk the graph with a beam of at least ``rescore_multiple * k`` hits, re-score them
-        all, keep the best ``k`` by their exact scores, and merge in the delta's, scanned exactly."""
+        """Walk the graph with a beam of ``beam`` hits, re-score them all, keep the best ``k`` by
+        their exact scores, and merge in the delta's, scanned exactly."""
         graph_slots = self._index.ntotal
-        config = self.config
-        fetch = min(max(config.least_beam, math.ceil(config.rescore_multiple * k), beam), graph_slots)
+        fetch = min(beam, graph_slots)
         params = _faiss.SearchParametersHNSW()
         params.efSearch = fetch
         params.sel = eligible.selector
