@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import types
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,59 @@ def components(matcher: Any) -> dict[str, tuple[int, int]]:
     return sizes
 
 
-def measure(scale: int) -> dict[str, Any]:
+class StandInTexts:
+    """An encoder that gives a text it does not know the vector of a known one, chosen by its
+    digest: the model would take hours over a million distinct texts, and the vectors' memory
+    does not depend on what they say."""
+
+    def __init__(self, encoder: Any, known: list[str]) -> None:
+        self.encoder = encoder
+        self.known = list(dict.fromkeys(known))
+        self._is_known = set(self.known)
+        encoder.encode(self.known)
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.encoder.model_id}+stand-ins"
+
+    @property
+    def dim(self) -> int:
+        return int(self.encoder.dim)
+
+    def _stand_in(self, text: str) -> str:
+        return self.known[zlib.crc32(text.encode()) % len(self.known)]
+
+    def encode(self, texts: Any, *, batch_size: int = 64, show_progress: bool = False) -> np.ndarray:
+        known = [
+            t if t in self._is_known else self.known[zlib.crc32(t.encode()) % len(self.known)] for t in texts
+        ]
+        return np.asarray(self.encoder.encode(known, batch_size=batch_size, show_progress=show_progress))
+
+
+def give_distinct_texts(catalog: Any, seed: int = 0) -> None:
+    """Every cloned startup's own description and one-liner: its original's, from a random cut
+    on, after another startup's up to a random cut. Real listings share no text, so each is a
+    lexical row of its own, the memory a real catalogue needs."""
+    from models.enums import EntityKind
+
+    table = catalog.tables[EntityKind.startup]
+    originals = [r for r in table.records if not str(r["external_id"]).startswith("S-clone-")]
+    rng = np.random.default_rng(seed)
+    for at in range(len(table)):
+        record = table.records[at]
+        if not str(record["external_id"]).startswith("S-clone-"):
+            continue
+        other = originals[int(rng.integers(len(originals)))]
+        spliced = {}
+        for name in ("description", "one_liner"):
+            mine, theirs = str(record.get(name) or ""), str(other.get(name) or "")
+            spliced[name] = (
+                theirs[: int(rng.integers(len(theirs) + 1))] + mine[int(rng.integers(len(mine) + 1)) :]
+            )
+        table.upsert(record | spliced)
+
+
+def measure(scale: int, *, distinct_texts: bool = False) -> dict[str, Any]:
     """One fresh build in this process, as a JSON-able report."""
     from api.matcher_service import settle_memory
     from benchmarks.recommend_latency import (
@@ -166,14 +219,24 @@ def measure(scale: int) -> dict[str, Any]:
     from embeddings.chinese import chinese_encoder
     from matcher.config import MatcherConfig
     from matcher.matcher import Matcher
+    from matcher.text import profile_text
 
-    encoder = JitteredEncoder(chinese_encoder(), noise=CLONE_NOISE)
+    encoder: Any = JitteredEncoder(chinese_encoder(), noise=CLONE_NOISE)
     encoder.encode(["预热"])
+    if distinct_texts:
+        with tempfile.TemporaryDirectory() as folder:
+            demo = demo_catalog(Path(folder))
+        encoder = StandInTexts(
+            encoder, [profile_text(k, r) for k, t in demo.tables.items() for r in t.records]
+        )
+        del demo
     before = rss_kib()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         catalog = demo_catalog(Path(folder))
     scale_startups(catalog, scale)
+    if distinct_texts:
+        give_distinct_texts(catalog)
     matcher = Matcher(encoder=encoder, config=MatcherConfig()).fit(catalog)
     settle_memory()
     for asker, target in DIRECTIONS:
@@ -191,10 +254,12 @@ def measure(scale: int) -> dict[str, Any]:
     }
 
 
-def run(tree: Path, scale: int) -> dict[str, Any]:
-    """``measure`` in a fresh process with ``tree`` first on the path."""
+def run(tree: Path, scale: int, *, distinct_texts: bool) -> dict[str, Any]:
+    """``measure`` in a fresh process with ``tree`` first on the path (this script measures, the
+    tree is measured)."""
     environment = os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, str(Path(__file__).resolve()), "--child", "--scale", str(scale)]
+    command += ["--distinct-texts"] if distinct_texts else []
     done = subprocess.run(command, env=environment, cwd=tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the build in {tree} failed:\n{done.stderr[-3000:]}")
@@ -246,17 +311,25 @@ def main() -> None:
     parser.add_argument(
         "--baseline-rev", default=None, help="git revision measured first (none: this tree only)"
     )
+    parser.add_argument(
+        "--distinct-texts",
+        action="store_true",
+        help="give every cloned startup a description and one-liner of its own (as a real catalogue)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.scale)))
+        print(json.dumps(measure(args.scale, distinct_texts=args.distinct_texts)))
         return
     reports = {}
     with tempfile.TemporaryDirectory() as folder:
         if args.baseline_rev:
-            reports[args.baseline_rev] = run(extracted(args.baseline_rev, Path(folder)), args.scale)
-    reports["this tree"] = run(ROOT, args.scale)
-    print(f"\n{args.scale:,} startups ({reports['this tree']['profiles']:,} profiles of every kind)")
+            reports[args.baseline_rev] = run(
+                extracted(args.baseline_rev, Path(folder)), args.scale, distinct_texts=args.distinct_texts
+            )
+    reports["this tree"] = run(ROOT, args.scale, distinct_texts=args.distinct_texts)
+    texts = "distinct texts" if args.distinct_texts else "the originals' texts"
+    print(f"\n{args.scale:,} startups, {texts} ({reports['this tree']['profiles']:,} profiles of every kind)")
     for label, report in reports.items():
         print(f"{label}: build {report['build_s']:.0f} s")
     print(table(reports))

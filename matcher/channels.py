@@ -21,6 +21,7 @@ from embeddings.lexical import FeatureCounts, LexicalVectorizer, text_key
 from matcher.catalog import Catalog, KindTable
 from matcher.config import RefreshConfig, RetrievalConfig
 from matcher.keywords import is_telling, load_label_cuts, save_label_cuts
+from matcher.lexical_rows import CompactRows
 from matcher.text import profile_text
 from models.enums import EntityKind
 from models.files import replace_directory, write_atomically
@@ -62,7 +63,7 @@ class KindChannels:
         self.table = table
         self.retrieval = retrieval
         self.index = index
-        self._store: sp.csr_matrix = sp.csr_matrix(lexical, dtype=np.float32)
+        self._store = CompactRows.from_matrix(lexical, retrieval.lexical_weights)
         self._row_of: np.ndarray = (
             np.arange(lexical.shape[0], dtype=np.int32) if row_of is None else row_of.astype(np.int32)
         )
@@ -72,7 +73,7 @@ class KindChannels:
         self._postings: _Postings | None = None
         # Positions inside the postings whose row is pending.
         self._stale: np.ndarray = np.zeros(0, bool)
-        self._overlay_stack: tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix] | None = None
+        self._overlay_stack: tuple[np.ndarray, CompactRows, sp.csc_matrix] | None = None
         self._id_column: IdColumn | None = None
         self.text_hashes: dict[int, str] = {}
         # How many rows of the whole table hold each feature, as of the build, when this holds
@@ -89,12 +90,14 @@ class KindChannels:
             self._stale = np.zeros(self._positions, bool)
         return self._postings
 
-    def _overlay_rows(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
-        """The pending rows: their positions (ascending), by row and by feature."""
+    def _overlay_rows(self) -> tuple[np.ndarray, CompactRows, sp.csc_matrix]:
+        """The pending rows: their positions (ascending), by row (scored as the store's rows are,
+        so a row scores the same before and after a compaction) and by feature."""
         if self._overlay_stack is None:
             positions = np.asarray(sorted(self._pending), dtype=np.int64)
             rows = sp.vstack([self._pending[p] for p in positions.tolist()], format="csr")
-            self._overlay_stack = positions, rows, rows.tocsc()
+            compact = CompactRows.from_matrix(rows, self.retrieval.lexical_weights)
+            self._overlay_stack = positions, compact, rows.tocsc()
         return self._overlay_stack
 
     def semantic_filter(self, mask: np.ndarray) -> MaskedIds:
@@ -192,25 +195,24 @@ class KindChannels:
         scores = np.zeros(len(positions), dtype=np.float64)
         if not in_overlay.all():
             scores[~in_overlay] = self._stored_scores(positions[~in_overlay], dense)
-        scores[in_overlay] = rows[at[in_overlay]] @ dense
+        scores[in_overlay] = rows.dot(at[in_overlay], dense)
         return scores
 
     def _stored_scores(self, positions: np.ndarray, dense: np.ndarray) -> np.ndarray:
-        return np.asarray(self._store[self._row_of[positions]] @ dense, dtype=np.float64)
+        return self._store.dot(self._row_of[positions], dense)
 
     def lexical_row(self, position: int) -> sp.csr_matrix:
         pending = self._pending.get(position)
         if pending is not None:
             return pending
-        return _cut_row(self._store, int(self._row_of[position]))
+        return self._store.row(int(self._row_of[position]))
 
     def lexical_entries(self, position: int) -> tuple[np.ndarray, np.ndarray]:
         """Row ``position``'s features and their weights, read in place: no matrix is made."""
         pending = self._pending.get(position)
         if pending is not None:
             return pending.indices, pending.data
-        start, end = self._store.indptr[self._row_of[position] : self._row_of[position] + 2]
-        return self._store.indices[start:end], self._store.data[start:end]
+        return self._store.entries(int(self._row_of[position]))
 
     def set_lexical(self, position: int, row: sp.csr_matrix) -> None:
         # Blank unless ``position`` is past the end; the skipped positions (inactive new profiles) stay blank.
@@ -219,7 +221,8 @@ class KindChannels:
         if position >= self._positions:
             self._row_of = _grown(self._row_of, position + 1)
             self._positions = position + 1
-        self._pending[position] = row
+        # Rounded as the store holds weights: retrieval reads the overlay's rows as they are.
+        self._pending[position] = _rounded(row, self._store.dtype)
         self._overlay_stack = None
         if position < len(self._stale):
             self._stale[position] = True
@@ -240,7 +243,7 @@ class KindChannels:
         others = np.ones(self._positions, bool)
         others[: len(owned)] = ~owned[: self._positions]
         self._row_of[others] = self._store.shape[0]
-        self._store = sp.vstack([self._store, _blank_row((1, self._store.shape[1]))], format="csr")
+        self._store = self._store.stacked(_blank_row((1, self._store.shape[1])))
         self._compact()
         self._retrieval_postings()  # now: a shard's first query must not wait for it
 
@@ -251,12 +254,11 @@ class KindChannels:
             positions = np.fromiter(sorted(self._pending), np.int64, len(self._pending))
             added = sp.vstack([self._pending[p] for p in positions.tolist()], format="csr")
             self._row_of[positions] = self._store.shape[0] + np.arange(len(positions), dtype=np.int32)
-            parts = [self._store, added] if self._store.shape[0] else [added]
-            self._store = sp.vstack(parts, format="csr", dtype=np.float32)
+            self._store = self._store.stacked(added)
             self._pending.clear()
         used, row_of = np.unique(self._row_of[: self._positions], return_inverse=True)
         if len(used) < self._store.shape[0]:
-            self._store = self._store[used]
+            self._store = self._store.take(used)
         self._row_of = row_of.astype(np.int32)
         self._postings = self._overlay_stack = None
         self._stale = np.zeros(0, bool)
@@ -431,6 +433,15 @@ def best_positions(positions: np.ndarray, scores: np.ndarray, count: int) -> np.
     return positions[best]
 
 
+def _rounded(row: sp.csr_matrix, dtype: np.dtype[Any]) -> sp.csr_matrix:
+    """``row`` (float32) with its weights rounded to ``dtype``."""
+    if dtype == np.float32:
+        return row
+    rounded = sp.csr_matrix(row, dtype=np.float32, copy=True)
+    rounded.data = rounded.data.astype(dtype).astype(np.float32)
+    return rounded
+
+
 def _blank_row(shape: tuple[int, int]) -> sp.csr_matrix:
     return sp.csr_matrix(np.zeros(shape, dtype=np.float32))
 
@@ -453,10 +464,13 @@ class _Postings:
     when read, and no position-aligned copy of the postings is ever made.
     """
 
-    def __init__(self, store: sp.csr_matrix, row_of: np.ndarray, head: int) -> None:
+    def __init__(self, store: CompactRows | sp.csr_matrix, row_of: np.ndarray, head: int) -> None:
+        """``store``: the distinct rows; the postings keep their weights in its dtype."""
         features = store.shape[1]
         copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
-        by_feature = store.tocsc()
+        matrix = store.matrix() if isinstance(store, CompactRows) else sp.csr_matrix(store, dtype=np.float32)
+        weights = store.dtype if isinstance(store, CompactRows) else np.float32
+        by_feature = matrix.tocsc()
         by_feature.sort_indices()
         per_feature = np.diff(by_feature.indptr)
         entry_feature = np.repeat(np.arange(features, dtype=np.int64), per_feature)
@@ -475,7 +489,7 @@ class _Postings:
         kept = np.clip(head - taken_before, 0, ordered_copies)
         entries = kept > 0
         rows = by_feature.indices[order][entries].astype(np.int32)
-        self.data = by_feature.data[order][entries].astype(np.float32)
+        self.data = by_feature.data[order][entries].astype(weights)
         counts, features_of = kept[entries], entry_feature[order][entries]
         # A row's positions, ascending, start at first_of_row in by_row; a posting takes the first ``kept``.
         self.by_row: np.ndarray = np.argsort(row_of, kind="stable").astype(np.int32)

@@ -22,10 +22,13 @@ from matcher.text import profile_text
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 
+# The channels' mechanics are checked on exact weights; float16's own tolerance is tested apart.
+EXACT = RetrievalConfig(lexical_weights="float32")
+
 
 def _channel(rows: int, features: int, seed: int) -> tuple[KindChannels, sp.csr_matrix]:
     matrix = sp.csr_matrix(sp.random(rows, features, density=0.05, dtype=np.float32, random_state=seed))
-    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), matrix)
+    channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), matrix, EXACT)
     return channel, matrix
 
 
@@ -68,7 +71,7 @@ def _rare_and_common() -> KindChannels:
     for row in range(10, 40):
         matrix[row, 2] = row / 100
     csr = sp.csr_matrix(matrix)
-    return KindChannels(KindTable(EntityKind.startup), VectorIndex(4), csr)
+    return KindChannels(KindTable(EntityKind.startup), VectorIndex(4), csr, EXACT)
 
 
 def test_lexical_top_widens_to_commoner_features_only_while_too_few_rows_are_found() -> None:
@@ -87,7 +90,7 @@ def test_a_long_posting_list_is_read_up_to_its_heaviest_rows() -> None:
     for row in range(10):
         matrix[row, 0] = (row + 1) / 10
     matrix[500, 1] = 1.0
-    retrieval = RetrievalConfig(posting_head=3, lexical_overlay_limit=1)
+    retrieval = RetrievalConfig(posting_head=3, lexical_overlay_limit=1, lexical_weights="float32")
     channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), sp.csr_matrix(matrix), retrieval)
     query = sp.csr_matrix(np.array([[1.0, 0.0]], np.float32))
     everyone = np.ones(1000, bool)
@@ -147,7 +150,7 @@ def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
     changed = _changed(channel, matrix, 10, lambda rows: channel.lexical_top(query, np.ones(rows, bool), 10))
     everyone = np.ones(changed.shape[0], bool)
     mask = np.random.default_rng(11).random(changed.shape[0]) < 0.5
-    fresh = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), changed)
+    fresh = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), changed, EXACT)
     positions = np.arange(changed.shape[0])
     np.testing.assert_allclose(
         channel.lexical_scores(query, positions), fresh.lexical_scores(query, positions)
@@ -166,7 +169,9 @@ def test_postings_summed_in_a_table_long_buffer_or_by_sorting_find_the_same_rows
     found = []
     # A fraction of 1 sums by sorting (no posting list is the table's length); 401 always densely.
     for fraction in (1, 401):
-        retrieval = RetrievalConfig(dense_sum_fraction=fraction, lexical_retrieval_shares=(1.0,))
+        retrieval = RetrievalConfig(
+            dense_sum_fraction=fraction, lexical_retrieval_shares=(1.0,), lexical_weights="float32"
+        )
         channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), matrix, retrieval)
         found.append(sorted(channel.lexical_top(query, np.ones(400, bool), 20).tolist()))
     assert found[0] == found[1]
@@ -361,7 +366,9 @@ def _cloned(distinct: int, positions: int, features: int, seed: int) -> tuple[sp
 @pytest.mark.parametrize("head", [4, 40, 100_000])
 def test_shared_rows_score_and_retrieve_as_their_positions_written_out(head: int) -> None:
     store, row_of = _cloned(30, 600, 80, seed=12)
-    retrieval = RetrievalConfig(posting_head=head, lexical_retrieval_shares=(0.05, 0.5, 1.0))
+    retrieval = RetrievalConfig(
+        posting_head=head, lexical_retrieval_shares=(0.05, 0.5, 1.0), lexical_weights="float32"
+    )
     shared = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), store, retrieval, row_of=row_of)
     written_out = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), store[row_of], retrieval)
     mask = np.random.default_rng(13).random(600) < 0.6
@@ -400,7 +407,7 @@ def test_postings_keep_each_features_heaviest_positions_the_lower_among_equals(d
 
 def test_a_compaction_keeps_only_the_rows_some_position_reads() -> None:
     store, row_of = _cloned(10, 50, 40, seed=15)
-    retrieval = RetrievalConfig(lexical_overlay_limit=3)
+    retrieval = RetrievalConfig(lexical_overlay_limit=3, lexical_weights="float32")
     channel = KindChannels(KindTable(EntityKind.startup), VectorIndex(4), store, retrieval, row_of=row_of)
     gone = int(row_of[0])
     readers = np.flatnonzero(row_of == gone).tolist()
