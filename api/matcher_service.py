@@ -316,13 +316,15 @@ class MatcherService:
                 shards.set_team(row.id, team)
 
     def _persist(self, matcher: Matcher) -> None:
-        """Write the indexes to disk; one process at a time, as every worker holds the same state."""
+        """Write the indexes to disk, one process at a time as every worker holds the same state;
+        then hold the read-only state memory-mapped, one copy for the workers of this host."""
         if matcher.index_dir is None:
             return
         matcher.index_dir.mkdir(parents=True, exist_ok=True)
         with (matcher.index_dir / SAVE_LOCK).open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             matcher.save()
+        matcher.share()
 
     def _stored_personal_digests(self) -> set[str]:
         index_dir = self.settings.index_dir

@@ -12,6 +12,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar, Union, cast, overload
 
 import numpy as np
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from matcher.columns import RowStore, with_room
 from matcher.graph import Node, RelationEvent, RelationGraph
+from matcher.mapped import shared
 from models.enums import EntityKind, InteractionKind
 from models.kinds import KINDS, kind_spec
 from models.tables import PROFILE_TABLES, Interaction, StartupMember
@@ -137,6 +139,24 @@ class KindTable:
         gone = {"id": row_id, "active": False}
         self._store.write(at, gone, overwrite=True)
         self._refresh(at, gone)
+
+    def share(self, folder: Path) -> None:
+        """Hold the columns memory-mapped from ``folder`` (:func:`matcher.mapped.shared`), so
+        that every worker of the host reads one copy; later changes stay in this process."""
+        arrays = self._store.arrays() | {
+            "table.ids": self._id_buffer,
+            "table.alive": self._alive_buffer,
+            "table.slots": self._slot_of_id,
+        }
+        mapped = shared(folder, arrays)
+        self._store.adopt(mapped)
+        self._id_buffer, self._alive_buffer = mapped["table.ids"], mapped["table.alive"]
+        self._slot_of_id = mapped["table.slots"]
+        self._ids, self._alive = self._id_buffer[: self._rows], self._alive_buffer[: self._rows]
+
+    def compact(self) -> None:
+        """Forget the bytes of texts no row holds any more (after an erasure)."""
+        self._store.compact()
 
     def _find(self, row_id: int) -> int | None:
         if 0 <= row_id < len(self._slot_of_id):

@@ -22,6 +22,7 @@ from matcher.catalog import Catalog, KindTable
 from matcher.config import RefreshConfig, RetrievalConfig
 from matcher.keywords import is_telling, load_label_cuts, save_label_cuts
 from matcher.lexical_rows import CompactRows
+from matcher.mapped import shared
 from matcher.text import profile_text
 from models.enums import EntityKind
 from models.files import replace_directory, write_atomically
@@ -246,6 +247,26 @@ class KindChannels:
         self._store = self._store.stacked(_blank_row((1, self._store.shape[1])))
         self._compact()
         self._retrieval_postings()  # now: a shard's first query must not wait for it
+
+    def share(self, folder: Path) -> None:
+        """Hold the lexical rows and their postings memory-mapped from ``folder``
+        (:func:`matcher.mapped.shared`), one copy for every worker of the host. Rows changed
+        later stay in this process (the overlay); a compaction makes its own private copy."""
+        postings = self._retrieval_postings()  # compacts, so every row is in the store
+        arrays = {
+            "store.data": self._store.data,
+            "store.indices": self._store.indices,
+            "store.indptr": self._store.indptr,
+            "row_of": self._row_of,
+        } | {f"postings.{name}": array for name, array in postings.arrays().items()}
+        mapped = shared(folder, arrays)
+        self._store = CompactRows(
+            mapped["store.data"], mapped["store.indices"], mapped["store.indptr"], self._store.columns
+        )
+        self._row_of = mapped["row_of"]
+        postings.adopt(
+            {name.removeprefix("postings."): a for name, a in mapped.items() if name.startswith("postings.")}
+        )
 
     def _compact(self) -> None:
         """Move the pending rows into the store, keep only the rows some position reads, and
@@ -502,6 +523,18 @@ class _Postings:
             features_of, self.kept = np.repeat(features_of, counts), None
             self.by_row = self.first_of_row = np.zeros(0, np.int64)
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(features_of, minlength=features))])
+
+    _ARRAYS = ("row_counts", "data", "by_row", "first_of_row", "rows", "indptr")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        kept = {} if self.kept is None else {"kept": self.kept}
+        return {name: getattr(self, name) for name in self._ARRAYS} | kept
+
+    def adopt(self, arrays: dict[str, np.ndarray]) -> None:
+        """Hold ``arrays`` (equal to :meth:`arrays`'s, such as memory-mapped copies) instead."""
+        for name in self._ARRAYS:
+            setattr(self, name, arrays[name])
+        self.kept = arrays.get("kept")
 
     def _positions(self, rows: np.ndarray, kept: np.ndarray) -> np.ndarray:
         """The first ``kept`` positions of each of ``rows``, row after row."""

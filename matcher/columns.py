@@ -56,8 +56,19 @@ def _widened(array: np.ndarray, value: int, ladder: tuple[type[np.integer[Any]],
 class Field(ABC):
     """One field's values by row position, with each row's state (absent, None, a value)."""
 
+    # The attributes holding this field's arrays (what is memory-mapped).
+    array_names: tuple[str, ...] = ("state",)
+
     def __init__(self) -> None:
         self.state = np.zeros(0, np.uint8)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in self.array_names}
+
+    def adopt(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Hold ``arrays`` (equal to :meth:`arrays`'s, such as memory-mapped copies) instead."""
+        for name in self.array_names:
+            setattr(self, name, arrays[name])
 
     @abstractmethod
     def holds(self, value: Any) -> bool:
@@ -105,6 +116,7 @@ class _NumberField(Field):
     """Integers, floats or flags in one numpy array."""
 
     exact_type: type
+    array_names = ("state", "numbers")
 
     def __init__(self, dtype: type[np.generic]) -> None:
         super().__init__()
@@ -162,22 +174,40 @@ class TextField(Field):
     string). A text seen again reuses its bytes while the field has looked up fewer than
     ``SHARED_SPANS`` distinct ones (short codes, and the benchmark's cloned descriptions)."""
 
+    array_names = ("state", "starts", "lengths")
+
     def __init__(self) -> None:
         super().__init__()
+        # The bytes: a fixed part (memory-mapped once shared), then those appended since.
+        self.base = np.zeros(0, np.uint8)
         self.data = bytearray()
         self.starts = np.zeros(0, np.uint32)
         # Twice the byte length, plus 1 for UTF-16.
         self.lengths = np.zeros(0, np.uint16)
         self._spans: dict[int, tuple[int, int]] = {}
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        data = np.concatenate([self.base, np.frombuffer(bytes(self.data), np.uint8)])
+        return super().arrays() | {"bytes": data}
+
+    def adopt(self, arrays: Mapping[str, np.ndarray]) -> None:
+        super().adopt(arrays)
+        self.base, self.data = arrays["bytes"], bytearray()
+
     def holds(self, value: Any) -> bool:
         return type(value) is str
+
+    def _bytes(self, start: int, length: int) -> bytes:
+        fixed = len(self.base)
+        if start < fixed:
+            return self.base[start : start + length].tobytes()
+        return bytes(self.data[start - fixed : start - fixed + length])
 
     def _store(self, at: int, value: Any) -> None:
         raw, wide = _encoded(value)
         span = self._spans.get(hash(value))
-        if span is None or self.data[span[0] : span[0] + (span[1] >> 1)] != raw or span[1] & 1 != wide:
-            span = (len(self.data), 2 * len(raw) + wide)
+        if span is None or span[1] != 2 * len(raw) + wide or self._bytes(span[0], len(raw)) != raw:
+            span = (len(self.base) + len(self.data), 2 * len(raw) + wide)
             self.data += raw
             if len(self._spans) < SHARED_SPANS:
                 self._spans[hash(value)] = span
@@ -185,9 +215,18 @@ class TextField(Field):
         self.lengths = _widened(with_room(self.lengths, at + 1), span[1], _CODE_DTYPES)
         self.starts[at], self.lengths[at] = span
 
+    def compact(self) -> None:
+        """Keep only the bytes some row reads: an overwritten or erased text leaves memory (and
+        the files the next :func:`matcher.mapped.shared` writes)."""
+        rows = np.flatnonzero(self.present(len(self.state)))
+        texts = [self._load(at) for at in rows.tolist()]
+        self.base, self.data, self._spans = np.zeros(0, np.uint8), bytearray(), {}
+        for at, text in zip(rows.tolist(), texts, strict=True):
+            self._store(at, text)
+
     def _load(self, at: int) -> Any:
-        start, length = int(self.starts[at]), int(self.lengths[at])
-        raw = self.data[start : start + (length >> 1)]
+        length = int(self.lengths[at])
+        raw = self._bytes(int(self.starts[at]), length >> 1)
         return raw.decode("utf-16-le" if length & 1 else "utf-8", "surrogatepass")
 
 
@@ -203,6 +242,8 @@ def _encoded(text: str) -> tuple[bytes, int]:
 class TimeField(Field):
     """Datetimes as integer microseconds since 1970 (UTC for aware ones), with each row's zone
     dictionary-encoded."""
+
+    array_names = ("state", "micros", "zone_codes")
 
     def __init__(self) -> None:
         super().__init__()
@@ -243,6 +284,8 @@ class TimeField(Field):
 class DateField(Field):
     """Dates as their proleptic ordinal."""
 
+    array_names = ("state", "days")
+
     def __init__(self) -> None:
         super().__init__()
         self.days = np.zeros(0, np.int32)
@@ -274,6 +317,8 @@ class NullField(Field):
 class CodedField(Field):
     """Any values, dictionary-encoded: each distinct one held once, a row holding its code.
     A list reads back as a new list of the same items (callers may not share one)."""
+
+    array_names = ("state", "codes")
 
     def __init__(self) -> None:
         super().__init__()
@@ -348,6 +393,27 @@ class RowStore:
             elif value is not None and not field.holds(value):
                 field = self.fields[name] = _retyped(field, value)
             field.set(at, value)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every field's arrays, named ``<field number>.<part>`` (the numbers of :attr:`fields`'
+        order: a field's name need not make a file name)."""
+        return {
+            f"{number}.{part}": array
+            for number, field in enumerate(self.fields.values())
+            for part, array in field.arrays().items()
+        }
+
+    def adopt(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Hold ``arrays`` (equal to :meth:`arrays`'s, such as memory-mapped copies) instead."""
+        for number, field in enumerate(self.fields.values()):
+            prefix = f"{number}."
+            field.adopt({name[len(prefix) :]: a for name, a in arrays.items() if name.startswith(prefix)})
+
+    def compact(self) -> None:
+        """Drop the bytes of texts no row holds any more (see :meth:`TextField.compact`)."""
+        for field in self.fields.values():
+            if isinstance(field, TextField):
+                field.compact()
 
     def read(self, at: int) -> dict[str, Any]:
         return {name: field.get(at) for name, field in self.fields.items() if field.has(at)}

@@ -44,6 +44,8 @@ from models.enums import EntityKind, InteractionKind
 # (lifted ahead), open applications lifted ahead of it (pushed down), the diversity re-rank
 # (MMR), or the exposure cap (held back, or moved up past one held back).
 MovedBy = Literal["applied", "applicants", "diversity", "exposure"]
+# Under a matcher's index_dir: the memory-mapped catalogue columns and lexical rows.
+MAPPED_DIR = "mapped"
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,18 @@ class Matcher:
         if self.index_dir is not None:
             self.channels_.save(self.index_dir)
 
+    def share(self) -> None:
+        """Hold the read-only state (catalogue columns, lexical rows and postings) memory-mapped
+        from files under ``index_dir``, so that the workers of one host share one copy
+        (:mod:`matcher.mapped`); each keeps its later changes privately. Nothing without an
+        ``index_dir`` or with some kinds' channels only."""
+        if self.index_dir is None or not self.channels_.complete:
+            return
+        for kind, table in self.catalog_.tables.items():
+            table.share(self.index_dir / MAPPED_DIR / "catalog" / kind.value)
+        for kind, channel in self.channels_.kinds.items():
+            channel.share(self.index_dir / MAPPED_DIR / "lexical" / kind.value)
+
     def upsert_profile(self, kind: EntityKind, record: Mapping[str, Any]) -> None:
         self.catalog_.tables[kind].upsert(record)
         self.catalog_.history.record_changed((kind, int(record["id"])))
@@ -322,6 +336,7 @@ class Matcher:
         """Remove, and keep nothing derived from the profile's text: its lexical row is
         blanked and its vector compacted out of the index, not left behind a tombstone."""
         self.remove_profile(kind, row_id)
+        self.catalog_.tables[kind].compact()  # its texts' bytes leave the columns
         channel = self.channels_.kinds[kind]
         if channel.table.has_slot(row_id):
             channel.erase_lexical(channel.table.position(row_id))

@@ -1,0 +1,140 @@
+"""Read-only state in memory-mapped files, so that the workers on one host share its pages.
+
+Each worker builds its state from the database, then offers its arrays here: a folder whose
+manifest (schema version, and each file's dtype, shape, size and sha256) lists exactly those
+arrays is mapped in place of them; otherwise the folder is written anew (atomically) and mapped.
+Workers built from the same database write one folder and share it. A file unlike its manifest
+(truncated, changed, of another schema version, missing) is never read: it is written again.
+
+Files are mapped copy-on-write: a worker that then changes a row (a profile edit through the
+change feed) writes into its own copy of that page only, and keeps the change privately until
+the next build maps a new folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from models.files import replace_directory
+
+SCHEMA_VERSION: Final = 1
+MANIFEST: Final = "manifest.json"
+_FORMAT: Final = "matcher-mapped-arrays"
+_LOCK: Final = ".mapped.lock"
+_SAFE_NAME: Final = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_HASH_CHUNK: Final = 1 << 22
+
+
+class MappedFileMismatchError(ValueError):
+    """Mapped files that do not match their manifest: they are written again, never read."""
+
+
+def _digest(array: np.ndarray) -> str:
+    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    digest = hashlib.sha256()
+    for start in range(0, len(flat), _HASH_CHUNK):
+        digest.update(flat[start : start + _HASH_CHUNK].tobytes())
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _entry(array: np.ndarray) -> dict[str, Any]:
+    return {
+        "dtype": array.dtype.str,
+        "shape": list(array.shape),
+        "size": int(array.nbytes),
+        "sha256": _digest(array),
+    }
+
+
+def save_arrays(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write each array raw to ``folder/<name>.bin``, then the manifest (last, so that a folder
+    cut short has none); the folder is replaced as a whole."""
+    for name, array in arrays.items():
+        if not _SAFE_NAME.match(name) or array.dtype.hasobject:
+            raise ValueError(f"array {name!r}: a mapped array needs a plain file name and a numeric dtype")
+
+    def fill(partial: Path) -> None:
+        files = {}
+        for name, array in arrays.items():
+            np.ascontiguousarray(array).tofile(partial / f"{name}.bin")
+            files[name] = _entry(array)
+        manifest = {"format": _FORMAT, "schema_version": SCHEMA_VERSION, "files": files}
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=1))
+
+    replace_directory(folder, fill)
+
+
+def manifest_of(folder: Path) -> dict[str, Any]:
+    """``folder``'s manifest, once its schema version and every file's size and sha256 agree."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as error:
+        raise MappedFileMismatchError(f"{folder / MANIFEST}: unreadable ({error})") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
+        raise MappedFileMismatchError(f"{folder / MANIFEST}: not a mapped-arrays manifest")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        found = manifest.get("schema_version")
+        raise MappedFileMismatchError(f"{folder}: schema version {found}, this code reads {SCHEMA_VERSION}")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise MappedFileMismatchError(f"{folder / MANIFEST}: lists no files")
+    for name, expected in files.items():
+        path = folder / f"{name}.bin"
+        if not path.is_file():
+            raise MappedFileMismatchError(f"{path}: missing")
+        if path.stat().st_size != expected.get("size"):
+            raise MappedFileMismatchError(
+                f"{path}: {path.stat().st_size} bytes, the manifest says {expected.get('size')}"
+            )
+        if _file_digest(path) != expected.get("sha256"):
+            raise MappedFileMismatchError(f"{path}: sha256 differs from the manifest's")
+    return manifest
+
+
+def load_arrays(folder: Path) -> dict[str, np.ndarray]:
+    """Every array of ``folder``, memory-mapped copy-on-write; raises
+    :class:`MappedFileMismatchError` (and maps nothing) when a file fails its manifest."""
+    return _mapped(folder, manifest_of(folder)["files"])
+
+
+def _mapped(folder: Path, files: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, entry in files.items():
+        dtype, shape = np.dtype(entry["dtype"]), tuple(entry["shape"])
+        if entry["size"] == 0:
+            arrays[name] = np.zeros(shape, dtype)  # mmap cannot map an empty file
+        else:
+            arrays[name] = np.memmap(folder / f"{name}.bin", dtype=dtype, mode="c", shape=shape)
+    return arrays
+
+
+def shared(folder: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``arrays`` memory-mapped from ``folder``: the files there when they hold exactly these
+    arrays and match their manifest, else written first. One process at a time decides."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    wanted = {name: _entry(array) for name, array in arrays.items()}
+    with (folder.parent / _LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if manifest_of(folder)["files"] == wanted:
+                return _mapped(folder, wanted)
+        except MappedFileMismatchError:
+            pass
+        save_arrays(folder, arrays)
+        return load_arrays(folder)
