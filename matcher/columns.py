@@ -44,12 +44,21 @@ def with_room(buffer: np.ndarray, length: int) -> np.ndarray:
     return grown
 
 
+_BOUNDS: Final = {
+    np.dtype(dtype): (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    for dtype in (*_INTEGER_DTYPES, *_CODE_DTYPES)
+}
+
+
 def _widened(array: np.ndarray, value: int, ladder: tuple[type[np.integer[Any]], ...]) -> np.ndarray:
     """``array`` in the narrowest dtype of ``ladder`` that also holds ``value``."""
+    low, high = _BOUNDS[array.dtype]
+    if low <= value <= high:
+        return array
     for dtype in ladder:
-        info = np.iinfo(dtype)
-        if info.min <= value <= info.max and np.dtype(dtype).itemsize >= array.dtype.itemsize:
-            return array if array.dtype == dtype else array.astype(dtype)
+        low, high = _BOUNDS[np.dtype(dtype)]
+        if low <= value <= high and np.dtype(dtype).itemsize >= array.dtype.itemsize:
+            return array.astype(dtype)
     raise OverflowError(value)
 
 
@@ -93,11 +102,11 @@ class Field(ABC):
             self.state[at] = ABSENT
 
     def has(self, at: int) -> bool:
-        return at < len(self.state) and self.state[at] != ABSENT
+        return at < len(self.state) and self.state.item(at) != ABSENT
 
     def get(self, at: int) -> Any:
         """The value at ``at``, None where absent or None."""
-        return self._load(at) if at < len(self.state) and self.state[at] == PRESENT else None
+        return self._load(at) if at < len(self.state) and self.state.item(at) == PRESENT else None
 
     def present(self, rows: int) -> np.ndarray:
         """Rows ``[0, rows)`` holding a value (not None, not absent)."""
@@ -130,7 +139,7 @@ class _NumberField(Field):
         self.numbers[at] = value
 
     def _load(self, at: int) -> Any:
-        return self.numbers[at].item()
+        return self.numbers.item(at)
 
     def floats(self, rows: int) -> np.ndarray:
         """Rows ``[0, rows)`` as float64, NaN where absent or None."""
@@ -225,8 +234,8 @@ class TextField(Field):
             self._store(at, text)
 
     def _load(self, at: int) -> Any:
-        length = int(self.lengths[at])
-        raw = self._bytes(int(self.starts[at]), length >> 1)
+        length = self.lengths.item(at)
+        raw = self._bytes(self.starts.item(at), length >> 1)
         return raw.decode("utf-16-le" if length & 1 else "utf-8", "surrogatepass")
 
 
@@ -278,7 +287,7 @@ class TimeField(Field):
         self.zone_codes[at] = self.zones.index(value.tzinfo)
 
     def _load(self, at: int) -> Any:
-        return self._decode(int(self.micros[at]), self.zones[self.zone_codes[at]])
+        return self._decode(self.micros.item(at), self.zones[self.zone_codes.item(at)])
 
 
 class DateField(Field):
@@ -298,7 +307,7 @@ class DateField(Field):
         self.days[at] = value.toordinal()
 
     def _load(self, at: int) -> Any:
-        return dt.date.fromordinal(int(self.days[at]))
+        return dt.date.fromordinal(self.days.item(at))
 
 
 class NullField(Field):
@@ -341,7 +350,7 @@ class CodedField(Field):
         self.codes[at] = code
 
     def _load(self, at: int) -> Any:
-        value = self.distinct[self.codes[at]]
+        value = self.distinct[self.codes.item(at)]
         return list(value) if type(value) is list else value
 
     def values(self, rows: int) -> Iterator[Any]:
@@ -416,7 +425,12 @@ class RowStore:
                 field.compact()
 
     def read(self, at: int) -> dict[str, Any]:
-        return {name: field.get(at) for name, field in self.fields.items() if field.has(at)}
+        record = {}
+        for name, field in self.fields.items():
+            state = field.state.item(at) if at < len(field.state) else ABSENT
+            if state != ABSENT:
+                record[name] = field._load(at) if state == PRESENT else None
+        return record
 
     def view(self, at: int) -> RowView:
         return RowView(self, at)
