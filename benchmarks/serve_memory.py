@@ -36,6 +36,7 @@ TARGET_RATIO = 1.3
 WARM_UP_PER_DIRECTION = 40
 READY_LIMIT_S = 3600.0
 UNLIMITED = str(10**9)
+STARTED = "Application startup complete."
 PROFILE_TABLES = ("persons", "startups", "investors", "mentors", "spaces", "practice_bases", "posts")
 DIRECTIONS = (
     ("startups", "investor"),
@@ -101,19 +102,18 @@ def rollup_kib(pid: int) -> dict[str, int]:
     return values
 
 
-def wait_ready(server: Server) -> float:
+def wait_ready(server: Server, workers: int) -> float:
+    """Seconds until every worker has built its matcher (uvicorn logs a startup per worker,
+    after the build: /health answers as soon as the first one has)."""
     started = time.monotonic()
     while time.monotonic() - started < READY_LIMIT_S:
         if server.process.poll() is not None:
             raise RuntimeError(f"matcher serve exited; see {server.log}")
-        try:
-            if httpx.get(f"{server.url}/health", timeout=5).status_code == 200:
-                server.wait_until_ready()  # reads the admin key
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
+        if server.log.read_text(errors="replace").count(STARTED) >= workers:
+            server.wait_until_ready()  # reads the admin key
+            return time.monotonic() - started
         time.sleep(2)
-    raise TimeoutError(f"no answer from {server.url} within {READY_LIMIT_S:.0f} s")
+    raise TimeoutError(f"{workers} worker(s) of {server.url} not started within {READY_LIMIT_S:.0f} s")
 
 
 def measure(data_dir: Path, workers: int, counts: dict[str, int]) -> dict[str, float]:
@@ -123,7 +123,7 @@ def measure(data_dir: Path, workers: int, counts: dict[str, int]) -> dict[str, f
         "MATCHER_RECOMMEND_LIMIT_PER_IP": UNLIMITED,
     }
     with launched(data_dir, log=data_dir.parent / f"serve-{workers}.log", **environment) as server:
-        ready_s = wait_ready(server)
+        ready_s = wait_ready(server, workers)
         draw = random.Random(workers)
         errors = 0
         with httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client:
