@@ -14,7 +14,6 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache, partial
-from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 
@@ -298,6 +297,7 @@ class Matcher:
         self.scorer_: Scorer = self.scorer or WeightedScorer()
         self.exposure_: dict[str, ExposureTracker] = {}
         self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
+        self._collaborative_positions: tuple[CollaborativeIndex, np.ndarray, np.ndarray] | None = None
         if kinds is None:
             self.collaborative_index()  # no first query pays for it
         for direction in self.directions_.values() if kinds is None else ():
@@ -552,14 +552,30 @@ class Matcher:
             return []
         index, signals = found
         table = self.catalog_.tables[query.direction.candidate_kind]
+        positions = self._index_positions(index, table)
+        alive = table.alive
 
         def best(scores: np.ndarray) -> list[int]:
-            positions = (
-                table.position(node[1]) for node in index.top(scores, len(index)) if node[1] in table
-            )
-            return list(islice((p for p in positions if mask[p]), share))
+            """As `index.top(scores, …)` read down to the first ``share`` eligible, in one pass."""
+            positive = np.flatnonzero(scores > 0)
+            at = positions[positive[np.lexsort((positive, -scores[positive]))]]
+            at = at[at >= 0]
+            kept: list[int] = at[alive[at] & mask[at]][:share].tolist()
+            return kept
 
         return [best(signals.segment_popularity), best(signals.peer_investors)]
+
+    def _index_positions(self, index: CollaborativeIndex, table: KindTable) -> np.ndarray:
+        """Each indexed investor's position in ``table`` (-1 without a slot there), kept while the
+        index and the table's rows are the same (a new row makes a new ``ids`` array)."""
+        ids = table.ids
+        cached = self._collaborative_positions
+        if cached is None or cached[0] is not index or cached[1] is not ids:
+            found = [
+                table.position(row_id) if table.has_slot(row_id) else -1 for _, row_id in index.investors
+            ]
+            cached = self._collaborative_positions = (index, ids, np.asarray(found, dtype=np.int64))
+        return cached[2]
 
     def collaborative_index(self) -> CollaborativeIndex:
         """The history's deals indexed as of now. Rebuilt at once after an erasure (nothing of an
