@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,29 +44,14 @@ def measure(protocol: str, sample: int | None, methods: list[str]) -> dict[str, 
 
 def run(tree: Path, protocol: str, sample: int | None, methods: list[str]) -> dict[str, Any]:
     """``measure`` in a fresh process with ``tree`` first on the path."""
+    from benchmarks.revisions import child_report  # the parent's: an old tree has none
     from models.settings import Settings
 
-    environment = os.environ | {
-        "PYTHONPATH": str(tree),
-        "HF_HUB_OFFLINE": "1",
-        # An extracted tree is not beside the shared data: name it.
-        "MATCHER_SHARED_DATA": str(Settings().shared_data_dir),
-    }
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--protocol", protocol]
-    command += ["--methods", ",".join(methods)] + (["--sample", str(sample)] if sample else [])
-    done = subprocess.run(command, env=environment, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the evaluation from {tree} failed:\n{done.stderr[-3000:]}")
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
-
-
-def extracted(revision: str, folder: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    # An extracted tree is not beside the shared data: name it.
+    environment = {"MATCHER_SHARED_DATA": str(Settings().shared_data_dir)}
+    arguments = ["--protocol", protocol, "--methods", ",".join(methods)]
+    arguments += ["--sample", str(sample)] if sample else []
+    return child_report(__file__, arguments, tree, environment=environment, cwd=ROOT)
 
 
 def same_rows(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> bool:
@@ -106,6 +88,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.protocol, sample, methods)))
         return
+    from benchmarks.revisions import extracted  # the parent's: an old tree has none
+
     reports = {}
     with tempfile.TemporaryDirectory() as folder:
         if args.baseline_rev:

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import mmap
-import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -257,22 +255,10 @@ def measure(scale: int, *, distinct_texts: bool = False) -> dict[str, Any]:
 def run(tree: Path, scale: int, *, distinct_texts: bool) -> dict[str, Any]:
     """``measure`` in a fresh process with ``tree`` first on the path (this script measures, the
     tree is measured)."""
-    environment = os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", "--scale", str(scale)]
-    command += ["--distinct-texts"] if distinct_texts else []
-    done = subprocess.run(command, env=environment, cwd=tree, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"the build in {tree} failed:\n{done.stderr[-3000:]}")
-    report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return report
+    from benchmarks.revisions import child_report  # the parent's: an old tree has none
 
-
-def extracted(revision: str, folder: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", revision], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    arguments = ["--scale", str(scale)] + (["--distinct-texts"] if distinct_texts else [])
+    return child_report(__file__, arguments, tree)
 
 
 def per_profile(report: dict[str, Any]) -> dict[str, float]:
@@ -321,6 +307,8 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.scale, distinct_texts=args.distinct_texts)))
         return
+    from benchmarks.revisions import extracted  # the parent's: an old tree has none
+
     reports = {}
     with tempfile.TemporaryDirectory() as folder:
         if args.baseline_rev:
