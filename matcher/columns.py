@@ -144,8 +144,9 @@ class _NumberField(Field):
     def floats(self, rows: int) -> np.ndarray:
         """Rows ``[0, rows)`` as float64, NaN where absent or None."""
         out = np.full(rows, np.nan)
-        present = self.present(rows)
-        out[present] = self.numbers[: len(present)][present]
+        # The values array is only as long as the last row that held a value.
+        held = np.flatnonzero(self.present(rows))
+        out[held] = self.numbers[held]
         return out
 
 
@@ -356,9 +357,11 @@ class CodedField(Field):
     def values(self, rows: int) -> Iterator[Any]:
         # The stored objects themselves: read by the columns' builders, never handed out.
         present = self.present(rows).tolist()
-        codes = self.codes[: len(present)].tolist()
+        # The codes array is only as long as the last row that held a value.
+        codes = self.codes[:rows].tolist()
+        codes += [0] * (rows - len(codes))
         distinct = self.distinct
-        return (distinct[code] if held else None for code, held in zip(codes, present, strict=False))
+        return (distinct[code] if held else None for code, held in zip(codes, present, strict=True))
 
 
 def _key(value: Any) -> Hashable | None:

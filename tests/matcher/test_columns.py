@@ -107,3 +107,18 @@ def test_sparse_ids_are_found_as_dense_ones() -> None:
     assert 8 not in table
     assert "5" not in table
     assert table.ids.tolist() == ids
+
+
+def test_rows_past_the_last_value_read_as_none_in_whole_column_reads() -> None:
+    store = RowStore()
+    store.write(0, {"seats": 5, "stage": ["seed"]}, overwrite=True)
+    for at in range(1, 40):
+        store.write(at, {"seats": None, "stage": None}, overwrite=True)
+    store.write(40, {"name": "光谷"}, overwrite=True)
+
+    floats = store.floats("seats", 41)
+    assert floats is not None
+    assert len(floats) == 41
+    assert floats[0] == 5
+    assert np.isnan(floats[1:]).all()
+    assert list(store.values("stage", 41)) == [["seed"]] + [None] * 40
