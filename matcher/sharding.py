@@ -4,21 +4,24 @@ Every shard holds the whole catalogue's records and the history (eligibility, th
 collaborative signals and the geography read profiles of any kind), but only its own part of
 the text channels: the vectors and lexical rows of the candidates it owns.
 
-A query is one call to every shard, all made at once (:class:`_FannedOut`), and one wait.
+A query is two calls to every shard, all made at once (:class:`_FannedOut`), and one wait.
 Each shard's :meth:`ShardMatcher.answer` runs, on its own candidates: eligibility, the semantic,
-lexical, graph and collaborative channels, the pair features and both sides' scores; it explains
-its best candidates and sends their vectors. Eligibility is judged over the whole table (each
-shard holds every record), so each knows how many are eligible in all and by what the graph walk
-is scaled in the whole pool. What every shard's answer reads of the asker comes from other calls
-made in the same breath, whose results Ray hands on to the answers itself (object refs passed as
+lexical, graph and collaborative channels, the pair features and both sides' scores; it sends the
+vectors of its best candidates. Eligibility is judged over the whole table (each shard holds
+every record), so each knows how many are eligible in all and by what the graph walk is scaled
+in the whole pool. What every shard's answer reads of the asker comes from other calls made in
+the same breath, whose results Ray hands on to the answers itself (object refs passed as
 arguments), not through the coordinator: the asker's spec from the shard owning it, and, for a
-direction walking from the asker's peers, every shard's most similar profiles.
+direction walking from the asker's peers, every shard's most similar profiles. Each shard's
+:meth:`ShardMatcher.explain` is handed every answer the same way: it merges them as the
+coordinator will and explains the shown it owns.
 
-The coordinator (:class:`ShardedMatcher`) merges: the pool (every eligible candidate, or each
-channel's best over every shard), the score order with its ties, diversity and exposure
-(:func:`matcher.matcher.place`) and the display scale; it unpickles only the matches it shows.
-A shard gets a second call only when the diversity re-rank or the shown list reach deeper into
-its candidates than its answer sent.
+The merge (:class:`_Merge`, the same code on the coordinator and on the shards): the pool (every
+eligible candidate, or each channel's best over every shard), the score order with its ties,
+diversity and exposure (:func:`matcher.matcher.place`, with the exposure cap as it stood when the
+query was sent) and the display scale; the coordinator unpickles only the matches it shows. A
+shard gets a second call only when the whole pool's head reaches deeper into its candidates than
+its answer sent vectors for, or when a shard was lost after answering.
 
 Each shard reads exactly what the unsharded matcher would (the graph walk scaled by its highest
 score in the whole pool, a lexical feature as rare as in the whole table, equal scores at a
@@ -36,7 +39,7 @@ import pickle
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Self
 
@@ -47,7 +50,7 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskErro
 
 from matcher.catalog import Catalog, History, KindTable
 from matcher.channels import best_positions
-from matcher.config import MatcherConfig
+from matcher.config import MatcherConfig, RerankConfig
 from matcher.directions import Direction
 from matcher.explain import Reason
 from matcher.features import PairContext, feature_matrix
@@ -64,7 +67,7 @@ from matcher.matcher import (
     head_size,
     place,
 )
-from matcher.rerank import ExposureTracker, mmr_picks
+from matcher.rerank import ExposureTracker
 from matcher.scoring import fuse
 from matcher.text import profile_text
 from matcher.why_empty import INACTIVE
@@ -154,14 +157,14 @@ class Tops(NamedTuple):
 
 
 class Answer(NamedTuple):
-    """A shard's answer to a query: its candidates scored, with what the coordinator needs to
-    choose the pool, place the shown and say why, row for row with ``ids``.
+    """A shard's answer to a query: its candidates scored, with what choosing the pool and placing
+    the shown need, row for row with ``ids``.
 
     With at most a pool's worth of eligible candidates over every shard (``admitted``, the same
     on each), ``ids`` is this shard's part of the pool; past it, each channel's best of this
-    shard (``tops``), a superset of its part, which the coordinator cuts. The vectors and the
-    explained matches (pickled, unpickled only when shown) are those of its best candidates:
-    enough for the diversity re-rank and the shown list unless it reaches deeper here."""
+    shard (``tops``), a superset of its part, which the merge cuts. The vectors are those of its
+    best candidates: enough for the diversity re-rank unless the whole pool's head reaches deeper
+    here (:attr:`_Merge.unsent`)."""
 
     admitted: int
     ids: np.ndarray
@@ -170,7 +173,6 @@ class Answer(NamedTuple):
     tops: Tops | None
     vector_ids: np.ndarray
     vectors: np.ndarray
-    explained: dict[int, bytes]
 
 
 @dataclass
@@ -303,18 +305,44 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
-        held: np.ndarray,
         spec: QuerySpec | None,
         *peer_parts: list[tuple[float, int]],
     ) -> Answer | None:
         """This shard's part of a query in one call: eligibility, retrieval, scores, and the
-        reasons and vectors of its best (see :class:`Answer`). ``held`` are the candidates the
-        exposure cap holds back now (not counted among those likely shown); ``peer_parts`` every
-        shard's :meth:`peers_of` for a direction walking from the asker's peers. None for an
-        inactive asker."""
+        vectors of its best (see :class:`Answer`). ``peer_parts`` are every shard's
+        :meth:`peers_of` for a direction walking from the asker's peers. None for an inactive
+        asker."""
         if spec is None:
             return None
-        return self._scored(token, now, filters, k, held, spec, peer_parts).answer
+        return self._scored(token, now, filters, k, spec, peer_parts).answer
+
+    def explain(
+        self,
+        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int],
+        held: np.ndarray,
+        peer_count: int,
+        spec: QuerySpec | None,
+        *parts: Any,
+    ) -> dict[int, bytes] | None:
+        """This shard's candidates among the shown, explained (each pickled on its own).
+
+        ``parts`` are the ``peer_count`` shards' :meth:`peers_of`, then every answering shard's
+        :meth:`answer` (Ray hands them over once made): from those answers each shard places the
+        shown exactly as the coordinator will (the same merge, with the ``held`` the exposure cap
+        held back when the query was sent), so the explanations are final in one round whatever
+        the diversity re-rank picks across shards. None when the whole pool's head reaches deeper
+        into some shard than its answer sent vectors for: the coordinator then asks for them."""
+        token, now, filters, k = arguments
+        answers = [a for a in parts[peer_count:] if a is not None]
+        if spec is None or not answers:
+            return {}
+        merge = _Merge(answers, self.config_.retrieval.pool_size, k)
+        if len(merge.unsent):
+            return None
+        placed = merge.placed(k, self.config_.rerank, _HeldBack(spec.candidate_kind, held))
+        kept = self._scored(token, now, filters, k, spec, parts[:peer_count])
+        rows = [kept.row_of[i] for i in merge.ids[[spot.at for spot in placed]].tolist() if self.owns(i)]
+        return self._pickled_matches(kept.query, kept.context, kept.features, kept.scored, rows)
 
     def complete(
         self,
@@ -322,7 +350,6 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
-        held: np.ndarray,
         vector_ids: np.ndarray,
         explain_ids: np.ndarray,
         spec: QuerySpec,
@@ -330,7 +357,7 @@ class ShardMatcher(Matcher):
     ) -> tuple[np.ndarray, dict[int, bytes]]:
         """The vectors and explained matches of candidates deeper than :meth:`answer` sent (the
         query scored again if it is no longer kept)."""
-        kept = self._scored(token, now, filters, k, held, spec, peer_parts)
+        kept = self._scored(token, now, filters, k, spec, peer_parts)
         vector_rows = [kept.row_of[int(i)] for i in vector_ids.tolist()]
         rows = [kept.row_of[int(i)] for i in explain_ids.tolist()]
         return kept.vectors[vector_rows], self._pickled_matches(
@@ -343,7 +370,6 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
-        held: np.ndarray,
         spec: QuerySpec,
         peer_parts: Sequence[list[tuple[float, int]]],
     ) -> _Scored:
@@ -375,35 +401,15 @@ class ShardMatcher(Matcher):
         applications = context.applications
         applied = np.fromiter((i in applications for i in ids.tolist()), bool, len(ids))
         order = np.lexsort((ids, -mutual))
-        # In the pool for certain (depth 0), or likely: within its share of a channel's best.
+        # Vectors sent: its best down to head_size(k) candidates in the pool for certain (depth 0)
+        # or likely (within its share of a channel's best), the most the whole pool's head may
+        # take from it; a head reaching deeper here costs a second call.
         likely = depth < -(-(pool_size // 3) // self.shards)
-        first_applicants = order[applied[order]][:k]
-        others = order[~applied[order]]
-        head = _until(others, likely, head_size(k))
-        # Explained: its share of the shown, with room for an uneven split (a deeper pick costs a
-        # second call), in the diversity re-rank's order over its own best, past those the
-        # exposure cap holds back: the whole pool's re-rank mostly picks among those first.
-        shown_here = min(k, -(-3 * k // (2 * self.shards)))
-        candidates = head[likely[head]]
-        diverse = mmr_picks(
-            mutual[candidates], vectors[candidates], relevance_weight=self.config_.rerank.relevance_weight
-        )
-        in_order = candidates[np.fromiter(diverse, np.int64, len(candidates))]
-        picked = _until(in_order, ~np.isin(ids, held), shown_here)
-        explained = np.concatenate([first_applicants, picked]).tolist()
+        head = _until(order[~applied[order]], likely, head_size(k))
         scored = [
             Scored(float(m), float(a), float(c)) for m, a, c in zip(mutual, asker, candidate, strict=True)
         ]
-        answer = Answer(
-            admitted,
-            ids,
-            mutual,
-            applied,
-            tops,
-            ids[head],
-            vectors[head],
-            self._pickled_matches(query, context, features, scored, explained),
-        )
+        answer = Answer(admitted, ids, mutual, applied, tops, ids[head], vectors[head])
         row_of = dict(zip(ids.tolist(), range(len(ids)), strict=True))
         kept = _Scored(query, context, features, scored, vectors, row_of, answer)
         self._asked[token] = kept
@@ -606,6 +612,7 @@ SHARD_STEPS = frozenset(
         "query_spec",
         "peers_of",
         "answer",
+        "explain",
         "complete",
         "why_empty_of",
         "upsert_profile",
@@ -646,8 +653,9 @@ class ShardedAnswer(NamedTuple):
 
 class _FannedOut:
     """One query's calls, all made at once: the asker's spec from its shard, then (chained by Ray,
-    not through this process) every shard's peers when the direction walks from them, and every
-    shard's :meth:`ShardMatcher.answer`."""
+    not through this process) every shard's peers when the direction walks from them, every
+    shard's :meth:`ShardMatcher.answer`, and every shard's :meth:`ShardMatcher.explain` of
+    all those answers."""
 
     def __init__(
         self,
@@ -655,16 +663,20 @@ class _FannedOut:
         live: Sequence[int],
         spec: tuple[int, Any],
         peers: bool,
-        arguments: tuple[Any, ...],
+        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int],
+        held: np.ndarray,
     ) -> None:
         handles = coordinator.shards
         self.coordinator = coordinator
         self.spec_shard, self.spec = spec
         count = coordinator.config.retrieval.peer_count + 1
         self.peers = {s: handles[s].run.remote("peers_of", self.spec, count) for s in live} if peers else {}
-        self.arguments = arguments  # token, now, filters, k, held
+        self.arguments = arguments  # token, now, filters, k
+        self.held = held
         self.upstream = (self.spec, *self.peers.values())
         self.answers = {s: handles[s].run.remote("answer", *arguments, *self.upstream) for s in live}
+        explain = ("explain", arguments, held, len(self.peers), *self.upstream, *self.answers.values())
+        self.explains = {s: handles[s].run.remote(*explain) for s in live}
 
     def collect(self) -> tuple[dict[int, Answer | None], set[int], set[int]]:
         """The shards' answers, the shards that did not answer theirs, and the shards whose spec or
@@ -690,7 +702,27 @@ class _FannedOut:
                 lost.add(shard)
             except RayActorError:  # dead or restarting: left out of this answer
                 lost.add(shard)
+        if lost:  # every explain step reads every answer: none will come
+            for ref in self.explains.values():
+                ray.cancel(ref)
+            self.explains = {}
         return answers, lost, self._upstream_lost() if lost else set()
+
+    def explained(self, shards: Iterable[int]) -> dict[int, bytes] | None:
+        """What the explain steps of ``shards`` sent, or None when one did not come (a shard lost,
+        or the whole pool's head deeper than the answers sent vectors for)."""
+        found: dict[int, bytes] = {}
+        for shard in shards:
+            if shard not in self.explains:
+                return None
+            try:
+                part = ray.get(self.explains[shard], timeout=self.coordinator.timeout)
+            except (RayActorError, GetTimeoutError):
+                return None
+            if part is None:
+                return None
+            found.update(part)
+        return found
 
     def _upstream_lost(self) -> set[int]:
         shards = [self.spec_shard, *self.peers]
@@ -795,8 +827,9 @@ class ShardedMatcher:
                 tracker = self.exposure_.get(direction.name)
                 keys = tracker.held_back() if tracker is not None else []
             held = np.asarray([key[1] for key in keys if isinstance(key, tuple)], dtype=np.int64)
-            arguments = (uuid.uuid4().int, now, filters, k, held)
-            fanned = _FannedOut(self, live, spec, direction.graph_seeds == "similar_peers", arguments)
+            arguments = (uuid.uuid4().int, now, filters, k)
+            peers = direction.graph_seeds == "similar_peers"
+            fanned = _FannedOut(self, live, spec, peers, arguments, held)
             answers, lost, upstream = fanned.collect()
             # Lost upstream (the spec or peers every answer reads), the shards are asked again
             # without it; otherwise those that did not answer are left out of this one.
@@ -885,37 +918,30 @@ class ShardedMatcher:
     def _merged(
         self, fanned: _FannedOut, answers: Mapping[int, Answer], direction: Direction, k: int
     ) -> list[Match]:
-        """The shards' answers merged as the unsharded matcher ranks its pool."""
-        parts = list(answers.values())
-        ids = np.concatenate([p.ids for p in parts])
-        mutual = np.concatenate([p.mutual for p in parts])
-        applied = np.concatenate([p.applied for p in parts])
-        if parts[0].admitted > self.config.retrieval.pool_size:
-            kept = np.isin(ids, self._pool([p.tops for p in parts if p.tops is not None]))
-            ids, mutual, applied = ids[kept], mutual[kept], applied[kept]
-        if not len(ids):
+        """The shards' answers merged as the unsharded matcher ranks its pool, the shown explained
+        by their explain steps (a second call only when those could not place them: a shard lost,
+        or the head deeper into a shard than its answer sent vectors for)."""
+        merge = _Merge(list(answers.values()), self.config.retrieval.pool_size, k)
+        if not len(merge.ids):
             return []
-        order = np.lexsort((ids, -mutual))
-        head = order[~applied[order]][: head_size(k)]
-        vectors = _Shipped(parts)
-        explained = {i: m for p in parts for i, m in p.explained.items()}
-        unsent = ids[head][~np.isin(ids[head], vectors.ids)]
-        if len(unsent):  # diversity reads deeper here: those vectors, and the best k explained
-            self._late(fanned, unsent, ids[order[:k]], explained, vectors)
-        rows = vectors.rows(ids[head])
-        head_vectors = np.zeros((len(ids), vectors.width), dtype=vectors.dtype)
-        head_vectors[head] = vectors.vectors[rows]
-        applicants = frozenset(ids[applied].tolist())
-        shown = Shown(order, mutual, head_vectors, ids, direction.candidate_kind, applicants)
+        nothing = np.zeros(0, np.int64)
+        second = self._late(fanned, merge.unsent, nothing, {}, merge.vectors)
+        kind = direction.candidate_kind
+        placed = merge.placed(k, self.config.rerank, _HeldBack(kind, fanned.held))
+        shown = merge.ids[[spot.at for spot in placed]]
+        explained = None if second else fanned.explained(set(shard_of(shown, len(self.shards)).tolist()))
+        if explained is None:
+            explained = {}
+        second |= self._late(fanned, nothing, shown, explained, merge.vectors)
+        self.late_requests_ += second
         with self._lock:
             tracker = self.exposure_.setdefault(
                 direction.name, ExposureTracker(cap=self.config.rerank.exposure_cap)
             )
-            placed = place(shown, k, self.config.rerank, tracker)
-        self._late(fanned, np.zeros(0, np.int64), ids[[spot.at for spot in placed]], explained, vectors)
-        display = display_scores(mutual)
+            tracker.record(tuple((kind, int(i)) for i in shown.tolist()))
+        display = display_scores(merge.mutual)
         return [
-            _placed(pickle.loads(explained[int(ids[spot.at])]), spot, float(display[spot.at]))  # noqa: S301 (a shard's)
+            _placed(pickle.loads(explained[int(merge.ids[spot.at])]), spot, float(display[spot.at]))  # noqa: S301 (a shard's)
             for spot in placed
         ]
 
@@ -926,12 +952,12 @@ class ShardedMatcher:
         explain_ids: np.ndarray,
         explained: dict[int, bytes],
         vectors: _Shipped,
-    ) -> None:
-        """Ask the owners for the vectors and explanations the answers did not send."""
+    ) -> bool:
+        """Ask the owners for the vectors and explanations the first round did not bring; whether
+        there were any."""
         explain_ids = explain_ids[[int(i) not in explained for i in explain_ids.tolist()]]
         if not len(vector_ids) and not len(explain_ids):
-            return
-        self.late_requests_ += 1
+            return False
         shards = len(self.shards)
         asked = {
             shard: fanned.complete(
@@ -952,20 +978,7 @@ class ShardedMatcher:
             explained.update(matches)
         if lost:
             raise _LostLateError(lost)
-
-    def _pool(self, tops: Sequence[Tops]) -> np.ndarray:
-        """Ids of the pool past a pool's worth of eligible candidates: each channel's best over
-        every shard, and every applicant."""
-        share = self.config.retrieval.pool_size // 3
-        chosen = [
-            _best([t.semantic for t in tops], share),
-            _best([level.best for level in _lexical_level(tops, share)], share),
-            _best([t.graph for t in tops], share),
-            *(t.applicants for t in tops),
-        ]
-        for signal in range(max((len(t.collaborative) for t in tops), default=0)):
-            chosen.append(_best([t.collaborative[signal] for t in tops], share))
-        return np.unique(np.concatenate(chosen))
+        return True
 
     # --- keeping current: every shard holds the records, the owner the channels ---------------
 
@@ -1005,6 +1018,64 @@ def _placed(match: Match, spot: Placed, display: float) -> Match:
     return dataclasses.replace(
         match, rank=spot.rank, score_rank=spot.score_rank, moved_by=spot.moved_by, display_score=display
     )
+
+
+def _pool(tops: Sequence[Tops], share: int) -> np.ndarray:
+    """Ids of the pool past a pool's worth of eligible candidates: each channel's ``share`` best
+    over every shard, and every applicant."""
+    chosen = [
+        _best([t.semantic for t in tops], share),
+        _best([level.best for level in _lexical_level(tops, share)], share),
+        _best([t.graph for t in tops], share),
+        *(t.applicants for t in tops),
+    ]
+    for signal in range(max((len(t.collaborative) for t in tops), default=0)):
+        chosen.append(_best([t.collaborative[signal] for t in tops], share))
+    return np.unique(np.concatenate(chosen))
+
+
+class _Merge:
+    """Shards' answers merged as the unsharded matcher ranks its pool: the pool chosen, its score
+    order with the ties, and the head the diversity re-rank reads. The same on the coordinator and
+    on every shard given the same answers (the order of the answers does not matter).
+
+    ``unsent`` are the ids in the head whose vectors no answer sent."""
+
+    def __init__(self, parts: Sequence[Answer], pool_size: int, k: int) -> None:
+        ids = np.concatenate([p.ids for p in parts])
+        mutual = np.concatenate([p.mutual for p in parts])
+        applied = np.concatenate([p.applied for p in parts])
+        if parts[0].admitted > pool_size:
+            kept = np.isin(ids, _pool([p.tops for p in parts if p.tops is not None], pool_size // 3))
+            ids, mutual, applied = ids[kept], mutual[kept], applied[kept]
+        self.ids, self.mutual, self.applied = ids, mutual, applied
+        self.order = np.lexsort((ids, -mutual))
+        self.head = self.order[~applied[self.order]][: head_size(k)]
+        self.vectors = _Shipped(parts)
+        self.unsent = ids[self.head][~np.isin(ids[self.head], self.vectors.ids)]
+
+    def placed(self, k: int, rerank: RerankConfig, held: _HeldBack) -> list[Placed]:
+        """The ``k`` shown (:func:`matcher.matcher.place`), once every head vector is here."""
+        ids = self.ids
+        head_vectors = np.zeros((len(ids), self.vectors.width), dtype=self.vectors.dtype)
+        head_vectors[self.head] = self.vectors.vectors[self.vectors.rows(ids[self.head])]
+        applicants = frozenset(ids[self.applied].tolist())
+        shown = Shown(self.order, self.mutual, head_vectors, ids, held.kind, applicants)
+        return place(shown, k, rerank, held)
+
+
+class _HeldBack(ExposureTracker):
+    """The exposure cap as it stood when a query was sent (the ids it held back of ``kind``): the
+    coordinator and every shard place the query's shown with the same one, whatever other queries
+    record meanwhile. It records nothing: the coordinator records the shown in the real one."""
+
+    def __init__(self, kind: EntityKind, held: np.ndarray) -> None:
+        super().__init__(cap=None)
+        self.kind = kind
+        self._held = frozenset((kind, int(i)) for i in held.tolist())
+
+    def over_cap(self, candidate: Hashable) -> bool:
+        return candidate in self._held
 
 
 def _lexical_level(tops: Sequence[Tops], count: int) -> list[Level]:
