@@ -27,7 +27,6 @@ scanned.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -45,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.files import replace_directory
+from models.files import file_sha256, replace_directory, verified_manifest
 
 Ids = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float32]
@@ -64,7 +63,6 @@ _MANIFEST: Final = "manifest.json"
 _GRAPH_FILE: Final = "index.faiss"
 _IDS_FILE: Final = "ids.npy"
 _VECTORS_FILE: Final = "vectors.npy"
-_HASH_CHUNK: Final = 1 << 24
 _SQ_TYPES: Final[dict[str, Any]] = {
     "int8": faiss.ScalarQuantizer.QT_8bit,
     "fp16": faiss.ScalarQuantizer.QT_fp16,
@@ -703,7 +701,10 @@ class VectorIndex:
         np.save(folder / _IDS_FILE, self._ext_of(), allow_pickle=False)
         if self._vectors is not None:
             _save_rows(folder / _VECTORS_FILE, self._vectors.segments(), self._dim)
-        files = {path.name: _file_digest(path) for path in sorted(folder.iterdir())}
+        files = {
+            path.name: {"size": path.stat().st_size, "sha256": file_sha256(path)}
+            for path in sorted(folder.iterdir())
+        }
         manifest = {
             "format": _FORMAT,
             "schema_version": SCHEMA_VERSION,
@@ -738,39 +739,18 @@ class VectorIndex:
 
 def _verified_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of ``folder``, once every file it lists has its size and hash."""
-    try:
-        manifest = json.loads((folder / _MANIFEST).read_text())
-    except (OSError, ValueError) as error:
-        raise IndexFileMismatchError(f"{folder / _MANIFEST}: unreadable ({error})") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        raise IndexFileMismatchError(f"{folder / _MANIFEST}: not a vector index manifest")
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version")
-        raise IndexFileMismatchError(f"{folder}: schema version {found}, this code reads {SCHEMA_VERSION}")
+    manifest = verified_manifest(
+        folder / _MANIFEST,
+        file_format=_FORMAT,
+        schema_version=SCHEMA_VERSION,
+        file_path=lambda name: folder / name,
+        mismatch=IndexFileMismatchError,
+    )
     if not isinstance(manifest.get("dim"), int) or not isinstance(manifest.get("params"), dict):
         raise IndexFileMismatchError(f"{folder / _MANIFEST}: no dimension or build parameters")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not {_GRAPH_FILE, _IDS_FILE} <= files.keys():
+    if not {_GRAPH_FILE, _IDS_FILE} <= manifest["files"].keys():
         raise IndexFileMismatchError(f"{folder / _MANIFEST}: lists no graph or ids file")
-    for name, expected in files.items():
-        path = folder / name
-        if not path.is_file():
-            raise IndexFileMismatchError(f"{path}: missing")
-        if path.stat().st_size != expected.get("size"):
-            raise IndexFileMismatchError(
-                f"{path}: {path.stat().st_size} bytes, the manifest says {expected.get('size')}"
-            )
-        if _file_digest(path)["sha256"] != expected.get("sha256"):
-            raise IndexFileMismatchError(f"{path}: sha256 differs from the manifest's")
     return manifest
-
-
-def _file_digest(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return {"size": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def _save_rows(path: Path, segments: list[tuple[int, Floats]], dim: int) -> None:

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from models.files import replace_directory
+from models.files import replace_directory, verified_manifest
 
 SCHEMA_VERSION: Final = 1
 MANIFEST: Final = "manifest.json"
@@ -42,14 +42,6 @@ def _digest(array: np.ndarray) -> str:
     digest = hashlib.sha256()
     for start in range(0, len(flat), _HASH_CHUNK):
         digest.update(flat[start : start + _HASH_CHUNK].tobytes())
-    return digest.hexdigest()
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(_HASH_CHUNK):
-            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -82,29 +74,13 @@ def save_arrays(folder: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 def manifest_of(folder: Path) -> dict[str, Any]:
     """``folder``'s manifest, once its schema version and every file's size and sha256 agree."""
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError) as error:
-        raise MappedFileMismatchError(f"{folder / MANIFEST}: unreadable ({error})") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != _FORMAT:
-        raise MappedFileMismatchError(f"{folder / MANIFEST}: not a mapped-arrays manifest")
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        found = manifest.get("schema_version")
-        raise MappedFileMismatchError(f"{folder}: schema version {found}, this code reads {SCHEMA_VERSION}")
-    files = manifest.get("files")
-    if not isinstance(files, dict):
-        raise MappedFileMismatchError(f"{folder / MANIFEST}: lists no files")
-    for name, expected in files.items():
-        path = folder / f"{name}.bin"
-        if not path.is_file():
-            raise MappedFileMismatchError(f"{path}: missing")
-        if path.stat().st_size != expected.get("size"):
-            raise MappedFileMismatchError(
-                f"{path}: {path.stat().st_size} bytes, the manifest says {expected.get('size')}"
-            )
-        if _file_digest(path) != expected.get("sha256"):
-            raise MappedFileMismatchError(f"{path}: sha256 differs from the manifest's")
-    return manifest
+    return verified_manifest(
+        folder / MANIFEST,
+        file_format=_FORMAT,
+        schema_version=SCHEMA_VERSION,
+        file_path=lambda name: folder / f"{name}.bin",
+        mismatch=MappedFileMismatchError,
+    )
 
 
 def load_arrays(folder: Path) -> dict[str, np.ndarray]:

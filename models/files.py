@@ -8,14 +8,18 @@ its directory is on disk.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["replace_directory", "sync_directory", "write_atomically"]
+__all__ = ["file_sha256", "replace_directory", "sync_directory", "verified_manifest", "write_atomically"]
+
+_HASH_CHUNK = 1 << 22
 
 
 def write_atomically(path: Path, content: bytes | str | Callable[[IO[bytes]], None]) -> None:
@@ -85,3 +89,52 @@ def sync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of ``path``'s bytes, read in chunks (files here run to gigabytes)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as stream:
+        while chunk := stream.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verified_manifest(
+    manifest_path: Path,
+    *,
+    file_format: str,
+    schema_version: int,
+    file_path: Callable[[str], Path],
+    mismatch: type[ValueError],
+) -> dict[str, Any]:
+    """The JSON manifest at ``manifest_path``, once its format and schema version are these and
+    every file it lists (``{name: {"size", "sha256"}}`` under ``"files"``, found at
+    ``file_path(name)``) has that size and hash.
+
+    Anything else raises ``mismatch`` naming the file and why, before any listed file is read
+    by the caller: files written by one build are trusted only together with their manifest.
+    """
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as error:
+        raise mismatch(f"{manifest_path}: unreadable ({error})") from error
+    if not isinstance(manifest, dict) or manifest.get("format") != file_format:
+        raise mismatch(f"{manifest_path}: not a {file_format} manifest")
+    if manifest.get("schema_version") != schema_version:
+        found = manifest.get("schema_version")
+        raise mismatch(f"{manifest_path.parent}: schema version {found}, this code reads {schema_version}")
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        raise mismatch(f"{manifest_path}: lists no files")
+    for name, expected in files.items():
+        path = file_path(name)
+        if not path.is_file():
+            raise mismatch(f"{path}: missing")
+        size = path.stat().st_size
+        if not isinstance(expected, dict) or size != expected.get("size"):
+            listed = expected.get("size") if isinstance(expected, dict) else None
+            raise mismatch(f"{path}: {size} bytes, the manifest says {listed}")
+        if file_sha256(path) != expected.get("sha256"):
+            raise mismatch(f"{path}: sha256 differs from the manifest's")
+    return manifest
