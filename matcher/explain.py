@@ -15,7 +15,7 @@ from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of
 from matcher.graph import Node
 from matcher.kinds import MATCHING
 from models.enums import EntityKind, InteractionKind
-from models.places import distance_between, place_names
+from models.places import Location, distance_between, place_names
 from models.schemas import BEIJING
 from models.taxonomy import (
     ANYWHERE,
@@ -262,7 +262,8 @@ def _local(ctx: ExplainContext) -> Reason | None:
     place = location_of(startup)
     if investor is not None and ctx.now is not None:
         stated = location_of(ctx.candidate if investor == ctx.candidate_node else ctx.query)
-        print_ = footprint(investor, ctx.history, ctx.records, ctx.now, stated)
+        # Usually in the history's memo already: the features counted it.
+        print_ = footprint(investor, ctx.history, functools.partial(_place_of, ctx), ctx.now, stated)
         for code, counts in ((place.city, print_.cities), (place.province, print_.provinces)):
             if code is not None and counts.get(code, 0) > 0:
                 zh, en = place_names(code)
@@ -280,6 +281,10 @@ def _local(ctx: ExplainContext) -> Reason | None:
     if km is not None and place.city is not None and theirs.city is not None:
         return Reason("distance", f"相距约{km:,.0f}公里", f"about {km:,.0f} km away")
     return None
+
+
+def _place_of(ctx: ExplainContext, node: Node) -> Location:
+    return location_of(ctx.records(node))
 
 
 def _investor_and_startup(ctx: ExplainContext) -> tuple[Node | None, Mapping[str, Any], tuple[str, str]]:

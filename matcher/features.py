@@ -17,10 +17,11 @@ import numpy as np
 
 from matcher.catalog import History, KindTable, _as_list, _number
 from matcher.collaborative import CollaborativeIndex, QuerySignals
-from matcher.geography import GEOGRAPHY_FEATURES, RecordOf, pair_geography
+from matcher.geography import GEOGRAPHY_FEATURES, PlaceOf, location_of, pair_geography, places
 from matcher.graph import Node
 from matcher.kinds import MATCHING
 from models.enums import EntityKind
+from models.places import Location
 from models.taxonomy import ANYWHERE, AREAS, code_similarity, distance_km, stage_distance
 
 # What the features mean, not settings: a trained ranker (matcher.ranker) learned on these
@@ -50,7 +51,7 @@ class PairContext:
     applications: Mapping[int, dt.datetime] = field(default_factory=dict)
     # The history's view of a startup asking for investors; None in every other direction.
     collaborative: tuple[CollaborativeIndex, QuerySignals] | None = None
-    record_of: RecordOf = field(default=lambda _: None)  # any profile's record, for the geography
+    place_of: PlaceOf = field(default=lambda _: Location())  # any profile's place, for the geography
     cache: dict[str, Any] = field(default_factory=dict)
 
     def nodes(self) -> list[Node]:
@@ -248,11 +249,11 @@ def _geography(context: PairContext) -> dict[str, np.ndarray]:
     """Every geography feature of the pool at once (they share the investors' footprints)."""
     if "geography" not in context.cache:
         query_node = context.query_node or (context.asker_kind, int(context.query.get("id", 0)))
-        pool = list(
-            zip(context.nodes(), (context.table.view(at) for at in context.pool.tolist()), strict=True)
-        )
+        codes, known = places(context.table)
+        pool = list(zip(context.nodes(), [known[code] for code in codes[context.pool].tolist()], strict=True))
+        query = (query_node, location_of(context.query))
         context.cache["geography"] = pair_geography(
-            (query_node, context.query), pool, context.history, context.record_of, context.now
+            query, pool, context.history, context.place_of, context.now
         )
     return context.cache["geography"]  # type: ignore[no-any-return]
 

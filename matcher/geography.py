@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from matcher.catalog import History
+from matcher.catalog import History, KindTable
 from matcher.graph import Node
 from models.enums import EntityKind
 from models.places import Location, distance_between
@@ -37,10 +37,12 @@ __all__ = [
     "footprint",
     "location_of",
     "pair_geography",
+    "places",
 ]
 
 MAX_DISTANCE_KM: Final = 20_000.0
-RecordOf = Callable[[Node], Mapping[str, Any] | None]
+# Any profile's place; Location() for one that is gone or hidden.
+PlaceOf = Callable[[Node], Location]
 UNKNOWN: Final = 0.5
 
 
@@ -65,30 +67,37 @@ def location_of(record: Mapping[str, Any] | None) -> Location:
     )
 
 
+def places(table: KindTable) -> tuple[np.ndarray, list[Location]]:
+    """Each row's place, factorised (``KindTable.groups``): row ``at`` is in ``places[codes[at]]``.
+    Kept up to date with every write, so a place is decoded from the columns once, not on every
+    read (a query's footprints read the places of every startup its pool's investors backed)."""
+    return table.groups("locations", location_of)
+
+
 def footprint(
     investor: Node,
     history: History,
-    record_of: RecordOf,
+    place_of: PlaceOf,
     as_of: dt.datetime,
     stated: Location | None = None,
 ) -> Footprint:
-    """``investor``'s footprint from its deals strictly before ``as_of``; ``record_of`` maps a
-    startup node to its record (None when gone), the records of the catalogue ``history`` is
-    the history of. Kept in the history's memo of derived values (`History.derived`) until the
+    """``investor``'s footprint from its deals strictly before ``as_of``; ``place_of`` maps a
+    startup node to its place (``Location()`` when gone), in the catalogue ``history`` is the
+    history of. Kept in the history's memo of derived values (`History.derived`) until the
     events or the records they name change."""
     memo = history.derived(as_of)
     key = ("footprint", investor, stated)
     found: Footprint | None = memo.get(key)
     if found is None:
-        found = memo[key] = _footprint(investor, history, record_of, as_of, stated)
+        found = memo[key] = _footprint(investor, history, place_of, as_of, stated)
     return found
 
 
 def _footprint(
-    investor: Node, history: History, record_of: RecordOf, as_of: dt.datetime, stated: Location | None
+    investor: Node, history: History, place_of: PlaceOf, as_of: dt.datetime, stated: Location | None
 ) -> Footprint:
     backed = {target for when, target in history.deals_by_investor.get(investor, ()) if when < as_of}
-    places = [location_of(record_of(node)) for node in sorted(backed)]
+    places = [place_of(node) for node in sorted(backed)]
     cities = Counter(place.city for place in places if place.city is not None)
     provinces = Counter(place.province for place in places if place.province is not None)
     home = (
@@ -146,35 +155,31 @@ def _row(startup: Location, print_: Footprint) -> Row:
 
 
 def pair_geography(
-    query: tuple[Node, Mapping[str, Any]],
-    pool: Sequence[tuple[Node, Mapping[str, Any]]],
+    query: tuple[Node, Location],
+    pool: Sequence[tuple[Node, Location]],
     history: History,
-    record_of: RecordOf,
+    place_of: PlaceOf,
     as_of: dt.datetime,
 ) -> dict[str, np.ndarray]:
-    """The geography features of a query against each pool row (node, record), by name.
+    """The geography features of a query against each pool row (node, place), by name.
 
     A startup asking for investors is measured against each investor's footprint; an investor
     asking for startups, each startup against its own footprint; any other pair of kinds
     compares the places both state (no deals, so no local counts).
     """
-    query_node, query_place = query[0], location_of(query[1])
+    query_node, query_place = query
     if pool and pool[0][0][0] is EntityKind.investor and query_node[0] is not EntityKind.investor:
-        rows = [
-            _row(query_place, footprint(node, history, record_of, as_of, location_of(record)))
-            for node, record in pool
-        ]
+        rows = [_row(query_place, footprint(node, history, place_of, as_of, place)) for node, place in pool]
     else:
         # One row per distinct place: a pool of hundreds of startups sits in a few dozen places.
         mine = (
-            footprint(query_node, history, record_of, as_of, query_place)
+            footprint(query_node, history, place_of, as_of, query_place)
             if query_node[0] is EntityKind.investor
             else None
         )
         by_place: dict[Location, Row] = {}
         rows = []
-        for _, record in pool:
-            place = location_of(record)
+        for _, place in pool:
             if place not in by_place:
                 by_place[place] = (
                     _row(place, mine) if mine is not None else _row(query_place, _stated_only(place))

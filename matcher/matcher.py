@@ -30,6 +30,7 @@ from matcher.directions import Direction, direction_for
 from matcher.eligibility import eligible, prepare_columns
 from matcher.explain import ExplainContext, Reason, reasons
 from matcher.features import FEATURE_NAMES, PairContext, feature_matrix
+from matcher.geography import places
 from matcher.graph import Node, RelationEvent
 from matcher.rerank import ExposureTracker, mmr_picks
 from matcher.rules import HasRoom, Rule
@@ -38,6 +39,7 @@ from matcher.summary import SummaryContext, summary
 from matcher.text import profile_text
 from matcher.why_empty import INACTIVE, unmet_rule, why_empty
 from models.enums import EntityKind, InteractionKind
+from models.places import Location
 
 # What put a shown candidate at another rank than its score alone would: an open application
 # (lifted ahead), open applications lifted ahead of it (pushed down), the diversity re-rank
@@ -688,7 +690,7 @@ class Matcher:
             query_node=query.node,
             applications=self._applications(query),
             collaborative=self._signals(query),
-            record_of=self._record_of,
+            place_of=self._place_of,
             cache={"nodes": nodes},
         )
 
@@ -868,6 +870,16 @@ class Matcher:
         many profiles)."""
         table = self.catalog_.tables[node[0]]
         return table.view(table.position(node[1])) if node[1] in table else None
+
+    def _place_of(self, node: Node) -> Location:
+        """A visible profile's place (``Location()`` for a hidden or gone one), decoded once per
+        row (:func:`matcher.geography.places`)."""
+        table = self.catalog_.tables[node[0]]
+        if node[1] not in table:
+            return Location()
+        codes, known = places(table)
+        place: Location = known[codes.item(table.position(node[1]))]
+        return place
 
     def _now(self) -> dt.datetime:
         return self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)

@@ -18,6 +18,7 @@ from matcher.geography import GEOGRAPHY_FEATURES, footprint, location_of, pair_g
 from matcher.graph import Node, RelationEvent
 from matcher.matcher import Matcher
 from models.enums import EntityKind, InteractionKind
+from models.places import Location
 from models.schemas import BEIJING
 from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
 from tests.factories import catalog_of, invested
@@ -72,29 +73,34 @@ def _node(catalog: Catalog, kind: EntityKind, external_id: str) -> tuple[Node, d
     return (kind, int(record["id"])), record
 
 
-def _record_of(catalog: Catalog) -> Any:
-    def record_of(node: Node) -> dict[str, Any] | None:
+def _place_of(catalog: Catalog) -> Any:
+    def place_of(node: Node) -> Location:
         table = catalog.tables[node[0]]
-        return table.record(node[1]) if node[1] in table else None
+        return location_of(table.record(node[1]) if node[1] in table else None)
 
-    return record_of
+    return place_of
+
+
+def _placed(catalog: Catalog, kind: EntityKind, external_id: str) -> tuple[Node, Location]:
+    node, record = _node(catalog, kind, external_id)
+    return node, location_of(record)
 
 
 def _features(catalog: Catalog, when: dt.datetime) -> dict[str, np.ndarray]:
-    query = _node(catalog, EntityKind.startup, "S-query")
-    pool = [_node(catalog, EntityKind.investor, i) for i in ("I-local", "I-far", "I-new")]
-    return pair_geography(query, pool, catalog.history, _record_of(catalog), when)
+    query = _placed(catalog, EntityKind.startup, "S-query")
+    pool = [_placed(catalog, EntityKind.investor, i) for i in ("I-local", "I-far", "I-new")]
+    return pair_geography(query, pool, catalog.history, _place_of(catalog), when)
 
 
 def test_footprint_counts_deals_per_city_and_province_and_learns_a_home(catalog: Catalog) -> None:
     local, _ = _node(catalog, EntityKind.investor, "I-local")
-    seen = footprint(local, catalog.history, _record_of(catalog), CLOCK)
+    seen = footprint(local, catalog.history, _place_of(catalog), CLOCK)
     assert seen.deals == 3
     assert seen.cities == {"wuhan": 2, "xiangyang": 1}
     assert seen.provinces == {"hubei": 3}
     assert seen.home.city == "wuhan"  # learned: most of its deals
     far, record = _node(catalog, EntityKind.investor, "I-far")
-    stated = footprint(far, catalog.history, _record_of(catalog), CLOCK, location_of(record))
+    stated = footprint(far, catalog.history, _place_of(catalog), CLOCK, location_of(record))
     assert stated.home.city == "shenzhen"  # stated wins over what it did
 
 
@@ -160,23 +166,27 @@ def test_reasons_name_the_place_and_count_with_number_agreement(catalog: Catalog
             assert not re.search(r"\b1 (?:companies|deals)\b", reason.en), reason.en
 
 
-def test_a_footprint_is_recounted_only_when_a_deal_or_a_backed_startup_changes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("places", ["read from the records", "the matcher's, decoded once per row"])
+def test_a_footprint_is_recounted_only_when_a_deal_or_a_backed_startup_changes(
+    tmp_path: Path, places: str
+) -> None:
     fresh = catalog_of(tmp_path, PROFILES)
     matcher = Matcher(encoder=HashingEncoder()).fit(fresh)
     local, _ = _node(fresh, EntityKind.investor, "I-local")
-    record_of = _record_of(fresh)
-    first = footprint(local, fresh.history, record_of, CLOCK)
+    # The matcher's places follow every edit, as places read from the records do.
+    place_of = _place_of(fresh) if places == "read from the records" else matcher._place_of
+    first = footprint(local, fresh.history, place_of, CLOCK)
     # A new profile with no deal comes and goes, as each evaluation query does: nothing to recount.
     _, template = _node(fresh, EntityKind.startup, "S-query")
     newcomer = {**template, "id": max(fresh.tables[EntityKind.startup].ids) + 1, "external_id": "S-new"}
     matcher.upsert_profile(EntityKind.startup, newcomer)
     matcher.remove_profile(EntityKind.startup, newcomer["id"])
-    assert footprint(local, fresh.history, record_of, CLOCK) is first
+    assert footprint(local, fresh.history, place_of, CLOCK) is first
     assert first.cities == {"wuhan": 2, "xiangyang": 1}
     # A backed startup moves to Wuhan.
     _, xiangyang = _node(fresh, EntityKind.startup, "S-xy")
     matcher.upsert_profile(EntityKind.startup, {**xiangyang, "city": "wuhan"})
-    assert footprint(local, fresh.history, record_of, CLOCK).cities == {"wuhan": 3}
+    assert footprint(local, fresh.history, place_of, CLOCK).cities == {"wuhan": 3}
     # A new deal, before the clock.
     (_, shenzhen), _ = _node(fresh, EntityKind.startup, "S-sz")
     investor = local[1]
@@ -186,7 +196,7 @@ def test_a_footprint_is_recounted_only_when_a_deal_or_a_backed_startup_changes(t
             EntityKind.investor, investor, EntityKind.startup, shenzhen, InteractionKind.invested, when
         )
     )
-    assert footprint(local, fresh.history, record_of, CLOCK).cities == {"wuhan": 3, "shenzhen": 1}
+    assert footprint(local, fresh.history, place_of, CLOCK).cities == {"wuhan": 3, "shenzhen": 1}
     # The backed startup leaves: its deal no longer counts.
     matcher.remove_profile(EntityKind.startup, shenzhen)
-    assert footprint(local, fresh.history, record_of, CLOCK).cities == {"wuhan": 3}
+    assert footprint(local, fresh.history, place_of, CLOCK).cities == {"wuhan": 3}
