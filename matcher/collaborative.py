@@ -26,7 +26,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +41,8 @@ __all__ = [
     "CollaborativeIndex",
     "Deal",
     "QuerySignals",
+    "Signature",
+    "signature",
     "startup_keys",
 ]
 
@@ -82,14 +84,44 @@ def _places(record: Mapping[str, Any]) -> list[str]:
 def startup_keys(record: Mapping[str, Any]) -> tuple[str, ...]:
     """A startup's segment keys: ``industry:``, ``stage:``, ``place:`` and the joint
     ``industry×stage:`` ones (sorted, so equal profiles share one signature)."""
-    industries = _industry_keys(record)
-    stage = record.get("stage")
+    return _signature_keys(signature(record))
+
+
+def _signature_keys(found: Signature) -> tuple[str, ...]:
+    industries = _industry_keys({"industries": list(found.industries)})
+    stage = found.stage
     keys = {f"industry:{code}" for code in industries}
-    keys |= {f"place:{place}" for place in _places(record)}
+    keys |= {f"place:{place}" for place in found.places}
     if stage:
         keys.add(f"stage:{stage}")
         keys |= {f"industry×stage:{code}|{stage}" for code in industries}
     return tuple(sorted(keys))
+
+
+class Signature(NamedTuple):
+    """What a startup's history signals depend on: its industries, round and places."""
+
+    industries: tuple[str, ...]
+    stage: Any
+    places: tuple[str, ...]
+
+
+def signature(record: Mapping[str, Any]) -> Signature:
+    return Signature(tuple(_industries(record)), record.get("stage"), tuple(_places(record)))
+
+
+@dataclass(frozen=True)
+class _Scales:
+    """A signature's signals over every investor, kept small: the keys each part sums, the
+    largest value each signal is divided by, and its peers (for an investor reading its own column)."""
+
+    segment_rows: tuple[tuple[int, ...] | None, ...]  # per SEGMENT_PARTS part; None for "all"
+    segment_tops: tuple[float, ...]
+    share_rows: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]  # industry, stage, place
+    peers: np.ndarray
+    peer_similarity: np.ndarray
+    peer_top: float
+    co_top: float
 
 
 def _recency(occurred_at: dt.datetime, as_of: dt.datetime) -> float:
@@ -159,6 +191,8 @@ class CollaborativeIndex:
         ).astype(np.float64)
         self._overall = np.asarray(self._signature_deals.sum(axis=0)).ravel()
         self._co_investors = _co_investors(kept, self.column)
+        self._columns: tuple[sp.csc_matrix, sp.csc_matrix, sp.csc_matrix] | None = None
+        self._scale_memo: dict[Signature, _Scales] = {}
         self._deal_days: dict[Node, np.ndarray] = {
             investor: np.sort(np.asarray(days, dtype="datetime64[s]"))
             for investor, days in _days_by_investor(kept).items()
@@ -176,48 +210,140 @@ class CollaborativeIndex:
 
     def signals(self, record: Mapping[str, Any]) -> QuerySignals:
         """Every indexed investor's scores for a startup profile (new or known)."""
-        keys = [self.keys[k] for k in startup_keys(record) if k in self.keys]
-        peers = self._peers(keys)
+        found = signature(record)
+        peers = self._peers(found)[2]
+        names = self._share_names(found)
         return QuerySignals(
-            segment_popularity=self._segment(record),
+            segment_popularity=self._segment(found)[0],
             peer_investors=peers,
-            industry_share=self._share([f"industry:{c}" for c in _industries(record)]),
-            stage_share=self._share([f"stage:{record.get('stage')}"]),
-            place_share=self._share([f"place:{p}" for p in _places(record)]),
+            industry_share=self._share(names[0]),
+            stage_share=self._share(names[1]),
+            place_share=self._share(names[2]),
             co_investment=_normalised(np.asarray(self._co_investors @ peers).ravel()),
         )
 
-    def _row_sum(self, matrix: sp.csr_matrix, names: Sequence[str]) -> np.ndarray:
-        rows = [self.keys[name] for name in names if name in self.keys]
-        if not rows:
-            return np.zeros(len(self.investors))
-        return np.asarray(matrix[rows].sum(axis=0)).ravel()
+    def investor_signals(self, investor: Node, signatures: Sequence[Signature]) -> QuerySignals:
+        """What :meth:`signals` holds at ``investor``'s column for each startup signature: the same
+        pair scores, read by an investor asking for startups (its deal flow). A signature's
+        divisors and peers are worked out once per index; the investor's own deals once per call."""
+        count = len(signatures)
+        column = self.column.get(investor)
+        if column is None:
+            zeros = np.zeros(count)
+            return QuerySignals(*(zeros.copy() for _ in range(6)))
+        columns = self._by_investor()
+        recent, counts, deals = (np.asarray(m[:, column].todense()).ravel() for m in columns[:3])
+        # The co-investors' deals with each signature, weighted by how often they joined this investor.
+        co_deals = np.asarray((columns[2] @ self._co_investors[:, column]).todense()).ravel()
+        overall, total = float(self._overall[column]), float(self._totals[column])
+        values = np.zeros((6, count))
+        for at, found in enumerate(signatures):
+            scales = self._scales(found)
+            segment = 0.0
+            for (_, weight), rows, top in zip(
+                SEGMENT_PARTS, scales.segment_rows, scales.segment_tops, strict=True
+            ):
+                part = overall if rows is None else float(recent[list(rows)].sum())
+                segment += weight * (part / top if top > 0 else part)
+            values[0, at] = segment
+            peer = float(deals[scales.peers] @ scales.peer_similarity)
+            values[1, at] = peer / scales.peer_top if scales.peer_top > 0 else peer
+            for row, names in enumerate(scales.share_rows, start=2):
+                values[row, at] = float(counts[list(names)].max()) / total if names and total > 0 else 0.0
+            co = float(co_deals[scales.peers] @ scales.peer_similarity)
+            co = co / scales.peer_top if scales.peer_top > 0 else co
+            values[5, at] = co / scales.co_top if scales.co_top > 0 else co
+        return QuerySignals(*values)
 
-    def _segment(self, record: Mapping[str, Any]) -> np.ndarray:
-        industries = _industry_keys(record)
-        stage = record.get("stage")
+    def _by_investor(self) -> tuple[sp.csc_matrix, sp.csc_matrix, sp.csc_matrix]:
+        """The key and signature matrices by column (built on an investor's first ask)."""
+        if self._columns is None:
+            self._columns = (
+                sp.csc_matrix(self._key_recent),
+                sp.csc_matrix(self._key_counts),
+                sp.csc_matrix(self._signature_deals),
+            )
+        return self._columns
+
+    def _scales(self, found: Signature) -> _Scales:
+        if found not in self._scale_memo:
+            _, tops = self._segment(found)
+            peers, similarity, scores = self._peers(found, normalise=False)
+            peer_top = float(scores.max()) if len(scores) else 0.0
+            normalised = scores / peer_top if peer_top > 0 else scores
+            co = np.asarray(self._co_investors @ normalised).ravel()
+            industry, stage, place = (tuple(self._rows(names)) for names in self._share_names(found))
+            self._scale_memo[found] = _Scales(
+                segment_rows=tuple(
+                    None if name == "all" else tuple(self._rows(names))
+                    for (name, _), names in zip(SEGMENT_PARTS, self._segment_names(found), strict=True)
+                ),
+                segment_tops=tops,
+                share_rows=(industry, stage, place),
+                peers=peers,
+                peer_similarity=similarity,
+                peer_top=peer_top,
+                co_top=float(co.max()) if len(co) else 0.0,
+            )
+        return self._scale_memo[found]
+
+    def _rows(self, names: Sequence[str]) -> list[int]:
+        return [self.keys[name] for name in names if name in self.keys]
+
+    @staticmethod
+    def _share_names(found: Signature) -> tuple[list[str], list[str], list[str]]:
+        return (
+            [f"industry:{code}" for code in found.industries],
+            [f"stage:{found.stage}"],
+            [f"place:{place}" for place in found.places],
+        )
+
+    @staticmethod
+    def _segment_names(found: Signature) -> list[list[str]]:
+        """Per SEGMENT_PARTS part, the keys it sums (none for "all", which counts every deal)."""
+        industries = _industry_keys({"industries": list(found.industries)})
+        stage = found.stage
         parts = {
             "joint": [f"industry×stage:{code}|{stage}" for code in industries] if stage else [],
             "industry": [f"industry:{code}" for code in industries],
             "stage": [f"stage:{stage}"] if stage else [],
-            "place": [f"place:{place}" for place in _places(record)],
+            "place": [f"place:{place}" for place in found.places],
+            "all": [],
         }
-        score = np.zeros(len(self.investors))
-        for name, weight in SEGMENT_PARTS:
-            counts = self._overall if name == "all" else self._row_sum(self._key_recent, parts[name])
-            score += weight * _normalised(counts)
-        return score
+        return [parts[name] for name, _ in SEGMENT_PARTS]
 
-    def _peers(self, keys: list[int]) -> np.ndarray:
-        if not keys or not len(self.investors):
+    def _row_sum(self, matrix: sp.csr_matrix, names: Sequence[str]) -> np.ndarray:
+        rows = self._rows(names)
+        if not rows:
             return np.zeros(len(self.investors))
+        return np.asarray(matrix[rows].sum(axis=0)).ravel()
+
+    def _segment(self, found: Signature) -> tuple[np.ndarray, tuple[float, ...]]:
+        """Segment popularity over every investor, and each part's divisor."""
+        score = np.zeros(len(self.investors))
+        tops = []
+        for (name, weight), names in zip(SEGMENT_PARTS, self._segment_names(found), strict=True):
+            counts = self._overall if name == "all" else self._row_sum(self._key_recent, names)
+            top = float(counts.max()) if len(counts) else 0.0
+            tops.append(top)
+            score += weight * _normalised(counts)
+        return score, tuple(tops)
+
+    def _peers(
+        self, found: Signature, *, normalise: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The peer signatures, their similarity, and every investor's deals with them."""
+        keys = [self.keys[k] for k in _signature_keys(found) if k in self.keys]
+        none = np.zeros(0, dtype=np.int64)
+        if not keys or not len(self.investors):
+            return none, np.zeros(0), np.zeros(len(self.investors))
         similarity = np.asarray(self._signature_keys[:, keys] @ self._idf[keys]).ravel()
         matching = np.flatnonzero(similarity > 0)
         order = matching[np.argsort(-similarity[matching], kind="stable")]
         enough = int(np.searchsorted(np.cumsum(self._signature_sizes[order]), PEER_STARTUPS)) + 1
         peers = order[:enough]
         scores = np.asarray(self._signature_deals[peers].T @ similarity[peers]).ravel()
-        return _normalised(scores)
+        return peers, similarity[peers], _normalised(scores) if normalise else scores
 
     def _share(self, names: Sequence[str]) -> np.ndarray:
         """The largest share of an investor's deals in any of the named keys."""

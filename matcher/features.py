@@ -6,6 +6,7 @@ person can read a contribution as "how much this reason counted".
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import math
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from matcher.catalog import History, KindTable, _as_list, _number
-from matcher.collaborative import CollaborativeIndex, QuerySignals
+from matcher.collaborative import CollaborativeIndex, QuerySignals, signature
 from matcher.geography import GEOGRAPHY_FEATURES, PlaceOf, location_of, pair_geography, places
 from matcher.graph import Node
 from matcher.kinds import MATCHING
@@ -51,6 +52,9 @@ class PairContext:
     applications: Mapping[int, dt.datetime] = field(default_factory=dict)
     # The history's view of a startup asking for investors; None in every other direction.
     collaborative: tuple[CollaborativeIndex, QuerySignals] | None = None
+    # The same pair scores for an investor asking for startups (its deal flow): the index and
+    # the investor; None in every other direction.
+    investor_history: tuple[CollaborativeIndex, Node] | None = None
     place_of: PlaceOf = field(default=lambda _: Location())  # any profile's place, for the geography
     cache: dict[str, Any] = field(default_factory=dict)
 
@@ -211,10 +215,30 @@ def applied(context: PairContext) -> np.ndarray:
     return np.fromiter((1.0 if i in applications else 0.0 for i in ids), np.float64, len(ids))
 
 
+def _investor_signals(context: PairContext) -> QuerySignals:
+    """The asking investor's column of each pool startup's signals, computed once per distinct
+    industries, round and places in the pool."""
+    if "investor signals" not in context.cache:
+        assert context.investor_history is not None  # an investor asking for startups
+        index, investor = context.investor_history
+        codes, keys = context.table.groups("history signature", signature)
+        in_pool = codes[context.pool]
+        groups, rows = np.unique(in_pool, return_inverse=True)
+        found = index.investor_signals(investor, [keys[g] for g in groups.tolist()])
+        context.cache["investor signals"] = QuerySignals(
+            **{part.name: getattr(found, part.name)[rows] for part in dataclasses.fields(QuerySignals)}
+        )
+    return context.cache["investor signals"]  # type: ignore[no-any-return]
+
+
 def _collaborative(name: str) -> FeatureFn:
-    """One of the query's collaborative signals, read at each pool row's column (0 when unindexed)."""
+    """One of the query's collaborative signals, read at each pool row's column (0 when unindexed),
+    or, when an investor asks for startups, its own column of each startup's signals."""
 
     def feature(context: PairContext) -> np.ndarray:
+        if context.investor_history is not None:
+            own: np.ndarray = getattr(_investor_signals(context), name)
+            return own
         if context.collaborative is None:
             return np.zeros(len(context.pool))
         index, signals = context.collaborative

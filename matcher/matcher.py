@@ -609,6 +609,12 @@ class Matcher:
             query.cache["collaborative"] = (index, index.signals(query.record))
         return query.cache["collaborative"]  # type: ignore[no-any-return]
 
+    def _investor_history(self, query: _Query) -> tuple[CollaborativeIndex, Node] | None:
+        """The deal history's index and the investor, when an investor asks for startups."""
+        if (query.node[0], query.direction.candidate_kind) != (EntityKind.investor, EntityKind.startup):
+            return None
+        return self.collaborative_index(), query.node
+
     def _graph_scores(self, query: _Query) -> dict[Node, float]:
         """Graph proximity of candidates: investors of startups like yours, or (asking from
         the other side) startups of those who share relations with you."""
@@ -690,6 +696,7 @@ class Matcher:
             query_node=query.node,
             applications=self._applications(query),
             collaborative=self._signals(query),
+            investor_history=self._investor_history(query),
             place_of=self._place_of,
             cache={"nodes": nodes},
         )

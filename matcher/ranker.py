@@ -8,6 +8,8 @@ metrics. Loading checks the file against that sha256 before LightGBM parses it.
 The ranker is a :class:`matcher.scoring.Scorer`: both sides get the same relevance (the
 model's raw score through a logistic, so it lies in (0, 1) as the default scorer's does and
 the matcher's diversity step can weigh it), so any fusion of the two returns it unchanged.
+It learned a founder's choice of investors, so it scores that direction only; every other
+direction (an investor's deal flow among them) keeps its weights.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from matcher.directions import Direction
 from matcher.features import FEATURE_NAMES
+from matcher.scoring import WeightedScorer
 from models.files import write_atomically
 
 MODEL_FILE: Final = "model.txt"
 MANIFEST_FILE: Final = "manifest.json"
 FORMAT: Final = "citypartner-ranker/2"
 NDCG_AT: Final = 10
+# What `matcher train` learns from: founders' rounds and the investors who joined them.
+RANKED_DIRECTION: Final = "startup→investor"
 
 
 class TrainingWindow(BaseModel):
@@ -95,6 +100,7 @@ class LearnedRanker:
         if tuple(self._booster.feature_name()) != model.features:
             raise ValueError("ranker: the model's own feature names differ from the feature list")
         self._columns = np.asarray([FEATURE_NAMES.index(name) for name in model.features], dtype=np.int64)
+        self._weighted = WeightedScorer()
 
     def raw_scores(self, features: np.ndarray) -> np.ndarray:
         """LambdaRank scores (only their order within a query means anything)."""
@@ -107,12 +113,16 @@ class LearnedRanker:
         return np.asarray(1.0 / (1.0 + np.exp(-self.raw_scores(features))), dtype=np.float64)
 
     def side_scores(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
+        if direction.name != RANKED_DIRECTION:
+            return self._weighted.side_scores(features, direction)
         score = self.relevance(features)
         return score, score.copy()
 
     def contributions(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
         """Each feature's SHAP part of the raw score (LightGBM's tree SHAP), positive parts only,
         rescaled to sum to the relevance."""
+        if direction.name != RANKED_DIRECTION:
+            return self._weighted.contributions(features, direction)
         parts = np.zeros(features.shape, dtype=np.float64)
         if len(features) == 0:
             return parts, parts.copy()

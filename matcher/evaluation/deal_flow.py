@@ -2,9 +2,11 @@
 
 For each investor that backed at least one of a fold's query rounds (active in the test
 period), every method ranks that period's query startups; the truth is the startups it backed.
-A method scores each (query startup, active investor) pair once, through the same
-:class:`matcher.evaluation.baselines.Recommender` contract the founder's side uses, so every
-baseline and matcher variant is measured from both sides with the same fitted model. Metrics
+A baseline scores each (query startup, active investor) pair once, through the same
+:class:`matcher.evaluation.baselines.Recommender` contract the founder's side uses (its pair
+score is the same from either side). Our matcher asks as its deal-flow page does
+(:class:`InvestorSide`): the period's startups are live together and each investor asks for
+startups, in the investor→startup direction with its own weights. Metrics
 are the founder side's: Recall@10/@50, NDCG@10, MRR, coverage and Gini of the startups shown,
 and AUC with one sampled negative startup per positive (seeded, the same for every method).
 Ties keep the query rounds' order in time.
@@ -14,15 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 from tqdm import tqdm
 
 from matcher.evaluation.baselines import Recommender
 from matcher.evaluation.metrics import MetricRow, pairwise_auc, sample_negatives, summarize
-from matcher.evaluation.protocol import Fold
+from matcher.evaluation.protocol import Fold, Query
 
-__all__ = ["DealFlowAnswers", "active_investors", "deal_flow_answers", "deal_flow_row"]
+__all__ = ["DealFlowAnswers", "InvestorSide", "active_investors", "deal_flow_answers", "deal_flow_row"]
 
 AUC_SEED = 20_260_102
 
@@ -30,6 +33,16 @@ AUC_SEED = 20_260_102
 def active_investors(fold: Fold) -> list[str]:
     """Candidates that backed at least one query round, sorted."""
     return sorted(frozenset().union(*(q.truth for q in fold.queries)) & fold.candidates)
+
+
+@runtime_checkable
+class InvestorSide(Protocol):
+    """A recommender that scores the pairs as each investor asking for startups would (our
+    matcher, as its deal-flow page serves), not as each startup asking for investors."""
+
+    def deal_flow_scores(self, queries: Sequence[Query], investors: Sequence[str]) -> np.ndarray:
+        """(query, investor) scores, higher better within an investor's column."""
+        ...
 
 
 @dataclass
@@ -49,11 +62,14 @@ def deal_flow_answers(
     """Each active investor's ranking of the fold's query startups (event ids), best first."""
     investors = active_investors(fold)
     queries = list(fold.queries)
-    scores = np.zeros((len(queries), len(investors)))
-    for row, query in enumerate(
-        tqdm(queries, desc=f"deal flow {label}", unit="query", delay=1.0, disable=not show_progress)
-    ):
-        scores[row] = recommender.scores(query, investors)
+    if isinstance(recommender, InvestorSide):
+        scores = recommender.deal_flow_scores(queries, investors)
+    else:
+        scores = np.zeros((len(queries), len(investors)))
+        for row, query in enumerate(
+            tqdm(queries, desc=f"deal flow {label}", unit="query", delay=1.0, disable=not show_progress)
+        ):
+            scores[row] = recommender.scores(query, investors)
     events = [q.event_id for q in queries]
     rng = np.random.default_rng(AUC_SEED)
     answers = DealFlowAnswers([], [], set(events), [], [])

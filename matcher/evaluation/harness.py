@@ -332,7 +332,9 @@ class FoldSession:
         # whatever else runs on the machine), so one thread is several times faster here.
         with threadpool_limits(limits=1):
             world = None if _is_baseline(method) else self.world()
-            recommender, metrics, variant = _recommender(method, world, self.trained_ranker)
+            recommender, metrics, variant = _recommender(
+                method, world, self.trained_ranker, deal_flow=deal_flow
+            )
             if variant not in self._answered:
                 self._answered[variant] = self._answers(recommender, method, deal_flow=deal_flow)
             return FoldMethodAnswers(self._answered[variant], metrics)
@@ -408,15 +410,20 @@ def _is_baseline(method: str) -> bool:
 
 
 def _recommender(
-    method: str, world: MatcherWorld | None, trained_ranker: Callable[[], TrainedRanker | None]
+    method: str,
+    world: MatcherWorld | None,
+    trained_ranker: Callable[[], TrainedRanker | None],
+    *,
+    deal_flow: bool = False,
 ) -> tuple[Recommender, dict[str, float], str]:
     """The method's recommender, its trained ranker's metrics, and which variant of it answers
     (methods naming the same variant answer alike: `matcher` is `matcher-default` where the
-    default weights are served)."""
+    default weights are served, and on deal flow everywhere: the ranker scores founders' lists
+    only, `matcher.ranker.RANKED_DIRECTION`, so no ranker is trained for it)."""
     if _is_baseline(method):
         return BASELINES[method](), {}, method
     assert world is not None  # built whenever a matcher method is asked for
-    if method == MATCHER_DEFAULT:
+    if method == MATCHER_DEFAULT or (deal_flow and method == MATCHER):
         return MatcherRecommender(world), {}, MATCHER_DEFAULT
     if method in (MATCHER, MATCHER_RANKER):
         trained = trained_ranker()

@@ -167,6 +167,27 @@ class MatcherRecommender:
             asked = self.matcher_.asked(STARTUP, row_id, INVESTOR)
             return self._ranking(asked, k), self._scores(asked, candidates)
 
+    def deal_flow_scores(self, queries: Sequence[Query], investors: Sequence[str]) -> np.ndarray:
+        """(query, investor) mutual scores with every investor asking for the period's startups,
+        as its deal-flow page does (the investor→startup direction): the query startups are live
+        profiles together for the duration, each investor's query entered once."""
+        world, matcher = self.world, self.matcher_
+        records = [world.query_records[str(q.startup["external_id"])] for q in queries]
+        rows = [int(record["id"]) for record in records]
+        unique = list(dict.fromkeys(rows))  # a startup may raise several of the period's rounds
+        for record in {int(r["id"]): r for r in records}.values():
+            matcher.upsert_profile(STARTUP, record)
+        try:
+            scores = np.zeros((len(queries), len(investors)))
+            for column, investor in enumerate(investors):
+                scored = matcher.asked(INVESTOR, world.candidate_rows[investor], STARTUP).score(unique)
+                by_row = dict(zip(scored.ids.tolist(), scored.mutual.tolist(), strict=True))
+                scores[:, column] = [by_row[r] for r in rows]
+            return scores
+        finally:
+            for row in unique:
+                matcher.remove_profile(STARTUP, row)
+
     def _ranking(self, asked: AskedQuery, k: int) -> list[str]:
         """What `Matcher.recommend` shows, the fold's candidates among it (the reasons unwritten)."""
         external = self.external_ids_

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from matcher.catalog import Deal
-from matcher.collaborative import CollaborativeIndex, startup_keys
+from matcher.collaborative import CollaborativeIndex, signature, startup_keys
 from matcher.config import RetrievalConfig
 from matcher.eligibility import eligible
 from matcher.evaluation.baselines import SegmentPopularityRecommender
 from matcher.evaluation.protocol import Fold, Query
-from matcher.evaluation.world import RANKING_ONLY, MatcherWorld
+from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 
@@ -209,3 +209,56 @@ def test_a_startup_without_deals_asking_and_leaving_keeps_the_index(tmp_path: Pa
     with world.asking(matcher, fold.queries[0]) as row_id:
         assert matcher.recommend(STARTUP, row_id, INVESTOR, k=5)
     assert matcher.collaborative_index() is index  # no rebuild per query
+
+
+def test_an_investor_reads_the_same_pair_scores_the_startup_would() -> None:
+    """Deal flow: an investor asking for startups gets, for each, what that startup asking for
+    investors holds at the investor's column (unknown investors all zero)."""
+    rng = np.random.default_rng(4)
+    cut = dt.datetime(2016, 1, 1, tzinfo=UTC)
+    startups = _startups(rng)
+    index = CollaborativeIndex(_deals(rng, 600, cut), startups, cut)
+    records = [
+        _startup(0, industry, stage, city)
+        for industry in INDUSTRIES
+        for stage in (*STAGES, "c")
+        for city in ("武汉", "上海", None)
+    ] + [{"id": 0, "industries": []}, {"id": 0, "industries": ["ecommerce", "fintech"], "stage": "a"}]
+    expected = [_signals(index, record) for record in records]
+    for investor in [*index.investors[::7], (INVESTOR, 999)]:
+        found = index.investor_signals(investor, [signature(r) for r in records])
+        for name in expected[0]:
+            np.testing.assert_allclose(
+                getattr(found, name),
+                [signals[name].get(investor, 0.0) for signals in expected],
+                rtol=1e-12,
+                atol=1e-15,
+                err_msg=name,
+            )
+
+
+def test_the_evaluations_deal_flow_scores_are_what_each_investor_is_served(tmp_path: Path) -> None:
+    """`<protocol>-deal-flow` asks as the deal-flow page does: every investor scores the period's
+    startups (all live at once) with the scores `recommend` shows, the deal history's included."""
+    fold = _synthetic_fold(np.random.default_rng(5))
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    recommender = MatcherRecommender(world).fit(fold)
+    investors = ["I0", "I3", "I7", "I11", "I40"]
+    scores = recommender.deal_flow_scores(fold.queries, investors)
+    matcher = recommender.matcher_
+    at = {
+        int(world.query_records[str(q.startup["external_id"])]["id"]): n for n, q in enumerate(fold.queries)
+    }
+    assert not any(row in matcher.catalog_.tables[STARTUP] for row in at)  # they left again
+    for record in world.query_records.values():
+        matcher.upsert_profile(STARTUP, record)
+    shares = set()
+    for column, investor in enumerate(investors):
+        shown = matcher.recommend(INVESTOR, world.candidate_rows[investor], STARTUP, k=500)
+        served = {match.id: match for match in shown if match.id in at}  # those its pool retrieved
+        assert len(served) >= 5
+        np.testing.assert_allclose(
+            [m.score for m in served.values()], [scores[at[i], column] for i in served]
+        )
+        shares |= {m.features["industry_share"] for m in served.values()}
+    assert {0.0, 1.0} <= shares  # each investor backs one industry: the history counts

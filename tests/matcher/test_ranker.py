@@ -24,6 +24,7 @@ from matcher.ranker import (
     load_ranker,
     save_ranker,
 )
+from matcher.scoring import WeightedScorer
 from models.enums import EntityKind
 from models.settings import Settings
 from tests import fixtures_evaluation as tiny
@@ -70,6 +71,31 @@ def test_lambdarank_orders_by_the_signal_and_explains_with_positive_parts() -> N
     summed = parts.sum(axis=1)
     np.testing.assert_allclose(summed[summed > 0], forward[:20][summed > 0])
     assert parts[:, graph].sum() > 0
+
+
+def test_other_directions_keep_their_weights() -> None:
+    """It learned founders' choices of investors: an investor's deal flow, a mentor's or a
+    space's list is scored with that direction's weights, as before any training."""
+    features, labels, groups = _data()
+    ranker = LearnedRanker(fit_ranker(features, labels, groups, params=SMALL))
+    probe, _, _ = _data(seed=2)
+    for asker, candidate in (
+        (EntityKind.investor, EntityKind.startup),
+        (EntityKind.startup, EntityKind.mentor),
+    ):
+        direction = direction_for(asker, candidate)
+        for got, expected in zip(
+            (*ranker.side_scores(probe, direction), *ranker.contributions(probe, direction)),
+            (
+                *WeightedScorer().side_scores(probe, direction),
+                *WeightedScorer().contributions(probe, direction),
+            ),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(got, expected)
+    assert not np.allclose(
+        ranker.side_scores(probe, DIRECTION)[0], WeightedScorer().side_scores(probe, DIRECTION)[0]
+    )
 
 
 def test_groups_must_cover_the_rows() -> None:
