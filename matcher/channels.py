@@ -240,7 +240,9 @@ class KindChannels:
         the others' vectors leave the index and their lexical rows are blanked."""
         self.index.remove(self.table.ids[~owned].tolist())
         self._compact()
-        self.rarity = self._retrieval_postings().row_counts
+        # Counted from the rows, not by deriving the whole table's postings only to drop them:
+        # those were most of a shard's peak memory at build.
+        self.rarity = _positions_holding(self._store, self._row_of[: self._positions])
         others = np.ones(self._positions, bool)
         others[: len(owned)] = ~owned[: self._positions]
         self._row_of[others] = self._store.shape[0]
@@ -497,9 +499,7 @@ class _Postings:
         entry_feature = np.repeat(np.arange(features, dtype=np.int64), per_feature)
         entry_copies = copies[by_feature.indices]
         # How many positions held each feature before the cut.
-        self.row_counts = np.bincount(entry_feature, weights=entry_copies, minlength=features).astype(
-            np.int64
-        )
+        self.row_counts = _positions_holding(store, row_of)
         # Within a feature, the heaviest rows first (ties: the lower row), each taking its
         # positions until ``head`` are taken.
         order = np.lexsort((by_feature.indices, -by_feature.data, entry_feature))
@@ -551,6 +551,14 @@ class _Postings:
             return rows, values
         kept = self.kept[start:end]
         return self._positions(rows, kept), np.repeat(values, kept)
+
+
+def _positions_holding(store: CompactRows | sp.csr_matrix, row_of: np.ndarray) -> np.ndarray:
+    """How many positions hold each feature: a distinct row counts once per position reading it."""
+    copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.float64)
+    entry_row = np.repeat(np.arange(store.shape[0], dtype=np.int64), np.diff(store.indptr))
+    held: np.ndarray = np.bincount(store.indices, weights=copies[entry_row], minlength=store.shape[1])
+    return held.astype(np.int64)
 
 
 def _lexical_rows(
