@@ -189,6 +189,44 @@ def fit_ranker(
     return RankerModel(features=tuple(feature_names), text=booster.model_to_string())
 
 
+def average_models(models: Sequence[RankerModel]) -> RankerModel:
+    """One LightGBM model whose raw score is the mean of ``models``' raw scores: their trees side by
+    side, each leaf's output divided by the number of models. Serving, thresholds and SHAP reasons
+    (additive in the trees) then work on it as on any single model, and it saves and loads as one.
+
+    An average of several fits varies less than any one of them: which grid point or seed scores
+    best on a few hundred validation rounds is largely luck (创业邦: 0.002 NDCG@10 apart, 0.006
+    Recall@10 apart on the test rounds), and the average needs no such choice."""
+    import lightgbm
+
+    if not models:
+        raise ValueError("models: at least one is needed")
+    if len({m.features for m in models}) > 1:
+        raise ValueError("models: they must read the same features in the same order")
+    blocks: list[str] = []
+    header, footer = "", ""
+    for model in models:
+        booster = lightgbm.Booster(model_str=model.text)
+        for tree in booster.dump_model()["tree_info"]:
+            for leaf in range(tree["num_leaves"]):
+                index = tree["tree_index"]
+                booster.set_leaf_output(index, leaf, booster.get_leaf_output(index, leaf) / len(models))
+        head, trees = booster.model_to_string().split(_FIRST_TREE, 1)
+        trees, tail = trees.split(_END_OF_TREES, 1)
+        header, footer = header or head, footer or tail
+        blocks += [block.split("\n", 1)[1] for block in (_FIRST_TREE + trees).split(_TREE)[1:]]
+    # Without the per-tree byte sizes LightGBM reads the trees in order; it writes them anew below.
+    header = "".join(line for line in header.splitlines(keepends=True) if not line.startswith("tree_sizes="))
+    numbered = "".join(f"{_TREE}{at}\n{block}" for at, block in enumerate(blocks))
+    merged = lightgbm.Booster(model_str=header + numbered + _END_OF_TREES + footer)
+    return RankerModel(features=models[0].features, text=merged.model_to_string())
+
+
+_TREE: Final = "Tree="
+_FIRST_TREE: Final = "Tree=0\n"
+_END_OF_TREES: Final = "end of trees"
+
+
 # --- saving and loading --------------------------------------------------------------
 
 

@@ -6,9 +6,10 @@ queries, and the rounds after that, up to the end of history, validation queries
 startup enters the matcher as a new profile, exactly as in the protocols. Each query's group
 is the matcher's candidate pool for it (what the ranker orders when it serves), the investors
 who really backed the round its positives.
-LambdaRank learns to order each group for NDCG@10; its hyper-parameters are chosen on the
-validation rounds, and the chosen ones are refitted on every inner round, so the model has
-seen the most recent history. Nothing of the fold's test period is read.
+LambdaRank learns to order each group for NDCG@10 at every point of a small hyper-parameter
+grid; the served model averages the grid's fits (no point is chosen), is judged against the
+default weights on the validation rounds, and is refitted on every inner round, so it has seen
+the most recent history. Nothing of the fold's test period is read.
 
 Every feature of a training round is computed as of the cut, before the round: a protocol's
 fold rewinds (`Fold.rewind`), so the profiles its loader derives from the events (创业邦's
@@ -39,7 +40,15 @@ from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.world import MatcherWorld
 from matcher.features import FEATURE_NAMES
 from matcher.matcher import Matcher
-from matcher.ranker import NDCG_AT, LearnedRanker, RankerModel, RankerParams, TrainingWindow, fit_ranker
+from matcher.ranker import (
+    NDCG_AT,
+    LearnedRanker,
+    RankerModel,
+    RankerParams,
+    TrainingWindow,
+    average_models,
+    fit_ranker,
+)
 from models.enums import EntityKind
 from models.kinds import KINDS
 from models.transfer import export_records
@@ -241,13 +250,21 @@ def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: fro
     return queries
 
 
-# Hyper-parameters tried on the validation rounds; the best by NDCG@10 is refitted on all rounds.
-PARAMETER_GRID: Final = (
-    RankerParams(rounds=100, num_leaves=7, min_data_in_leaf=100),
-    RankerParams(rounds=150, num_leaves=7),
-    RankerParams(rounds=300, num_leaves=15),
-    RankerParams(rounds=150, num_leaves=7, monotone=False),
-    RankerParams(rounds=300, num_leaves=15, monotone=False),
+# The fits the served model averages: three monotone points, each with two seeds (the seed draws
+# the features each tree sees). Choosing the best point on the validation rounds was luck: on
+# 创业邦's 500 rounds it chose an unconstrained 300-round, 15-leaf fit that on all 1,482 rounds
+# (888 with a true investor in the pool) loses to the 150-round, 7-leaf one by NDCG@10
+# 0.019 ± 0.007 and Recall@10 0.026 ± 0.012; unconstrained fits lose there and vary by seed. The
+# average of these six is level with the best single fit there and needs no choice
+# (benchmarks/README, fifth session).
+PARAMETER_GRID: Final = tuple(
+    dataclasses.replace(params, seed=seed)
+    for params in (
+        RankerParams(rounds=100, num_leaves=7, min_data_in_leaf=100),
+        RankerParams(rounds=150, num_leaves=7),
+        RankerParams(rounds=300, num_leaves=15),
+    )
+    for seed in (0, 1)
 )
 # Every feature the matcher computes. Text is safe since the inner fold rewinds: a protocol's
 # investor theses (创业邦's list the industries of an investor's deals) are written again from
@@ -264,8 +281,8 @@ def train_ranker(
     max_queries: int = 1000,
     show_progress: bool = False,
 ) -> TrainedRanker:
-    """Fit LambdaRank on the inner split of ``fold``: hyper-parameters chosen on the validation
-    rounds, then refitted on every inner round (the most recent history)."""
+    """Fit LambdaRank on the inner split of ``fold`` at every grid point and average the fits:
+    judged on the validation rounds, then refitted on every inner round (the most recent history)."""
     inner, window = inner_fold(fold, protocol=protocol)
     scratch = directory / f"ranker-{fold.name.replace('/', '-')}"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -283,24 +300,22 @@ def train_ranker(
         "train_examples": float(len(train.labels)),
         "validation_ndcg10_default": valid.ndcg(valid.default),
     }
-    best, best_ndcg, best_scores = PARAMETER_GRID[0], -1.0, valid.default
-    for at, params in enumerate(PARAMETER_GRID):
-        model = _fit(train, params)
-        scores = LearnedRanker(model).raw_scores(valid.features)
-        ndcg = valid.ndcg(scores)
-        metrics[f"validation_ndcg10_grid{at}"] = ndcg
-        if ndcg > best_ndcg:
-            best, best_ndcg, best_scores = params, ndcg, scores
-    metrics["validation_ndcg10_ranker"] = best_ndcg
+    by_point = [LearnedRanker(_fit(train, params)).raw_scores(valid.features) for params in PARAMETER_GRID]
+    for at, scores in enumerate(by_point):
+        metrics[f"validation_ndcg10_grid{at}"] = valid.ndcg(scores)
+    averaged = np.mean(by_point, axis=0)  # the served model's raw score: the mean of the grid's
+    metrics["validation_ndcg10_ranker"] = valid.ndcg(averaged)
     metrics["validation_recall10_default"] = float(np.mean(valid.per_query_recall(valid.default) or [0.0]))
-    metrics["validation_recall10_ranker"] = float(np.mean(valid.per_query_recall(best_scores) or [0.0]))
+    metrics["validation_recall10_ranker"] = float(np.mean(valid.per_query_recall(averaged) or [0.0]))
     for metric, per_query in (("ndcg10", valid.per_query_ndcg), ("recall10", valid.per_query_recall)):
-        gains = np.asarray(per_query(best_scores)) - np.asarray(per_query(valid.default))
+        gains = np.asarray(per_query(averaged)) - np.asarray(per_query(valid.default))
         metrics[f"validation_{metric}_gain"] = float(gains.mean()) if len(gains) else 0.0
         metrics[f"validation_{metric}_gain_se"] = (
             float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else 0.0
         )
-    return TrainedRanker(_fit(_Examples.joined(train, valid), best), window, metrics)
+    every_round = _Examples.joined(train, valid)
+    model = average_models([_fit(every_round, params) for params in PARAMETER_GRID])
+    return TrainedRanker(model, window, metrics)
 
 
 def _fit(examples: _Examples, params: RankerParams) -> RankerModel:

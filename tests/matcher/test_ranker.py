@@ -20,6 +20,7 @@ from matcher.ranker import (
     RankerModel,
     RankerParams,
     TrainingWindow,
+    average_models,
     fit_ranker,
     load_ranker,
     save_ranker,
@@ -135,6 +136,32 @@ def test_a_model_naming_an_unknown_feature_is_refused() -> None:
     model = fit_ranker(features, labels, groups, params=SMALL)
     with pytest.raises(ValueError, match="telepathy"):
         RankerModel(features=("telepathy", *model.features[1:]), text=model.text)
+
+
+def test_an_averaged_model_scores_and_explains_as_the_mean_of_its_members(tmp_path: Path) -> None:
+    features, labels, groups = _data()
+    members = [
+        fit_ranker(features, labels, groups, params=RankerParams(rounds=rounds, num_leaves=leaves, seed=seed))
+        for rounds, leaves, seed in ((20, 7, 0), (40, 15, 1), (30, 7, 2))
+    ]
+    save_ranker(average_models(members), tmp_path, window=WINDOW, metrics={})
+    averaged, rankers = load_ranker(tmp_path), [LearnedRanker(m) for m in members]
+    probe, _, _ = _data(seed=1)
+    expected = np.mean([r.raw_scores(probe) for r in rankers], axis=0)
+    np.testing.assert_allclose(averaged.raw_scores(probe), expected, atol=1e-12)
+    assert not np.allclose(expected, rankers[0].raw_scores(probe))  # the members differ
+    shap = [np.asarray(r._booster.predict(probe[:5], pred_contrib=True)) for r in (averaged, *rankers)]
+    np.testing.assert_allclose(shap[0], np.mean(shap[1:], axis=0), atol=1e-12)
+
+
+def test_only_models_of_the_same_features_are_averaged() -> None:
+    features, labels, groups = _data()
+    model = fit_ranker(features, labels, groups, params=SMALL)
+    other = fit_ranker(features[:, :-1], labels, groups, feature_names=FEATURE_NAMES[:-1], params=SMALL)
+    with pytest.raises(ValueError, match="same features"):
+        average_models([model, other])
+    with pytest.raises(ValueError, match="at least one"):
+        average_models([])
 
 
 def _busier_fold() -> Fold:
