@@ -7,14 +7,17 @@ the text channels: the vectors and lexical rows of the candidates it owns.
 A query is two calls to every shard, all made at once (:class:`_FannedOut`), and one wait.
 Each shard's :meth:`ShardMatcher.answer` runs, on its own candidates: eligibility, the semantic,
 lexical, graph and collaborative channels, the pair features and both sides' scores; it sends the
-vectors of its best candidates. Eligibility is judged over the whole table (each shard holds
-every record), so each knows how many are eligible in all and by what the graph walk is scaled
-in the whole pool. What every shard's answer reads of the asker comes from other calls made in
-the same breath, whose results Ray hands on to the answers itself (object refs passed as
-arguments), not through the coordinator: the asker's spec from the shard owning it, and, for a
-direction walking from the asker's peers, every shard's most similar profiles. Each shard's
-:meth:`ShardMatcher.explain` is handed every answer the same way: it merges them as the
-coordinator will and explains the shown it owns.
+vectors of its best candidates and explains those it will likely show. Eligibility is judged over
+the whole table (each shard holds every record), so each knows how many are eligible in all and
+by what the graph walk is scaled in the whole pool. What every shard's answer reads of the asker
+comes from other calls made in the same breath, whose results Ray hands on to the answers itself
+(object refs passed as arguments), not through the coordinator: the asker's spec from the shard
+owning it, and, for a direction walking from the asker's peers, every shard's most similar
+profiles. Each shard's :meth:`ShardMatcher.explain` is handed every answer the same way: it
+merges them as the coordinator will and explains the shown it owns that its answer did not (the
+whole pool's diversity re-rank may pick deeper into a shard than the shard's own re-rank, for its
+likeness to other shards' picks). The coordinator waits for an explain step only when a shown
+candidate is not explained in the answers.
 
 The merge (:class:`_Merge`, the same code on the coordinator and on the shards): the pool (every
 eligible candidate, or each channel's best over every shard), the score order with its ties,
@@ -67,7 +70,7 @@ from matcher.matcher import (
     head_size,
     place,
 )
-from matcher.rerank import ExposureTracker
+from matcher.rerank import ExposureTracker, mmr_picks
 from matcher.scoring import fuse
 from matcher.text import profile_text
 from matcher.why_empty import INACTIVE
@@ -164,7 +167,8 @@ class Answer(NamedTuple):
     on each), ``ids`` is this shard's part of the pool; past it, each channel's best of this
     shard (``tops``), a superset of its part, which the merge cuts. The vectors are those of its
     best candidates: enough for the diversity re-rank unless the whole pool's head reaches deeper
-    here (:attr:`_Merge.unsent`)."""
+    here (:attr:`_Merge.unsent`). The explained matches (pickled, unpickled only when shown) are
+    those it will likely show; :meth:`ShardMatcher.explain` adds any others it does show."""
 
     admitted: int
     ids: np.ndarray
@@ -173,6 +177,7 @@ class Answer(NamedTuple):
     tops: Tops | None
     vector_ids: np.ndarray
     vectors: np.ndarray
+    explained: dict[int, bytes]
 
 
 @dataclass
@@ -305,34 +310,36 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
+        held: np.ndarray,
         spec: QuerySpec | None,
         *peer_parts: list[tuple[float, int]],
     ) -> Answer | None:
         """This shard's part of a query in one call: eligibility, retrieval, scores, and the
-        vectors of its best (see :class:`Answer`). ``peer_parts`` are every shard's
-        :meth:`peers_of` for a direction walking from the asker's peers. None for an inactive
-        asker."""
+        vectors and reasons of its best (see :class:`Answer`). ``held`` are the candidates the
+        exposure cap holds back now (not counted among those likely shown); ``peer_parts`` every
+        shard's :meth:`peers_of` for a direction walking from the asker's peers. None for an
+        inactive asker."""
         if spec is None:
             return None
-        return self._scored(token, now, filters, k, spec, peer_parts).answer
+        return self._scored(token, now, filters, k, held, spec, peer_parts).answer
 
     def explain(
         self,
-        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int],
-        held: np.ndarray,
+        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int, np.ndarray],
         peer_count: int,
         spec: QuerySpec | None,
         *parts: Any,
     ) -> dict[int, bytes] | None:
-        """This shard's candidates among the shown, explained (each pickled on its own).
+        """This shard's candidates among the shown that its answer did not explain, explained.
 
         ``parts`` are the ``peer_count`` shards' :meth:`peers_of`, then every answering shard's
         :meth:`answer` (Ray hands them over once made): from those answers each shard places the
-        shown exactly as the coordinator will (the same merge, with the ``held`` the exposure cap
-        held back when the query was sent), so the explanations are final in one round whatever
-        the diversity re-rank picks across shards. None when the whole pool's head reaches deeper
-        into some shard than its answer sent vectors for: the coordinator then asks for them."""
-        token, now, filters, k = arguments
+        shown exactly as the coordinator will (the same merge, with the candidates the exposure
+        cap held back when the query was sent), so the explanations are final in one round
+        whatever the diversity re-rank picks across shards. None when the whole pool's head
+        reaches deeper into some shard than its answer sent vectors for: the coordinator then
+        asks for them."""
+        token, now, filters, k, held = arguments
         answers = [a for a in parts[peer_count:] if a is not None]
         if spec is None or not answers:
             return {}
@@ -340,8 +347,9 @@ class ShardMatcher(Matcher):
         if len(merge.unsent):
             return None
         placed = merge.placed(k, self.config_.rerank, _HeldBack(spec.candidate_kind, held))
-        kept = self._scored(token, now, filters, k, spec, parts[:peer_count])
-        rows = [kept.row_of[i] for i in merge.ids[[spot.at for spot in placed]].tolist() if self.owns(i)]
+        kept = self._scored(token, now, filters, k, held, spec, parts[:peer_count])
+        shown = merge.ids[[spot.at for spot in placed]].tolist()
+        rows = [kept.row_of[i] for i in shown if self.owns(i) and i not in kept.answer.explained]
         return self._pickled_matches(kept.query, kept.context, kept.features, kept.scored, rows)
 
     def complete(
@@ -350,6 +358,7 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
+        held: np.ndarray,
         vector_ids: np.ndarray,
         explain_ids: np.ndarray,
         spec: QuerySpec,
@@ -357,7 +366,7 @@ class ShardMatcher(Matcher):
     ) -> tuple[np.ndarray, dict[int, bytes]]:
         """The vectors and explained matches of candidates deeper than :meth:`answer` sent (the
         query scored again if it is no longer kept)."""
-        kept = self._scored(token, now, filters, k, spec, peer_parts)
+        kept = self._scored(token, now, filters, k, held, spec, peer_parts)
         vector_rows = [kept.row_of[int(i)] for i in vector_ids.tolist()]
         rows = [kept.row_of[int(i)] for i in explain_ids.tolist()]
         return kept.vectors[vector_rows], self._pickled_matches(
@@ -370,6 +379,7 @@ class ShardMatcher(Matcher):
         now: dt.datetime,
         filters: Mapping[str, Any] | None,
         k: int,
+        held: np.ndarray,
         spec: QuerySpec,
         peer_parts: Sequence[list[tuple[float, int]]],
     ) -> _Scored:
@@ -406,10 +416,31 @@ class ShardMatcher(Matcher):
         # take from it; a head reaching deeper here costs a second call.
         likely = depth < -(-(pool_size // 3) // self.shards)
         head = _until(order[~applied[order]], likely, head_size(k))
+        # Explained: its share of the shown, with room for an uneven split, in the diversity
+        # re-rank's order over its own best, past those the exposure cap holds back: the whole
+        # pool's re-rank mostly picks among those first. Its likeness to other shards' picks may
+        # make it pick deeper here: the explain step explains those.
+        shown_here = min(k, -(-3 * k // (2 * self.shards)))
+        candidates = head[likely[head]]
+        diverse = mmr_picks(
+            mutual[candidates], vectors[candidates], relevance_weight=self.config_.rerank.relevance_weight
+        )
+        in_order = candidates[np.fromiter(diverse, np.int64, len(candidates))]
+        picked = _until(in_order, ~np.isin(ids, held), shown_here)
+        explained = np.concatenate([order[applied[order]][:k], picked]).tolist()
         scored = [
             Scored(float(m), float(a), float(c)) for m, a, c in zip(mutual, asker, candidate, strict=True)
         ]
-        answer = Answer(admitted, ids, mutual, applied, tops, ids[head], vectors[head])
+        answer = Answer(
+            admitted,
+            ids,
+            mutual,
+            applied,
+            tops,
+            ids[head],
+            vectors[head],
+            self._pickled_matches(query, context, features, scored, explained),
+        )
         row_of = dict(zip(ids.tolist(), range(len(ids)), strict=True))
         kept = _Scored(query, context, features, scored, vectors, row_of, answer)
         self._asked[token] = kept
@@ -663,19 +694,17 @@ class _FannedOut:
         live: Sequence[int],
         spec: tuple[int, Any],
         peers: bool,
-        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int],
-        held: np.ndarray,
+        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int, np.ndarray],
     ) -> None:
         handles = coordinator.shards
         self.coordinator = coordinator
         self.spec_shard, self.spec = spec
         count = coordinator.config.retrieval.peer_count + 1
         self.peers = {s: handles[s].run.remote("peers_of", self.spec, count) for s in live} if peers else {}
-        self.arguments = arguments  # token, now, filters, k
-        self.held = held
+        self.arguments = arguments  # token, now, filters, k, held
         self.upstream = (self.spec, *self.peers.values())
         self.answers = {s: handles[s].run.remote("answer", *arguments, *self.upstream) for s in live}
-        explain = ("explain", arguments, held, len(self.peers), *self.upstream, *self.answers.values())
+        explain = ("explain", arguments, len(self.peers), *self.upstream, *self.answers.values())
         self.explains = {s: handles[s].run.remote(*explain) for s in live}
 
     def collect(self) -> tuple[dict[int, Answer | None], set[int], set[int]]:
@@ -775,6 +804,9 @@ class ShardedMatcher:
         # Queries that needed a second call to some shard (diversity or the shown list reaching
         # deeper than a shard's answer sent): read by benchmarks.sharded_latency.
         self.late_requests_ = 0
+        # Queries that waited for some shard's explain step (a shown candidate its answer had not
+        # explained): read by benchmarks.sharded_latency.
+        self.explain_waits_ = 0
         self._lock = threading.Lock()
         self._probes: dict[int, Any] = {}  # a shard that failed: its ping, answered once it is back
 
@@ -827,9 +859,9 @@ class ShardedMatcher:
                 tracker = self.exposure_.get(direction.name)
                 keys = tracker.held_back() if tracker is not None else []
             held = np.asarray([key[1] for key in keys if isinstance(key, tuple)], dtype=np.int64)
-            arguments = (uuid.uuid4().int, now, filters, k)
+            arguments = (uuid.uuid4().int, now, filters, k, held)
             peers = direction.graph_seeds == "similar_peers"
-            fanned = _FannedOut(self, live, spec, peers, arguments, held)
+            fanned = _FannedOut(self, live, spec, peers, arguments)
             answers, lost, upstream = fanned.collect()
             # Lost upstream (the spec or peers every answer reads), the shards are asked again
             # without it; otherwise those that did not answer are left out of this one.
@@ -919,19 +951,23 @@ class ShardedMatcher:
         self, fanned: _FannedOut, answers: Mapping[int, Answer], direction: Direction, k: int
     ) -> list[Match]:
         """The shards' answers merged as the unsharded matcher ranks its pool, the shown explained
-        by their explain steps (a second call only when those could not place them: a shard lost,
-        or the head deeper into a shard than its answer sent vectors for)."""
+        by their answers or, for the others, their explain steps (a second call only when those
+        could not place them: a shard lost, or the head deeper into a shard than its answer sent
+        vectors for)."""
         merge = _Merge(list(answers.values()), self.config.retrieval.pool_size, k)
         if not len(merge.ids):
             return []
         nothing = np.zeros(0, np.int64)
         second = self._late(fanned, merge.unsent, nothing, {}, merge.vectors)
         kind = direction.candidate_kind
-        placed = merge.placed(k, self.config.rerank, _HeldBack(kind, fanned.held))
+        placed = merge.placed(k, self.config.rerank, _HeldBack(kind, fanned.arguments[-1]))
         shown = merge.ids[[spot.at for spot in placed]]
-        explained = None if second else fanned.explained(set(shard_of(shown, len(self.shards)).tolist()))
-        if explained is None:
-            explained = {}
+        explained = {i: m for answer in answers.values() for i, m in answer.explained.items()}
+        unexplained = shown[[int(i) not in explained for i in shown.tolist()]]
+        if len(unexplained) and not second:  # picked deeper than the answers explained
+            self.explain_waits_ += 1
+            added = fanned.explained(set(shard_of(unexplained, len(self.shards)).tolist()))
+            explained |= added or {}
         second |= self._late(fanned, nothing, shown, explained, merge.vectors)
         self.late_requests_ += second
         with self._lock:
