@@ -117,7 +117,8 @@ def test_display_scores_run_from_the_median_to_the_best() -> None:
 
 
 def test_a_band_of_raw_scores_spreads_over_the_displayed_scale(matcher: Matcher) -> None:
-    """The first and the tenth differ by a few hundredths raw; displayed, by a lot more."""
+    """The first and the tenth differ by a few hundredths raw; displayed, by a lot more (five
+    times as much, up to nearly the whole scale: a deal flow's history spreads its raw scores)."""
     for matches in _lists(matcher, EntityKind.investor, EntityKind.startup):
         raw = [m.score for m in matches]
         shown = [m.display_score for m in matches]
@@ -126,7 +127,7 @@ def test_a_band_of_raw_scores_spreads_over_the_displayed_scale(matcher: Matcher)
         if by_score[0].score_rank == 1:
             assert by_score[0].display_score == 100.0
         if max(raw) - min(raw) > 0:
-            assert (max(shown) - min(shown)) / 100 > (max(raw) - min(raw)) * 5
+            assert (max(shown) - min(shown)) / 100 > min((max(raw) - min(raw)) * 5, 0.9)
 
 
 def test_ranks_follow_scores_unless_something_moved_them(catalog_source: Path) -> None:
