@@ -24,6 +24,7 @@ import numpy as np
 ABSENT: Final = 0
 NULL: Final = 1
 PRESENT: Final = 2
+_MISSING: Final = object()  # RowView's sentinel for an absent field
 # Integer columns start at the narrowest of these and widen when a value needs it.
 _INTEGER_DTYPES: Final = (np.int8, np.int16, np.int32, np.int64)
 _CODE_DTYPES: Final = (np.uint8, np.uint16, np.uint32, np.uint64)
@@ -483,16 +484,20 @@ class RowView(Mapping[str, Any]):
         self._store, self._at = store, at
 
     def __getitem__(self, name: str) -> Any:
-        field = self._store.fields.get(name)
-        if field is None or not field.has(self._at):
+        value = self.get(name, _MISSING)
+        if value is _MISSING:
             raise KeyError(name)
-        return field.get(self._at)
+        return value
 
     def get(self, name: str, default: Any = None) -> Any:
-        field = self._store.fields.get(name)
-        if field is None or not field.has(self._at):
+        # The row's state read once (what Field.has, then Field.get, would read twice).
+        field, at = self._store.fields.get(name), self._at
+        if field is None or at >= len(field.state):
             return default
-        return field.get(self._at)
+        state = field.state.item(at)
+        if state == PRESENT:
+            return field._load(at)
+        return None if state == NULL else default
 
     def __iter__(self) -> Iterator[str]:
         return (name for name, field in self._store.fields.items() if field.has(self._at))
