@@ -51,6 +51,18 @@ def test_float16_scores_are_within_their_rounding_of_the_exact_ones() -> None:
     np.testing.assert_allclose(CompactRows.from_matrix(matrix, "float32").dot(rows, dense), exact, rtol=1e-6)
 
 
+def test_float32_scores_are_the_float32_matrix_product() -> None:
+    matrix = _rows(5)
+    rng = np.random.default_rng(6)
+    dense = np.where(rng.random(300) < 0.2, rng.random(300), 0).astype(np.float32)
+    rows = rng.integers(0, 400, 250)
+    compact = CompactRows.from_matrix(matrix, "float32")
+    scores = compact.dot(rows, dense)
+    assert scores.dtype == np.float64
+    np.testing.assert_array_equal(scores, np.asarray(matrix[rows] @ dense, dtype=np.float64))
+    assert compact.dot(np.zeros(0, dtype=np.int64), dense).shape == (0,)
+
+
 def test_taken_and_stacked_rows_read_as_the_matrix_rows() -> None:
     matrix = _rows(3)
     compact = CompactRows.from_matrix(matrix, "float32")
