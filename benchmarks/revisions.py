@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,13 @@ def child_report(
     *,
     environment: dict[str, str] | None = None,
     cwd: Path | None = None,
+    wrapper: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run ``script --child arguments`` in a fresh process measuring ``tree`` (from ``cwd``,
-    the tree by default); the child's last line of output is its JSON report."""
+    the tree by default), started through ``wrapper`` when given (``valgrind ...``); the
+    child's last line of output is its JSON report."""
     env = os.environ | {"PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"} | (environment or {})
-    command = [sys.executable, str(Path(script).resolve()), "--child", *arguments]
+    command = [*wrapper, sys.executable, str(Path(script).resolve()), "--child", *arguments]
     done = subprocess.run(command, env=env, cwd=cwd or tree, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"the run in {tree} failed:\n{done.stderr[-3000:]}")

@@ -1,7 +1,7 @@
 """CPU per answer of the served matcher, in process, against an older tree in the same run.
 
     .venv/bin/python -m benchmarks.serve_cpu [--baseline-rev da1f9d7] [--requests 2000]
-        [--blocks 5] [--rounds 1] [--profile this.prof]
+        [--blocks 5] [--rounds 1] [--profile this.prof] [--callgrind]
 
 What ``benchmarks.load`` asks a ``matcher serve`` worker, without HTTP: the demo ecosystem
 (seed 42, the full 5,000-startup demo) loaded once into SQLite, then, in a fresh process per
@@ -14,7 +14,10 @@ answer serialised as the route does, and one request in ten a new interaction ob
 CPU time (``time.process_time``, every thread of the process) of the timed requests, in
 ``--blocks`` blocks, is printed per answer: the median block and the least. On a machine shared
 with other jobs wall time measures the neighbours; the CPU time of one process answering one
-request at a time moves far less (``perf stat -e instructions`` is not supported on this host).
+request at a time moves less, but still 20-30 % at a load of 15 on 2 cores. ``--callgrind``
+counts instructions instead (``perf stat -e instructions`` is not supported on this host): each
+child runs under valgrind's callgrind with its instrumentation on for the timed requests only
+(``--requests 100 --blocks 1`` takes ~5 min a tree), which no neighbour moves.
 With ``--rounds 2`` the trees run alternately twice (baseline, this, baseline, this), so a drift
 of the machine's speed shows as a difference between rounds. Each tree's answers (the ids shown,
 in order) are hashed: the same hash means the same lists.
@@ -29,9 +32,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -51,8 +56,11 @@ ASKS = (
 )
 
 
-def measure(data_dir: Path, requests: int, blocks: int, seed: int, profile: Path | None) -> dict[str, Any]:
-    """In the child: build the service's matcher on ``data_dir``, answer the mix, time it."""
+def measure(
+    data_dir: Path, requests: int, blocks: int, seed: int, *, profile: Path | None, counting: bool
+) -> dict[str, Any]:
+    """In the child: build the service's matcher on ``data_dir``, answer the mix, time it (and
+    with ``counting``, have callgrind count the instructions of the timed requests alone)."""
     import datetime as dt
 
     from api.matcher_service import MatcherService
@@ -114,6 +122,8 @@ def measure(data_dir: Path, requests: int, blocks: int, seed: int, profile: Path
 
         profiler = cProfile.Profile()
         profiler.enable()
+    if counting:  # under callgrind, started with its instrumentation off: on for the timed requests
+        _instrument("on")
     per_block, block_cpu = requests // blocks, []
     n = WARM_UP
     for _ in range(blocks):
@@ -122,11 +132,27 @@ def measure(data_dir: Path, requests: int, blocks: int, seed: int, profile: Path
             answer(n)
             n += 1
         block_cpu.append((time.process_time() - cpu) / per_block * 1000)
+    if counting:
+        _instrument("off")
     if profiler is not None and profile is not None:
         profiler.disable()
         profiler.dump_stats(profile)
     engine.dispose()
     return {"build_s": build_s, "cpu_ms_per_answer": block_cpu, "answers_sha256": answers.hexdigest()[:16]}
+
+
+def _instrument(state: str) -> None:
+    """Callgrind's instrumentation of this process ``on`` or ``off``."""
+    command = ["callgrind_control", f"--instr={state}", str(os.getpid())]
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def instructions(callgrind_out: Path) -> int:
+    """The instructions callgrind counted while instrumenting (its ``totals:`` line)."""
+    for line in callgrind_out.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise ValueError(f"{callgrind_out}: no totals line")
 
 
 def tree_data_dir(base: Path, folder: Path) -> Path:
@@ -149,11 +175,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of each tree, alternating")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--profile", type=Path, help="write a cProfile of this tree's timed requests")
+    parser.add_argument(
+        "--callgrind", action="store_true", help="count instructions under valgrind (try --requests 100)"
+    )
     parser.add_argument("--data-dir", type=Path, help="where the demo database is kept (and reused)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--counting", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        report = measure(args.child, args.requests, args.blocks, args.seed, args.profile)
+        report = measure(
+            args.child, args.requests, args.blocks, args.seed, profile=args.profile, counting=args.counting
+        )
         print(json.dumps(report))
         return
     from benchmarks.load import SIZES, prepare
@@ -169,30 +201,42 @@ def main() -> None:
         reports: dict[str, list[dict[str, Any]]] = {label: [] for label in trees}
         for round_number in range(args.rounds):
             for number, (label, tree) in enumerate(trees.items()):
-                data_dir = tree_data_dir(base, folder / f"run-{round_number}-{number}")
+                name = f"run-{round_number}-{number}"
                 # child_report passes ``--child`` first: the data dir is its value.
-                arguments = [str(data_dir), "--requests", str(args.requests), "--blocks", str(args.blocks)]
-                arguments += ["--seed", str(args.seed)]
+                arguments = [str(tree_data_dir(base, folder / name)), "--requests", str(args.requests)]
+                arguments += ["--blocks", str(args.blocks), "--seed", str(args.seed)]
                 if args.profile is not None and tree is ROOT:
                     arguments += ["--profile", str(args.profile.resolve())]
-                reports[label].append(child_report(__file__, arguments, tree))
-                print(f"{label} (round {round_number + 1}): {json.dumps(reports[label][-1])}", flush=True)
+                wrapper: list[str] = []
+                counted = folder / f"{name}.callgrind"
+                if args.callgrind:
+                    arguments.append("--counting")
+                    wrapper = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+                    wrapper.append(f"--callgrind-out-file={counted}")
+                report = child_report(__file__, arguments, tree, wrapper=wrapper)
+                if args.callgrind:
+                    report["instructions_per_answer"] = instructions(counted) / args.requests
+                reports[label].append(report)
+                print(f"{label} (round {round_number + 1}): {json.dumps(report)}", flush=True)
+    what = "instructions (callgrind)" if args.callgrind else "CPU"
     print(
-        f"\nserve_cpu: {args.requests} requests a run ({args.blocks} blocks), full demo, seed {args.seed}, "
-        f"{args.rounds} round(s)"
+        f"\nserve_cpu: {what}, {args.requests} requests a run ({args.blocks} blocks), full demo, "
+        f"seed {args.seed}, {args.rounds} round(s)"
     )
-    print(f"{'tree':<14}{'build s':>9}{'median ms/answer':>18}{'least':>8}  answers")
-    medians: dict[str, list[float]] = {label: [] for label in reports}
+    print(f"{'tree':<14}{'build s':>9}{'median ms/answer':>18}{'least':>8}{'M instr/answer':>16}  answers")
+    figures: dict[str, list[float]] = {label: [] for label in reports}
     for label, runs in reports.items():
         for run in runs:
             blocks = run["cpu_ms_per_answer"]
-            medians[label].append(statistics.median(blocks))
+            counted_per_answer = run.get("instructions_per_answer")
+            figures[label].append(counted_per_answer or statistics.median(blocks))
+            shown = "–" if counted_per_answer is None else f"{counted_per_answer / 1e6:.2f}"
             print(
                 f"{label:<14}{run['build_s']:>9.1f}{statistics.median(blocks):>18.2f}{min(blocks):>8.2f}"
-                f"  {run['answers_sha256']}"
+                f"{shown:>16}  {run['answers_sha256']}"
             )
-    before, after = (statistics.median(medians[label]) for label in trees)
-    print(f"this tree / {args.baseline_rev}: {after / before:.2f}x CPU per answer")
+    before, after = (statistics.median(figures[label]) for label in trees)
+    print(f"this tree / {args.baseline_rev}: {after / before:.3f}x {what} per answer")
 
 
 if __name__ == "__main__":
