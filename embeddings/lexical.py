@@ -43,6 +43,9 @@ _CHUNK = re.compile(r"[^\W_]+", re.UNICODE)
 # jieba's own first split of a text into blocks it segments independently.
 _JIEBA_BLOCK = jieba.re_han_default
 BLOCK_CACHE_SIZE = 1 << 15
+# Texts counted and weighted together in a fit or a transform: the float64 temporaries of
+# weighting a corpus at once were a build's peak (~80 bytes a feature of every text).
+TEXTS_PER_CHUNK = 4096
 
 
 def normalize_text(text: str) -> str:
@@ -264,35 +267,77 @@ class LexicalVectorizer:
     def fit(self, texts: Sequence[str], *, counts: FeatureCounts | None = None) -> Self:
         """Learn the vocabulary and IDF; ``counts`` remembers each text's analysis for later calls."""
         counts = self._counts(counts)
-        self._fit_counts(counts.matrix(texts), np.asarray(counts.ordered, dtype=str))
+        self._fit_frequencies(self._document_frequencies(texts, counts), len(texts), counts.ordered)
         return self
 
-    def _fit_counts(self, matrix: sp.csr_matrix, names: npt.NDArray[np.str_]) -> None:
-        # Each row holds a feature once, so a column's entries are its document frequency.
-        doc_freq = np.bincount(matrix.indices, minlength=len(names))
+    def _document_frequencies(self, texts: Sequence[str], counts: FeatureCounts) -> npt.NDArray[np.int64]:
+        """How many of ``texts`` hold each raw feature, counted a chunk of texts at a time (no
+        matrix of every text's counts is made)."""
+        frequencies = np.zeros(0, np.int64)
+        for start in range(0, len(texts), TEXTS_PER_CHUNK):
+            matrix = counts.matrix(texts[start : start + TEXTS_PER_CHUNK])
+            # Each row holds a feature once, so a column's entries are its document frequency.
+            chunk = np.bincount(matrix.indices, minlength=matrix.shape[1])
+            chunk[: len(frequencies)] += frequencies
+            frequencies = chunk
+        return frequencies
+
+    def _fit_frequencies(self, doc_freq: npt.NDArray[np.int64], n_docs: int, names: Sequence[str]) -> None:
+        """The vocabulary and IDF from each raw feature's document frequency (``names``: the
+        raw features, by column; those missing from ``doc_freq`` are held by no text)."""
         candidates = np.flatnonzero(doc_freq >= max(self.min_df, 1))
+        # Only the candidates' strings are made an array: a whole raw vocabulary as fixed-width
+        # strings is as wide as its longest feature.
+        candidate_names = np.asarray([names[i] for i in candidates.tolist()], dtype=str)
         # Most frequent first, ties by the feature string: a deterministic vocabulary.
-        kept = candidates[np.lexsort((names[candidates], -doc_freq[candidates]))]
+        order = np.lexsort((candidate_names, -doc_freq[candidates]))
         if self.max_features is not None:
-            kept = kept[: self.max_features]
-        self.vocabulary_: dict[str, int] = {feature: i for i, feature in enumerate(names[kept].tolist())}
+            order = order[: self.max_features]
+        self.vocabulary_: dict[str, int] = {
+            feature: i for i, feature in enumerate(candidate_names[order].tolist())
+        }
         # Smoothed IDF as in scikit-learn: as if one extra document contained every feature.
-        n_docs = matrix.shape[0]
-        frequencies = doc_freq[kept].astype(np.float64)
+        frequencies = doc_freq[candidates[order]].astype(np.float64)
         self.idf_: npt.NDArray[np.float32] = (np.log((1 + n_docs) / (1 + frequencies)) + 1).astype(np.float32)
 
     def transform(self, texts: Sequence[str], *, counts: FeatureCounts | None = None) -> sp.csr_matrix:
         """(n, n_features) CSR float32, rows L2-normalised; a text with no known feature is a zero row."""
         self._check_fitted()
-        counts = self._counts(counts)
-        return self._weighted(counts.matrix(texts), counts.ordered)
+        return self._transformed(texts, self._counts(counts))
 
     def fit_transform(self, texts: Sequence[str], *, counts: FeatureCounts | None = None) -> sp.csr_matrix:
         """Fit and transform, each text analysed once."""
         counts = self._counts(counts)
-        matrix = counts.matrix(texts)
-        self._fit_counts(matrix, np.asarray(counts.ordered, dtype=str))
-        return self._weighted(matrix, counts.ordered)
+        doc_freq = self._document_frequencies(texts, counts)
+        self._fit_frequencies(doc_freq, len(texts), counts.ordered)
+        vocabulary_columns = [counts.feature_ids[feature] for feature in self.vocabulary_]
+        return self._transformed(texts, counts, entries=int(doc_freq[vocabulary_columns].sum()))
+
+    def _transformed(
+        self, texts: Sequence[str], counts: FeatureCounts, entries: int | None = None
+    ) -> sp.csr_matrix:
+        """``texts``' rows, weighted a chunk of texts at a time: the weighting's float64
+        temporaries then follow the chunk, not the corpus. ``entries`` (how many features of the
+        vocabulary the texts hold, when known) lets the chunks be written into the result as they
+        come; otherwise they are stacked at the end."""
+        if len(texts) <= TEXTS_PER_CHUNK:  # one chunk (a query's or an edit's text): as it is
+            return self._weighted(counts.matrix(texts), counts.ordered)
+        chunks = (
+            self._weighted(counts.matrix(texts[start : start + TEXTS_PER_CHUNK]), counts.ordered)
+            for start in range(0, len(texts), TEXTS_PER_CHUNK)
+        )
+        if entries is None:
+            stacked: sp.csr_matrix = sp.vstack(list(chunks), format="csr")
+            return stacked
+        data, indices = np.empty(entries, np.float32), np.empty(entries, np.int32)
+        indptr = np.zeros(len(texts) + 1, np.int64)
+        row = written = 0
+        for chunk in chunks:
+            count = chunk.nnz
+            data[written : written + count], indices[written : written + count] = chunk.data, chunk.indices
+            indptr[row + 1 : row + 1 + chunk.shape[0]] = written + chunk.indptr[1:]
+            row, written = row + chunk.shape[0], written + count
+        return sp.csr_matrix((data, indices, indptr), shape=(len(texts), len(self.vocabulary_)))
 
     def _weighted(self, matrix: sp.csr_matrix, names: Sequence[str]) -> sp.csr_matrix:
         """Raw counts (columns named by ``names``) as TF-IDF rows over the vocabulary, L2-normalised."""

@@ -36,6 +36,8 @@ LEXICAL_PARAMS: dict[str, Any] = {"min_df": 2, "max_features": 200_000}
 # Postings are written out as positions while that takes at most this many times the entries
 # over distinct rows (little sharing), and read as slices; beyond it, expanded when read.
 WRITTEN_OUT_POSTINGS = 2
+# The postings are built this many entries of the store at a time (see _Postings).
+POSTINGS_CHUNK_ENTRIES = 1 << 20
 
 # The stored indexes name texts by this digest (their hashes files), as the lexical memo does.
 _text_hash = text_key
@@ -479,6 +481,31 @@ def _grown(row_of: np.ndarray, length: int) -> np.ndarray:
     return grown
 
 
+def _by_feature(store: CompactRows | sp.csr_matrix) -> sp.csc_matrix:
+    """The rows transposed, weights as float32, rows ascending within each feature; made from
+    the store's own arrays (float32 weights are not copied first)."""
+    if isinstance(store, CompactRows):
+        matrix = sp.csr_matrix(
+            (store.data.astype(np.float32, copy=False), store.indices, store.indptr), shape=store.shape
+        )
+    else:
+        matrix = sp.csr_matrix(store, dtype=np.float32)
+    by_feature = matrix.tocsc()
+    by_feature.sort_indices()
+    return by_feature
+
+
+def _runs(bounds: np.ndarray, entries: int) -> Iterator[tuple[int, int]]:
+    """Consecutive ranges of features ``[first, last)`` covering about ``entries`` entries each
+    (``bounds``: where each feature's entries start, then the total); one feature at least."""
+    features, first = len(bounds) - 1, 0
+    while first < features:
+        reach = int(np.searchsorted(bounds, bounds[first] + entries, side="right")) - 1
+        last = min(max(reach, first + 1), features)
+        yield first, last
+        first = last
+
+
 class _Postings:
     """Per feature, the positions holding it and their weights, cut to the heaviest ``head``.
 
@@ -487,42 +514,79 @@ class _Postings:
     when read, and no position-aligned copy of the postings is ever made.
     """
 
-    def __init__(self, store: CompactRows | sp.csr_matrix, row_of: np.ndarray, head: int) -> None:
-        """``store``: the distinct rows; the postings keep their weights in its dtype."""
+    def __init__(
+        self,
+        store: CompactRows | sp.csr_matrix,
+        row_of: np.ndarray,
+        head: int,
+        *,
+        chunk_entries: int = POSTINGS_CHUNK_ENTRIES,
+    ) -> None:
+        """``store``: the distinct rows; the postings keep their weights in its dtype.
+
+        Built a run of features at a time (about ``chunk_entries`` entries), each written into
+        the result at once: the sorting's temporaries (~80 bytes an entry when made over the
+        whole store) then follow the run, not the catalogue, and a build's peak is the store,
+        its transpose and the result.
+        """
         features = store.shape[1]
         copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
-        matrix = store.matrix() if isinstance(store, CompactRows) else sp.csr_matrix(store, dtype=np.float32)
-        weights = store.dtype if isinstance(store, CompactRows) else np.float32
-        by_feature = matrix.tocsc()
-        by_feature.sort_indices()
-        per_feature = np.diff(by_feature.indptr)
-        entry_feature = np.repeat(np.arange(features, dtype=np.int64), per_feature)
-        entry_copies = copies[by_feature.indices]
-        # How many positions held each feature before the cut.
-        self.row_counts = _positions_holding(store, row_of)
-        # Within a feature, the heaviest rows first (ties: the lower row), each taking its
-        # positions until ``head`` are taken.
-        order = np.lexsort((by_feature.indices, -by_feature.data, entry_feature))
-        ordered_copies = entry_copies[order]
-        taken_before = np.cumsum(ordered_copies) - ordered_copies
-        held = per_feature > 0
-        taken_before -= np.repeat(taken_before[by_feature.indptr[:-1][held]], per_feature[held])
-        kept = np.clip(head - taken_before, 0, ordered_copies)
-        entries = kept > 0
-        rows = by_feature.indices[order][entries].astype(np.int32)
-        self.data = by_feature.data[order][entries].astype(weights)
-        counts, features_of = kept[entries], entry_feature[order][entries]
+        weights = store.dtype if isinstance(store, CompactRows) else np.dtype(np.float32)
+        by_feature = _by_feature(store)
+        bounds = by_feature.indptr.astype(np.int64)
+        total = int(bounds[-1])
+        self.row_counts = np.zeros(features, np.int64)
+        entries_of = np.zeros(features, np.int64)
+        positions_of = np.zeros(features, np.int64)
+        rows = np.empty(total, np.int32)
+        data = np.empty(total, weights)
+        kept = np.empty(total, np.int32)
+        written = 0
+        for first, last in _runs(bounds, chunk_entries):
+            start, end = int(bounds[first]), int(bounds[last])
+            run_rows, run_data = by_feature.indices[start:end], by_feature.data[start:end]
+            per_feature = np.diff(bounds[first : last + 1])
+            entry_feature = np.repeat(np.arange(last - first, dtype=np.int64), per_feature)
+            entry_copies = copies[run_rows]
+            # How many positions held each feature before the cut.
+            self.row_counts[first:last] = np.bincount(
+                entry_feature, weights=entry_copies, minlength=last - first
+            ).astype(np.int64)
+            # Within a feature, the heaviest rows first (ties: the lower row), each taking its
+            # positions until ``head`` are taken.
+            order = np.lexsort((run_rows, -run_data, entry_feature))
+            ordered_copies = entry_copies[order]
+            taken_before = np.cumsum(ordered_copies) - ordered_copies
+            held = per_feature > 0
+            taken_before -= np.repeat(taken_before[(bounds[first:last] - start)[held]], per_feature[held])
+            run_kept = np.clip(head - taken_before, 0, ordered_copies)
+            chosen = order[run_kept > 0]
+            count = len(chosen)
+            rows[written : written + count] = run_rows[chosen]
+            data[written : written + count] = run_data[chosen]
+            kept[written : written + count] = run_kept[run_kept > 0]
+            chosen_feature = entry_feature[chosen]
+            entries_of[first:last] = np.bincount(chosen_feature, minlength=last - first)
+            positions_of[first:last] = np.bincount(
+                chosen_feature, weights=kept[written : written + count], minlength=last - first
+            ).astype(np.int64)
+            written += count
+        del by_feature
+        # Shrunk in place: only the pages written were ever resident.
+        for array in (rows, data, kept):
+            array.resize(written, refcheck=False)
         # A row's positions, ascending, start at first_of_row in by_row; a posting takes the first ``kept``.
         self.by_row: np.ndarray = np.argsort(row_of, kind="stable").astype(np.int32)
         self.first_of_row: np.ndarray = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
-        self.kept: np.ndarray | None = counts.astype(np.int32)
-        self.rows = rows
-        if counts.sum() <= WRITTEN_OUT_POSTINGS * len(counts):
+        self.kept: np.ndarray | None = kept
+        self.rows, self.data = rows, data
+        per_posting = entries_of
+        if int(positions_of.sum()) <= WRITTEN_OUT_POSTINGS * written:
             # Little sharing: the positions are written out once, and read as slices.
-            self.rows, self.data = self._positions(rows, counts), np.repeat(self.data, counts)
-            features_of, self.kept = np.repeat(features_of, counts), None
+            self.rows, self.data = self._written_out(rows, data, kept, chunk_entries)
+            self.kept, per_posting = None, positions_of
             self.by_row = self.first_of_row = np.zeros(0, np.int64)
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(features_of, minlength=features))])
+        self.indptr = np.concatenate([[0], np.cumsum(per_posting)])
 
     _ARRAYS = ("row_counts", "data", "by_row", "first_of_row", "rows", "indptr")
 
@@ -542,6 +606,24 @@ class _Postings:
         within = np.arange(int(kept.sum())) - np.repeat(offsets, kept)
         positions: np.ndarray = self.by_row.take(np.repeat(self.first_of_row.take(rows), kept) + within)
         return positions
+
+    def _written_out(
+        self, rows: np.ndarray, data: np.ndarray, kept: np.ndarray, chunk_entries: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting's positions and their weights, each row's taken ``kept`` times, made
+        a run of entries at a time."""
+        total = int(kept.sum())
+        positions, weights = np.empty(total, np.int32), np.empty(total, data.dtype)
+        written = 0
+        for start in range(0, len(rows), chunk_entries):
+            run_kept = kept[start : start + chunk_entries]
+            count = int(run_kept.sum())
+            positions[written : written + count] = self._positions(
+                rows[start : start + chunk_entries], run_kept
+            )
+            weights[written : written + count] = np.repeat(data[start : start + chunk_entries], run_kept)
+            written += count
+        return positions, weights
 
     def posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
         """The positions holding feature ``column`` (at most the heaviest ``head``), and their weights."""

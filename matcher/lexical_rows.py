@@ -32,12 +32,14 @@ class CompactRows:
 
     @classmethod
     def from_matrix(cls, matrix: sp.csr_matrix, weights: LexicalWeights) -> CompactRows:
+        """``matrix``'s rows, holding its arrays where their dtypes are already these (no copy
+        of a catalogue's rows at a build's peak): ``matrix`` must not be changed afterwards."""
         csr = sp.csr_matrix(matrix)
         csr.sum_duplicates()
         return cls(
-            csr.data.astype(WEIGHT_DTYPES[weights]),
-            csr.indices.astype(np.int32),
-            csr.indptr.astype(np.int64),
+            csr.data.astype(WEIGHT_DTYPES[weights], copy=False),
+            csr.indices.astype(np.int32, copy=False),
+            csr.indptr.astype(np.int64, copy=False),
             csr.shape[1],
         )
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from embeddings import lexical as lexical_module
 from embeddings.lexical import FeatureCounts, LexicalVectorizer, normalize_text, text_key, tokenize_zh
 
 CORPUS = [
@@ -148,3 +149,21 @@ def test_tokenising_block_by_block_gives_jiebas_words_for_the_whole_text() -> No
     for text in texts:
         expected = [w for w in jieba.lcut(normalize_text(text)) if re.fullmatch(r"[^\W_]+", w)]
         assert tokenize_zh(text) == expected
+
+
+@pytest.mark.parametrize("max_features", [None, 12])
+def test_a_fit_and_transform_made_a_few_texts_at_a_time_equal_those_made_at_once(
+    monkeypatch: pytest.MonkeyPatch, max_features: int | None
+) -> None:
+    texts = CORPUS * 3 + ["", "工业视觉"]
+    whole = LexicalVectorizer(min_df=2, max_features=max_features)
+    expected = whole.fit_transform(texts)
+    monkeypatch.setattr(lexical_module, "TEXTS_PER_CHUNK", 2)
+    chunked = LexicalVectorizer(min_df=2, max_features=max_features)
+    for matrix in (chunked.fit_transform(texts), chunked.transform(texts), whole.transform(texts)):
+        np.testing.assert_array_equal(matrix.indptr, expected.indptr)
+        np.testing.assert_array_equal(matrix.indices, expected.indices)
+        np.testing.assert_array_equal(matrix.data, expected.data)
+    assert list(chunked.vocabulary_) == list(whole.vocabulary_)
+    np.testing.assert_array_equal(chunked.idf_, whole.idf_)
+    assert LexicalVectorizer(min_df=2, max_features=max_features).fit(texts).vocabulary_ == whole.vocabulary_

@@ -18,6 +18,7 @@ from matcher import keywords
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels, KindChannels
 from matcher.config import RetrievalConfig
+from matcher.lexical_rows import CompactRows, LexicalWeights
 from matcher.text import profile_text
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
@@ -424,3 +425,19 @@ def test_a_compaction_keeps_only_the_rows_some_position_reads() -> None:
     stored = {tuple(row.tolist()) for row in channel._store.toarray()}
     assert tuple(store[gone].toarray().ravel().tolist()) not in stored
     assert channel._store.shape[0] == len(np.unique(channel._row_of))
+
+
+@pytest.mark.parametrize("distinct", [25, 1000])  # postings over shared rows, or written out
+@pytest.mark.parametrize("weights", ["float16", "float32"])
+def test_postings_made_a_run_of_features_at_a_time_equal_those_made_at_once(
+    distinct: int, weights: LexicalWeights
+) -> None:
+    store, row_of = _cloned(distinct, 400, 60, seed=16)
+    rows = CompactRows.from_matrix(store, weights)
+    whole = channels_module._Postings(rows, row_of, 7, chunk_entries=10**9).arrays()
+    for chunk_entries in (1, 13, 500):
+        arrays = channels_module._Postings(rows, row_of, 7, chunk_entries=chunk_entries).arrays()
+        assert arrays.keys() == whole.keys()
+        for name, array in arrays.items():
+            assert array.dtype == whole[name].dtype, name
+            np.testing.assert_array_equal(array, whole[name], err_msg=name)
