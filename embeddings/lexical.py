@@ -98,6 +98,10 @@ class FeatureCounts:
         self.feature_ids: dict[str, int] = {}
         self.ordered: list[str] = []  # every raw feature, by column
         self._rows: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
+        # Where the analyses forgotten by release() are stored, for restored() to read back, and
+        # the texts forgotten since, which are not.
+        self._released_to: Path | None = None
+        self._forgotten: set[str] = set()
 
     def save(self, directory: Path) -> None:
         """Write the analyses (``counts.npz``) and the manifest naming what made them (``counts.json``).
@@ -163,6 +167,36 @@ class FeatureCounts:
         }
         return True
 
+    def release(self, directory: Path) -> None:
+        """Forget every analysis (and the raw features' strings) now that ``directory`` holds
+        them (:meth:`save` wrote them there): a built matcher's memo is ~4 KB a distinct text,
+        and only a refit reads it. Texts analysed from now on are remembered as before;
+        :meth:`restored` gives the stored analyses with those."""
+        self._released_to, self._forgotten = directory, set()
+        self.feature_ids, self.ordered, self._rows = {}, [], {}
+
+    def restored(self) -> FeatureCounts:
+        """This memo, with the analyses it released read back from where they were stored (none
+        if that file is gone or is not this analysis': those texts are then analysed again),
+        but those of texts forgotten since."""
+        if self._released_to is None:
+            return self
+        restored = FeatureCounts(self.analyse, self.params)
+        restored.read(self._released_to)
+        restored.forget(self._forgotten)
+        for key, (columns, counts) in self._rows.items():
+            if key not in restored._rows:
+                names = [self.ordered[column] for column in columns.tolist()]
+                renumbered = [restored.feature_ids.get(name, -1) for name in names]
+                restored._rows[key] = (
+                    np.asarray(
+                        [restored._column(n) if c < 0 else c for n, c in zip(names, renumbered, strict=True)],
+                        dtype=np.int32,
+                    ),
+                    counts,
+                )
+        return restored
+
     def _analysis_id(self) -> list[Any]:
         """What a text's features depend on: the analysis params, jieba (its dictionary) and
         Unicode's tables (NFKC)."""
@@ -186,6 +220,8 @@ class FeatureCounts:
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
             self._rows.pop(key, None)
+            if self._released_to is not None:
+                self._forgotten.add(key)
 
     def _row(self, text: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
         key = text_key(text)

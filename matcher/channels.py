@@ -340,7 +340,11 @@ class Channels:
         # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
         # document frequencies therefore count distinct texts.
         unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
-        counts = feature_counts or _stored_counts(index_dir if kinds is None else None)
+        counts = (
+            feature_counts.restored()
+            if feature_counts is not None
+            else _stored_counts(index_dir if kinds is None else None)
+        )
         vectorizer, rows_of = _lexical_rows(unique, None if refit_lexical else index_dir, counts)
         counts.keep(map(_text_hash, unique))
         channels = cls(encoder, vectorizer, {}, counts)
@@ -440,7 +444,10 @@ class Channels:
         if not self.complete:
             raise RuntimeError("channels built for some kinds only are not saved: they would drop the rest")
         index_dir.mkdir(parents=True, exist_ok=True)
-        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds, self.feature_counts)
+        # After an earlier save released them, the analyses are read back to be written again.
+        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds, self.feature_counts.restored())
+        # Held on disk from now on: only the next refit reads them (feature_counts.restored()).
+        self.feature_counts.release(index_dir / LEXICAL_DIR)
         save_label_cuts(index_dir)
         for kind, channel in self.kinds.items():
             channel.index.save(index_dir / f"{kind.value}.index")

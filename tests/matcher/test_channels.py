@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from embeddings.index import VectorIndex
-from embeddings.lexical import COUNTS_FILE, COUNTS_MANIFEST, LexicalVectorizer
+from embeddings.lexical import COUNTS_FILE, COUNTS_MANIFEST, LexicalVectorizer, text_key
 from matcher import channels as channels_module
 from matcher import keywords
 from matcher.catalog import Catalog, KindTable
@@ -441,3 +441,38 @@ def test_postings_made_a_run_of_features_at_a_time_equal_those_made_at_once(
         for name, array in arrays.items():
             assert array.dtype == whole[name].dtype, name
             np.testing.assert_array_equal(array, whole[name], err_msg=name)
+
+
+def test_saved_analyses_leave_memory_and_a_refit_reads_them_back(tmp_path: Path) -> None:
+    catalog = _startups(5)
+    channels = Channels.build(catalog, HashingEncoder(), index_dir=tmp_path)
+    channels.save(tmp_path)
+    assert channels.feature_counts._rows == {}
+    assert channels.feature_counts.ordered == []
+    table = catalog.tables[EntityKind.startup]
+    table.upsert({**table.record(1), "one_liner": "改做生鲜电商"})
+    channels.update(EntityKind.startup, 1)
+    gone = profile_text(EntityKind.startup, table.record(2))
+    channels.remove(EntityKind.startup, 2)
+    table.remove(2)
+    channels.save(tmp_path)  # the analyses read back, the gone text's dropped
+    stored = LexicalVectorizer(**channels_module.LEXICAL_PARAMS).feature_counts()
+    assert stored.read(tmp_path / channels_module.LEXICAL_DIR)
+    assert len(stored._rows) == 4
+    assert text_key(gone) not in stored._rows
+    analysed = _analysed_texts(channels)
+    table.upsert({"id": 6, "external_id": "S-6", "name": "新来的医疗器械公司"})
+    channels.update(EntityKind.startup, 6)
+    refit = Channels.build(
+        catalog, HashingEncoder(), refit_lexical=True, feature_counts=channels.feature_counts
+    )
+    # The new text by the update, the removed row's blank one by the refit; the rest read back.
+    assert analysed == ["新来的医疗器械公司", ""]
+    fresh = Channels.build(catalog, HashingEncoder(), refit_lexical=True)
+    assert refit.lexical_vectorizer.vocabulary_ == fresh.lexical_vectorizer.vocabulary_
+    for row_id in table.ids.tolist():
+        position = table.position(row_id)
+        np.testing.assert_array_equal(
+            refit.kinds[EntityKind.startup].lexical_row(position).toarray(),
+            fresh.kinds[EntityKind.startup].lexical_row(position).toarray(),
+        )
