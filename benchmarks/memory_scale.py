@@ -203,17 +203,10 @@ def give_distinct_texts(catalog: Any, seed: int = 0) -> None:
         table.upsert(record | spliced)
 
 
-def measure(scale: int, *, distinct_texts: bool = False) -> dict[str, Any]:
-    """One fresh build in this process, as a JSON-able report."""
-    from api.matcher_service import settle_memory
-    from benchmarks.recommend_latency import (
-        CLONE_NOISE,
-        DIRECTIONS,
-        JitteredEncoder,
-        demo_catalog,
-        query_ids,
-        scale_startups,
-    )
+def measure(scale: int, *, distinct_texts: bool = False, saved: bool = False) -> dict[str, Any]:
+    """One fresh build in this process, as a JSON-able report; with ``saved``, the matcher then
+    saves its indexes and holds them memory-mapped, as a `matcher serve` worker does after a build."""
+    from benchmarks.recommend_latency import CLONE_NOISE, JitteredEncoder, demo_catalog, scale_startups
     from embeddings.chinese import chinese_encoder
     from matcher.config import MatcherConfig
     from matcher.matcher import Matcher
@@ -235,7 +228,21 @@ def measure(scale: int, *, distinct_texts: bool = False) -> dict[str, Any]:
     scale_startups(catalog, scale)
     if distinct_texts:
         give_distinct_texts(catalog)
-    matcher = Matcher(encoder=encoder, config=MatcherConfig()).fit(catalog)
+    with tempfile.TemporaryDirectory() as index_dir:
+        matcher = Matcher(
+            encoder=encoder, config=MatcherConfig(), index_dir=Path(index_dir) if saved else None
+        ).fit(catalog)
+        if saved:
+            matcher.save()
+            matcher.share()
+        return _settled(matcher, catalog, before, started)
+
+
+def _settled(matcher: Any, catalog: Any, before: int, started: float) -> dict[str, Any]:
+    """The report on a built matcher, after every direction's first queries."""
+    from api.matcher_service import settle_memory
+    from benchmarks.recommend_latency import DIRECTIONS, query_ids
+
     settle_memory()
     for asker, target in DIRECTIONS:
         for row_id in query_ids(matcher, asker, WARM_UP_QUERIES):
@@ -252,12 +259,13 @@ def measure(scale: int, *, distinct_texts: bool = False) -> dict[str, Any]:
     }
 
 
-def run(tree: Path, scale: int, *, distinct_texts: bool) -> dict[str, Any]:
+def run(tree: Path, scale: int, *, distinct_texts: bool, saved: bool = False) -> dict[str, Any]:
     """``measure`` in a fresh process with ``tree`` first on the path (this script measures, the
     tree is measured)."""
     from benchmarks.revisions import child_report  # the parent's: an old tree has none
 
     arguments = ["--scale", str(scale)] + (["--distinct-texts"] if distinct_texts else [])
+    arguments += ["--saved"] if saved else []
     return child_report(__file__, arguments, tree)
 
 
@@ -302,10 +310,15 @@ def main() -> None:
         action="store_true",
         help="give every cloned startup a description and one-liner of its own (as a real catalogue)",
     )
+    parser.add_argument(
+        "--saved",
+        action="store_true",
+        help="save the built matcher's indexes and hold them memory-mapped, as `matcher serve` does",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(args.scale, distinct_texts=args.distinct_texts)))
+        print(json.dumps(measure(args.scale, distinct_texts=args.distinct_texts, saved=args.saved)))
         return
     from benchmarks.revisions import extracted  # the parent's: an old tree has none
 
@@ -313,9 +326,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         if args.baseline_rev:
             reports[args.baseline_rev] = run(
-                extracted(args.baseline_rev, Path(folder)), args.scale, distinct_texts=args.distinct_texts
+                extracted(args.baseline_rev, Path(folder)),
+                args.scale,
+                distinct_texts=args.distinct_texts,
+                saved=args.saved,
             )
-    reports["this tree"] = run(ROOT, args.scale, distinct_texts=args.distinct_texts)
+    reports["this tree"] = run(ROOT, args.scale, distinct_texts=args.distinct_texts, saved=args.saved)
     texts = "distinct texts" if args.distinct_texts else "the originals' texts"
     print(f"\n{args.scale:,} startups, {texts} ({reports['this tree']['profiles']:,} profiles of every kind)")
     for label, report in reports.items():
