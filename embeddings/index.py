@@ -92,9 +92,12 @@ class IndexConfig(BaseModel):
         at 100k x 384 a 0.4 k / s beam found 0.83-0.92 of the exact top 10 for k = 10 (1-10 %
         admitted) where k = 50's found 0.99-1.00.
     exact_scan_factor : float
-        A filter admitting E of n vectors is scanned exactly rather than walked while
-        E**2 <= this * k * n: the scan costs ~E inner products, the walk ~k n / E (its beam).
-        Measured crossover at 1M x 128, k = 100: E ~ 30k, ~3 ms each.
+        A search admitting E vectors is scanned exactly rather than walked while E <= this * B,
+        B the beam the walk would take (``beam_per_result``): a vector scanned costs about a
+        tenth of a beam entry walked. Measured at 1M x 384 (``benchmarks/index_scale.py
+        --sweep``, 2026-12-07): a 1 % filter walked with a beam of 2,000 at k = 10 took 14.91 ms
+        p50 (7.5 us an entry), the exact scan of its 10,000 vectors at k = 50 7.47 ms (0.75 us a
+        vector). Counting k instead of the beam walked that filter at k = 10 for twice the cost.
     parallel_scan_min : int
         An exact scan over at least this many eligible vectors is split across ``scan_threads``
         (faiss releases the GIL): at 1M x 128 one query's scan of 140k eligible vectors took
@@ -126,7 +129,7 @@ class IndexConfig(BaseModel):
 
     compact_fraction: float = Field(default=0.25, gt=0, le=1)
     beam_per_result: float = Field(default=0.2, gt=0)
-    exact_scan_factor: float = Field(default=9.0, ge=0)
+    exact_scan_factor: float = Field(default=10.0, ge=0)
     parallel_scan_min: int = Field(default=50_000, ge=0)
     scan_threads: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 4), ge=1)
     graph_codes: GraphCodes = "int8"
@@ -613,10 +616,10 @@ class VectorIndex:
 
     def _search_slots(self, q: Floats, k: int, eligible: _Eligible) -> tuple[Floats, Ids]:
         total, config = self._slot_count(), self.config
-        if not self.is_approximate or eligible.count**2 <= config.exact_scan_factor * k * total:
-            return self._exact_search(q, k, eligible)
         unfiltered = max(config.least_beam, math.ceil(config.rescore_multiple * k))
         beam = max(unfiltered, math.ceil(config.beam_per_result * unfiltered * total / eligible.count))
+        if not self.is_approximate or eligible.count <= config.exact_scan_factor * beam:
+            return self._exact_search(q, k, eligible)
         scores, slots = self._hnsw_search(q, k, eligible, beam=beam)
         # A walk strands short of k admitted vectors when the admitted ones lie away from the
         # query (a filter on industry or city keeps whole regions of the space; a query from

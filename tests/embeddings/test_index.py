@@ -226,6 +226,22 @@ def test_short_graph_results_fall_back_to_exact() -> None:
     assert [i for i, _ in hits] == reference(stored, query, 20, allowed)
 
 
+@pytest.mark.parametrize(("admitted", "walked"), [(600, False), (1500, True)])
+def test_the_walk_or_scan_rule_counts_the_walk_s_beam(admitted: int, walked: bool) -> None:
+    """At k = 10 the beam is 100 wherever a filter admits at least a fifth: 600 of 3,000 admitted
+    cost less to scan than a 100-entry walk (a scanned vector ~ a tenth of a walked entry), where
+    counting k walked them (600**2 > 9 * 10 * 3,000); 1,500 are walked. Exact either way."""
+    index, stored = build(3000, approximate=True)
+    query = unit_vectors(1, seed=11)[0]
+    allowed = set(list(stored)[:admitted])
+    walk = VectorIndex._hnsw_search
+    with mock.patch.object(VectorIndex, "_hnsw_search", autospec=True, side_effect=walk) as spied:
+        hits = index.search(query, 10, allowed=allowed)
+    assert spied.called == walked
+    if not walked:
+        assert [i for i, _ in hits] == reference(stored, query, 10, allowed)
+
+
 def test_a_stranded_walk_is_scanned_at_once() -> None:
     """A wider beam seldom reaches admitted vectors lying away from the query: no second walk."""
     index, stored = build(300, approximate=True, config=IndexConfig(exact_scan_factor=0.5))
