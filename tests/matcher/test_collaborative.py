@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from matcher.catalog import Deal
-from matcher.collaborative import CollaborativeIndex, signature, startup_keys
+from matcher.collaborative import CollaborativeIndex, signature, startup_keys, summed_rows
 from matcher.config import RetrievalConfig
 from matcher.eligibility import eligible
 from matcher.evaluation.baselines import SegmentPopularityRecommender
@@ -262,3 +263,10 @@ def test_the_evaluations_deal_flow_scores_are_what_each_investor_is_served(tmp_p
         )
         shares |= {m.features["industry_share"] for m in served.values()}
     assert {0.0, 1.0} <= shares  # each investor backs one industry: the history counts
+
+
+@pytest.mark.parametrize("rows", [[], [0], [3, 1, 3], [0, 1, 2, 3, 4, 5]])
+def test_summed_rows_equals_scipys_row_sum(rows: list[int]) -> None:
+    matrix = sp.csr_matrix(sp.random(6, 40, density=0.3, random_state=len(rows)))
+    expected = np.asarray(matrix[rows].sum(axis=0)).ravel() if rows else np.zeros(40)
+    np.testing.assert_allclose(summed_rows(matrix, rows), expected, rtol=1e-12, atol=0)
