@@ -421,9 +421,11 @@ class Channels:
             query.indices, features, assume_unique=True, return_indices=True
         )
         products = query.data[in_query] * weights[in_candidate]
-        telling = np.fromiter((is_telling(words[i]) for i in shared.tolist()), bool, len(shared))
-        kept = telling & (products >= min_weight)
-        features, weights = shared[kept], products[kept]
+        # Weighed first: of the ~130 features two texts share, few carry the weight, and the
+        # word test is Python per feature.
+        heavy = np.flatnonzero(products >= min_weight)
+        telling = np.fromiter((is_telling(words[i]) for i in shared[heavy].tolist()), bool, len(heavy))
+        features, weights = shared[heavy[telling]], products[heavy[telling]]
         ranked = sorted(
             zip(weights.tolist(), features.tolist(), strict=True), key=lambda w: (-w[0], words[w[1]])
         )
