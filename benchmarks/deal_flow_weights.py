@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from embeddings.selection import encoder_for
 from matcher.config import MatcherConfig, SideWeights
-from matcher.directions import CANDIDATE_ONLY, DIRECTIONS
+from matcher.directions import CANDIDATE_ONLY, DIRECTIONS, moved_onto
 from matcher.evaluation.baselines import BASELINES
 from matcher.evaluation.deal_flow import DealFlowAnswers, deal_flow_answers, deal_flow_row
 from matcher.evaluation.harness import CURVE_K, DEAL_FLOW, WIDE_K, K, load_folds, validation_folds
@@ -39,14 +39,6 @@ def _normalised(weights: Mapping[str, float]) -> dict[str, float]:
     return {name: weight / total for name, weight in weights.items() if weight > 0}
 
 
-def _moved(base: Mapping[str, float], share: float, onto: Mapping[str, float]) -> dict[str, float]:
-    """``base`` scaled by 1 - ``share``, and ``share`` spread over ``onto``'s features."""
-    moved = {name: weight * (1 - share) for name, weight in base.items()}
-    for name, part in _normalised(onto).items():
-        moved[name] = moved.get(name, 0.0) + share * part
-    return moved
-
-
 def variants() -> dict[str, SideWeights]:
     """The founder's view of an investor turned round (what the investor is to the startup),
     with or without the deal-history features, and the investor's own view of a startup moved
@@ -62,7 +54,7 @@ def variants() -> dict[str, SideWeights]:
     }
     for share in (0.3, 0.5, 0.7):
         found[f"history, both sides {share:.1f}"] = SideWeights(
-            asker=_moved(own, share, focus), candidate=turned
+            asker=dict(moved_onto(own, share, focus)), candidate=turned
         )
     return found
 

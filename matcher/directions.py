@@ -77,6 +77,16 @@ def _weights(**weights: float) -> Mapping[str, float]:
     return MappingProxyType(weights)
 
 
+def moved_onto(view: Mapping[str, float], share: float, onto: Mapping[str, float]) -> Mapping[str, float]:
+    """``view`` scaled by ``1 - share``, and ``share`` spread over ``onto``'s features in its
+    proportions (added to their weight where ``view`` has them too)."""
+    moved = {name: weight * (1.0 - share) for name, weight in view.items()}
+    total = sum(onto.values())
+    for name, part in onto.items():
+        moved[name] = moved.get(name, 0.0) + share * part / total
+    return _weights(**moved)
+
+
 # Features that describe the candidate alone (its seats, its popularity, its activity).
 CANDIDATE_ONLY = frozenset(
     {"capacity", "popularity", "recency", "activity_90", "activity_365", "recent_popularity"}
@@ -141,17 +151,8 @@ _INVESTOR_VIEW_OF_STARTUP = _weights(
 # investors ranking each period's startups): Recall@10 0.259 -> 0.355, NDCG@10 0.136 -> 0.190,
 # where segment popularity has 0.271 / 0.142; a third moved gave 0.348 / 0.188, seven tenths
 # 0.357 / 0.189, the history on the founder's side alone 0.337 / 0.186.
-_INVESTOR_VIEW_OF_DEAL_FLOW = _weights(
-    semantic=0.10,
-    lexical=0.05,
-    industry=0.10,
-    stage=0.10,
-    ticket=0.075,
-    proximity=0.025,
-    graph_overlap=0.05,
-    industry_share=0.20,
-    segment_popularity=0.15,
-    peer_investors=0.15,
+_INVESTOR_VIEW_OF_DEAL_FLOW = moved_onto(
+    _INVESTOR_VIEW_OF_STARTUP, 0.5, {"industry_share": 0.4, "segment_popularity": 0.3, "peer_investors": 0.3}
 )
 _FOUNDER_VIEW_OF_MENTOR = _weights(
     semantic=0.30,
