@@ -256,7 +256,7 @@ def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: fro
 # (888 with a true investor in the pool) loses to the 150-round, 7-leaf one by NDCG@10
 # 0.019 ± 0.007 and Recall@10 0.026 ± 0.012; unconstrained fits lose there and vary by seed. The
 # average of these six is level with the best single fit there and needs no choice
-# (benchmarks/README, fifth session).
+# (benchmarks/README, "The ranker: an average of monotone fits").
 PARAMETER_GRID: Final = tuple(
     dataclasses.replace(params, seed=seed)
     for params in (
