@@ -4,9 +4,10 @@
 
 Builds the catalogue ``recommend_latency`` builds (the demo's startups cloned to ``--scale``), fits
 the matcher, warms every direction, then reports: the peak RSS over the build, the steady RSS,
-and each component's private bytes per profile (records, rule columns, lexical store, text
-hashes, vectors, history): every Python object and array reachable from it, each counted once,
-with memory-mapped arrays shown apart (they are file pages every worker on a host shares).
+and each component's private bytes per profile (records, rule columns, the lexical rows,
+postings, analyses memo and vocabulary, text hashes, vectors, history): every Python object
+and array reachable from it, each counted once, with memory-mapped arrays shown apart (they
+are file pages every worker on a host shares).
 
 Each layout is built in a fresh process, so its peak is its own: first ``--baseline-rev`` (a git
 revision of this repository, extracted to a temporary directory and run from there), then this
@@ -126,11 +127,17 @@ def components(matcher: Any) -> dict[str, tuple[int, int]]:
     parts: dict[str, list[Any]] = {
         "records": [{k: v for k, v in vars(t).items() if k not in ("_cache", "kind")} for t in tables],
         "rule columns": [t._cache for t in tables],
-        "lexical": [
-            {k: v for k, v in vars(c).items() if k not in ("table", "index", "text_hashes", "retrieval")}
+        "lexical rows": [
+            {
+                k: v
+                for k, v in vars(c).items()
+                if k not in ("table", "index", "text_hashes", "retrieval", "_postings")
+            }
             for c in channels.kinds.values()
-        ]
-        + [channels.lexical_vectorizer, channels.feature_counts],
+        ],
+        "lexical postings": [c._postings for c in channels.kinds.values()],
+        "lexical analyses memo": [channels.feature_counts],
+        "lexical vocabulary": [channels.lexical_vectorizer],
         "text hashes": [c.text_hashes for c in channels.kinds.values()],
         "vectors": [
             {k: v for k, v in vars(i).items() if k not in ("_index", "_lock", "config")} for i in indexes
