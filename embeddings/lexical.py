@@ -83,6 +83,15 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def _narrowest(counts: npt.NDArray[np.int32]) -> npt.NDArray[np.integer[Any]]:
+    """``counts`` in one byte each when every count fits (nearly every text: a feature seldom
+    recurs 256 times), which is most of the memo's bytes with distinct texts; the matrices made
+    of them are int32 again, so no count is ever cut."""
+    if counts.max(initial=0) <= np.iinfo(np.uint8).max:
+        return counts.astype(np.uint8)
+    return counts
+
+
 class FeatureCounts:
     """Each text's raw feature counts, analysed (jieba, n-grams) once and remembered.
 
@@ -97,7 +106,8 @@ class FeatureCounts:
         self.params = params
         self.feature_ids: dict[str, int] = {}
         self.ordered: list[str] = []  # every raw feature, by column
-        self._rows: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]] = {}
+        # Each text's raw features and their counts (uint8 where they fit, else int32).
+        self._rows: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.integer[Any]]]] = {}
         # Where the analyses forgotten by release() are stored, for restored() to read back, and
         # the texts forgotten since, which are not.
         self._released_to: Path | None = None
@@ -156,7 +166,8 @@ class FeatureCounts:
         with np.load(io.BytesIO(content), allow_pickle=False) as stored:
             features = bytes(stored["features"]).decode().split("\n") if stored["features"].size else []
             keys, indptr = stored["keys"], stored["indptr"]
-            indices, counts = stored["indices"].astype(np.int32), stored["counts"].astype(np.int32)
+            indices = stored["indices"].astype(np.int32)
+            counts = _narrowest(stored["counts"].astype(np.int32))
         if len(features) != manifest.get("features") or len(keys) != manifest.get("texts"):
             return False
         self.feature_ids, self.ordered = {f: i for i, f in enumerate(features)}, features
@@ -223,7 +234,7 @@ class FeatureCounts:
             if self._released_to is not None:
                 self._forgotten.add(key)
 
-    def _row(self, text: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    def _row(self, text: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.integer[Any]]]:
         key = text_key(text)
         row = self._rows.get(key)
         if row is None:
@@ -234,7 +245,7 @@ class FeatureCounts:
                 columns = [self._column(f) if c < 0 else c for f, c in zip(counts, columns, strict=True)]
             row = self._rows[key] = (
                 np.asarray(columns, dtype=np.int32),
-                np.fromiter(counts.values(), np.int32, len(counts)),
+                _narrowest(np.fromiter(counts.values(), np.int32, len(counts))),
             )
         return row
 

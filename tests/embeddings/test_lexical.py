@@ -121,6 +121,16 @@ def test_a_forgotten_or_unkept_text_is_analysed_again() -> None:
     assert analysed[len(CORPUS) :] == CORPUS[:2]
 
 
+def test_the_memo_holds_counts_in_a_byte_where_they_fit_and_every_count_whole() -> None:
+    counts = LexicalVectorizer(use_words=False, char_ngram_range=(1, 1)).feature_counts()
+    texts = ["光谷光谷医疗", "光" * 300 + "谷"]
+    matrix = counts.matrix(texts)
+    assert [c.dtype for _, c in counts._rows.values()] == [np.uint8, np.int32]
+    assert matrix.dtype == np.int32
+    column = counts.feature_ids["c:光"]
+    assert (matrix[0, column], matrix[1, column]) == (2, 300)
+
+
 def test_counts_made_for_another_analysis_are_refused() -> None:
     counts = LexicalVectorizer(use_words=False).feature_counts()
     with pytest.raises(ValueError, match="counts"):
