@@ -533,27 +533,35 @@ class _Postings:
     ) -> None:
         """``store``: the distinct rows; the postings keep their weights in its dtype.
 
-        Built a run of features at a time (about ``chunk_entries`` entries), each written into
-        the result at once: the sorting's temporaries (~80 bytes an entry when made over the
-        whole store) then follow the run, not the catalogue, and a build's peak is the store,
-        its transpose and the result.
+        Built a run of features at a time (about ``chunk_entries`` entries) over the store's
+        transpose, each run's result written back into the transpose's own arrays (a run's
+        result never reaches past the run, so it overwrites only entries already read): the
+        sorting's temporaries follow the run, not the catalogue, and a build's peak is the
+        store and its transpose (and, when postings were cut, one of their arrays copied to its
+        length). When no two positions share a row (distinct texts), a posting's positions are
+        written at once, and no row-and-count copy is made first.
         """
         features = store.shape[1]
         copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
-        weights = store.dtype if isinstance(store, CompactRows) else np.dtype(np.float32)
+        shared_rows = bool(copies.max(initial=0) > 1)
         by_feature = _by_feature(store)
         bounds = by_feature.indptr.astype(np.int64)
-        total = int(bounds[-1])
+        weights = store.dtype if isinstance(store, CompactRows) else np.dtype(np.float32)
+        # The result is written over the transpose's arrays (its weights' too, when of the
+        # store's dtype): each run is read before any of its entries is overwritten.
+        rows, transposed = by_feature.indices.astype(np.int32, copy=False), by_feature.data
+        data = transposed if transposed.dtype == weights else np.empty(len(rows), weights)
+        del by_feature
+        position_of_row = np.zeros(store.shape[0], np.int32)
+        position_of_row[row_of] = np.arange(len(row_of), dtype=np.int32)  # read when no row is shared
         self.row_counts = np.zeros(features, np.int64)
         entries_of = np.zeros(features, np.int64)
         positions_of = np.zeros(features, np.int64)
-        rows = np.empty(total, np.int32)
-        data = np.empty(total, weights)
-        kept = np.empty(total, np.int32)
+        kept = np.empty(len(rows) if shared_rows else 0, np.int32)
         written = 0
         for first, last in _runs(bounds, chunk_entries):
             start, end = int(bounds[first]), int(bounds[last])
-            run_rows, run_data = by_feature.indices[start:end], by_feature.data[start:end]
+            run_rows, run_data = rows[start:end].copy(), transposed[start:end].copy()
             per_feature = np.diff(bounds[first : last + 1])
             entry_feature = np.repeat(np.arange(last - first, dtype=np.int64), per_feature)
             entry_copies = copies[run_rows]
@@ -571,30 +579,38 @@ class _Postings:
             run_kept = np.clip(head - taken_before, 0, ordered_copies)
             chosen = order[run_kept > 0]
             count = len(chosen)
-            rows[written : written + count] = run_rows[chosen]
+            chosen_rows = run_rows[chosen]
+            rows[written : written + count] = chosen_rows if shared_rows else position_of_row[chosen_rows]
             data[written : written + count] = run_data[chosen]
-            kept[written : written + count] = run_kept[run_kept > 0]
+            if shared_rows:
+                kept[written : written + count] = run_kept[run_kept > 0]
             chosen_feature = entry_feature[chosen]
             entries_of[first:last] = np.bincount(chosen_feature, minlength=last - first)
             positions_of[first:last] = np.bincount(
-                chosen_feature, weights=kept[written : written + count], minlength=last - first
+                chosen_feature, weights=run_kept[run_kept > 0], minlength=last - first
             ).astype(np.int64)
             written += count
-        del by_feature
-        # Shrunk in place: only the pages written were ever resident.
-        for array in (rows, data, kept):
-            array.resize(written, refcheck=False)
-        # A row's positions, ascending, start at first_of_row in by_row; a posting takes the first ``kept``.
-        self.by_row: np.ndarray = np.argsort(row_of, kind="stable").astype(np.int32)
-        self.first_of_row: np.ndarray = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
-        self.kept: np.ndarray | None = kept
+        del transposed
+        # One at a time, each copy freeing the longer array it was cut from.
+        rows = _first(rows, written)
+        data = _first(data, written)
+        kept = _first(kept, written if shared_rows else 0)
         self.rows, self.data = rows, data
-        per_posting = entries_of
-        if int(positions_of.sum()) <= WRITTEN_OUT_POSTINGS * written:
-            # Little sharing: the positions are written out once, and read as slices.
-            self.rows, self.data = self._written_out(rows, data, kept, chunk_entries)
-            self.kept, per_posting = None, positions_of
-            self.by_row = self.first_of_row = np.zeros(0, np.int64)
+        self.kept: np.ndarray | None = None
+        self.by_row: np.ndarray = np.zeros(0, np.int64)
+        self.first_of_row: np.ndarray = np.zeros(0, np.int64)
+        per_posting = positions_of
+        if shared_rows:
+            # A row's positions, ascending, start at first_of_row in by_row; a posting takes
+            # the first ``kept``.
+            self.by_row = np.argsort(row_of, kind="stable").astype(np.int32)
+            self.first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
+            self.kept, per_posting = kept, entries_of
+            if int(positions_of.sum()) <= WRITTEN_OUT_POSTINGS * written:
+                # Little sharing: the positions are written out once, and read as slices.
+                self.rows, self.data = self._written_out(rows, data, kept, chunk_entries)
+                self.kept, per_posting = None, positions_of
+                self.by_row = self.first_of_row = np.zeros(0, np.int64)
         self.indptr = np.concatenate([[0], np.cumsum(per_posting)])
 
     _ARRAYS = ("row_counts", "data", "by_row", "first_of_row", "rows", "indptr")
@@ -642,6 +658,12 @@ class _Postings:
             return rows, values
         kept = self.kept[start:end]
         return self._positions(rows, kept), np.repeat(values, kept)
+
+
+def _first(array: np.ndarray, length: int) -> np.ndarray:
+    """``array``'s first ``length`` entries: ``array`` itself when that is all of it, else a copy
+    of them (a shorter view would keep the whole array)."""
+    return array if len(array) == length else array[:length].copy()
 
 
 def _positions_holding(store: CompactRows | sp.csr_matrix, row_of: np.ndarray) -> np.ndarray:
