@@ -16,6 +16,10 @@ retrieved pool (on the first ``--baseline-queries`` queries of each direction), 
 for the overlap of the two top-10 lists. Encoding: our encoder paths against raw
 ``SentenceTransformer.encode`` (see ``benchmarks.encode_throughput``).
 
+With ``--ranker DIR`` (a folder `matcher train` wrote) the matcher scores with that learned
+ranker as the service does when one is saved (it orders startup→investor lists; every other
+direction keeps its weights), the exhaustive baseline too.
+
 Targets on this 2-core machine: p99 <= 10 ms at 200k startups and <= 20 ms at 1M; encoding
 >= 0.9x the raw model; memory well under the machine's 24 GiB (checked: peak RSS <= 12 GiB).
 """
@@ -41,6 +45,7 @@ from embeddings.encoder import Encoder, SentenceTransformerEncoder
 from matcher.catalog import Catalog
 from matcher.config import MatcherConfig, RerankConfig, RetrievalConfig
 from matcher.matcher import Match, Matcher
+from matcher.ranker import LearnedRanker, load_ranker
 from models.db import create_db_engine, migrate, session_factory
 from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
@@ -178,9 +183,9 @@ def baseline(matcher: Matcher, kind: EntityKind, target: EntityKind, ids: list[i
     the pooled top 10's mean score as a share of the exhaustive one's (clones of one listing are
     near-ties, so at scale the ids overlap less than the scores do)."""
     no_cap = MatcherConfig(rerank=RerankConfig(exposure_cap=None))
-    pooled = Matcher(encoder=matcher.encoder, config=no_cap)
+    pooled = Matcher(encoder=matcher.encoder, scorer=matcher.scorer, config=no_cap)
     everyone = no_cap.model_copy(update={"retrieval": RetrievalConfig(pool_size=2**62)})
-    exhaustive = Matcher(encoder=matcher.encoder, config=everyone)
+    exhaustive = Matcher(encoder=matcher.encoder, scorer=matcher.scorer, config=everyone)
     for each in (pooled, exhaustive):
         each.fit(matcher.catalog_, channels=matcher.channels_)
     fast, fast_lists = timed(partial(top, pooled, kind, target), ids)
@@ -233,7 +238,14 @@ def p99_target(scale: int) -> float | None:
     return next((target for smallest, target in P99_TARGETS_MS if scale >= smallest), None)
 
 
-def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_queries: int) -> list[str]:
+def run_scale(
+    base: Path,
+    scale: int,
+    encoder: Encoder,
+    queries: int,
+    baseline_queries: int,
+    ranker: LearnedRanker | None = None,
+) -> list[str]:
     """Prints one scale's figures; returns its verdict lines."""
     before = rss_mb()
     started = time.perf_counter()
@@ -241,9 +253,9 @@ def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_q
     scale_startups(catalog, scale)
     loaded = time.perf_counter() - started
     started = time.perf_counter()
-    matcher = Matcher(encoder=JitteredEncoder(encoder, noise=CLONE_NOISE), config=MatcherConfig()).fit(
-        catalog
-    )
+    matcher = Matcher(
+        encoder=JitteredEncoder(encoder, noise=CLONE_NOISE), scorer=ranker, config=MatcherConfig()
+    ).fit(catalog)
     built = time.perf_counter() - started
     settle_memory()  # as the service does after every build
     started = time.perf_counter()
@@ -253,8 +265,9 @@ def run_scale(base: Path, scale: int, encoder: Encoder, queries: int, baseline_q
     warmed = time.perf_counter() - started
     index = matcher.channels_.kinds[EntityKind.startup].index
     kind = "HNSW" if index.is_approximate else "exact"
+    scorer = " (learned ranker)" if ranker else ""
     print(
-        f"\n== {scale:,} startups: catalog {loaded:.1f} s; build (text channels + {kind} index)"
+        f"\n== {scale:,} startups{scorer}: catalog {loaded:.1f} s; build (text channels + {kind} index)"
         f" {built:.1f} s, warm-up queries {warmed:.1f} s; RSS +{rss_mb() - before:,.0f} MB"
     )
     print(f"{'direction':<20} {'wall p50':>8} {'p99':>6} {'cpu p50':>8} {'p99':>6} {'served':>8}   baseline")
@@ -296,7 +309,11 @@ def main() -> None:
     parser.add_argument(
         "--encode-seconds", type=float, default=3.0, help="time each encoding path runs (median counts)"
     )
+    parser.add_argument(
+        "--ranker", type=Path, help="score with the learned ranker saved in this folder (`matcher train`)"
+    )
     args = parser.parse_args()
+    ranker = load_ranker(args.ranker) if args.ranker else None
     encoder = chinese_encoder()
     assert isinstance(encoder, SentenceTransformerEncoder)
     texts = sentences(2000)
@@ -309,7 +326,7 @@ def main() -> None:
     )
     for scale in (int(s) for s in args.scales.split(",")):
         with tempfile.TemporaryDirectory() as folder:
-            verdicts += run_scale(Path(folder), scale, encoder, args.queries, args.baseline_queries)
+            verdicts += run_scale(Path(folder), scale, encoder, args.queries, args.baseline_queries, ranker)
     peak = peak_rss_gib()
     verdicts.append(
         f"{verdict(peak <= PEAK_RSS_LIMIT_GIB)} peak RSS {peak:.1f} GiB (limit {PEAK_RSS_LIMIT_GIB:g})"
