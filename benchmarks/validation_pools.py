@@ -21,6 +21,12 @@ The signals, each in [0, 1] over the fold's investors, from the deals before the
 * the matcher's own features with no default weight (``co_investment``, ``activity_90``).
 
     python -m benchmarks.validation_pools --protocol yc-2005-2014 --sample 400
+
+``--diagnose`` reports instead what the pools hold and what orders them (#16, sixth session): the
+share of the truth, of recent popularity's top 10 and of segment popularity's top 20 inside the
+pool; each of the matcher's features alone as the pool's order; the founder's view moved onto
+recent popularity at a quarter, a half and three quarters; text dropped from both sides; and the
+investors recent popularity's top 10 finds that the served top 10 misses, and the reverse.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +47,8 @@ from threadpoolctl import threadpool_limits
 
 from embeddings.selection import encoder_for
 from matcher.collaborative import startup_keys
-from matcher.evaluation.baselines import FoldHistory
+from matcher.directions import DIRECTIONS
+from matcher.evaluation.baselines import BASELINES, FoldHistory
 from matcher.evaluation.harness import K, load_folds, validation_folds
 from matcher.evaluation.metrics import ndcg_at_k, recall_at_k
 from matcher.evaluation.protocol import Fold
@@ -57,6 +65,11 @@ RECENCY_DAYS: Final = 365.0
 PORTFOLIO_PEERS: Final = 100
 LIFT_PRIOR_DEALS: Final = 5.0
 UNWEIGHTED_FEATURES: Final = ("co_investment", "activity_90")
+# --diagnose: the baselines whose top lists the pool should hold (the channel contract names
+# segment popularity's top 20), and the founder's shares moved onto recent popularity.
+CONTRACT_TOPS: Final = (("recent-popularity", 10), ("segment-popularity", 20))
+POPULARITY_SHARES: Final = (0.25, 0.5, 0.75)
+TEXT_FEATURES: Final = ("semantic", "lexical")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,8 @@ class PooledRound:
     candidate: np.ndarray
     mutual: np.ndarray
     signals: dict[str, np.ndarray]
+    features: np.ndarray  # the pool's feature rows, FEATURE_NAMES' columns
+    baseline_tops: dict[str, list[str]]  # CONTRACT_TOPS' lists over every candidate
 
 
 class HistorySignals:
@@ -141,6 +156,7 @@ def pooled_rounds(fold: Fold, world: MatcherWorld) -> list[PooledRound]:
     matcher = recommender.matcher_
     external = {int(r["id"]): str(r["external_id"]) for r in world.catalog.tables[INVESTOR].records}
     signals = HistorySignals(fold)
+    baselines = {name: BASELINES[name]().fit(fold) for name, _ in CONTRACT_TOPS}
     found = []
     for query in fold.queries:
         with world.asking(matcher, query) as row_id:
@@ -158,7 +174,14 @@ def pooled_rounds(fold: Fold, world: MatcherWorld) -> list[PooledRound]:
         per_pool |= {name: scored.features[:, FEATURE_NAMES.index(name)] for name in UNWEIGHTED_FEATURES}
         found.append(
             PooledRound(
-                pool, query.truth, scored.asker_scores, scored.candidate_scores, scored.mutual, per_pool
+                pool,
+                query.truth,
+                scored.asker_scores,
+                scored.candidate_scores,
+                scored.mutual,
+                per_pool,
+                scored.features,
+                {name: baselines[name].rank(query, depth) for name, depth in CONTRACT_TOPS},
             )
         )
     return found
@@ -203,10 +226,82 @@ def report(rounds: Sequence[PooledRound]) -> None:
         print(f"| {name} | {mean[0]:+.3f} ± {error[0]:.3f} | {mean[1]:+.3f} ± {error[1]:.3f} |")
 
 
+def _gains(rounds: Sequence[PooledRound], served: np.ndarray, rescore: Rescore) -> str:
+    gains = np.asarray([_metrics(r.pool, rescore(r), r.truth) for r in rounds]) - served
+    error = gains.std(axis=0, ddof=1) / math.sqrt(len(gains))
+    mean = gains.mean(axis=0)
+    return f"{mean[0]:+.3f} ± {error[0]:.3f} | {mean[1]:+.3f} ± {error[1]:.3f}"
+
+
+def _moved_onto_popularity(share: float) -> Rescore:
+    popular = FEATURE_NAMES.index("recent_popularity")
+    return lambda r: fuse((1 - share) * r.asker + share * r.features[:, popular], r.candidate)
+
+
+def _without_text() -> Rescore:
+    """Both sides' default weights with the text features dropped and the rest rescaled."""
+    direction = DIRECTIONS[(EntityKind.startup, EntityKind.investor)]
+    sides = []
+    for weights in (direction.asker_weights, direction.candidate_weights):
+        kept = {name: weight for name, weight in weights.items() if name not in TEXT_FEATURES}
+        sides.append(np.asarray([kept.get(name, 0.0) / sum(kept.values()) for name in FEATURE_NAMES]))
+    return lambda r: fuse(r.features @ sides[0], r.features @ sides[1])
+
+
+def _feature_alone(at: int) -> Rescore:
+    return lambda r: r.features[:, at] + 1e-6 * r.mutual
+
+
+def _pool_contents(rounds: Sequence[PooledRound]) -> None:
+    truth = np.mean([len(r.truth & set(r.pool)) / len(r.truth) for r in rounds])
+    size = np.mean([len(r.pool) for r in rounds])
+    print(f"{len(rounds)} rounds; the pool ({size:.0f} investors) holds {truth:.3f} of the truth")
+    for name, depth in CONTRACT_TOPS:
+        inside = np.mean([len(set(r.baseline_tops[name]) & set(r.pool)) / depth for r in rounds])
+        ranks = -np.arange(K, dtype=float)
+        alone = np.asarray([_metrics(r.baseline_tops[name][:K], ranks, r.truth) for r in rounds])
+        print(
+            f"{name}: its top {depth} in the pool {inside:.4f}; over every candidate "
+            f"Recall@10 {alone[:, 0].mean():.3f}, NDCG@10 {alone[:, 1].mean():.3f}"
+        )
+
+
+def _top(r: PooledRound, scores: np.ndarray) -> list[str]:
+    return [r.pool[at] for at in np.lexsort((np.arange(len(r.pool)), -scores))[:K].tolist()]
+
+
+def _swapped(rounds: Sequence[PooledRound]) -> None:
+    """Who recent popularity's top 10 finds that the served top 10 misses, and who took the places."""
+    missed, entered = Counter[str](), Counter[str]()
+    for r in rounds:
+        mine, theirs = set(_top(r, r.mutual)), set(r.baseline_tops["recent-popularity"][:K])
+        missed.update(i for i in theirs - mine if i in r.truth)
+        entered.update(i for i in mine - theirs if i not in r.truth)
+    print(f"true, in recent popularity's top 10 only: {sum(missed.values())}, {missed.most_common(5)}")
+    print(f"in the served top 10 instead, not true: {sum(entered.values())}, {entered.most_common(5)}")
+
+
+def diagnose(rounds: Sequence[PooledRound]) -> None:
+    """What the pools hold and what orders them (see the module docstring)."""
+    _pool_contents(rounds)
+    served = np.asarray([_metrics(r.pool, r.mutual, r.truth) for r in rounds])
+    print(f"served: Recall@10 {served[:, 0].mean():.3f}, NDCG@10 {served[:, 1].mean():.3f}")
+    print("| order of the pool | Recall@10 gain | NDCG@10 gain |\n|---|---|---|")
+    for share in POPULARITY_SHARES:
+        blend = _moved_onto_popularity(share)
+        print(f"| founder's view {share} onto recent popularity | {_gains(rounds, served, blend)} |")
+    print(f"| text dropped from both sides | {_gains(rounds, served, _without_text())} |")
+    for at, name in enumerate(FEATURE_NAMES):
+        if len({round(float(v), 9) for r in rounds for v in r.features[:, at]}) > 1:  # constant: no order
+            print(f"| {name} alone | {_gains(rounds, served, _feature_alone(at))} |")
+    _swapped(rounds)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--protocol", default="yc-2005-2014")
     parser.add_argument("--sample", type=int, default=400, help="validation rounds, spread over the folds")
+    parser.add_argument("--diagnose", action="store_true", help="what the pools hold and what orders them")
     args = parser.parse_args(argv)
     settings = Settings()
     folds = validation_folds(args.protocol, load_folds(args.protocol, settings=settings), sample=args.sample)
@@ -217,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             directory = Path(scratch) / f"fold-{number}"
             directory.mkdir()
             rounds += pooled_rounds(fold, MatcherWorld.build(fold, encoder=encoder, directory=directory))
-    report(rounds)
+    (diagnose if args.diagnose else report)(rounds)
 
 
 if __name__ == "__main__":
