@@ -21,7 +21,7 @@ from embeddings.lexical import FeatureCounts, LexicalVectorizer, text_key
 from matcher.catalog import Catalog, KindTable
 from matcher.config import RefreshConfig, RetrievalConfig
 from matcher.keywords import is_telling, load_label_cuts, save_label_cuts
-from matcher.lexical_rows import CompactRows
+from matcher.lexical_rows import CompactRows, LexicalWeights
 from matcher.mapped import shared
 from matcher.text import profile_text
 from models.enums import EntityKind
@@ -56,17 +56,22 @@ class KindChannels:
         self,
         table: KindTable,
         index: VectorIndex,
-        lexical: sp.csr_matrix,
+        lexical: sp.csr_matrix | CompactRows,
         retrieval: RetrievalConfig = RetrievalConfig(),
         *,
         row_of: np.ndarray | None = None,
     ) -> None:
-        """``lexical``: the distinct rows; ``row_of``: each position's row among them (by default
-        the positions are the rows)."""
+        """``lexical``: the distinct rows (held as they are if compact, which must then be in
+        the retrieval's weights); ``row_of``: each position's row among them (by default the
+        positions are the rows)."""
         self.table = table
         self.retrieval = retrieval
         self.index = index
-        self._store = CompactRows.from_matrix(lexical, retrieval.lexical_weights)
+        self._store = (
+            lexical
+            if isinstance(lexical, CompactRows)
+            else CompactRows.from_matrix(lexical, retrieval.lexical_weights)
+        )
         self._row_of: np.ndarray = (
             np.arange(lexical.shape[0], dtype=np.int32) if row_of is None else row_of.astype(np.int32)
         )
@@ -349,17 +354,24 @@ class Channels:
         counts.keep(map(_text_hash, unique))
         channels = cls(encoder, vectorizer, {}, counts)
         channels.complete = kinds is None
+        distinct_of, row_of_kind = {}, {}
+        for kind in tables:
+            hashes = [_text_hash(text) for text in texts[kind]]
+            distinct = {text_hash: row for row, text_hash in enumerate(dict.fromkeys(hashes))}
+            distinct_of[kind] = list(distinct)
+            row_of_kind[kind] = np.fromiter(map(distinct.__getitem__, hashes), np.int32, len(hashes))
+        lexical = dict(
+            zip(distinct_of, rows_of.each(list(distinct_of.values()), retrieval.lexical_weights), strict=True)
+        )
+        del rows_of, distinct_of
         for kind, table in tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind, retrieval.index) if known else None
             index = stored or VectorIndex(
                 encoder.dim, exact_threshold=retrieval.exact_threshold, config=retrieval.index
             )
-            hashes = [_text_hash(text) for text in texts[kind]]
-            distinct = {text_hash: row for row, text_hash in enumerate(dict.fromkeys(hashes))}
-            row_of = np.fromiter(map(distinct.__getitem__, hashes), np.int32, len(hashes))
             channels.kinds[kind] = KindChannels(
-                table, index, rows_of.stacked(list(distinct)), retrieval, row_of=row_of
+                table, index, lexical.pop(kind), retrieval, row_of=row_of_kind[kind]
             )
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels
@@ -732,11 +744,26 @@ class _Rows:
         """These rows and ``matrix``'s, named by ``hashes``."""
         return _Rows(sp.vstack([self._matrix, matrix], format="csr"), [*self._row_of, *hashes])
 
-    def stacked(self, hashes: list[str]) -> sp.csr_matrix:
-        """The rows of ``hashes``, in that order, as one matrix of its own."""
-        positions = np.fromiter((self._row_of[h] for h in hashes), np.int64, len(hashes))
-        stacked: sp.csr_matrix = self._matrix[positions]
-        return stacked
+    def each(self, hash_lists: list[list[str]], weights: LexicalWeights) -> list[sp.csr_matrix | CompactRows]:
+        """For each list of hashes, its rows in that order.
+
+        When every list's rows are a run of this matrix (distinct texts, kind after kind), they
+        are held in place, as rows of ``weights``: a copy of each kind's rows beside the whole
+        was a build's peak (8 bytes an entry). Otherwise each is a copy, since one run held in
+        place would keep the whole matrix alive beside the others' copies.
+        """
+        positions = [np.fromiter(map(self._row_of.__getitem__, h), np.int64, len(h)) for h in hash_lists]
+        if self._matrix.has_canonical_format and all(_is_run(p) for p in positions):
+            return [
+                CompactRows.run_of(self._matrix, int(p[0]) if len(p) else 0, len(p), weights)
+                for p in positions
+            ]
+        return [self._matrix[p] for p in positions]
+
+
+def _is_run(positions: np.ndarray) -> bool:
+    """Whether ``positions`` are consecutive and ascending."""
+    return len(positions) == 0 or bool((np.diff(positions) == 1).all())
 
 
 def _stored_counts(index_dir: Path | None) -> FeatureCounts:

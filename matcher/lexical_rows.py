@@ -43,6 +43,19 @@ class CompactRows:
             csr.shape[1],
         )
 
+    @classmethod
+    def run_of(cls, matrix: sp.csr_matrix, first: int, count: int, weights: LexicalWeights) -> CompactRows:
+        """Rows ``first`` to ``first + count`` of ``matrix`` (canonical: sorted, no duplicates),
+        holding its arrays in place where their dtypes are already these (scipy would copy a
+        slice of less than half an array): ``matrix`` must not be changed afterwards."""
+        start, end = int(matrix.indptr[first]), int(matrix.indptr[first + count])
+        return cls(
+            matrix.data[start:end].astype(WEIGHT_DTYPES[weights], copy=False),
+            matrix.indices[start:end].astype(np.int32, copy=False),
+            (matrix.indptr[first : first + count + 1] - start).astype(np.int64),
+            matrix.shape[1],
+        )
+
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.indptr) - 1, self.columns

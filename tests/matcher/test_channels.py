@@ -476,3 +476,22 @@ def test_saved_analyses_leave_memory_and_a_refit_reads_them_back(tmp_path: Path)
             refit.kinds[EntityKind.startup].lexical_row(position).toarray(),
             fresh.kinds[EntityKind.startup].lexical_row(position).toarray(),
         )
+
+
+@pytest.mark.parametrize("weights", ["float16", "float32"])
+def test_each_kinds_rows_are_held_in_place_when_every_kind_is_a_run_else_copied(
+    weights: LexicalWeights,
+) -> None:
+    matrix = sp.csr_matrix(sp.random(40, 30, density=0.3, dtype=np.float32, random_state=3))
+    rows = channels_module._Rows(matrix, [str(row) for row in range(40)])
+    runs = [[str(row) for row in range(25)], [str(row) for row in range(25, 40)], []]
+    held = rows.each(runs, weights)
+    for part, (first, last) in zip(held, [(0, 25), (25, 40), (0, 0)], strict=True):
+        assert isinstance(part, CompactRows)
+        assert part.dtype == np.dtype(weights)
+        np.testing.assert_array_equal(part.toarray(), matrix[first:last].toarray().astype(weights))
+    assert np.shares_memory(held[0].indices, matrix.indices)
+    assert np.shares_memory(held[1].data, matrix.data) == (weights == "float32")
+    copied = rows.each([runs[0], ["7", "3"]], weights)  # not a run: every kind copied
+    assert not any(isinstance(part, CompactRows) for part in copied)
+    np.testing.assert_array_equal(copied[1].toarray(), matrix[[7, 3]].toarray())
