@@ -16,7 +16,9 @@ company in an earlier round (a follow-on is not a recommendation); the candidate
 investor seen in history. A query is ``cold`` when its company has no edge before 2012, else
 ``warm-new`` (a round with only follow-on money asks nothing and is left out). Each query's
 startup is a new profile (``cb-Q-…``), described only by what a founder would enter: name,
-category, round, round size, location and founding date.
+category, round, round size, location and founding date; its earlier rounds' backers are the
+query's ``known`` investors, whom no method may offer (a founder's profile holds them, and the
+product never shows a counterpart one is already related to).
 
 Every startup profile needs an industry and a stage. A company without a usable category gets
 `UNKNOWN_INDUSTRY`, the information-technology sector root, the least specific claim about a
@@ -407,12 +409,13 @@ def round_fold(
     queries: list[Query] = []
     for r in sorted(test, key=lambda r: r.occurred_on):
         new = [i for i in r.investors if i in seen and i not in backers[r.company]]
+        known = frozenset(name_id(INVESTOR_PREFIX, i) for i in backers[r.company] if i in seen)
         backers[r.company].update(r.investors)
         if new:
             truth = frozenset(name_id(INVESTOR_PREFIX, i) for i in new)
             startup = startup_record(r, profiles.get(r.company), name_id(QUERY_PREFIX, r.event_id))
             segment = "warm-new" if r.company in known_companies else "cold"
-            queries.append(Query(r.event_id, startup, truth, r.occurred_on, segment))
+            queries.append(Query(r.event_id, startup, truth, r.occurred_on, segment, known))
     split.assert_no_leak(history, queries)
     return Fold(
         name="crunchbase-2013",

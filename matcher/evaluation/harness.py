@@ -58,6 +58,7 @@ __all__ = [
     "place_segment",
     "run_protocol",
     "validation_folds",
+    "without_known",
 ]
 
 K: Final = 10
@@ -490,11 +491,22 @@ def _answer(
 def _rank_and_score(
     recommender: Recommender, query: Query, candidates: Sequence[str]
 ) -> tuple[list[str], np.ndarray]:
-    """The query's top :data:`CURVE_K` and the scores of ``candidates``; our matcher answers both
-    with the query entered once (the same answers, in a fraction of the time)."""
+    """The query's top :data:`CURVE_K` (its known investors left out) and the scores of
+    ``candidates``; our matcher answers both with the query entered once (the same answers, in a
+    fraction of the time)."""
+    depth = CURVE_K + len(query.known)
     if isinstance(recommender, MatcherRecommender):
-        return recommender.rank_and_score(query, CURVE_K, candidates)
-    return recommender.rank(query, CURVE_K), recommender.scores(query, candidates)
+        ranking, scores = recommender.rank_and_score(query, depth, candidates)
+    else:
+        ranking, scores = recommender.rank(query, depth), recommender.scores(query, candidates)
+    return without_known(ranking, query)[:CURVE_K], scores
+
+
+def without_known(ranking: Sequence[str], query: Query) -> list[str]:
+    """``ranking`` without the investors the query's startup already has: a founder's profile holds
+    them and the product never offers them again (`Catalog.excluded`), so no method spends a
+    place on them (the truth leaves them out)."""
+    return [candidate for candidate in ranking if candidate not in query.known]
 
 
 def place_segment(query: Query) -> str:

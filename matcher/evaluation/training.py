@@ -226,7 +226,7 @@ def _keep(slug: str, record: Mapping[str, Any], known: set[str], later: set[str]
 
 def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: frozenset[str]) -> list[Query]:
     """Each round after the cut, its truth the investors new to the startup (a follow-on is no
-    recommendation)."""
+    recommendation) and its earlier backers ``known``."""
     rounds: defaultdict[tuple[str, dt.date], set[str]] = defaultdict(set)
     for investment in history.investments:
         rounds[(investment.startup, investment.occurred_on)].add(investment.investor)
@@ -234,6 +234,7 @@ def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: fro
     queries = []
     for (startup, day), investors in sorted(rounds.items(), key=lambda item: (item[0][1], item[0][0])):
         truth = frozenset(investors - backers[startup]) & candidates
+        known = frozenset(backers[startup]) & candidates
         backers[startup] |= investors
         record = history.startups.get(startup)
         if day < window.features_until or not truth or record is None:
@@ -245,6 +246,7 @@ def _round_queries(history: FoldHistory, window: TrainingWindow, candidates: fro
                 startup={k: v for k, v in record.items() if k != "team"} | {"external_id": query_id},
                 truth=truth,
                 occurred_on=day,
+                known=known,
             )
         )
     return queries
@@ -398,7 +400,9 @@ def _examples(
         positives = [world.candidate_rows[c] for c in sorted(query.truth) if c in world.candidate_rows]
         with world.asking(matcher, query) as row_id:
             asked = matcher.asked(STARTUP, row_id, INVESTOR)  # the pool and its scores share their work
-            pool = asked.pool()
+            pool = _without(
+                asked.pool(), [world.candidate_rows[c] for c in query.known if c in world.candidate_rows]
+            )
             if not np.isin(positives, pool).any():
                 continue
             scored = asked.score(pool.tolist())
@@ -410,3 +414,11 @@ def _examples(
     return _Examples(
         np.vstack(rows), np.concatenate(labels), [len(r) for r in rows], np.concatenate(defaults)
     )
+
+
+def _without(pool: np.ndarray, known: Sequence[int]) -> np.ndarray:
+    """The pool without the investors the round's startup already has: serving never shows them
+    (`Catalog.excluded`), so a ranker that learned them as negatives would learn a question it is
+    never asked (on Crunchbase's validation rounds, leaving them out of training and answers
+    gained Recall@10 +0.003 ± 0.002, warm rounds +0.004 ± 0.004; benchmarks/README)."""
+    return pool[~np.isin(pool, np.asarray(known, dtype=pool.dtype))] if len(known) else pool

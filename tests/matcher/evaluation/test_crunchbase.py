@@ -173,6 +173,10 @@ def test_candidates_are_history_investors_and_truth_only_holds_them(fold: Fold) 
     assert by_id["Gamma@2012-05-01"].truth == {inv("Inv Two"), inv("Inv Four")}
     assert by_id["Delta@2012-01-01"].truth == {inv("Inv Three")}
     assert all(q.truth <= fold.candidates for q in fold.queries)
+    # Alpha's earlier backers are known: no method may offer them; a cold company has none.
+    assert by_id["Alpha@2012-03-01"].known == {inv("Inv One"), inv("Inv Two")}
+    assert not by_id["Gamma@2012-05-01"].known
+    assert not by_id["Delta@2012-01-01"].known
 
 
 def test_cold_and_warm_segments(fold: Fold) -> None:

@@ -61,6 +61,25 @@ def test_popularity_on_the_tiny_fold_gives_hand_computed_metrics() -> None:
     assert "| popularity | 2 | 1.0000 | 1.0000 |" in result.table.to_markdown()
 
 
+def test_no_method_offers_an_investor_the_startup_already_has() -> None:
+    # The medical query's startup already has A and B (the truth leaves them out): popularity's
+    # A, B, C becomes C alone, found first; the matcher offers neither either.
+    known = frozenset({"I-A", "I-B"})
+    fold = tiny.fold()
+    fold = replace(
+        fold, queries=[replace(q, known=known) if q.event_id == "q-med" else q for q in fold.queries]
+    )
+    result = evaluate_folds(
+        "tiny", [fold], methods=["popularity", "matcher-default"], encoder=HashingEncoder()
+    )
+    rows = {row.method: row for row in result.table.rows}
+    assert rows["popularity [cold]"].mrr == 1.0
+    assert rows["popularity [warm]"].mrr == 1.0  # the other query is untouched
+    assert result.exposure["popularity"] == {"I-A": 1, "I-B": 1, "I-C": 2}
+    assert result.exposure["matcher-default"].get("I-A", 0) <= 1
+    assert result.exposure["matcher-default"].get("I-B", 0) <= 1
+
+
 def test_a_query_startup_is_live_only_while_it_asks(tmp_path: Path) -> None:
     fold = tiny.fold()
     world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
