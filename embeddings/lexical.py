@@ -83,13 +83,29 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _narrowest(counts: npt.NDArray[np.int32]) -> npt.NDArray[np.integer[Any]]:
-    """``counts`` in one byte each when every count fits (nearly every text: a feature seldom
-    recurs 256 times), which is most of the memo's bytes with distinct texts; the matrices made
-    of them are int32 again, so no count is ever cut."""
-    if counts.max(initial=0) <= np.iinfo(np.uint8).max:
-        return counts.astype(np.uint8)
-    return counts
+# A text's analysis as the memo holds it: one uint32 a raw feature, its column above its count's
+# byte, where every column and count fits (nearly every text: a feature seldom recurs 256 times);
+# else the columns and counts as two int32 arrays.
+_Analysis = npt.NDArray[np.uint32] | tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
+_COUNT_BITS = 8
+
+
+def _stored(columns: npt.NDArray[np.int32], counts: npt.NDArray[np.int32]) -> _Analysis:
+    """A text's analysis in 4 bytes a raw feature where they fit, instead of 8 in two arrays: most
+    of the memo's bytes with distinct texts, and one array's overhead a text instead of three."""
+    if counts.max(initial=0) < 1 << _COUNT_BITS and columns.max(initial=0) < 1 << (32 - _COUNT_BITS):
+        packed = columns.astype(np.uint32)
+        packed <<= np.uint32(_COUNT_BITS)
+        packed |= counts.astype(np.uint32)
+        return packed
+    return columns, counts
+
+
+def _columns_and_counts(analysis: _Analysis) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """A stored analysis as its columns and counts (int32: no count is ever cut)."""
+    if isinstance(analysis, tuple):
+        return analysis
+    return (analysis >> _COUNT_BITS).astype(np.int32), (analysis & ((1 << _COUNT_BITS) - 1)).astype(np.int32)
 
 
 class FeatureCounts:
@@ -106,8 +122,7 @@ class FeatureCounts:
         self.params = params
         self.feature_ids: dict[str, int] = {}
         self.ordered: list[str] = []  # every raw feature, by column
-        # Each text's raw features and their counts (uint8 where they fit, else int32).
-        self._rows: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.integer[Any]]]] = {}
+        self._rows: dict[str, _Analysis] = {}  # each text's raw features and their counts
         # Where the analyses forgotten by release() are stored, for restored() to read back, and
         # the texts forgotten since, which are not.
         self._released_to: Path | None = None
@@ -119,7 +134,7 @@ class FeatureCounts:
         Features are kept only if some held text has them, so erased texts' words do not linger.
         """
         keys = list(self._rows)
-        rows = [self._rows[key] for key in keys]
+        rows = [_columns_and_counts(self._rows[key]) for key in keys]
         empty = np.empty(0, np.int32)
         old_columns = np.concatenate([empty, *(ids for ids, _ in rows)])
         used = np.unique(old_columns)
@@ -166,14 +181,13 @@ class FeatureCounts:
         with np.load(io.BytesIO(content), allow_pickle=False) as stored:
             features = bytes(stored["features"]).decode().split("\n") if stored["features"].size else []
             keys, indptr = stored["keys"], stored["indptr"]
-            indices = stored["indices"].astype(np.int32)
-            counts = _narrowest(stored["counts"].astype(np.int32))
+            indices, counts = stored["indices"].astype(np.int32), stored["counts"].astype(np.int32)
         if len(features) != manifest.get("features") or len(keys) != manifest.get("texts"):
             return False
         self.feature_ids, self.ordered = {f: i for i, f in enumerate(features)}, features
         bounds = indptr.tolist()
         self._rows = {
-            key.decode(): (indices[start:end], counts[start:end])
+            key.decode(): _stored(indices[start:end], counts[start:end])
             for key, start, end in zip(keys.tolist(), bounds, bounds[1:], strict=False)
         }
         return True
@@ -195,11 +209,12 @@ class FeatureCounts:
         restored = FeatureCounts(self.analyse, self.params)
         restored.read(self._released_to)
         restored.forget(self._forgotten)
-        for key, (columns, counts) in self._rows.items():
+        for key, analysis in self._rows.items():
             if key not in restored._rows:
+                columns, counts = _columns_and_counts(analysis)
                 names = [self.ordered[column] for column in columns.tolist()]
                 renumbered = [restored.feature_ids.get(name, -1) for name in names]
-                restored._rows[key] = (
+                restored._rows[key] = _stored(
                     np.asarray(
                         [restored._column(n) if c < 0 else c for n, c in zip(names, renumbered, strict=True)],
                         dtype=np.int32,
@@ -215,7 +230,7 @@ class FeatureCounts:
 
     def matrix(self, texts: Sequence[str]) -> sp.csr_matrix:
         """(n, raw features) counts, one row per text; a column per feature ever seen."""
-        rows = [self._row(text) for text in texts]
+        rows = [_columns_and_counts(self._row(text)) for text in texts]
         lengths = np.fromiter((len(ids) for ids, _ in rows), np.int64, len(rows))
         indptr = np.concatenate([[0], np.cumsum(lengths)])
         empty = np.empty(0, np.int32)
@@ -234,7 +249,7 @@ class FeatureCounts:
             if self._released_to is not None:
                 self._forgotten.add(key)
 
-    def _row(self, text: str) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.integer[Any]]]:
+    def _row(self, text: str) -> _Analysis:
         key = text_key(text)
         row = self._rows.get(key)
         if row is None:
@@ -243,9 +258,8 @@ class FeatureCounts:
             columns = [get(feature, -1) for feature in counts]
             if -1 in columns:
                 columns = [self._column(f) if c < 0 else c for f, c in zip(counts, columns, strict=True)]
-            row = self._rows[key] = (
-                np.asarray(columns, dtype=np.int32),
-                _narrowest(np.fromiter(counts.values(), np.int32, len(counts))),
+            row = self._rows[key] = _stored(
+                np.asarray(columns, dtype=np.int32), np.fromiter(counts.values(), np.int32, len(counts))
             )
         return row
 

@@ -121,14 +121,22 @@ def test_a_forgotten_or_unkept_text_is_analysed_again() -> None:
     assert analysed[len(CORPUS) :] == CORPUS[:2]
 
 
-def test_the_memo_holds_counts_in_a_byte_where_they_fit_and_every_count_whole() -> None:
+def test_the_memo_holds_a_feature_in_4_bytes_where_it_fits_and_every_count_whole(tmp_path: Path) -> None:
     counts = LexicalVectorizer(use_words=False, char_ngram_range=(1, 1)).feature_counts()
     texts = ["光谷光谷医疗", "光" * 300 + "谷"]
     matrix = counts.matrix(texts)
-    assert [c.dtype for _, c in counts._rows.values()] == [np.uint8, np.int32]
+    packed, apart = counts._rows.values()
+    assert isinstance(packed, np.ndarray)
+    assert packed.nbytes == 4 * 4
+    assert isinstance(apart, tuple)  # 300 does not fit a byte
     assert matrix.dtype == np.int32
     column = counts.feature_ids["c:光"]
     assert (matrix[0, column], matrix[1, column]) == (2, 300)
+    np.testing.assert_array_equal(matrix.toarray(), [[2, 2, 1, 1], [300, 1, 0, 0]])
+    counts.save(tmp_path)
+    read = LexicalVectorizer(use_words=False, char_ngram_range=(1, 1)).feature_counts()
+    assert read.read(tmp_path)
+    np.testing.assert_array_equal(read.matrix(texts).toarray(), matrix.toarray())
 
 
 def test_counts_made_for_another_analysis_are_refused() -> None:
