@@ -83,9 +83,17 @@ class CompactRows:
 
     @functools.cached_property
     def _float32_matrix(self) -> sp.csr_matrix:
-        """The rows as a scipy matrix over these very arrays (the weights are not copied: a
-        memory-mapped store stays shared); only the row offsets may be narrowed to int32."""
-        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape, copy=False)
+        """The rows as a scipy matrix over these very arrays: a memory-mapped store stays shared,
+        and rows held in place in a larger matrix (:meth:`run_of`) are not copied out of it,
+        as scipy's constructor copies a slice of less than half an array. Only the row offsets
+        are narrowed to the features' dtype (as the constructor does)."""
+        if int(self.indptr[-1]) > np.iinfo(self.indices.dtype).max:
+            return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape, copy=False)
+        matrix = sp.csr_matrix(self.shape, dtype=self.data.dtype)
+        # The rows are canonical (sorted, no duplicates), as the empty matrix's flags say.
+        matrix.data, matrix.indices = self.data, self.indices
+        matrix.indptr = self.indptr.astype(self.indices.dtype)
+        return matrix
 
     def dot(self, rows: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Inner products of ``rows`` with the dense vector ``dense`` (float32), as float64.

@@ -63,6 +63,17 @@ def test_float32_scores_are_the_float32_matrix_product() -> None:
     assert compact.dot(np.zeros(0, dtype=np.int64), dense).shape == (0,)
 
 
+def test_rows_held_in_place_are_scored_over_the_arrays_they_are_held_in() -> None:
+    matrix = _rows(5)
+    rng = np.random.default_rng(7)
+    dense = rng.random(300).astype(np.float32)
+    run = CompactRows.run_of(matrix, 30, 100, "float32")  # a quarter of the matrix: scipy would copy it
+    rows = rng.integers(0, 100, 60)
+    np.testing.assert_array_equal(run.dot(rows, dense), np.asarray(matrix[30:130][rows] @ dense, np.float64))
+    assert np.shares_memory(run._float32_matrix.data, matrix.data)
+    assert np.shares_memory(run._float32_matrix.indices, matrix.indices)
+
+
 def test_taken_and_stacked_rows_read_as_the_matrix_rows() -> None:
     matrix = _rows(3)
     compact = CompactRows.from_matrix(matrix, "float32")
