@@ -11,8 +11,8 @@ direction at a time, alternating. Shown per direction: wall p50 / p99 of each, t
 p99s, the coordinator's own CPU per query (submitting the calls, deserialising the answers and
 merging them, in the API process: this thread's CPU time, the shards' work excluded) and the
 merge's part of it (pool, order, diversity, exposure, display scale, unpickling the shown), how
-many queries waited for some shard's explain step (a shown candidate its answer had not
-explained) and how many needed a second call to some shard, and how many top-10 lists are identical
+many queries needed a second call to some shard (a shown candidate its answer had not explained,
+or the head deeper than its answer sent vectors for), and how many top-10 lists are identical
 (the HNSW index of a shard is approximate in its own way, so at this scale they may differ a
 little). The shards load the channels the unsharded build saved, as the service's shards do.
 Also shown: the peak RSS of the unsharded build's process and of each shard's.
@@ -127,10 +127,7 @@ def run(scale: int, shards: int, queries: int) -> None:
                 matcher.recommend(asker_kind, row_id, target)
                 sharded.recommend(asker_kind, row_id, target)
         header = f"{'direction':<20} {'one p50':>8} {'p99':>6} {'sharded p50':>11} {'p99':>6} {'ratio':>6}"
-        print(
-            f"{header} {'coord cpu p50':>13} {'p99':>6} {'merge p50':>9} {'waits':>5} {'late':>5}"
-            f" {'same top-10':>11}"
-        )
+        print(f"{header} {'coord cpu p50':>13} {'p99':>6} {'merge p50':>9} {'late':>5} {'same top-10':>11}")
         ratios = []
         for asker_kind, target in DIRECTIONS:
             ratios.append(
@@ -167,7 +164,7 @@ def _direction(
 ) -> float:
     one_wall, sharded_wall, coordinator_cpu, merge_cpu, same = [], [], [], [], 0
     merge = MergeTimer(sharded)
-    late_before, waits_before = sharded.late_requests_, sharded.explain_waits_
+    late_before = sharded.late_requests_
     for row_id in ids:  # alternating, so both see the same load on the shared machine
         wall, _, expected = timed(lambda i: matcher.recommend(asker_kind, i, target), row_id)
         one_wall.append(wall)
@@ -182,9 +179,9 @@ def _direction(
     cpu50, cpu99 = np.percentile(coordinator_cpu, [50, 99])
     name = f"{asker_kind.value}→{target.value}"
     figures = f"{one50:8.2f} {one99:6.2f} {sharded50:11.2f} {sharded99:6.2f} {sharded99 / one99:6.2f}"
-    late, waits = sharded.late_requests_ - late_before, sharded.explain_waits_ - waits_before
+    late = sharded.late_requests_ - late_before
     print(
-        f"{name:<20} {figures} {cpu50:13.2f} {cpu99:6.2f} {np.median(merge_cpu):9.2f} {waits:>5}"
+        f"{name:<20} {figures} {cpu50:13.2f} {cpu99:6.2f} {np.median(merge_cpu):9.2f}"
         f" {late:>5} {same:>7}/{len(ids)}"
     )
     return float(sharded99 / one99)

@@ -4,33 +4,32 @@ Every shard holds the whole catalogue's records and the history (eligibility, th
 collaborative signals and the geography read profiles of any kind), but only its own part of
 the text channels: the vectors and lexical rows of the candidates it owns.
 
-A query is two calls to every shard, all made at once (:class:`_FannedOut`), and one wait.
-Each shard's :meth:`ShardMatcher.answer` runs, on its own candidates: eligibility, the semantic,
+A query is a few steps (:class:`_FannedOut`), each sent to every live shard at once and awaited
+by the coordinator before the next: the asker's spec from the shard owning it, then, for a
+direction walking from the asker's peers, every shard's most similar profiles, then every shard's
+:meth:`ShardMatcher.answer`, which runs, on its own candidates: eligibility, the semantic,
 lexical, graph and collaborative channels, the pair features and both sides' scores; it sends the
 vectors of its best candidates and explains those it will likely show. Eligibility is judged over
 the whole table (each shard holds every record), so each knows how many are eligible in all and
-by what the graph walk is scaled in the whole pool. What every shard's answer reads of the asker
-comes from other calls made in the same breath, whose results Ray hands on to the answers itself
-(object refs passed as arguments), not through the coordinator: the asker's spec from the shard
-owning it, and, for a direction walking from the asker's peers, every shard's most similar
-profiles. Each shard's :meth:`ShardMatcher.explain` is handed every answer the same way: it
-merges them as the coordinator will and explains the shown it owns that its answer did not (the
-whole pool's diversity re-rank may pick deeper into a shard than the shard's own re-rank, for its
-likeness to other shards' picks). The coordinator waits for an explain step only when a shown
-candidate is not explained in the answers.
+by what the graph walk is scaled in the whole pool. No call to a shard takes another shard's
+result as a Ray argument: Ray queues the calls to a restarting shard until it is back, and a live
+shard's call chained on one would wait as long, and every later call to that live shard behind
+it (an actor runs one caller's calls in order). The coordinator asks the owners again only for
+what the answers did not bring: a shown candidate its answer did not explain (the whole pool's
+diversity re-rank may pick deeper into a shard than the shard's own re-rank, for its likeness to
+other shards' picks), or the vectors of a head reaching deeper into a shard than its answer sent.
 
-The merge (:class:`_Merge`, the same code on the coordinator and on the shards): the pool (every
+The merge (:class:`_Merge`, on the coordinator): the pool (every
 eligible candidate, or each channel's best over every shard), the score order with its ties,
 diversity and exposure (:func:`matcher.matcher.place`, with the exposure cap as it stood when the
-query was sent) and the display scale; the coordinator unpickles only the matches it shows. A
-shard gets a second call only when the whole pool's head reaches deeper into its candidates than
-its answer sent vectors for, or when a shard was lost after answering.
+query was sent) and the display scale; the coordinator unpickles only the matches it shows.
 
 Each shard reads exactly what the unsharded matcher would (the graph walk scaled by its highest
 score in the whole pool, a lexical feature as rare as in the whole table, equal scores at a
 channel's cut split as the unsharded index and channel split them), so a sharded answer is the
-unsharded one. A shard that does not answer (dead, or restarting) is left out: the answer is then
-partial and names it.
+unsharded one. A shard that does not answer and does not say it is alive (dead, or restarting)
+is left out: the answer is then partial and names it. One that is alive is waited for, however
+slow a loaded machine makes it (:meth:`ShardedMatcher.gathered`).
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ import datetime as dt
 import itertools
 import pickle
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -49,7 +49,7 @@ from typing import Any, NamedTuple, Self
 import numpy as np
 import ray
 import scipy.sparse as sp
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from matcher.catalog import Catalog, History, KindTable
 from matcher.channels import best_positions
@@ -322,35 +322,6 @@ class ShardMatcher(Matcher):
         if spec is None:
             return None
         return self._scored(token, now, filters, k, held, spec, peer_parts).answer
-
-    def explain(
-        self,
-        arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int, np.ndarray],
-        peer_count: int,
-        spec: QuerySpec | None,
-        *parts: Any,
-    ) -> dict[int, bytes] | None:
-        """This shard's candidates among the shown that its answer did not explain, explained.
-
-        ``parts`` are the ``peer_count`` shards' :meth:`peers_of`, then every answering shard's
-        :meth:`answer` (Ray hands them over once made): from those answers each shard places the
-        shown exactly as the coordinator will (the same merge, with the candidates the exposure
-        cap held back when the query was sent), so the explanations are final in one round
-        whatever the diversity re-rank picks across shards. None when the whole pool's head
-        reaches deeper into some shard than its answer sent vectors for: the coordinator then
-        asks for them."""
-        token, now, filters, k, held = arguments
-        answers = [a for a in parts[peer_count:] if a is not None]
-        if spec is None or not answers:
-            return {}
-        merge = _Merge(answers, self.config_.retrieval.pool_size, k)
-        if len(merge.unsent):
-            return None
-        placed = merge.placed(k, self.config_.rerank, _HeldBack(spec.candidate_kind, held))
-        kept = self._scored(token, now, filters, k, held, spec, parts[:peer_count])
-        shown = merge.ids[[spot.at for spot in placed]].tolist()
-        rows = [kept.row_of[i] for i in shown if self.owns(i) and i not in kept.answer.explained]
-        return self._pickled_matches(kept.query, kept.context, kept.features, kept.scored, rows)
 
     def complete(
         self,
@@ -628,7 +599,9 @@ class ShardHost:
     def __init__(self, shard: int, shards: int, build: Callable[[int, int], ShardMatcher]) -> None:
         self.matcher = build(shard, shards)
 
-    def ping(self) -> int:
+    @ray.method(concurrency_group="health")
+    def alive(self) -> int:
+        """Answered beside a running step (its own thread), once the shard is built."""
         return self.matcher.shard
 
     def run(self, step: str, *args: Any) -> Any:
@@ -643,7 +616,6 @@ SHARD_STEPS = frozenset(
         "query_spec",
         "peers_of",
         "answer",
-        "explain",
         "complete",
         "why_empty_of",
         "upsert_profile",
@@ -661,9 +633,16 @@ def start_shards(
 ) -> list[Any]:
     """One actor per shard on the Ray cluster this process is connected to, each built; Ray
     restarts one that dies (up to ``max_restarts`` times, -1 for always) and it rebuilds its part."""
-    host = ray.remote(num_cpus=0, max_restarts=max_restarts, max_task_retries=0)(ShardHost)
+    options: dict[str, Any] = {  # (Ray's typing does not know concurrency_groups)
+        "num_cpus": 0,
+        "max_restarts": max_restarts,
+        "max_task_retries": 0,
+        # The health check in its own thread; the steps keep the default group: one at a time, in order.
+        "concurrency_groups": {"health": 1},
+    }
+    host = ray.remote(**options)(ShardHost)
     handles: list[Any] = [host.remote(shard, shards, build) for shard in range(shards)]
-    ray.get([handle.ping.remote() for handle in handles])
+    ray.get([handle.alive.remote() for handle in handles])
     return handles
 
 
@@ -683,92 +662,44 @@ class ShardedAnswer(NamedTuple):
 
 
 class _FannedOut:
-    """One query's calls, all made at once: the asker's spec from its shard, then (chained by Ray,
-    not through this process) every shard's peers when the direction walks from them, every
-    shard's :meth:`ShardMatcher.answer`, and every shard's :meth:`ShardMatcher.explain` of
-    all those answers."""
+    """One query's calls, each step sent to every live shard at once and awaited here before the
+    next: every shard's peers when the direction walks from them, then every shard's
+    :meth:`ShardMatcher.answer`. Nothing a shard is sent waits on another shard's result: a call
+    to a shard that is restarting is queued by Ray until it is back, and a live shard's call
+    chained on it would wait as long, and with it every later call to that live shard (Ray runs an
+    actor's calls in the order they were sent)."""
 
     def __init__(
         self,
         coordinator: ShardedMatcher,
         live: Sequence[int],
-        spec: tuple[int, Any],
+        spec: Any,
         peers: bool,
         arguments: tuple[int, dt.datetime, Mapping[str, Any] | None, int, np.ndarray],
     ) -> None:
-        handles = coordinator.shards
         self.coordinator = coordinator
-        self.spec_shard, self.spec = spec
-        count = coordinator.config.retrieval.peer_count + 1
-        self.peers = {s: handles[s].run.remote("peers_of", self.spec, count) for s in live} if peers else {}
+        self.spec = spec  # an object ref this process owns: handed to every call, never awaited by it
         self.arguments = arguments  # token, now, filters, k, held
-        self.upstream = (self.spec, *self.peers.values())
-        self.answers = {s: handles[s].run.remote("answer", *arguments, *self.upstream) for s in live}
-        explain = ("explain", arguments, len(self.peers), *self.upstream, *self.answers.values())
-        self.explains = {s: handles[s].run.remote(*explain) for s in live}
+        self.lost: set[int] = set()
+        self.peer_parts: tuple[list[tuple[float, int]], ...] = ()
+        if peers:
+            count = coordinator.config.retrieval.peer_count + 1
+            found, self.lost = coordinator.gathered(
+                {s: coordinator.shards[s].run.remote("peers_of", spec, count) for s in live}
+            )
+            self.peer_parts = tuple(found.values())
+        self.live = [s for s in live if s not in self.lost]
 
-    def collect(self) -> tuple[dict[int, Answer | None], set[int], set[int]]:
-        """The shards' answers, the shards that did not answer theirs, and the shards whose spec or
-        peers did not come (the query must go again without them)."""
-        refs = list(self.answers.values())
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=self.coordinator.timeout)
-        answered = set(ready)
-        answers: dict[int, Answer | None] = {}
-        lost: set[int] = set()
-        for shard, ref in self.answers.items():
-            if ref not in answered:
-                lost.add(shard)
-                continue
-            try:
-                answers[shard] = ray.get(ref)
-            except RayTaskError as error:
-                # The query's fault (an unknown id, a kind that cannot ask) is said as is; a shard
-                # lost upstream makes the query go again; any other error is the code's fault.
-                if isinstance(error.cause, LookupError | ValueError):
-                    raise error.cause from None
-                if not isinstance(error, RayActorError):
-                    raise
-                lost.add(shard)
-            except RayActorError:  # dead or restarting: left out of this answer
-                lost.add(shard)
-        if lost:  # every explain step reads every answer: none will come
-            for ref in self.explains.values():
-                ray.cancel(ref)
-            self.explains = {}
-        return answers, lost, self._upstream_lost() if lost else set()
-
-    def explained(self, shards: Iterable[int]) -> dict[int, bytes] | None:
-        """What the explain steps of ``shards`` sent, or None when one did not come (a shard lost,
-        or the whole pool's head deeper than the answers sent vectors for)."""
-        found: dict[int, bytes] = {}
-        for shard in shards:
-            if shard not in self.explains:
-                return None
-            try:
-                part = ray.get(self.explains[shard], timeout=self.coordinator.timeout)
-            except (RayActorError, GetTimeoutError):
-                return None
-            if part is None:
-                return None
-            found.update(part)
-        return found
-
-    def _upstream_lost(self) -> set[int]:
-        shards = [self.spec_shard, *self.peers]
-        lost = set()
-        for shard, ref in zip(shards, self.upstream, strict=True):
-            ready, _ = ray.wait([ref], timeout=0)
-            try:
-                if not ready:
-                    raise TimeoutError
-                ray.get(ref)
-            except (RayActorError, TimeoutError):
-                lost.add(shard)
-        return lost
+    def collect(self) -> tuple[dict[int, Answer | None], set[int]]:
+        """The shards' answers, and the shards that did not give theirs or their peers."""
+        handles = self.coordinator.shards
+        step = ("answer", *self.arguments, self.spec, *self.peer_parts)
+        answers, lost = self.coordinator.gathered({s: handles[s].run.remote(*step) for s in self.live})
+        return answers, self.lost | lost
 
     def complete(self, shard: int, vector_ids: np.ndarray, explain_ids: np.ndarray) -> Any:
         """A late request to ``shard`` for deeper candidates' vectors and explanations."""
-        step = ("complete", *self.arguments, vector_ids, explain_ids, *self.upstream)
+        step = ("complete", *self.arguments, vector_ids, explain_ids, self.spec, *self.peer_parts)
         return self.coordinator.shards[shard].run.remote(*step)
 
 
@@ -784,7 +715,15 @@ class ShardedMatcher:
     clock : callable, optional
         What "now" is, given to every shard for a query; default the wall clock.
     timeout : float
-        Seconds a shard has to answer before the answer goes on without it.
+        Seconds a shard has to answer a step before it is asked whether it is alive.
+    alive_within : float
+        Seconds a shard has to say it is alive. One that does is waited for again, however loaded
+        the machine (a live shard standing in for a dead one may first load its encoder, holding
+        the interpreter for seconds): only one that does not (dead, restarting, unreachable) is
+        left out of the answer.
+    patience : float
+        Seconds a live shard is waited for at most, for one step (past it, something is wrong
+        with the shard rather than slow: the answer goes on without it).
     """
 
     def __init__(
@@ -793,22 +732,23 @@ class ShardedMatcher:
         *,
         config: MatcherConfig | None = None,
         clock: Callable[[], dt.datetime] | None = None,
-        timeout: float = 5.0,
+        timeout: float = 2.0,
+        alive_within: float = 30.0,
+        patience: float = 300.0,
     ) -> None:
         self.shards = list(shards)
         self.config = config or MatcherConfig()
         self.clock = clock
         self.timeout = timeout
+        self.alive_within = alive_within
+        self.patience = patience
         self.directions_ = self.config.directions()
         self.exposure_: dict[str, ExposureTracker] = {}
         # Queries that needed a second call to some shard (diversity or the shown list reaching
-        # deeper than a shard's answer sent): read by benchmarks.sharded_latency.
+        # deeper than a shard's answer sent or explained): read by benchmarks.sharded_latency.
         self.late_requests_ = 0
-        # Queries that waited for some shard's explain step (a shown candidate its answer had not
-        # explained): read by benchmarks.sharded_latency.
-        self.explain_waits_ = 0
         self._lock = threading.Lock()
-        self._probes: dict[int, Any] = {}  # a shard that failed: its ping, answered once it is back
+        self._probes: dict[int, Any] = {}  # a shard that failed: its health check, answered once it is back
 
     def live_shards(self) -> list[int]:
         with self._lock:
@@ -819,13 +759,50 @@ class ShardedMatcher:
                         ray.get(probe)
                         del self._probes[shard]
                     except RayError:
-                        self._probes[shard] = self.shards[shard].ping.remote()
+                        self._probes[shard] = self.shards[shard].alive.remote()
             return [shard for shard in range(len(self.shards)) if shard not in self._probes]
 
     def mark_down(self, shard: int) -> None:
         with self._lock:
             if shard not in self._probes:
-                self._probes[shard] = self.shards[shard].ping.remote()
+                self._probes[shard] = self.shards[shard].alive.remote()
+
+    def gathered(self, refs: Mapping[int, Any]) -> tuple[dict[int, Any], set[int]]:
+        """What each shard's call returned, and the shards that gave nothing (marked down).
+
+        A shard that has not answered after :attr:`timeout` is asked whether it is alive (a
+        health check its busy step does not queue behind): if it says so within
+        :attr:`alive_within`, it is waited for again, so a loaded machine makes answers slow, not
+        partial. A dead shard's call fails at once; a restarting one's is queued by Ray until it
+        is back, and its health check with it."""
+        results: dict[int, Any] = {}
+        lost: set[int] = set()
+        pending = dict(refs)
+        started = time.monotonic()
+        while pending:
+            ready, _ = ray.wait(list(pending.values()), num_returns=len(pending), timeout=self.timeout)
+            for shard in [s for s, ref in pending.items() if ref in ready]:
+                found = _result(pending.pop(shard))
+                if found is _NO_ANSWER:
+                    lost.add(shard)
+                else:
+                    results[shard] = found
+            if pending:
+                patient = time.monotonic() - started < self.patience
+                silent = self._silent(pending) if patient else set(pending)
+                lost |= silent
+                pending = {s: ref for s, ref in pending.items() if s not in silent}
+        for shard in lost:
+            self.mark_down(shard)
+        return results, lost
+
+    def _silent(self, shards: Iterable[int]) -> set[int]:
+        """Which of ``shards`` do not say they are alive within :attr:`alive_within`."""
+        checks = {shard: self.shards[shard].alive.remote() for shard in shards}
+        ready, _ = ray.wait(list(checks.values()), num_returns=len(checks), timeout=self.alive_within)
+        return {
+            shard for shard, check in checks.items() if check not in ready or _result(check) is _NO_ANSWER
+        }
 
     # --- recommending -----------------------------------------------------------------------
 
@@ -842,18 +819,18 @@ class ShardedMatcher:
             raise ValueError("k: must be at least 1")
         asker_kind, candidate_kind = EntityKind(asker_kind), EntityKind(candidate_kind)
         down: set[int] = set()
+        everyone = tuple(range(len(self.shards)))
         while True:
             live = [shard for shard in self.live_shards() if shard not in down]
-            everyone = tuple(range(len(self.shards)))
             if not live:
                 return ShardedAnswer([], everyone)
             try:
-                spec, kind = self._spec_source(live, asker_kind, asker_id, candidate_kind)
+                spec = self._spec(live, asker_kind, asker_id, candidate_kind)
             except NoShardAnswersError:
                 return ShardedAnswer([], everyone)
             if spec is None:
-                return ShardedAnswer([], tuple(s for s in everyone if s not in live))
-            direction = self.directions_[(kind, candidate_kind)]
+                return ShardedAnswer([], tuple(s for s in everyone if s not in self.live_shards()))
+            direction = self.directions_[(spec.asker_kind, candidate_kind)]
             now = self.clock() if self.clock is not None else dt.datetime.now(dt.UTC)
             with self._lock:
                 tracker = self.exposure_.get(direction.name)
@@ -861,15 +838,8 @@ class ShardedMatcher:
             held = np.asarray([key[1] for key in keys if isinstance(key, tuple)], dtype=np.int64)
             arguments = (uuid.uuid4().int, now, filters, k, held)
             peers = direction.graph_seeds == "similar_peers"
-            fanned = _FannedOut(self, live, spec, peers, arguments)
-            answers, lost, upstream = fanned.collect()
-            # Lost upstream (the spec or peers every answer reads), the shards are asked again
-            # without it; otherwise those that did not answer are left out of this one.
-            for shard in upstream or lost:
-                self.mark_down(shard)
-            if upstream:
-                down |= upstream
-                continue
+            fanned = _FannedOut(self, live, ray.put(spec), peers, arguments)
+            answers, _ = fanned.collect()
             found = {s: a for s, a in answers.items() if a is not None}
             try:
                 matches = self._merged(fanned, found, direction, k) if found else []
@@ -902,42 +872,24 @@ class ShardedMatcher:
 
     def _call(self, shard: int, step: str, *args: Any) -> Any:
         """One step on one shard, or _NO_ANSWER when it is down (and marked so)."""
-        try:
-            return ray.get(self.shards[shard].run.remote(step, *args), timeout=self.timeout)
-        except RayTaskError as error:
-            if isinstance(error.cause, LookupError | ValueError):
-                raise error.cause from None
-            if not isinstance(error, RayActorError):
-                raise
-        except (RayActorError, GetTimeoutError):
-            pass
-        self.mark_down(shard)
-        return _NO_ANSWER
+        found, _ = self.gathered({shard: self.shards[shard].run.remote(step, *args)})
+        return found.get(shard, _NO_ANSWER)
 
-    def _spec_source(
+    def _spec(
         self, live: Sequence[int], asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind
-    ) -> tuple[tuple[int, Any] | None, EntityKind]:
-        """Where the asker's spec comes from: the call on its shard (or another's when that one is
-        down), not awaited; the asker's kind. A founder asking for their startup's counterparts is
-        first resolved to the startup (awaited), whose shard makes the spec."""
-        owner = owner_of(asker_id, len(self.shards))
-        if (asker_kind, candidate_kind) in self.directions_:
-            shard = owner if owner in live else live[0]
-            return (
-                shard,
-                self.shards[shard].run.remote("query_spec", asker_kind, asker_id, candidate_kind),
-            ), asker_kind
-        spec = self._awaited_spec(live, owner, (asker_kind, asker_id, candidate_kind))
-        if spec is None:
-            return None, asker_kind
-        if not spec.exact:  # a founder's startup lives elsewhere: its own shard knows it exactly
-            again = self._awaited_spec(
-                live,
-                owner_of(spec.asker_id, len(self.shards)),
-                (spec.asker_kind, spec.asker_id, candidate_kind),
-            )
-            spec = again if again is not None else spec
-        return (owner, ray.put(spec)), spec.asker_kind
+    ) -> QuerySpec | None:
+        """The asker as its own shard sees it (another's re-encoding when that one is down). A
+        founder asking for their startup's counterparts is resolved to the startup, whose shard
+        makes the spec."""
+        spec = self._awaited_spec(
+            live, owner_of(asker_id, len(self.shards)), (asker_kind, asker_id, candidate_kind)
+        )
+        if spec is None or spec.exact or (asker_kind, candidate_kind) in self.directions_:
+            return spec
+        again = self._awaited_spec(  # a founder's startup lives elsewhere: its own shard knows it exactly
+            live, owner_of(spec.asker_id, len(self.shards)), (spec.asker_kind, spec.asker_id, candidate_kind)
+        )
+        return again if again is not None else spec
 
     def _awaited_spec(self, live: Sequence[int], preferred: int, args: tuple[Any, ...]) -> QuerySpec | None:
         for shard in [preferred, *(s for s in live if s != preferred)]:
@@ -951,9 +903,8 @@ class ShardedMatcher:
         self, fanned: _FannedOut, answers: Mapping[int, Answer], direction: Direction, k: int
     ) -> list[Match]:
         """The shards' answers merged as the unsharded matcher ranks its pool, the shown explained
-        by their answers or, for the others, their explain steps (a second call only when those
-        could not place them: a shard lost, or the head deeper into a shard than its answer sent
-        vectors for)."""
+        by their answers or, for the others, by their owners in a second call (as are the vectors
+        of a head reaching deeper into a shard than its answer sent)."""
         merge = _Merge(list(answers.values()), self.config.retrieval.pool_size, k)
         if not len(merge.ids):
             return []
@@ -963,11 +914,6 @@ class ShardedMatcher:
         placed = merge.placed(k, self.config.rerank, _HeldBack(kind, fanned.arguments[-1]))
         shown = merge.ids[[spot.at for spot in placed]]
         explained = {i: m for answer in answers.values() for i, m in answer.explained.items()}
-        unexplained = shown[[int(i) not in explained for i in shown.tolist()]]
-        if len(unexplained) and not second:  # picked deeper than the answers explained
-            self.explain_waits_ += 1
-            added = fanned.explained(set(shard_of(unexplained, len(self.shards)).tolist()))
-            explained |= added or {}
         second |= self._late(fanned, nothing, shown, explained, merge.vectors)
         self.late_requests_ += second
         with self._lock:
@@ -995,25 +941,21 @@ class ShardedMatcher:
         if not len(vector_ids) and not len(explain_ids):
             return False
         shards = len(self.shards)
-        asked = {
-            shard: fanned.complete(
-                shard,
-                vector_ids[shard_of(vector_ids, shards) == shard],
-                explain_ids[shard_of(explain_ids, shards) == shard],
-            )
-            for shard in set(shard_of(np.concatenate([vector_ids, explain_ids]), shards).tolist())
-        }
-        lost = set()
-        for shard, ref in asked.items():
-            try:
-                sent, matches = ray.get(ref, timeout=self.timeout)
-            except (RayActorError, GetTimeoutError):
-                lost.add(shard)
-                continue
-            vectors.add(vector_ids[shard_of(vector_ids, shards) == shard], sent)
-            explained.update(matches)
+        found, lost = self.gathered(
+            {
+                shard: fanned.complete(
+                    shard,
+                    vector_ids[shard_of(vector_ids, shards) == shard],
+                    explain_ids[shard_of(explain_ids, shards) == shard],
+                )
+                for shard in set(shard_of(np.concatenate([vector_ids, explain_ids]), shards).tolist())
+            }
+        )
         if lost:
             raise _LostLateError(lost)
+        for shard, (sent, matches) in found.items():
+            vectors.add(vector_ids[shard_of(vector_ids, shards) == shard], sent)
+            explained.update(matches)
         return True
 
     # --- keeping current: every shard holds the records, the owner the channels ---------------
@@ -1072,8 +1014,8 @@ def _pool(tops: Sequence[Tops], share: int) -> np.ndarray:
 
 class _Merge:
     """Shards' answers merged as the unsharded matcher ranks its pool: the pool chosen, its score
-    order with the ties, and the head the diversity re-rank reads. The same on the coordinator and
-    on every shard given the same answers (the order of the answers does not matter).
+    order with the ties, and the head the diversity re-rank reads (the order of the answers does
+    not matter).
 
     ``unsent`` are the ids in the head whose vectors no answer sent."""
 
@@ -1102,8 +1044,9 @@ class _Merge:
 
 class _HeldBack(ExposureTracker):
     """The exposure cap as it stood when a query was sent (the ids it held back of ``kind``): the
-    coordinator and every shard place the query's shown with the same one, whatever other queries
-    record meanwhile. It records nothing: the coordinator records the shown in the real one."""
+    shards counted their likely shown with it, and the coordinator places the query's shown with
+    it, whatever other queries record meanwhile. It records nothing: the coordinator records the
+    shown in the real one."""
 
     def __init__(self, kind: EntityKind, held: np.ndarray) -> None:
         super().__init__(cap=None)
@@ -1164,6 +1107,22 @@ class _Shipped:
         if self._row is None:
             self._row = {int(i): row for row, i in enumerate(self.ids.tolist())}
         return [self._row[int(i)] for i in ids.tolist()]
+
+
+def _result(ref: Any) -> Any:
+    """A shard's finished call's result, or _NO_ANSWER when the shard died or restarted meanwhile.
+    The query's fault (an unknown id, a kind that cannot ask) is raised as is; any other error is
+    the code's fault, raised too."""
+    try:
+        return ray.get(ref)
+    except RayTaskError as error:
+        if isinstance(error.cause, LookupError | ValueError):
+            raise error.cause from None
+        if not isinstance(error, RayActorError):
+            raise
+    except RayActorError:
+        pass
+    return _NO_ANSWER
 
 
 class _LostLateError(Exception):

@@ -21,6 +21,9 @@ from tests.conftest import TEST_SECRET
 from tests.factories import small_demo_folder
 
 SHARDS = 2
+# How long a killed shard may take to be rebuilt by Ray, on a loaded machine (a safeguard, not a
+# measure: the test waits for the answer to be whole again).
+RESTART_LIMIT_S = 300
 
 
 @pytest.fixture(scope="module")
@@ -83,19 +86,27 @@ def test_the_shards_answer_as_the_service_own_matcher_and_follow_its_writes(
     assert [item["id"] for item in after["items"]] == _unsharded_ids(client, startups[0])
 
 
-def test_a_killed_shard_leaves_partial_answers_until_ray_restarts_it(
-    client: TestClient, startups: list[int]
+@pytest.mark.parametrize("killed", range(SHARDS))
+def test_a_killed_shard_alone_is_missing_until_ray_restarts_it(
+    client: TestClient, startups: list[int], killed: int
 ) -> None:
-    ray.kill(_service(client).shard_handles[1], no_restart=False)
-    answer = _asked(client, startups[1])
-    assert (answer["partial"], answer["missing_shards"]) == (True, [1])
-    assert answer["items"]
-    assert {owner_of(item["id"], SHARDS) for item in answer["items"]} == {0}
+    """Asked while the killed shard restarts (rebuilding, its calls queued by Ray), every other
+    shard answers, whichever shard owns the asker: only the killed one is named missing."""
+    ray.kill(_service(client).shard_handles[killed], no_restart=False)
+    others = set(range(SHARDS)) - {killed}
+    for startup in startups[:4]:
+        answer = _asked(client, startup)
+        if not answer["partial"]:  # restarted already: the killed shard's ids are back
+            break
+        assert answer["missing_shards"] == [killed]
+        assert answer["items"]
+        assert {owner_of(item["id"], SHARDS) for item in answer["items"]} <= others
 
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + RESTART_LIMIT_S
     while answer["partial"] and time.monotonic() < deadline:
         time.sleep(0.5)
-        answer = _asked(client, startups[1])
+        answer = _asked(client, startups[0])
+        assert answer["missing_shards"] in ([], [killed])
     assert (answer["partial"], answer["missing_shards"]) == (False, [])
     assert {owner_of(item["id"], SHARDS) for item in answer["items"]} == set(range(SHARDS))
 

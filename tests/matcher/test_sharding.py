@@ -125,12 +125,9 @@ def test_sharded_answers_equal_the_unsharded_matcher(local_ray: None, database: 
             _same(answer.matches, want)
             answered += bool(want)
         assert answered > QUERIES * 0.8
-        # Each shard explains the shown it owns, placed from every shard's answer as the
-        # coordinator places them: no query needs a second call to a shard. With several shards
-        # the whole pool's diversity re-rank shows some that no answer explained: the explain
-        # steps' matches were read (and compared above).
-        assert sharded.late_requests_ == 0
-        assert (sharded.explain_waits_ > 0) == (shards > 1)
+        # With several shards the whole pool's diversity re-rank shows some that no answer
+        # explained: their owners' second calls were read (and compared above).
+        assert (sharded.late_requests_ > 0) == (shards > 1)
     finally:
         for handle in handles:
             ray.kill(handle)
