@@ -436,12 +436,25 @@ class Channels:
         # Weighed first: of the ~130 features two texts share, few carry the weight, and the
         # word test is Python per feature.
         heavy = np.flatnonzero(products >= min_weight)
-        telling = np.fromiter((is_telling(words[i]) for i in shared[heavy].tolist()), bool, len(heavy))
+        telling = self._telling(shared[heavy])
         features, weights = shared[heavy[telling]], products[heavy[telling]]
         ranked = sorted(
             zip(weights.tolist(), features.tolist(), strict=True), key=lambda w: (-w[0], words[w[1]])
         )
         return [words[i] for _, i in ranked[:limit]]
+
+    def _telling(self, features: np.ndarray) -> np.ndarray:
+        """Whether each feature's word may be offered as a keyword: each feature's word tested
+        once (in Python) for the vocabulary's life, not once per shown candidate."""
+        tested = self._tested
+        for feature in features[tested[features] < 0].tolist():
+            tested[feature] = is_telling(self._words[feature])
+        return np.asarray(tested[features] == 1)
+
+    @functools.cached_property
+    def _tested(self) -> np.ndarray:
+        """Per lexical feature, whether its word is telling: 1, 0, or -1 while not yet tested."""
+        return np.full(len(self._words), -1, dtype=np.int8)
 
     @functools.cached_property
     def _words(self) -> np.ndarray:
