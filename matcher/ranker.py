@@ -110,7 +110,7 @@ class LearnedRanker:
 
     def relevance(self, features: np.ndarray) -> np.ndarray:
         """The raw score through a logistic: same order, in (0, 1); columns in FEATURE_NAMES order."""
-        return np.asarray(1.0 / (1.0 + np.exp(-self.raw_scores(features))), dtype=np.float64)
+        return _logistic(self.raw_scores(features))
 
     def side_scores(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
         if direction.name != RANKED_DIRECTION:
@@ -129,12 +129,18 @@ class LearnedRanker:
         shap = np.asarray(
             self._booster.predict(features[:, self._columns], pred_contrib=True, num_threads=1),
             dtype=np.float64,
-        )[:, : len(self._columns)]
-        parts[:, self._columns] = np.clip(shap, 0.0, None)
-        score = self.relevance(features)
+        )
+        parts[:, self._columns] = np.clip(shap[:, : len(self._columns)], 0.0, None)
+        # The parts and the expected value (the last column) sum to the raw score (to the
+        # rounding), so the trees are not walked a second time for it.
+        score = _logistic(shap.sum(axis=1))
         total = parts.sum(axis=1, keepdims=True)
         parts = np.divide(parts * score[:, None], total, out=np.zeros_like(parts), where=total > 0)
         return parts, parts.copy()
+
+
+def _logistic(raw: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-raw)), dtype=np.float64)
 
 
 # --- training ------------------------------------------------------------------------
