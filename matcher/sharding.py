@@ -37,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import os
 import pickle
 import threading
 import time
@@ -601,8 +602,9 @@ class ShardHost:
 
     @ray.method(concurrency_group="health")
     def alive(self) -> int:
-        """Answered beside a running step (its own thread), once the shard is built."""
-        return self.matcher.shard
+        """Answered beside a running step (its own thread), once the shard is built: the process
+        id, which tells a restarted shard from the one before it."""
+        return os.getpid()
 
     def run(self, step: str, *args: Any) -> Any:
         if step not in SHARD_STEPS:
