@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from matcher.catalog import History, _as_list
 from matcher.config import ExplainConfig
@@ -303,14 +303,39 @@ def _applied(ctx: ExplainContext) -> Reason | None:
 
 
 def _popularity(ctx: ExplainContext) -> Reason | None:
+    """How active an investor is, or whom a candidate already works with: both facts to check,
+    never the bare relation count (that would only restate popularity)."""
     if ctx.candidate_node[0] is EntityKind.investor:
-        return _activity(ctx, "popularity")  # how active, not how connected: a fact to check
-    count = ctx.history.relation_count(ctx.candidate_node)  # one per related profile
-    return (
-        Reason("popularity", f"已有{count}段合作记录", _count(count, "past relation", "past relations"))
-        if count
-        else None
-    )
+        return _activity(ctx, "popularity")
+    phrases = RELATION_PHRASES.get(ctx.candidate_node[0], {})
+    counts = {kind: len(ctx.history.graph.neighbours(ctx.candidate_node, kind)) for kind in phrases}
+    if not any(counts.values()):
+        return None
+    kind = max(counts, key=counts.__getitem__)  # the first listed among equals
+    n = counts[kind]
+    zh, one, many = phrases[kind]
+    return Reason("popularity", zh.format(n=n), (one if n == 1 else many).format(n=n))
+
+
+# A candidate's relations by the kind of profile at the other end, in the words of its role:
+# Chinese, English singular, English plural.
+RELATION_PHRASES: Final[dict[EntityKind, dict[EntityKind, tuple[str, str, str]]]] = {
+    EntityKind.startup: {
+        EntityKind.investor: ("已获{n}家机构投资", "backed by {n} investor", "backed by {n} investors"),
+        EntityKind.space: ("入驻过{n}个孵化空间", "incubated in {n} space", "incubated in {n} spaces"),
+        EntityKind.mentor: ("获{n}位导师辅导", "mentored by {n} mentor", "mentored by {n} mentors"),
+    },
+    EntityKind.space: {
+        EntityKind.startup: ("已孵化{n}家企业", "has hosted {n} startup", "has hosted {n} startups")
+    },
+    EntityKind.mentor: {
+        EntityKind.startup: ("辅导过{n}家企业", "has mentored {n} startup", "has mentored {n} startups")
+    },
+    EntityKind.practice_base: {
+        EntityKind.person: ("已接收{n}名实习生", "has taken {n} intern", "has taken {n} interns")
+    },
+    EntityKind.post: {EntityKind.person: ("已录用{n}人", "has placed {n} person", "has placed {n} people")},
+}
 
 
 EXPLAINERS: dict[str, Callable[[ExplainContext], Reason | None]] = {

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from matcher.explain import EXPLAINERS, ExplainContext
 from matcher.keywords import is_telling
 from matcher.matcher import Match, Matcher
 from models.enums import EntityKind
@@ -161,3 +162,29 @@ def test_a_shared_word_weighing_little_in_the_pair_is_no_keyword(tmp_path: Path)
     assert matcher.channels_.shared_keywords(
         short, EntityKind.startup, 5, min_weight=matcher.config_.explain.min_keyword_weight
     ) == ["焊接"]
+
+
+def _popularity_reason(matcher: Matcher, node: tuple[EntityKind, int]) -> tuple[str, str] | None:
+    context = ExplainContext(
+        asker_kind=EntityKind.investor,
+        query={},
+        candidate_node=node,
+        candidate={},
+        keywords=list,
+        history=matcher.catalog_.history,
+        records=lambda _: None,
+        peers=(),
+        peers_are_similar=False,
+        path=list,
+    )
+    reason = EXPLAINERS["popularity"](context)
+    return None if reason is None else (reason.zh, reason.en)
+
+
+def test_a_candidates_relations_are_named_by_whom_and_counted_in_agreement(matcher: Matcher) -> None:
+    backed_twice = (EntityKind.startup, _id(matcher, EntityKind.startup, "S-shared"))
+    backed_once = (EntityKind.startup, _id(matcher, EntityKind.startup, "S-peer"))
+    unbacked = (EntityKind.startup, _id(matcher, EntityKind.startup, "S-query"))
+    assert _popularity_reason(matcher, backed_twice) == ("已获2家机构投资", "backed by 2 investors")
+    assert _popularity_reason(matcher, backed_once) == ("已获1家机构投资", "backed by 1 investor")
+    assert _popularity_reason(matcher, unbacked) is None
