@@ -10,16 +10,26 @@ model's raw score through a logistic, so it lies in (0, 1) as the default scorer
 the matcher's diversity step can weigh it), so any fusion of the two returns it unchanged.
 It learned a founder's choice of investors, so it scores that direction only; every other
 direction (an investor's deal flow among them) keeps its weights.
+
+Serving cost: the served model averages six fits (~1,100 trees). A loaded ranker scores with the
+trees compiled to native code by ``lleaves`` (the same raw scores as LightGBM's walk, to float
+rounding, a few times cheaper), cached beside the model and checked against LightGBM's scores at
+every load; its reasons are path attributions read from tables built once at load (see
+:meth:`LearnedRanker.contributions`), not TreeSHAP, which cost as much for ten shown rows as the
+scores of a whole pool (benchmarks/README, "With the learned ranker").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,8 +39,17 @@ from matcher.features import FEATURE_NAMES
 from matcher.scoring import WeightedScorer
 from models.files import write_atomically
 
+if TYPE_CHECKING:
+    import lightgbm
+    import lleaves
+
+logger = logging.getLogger(__name__)
+
 MODEL_FILE: Final = "model.txt"
 MANIFEST_FILE: Final = "manifest.json"
+# The trees compiled to native code for this machine, and what they were compiled from and for.
+COMPILED_FILE: Final = "model.compiled.o"
+COMPILED_KEY_FILE: Final = "model.compiled.json"
 FORMAT: Final = "citypartner-ranker/2"
 NDCG_AT: Final = 10
 # What `matcher train` learns from: founders' rounds and the investors who joined them.
@@ -89,9 +108,16 @@ class RankerParams:
 
 
 class LearnedRanker:
-    """A :class:`matcher.scoring.Scorer` that scores pairs with a LambdaRank model."""
+    """A :class:`matcher.scoring.Scorer` that scores pairs with a LambdaRank model.
 
-    def __init__(self, model: RankerModel, manifest: Manifest | None = None) -> None:
+    With ``compiled_in`` (a folder, :func:`load_ranker` passes the model's own) the trees are
+    compiled by ``lleaves`` and the compiled object cached there (:func:`compiled_forest`);
+    without it, or when compiling is unavailable, LightGBM walks them: the same scores, slower.
+    """
+
+    def __init__(
+        self, model: RankerModel, manifest: Manifest | None = None, *, compiled_in: Path | None = None
+    ) -> None:
         import lightgbm
 
         self.model = model
@@ -101,12 +127,22 @@ class LearnedRanker:
             raise ValueError("ranker: the model's own feature names differ from the feature list")
         self._columns = np.asarray([FEATURE_NAMES.index(name) for name in model.features], dtype=np.int64)
         self._weighted = WeightedScorer()
+        self._paths = PathAttribution.of(self._booster)
+        self._compiled = compiled_forest(model.text, self._booster, compiled_in) if compiled_in else None
+
+    @property
+    def is_compiled(self) -> bool:
+        """Whether scores come from the compiled trees (else from LightGBM's walk)."""
+        return self._compiled is not None
 
     def raw_scores(self, features: np.ndarray) -> np.ndarray:
         """LambdaRank scores (only their order within a query means anything)."""
         if len(features) == 0:
             return np.zeros(0)
-        return np.asarray(self._booster.predict(features[:, self._columns], num_threads=1), dtype=np.float64)
+        rows = np.ascontiguousarray(features[:, self._columns], dtype=np.float64)
+        if self._compiled is not None:
+            return np.asarray(self._compiled.predict(rows, n_jobs=1), dtype=np.float64)
+        return np.asarray(self._booster.predict(rows, num_threads=1), dtype=np.float64)
 
     def relevance(self, features: np.ndarray) -> np.ndarray:
         """The raw score through a logistic: same order, in (0, 1); columns in FEATURE_NAMES order."""
@@ -119,24 +155,211 @@ class LearnedRanker:
         return score, score.copy()
 
     def contributions(self, features: np.ndarray, direction: Direction) -> tuple[np.ndarray, np.ndarray]:
-        """Each feature's SHAP part of the raw score (LightGBM's tree SHAP), positive parts only,
-        rescaled to sum to the relevance."""
+        """Each feature's part of the raw score along the rows' paths through the trees
+        (:class:`PathAttribution`: the parts and the trees' expected value sum to the raw score),
+        positive parts only, rescaled to sum to the relevance."""
         if direction.name != RANKED_DIRECTION:
             return self._weighted.contributions(features, direction)
         parts = np.zeros(features.shape, dtype=np.float64)
         if len(features) == 0:
             return parts, parts.copy()
-        shap = np.asarray(
-            self._booster.predict(features[:, self._columns], pred_contrib=True, num_threads=1),
-            dtype=np.float64,
-        )
-        parts[:, self._columns] = np.clip(shap[:, : len(self._columns)], 0.0, None)
-        # The parts and the expected value (the last column) sum to the raw score (to the
-        # rounding), so the trees are not walked a second time for it.
-        score = _logistic(shap.sum(axis=1))
+        leaves = self._booster.predict(features[:, self._columns], pred_leaf=True, num_threads=1)
+        path_parts, raw = self._paths.explain(np.asarray(leaves, dtype=np.int64))
+        parts[:, self._columns] = np.clip(path_parts, 0.0, None)
+        score = _logistic(raw)
         total = parts.sum(axis=1, keepdims=True)
         parts = np.divide(parts * score[:, None], total, out=np.zeros_like(parts), where=total > 0)
         return parts, parts.copy()
+
+
+@dataclass(frozen=True)
+class PathAttribution:
+    """Path attribution (Saabas) of a forest's raw score, flattened into tables once.
+
+    Each tree node's expected value is the mean of its leaves' outputs weighted by the training
+    rows that reached them; along a row's path every split gives its feature the child's expected
+    value minus the parent's. A row's parts per feature, plus the forest's expected value (the
+    sum of the roots', the same bias as LightGBM's TreeSHAP), sum to its raw score. As
+    parts depend only on the leaf reached, each leaf's path is summed here once, and a row's
+    parts are a gather over the leaves LightGBM reports (``pred_leaf``): far cheaper than
+    TreeSHAP, which averages over every order of the features. They differ from SHAP values in
+    giving more to the splits near the root.
+
+    Attributes
+    ----------
+    expected_value : float
+        The forest's output averaged over its training rows.
+    leaf_offsets : ndarray of shape (n_trees,)
+        Where each tree's leaves start in the leaf tables.
+    leaf_values : ndarray of shape (n_leaves,)
+        Each leaf's output.
+    leaf_parts : ndarray of shape (n_leaves, n_features)
+        Each leaf's path parts per model feature.
+    """
+
+    expected_value: float
+    leaf_offsets: np.ndarray
+    leaf_values: np.ndarray
+    leaf_parts: np.ndarray
+
+    @classmethod
+    def of(cls, booster: lightgbm.Booster) -> PathAttribution:
+        trees = booster.dump_model()["tree_info"]
+        offsets = np.cumsum([0] + [tree["num_leaves"] for tree in trees[:-1]], dtype=np.int64)
+        total = int(sum(tree["num_leaves"] for tree in trees))
+        values = np.zeros(total, dtype=np.float64)
+        parts = np.zeros((total, booster.num_feature()), dtype=np.float64)
+        expected = 0.0
+        for offset, tree in zip(offsets.tolist(), trees, strict=True):
+            root = tree["tree_structure"]
+            _annotate_expected_values(root)
+            expected += root["expected_value"]
+            _fill_leaves(root, np.zeros(booster.num_feature()), offset, values, parts)
+        return cls(expected_value=expected, leaf_offsets=offsets, leaf_values=values, leaf_parts=parts)
+
+    def explain(self, leaves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's path parts per model feature and its raw score, from the leaf it reaches in
+        each tree (``leaves``: rows × trees, as LightGBM's ``pred_leaf`` gives them)."""
+        import scipy.sparse
+
+        at = leaves + self.leaf_offsets
+        # Rows × leaves, a 1 where the row ends: a sparse product sums the leaves' tables.
+        reached = scipy.sparse.csr_matrix(
+            (np.ones(at.size), at.ravel(), np.arange(0, at.size + 1, at.shape[1])),
+            shape=(len(at), len(self.leaf_values)),
+        )
+        return np.asarray(reached @ self.leaf_parts), np.asarray(reached @ self.leaf_values)
+
+
+def _annotate_expected_values(node: dict[str, Any]) -> tuple[float, float]:
+    """Sets every node's ``expected_value`` (its leaves' outputs weighted by their training rows,
+    as LightGBM's TreeSHAP weighs them); returns the subtree's weighted sum and row count."""
+    if "leaf_value" in node:
+        node["expected_value"] = node["leaf_value"]
+        count = float(node.get("leaf_count", 1))
+        return node["leaf_value"] * count, count
+    left = _annotate_expected_values(node["left_child"])
+    right = _annotate_expected_values(node["right_child"])
+    weighted, count = left[0] + right[0], left[1] + right[1]
+    node["expected_value"] = weighted / count
+    return weighted, count
+
+
+def _fill_leaves(
+    node: dict[str, Any], above: np.ndarray, offset: int, values: np.ndarray, parts: np.ndarray
+) -> None:
+    """Writes each leaf's output and its path's parts (``above`` holds those of the splits above)."""
+    if "leaf_value" in node:
+        values[offset + node.get("leaf_index", 0)] = node["leaf_value"]
+        parts[offset + node.get("leaf_index", 0)] = above
+        return
+    for child in (node["left_child"], node["right_child"]):
+        path = above.copy()
+        path[node["split_feature"]] += child["expected_value"] - node["expected_value"]
+        _fill_leaves(child, path, offset, values, parts)
+
+
+# --- compiled trees ------------------------------------------------------------------
+
+# The compiled scores must match LightGBM's on these probe rows (features are in [0, 1]).
+_PROBE_ROWS: Final = 64
+_SCORE_TOLERANCE: Final = 1e-9
+# Compiled to raw scores in double precision: the same comparisons, in the same type, as LightGBM.
+_COMPILE_OPTIONS: Final = "raw scores, fp64"
+
+
+class CompiledKey(BaseModel):
+    """What a cached compiled forest was built from and for: it is used only when all match."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    object_sha256: Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
+    compiler: str
+    cpu: str
+
+
+def compiled_forest(text: str, reference: lightgbm.Booster, directory: Path) -> lleaves.Model | None:
+    """The model ``text`` compiled by ``lleaves``: from ``directory``'s cache when its key (the
+    model's sha256, the compiler, this CPU) and the object's own sha256 match, else compiled anew
+    (seconds for a thousand trees) and cached there. Either way its scores must equal
+    ``reference``'s (LightGBM's walk of the same text) on probe rows, or a cached object is
+    compiled again. ``None`` (LightGBM serves) when lleaves is missing or a fresh compile scores
+    otherwise; a folder that cannot hold the cache costs a compile per load. Nothing is downloaded."""
+    try:
+        import llvmlite
+        import llvmlite.binding
+
+        # metadata's PackageNotFoundError is an ImportError too
+        compiler = (
+            f"lleaves {metadata.version('lleaves')} ({_COMPILE_OPTIONS}), llvmlite {llvmlite.__version__}"
+        )
+    except ImportError:
+        logger.warning("ranker: lleaves is not installed, LightGBM walks the trees (slower)")
+        return None
+    wanted = {
+        "model_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "compiler": compiler,
+        "cpu": f"{llvmlite.binding.get_host_cpu_name()} {llvmlite.binding.get_host_cpu_features().flatten()}",
+    }
+    with tempfile.TemporaryDirectory(prefix="ranker-") as scratch:
+        # lleaves reads these paths: the text load_ranker checked and the object checked here,
+        # not the folder's files again.
+        model_file, compiled_file = Path(scratch) / MODEL_FILE, Path(scratch) / COMPILED_FILE
+        model_file.write_text(text)
+        cached = _cached_object(directory, wanted)
+        if cached is not None:
+            compiled_file.write_bytes(cached)
+            forest = _lleaves_model(model_file, compiled_file)
+            if _same_scores(forest, reference):
+                return forest
+            logger.warning("ranker: %s scores otherwise than its model, compiling it again", COMPILED_FILE)
+            compiled_file.unlink()
+        forest = _lleaves_model(model_file, compiled_file)
+        if not _same_scores(forest, reference):
+            logger.warning("ranker: the compiled trees score otherwise than LightGBM, LightGBM walks them")
+            return None
+        _cache_object(directory, compiled_file.read_bytes(), wanted)
+    return forest
+
+
+def _lleaves_model(model_file: Path, compiled_file: Path) -> lleaves.Model:
+    """Compiles ``model_file`` into ``compiled_file``, or loads that object when it exists."""
+    import lleaves
+
+    forest = lleaves.Model(model_file=str(model_file))
+    forest.compile(cache=str(compiled_file), raw_score=True)
+    return forest
+
+
+def _cached_object(directory: Path, wanted: Mapping[str, str]) -> bytes | None:
+    try:
+        key = CompiledKey.model_validate_json((directory / COMPILED_KEY_FILE).read_bytes())
+        body = (directory / COMPILED_FILE).read_bytes()
+    except (OSError, ValueError):
+        return None
+    if (
+        key.model_dump(exclude={"object_sha256"}) != wanted
+        or hashlib.sha256(body).hexdigest() != key.object_sha256
+    ):
+        return None
+    return body
+
+
+def _cache_object(directory: Path, body: bytes, wanted: Mapping[str, str]) -> None:
+    key = CompiledKey(object_sha256=hashlib.sha256(body).hexdigest(), **wanted)
+    try:
+        write_atomically(directory / COMPILED_FILE, body)
+        write_atomically(directory / COMPILED_KEY_FILE, key.model_dump_json(indent=2).encode())
+    except OSError as error:
+        logger.warning("ranker: cannot cache the compiled trees in %s (%s)", directory, error)
+
+
+def _same_scores(forest: lleaves.Model, reference: lightgbm.Booster) -> bool:
+    probe = np.random.default_rng(0).random((_PROBE_ROWS, reference.num_feature()))
+    compiled = forest.predict(probe, n_jobs=1)
+    walked = np.asarray(reference.predict(probe, num_threads=1), dtype=np.float64)
+    return bool(np.allclose(compiled, walked, rtol=0.0, atol=_SCORE_TOLERANCE))
 
 
 def _logistic(raw: np.ndarray) -> np.ndarray:
@@ -239,7 +462,8 @@ _END_OF_TREES: Final = "end of trees"
 def save_ranker(
     model: RankerModel, directory: Path, *, window: TrainingWindow, metrics: Mapping[str, float]
 ) -> Manifest:
-    """Write ``model.txt`` (LightGBM's text format) and ``manifest.json`` (with its sha256)."""
+    """Write ``model.txt`` (LightGBM's text format), ``manifest.json`` (with its sha256) and the
+    trees compiled for this machine (:func:`compiled_forest`)."""
     import lightgbm
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -253,6 +477,8 @@ def save_ranker(
     )
     write_atomically(directory / MODEL_FILE, body)
     write_atomically(directory / MANIFEST_FILE, manifest.model_dump_json(indent=2).encode())
+    # Compiled now, so that the first load to serve it does not wait (seconds for 1,000 trees).
+    compiled_forest(model.text, lightgbm.Booster(model_str=model.text), directory)
     return manifest
 
 
@@ -267,4 +493,6 @@ def load_ranker(directory: Path) -> LearnedRanker:
         ) from None
     if hashlib.sha256(body).hexdigest() != manifest.sha256:
         raise ValueError(f"ranker_path: {directory / MODEL_FILE} does not match the sha256 in its manifest")
-    return LearnedRanker(RankerModel(features=manifest.features, text=body.decode()), manifest)
+    return LearnedRanker(
+        RankerModel(features=manifest.features, text=body.decode()), manifest, compiled_in=directory
+    )

@@ -4,17 +4,23 @@ format behind a checked manifest, serves behind the Scorer protocol, and trains 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+import matcher.ranker
 from matcher.directions import direction_for
 from matcher.evaluation.protocol import Fold
 from matcher.evaluation.training import RANKER_FEATURES, inner_fold, train_ranker
 from matcher.features import FEATURE_NAMES
 from matcher.ranker import (
+    COMPILED_FILE,
+    COMPILED_KEY_FILE,
     MODEL_FILE,
     LearnedRanker,
     RankerModel,
@@ -111,7 +117,10 @@ def test_save_and_load_round_trip_with_a_checked_manifest(tmp_path: Path) -> Non
     manifest = save_ranker(model, tmp_path / "ranker", window=WINDOW, metrics={"validation_ndcg10": 0.4})
     assert (tmp_path / "ranker" / MODEL_FILE).read_text().startswith("tree")  # LightGBM's text format
     loaded = load_ranker(tmp_path / "ranker")
-    np.testing.assert_array_equal(loaded.raw_scores(features), LearnedRanker(model).raw_scores(features))
+    assert loaded.is_compiled
+    np.testing.assert_allclose(
+        loaded.raw_scores(features), LearnedRanker(model).raw_scores(features), atol=1e-9
+    )
     assert loaded.manifest is not None
     assert loaded.manifest.window == WINDOW
     assert manifest.features == FEATURE_NAMES
@@ -150,8 +159,15 @@ def test_an_averaged_model_scores_and_explains_as_the_mean_of_its_members(tmp_pa
     expected = np.mean([r.raw_scores(probe) for r in rankers], axis=0)
     np.testing.assert_allclose(averaged.raw_scores(probe), expected, atol=1e-12)
     assert not np.allclose(expected, rankers[0].raw_scores(probe))  # the members differ
-    shap = [np.asarray(r._booster.predict(probe[:5], pred_contrib=True)) for r in (averaged, *rankers)]
-    np.testing.assert_allclose(shap[0], np.mean(shap[1:], axis=0), atol=1e-12)
+    parts = [r.contributions(probe[:5], DIRECTION)[0] for r in (averaged, *rankers)]
+    raw_parts = [_path_parts(r, probe[:5]) for r in (averaged, *rankers)]  # before clipping, rescaling
+    np.testing.assert_allclose(raw_parts[0], np.mean(raw_parts[1:], axis=0), atol=1e-12)
+    np.testing.assert_allclose(parts[0].sum(axis=1), averaged.relevance(probe[:5]), atol=1e-9)
+
+
+def _path_parts(ranker: LearnedRanker, rows: np.ndarray) -> np.ndarray:
+    leaves = np.asarray(ranker._booster.predict(rows, pred_leaf=True), dtype=np.int64)
+    return ranker._paths.explain(leaves)[0]
 
 
 def test_only_models_of_the_same_features_are_averaged() -> None:
@@ -211,3 +227,127 @@ def test_the_service_falls_back_to_the_default_weights_until_a_ranker_is_trained
         data_dir=tmp_path, environment="test", secret_key=TEST_SECRET, ranker_path=tmp_path / "x"
     )
     assert elsewhere.serving_ranker_dir == tmp_path / "x"
+
+
+def test_path_parts_and_the_expected_value_sum_to_lightgbms_raw_score() -> None:
+    """The reasons' parts: along each row's path, each split's feature gets the child's expected
+    value minus the parent's; with the trees' expected value (TreeSHAP's bias) they are the score."""
+    features, labels, groups = _data()
+    ranker = LearnedRanker(
+        fit_ranker(features, labels, groups, params=RankerParams(rounds=40, num_leaves=15))
+    )
+    probe, _, _ = _data(seed=3)
+    walked = np.asarray(ranker._booster.predict(probe, num_threads=1))
+    leaves = np.asarray(ranker._booster.predict(probe, pred_leaf=True), dtype=np.int64)
+    parts, raw = ranker._paths.explain(leaves)
+    np.testing.assert_allclose(raw, walked, atol=1e-12)
+    np.testing.assert_allclose(parts.sum(axis=1) + ranker._paths.expected_value, walked, atol=1e-12)
+    shap = np.asarray(ranker._booster.predict(probe, pred_contrib=True))
+    np.testing.assert_allclose(shap[:, -1], ranker._paths.expected_value, atol=1e-12)
+    # Features no tree splits on get no part; the signal's features get most of it.
+    split_on = {
+        node["split_feature"]
+        for tree in ranker._booster.dump_model()["tree_info"]
+        for node in _internal_nodes(tree["tree_structure"])
+    }
+    unused = sorted(set(range(len(FEATURE_NAMES))) - split_on)
+    assert unused
+    assert not np.any(parts[:, unused])
+    signal = [FEATURE_NAMES.index("graph_proximity"), FEATURE_NAMES.index("popularity")]
+    assert np.abs(parts[:, signal]).sum() > 0.5 * np.abs(parts).sum()
+
+
+def test_the_compiled_trees_score_as_lightgbm_does_at_every_threshold(tmp_path: Path) -> None:
+    features, labels, groups = _data()
+    model = fit_ranker(
+        features, labels, groups, params=RankerParams(rounds=40, num_leaves=15, min_data_in_leaf=10)
+    )
+    save_ranker(model, tmp_path, window=WINDOW, metrics={})
+    compiled, walked = load_ranker(tmp_path), LearnedRanker(model)
+    assert compiled.is_compiled
+    assert not walked.is_compiled
+    thresholds = [
+        (int(node["split_feature"]), float(node["threshold"]))
+        for tree in walked._booster.dump_model()["tree_info"]
+        for node in _internal_nodes(tree["tree_structure"])
+    ]
+    probe, _, _ = _data(seed=4)
+    at_thresholds = probe[: len(thresholds)].copy()
+    for row, (feature, threshold) in enumerate(thresholds):  # the edge between two branches
+        at_thresholds[row % len(at_thresholds), feature] = threshold
+    for rows in (probe, at_thresholds, np.nextafter(at_thresholds, 2.0)):
+        np.testing.assert_allclose(compiled.raw_scores(rows), walked.raw_scores(rows), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        compiled.contributions(probe, DIRECTION)[0], walked.contributions(probe, DIRECTION)[0], atol=1e-9
+    )
+
+
+def _internal_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    if "leaf_value" in node:
+        return []
+    return [node, *_internal_nodes(node["left_child"]), *_internal_nodes(node["right_child"])]
+
+
+def test_the_compiled_cache_is_used_only_when_it_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features, labels, groups = _data()
+    save_ranker(fit_ranker(features, labels, groups, params=SMALL), tmp_path / "a", window=WINDOW, metrics={})
+    other = fit_ranker(features, labels, groups, params=RankerParams(rounds=10, min_data_in_leaf=10, seed=1))
+    save_ranker(other, tmp_path / "b", window=WINDOW, metrics={})
+    compiles: list[bool] = []  # per compiled load, whether the object was compiled (not read)
+
+    def recording(model_file: Path, compiled_file: Path) -> Any:
+        compiles.append(not compiled_file.exists())
+        return compile_or_load(model_file, compiled_file)
+
+    compile_or_load = matcher.ranker._lleaves_model
+    monkeypatch.setattr(matcher.ranker, "_lleaves_model", recording)
+    folder = tmp_path / "a"
+    key = json.loads((folder / COMPILED_KEY_FILE).read_text())
+    assert key["model_sha256"] == json.loads((folder / "manifest.json").read_text())["sha256"]
+    expected = LearnedRanker(load_ranker(folder).model).raw_scores(features)
+
+    def load_and_check() -> None:
+        loaded = load_ranker(folder)
+        assert loaded.is_compiled
+        np.testing.assert_allclose(loaded.raw_scores(features), expected, atol=1e-9)
+        assert (
+            json.loads((folder / COMPILED_KEY_FILE).read_text())["object_sha256"]
+            == hashlib.sha256((folder / COMPILED_FILE).read_bytes()).hexdigest()
+        )
+
+    compiles.clear()
+    load_and_check()
+    assert compiles == [False]  # saving compiled it: loading reads it
+    body = bytearray((folder / COMPILED_FILE).read_bytes())
+    body[len(body) // 2] ^= 0xFF
+    (folder / COMPILED_FILE).write_bytes(bytes(body))  # never handed to lleaves: its sha256 differs
+    compiles.clear()
+    load_and_check()
+    assert compiles == [True]
+    (folder / COMPILED_KEY_FILE).write_text(json.dumps({**key, "cpu": "another machine"}))
+    compiles.clear()
+    load_and_check()
+    assert compiles == [True]
+    # Another model's object under a key naming this model: read, scores differ, compiled again.
+    (folder / COMPILED_FILE).write_bytes((tmp_path / "b" / COMPILED_FILE).read_bytes())
+    forged = {
+        **json.loads((tmp_path / "b" / COMPILED_KEY_FILE).read_text()),
+        "model_sha256": key["model_sha256"],
+    }
+    (folder / COMPILED_KEY_FILE).write_text(json.dumps(forged))
+    compiles.clear()
+    load_and_check()
+    assert compiles == [False, True]
+
+
+def test_without_lleaves_lightgbm_walks_the_trees(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    features, labels, groups = _data()
+    model = fit_ranker(features, labels, groups, params=SMALL)
+    monkeypatch.setitem(sys.modules, "llvmlite", None)  # importing it raises ImportError
+    save_ranker(model, tmp_path, window=WINDOW, metrics={})
+    loaded = load_ranker(tmp_path)
+    assert not loaded.is_compiled
+    assert not (tmp_path / COMPILED_FILE).exists()
+    np.testing.assert_array_equal(loaded.raw_scores(features), LearnedRanker(model).raw_scores(features))
