@@ -19,9 +19,10 @@ for the overlap of the two top-10 lists. Encoding: our encoder paths against raw
 With ``--ranker DIR`` (a folder `matcher train` wrote) the matcher scores with that learned
 ranker as the service does when one is saved (it orders startup→investor lists; every other
 direction keeps its weights), the exhaustive baseline too. Its baseline in the same run: the same
-startup→investor queries served with LightGBM walking the trees instead of the compiled ones
-(both without the exposure cap, so each list depends on its query alone): CPU, whether the lists
-and reasons are the same, and how often the shown rows' path parts name the reasons TreeSHAP would.
+startup→investor queries served with LightGBM walking the trees instead of the compiled ones,
+and with no ranker (all without the exposure cap, so each list depends on its query alone): CPU,
+whether the two rankers' lists and reasons are the same, and how often the shown rows' path parts
+name the reasons TreeSHAP would.
 
 Targets on this 2-core machine: p99 <= 10 ms at 200k startups and <= 20 ms at 1M; encoding
 >= 0.9x the raw model; memory well under the machine's 24 GiB (checked: peak RSS <= 12 GiB).
@@ -205,11 +206,12 @@ def baseline(matcher: Matcher, kind: EntityKind, target: EntityKind, ids: list[i
 
 
 def ranker_baseline(matcher: Matcher, ranker: LearnedRanker, ids: list[int]) -> str:
-    """startup→investor served by the compiled trees against LightGBM's walk of the same model."""
+    """startup→investor served by the compiled trees against LightGBM's walk of the same model,
+    and against the default weights (what the rest of an answer costs)."""
     no_cap = MatcherConfig(rerank=RerankConfig(exposure_cap=None))
     walked = LearnedRanker(ranker.model, ranker.manifest)
     served: dict[str, tuple[Timings, list[list[Match]]]] = {}
-    for label, scorer in (("compiled", ranker), ("LightGBM walk", walked)):
+    for label, scorer in (("compiled", ranker), ("LightGBM walk", walked), ("no ranker", None)):
         each = Matcher(encoder=matcher.encoder, scorer=scorer, config=no_cap)
         each.fit(matcher.catalog_, channels=matcher.channels_)
         served[label] = timed(partial(top, each, EntityKind.startup, EntityKind.investor), ids)
