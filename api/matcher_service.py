@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import functools
 import gc
@@ -403,3 +404,16 @@ def settle_memory(*, freeze: bool = True) -> None:
         gc.freeze()
     # No public switch at run time: numpy calls this at import with NUMPY_MADVISE_HUGEPAGE.
     numpy_multiarray._set_madvise_hugepage(False)  # type: ignore[attr-defined]
+    _trim_c_heap()
+
+
+def _trim_c_heap() -> None:
+    """Hand the C heap's free pages back to the system. glibc returns freed memory only from the
+    top of a heap, and a build frees much in its middle (the analyses memo, 2.5 KB a profile at
+    50k distinct texts, freed, left the steady RSS only 0.4 KB a profile lower; ``benchmarks.
+    memory_scale``). Nothing to do where the C library is not glibc."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)

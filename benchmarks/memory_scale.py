@@ -116,6 +116,24 @@ def rss_kib(field: str = "VmRSS") -> int:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
+class StagePeaks:
+    """The peak RSS over each stage of a build: the kernel's high-water mark, read at the end of
+    a stage and reset for the next (``/proc/self/clear_refs``), so the build's peak is placed."""
+
+    def __init__(self, before: str) -> None:
+        """``before``: what ran in the process before these stages."""
+        self.kib: dict[str, int] = {}
+        self.end(before)
+
+    def end(self, stage: str) -> None:
+        self.kib[stage] = rss_kib("VmHWM")
+        self._reset()
+
+    @staticmethod
+    def _reset() -> None:
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def components(matcher: Any) -> dict[str, tuple[int, int]]:
     """Component -> (private, mapped) bytes, each reached once, in this order."""
     from models.enums import EntityKind
@@ -228,6 +246,7 @@ def measure(scale: int, *, distinct_texts: bool = False, saved: bool = False) ->
             encoder, [profile_text(k, r) for k, t in demo.tables.items() for r in t.records]
         )
         del demo
+    stages = StagePeaks("the model and the demo's texts")
     before = rss_kib()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
@@ -235,17 +254,20 @@ def measure(scale: int, *, distinct_texts: bool = False, saved: bool = False) ->
     scale_startups(catalog, scale)
     if distinct_texts:
         give_distinct_texts(catalog)
+    stages.end("catalogue")
     with tempfile.TemporaryDirectory() as index_dir:
         matcher = Matcher(
             encoder=encoder, config=MatcherConfig(), index_dir=Path(index_dir) if saved else None
         ).fit(catalog)
+        stages.end("fit")
         if saved:
             matcher.save()
             matcher.share()
-        return _settled(matcher, catalog, before, started)
+            stages.end("save and share")
+        return _settled(matcher, catalog, before, started, stages)
 
 
-def _settled(matcher: Any, catalog: Any, before: int, started: float) -> dict[str, Any]:
+def _settled(matcher: Any, catalog: Any, before: int, started: float, stages: StagePeaks) -> dict[str, Any]:
     """The report on a built matcher, after every direction's first queries."""
     from api.matcher_service import settle_memory
     from benchmarks.recommend_latency import DIRECTIONS, query_ids
@@ -254,6 +276,7 @@ def _settled(matcher: Any, catalog: Any, before: int, started: float) -> dict[st
     for asker, target in DIRECTIONS:
         for row_id in query_ids(matcher, asker, WARM_UP_QUERIES):
             matcher.recommend(asker, row_id, target)
+    stages.end("first queries")
     built = time.perf_counter() - started
     steady = rss_kib()
     return {
@@ -261,7 +284,9 @@ def _settled(matcher: Any, catalog: Any, before: int, started: float) -> dict[st
         "build_s": built,
         "before_kib": before,
         "steady_kib": steady,
-        "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        # Resetting the stages' high-water mark resets the process's too (Linux).
+        "peak_kib": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, *stages.kib.values()),
+        "stage_peak_kib": stages.kib,
         "components": components(matcher),
     }
 
@@ -287,6 +312,8 @@ def per_profile(report: dict[str, Any]) -> dict[str, float]:
         / profiles
         / 1000,
     }
+    for stage, kib in report.get("stage_peak_kib", {}).items():
+        figures[f"  peak RSS in {stage}"] = kib * 1024 / profiles / 1000
     for name, (private, mapped) in report["components"].items():
         figures[f"  {name}"] = private / profiles / 1000
         if mapped:

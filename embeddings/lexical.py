@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
+import itertools
 import json
 import logging
 import re
+import shutil
+import tempfile
 import unicodedata
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -25,6 +28,8 @@ import jieba
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+
+from models.files import file_sha256
 
 __all__ = ["FeatureCounts", "LexicalVectorizer", "normalize_text", "text_key", "tokenize_zh"]
 
@@ -37,7 +42,8 @@ _STATE_FILE = "lexical.json"
 _IDF_FILE = "idf.npz"
 COUNTS_FILE = "counts.npz"
 COUNTS_MANIFEST = "counts.json"
-_COUNTS_FORMAT = 1
+# 2: counts in the smallest unsigned dtype holding them (a byte, nearly always).
+_COUNTS_FORMAT = 2
 # A chunk is a run of letters/digits/CJK; everything else (punctuation, spaces) separates chunks.
 _CHUNK = re.compile(r"[^\W_]+", re.UNICODE)
 # jieba's own first split of a text into blocks it segments independently.
@@ -90,7 +96,7 @@ _Analysis = npt.NDArray[np.uint32] | tuple[npt.NDArray[np.int32], npt.NDArray[np
 _COUNT_BITS = 8
 
 
-def _stored(columns: npt.NDArray[np.int32], counts: npt.NDArray[np.int32]) -> _Analysis:
+def _stored(columns: npt.NDArray[np.integer[Any]], counts: npt.NDArray[np.integer[Any]]) -> _Analysis:
     """A text's analysis in 4 bytes a raw feature where they fit, instead of 8 in two arrays: most
     of the memo's bytes with distinct texts, and one array's overhead a text instead of three."""
     if counts.max(initial=0) < 1 << _COUNT_BITS and columns.max(initial=0) < 1 << (32 - _COUNT_BITS):
@@ -98,7 +104,8 @@ def _stored(columns: npt.NDArray[np.int32], counts: npt.NDArray[np.int32]) -> _A
         packed <<= np.uint32(_COUNT_BITS)
         packed |= counts.astype(np.uint32)
         return packed
-    return columns, counts
+    # Copies: ``columns`` and ``counts`` may be views of a whole file's arrays.
+    return columns.astype(np.int32), counts.astype(np.int32)
 
 
 def _columns_and_counts(analysis: _Analysis) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
@@ -106,6 +113,30 @@ def _columns_and_counts(analysis: _Analysis) -> tuple[npt.NDArray[np.int32], npt
     if isinstance(analysis, tuple):
         return analysis
     return (analysis >> _COUNT_BITS).astype(np.int32), (analysis & ((1 << _COUNT_BITS) - 1)).astype(np.int32)
+
+
+def _length(analysis: _Analysis) -> int:
+    return len(analysis[0]) if isinstance(analysis, tuple) else len(analysis)
+
+
+def _write_member(
+    archive: zipfile.ZipFile, name: str, parts: Iterable[np.ndarray], *, dtype: np.dtype[Any], length: int
+) -> None:
+    """An array of ``length`` entries of ``dtype`` in an ``.npz`` archive (as ``np.load`` reads
+    it), written from its consecutive ``parts``: only one part is ever in memory."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (length,)}
+    written = 0
+    with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+        np.lib.format.write_array_header_1_0(member, header)
+        for part in parts:
+            member.write(np.ascontiguousarray(part, dtype=dtype).data)
+            written += len(part)
+    if written != length:
+        raise RuntimeError(f"{name}: {written} entries written, {length} announced")
+
+
+def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None:
+    _write_member(archive, name, [array], dtype=array.dtype, length=len(array))
 
 
 class FeatureCounts:
@@ -127,38 +158,51 @@ class FeatureCounts:
         # the texts forgotten since, which are not.
         self._released_to: Path | None = None
         self._forgotten: set[str] = set()
+        self._spilled: tempfile.TemporaryDirectory[str] | None = None  # the folder spill() wrote
 
     def save(self, directory: Path) -> None:
         """Write the analyses (``counts.npz``) and the manifest naming what made them (``counts.json``).
 
         Features are kept only if some held text has them, so erased texts' words do not linger.
+        Written a run of texts at a time: the file's arrays are never whole in memory (making
+        them at once was several times the memo, at the end of a build). Analyses released to a
+        file and not changed since are copied from it as they are.
         """
+        if self._released_to is not None:
+            if self._rows or self._forgotten:
+                self.restored().save(directory)
+            elif directory.resolve() != self._released_to.resolve():
+                for name in (COUNTS_FILE, COUNTS_MANIFEST):
+                    shutil.copyfile(self._released_to / name, directory / name)
+            return
         keys = list(self._rows)
-        rows = [_columns_and_counts(self._rows[key]) for key in keys]
-        empty = np.empty(0, np.int32)
-        old_columns = np.concatenate([empty, *(ids for ids, _ in rows)])
-        used = np.unique(old_columns)
-        renumber = np.full(len(self.ordered), -1, np.int32)
-        renumber[used] = np.arange(len(used), dtype=np.int32)
-        features = "\n".join(self.ordered[i] for i in used.tolist()).encode()
-        buffer = io.BytesIO()
-        np.savez(
-            buffer,
-            features=np.frombuffer(features, np.uint8),
-            keys=np.asarray(keys, dtype="S16"),
-            indptr=np.concatenate([[0], np.cumsum([len(ids) for ids, _ in rows], dtype=np.int64)]),
-            indices=renumber[old_columns],
-            counts=np.concatenate([empty, *(c for _, c in rows)]),
-        )
-        content = buffer.getvalue()
+        used = np.zeros(len(self.ordered), bool)
+        largest = 0
+        for analysis in self._rows.values():
+            columns, counts = _columns_and_counts(analysis)
+            used[columns] = True
+            largest = max(largest, int(counts.max(initial=0)))
+        renumber = np.cumsum(used, dtype=np.int64).astype(np.int32) - 1
+        lengths = np.fromiter((_length(self._rows[key]) for key in keys), np.int64, len(keys))
+        features = "\n".join(itertools.compress(self.ordered, used.tolist())).encode()
+        runs = [keys[at : at + TEXTS_PER_CHUNK] for at in range(0, len(keys), TEXTS_PER_CHUNK)]
+        path = directory / COUNTS_FILE
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            _write_array(archive, "features", np.frombuffer(features, np.uint8))
+            _write_array(archive, "keys", np.asarray(keys, dtype="S16"))
+            _write_array(archive, "indptr", np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64))
+            entries = int(lengths.sum())
+            indices = (renumber.take(self._run(run)[0]) for run in runs)
+            _write_member(archive, "indices", indices, dtype=np.dtype(np.int32), length=entries)
+            tallies = (self._run(run)[1] for run in runs)
+            _write_member(archive, "counts", tallies, dtype=np.min_scalar_type(largest), length=entries)
         manifest = {
             "format": _COUNTS_FORMAT,
             "analysis": self._analysis_id(),
             "texts": len(keys),
-            "features": len(used),
-            "sha256": hashlib.sha256(content).hexdigest(),
+            "features": int(used.sum()),
+            "sha256": file_sha256(path),
         }
-        (directory / COUNTS_FILE).write_bytes(content)
         (directory / COUNTS_MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
 
     def read(self, directory: Path) -> bool:
@@ -166,22 +210,23 @@ class FeatureCounts:
         manifest names this analysis and the file's digest; whether taken. Anything else (no
         file, another jieba or analysis, a file not the one the manifest names) is not read:
         the texts are then analysed again."""
+        path = directory / COUNTS_FILE
         try:
             manifest = json.loads((directory / COUNTS_MANIFEST).read_text(encoding="utf-8"))
-            content = (directory / COUNTS_FILE).read_bytes()
+            digest = file_sha256(path)
         except (OSError, ValueError):
             return False
         expected = {"format": _COUNTS_FORMAT, "analysis": self._analysis_id()}
         if (
             not isinstance(manifest, dict)
             or any(manifest.get(key) != value for key, value in expected.items())
-            or manifest.get("sha256") != hashlib.sha256(content).hexdigest()
+            or manifest.get("sha256") != digest
         ):
             return False
-        with np.load(io.BytesIO(content), allow_pickle=False) as stored:
+        with np.load(path, allow_pickle=False) as stored:
             features = bytes(stored["features"]).decode().split("\n") if stored["features"].size else []
             keys, indptr = stored["keys"], stored["indptr"]
-            indices, counts = stored["indices"].astype(np.int32), stored["counts"].astype(np.int32)
+            indices, counts = stored["indices"], stored["counts"]
         if len(features) != manifest.get("features") or len(keys) != manifest.get("texts"):
             return False
         self.feature_ids, self.ordered = {f: i for i, f in enumerate(features)}, features
@@ -192,11 +237,29 @@ class FeatureCounts:
         }
         return True
 
+    def spill(self) -> None:
+        """Write the analyses to a private temporary folder (removed with this memo) and release
+        them there (:meth:`release`): a built matcher's memo is ~4 KB a distinct text, and only
+        a refit or a save reads it."""
+        spilled = tempfile.TemporaryDirectory(prefix="matcher-analyses-")
+        self.save(Path(spilled.name))
+        self.release(Path(spilled.name))
+        self._spilled = spilled
+
+    def _run(self, keys: list[str]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+        """The columns and counts of ``keys``' analyses, one text after another."""
+        pairs = [_columns_and_counts(self._rows[key]) for key in keys]
+        empty = np.empty(0, np.int32)
+        columns = np.concatenate([empty, *(c for c, _ in pairs)])
+        return columns, np.concatenate([empty, *(n for _, n in pairs)])
+
     def release(self, directory: Path) -> None:
         """Forget every analysis (and the raw features' strings) now that ``directory`` holds
         them (:meth:`save` wrote them there): a built matcher's memo is ~4 KB a distinct text,
         and only a refit reads it. Texts analysed from now on are remembered as before;
         :meth:`restored` gives the stored analyses with those."""
+        if self._released_to is not None and self._released_to != directory:
+            self._spilled = None  # its folder is removed: the analyses are in ``directory`` now
         self._released_to, self._forgotten = directory, set()
         self.feature_ids, self.ordered, self._rows = {}, [], {}
 

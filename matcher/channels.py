@@ -37,7 +37,9 @@ LEXICAL_PARAMS: dict[str, Any] = {"min_df": 2, "max_features": 200_000}
 # over distinct rows (little sharing), and read as slices; beyond it, expanded when read.
 WRITTEN_OUT_POSTINGS = 2
 # The postings are built this many entries of the store at a time (see _Postings).
-POSTINGS_CHUNK_ENTRIES = 1 << 20
+POSTINGS_CHUNK_ENTRIES = 1 << 18
+# The store is transposed in about this many bands of features, of at least a chunk each.
+POSTINGS_BANDS = 64
 
 # The stored indexes name texts by this digest (their hashes files), as the lexical memo does.
 _text_hash = text_key
@@ -352,6 +354,9 @@ class Channels:
         )
         vectorizer, rows_of = _lexical_rows(unique, None if refit_lexical else index_dir, counts)
         counts.keep(map(_text_hash, unique))
+        # Out of memory until a refit or a save reads them: ~4 KB a distinct text, released
+        # before the postings are derived (a build's peak).
+        counts.spill()
         channels = cls(encoder, vectorizer, {}, counts)
         channels.complete = kinds is None
         distinct_of, row_of_kind = {}, {}
@@ -471,8 +476,8 @@ class Channels:
         if not self.complete:
             raise RuntimeError("channels built for some kinds only are not saved: they would drop the rest")
         index_dir.mkdir(parents=True, exist_ok=True)
-        # After an earlier save released them, the analyses are read back to be written again.
-        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds, self.feature_counts.restored())
+        # Released analyses are copied from their file, or read back when changed since.
+        _save_lexical(index_dir, self.lexical_vectorizer, self.kinds, self.feature_counts)
         # Held on disk from now on: only the next refit reads them (feature_counts.restored()).
         self.feature_counts.release(index_dir / LEXICAL_DIR)
         save_label_cuts(index_dir)
@@ -515,18 +520,69 @@ def _grown(row_of: np.ndarray, length: int) -> np.ndarray:
     return grown
 
 
-def _by_feature(store: CompactRows | sp.csr_matrix) -> sp.csc_matrix:
-    """The rows transposed, weights as float32, rows ascending within each feature; made from
-    the store's own arrays (float32 weights are not copied first)."""
-    if isinstance(store, CompactRows):
-        matrix = sp.csr_matrix(
-            (store.data.astype(np.float32, copy=False), store.indices, store.indptr), shape=store.shape
+def _entries_per_feature(store: CompactRows | sp.csr_matrix) -> np.ndarray:
+    """How many of the store's rows hold each feature, counted a chunk of entries at a time
+    (``np.bincount`` copies its input to 8 bytes an entry)."""
+    counts = np.zeros(store.shape[1], np.int64)
+    for start in range(0, len(store.indices), POSTINGS_CHUNK_ENTRIES):
+        counts += np.bincount(store.indices[start : start + POSTINGS_CHUNK_ENTRIES], minlength=store.shape[1])
+    return counts
+
+
+def _first_at_or_above(indices: np.ndarray, starts: np.ndarray, ends: np.ndarray, feature: int) -> np.ndarray:
+    """Per row (entries ``starts`` to ``ends`` of ``indices``, ascending), where its first
+    feature at or above ``feature`` is: a binary search of every row at once."""
+    low, high = starts.copy(), ends.astype(np.int64, copy=True)
+    searching = np.flatnonzero(low < high)
+    while len(searching):
+        middle = (low[searching] + high[searching]) // 2
+        below = indices[middle] < feature
+        low[searching[below]] = middle[below] + 1
+        high[searching[~below]] = middle[~below]
+        searching = searching[low[searching] < high[searching]]
+    return low
+
+
+def _transposed_runs(
+    store: CompactRows | sp.csr_matrix, bounds: np.ndarray, band_entries: int, chunk_entries: int
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Runs of features ``[first, last)`` of about ``chunk_entries`` entries, in order, each with
+    the rows holding its features (ascending within a feature) and their weights (float32).
+
+    The store is transposed a band of features (about ``band_entries`` entries) at a time: the
+    whole store's transpose, 8 bytes an entry beside the store, was a build's peak. Each row's
+    features are ascending, so a band is a run of each row's entries, found by binary search.
+    """
+    indices, indptr = store.indices, store.indptr
+    rows = store.shape[0]
+    cursor = np.asarray(indptr[:-1], dtype=np.int64)
+    for band_first, band_last in _runs(bounds, band_entries):
+        ends = _first_at_or_above(indices, cursor, indptr[1:], band_last)
+        counts = ends - cursor
+        total = int(counts.sum())
+        offsets = np.repeat(cursor - np.cumsum(counts) + counts, counts) + np.arange(total)
+        band = sp.csr_matrix(
+            (
+                store.data[offsets].astype(np.float32, copy=False),
+                (indices[offsets] - band_first).astype(np.int32, copy=False),
+                np.concatenate([[0], np.cumsum(counts)]),
+            ),
+            shape=(rows, band_last - band_first),
         )
-    else:
-        matrix = sp.csr_matrix(store, dtype=np.float32)
-    by_feature = matrix.tocsc()
-    by_feature.sort_indices()
-    return by_feature
+        del offsets
+        by_feature = band.tocsc()
+        del band
+        by_feature.sort_indices()
+        band_bounds = bounds[band_first : band_last + 1] - bounds[band_first]
+        for first, last in _runs(band_bounds, chunk_entries):
+            start, end = int(band_bounds[first]), int(band_bounds[last])
+            yield (
+                band_first + first,
+                band_first + last,
+                by_feature.indices[start:end].astype(np.int32, copy=False),
+                by_feature.data[start:end],
+            )
+        cursor = ends
 
 
 def _runs(bounds: np.ndarray, entries: int) -> Iterator[tuple[int, int]]:
@@ -555,45 +611,54 @@ class _Postings:
         head: int,
         *,
         chunk_entries: int = POSTINGS_CHUNK_ENTRIES,
+        band_entries: int | None = None,
     ) -> None:
         """``store``: the distinct rows; the postings keep their weights in its dtype.
 
-        Built a run of features at a time (about ``chunk_entries`` entries) over the store's
-        transpose, each run's result written back into the transpose's own arrays (a run's
-        result never reaches past the run, so it overwrites only entries already read): the
-        sorting's temporaries follow the run, not the catalogue, and a build's peak is the
-        store and its transpose (and, when postings were cut, one of their arrays copied to its
-        length). When no two positions share a row (distinct texts), a posting's positions are
-        written at once, and no row-and-count copy is made first.
+        Built a run of features at a time (about ``chunk_entries`` entries) from a band of the
+        store's transpose (``band_entries``, by default a ``POSTINGS_BANDS``-th of the store,
+        at least a run), each run's result written into arrays as long as the postings: the
+        sorting's temporaries follow the run and the transpose the band, and a build's peak is
+        the store and the postings. How many entries the postings hold is known before they are
+        made (a feature's heaviest rows take its positions until ``head`` are taken), so their
+        form is chosen first, and written out positions are written at once.
         """
+        if isinstance(store, sp.csr_matrix) and not store.has_sorted_indices:
+            store = store.sorted_indices()  # a band is a run of each row's entries
         features = store.shape[1]
         copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.int64)
         shared_rows = bool(copies.max(initial=0) > 1)
-        by_feature = _by_feature(store)
-        bounds = by_feature.indptr.astype(np.int64)
+        holding = _entries_per_feature(store)
+        self.row_counts = _positions_holding(store, row_of) if shared_rows else holding
+        bounds = np.concatenate([[0], np.cumsum(holding)])
+        if band_entries is None:
+            band_entries = max(chunk_entries, -(-int(bounds[-1]) // POSTINGS_BANDS))
         weights = store.dtype if isinstance(store, CompactRows) else np.dtype(np.float32)
-        # The result is written over the transpose's arrays (its weights' too, when of the
-        # store's dtype): each run is read before any of its entries is overwritten.
-        rows, transposed = by_feature.indices.astype(np.int32, copy=False), by_feature.data
-        data = transposed if transposed.dtype == weights else np.empty(len(rows), weights)
-        del by_feature
-        position_of_row = np.zeros(store.shape[0], np.int32)
-        position_of_row[row_of] = np.arange(len(row_of), dtype=np.int32)  # read when no row is shared
-        self.row_counts = np.zeros(features, np.int64)
+        row_entries = int(np.minimum(holding, head).sum())  # at most, a row and its count each
+        position_entries = int(np.minimum(self.row_counts, head).sum())  # exactly, written out
+        # Little sharing: the positions are written out, and read as slices.
+        written_out = position_entries <= WRITTEN_OUT_POSTINGS * row_entries
+        self.kept: np.ndarray | None = None if written_out else np.empty(row_entries, np.int32)
+        self.by_row: np.ndarray = np.zeros(0, np.int64)
+        self.first_of_row: np.ndarray = np.zeros(0, np.int64)
+        if shared_rows:
+            # A row's positions, ascending, start at first_of_row in by_row; a posting takes
+            # the first ``kept``.
+            self.by_row = np.argsort(row_of, kind="stable").astype(np.int32)
+            self.first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
+        position_of_row = np.zeros(0 if shared_rows else store.shape[0], np.int32)
+        if not shared_rows:  # each row's one position
+            position_of_row[row_of] = np.arange(len(row_of), dtype=np.int32)
+        capacity = position_entries if written_out else row_entries
+        rows, data = np.empty(capacity, np.int32), np.empty(capacity, weights)
         entries_of = np.zeros(features, np.int64)
         positions_of = np.zeros(features, np.int64)
-        kept = np.empty(len(rows) if shared_rows else 0, np.int32)
         written = 0
-        for first, last in _runs(bounds, chunk_entries):
-            start, end = int(bounds[first]), int(bounds[last])
-            run_rows, run_data = rows[start:end].copy(), transposed[start:end].copy()
+        for first, last, run_rows, run_data in _transposed_runs(store, bounds, band_entries, chunk_entries):
+            start = int(bounds[first])
             per_feature = np.diff(bounds[first : last + 1])
             entry_feature = np.repeat(np.arange(last - first, dtype=np.int64), per_feature)
             entry_copies = copies[run_rows]
-            # How many positions held each feature before the cut.
-            self.row_counts[first:last] = np.bincount(
-                entry_feature, weights=entry_copies, minlength=last - first
-            ).astype(np.int64)
             # Within a feature, the heaviest rows first (ties: the lower row), each taking its
             # positions until ``head`` are taken.
             order = np.lexsort((run_rows, -run_data, entry_feature))
@@ -603,39 +668,31 @@ class _Postings:
             taken_before -= np.repeat(taken_before[(bounds[first:last] - start)[held]], per_feature[held])
             run_kept = np.clip(head - taken_before, 0, ordered_copies)
             chosen = order[run_kept > 0]
-            count = len(chosen)
-            chosen_rows = run_rows[chosen]
-            rows[written : written + count] = chosen_rows if shared_rows else position_of_row[chosen_rows]
-            data[written : written + count] = run_data[chosen]
-            if shared_rows:
-                kept[written : written + count] = run_kept[run_kept > 0]
-            chosen_feature = entry_feature[chosen]
+            taken = run_kept[run_kept > 0]
+            chosen_rows, chosen_data, chosen_feature = (
+                run_rows[chosen],
+                run_data[chosen],
+                entry_feature[chosen],
+            )
             entries_of[first:last] = np.bincount(chosen_feature, minlength=last - first)
-            positions_of[first:last] = np.bincount(
-                chosen_feature, weights=run_kept[run_kept > 0], minlength=last - first
-            ).astype(np.int64)
-            written += count
-        del transposed
-        # One at a time, each copy freeing the longer array it was cut from.
-        rows = _first(rows, written)
-        data = _first(data, written)
-        kept = _first(kept, written if shared_rows else 0)
-        self.rows, self.data = rows, data
-        self.kept: np.ndarray | None = None
-        self.by_row: np.ndarray = np.zeros(0, np.int64)
-        self.first_of_row: np.ndarray = np.zeros(0, np.int64)
+            positions_of[first:last] = np.bincount(chosen_feature, weights=taken, minlength=last - first)
+            if self.kept is not None:
+                self.kept[written : written + len(chosen)] = taken
+            elif shared_rows:
+                chosen_rows, chosen_data = self._positions(chosen_rows, taken), np.repeat(chosen_data, taken)
+            else:
+                chosen_rows = position_of_row[chosen_rows]
+            rows[written : written + len(chosen_rows)] = chosen_rows
+            data[written : written + len(chosen_rows)] = chosen_data
+            written += len(chosen_rows)
+        # Fewer rows than the most a row and its count could take: cut, each copy freeing the
+        # longer array it was cut from.
+        self.rows, self.data = _first(rows, written), _first(data, written)
         per_posting = positions_of
-        if shared_rows:
-            # A row's positions, ascending, start at first_of_row in by_row; a posting takes
-            # the first ``kept``.
-            self.by_row = np.argsort(row_of, kind="stable").astype(np.int32)
-            self.first_of_row = np.concatenate([[0], np.cumsum(copies)[:-1]]).astype(np.int64)
-            self.kept, per_posting = kept, entries_of
-            if int(positions_of.sum()) <= WRITTEN_OUT_POSTINGS * written:
-                # Little sharing: the positions are written out once, and read as slices.
-                self.rows, self.data = self._written_out(rows, data, kept, chunk_entries)
-                self.kept, per_posting = None, positions_of
-                self.by_row = self.first_of_row = np.zeros(0, np.int64)
+        if self.kept is not None:
+            self.kept, per_posting = _first(self.kept, written), entries_of
+        elif shared_rows:
+            self.by_row = self.first_of_row = np.zeros(0, np.int64)
         self.indptr = np.concatenate([[0], np.cumsum(per_posting)])
 
     _ARRAYS = ("row_counts", "data", "by_row", "first_of_row", "rows", "indptr")
@@ -657,24 +714,6 @@ class _Postings:
         positions: np.ndarray = self.by_row.take(np.repeat(self.first_of_row.take(rows), kept) + within)
         return positions
 
-    def _written_out(
-        self, rows: np.ndarray, data: np.ndarray, kept: np.ndarray, chunk_entries: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Every posting's positions and their weights, each row's taken ``kept`` times, made
-        a run of entries at a time."""
-        total = int(kept.sum())
-        positions, weights = np.empty(total, np.int32), np.empty(total, data.dtype)
-        written = 0
-        for start in range(0, len(rows), chunk_entries):
-            run_kept = kept[start : start + chunk_entries]
-            count = int(run_kept.sum())
-            positions[written : written + count] = self._positions(
-                rows[start : start + chunk_entries], run_kept
-            )
-            weights[written : written + count] = np.repeat(data[start : start + chunk_entries], run_kept)
-            written += count
-        return positions, weights
-
     def posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
         """The positions holding feature ``column`` (at most the heaviest ``head``), and their weights."""
         start, end = self.indptr[column : column + 2]
@@ -692,10 +731,15 @@ def _first(array: np.ndarray, length: int) -> np.ndarray:
 
 
 def _positions_holding(store: CompactRows | sp.csr_matrix, row_of: np.ndarray) -> np.ndarray:
-    """How many positions hold each feature: a distinct row counts once per position reading it."""
+    """How many positions hold each feature: a distinct row counts once per position reading it.
+    Counted a run of rows at a time: each entry's row, whole, would be 8 bytes an entry."""
     copies = np.bincount(row_of, minlength=store.shape[0]).astype(np.float64)
-    entry_row = np.repeat(np.arange(store.shape[0], dtype=np.int64), np.diff(store.indptr))
-    held: np.ndarray = np.bincount(store.indices, weights=copies[entry_row], minlength=store.shape[1])
+    indptr = np.asarray(store.indptr, dtype=np.int64)
+    held = np.zeros(store.shape[1])
+    for first, last in _runs(indptr, POSTINGS_CHUNK_ENTRIES):
+        entry_row = np.repeat(np.arange(first, last), np.diff(indptr[first : last + 1]))
+        features = store.indices[indptr[first] : indptr[last]]
+        held += np.bincount(features, weights=copies[entry_row], minlength=store.shape[1])
     return held.astype(np.int64)
 
 

@@ -139,6 +139,50 @@ def test_the_memo_holds_a_feature_in_4_bytes_where_it_fits_and_every_count_whole
     np.testing.assert_array_equal(read.matrix(texts).toarray(), matrix.toarray())
 
 
+def test_spilled_analyses_leave_memory_and_come_back_whole_until_the_memo_goes(tmp_path: Path) -> None:
+    vectorizer = LexicalVectorizer(min_df=2)
+    counts, analysed = _counting(vectorizer)
+    expected = vectorizer.fit_transform(CORPUS, counts=counts).toarray()
+    counts.spill()
+    assert counts._rows == {}
+    assert counts.ordered == []
+    spilled = counts._released_to
+    assert spilled is not None
+    refit = LexicalVectorizer(min_df=2).fit_transform(CORPUS, counts=counts.restored())
+    np.testing.assert_array_equal(refit.toarray(), expected)
+    assert len(analysed) == len(CORPUS)  # nothing analysed twice
+    counts.save(tmp_path)  # unchanged since the spill: the spilled file itself
+    assert (tmp_path / lexical_module.COUNTS_FILE).read_bytes() == (
+        spilled / lexical_module.COUNTS_FILE
+    ).read_bytes()
+    counts.release(tmp_path)
+    assert not spilled.exists()
+    read = vectorizer.feature_counts()
+    assert read.read(tmp_path)
+    np.testing.assert_array_equal(read.matrix(CORPUS).toarray(), counts.restored().matrix(CORPUS).toarray())
+    assert len(analysed) == len(CORPUS)
+
+
+def _named_counts(counts: FeatureCounts, text: str) -> dict[str, int]:
+    row = counts.matrix([text])
+    return {counts.ordered[column]: int(n) for column, n in zip(row.indices, row.data, strict=True)}
+
+
+def test_a_spilled_memo_changed_since_saves_its_changes(tmp_path: Path) -> None:
+    counts = LexicalVectorizer().feature_counts()
+    kept, added = CORPUS[1:], "新的文本"
+    expected = {text: _named_counts(counts, text) for text in [*kept, added]}
+    counts.keep(text_key(t) for t in CORPUS)
+    counts.spill()
+    counts.forget([text_key(CORPUS[0])])
+    counts.matrix([added])
+    counts.save(tmp_path)
+    read = LexicalVectorizer().feature_counts()
+    assert read.read(tmp_path)
+    assert set(read._rows) == {text_key(t) for t in [*kept, added]}
+    assert {text: _named_counts(read, text) for text in [*kept, added]} == expected
+
+
 def test_counts_made_for_another_analysis_are_refused() -> None:
     counts = LexicalVectorizer(use_words=False).feature_counts()
     with pytest.raises(ValueError, match="counts"):
