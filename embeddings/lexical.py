@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -49,6 +50,9 @@ _CHUNK = re.compile(r"[^\W_]+", re.UNICODE)
 # jieba's own first split of a text into blocks it segments independently.
 _JIEBA_BLOCK = jieba.re_han_default
 BLOCK_CACHE_SIZE = 1 << 15
+# A build's spilled analyses (FeatureCounts.spill) live in a temporary folder named with this and
+# the process id.
+SPILL_PREFIX = "matcher-analyses-"
 # Texts counted and weighted together in a fit or a transform: the float64 temporaries of
 # weighting a corpus at once were a build's peak (~80 bytes a feature of every text).
 TEXTS_PER_CHUNK = 4096
@@ -139,6 +143,25 @@ def _write_array(archive: zipfile.ZipFile, name: str, array: np.ndarray) -> None
     _write_member(archive, name, [array], dtype=array.dtype, length=len(array))
 
 
+def _remove_orphaned_spills() -> None:
+    """Remove the spilled analyses of processes that no longer run: a process killed outright (a
+    shard actor Ray restarts) never removes its own, ~4 KB a distinct text each."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SPILL_PREFIX}*-*"):
+        owner = folder.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not _runs_now(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _runs_now(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class FeatureCounts:
     """Each text's raw feature counts, analysed (jieba, n-grams) once and remembered.
 
@@ -169,11 +192,17 @@ class FeatureCounts:
         file and not changed since are copied from it as they are.
         """
         if self._released_to is not None:
-            if self._rows or self._forgotten:
-                self.restored().save(directory)
-            elif directory.resolve() != self._released_to.resolve():
-                for name in (COUNTS_FILE, COUNTS_MANIFEST):
-                    shutil.copyfile(self._released_to / name, directory / name)
+            unchanged = not (self._rows or self._forgotten)
+            if unchanged and directory.resolve() == self._released_to.resolve():
+                return
+            try:
+                if unchanged:
+                    for name in (COUNTS_FILE, COUNTS_MANIFEST):
+                        shutil.copyfile(self._released_to / name, directory / name)
+                    return
+            except FileNotFoundError:
+                pass  # the file is gone (a cleaner of temporary files): what is held is saved
+            self.restored().save(directory)
             return
         keys = list(self._rows)
         used = np.zeros(len(self.ordered), bool)
@@ -241,7 +270,8 @@ class FeatureCounts:
         """Write the analyses to a private temporary folder (removed with this memo) and release
         them there (:meth:`release`): a built matcher's memo is ~4 KB a distinct text, and only
         a refit or a save reads it."""
-        spilled = tempfile.TemporaryDirectory(prefix="matcher-analyses-")
+        _remove_orphaned_spills()
+        spilled = tempfile.TemporaryDirectory(prefix=f"{SPILL_PREFIX}{os.getpid()}-")
         self.save(Path(spilled.name))
         self.release(Path(spilled.name))
         self._spilled = spilled

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 from pathlib import Path
 
 import jieba
@@ -161,6 +165,41 @@ def test_spilled_analyses_leave_memory_and_come_back_whole_until_the_memo_goes(t
     assert read.read(tmp_path)
     np.testing.assert_array_equal(read.matrix(CORPUS).toarray(), counts.restored().matrix(CORPUS).toarray())
     assert len(analysed) == len(CORPUS)
+
+
+def test_a_spill_removes_those_of_processes_that_no_longer_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])  # a process id that has ended
+    dead.wait()
+    orphan = tmp_path / f"{lexical_module.SPILL_PREFIX}{dead.pid}-abc"
+    orphan.mkdir()
+    (orphan / lexical_module.COUNTS_FILE).write_bytes(b"left by a killed process")
+    living = tmp_path / f"{lexical_module.SPILL_PREFIX}{os.getppid()}-def"
+    living.mkdir()
+    unrelated = tmp_path / "another-folder"
+    unrelated.mkdir()
+    counts = LexicalVectorizer().feature_counts()
+    counts.matrix(CORPUS)
+    counts.spill()
+    assert not orphan.exists()
+    assert living.exists()
+    assert unrelated.exists()
+    assert counts._released_to is not None
+    assert counts._released_to.parent == tmp_path
+
+
+def test_a_memo_whose_spilled_file_is_gone_saves_what_it_holds(tmp_path: Path) -> None:
+    counts = LexicalVectorizer().feature_counts()
+    counts.matrix(CORPUS[:2])
+    counts.spill()
+    assert counts._released_to is not None
+    shutil.rmtree(counts._released_to)
+    counts.save(tmp_path)
+    read = LexicalVectorizer().feature_counts()
+    assert read.read(tmp_path)
+    assert read._rows == {}
 
 
 def _named_counts(counts: FeatureCounts, text: str) -> dict[str, int]:
