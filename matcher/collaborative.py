@@ -42,9 +42,11 @@ __all__ = [
     "Deal",
     "QuerySignals",
     "Signature",
+    "rows_max",
     "signature",
     "startup_keys",
     "summed_rows",
+    "weighted_sum",
 ]
 
 RECENCY_DAYS: Final = 365.0
@@ -335,12 +337,12 @@ class CollaborativeIndex:
         none = np.zeros(0, dtype=np.int64)
         if not keys or not len(self.investors):
             return none, np.zeros(0), np.zeros(len(self.investors))
-        similarity = np.asarray(self._signature_keys[:, keys] @ self._idf[keys]).ravel()
+        similarity = weighted_sum(self._signature_keys, keys, self._idf[keys])
         matching = np.flatnonzero(similarity > 0)
         order = matching[np.argsort(-similarity[matching], kind="stable")]
         enough = int(np.searchsorted(np.cumsum(self._signature_sizes[order]), PEER_STARTUPS)) + 1
         peers = order[:enough]
-        scores = np.asarray(self._signature_deals[peers].T @ similarity[peers]).ravel()
+        scores = weighted_sum(self._signature_deals, peers, similarity[peers])
         return peers, similarity[peers], _normalised(scores) if normalise else scores
 
     def _share(self, names: Sequence[str]) -> np.ndarray:
@@ -348,7 +350,7 @@ class CollaborativeIndex:
         rows = [self.keys[name] for name in names if name in self.keys]
         if not rows:
             return np.zeros(len(self.investors))
-        most = np.asarray(self._key_counts[rows].max(axis=0).todense()).ravel()
+        most = rows_max(self._key_counts, rows)
         share: np.ndarray = np.divide(most, self._totals, out=np.zeros_like(most), where=self._totals > 0)
         return share
 
@@ -406,12 +408,43 @@ def summed_rows(matrix: sp.csr_matrix, rows: Sequence[int]) -> np.ndarray:
     scipy's row selection builds a new matrix first, which cost a deal-flow answer ~0.3 ms a
     call, four calls for each startup signature an investor's pool brings."""
     at = np.asarray(rows, dtype=np.int64)
-    starts, lengths = matrix.indptr[at], matrix.indptr[at + 1] - matrix.indptr[at]
-    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
-    picks = offsets + np.arange(int(lengths.sum()))
+    picks, _ = _spans(matrix, at)
     return np.bincount(matrix.indices[picks], weights=matrix.data[picks], minlength=matrix.shape[1]).astype(
         np.float64
     )
+
+
+def weighted_sum(
+    matrix: sp.csr_matrix | sp.csc_matrix, at: Sequence[int] | np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """``matrix``'s rows ``at`` (columns, for a CSC matrix) times ``weights``, summed, read straight
+    from its arrays: scipy's selection builds a new matrix first (a query's peers cost ~0.5 ms
+    that way). Each sum adds its terms in the order of ``at``, as scipy's product does, so the
+    result is the same to the last bit."""
+    picks, lengths = _spans(matrix, np.asarray(at, dtype=np.int64))
+    terms = matrix.data[picks] * np.repeat(np.asarray(weights, dtype=np.float64), lengths)
+    size = matrix.shape[1] if isinstance(matrix, sp.csr_matrix) else matrix.shape[0]
+    return np.bincount(matrix.indices[picks], weights=terms, minlength=size).astype(np.float64)
+
+
+def _spans(matrix: sp.csr_matrix | sp.csc_matrix, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the stored entries of ``matrix``'s rows (or CSC columns) ``at`` are, in that order, and
+    how many each has."""
+    starts, lengths = matrix.indptr[at], matrix.indptr[at + 1] - matrix.indptr[at]
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return offsets + np.arange(int(lengths.sum())), lengths
+
+
+def rows_max(matrix: sp.csr_matrix, rows: Sequence[int]) -> np.ndarray:
+    """The largest value of ``matrix``'s ``rows`` in each column (0 where none is stored), read
+    straight from its CSR arrays: scipy's row selection and column max cost a startup→investor
+    answer ~0.7 ms for its three shares."""
+    most = np.zeros(matrix.shape[1])
+    for row in rows:
+        span = slice(matrix.indptr[row], matrix.indptr[row + 1])
+        columns = matrix.indices[span]
+        most[columns] = np.maximum(most[columns], matrix.data[span])
+    return most
 
 
 def _sparse(cells: Mapping[tuple[int, int], float], shape: tuple[int, int]) -> sp.csr_matrix:

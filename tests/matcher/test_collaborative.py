@@ -12,7 +12,14 @@ import pytest
 import scipy.sparse as sp
 
 from matcher.catalog import Deal
-from matcher.collaborative import CollaborativeIndex, signature, startup_keys, summed_rows
+from matcher.collaborative import (
+    CollaborativeIndex,
+    rows_max,
+    signature,
+    startup_keys,
+    summed_rows,
+    weighted_sum,
+)
 from matcher.config import RetrievalConfig
 from matcher.eligibility import eligible
 from matcher.evaluation.baselines import SegmentPopularityRecommender
@@ -270,3 +277,25 @@ def test_summed_rows_equals_scipys_row_sum(rows: list[int]) -> None:
     matrix = sp.csr_matrix(sp.random(6, 40, density=0.3, random_state=len(rows)))
     expected = np.asarray(matrix[rows].sum(axis=0)).ravel() if rows else np.zeros(40)
     np.testing.assert_allclose(summed_rows(matrix, rows), expected, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("rows", [[], [0], [3, 1, 3], [0, 1, 2, 3, 4, 5]])
+def test_rows_max_equals_scipys_column_max(rows: list[int]) -> None:
+    matrix = sp.csr_matrix(sp.random(6, 40, density=0.3, random_state=len(rows)))
+    expected = np.asarray(matrix[rows].max(axis=0).todense()).ravel() if rows else np.zeros(40)
+    np.testing.assert_array_equal(rows_max(matrix, rows), expected)
+
+
+@pytest.mark.parametrize("at", [[], [2], [5, 0, 3], [0, 1, 2, 3, 4, 5]])
+def test_weighted_sum_equals_scipys_product_to_the_bit(at: list[int]) -> None:
+    rng = np.random.default_rng(len(at))
+    rows = sp.csr_matrix(sp.random(6, 40, density=0.5, random_state=len(at)))
+    weights = rng.random(len(at))
+    np.testing.assert_array_equal(
+        weighted_sum(rows, at, weights), np.asarray(rows[at].T @ weights).ravel() if at else np.zeros(40)
+    )
+    columns = sp.csc_matrix(rows.T)
+    np.testing.assert_array_equal(
+        weighted_sum(columns, at, weights),
+        np.asarray(columns[:, at] @ weights).ravel() if at else np.zeros(40),
+    )
