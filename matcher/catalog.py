@@ -419,6 +419,8 @@ class History:
     # (the investors' footprints, matcher.geography): see `derived`.
     _derived: dict[Hashable, Any] = field(default_factory=dict, repr=False)
     _derived_as_of: dt.datetime | None = field(default=None, repr=False)
+    # The latest moment any event observed happened (never lowered, so it errs towards renewal).
+    _latest_event: dt.datetime | None = field(default=None, repr=False)
 
     @classmethod
     def from_database(cls, session: Session) -> History:
@@ -432,11 +434,18 @@ class History:
         """A memo of values derived from the events and the records of the profiles they name,
         as of ``as_of`` (an investor's footprint): emptied by a new event, by forgetting a profile
         some event names, by `record_changed` on such a profile, and when asked for another
-        moment. A query from a new profile (no events) changes none of it, so an evaluation's
+        moment, unless both moments come after every event (the same events lie before either):
+        served queries ask as of their own now, and each would otherwise derive everything
+        again. A query from a new profile (no events) changes none of it, so an evaluation's
         queries share what the first one derived."""
-        if as_of != self._derived_as_of:
-            self._derived, self._derived_as_of = {}, as_of
+        if as_of != self._derived_as_of and not self._after_every_event(as_of, self._derived_as_of):
+            self._derived = {}
+        self._derived_as_of = as_of
         return self._derived
+
+    def _after_every_event(self, *moments: dt.datetime | None) -> bool:
+        latest = self._latest_event
+        return all(moment is not None and (latest is None or moment > latest) for moment in moments)
 
     def record_changed(self, node: Node) -> None:
         """``node``'s record changed (or it left, or came back): what was derived from it goes."""
@@ -447,6 +456,8 @@ class History:
         if self._derived:
             self._derived = {}
         actor, target, kind, when = event.actor, event.target, event.kind, event.occurred_at
+        if self._latest_event is None or when > self._latest_event:
+            self._latest_event = when
         self.graph.add(event)
         if kind is InteractionKind.declined:
             self.declined[actor].add(target)

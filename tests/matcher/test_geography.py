@@ -200,3 +200,18 @@ def test_a_footprint_is_recounted_only_when_a_deal_or_a_backed_startup_changes(
     # The backed startup leaves: its deal no longer counts.
     matcher.remove_profile(EntityKind.startup, shenzhen)
     assert footprint(local, fresh.history, place_of, CLOCK).cities == {"wuhan": 3}
+
+
+def test_a_footprint_is_kept_between_moments_after_every_event_and_recounted_before_one(
+    tmp_path: Path,
+) -> None:
+    fresh = catalog_of(tmp_path, PROFILES)
+    matcher = Matcher(encoder=HashingEncoder()).fit(fresh)
+    local, _ = _node(fresh, EntityKind.investor, "I-local")
+    latest = max(deal.occurred_at for deal in fresh.history.deals)
+    first = footprint(local, fresh.history, matcher._place_of, latest + dt.timedelta(seconds=1))
+    # Served queries ask as of their own now: the same deals lie before each.
+    assert footprint(local, fresh.history, matcher._place_of, latest + dt.timedelta(days=30)) is first
+    first_deal = min(when for when, _ in fresh.history.deals_by_investor[local])
+    assert footprint(local, fresh.history, matcher._place_of, first_deal).deals == 0
+    assert footprint(local, fresh.history, matcher._place_of, latest + dt.timedelta(days=1)) == first
