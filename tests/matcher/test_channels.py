@@ -407,6 +407,49 @@ def test_postings_keep_each_features_heaviest_positions_the_lower_among_equals(d
         np.testing.assert_array_equal(values[ascending], expanded[heaviest, feature].toarray().ravel())
 
 
+def _expanded_scores(
+    postings: channels_module._Postings,
+    columns: np.ndarray,
+    weights: np.ndarray,
+    mask: np.ndarray,
+    fraction: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every posting of ``columns`` expanded to its positions, the admitted ones summed in the
+    postings' order: in a table-long buffer (dropping sums of 0) past ``len(mask) // fraction``."""
+    found = [postings.posting(int(column)) for column in columns]
+    rows = np.concatenate([positions for positions, _ in found] + [np.zeros(0, np.int32)])
+    shares = np.concatenate(
+        [values * np.float32(weight) for (_, values), weight in zip(found, weights.tolist(), strict=True)]
+        + [np.zeros(0, np.float32)]
+    )
+    admitted = mask[rows]
+    rows, shares = rows[admitted], shares[admitted]
+    if len(rows) > len(mask) // fraction:
+        sums = np.bincount(rows, weights=shares, minlength=len(mask))
+        return np.flatnonzero(sums), sums[np.flatnonzero(sums)]
+    hits, per_hit = np.unique(rows, return_inverse=True)
+    return hits, np.bincount(per_hit, weights=shares, minlength=len(hits))
+
+
+@pytest.mark.parametrize("head", [10, 40, 100_000])
+@pytest.mark.parametrize("weights", ["float16", "float32"])
+def test_shared_rows_sum_their_postings_bit_for_bit_as_expanded(head: int, weights: LexicalWeights) -> None:
+    store, row_of = _cloned(25, 700, 60, seed=17)
+    store.data[:5] = 0.0  # entries that round to no weight: a sum of 0, dropped by the buffer only
+    postings = channels_module._Postings(CompactRows.from_matrix(store, weights), row_of, head)
+    assert postings.kept is not None  # the shared form
+    rng = np.random.default_rng(18)
+    for _ in range(20):
+        columns = rng.choice(60, int(rng.integers(0, 12)), replace=False)
+        query_weights = rng.uniform(0.01, 1, len(columns)).astype(np.float32)
+        mask = rng.random(700) < rng.uniform(0.1, 1.0)
+        for fraction in (1, 16, 10**6):
+            hits, sums = postings.shared_scores(columns, query_weights, mask, fraction)
+            expected_hits, expected_sums = _expanded_scores(postings, columns, query_weights, mask, fraction)
+            assert hits.tolist() == expected_hits.tolist()
+            assert sums.tolist() == expected_sums.tolist()  # equal floats, not close ones
+
+
 def test_a_compaction_keeps_only_the_rows_some_position_reads() -> None:
     store, row_of = _cloned(10, 50, 40, seed=15)
     retrieval = RetrievalConfig(lexical_overlay_limit=3, lexical_weights="float32")
