@@ -141,7 +141,7 @@ class KindChannels:
         """For each of the retrieval's shares in turn, the rows :meth:`lexical_top` would find
         (positions within ``mask``), their weights, and whether every feature was looked up."""
         postings = self._retrieval_postings()
-        heaviest = np.argsort(-query.data, kind="stable")[: self.retrieval.lexical_query_features]
+        heaviest = heaviest_first(query.data, self.retrieval.lexical_query_features)
         columns, weights = query.indices[heaviest], query.data[heaviest]
         counts = postings.row_counts if self.rarity is None else self.rarity
         lengths = counts[columns]
@@ -488,6 +488,18 @@ class Channels:
             channel.index.save(index_dir / f"{kind.value}.index")
             state = {"model_id": self.encoder.model_id, "hashes": channel.text_hashes}
             write_atomically(index_dir / f"{kind.value}.hashes.json", json.dumps(state))
+
+
+def heaviest_first(weights: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` largest ``weights``, the largest first, equal ones in index order:
+    a stable sort's first ``count``, sorting only those at or above the cut (a long investor's
+    text holds thousands of features, and only 32 are looked up)."""
+    if len(weights) > count:
+        cut = np.partition(weights, len(weights) - count)[len(weights) - count]
+        contenders = np.flatnonzero(weights >= cut)
+    else:
+        contenders = np.arange(len(weights))
+    return contenders[np.argsort(-weights[contenders], kind="stable")[:count]]
 
 
 def best_positions(positions: np.ndarray, scores: np.ndarray, count: int) -> np.ndarray:

@@ -285,7 +285,8 @@ def test_a_scan_split_across_threads_answers_as_one_scan(threads: int) -> None:
 
 
 def test_a_mask_over_an_id_column_filters_as_the_ids_it_selects(approximate: bool) -> None:
-    """The column holds ids the index lacks; ids move slots on update, vanish on removal."""
+    """The column holds ids the index lacks; ids move slots on update, vanish on removal. Built
+    in the column's order, the mask is read as the slots' own; once ids move, through the map."""
     index, stored = build(400, approximate=approximate)
     column = IdColumn(np.asarray([*stored, 5, 7], dtype=np.int64))
     rng = np.random.default_rng(4)
@@ -298,10 +299,13 @@ def test_a_mask_over_an_id_column_filters_as_the_ids_it_selects(approximate: boo
             assert masked == index.search_batch(queries, 12, allowed=column.ids[mask])
 
     agrees()
+    assert column.in_slot_order
     moved = list(stored)[::9]
     index.upsert(moved, unit_vectors(len(moved), seed=7))
     agrees()
     index.remove(list(stored)[1::3])
+    agrees()
+    assert not column.in_slot_order
     agrees()
     index.compact()
     agrees()

@@ -450,6 +450,16 @@ def test_shared_rows_sum_their_postings_bit_for_bit_as_expanded(head: int, weigh
             assert sums.tolist() == expected_sums.tolist()  # equal floats, not close ones
 
 
+@pytest.mark.parametrize("count", [1, 5, 32, 200])
+def test_heaviest_first_is_a_stable_sorts_first_count(count: int) -> None:
+    rng = np.random.default_rng(19)
+    for dtype in ("float16", "float32"):
+        weights: np.ndarray = rng.choice([0.1, 0.25, 0.5, 0.75], 150).astype(dtype)  # many ties at any cut
+        weights[::7] = rng.random(len(weights[::7]))
+        expected = np.argsort(-weights, kind="stable")[:count]
+        assert channels_module.heaviest_first(weights, count).tolist() == expected.tolist()
+
+
 def test_a_compaction_keeps_only_the_rows_some_position_reads() -> None:
     store, row_of = _cloned(10, 50, 40, seed=15)
     retrieval = RetrievalConfig(lexical_overlay_limit=3, lexical_weights="float32")
