@@ -410,7 +410,10 @@ class History:
     last_active: dict[Node, dt.datetime] = field(default_factory=dict)
     investments: defaultdict[Node, list[dt.datetime]] = field(default_factory=lambda: defaultdict(list))
     deals: list[Deal] = field(default_factory=list)
-    erasures: int = 0  # profiles with deals forgotten so far: anything derived from the deals must follow
+    # Each forgotten profile's first deal's position in `deals` as it then was: what was derived
+    # from the first n deals holds nothing forgotten since while every later erasure starts at n
+    # or after (a query's profile that leaves with the deals it brought, as an evaluation's do).
+    erased_at: list[int] = field(default_factory=list)
     # investor -> (when, startup) per investment, for its geography (matcher.geography).
     deals_by_investor: defaultdict[Node, list[tuple[dt.datetime, Node]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -421,6 +424,8 @@ class History:
     _derived_as_of: dt.datetime | None = field(default=None, repr=False)
     # The latest moment any event observed happened (never lowered, so it errs towards renewal).
     _latest_event: dt.datetime | None = field(default=None, repr=False)
+    # Each node's earliest event: what is derived as of a moment before it never read the node.
+    _first_active: dict[Node, dt.datetime] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_database(cls, session: Session) -> History:
@@ -431,13 +436,14 @@ class History:
         return history
 
     def derived(self, as_of: dt.datetime) -> dict[Hashable, Any]:
-        """A memo of values derived from the events and the records of the profiles they name,
-        as of ``as_of`` (an investor's footprint): emptied by a new event, by forgetting a profile
-        some event names, by `record_changed` on such a profile, and when asked for another
-        moment, unless both moments come after every event (the same events lie before either):
-        served queries ask as of their own now, and each would otherwise derive everything
-        again. A query from a new profile (no events) changes none of it, so an evaluation's
-        queries share what the first one derived."""
+        """A memo of values derived from the events strictly before ``as_of`` and the records of
+        the profiles they name (an investor's footprint): emptied by a new event before its
+        moment, by forgetting a profile with an event before it, by `record_changed` on a profile
+        some event names, and when asked for another moment, unless both moments come after
+        every event (the same events lie before either): served queries ask as of their own now,
+        and each would otherwise derive everything again. A query from a new profile (no events,
+        or its relations as of the clock) changes none of it, so an evaluation's queries share
+        what the first one derived."""
         if as_of != self._derived_as_of and not self._after_every_event(as_of, self._derived_as_of):
             self._derived = {}
         self._derived_as_of = as_of
@@ -453,9 +459,9 @@ class History:
             self._derived = {}
 
     def observe(self, event: RelationEvent) -> None:
-        if self._derived:
-            self._derived = {}
         actor, target, kind, when = event.actor, event.target, event.kind, event.occurred_at
+        if self._derived and not self._at_or_after_memo(when):
+            self._derived = {}
         if self._latest_event is None or when > self._latest_event:
             self._latest_event = when
         self.graph.add(event)
@@ -475,6 +481,19 @@ class History:
         for node in (actor, target):
             if node not in self.last_active or self.last_active[node] < when:
                 self.last_active[node] = when
+            if node not in self._first_active or when < self._first_active[node]:
+                self._first_active[node] = when
+
+    def _at_or_after_memo(self, when: dt.datetime) -> bool:
+        """Whether an event at ``when`` lies outside what the memo derived: its values read the
+        events strictly before their moment (a query's profile observed with its relations as of
+        the clock leaves them as they were)."""
+        return self._derived_as_of is not None and when >= self._derived_as_of
+
+    def keeps_first_deals(self, count: int, *, erasures_seen: int) -> bool:
+        """Whether the first ``count`` deals are those they were when ``erasures_seen`` profiles
+        had been forgotten: no later erasure took one of them."""
+        return len(self.deals) >= count and all(at >= count for at in self.erased_at[erasures_seen:])
 
     def related(self, node: Node) -> set[Node]:
         return self.graph.neighbours(node) if node in self.graph else set()
@@ -497,7 +516,8 @@ class History:
             # Every event observed marks both its sides active: a node in none (a new profile
             # leaving, as each query of an evaluation does) left no trace to look for.
             return
-        self._derived = {}
+        if not self._at_or_after_memo(self._first_active.pop(node)):
+            self._derived = {}
         self.declined.pop(node, None)
         for members in self.declined.values():
             members.discard(node)
@@ -505,10 +525,10 @@ class History:
             self.applications[other].pop(node, None)
         self.last_active.pop(node, None)
         self.investments.pop(node, None)
-        kept = [d for d in self.deals if node not in (d.investor, d.startup)]
-        if len(kept) < len(self.deals):
-            self.deals = kept
-            self.erasures += 1
+        gone = [at for at, d in enumerate(self.deals) if node in (d.investor, d.startup)]
+        if gone:
+            self.deals = [d for d in self.deals if node not in (d.investor, d.startup)]
+            self.erased_at.append(gone[0])
         self.deals_by_investor.pop(node, None)
         if node[0] is EntityKind.startup:
             for investor, deals in self.deals_by_investor.items():

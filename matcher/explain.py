@@ -54,6 +54,7 @@ class ExplainContext:
     path: Callable[[], list[tuple[Node, InteractionKind, Node]]]  # shortest relation path, if any
     applied_on: dt.datetime | None = None  # when an open application between the two was made
     now: dt.datetime | None = None  # the matcher's clock: counts of deals are as of then
+    asker_node: Node | None = None  # who asked, for the reasons naming its own relations
 
 
 def _count(n: int, singular: str, plural: str) -> str:
@@ -208,7 +209,33 @@ RELATION_WORDS: dict[InteractionKind, tuple[str, str]] = {
 
 
 def _overlap(ctx: ExplainContext) -> Reason | None:
-    """The shortest chain of relations from the one who asked to the candidate, spelled out."""
+    """An investor's deals beside a startup's own backers (a syndicate forms around them), else
+    the shortest chain of relations from the one who asked to the candidate, spelled out."""
+    return _backers_co_investor(ctx) or _relation_path(ctx)
+
+
+def _backers_co_investor(ctx: ExplainContext) -> Reason | None:
+    """The asking startup's backer sharing the most portfolio companies with the candidate investor,
+    and how many (ties: the backer first by node); None for other pairs or where none shares one."""
+    asker, candidate = ctx.asker_node, ctx.candidate_node
+    if asker is None or asker[0] is not EntityKind.startup or candidate[0] is not EntityKind.investor:
+        return None
+    graph = ctx.history.graph
+    backers = sorted(n for n in ctx.history.related(asker) if n[0] is EntityKind.investor and n != candidate)
+    counts = [(graph.co_investments(backer, candidate), backer) for backer in backers]
+    shared, backer = max(counts, key=lambda item: item[0], default=(0, asker))
+    record = ctx.records(backer) if shared else None
+    if record is None:
+        return None
+    name = str(record.get("name", ""))
+    return Reason(
+        "graph_overlap",
+        f"与您的投资方「{name}」共同投资过{shared}家企业",
+        f"co-invested in {_count(shared, 'company', 'companies')} with your backer “{name}”",
+    )
+
+
+def _relation_path(ctx: ExplainContext) -> Reason | None:
     hops = ctx.path()
     if not hops:
         return None

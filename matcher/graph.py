@@ -240,6 +240,10 @@ class RelationGraph:
         """Investors sharing at least one portfolio startup, with how many they share."""
         return dict(self._co.get(investor, {}))
 
+    def co_investments(self, investor: Node, other: Node) -> int:
+        """How many portfolio startups the two investors share (one lookup, no copy)."""
+        return self._co.get(investor, {}).get(other, 0)
+
     def _items(self, node: Node, kind: EntityKind | None = None) -> Iterator[tuple[Node, Relation]]:
         by_kind = self._adj.get(node, {})
         groups = by_kind.values() if kind is None else [by_kind.get(kind, {})]

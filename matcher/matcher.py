@@ -580,24 +580,22 @@ class Matcher:
         return cached[2]
 
     def collaborative_index(self) -> CollaborativeIndex:
-        """The history's deals indexed as of now. Rebuilt at once after an erasure (nothing of an
-        erased profile may stay), and after new deals once they are 1% more (plus 10): a rebuild
-        reads every deal, so one new investment does not make the next query pay for it."""
+        """The history's deals indexed as of now. Rebuilt at once after an erasure of a deal it
+        holds (nothing of an erased profile may stay), and after new deals once they are 1% more
+        (plus 10): a rebuild reads every deal, so one new investment does not make the next
+        query pay for it, nor a profile that leaves with the deals it brought since."""
         history = self.catalog_.history
-        deals, erasures = len(history.deals), history.erasures
+        deals, erasures = len(history.deals), len(history.erased_at)
         built = self._collaborative_index
         if (
             built is None
-            or built[0][1] != erasures
-            or deals < built[0][0]
+            or not history.keeps_first_deals(built[0][0], erasures_seen=built[0][1])
             or deals
             > built[0][0] * self.config_.refresh.collaborative_rebuild_growth
             + self.config_.refresh.collaborative_rebuild_min_new
         ):
-            built = self._collaborative_index = (
-                (deals, erasures),
-                CollaborativeIndex.from_catalog(self.catalog_, self._now()),
-            )
+            built = (deals, erasures), CollaborativeIndex.from_catalog(self.catalog_, self._now())
+        self._collaborative_index = (built[0][0], erasures), built[1]
         return built[1]
 
     def _signals(self, query: _Query) -> tuple[CollaborativeIndex, QuerySignals] | None:
@@ -841,6 +839,7 @@ class Matcher:
             path=lambda: self._relation_path(query.node, node),
             applied_on=context.applications.get(node[1]),
             now=context.now,
+            asker_node=query.node,
         )
         said = reasons(explain, both_parts, self.config_.explain)
         if explain.applied_on is not None:

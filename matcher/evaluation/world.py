@@ -25,11 +25,12 @@ from matcher.channels import Channels
 from matcher.config import MatcherConfig, RerankConfig
 from matcher.evaluation.baselines import as_day
 from matcher.evaluation.protocol import Fold, Query
+from matcher.graph import RelationEvent
 from matcher.matcher import AskedQuery, Matcher
 from matcher.scoring import Scorer
 from models.clock import BEIJING
 from models.db import create_db_engine, migrate, session_factory
-from models.enums import EntityKind
+from models.enums import EntityKind, InteractionKind
 from models.kinds import IMPORT_ORDER, KINDS
 from models.repository import Repository
 from models.transfer import import_records
@@ -56,6 +57,7 @@ class MatcherWorld:
     query_records: dict[str, dict[str, Any]]  # query startup external id → stored row
     candidate_rows: dict[str, int]  # candidate external id → investor row id
     now: dt.datetime
+    investor_rows: dict[str, int]  # every investor's external id → row id (a query's known backers)
 
     @classmethod
     def build(cls, fold: Fold, *, encoder: Encoder, directory: Path, show_progress: bool = False) -> Self:
@@ -70,11 +72,8 @@ class MatcherWorld:
             catalog = Catalog.from_database(session)
         channels = Channels.build(catalog, encoder, show_progress=show_progress)
         investors = catalog.tables[EntityKind.investor]
-        candidate_rows = {
-            str(r["external_id"]): int(r["id"])
-            for r in investors.records
-            if r["external_id"] in fold.candidates
-        }
+        investor_rows = {str(r["external_id"]): int(r["id"]) for r in investors.records}
+        candidate_rows = {e: row for e, row in investor_rows.items() if e in fold.candidates}
         return cls(
             fold=fold,
             factory=factory,
@@ -84,6 +83,7 @@ class MatcherWorld:
             query_records=_import_queries(factory, fold.queries),
             candidate_rows=candidate_rows,
             now=_clock_time(fold),
+            investor_rows=investor_rows,
         )
 
     def matcher(
@@ -108,13 +108,29 @@ class MatcherWorld:
 
     @contextmanager
     def asking(self, matcher: Matcher, query: Query) -> Iterator[int]:
-        """The query's startup as a live profile (its row id) for the duration of the block."""
+        """The query's startup as a live profile (its row id) for the duration of the block, its
+        ``known`` investors its relations, as a founder's profile holds its backers: each an
+        investment observed as of the world's clock, through `Matcher.observe` as a deployment
+        hears of one."""
         record = self.query_records[str(query.startup["external_id"])]
-        matcher.upsert_profile(EntityKind.startup, record)
+        row_id = int(record["id"])
+        matcher.upsert_profile(STARTUP, record)
         try:
-            yield int(record["id"])
+            for investor in sorted(query.known):
+                if investor in self.investor_rows:
+                    matcher.observe(
+                        RelationEvent(
+                            INVESTOR,
+                            self.investor_rows[investor],
+                            STARTUP,
+                            row_id,
+                            InteractionKind.invested,
+                            self.now,
+                        )
+                    )
+            yield row_id
         finally:
-            matcher.remove_profile(EntityKind.startup, int(record["id"]))
+            matcher.remove_profile(STARTUP, row_id)
 
 
 def _import_queries(factory: sessionmaker[Session], queries: Sequence[Query]) -> dict[str, dict[str, Any]]:

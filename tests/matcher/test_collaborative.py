@@ -3,6 +3,7 @@ and the retrieval contract (the pool holds what the strong baselines rank first)
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,36 @@ def test_a_startup_without_deals_asking_and_leaving_keeps_the_index(tmp_path: Pa
     with world.asking(matcher, fold.queries[0]) as row_id:
         assert matcher.recommend(STARTUP, row_id, INVESTOR, k=5)
     assert matcher.collaborative_index() is index  # no rebuild per query
+
+
+def test_a_startup_asking_with_its_backers_and_leaving_keeps_the_index_and_footprints(
+    tmp_path: Path,
+) -> None:
+    """Its relations come after the index was built and as of the clock: nothing derived held them."""
+    fold = _synthetic_fold(np.random.default_rng(3))
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher()
+    index = matcher.collaborative_index()
+    warm = dataclasses.replace(fold.queries[0], known=frozenset({"I1", "I2"}))
+    with world.asking(matcher, fold.queries[1]) as row_id:
+        assert matcher.recommend(STARTUP, row_id, INVESTOR, k=5)
+    memo = matcher.catalog_.history.derived(world.now)
+    assert memo  # the footprints of the answer above
+    with world.asking(matcher, warm) as row_id:
+        assert len(matcher.catalog_.history.related((STARTUP, row_id))) == 2
+        assert matcher.recommend(STARTUP, row_id, INVESTOR, k=5)
+    assert matcher.collaborative_index() is index
+    assert matcher.catalog_.history.derived(world.now) is memo
+
+
+def test_erasing_a_startup_whose_deals_are_indexed_rebuilds_the_index(tmp_path: Path) -> None:
+    fold = _synthetic_fold(np.random.default_rng(3))
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher()
+    index = matcher.collaborative_index()
+    startup = next(d.startup for d in matcher.catalog_.history.deals)
+    matcher.erase_profile(*startup)
+    assert matcher.collaborative_index() is not index
 
 
 def test_an_investor_reads_the_same_pair_scores_the_startup_would() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from matcher.explain import EXPLAINERS, ExplainContext
+from matcher.graph import Node
 from matcher.keywords import is_telling
 from matcher.matcher import Match, Matcher
-from models.enums import EntityKind
+from models.enums import EntityKind, InteractionKind
 from tests.doubles import NO_EXPOSURE_CAP, HashingEncoder
 from tests.factories import catalog_of, invested
 
@@ -188,3 +189,62 @@ def test_a_candidates_relations_are_named_by_whom_and_counted_in_agreement(match
     assert _popularity_reason(matcher, backed_twice) == ("已获2家机构投资", "backed by 2 investors")
     assert _popularity_reason(matcher, backed_once) == ("已获1家机构投资", "backed by 1 investor")
     assert _popularity_reason(matcher, unbacked) is None
+
+
+def _syndicate_world(folder: Path) -> Matcher:
+    """A startup backed by 光谷视觉基金, who co-invested with 长江智造资本 in two other startups."""
+    profiles = {
+        "startups": [
+            _startup("S-query", "慧眼视觉", "工业视觉 缺陷检测 汽车零部件"),
+            _startup("S-one", "智造云", "工业互联网 设备运维"),
+            _startup("S-two", "精工检测", "无损检测 工业视觉"),
+            _startup("S-solo", "微光传感", "红外传感 工业视觉"),
+        ],
+        "investors": [
+            _investor("I-lead", "光谷视觉基金"),
+            _investor("I-co", "长江智造资本"),
+            _investor("I-solo", "东湖天使"),
+        ],
+        "interactions": [
+            invested("I-lead", "S-query"),
+            invested("I-solo", "S-solo"),
+            *(invested(i, s) for i in ("I-lead", "I-co") for s in ("S-one", "S-two")),
+        ],
+    }
+    return Matcher(encoder=HashingEncoder(), config=NO_EXPOSURE_CAP).fit(catalog_of(folder, profiles))
+
+
+def _overlap_context(matcher: Matcher, asker: Node, candidate: Node) -> ExplainContext:
+    return ExplainContext(
+        asker_kind=asker[0],
+        query=matcher.catalog_.tables[asker[0]].record(asker[1]),
+        candidate_node=candidate,
+        candidate=matcher.catalog_.tables[candidate[0]].record(candidate[1]),
+        keywords=list,
+        history=matcher.catalog_.history,
+        records=lambda node: matcher.catalog_.tables[node[0]].record(node[1]),
+        peers=(),
+        peers_are_similar=False,
+        path=lambda: [(asker, InteractionKind.invested, candidate)],
+        asker_node=asker,
+    )
+
+
+def test_a_startups_backer_names_the_investors_it_co_invested_with(tmp_path: Path) -> None:
+    matcher = _syndicate_world(tmp_path)
+    query = (EntityKind.startup, _id(matcher, EntityKind.startup, "S-query"))
+    co = (EntityKind.investor, _id(matcher, EntityKind.investor, "I-co"))
+    assert _match(matcher.recommend(*query, EntityKind.investor), "I-co").features["graph_overlap"] > 0
+    reason = EXPLAINERS["graph_overlap"](_overlap_context(matcher, query, co))
+    assert reason is not None
+    assert reason.zh == "与您的投资方「光谷视觉基金」共同投资过2家企业"
+    assert reason.en == "co-invested in 2 companies with your backer “光谷视觉基金”"
+
+
+def test_an_investor_sharing_no_company_with_the_backers_is_explained_by_the_path(tmp_path: Path) -> None:
+    matcher = _syndicate_world(tmp_path)
+    query = (EntityKind.startup, _id(matcher, EntityKind.startup, "S-query"))
+    solo = (EntityKind.investor, _id(matcher, EntityKind.investor, "I-solo"))
+    reason = EXPLAINERS["graph_overlap"](_overlap_context(matcher, query, solo))
+    assert reason is not None
+    assert reason.zh == "关系链：您—投资—对方", reason
