@@ -349,9 +349,12 @@ class LightFMRecommender(_ScoreAll):
 class ImplicitALSRecommender(_ScoreAll):
     """Implicit-feedback ALS (Hu, Koren & Volinsky 2008) as the `implicit` package fits it.
 
-    A query startup is new, so it has no row of its own: its row is the deals of the history's
-    startups sharing one of its industry codes and its round (any round when none shares it),
-    and ALS solves its factors from that row against the fitted investor factors.
+    A query startup is new, so it has no row of its own: its row is the investors it already has
+    (a warm round's earlier backers), else the deals of the history's startups sharing one of its
+    industry codes and its round (any round when none shares it), and ALS solves its factors
+    from that row against the fitted investor factors (`recalculate_user`, its fold-in).
+    The other baselines take no relation: popularity counts need none, and LightFM's startups
+    are their feature tokens alone.
     """
 
     def __init__(
@@ -408,18 +411,32 @@ class ImplicitALSRecommender(_ScoreAll):
     def _all_scores(self, query: Query) -> np.ndarray:
         if self._cache is not None and self._cache[0] == query.event_id:
             return self._cache[1]
+        row = self._query_row(query)
+        scores = np.zeros(len(self.history_.candidates))
+        if row.nnz:
+            factors = np.asarray(self.model_.recalculate_user(0, row)).ravel()
+            scores = np.asarray(self.model_.item_factors @ factors, dtype=np.float64)
+        self._cache = (query.event_id, scores)
+        return scores
+
+    def _query_row(self, query: Query) -> sp.csr_matrix:
+        """The row ALS folds in: the investors the startup already has (a warm round's earlier
+        backers, the row ALS keeps for a user it knows), else its segment peers' deals. On
+        Crunchbase's inner validation rounds the backers alone found the most of a warm round's
+        new investors (Recall@10 0.101, against 0.066 for the peers' row and 0.035 for the peers' row
+        with the backers added at its largest count)."""
+        known = sorted(self._position[i] for i in query.known if i in self._position)
+        if known:
+            ones = np.ones(len(known), dtype=np.float32)
+            return sp.csr_matrix((ones, ([0] * len(known), known)), shape=(1, self.matrix_.shape[1]))
         codes = [str(c) for c in _as_list(query.startup.get("industries"))]
         stage = str(query.startup.get("stage", ""))
         peers = sorted({r for c in codes for r in self.by_segment_.get((c, stage), [])}) or sorted(
             {r for c in codes for r in self.by_segment_.get((c, ""), [])}
         )
-        scores = np.zeros(len(self.history_.candidates))
-        if peers:
-            row = sp.csr_matrix(self.matrix_[peers].sum(axis=0), dtype=np.float32)
-            factors = np.asarray(self.model_.recalculate_user(0, row)).ravel()
-            scores = np.asarray(self.model_.item_factors @ factors, dtype=np.float64)
-        self._cache = (query.event_id, scores)
-        return scores
+        if not peers:
+            return sp.csr_matrix((1, self.matrix_.shape[1]), dtype=np.float32)
+        return sp.csr_matrix(self.matrix_[peers].sum(axis=0), dtype=np.float32)
 
 
 def _recent_popularity() -> Recommender:

@@ -10,6 +10,7 @@ import pytest
 from matcher.evaluation.baselines import (
     BASELINES,
     FoldHistory,
+    ImplicitALSRecommender,
     PopularityRecommender,
     RandomRecommender,
     Recommender,
@@ -121,3 +122,14 @@ def test_history_is_read_from_records_only() -> None:
 def test_queries_are_not_part_of_history() -> None:
     query: Query = tiny.queries()[0]
     assert str(query.startup["external_id"]) not in FoldHistory.from_fold(tiny.fold()).startups
+
+
+def test_implicit_als_folds_in_the_backers_a_warm_startup_already_has() -> None:
+    als = ImplicitALSRecommender().fit(tiny.fold())
+    cold = tiny.queries()[0]
+    warm = dataclasses.replace(cold, event_id="q-ai-warm", known=frozenset({"I-B"}))
+    row = als._query_row(warm)
+    assert row.indices.tolist() == [als._position["I-B"]]  # its backers alone, not its peers' deals
+    assert not np.array_equal(
+        als.scores(warm, ["I-A", "I-B", "I-C"]), als.scores(cold, ["I-A", "I-B", "I-C"])
+    )
