@@ -435,7 +435,7 @@ class ImplicitALSRecommender(_ScoreAll):
             {r for c in codes for r in self.by_segment_.get((c, ""), [])}
         )
         if not peers:
-            return sp.csr_matrix((1, self.matrix_.shape[1]), dtype=np.float32)
+            return sp.csr_matrix(np.zeros((1, self.matrix_.shape[1]), dtype=np.float32))
         return sp.csr_matrix(self.matrix_[peers].sum(axis=0), dtype=np.float32)
 
 
