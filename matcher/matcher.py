@@ -534,6 +534,7 @@ class Matcher:
         channels: list[list[int]] = [semantic, lexical.tolist(), self._by_graph(query, table, mask, share)]
         channels.append(applicants.tolist())
         channels += self._collaborative_channels(query, mask, share)
+        channels.append(self._by_backers(query, table, mask, share))
         return np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in channels]))
 
     def _by_graph(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> list[int]:
@@ -545,6 +546,24 @@ class Matcher:
                 positions.append(at)
                 scores.append(score)
         best = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")[:share]
+        return [positions[i] for i in best.tolist()]
+
+    def _by_backers(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> list[int]:
+        """Positions of the ``share`` eligible investors sharing the most portfolio companies with
+        a startup's own backers (a syndicate forms around them; ties: in the graph's order)."""
+        if (query.node[0], query.direction.candidate_kind) != (EntityKind.startup, EntityKind.investor):
+            return []
+        graph = self.catalog_.history.graph
+        shared: Counter[Node] = Counter()
+        for backer in self.catalog_.history.related(query.node):
+            if backer[0] is EntityKind.investor:
+                shared.update(graph.co_investors(backer))
+        positions, counts = [], []
+        for (_, row_id), count in shared.items():
+            if row_id in table and mask[at := table.position(row_id)]:
+                positions.append(at)
+                counts.append(count)
+        best = np.argsort(-np.asarray(counts, dtype=np.float64), kind="stable")[:share]
         return [positions[i] for i in best.tolist()]
 
     def _collaborative_channels(self, query: _Query, mask: np.ndarray, share: int) -> list[list[int]]:
