@@ -200,6 +200,76 @@ def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size:
         assert set(top) <= pool, sorted(set(top) - pool)
 
 
+def _syndicate_fold() -> Fold:
+    """Backer B co-invested with X1 in three companies, with X2 in two, with each of N0-N39 in one."""
+    partners = [("X1", 3), ("X2", 2), *((f"N{n}", 1) for n in range(40))]
+    deals = [(f"S-{p}-{k}", p) for p, times in partners for k in range(times)]
+    interactions = [
+        {
+            "external_id": f"X-{startup}-{investor}",
+            "actor_kind": "investor",
+            "actor_external_id": investor,
+            "target_kind": "startup",
+            "target_external_id": startup,
+            "kind": "invested",
+            "occurred_at": "2015-06-01T00:00:00+08:00",
+        }
+        for startup, partner in deals
+        for investor in ("B", partner)
+    ]
+    startups = [
+        {"external_id": startup, "name": startup, "industries": [INDUSTRIES[0]], "stage": "a"}
+        for startup, _ in deals
+    ]
+    names = ["B", *(p for p, _ in partners)]
+    query = Query(
+        "q",
+        {"external_id": "Q", "name": "新公司", "industries": [INDUSTRIES[0]], "stage": "a"},
+        frozenset({"X1"}),
+        dt.date(2017, 1, 1),
+        known=frozenset({"B"}),
+    )
+    return Fold(
+        name="syndicate",
+        records={
+            "startups": startups,
+            "investors": [{"external_id": n, "name": f"基金{n}", "investor_type": "vc"} for n in names],
+            "interactions": interactions,
+        },
+        queries=[query],
+        candidates=frozenset(names),
+        history_end=dt.date(2016, 1, 1),
+    )
+
+
+def test_the_backers_channel_brings_who_shared_most_companies_with_the_startups_backers(
+    tmp_path: Path,
+) -> None:
+    fold = _syndicate_fold()
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher(
+        config=RANKING_ONLY.model_copy(update={"retrieval": RetrievalConfig(pool_size=15)})
+    )
+    investors = matcher.catalog_.tables[INVESTOR]
+    with world.asking(matcher, fold.queries[0]) as row_id:
+        asked = matcher._query(STARTUP, row_id, INVESTOR)
+        assert asked is not None
+        mask = eligible(
+            STARTUP,
+            asked.record,
+            investors,
+            asked.direction.rules,
+            excluded=matcher.catalog_.history.excluded(asked.node),
+        )
+        assert mask.sum() > 15  # the pool is retrieved
+        brought = matcher._by_backers(asked, investors, mask, 5)
+        pool = set(matcher._pool(asked, mask, np.zeros(0, np.int64)).tolist())
+    first = [str(investors.records[at]["external_id"]) for at in brought[:2]]
+    assert first == ["X1", "X2"]
+    assert len(brought) == 5
+    assert set(brought) <= pool
+
+
 def test_a_removed_investor_leaves_the_history_index_at_once(tmp_path: Path) -> None:
     fold = _synthetic_fold(np.random.default_rng(2))
     world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
