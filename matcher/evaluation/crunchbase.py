@@ -18,7 +18,8 @@ investor seen in history. A query is ``cold`` when its company has no edge befor
 startup is a new profile (``cb-Q-…``), described only by what a founder would enter: name,
 category, round, round size, location and founding date; its earlier rounds' backers are the
 query's ``known`` investors, whom no method may offer (a founder's profile holds them, and the
-product never shows a counterpart one is already related to).
+product never shows a counterpart one is already related to) and whom the matcher's query
+profile holds as relations (implicit ALS folds them in; `MatcherWorld.asking`).
 
 Every startup profile needs an industry and a stage. A company without a usable category gets
 `UNKNOWN_INDUSTRY`, the information-technology sector root, the least specific claim about a

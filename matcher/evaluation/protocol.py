@@ -27,8 +27,9 @@ class Query:
     occurred_on: dt.date
     segment: str = "all"  # a protocol's sub-population, e.g. "cold" or "warm"
     # Investors the startup already has (its earlier rounds' backers, where the truth leaves them
-    # out): a founder's profile holds them, and the product never offers a counterpart one is
-    # already related to (`Catalog.excluded`), so no method's answer may spend a place on them.
+    # out): a founder's profile holds them (the matcher's query profile as relations), and the
+    # product never offers a counterpart one is already related to (`Catalog.excluded`), so no
+    # method's answer may spend a place on them.
     known: frozenset[str] = frozenset()
 
 

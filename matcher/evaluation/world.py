@@ -4,7 +4,8 @@ The fold's history enters a fresh SQLite database through `models.transfer.impor
 (the bulk-import path users have), the matcher's catalogue is read back from that database,
 and the text channels are built once and shared by every matcher variant. Each query startup
 is imported too (so the schema checks it) but only after the catalogue was read: it enters
-the matcher as a new profile with no relations when asked about, and leaves right after.
+the matcher as a new profile when asked about, holding as relations the investors it already
+has (a warm round's earlier backers, `Query.known`), and leaves right after with them.
 """
 
 from __future__ import annotations
