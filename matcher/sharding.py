@@ -157,6 +157,7 @@ class Tops(NamedTuple):
     lexical: list[Level]  # the shares up to the first the whole pool may stop at
     graph: Keys  # (-walk score, place in the walk's order, id)
     collaborative: list[Keys]  # per signal: (rank among the indexed investors, 0, id)
+    backers: Keys  # (-companies shared with the asker's backers, position, id)
     applicants: np.ndarray
 
 
@@ -489,7 +490,15 @@ class ShardMatcher(Matcher):
             lexical=levels,
             graph=Keys.of(walked[:share]),
             collaborative=self._collaborative_tops(query, mask, share),
+            backers=self._backers_tops(query, table, mask, share),
             applicants=table.ids[applicants],
+        )
+
+    def _backers_tops(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> Keys:
+        positions, counts = self._backers_co_investments(query, table, mask)
+        best = np.lexsort((positions, -counts))[:share]
+        return Keys.of(
+            [(-float(counts[i]), float(positions[i]), int(table.ids[positions[i]])) for i in best.tolist()]
         )
 
     @staticmethod
@@ -568,7 +577,7 @@ def _candidates(table: KindTable, tops: Tops, shards: int, share: int) -> tuple[
         (level for level in tops.lexical if level.found * shards >= share or level.complete),
         tops.lexical[-1] if tops.lexical else None,
     )
-    ranked = [tops.semantic, tops.graph, *tops.collaborative]
+    ranked = [tops.semantic, tops.graph, *tops.collaborative, tops.backers]
     if likely_level is not None:
         ranked.append(likely_level.best)
     unranked = [level.best.ids for level in tops.lexical if level is not likely_level]
@@ -1007,6 +1016,7 @@ def _pool(tops: Sequence[Tops], share: int) -> np.ndarray:
         _best([t.semantic for t in tops], share),
         _best([level.best for level in _lexical_level(tops, share)], share),
         _best([t.graph for t in tops], share),
+        _best([t.backers for t in tops], share),
         *(t.applicants for t in tops),
     ]
     for signal in range(max((len(t.collaborative) for t in tops), default=0)):

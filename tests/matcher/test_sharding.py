@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import ray
 
+from matcher import sharding
 from matcher.catalog import Catalog
 from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.directions import DIRECTIONS
+from matcher.evaluation.world import MatcherWorld
 from matcher.matcher import Match, Matcher
 from matcher.sharding import ShardedAnswer, ShardedMatcher, ShardMatcher, shard_of, start_shards
 from models.db import create_db_engine, migrate, session_factory
@@ -22,6 +26,7 @@ from models.demo import generate_ecosystem, load_ecosystem
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 from tests.factories import SMALL_DEMO
+from tests.matcher.test_collaborative import _syndicate_fold
 
 NOW = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 QUERIES = 500
@@ -159,3 +164,58 @@ def test_with_every_shard_gone_the_answer_is_empty_and_names_them(local_ray: Non
     for handle in handles:
         ray.kill(handle)
     assert sharded.recommend(EntityKind.startup, 1, EntityKind.investor) == ShardedAnswer([], (0, 1))
+
+
+def test_the_backers_channel_is_chosen_over_every_shard_as_one_matcher_chooses_it(tmp_path: Path) -> None:
+    """Startup Q holds backer B, who shares companies with X1 (3), X2 (2) and N0-N39 (1 each):
+    the shards' best by companies shared, merged, are the one matcher's choice, ties included."""
+    fold = _syndicate_fold()
+    interactions = [
+        *fold.records["interactions"],
+        {
+            "external_id": "X-Q-B",
+            "actor_kind": "investor",
+            "actor_external_id": "B",
+            "target_kind": "startup",
+            "target_external_id": "Q",
+            "kind": "invested",
+            "occurred_at": "2015-09-01T00:00:00+08:00",
+        },
+    ]
+    records = {
+        **fold.records,
+        "startups": [*fold.records["startups"], dict(fold.queries[0].startup)],
+        "interactions": interactions,
+    }
+    world = MatcherWorld.build(
+        dataclasses.replace(fold, records=records, queries=[]), encoder=HashingEncoder(), directory=tmp_path
+    )
+    share = 5
+
+    def catalog() -> Catalog:
+        with world.factory() as session:
+            return Catalog.from_database(session)
+
+    one = Matcher(encoder=HashingEncoder(), config=CONFIG, clock=_clock).fit(catalog())
+    investors = one.catalog_.tables[EntityKind.investor]
+    startup = int(one.catalog_.tables[EntityKind.startup].ids[-1])  # Q, imported last
+    query = one._query(EntityKind.startup, startup, EntityKind.investor)
+    assert query is not None
+    mask, applicants = one._eligible(query, None)
+    want = investors.ids[one._by_backers(query, investors, mask, share)].tolist()
+    assert len(want) == share
+
+    shards = [
+        ShardMatcher(shard=s, shards=2, encoder=HashingEncoder(), config=CONFIG, clock=_clock).fit(catalog())
+        for s in range(2)
+    ]
+    asked = [shard._query(EntityKind.startup, startup, EntityKind.investor) for shard in shards]
+    tops = [
+        shard._tops(own, mask & shard.owned(EntityKind.investor), applicants[:0])
+        for shard, own in zip(shards, asked, strict=True)
+        if own is not None
+    ]
+    assert len(tops) == len(shards)
+    assert all(len(t.backers.ids) for t in tops)  # each shard owns some of them
+    assert sharding._best([t.backers for t in tops], share).tolist() == want
+    assert set(want) <= set(sharding._pool(tops, share).tolist())
