@@ -551,15 +551,16 @@ class Matcher:
     def _by_backers(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> list[int]:
         """Positions of the ``share`` eligible investors sharing the most portfolio companies with
         a startup's own backers (a syndicate forms around them; ties: the earlier position)."""
-        positions, counts = self._backers_co_investments(query, table, mask)
-        best: list[int] = positions[np.lexsort((positions, -counts))[:share]].tolist()
+        positions, _ = self._backers_co_investments(query, table, mask)
+        best: list[int] = positions[:share].tolist()
         return best
 
     def _backers_co_investments(
         self, query: _Query, table: KindTable, mask: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Positions of the eligible investors that co-invested with a startup's own backers, and
-        in how many companies (summed over the backers); none for another direction."""
+        in how many companies (summed over the backers), most first (ties: the earlier position);
+        none for another direction."""
         positions: list[int] = []
         counts: list[int] = []
         if (query.node[0], query.direction.candidate_kind) == (EntityKind.startup, EntityKind.investor):
@@ -572,7 +573,9 @@ class Matcher:
                 if row_id in table and mask[at := table.position(row_id)]:
                     positions.append(at)
                     counts.append(count)
-        return np.asarray(positions, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+        found, shared_counts = np.asarray(positions, dtype=np.int64), np.asarray(counts, dtype=np.int64)
+        order = np.lexsort((found, -shared_counts))
+        return found[order], shared_counts[order]
 
     def _collaborative_channels(self, query: _Query, mask: np.ndarray, share: int) -> list[list[int]]:
         """The eligible investors most backing the query's segment, and its peers' investors."""

@@ -496,9 +496,11 @@ class ShardMatcher(Matcher):
 
     def _backers_tops(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> Keys:
         positions, counts = self._backers_co_investments(query, table, mask)
-        best = np.lexsort((positions, -counts))[:share]
         return Keys.of(
-            [(-float(counts[i]), float(positions[i]), int(table.ids[positions[i]])) for i in best.tolist()]
+            [
+                (-float(count), float(at), int(table.ids[at]))
+                for at, count in zip(positions[:share].tolist(), counts[:share].tolist(), strict=True)
+            ]
         )
 
     @staticmethod
