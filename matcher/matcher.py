@@ -372,15 +372,29 @@ class Matcher:
         list a learned ranker orders when it serves, so the list it learns to order."""
         return self.asked(asker_kind, asker_id, candidate_kind).pool()
 
-    def asked(self, asker_kind: EntityKind, asker_id: int, candidate_kind: EntityKind) -> AskedQuery:
+    def asked(
+        self,
+        asker_kind: EntityKind,
+        asker_id: int,
+        candidate_kind: EntityKind,
+        *,
+        within: np.ndarray | None = None,
+    ) -> AskedQuery:
         """One query, to ask several things of while this matcher does not change (see
-        :class:`AskedQuery`)."""
+        :class:`AskedQuery`). ``within`` (a mask over the candidate table) is the only candidates
+        its pool and ranking may hold: an evaluation's deal flow lists the period's startups."""
         asker = (EntityKind(asker_kind), asker_id)
-        return AskedQuery(self, asker, self._query(asker_kind, asker_id, candidate_kind))
+        return AskedQuery(self, asker, self._query(asker_kind, asker_id, candidate_kind), within)
 
-    def _retrieve(self, query: _Query, filters: Mapping[str, Any] | None) -> np.ndarray:
-        """Pool positions: the eligible candidates the channels bring, and open applicants."""
+    def _retrieve(
+        self, query: _Query, filters: Mapping[str, Any] | None, within: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Pool positions: the eligible candidates the channels bring, and open applicants (those
+        ``within`` only, when given)."""
         mask, applicants = self._eligible(query, filters)
+        if within is not None:
+            mask &= within
+            applicants = applicants[within[applicants]]
         if not mask.any() and not len(applicants):
             return np.zeros(0, dtype=np.int64)
         return self._pool(query, mask, applicants)
@@ -929,13 +943,15 @@ class AskedQuery:
     query's vectors, graph walk, peers and deal-history signals, and its pool) is worked out once.
     Each answer is the one the matcher's own method gives."""
 
-    def __init__(self, matcher: Matcher, asker: Node, query: _Query | None) -> None:
-        self._matcher, self._asker, self._query = matcher, asker, query
+    def __init__(
+        self, matcher: Matcher, asker: Node, query: _Query | None, within: np.ndarray | None = None
+    ) -> None:
+        self._matcher, self._asker, self._query, self._within = matcher, asker, query, within
         self._positions: np.ndarray | None = None
 
     def _pool_positions(self, query: _Query) -> np.ndarray:
         if self._positions is None:
-            self._positions = self._matcher._retrieve(query, None)
+            self._positions = self._matcher._retrieve(query, None, self._within)
         return self._positions
 
     def pool(self) -> np.ndarray:

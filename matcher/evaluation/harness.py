@@ -33,7 +33,7 @@ from matcher.evaluation.metrics import (
     MetricRow,
     MetricTable,
     pairwise_auc,
-    recall_at_k,
+    recall_curve,
     sample_negatives,
     summarize,
 )
@@ -565,10 +565,11 @@ def _split_rows(
 
 
 def _recall_curve(answers: _Answers) -> list[float]:
-    return [
-        float(np.mean([recall_at_k(r, t, k) for r, t in zip(answers.rankings, answers.truths, strict=True)]))
-        for k in range(1, CURVE_K + 1)
-    ]
+    """Mean Recall@k over the queries for every k up to :data:`CURVE_K`."""
+    recalls = np.zeros((CURVE_K, len(answers.rankings)))  # a row per k, contiguous: each mean as over a list
+    for column, (ranked, truth) in enumerate(zip(answers.rankings, answers.truths, strict=True)):
+        recalls[:, column] = recall_curve(ranked, truth, CURVE_K)
+    return [float(np.mean(row)) for row in recalls]
 
 
 def _exposure(answers: _Answers) -> dict[str, int]:

@@ -26,6 +26,7 @@ __all__ = [
     "ndcg_at_k",
     "pairwise_auc",
     "recall_at_k",
+    "recall_curve",
     "reciprocal_rank",
     "sample_negatives",
     "summarize",
@@ -60,6 +61,17 @@ def recall_at_k(ranked: Sequence[T], truth: Collection[T], k: int) -> float:
     """Share of the truth set found among the first ``k`` ranked ids."""
     hits = _hits(ranked, truth, k)
     return float(hits.sum() / len(set(truth)))
+
+
+def recall_curve(ranked: Sequence[T], truth: Collection[T], depth: int) -> np.ndarray:
+    """Recall@k for every k from 1 to ``depth`` at once: entry k - 1 is ``recall_at_k(ranked,
+    truth, k)``, to the last bit (the hits counted once, not once per k)."""
+    hits = _hits(ranked, truth, depth)
+    found = np.cumsum(hits)
+    curve = np.full(depth, found[-1] if len(found) else 0.0)
+    curve[: len(found)] = found
+    result: np.ndarray = curve / len(set(truth))
+    return result
 
 
 def _discounts(n: int) -> np.ndarray:

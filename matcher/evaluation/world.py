@@ -184,26 +184,50 @@ class MatcherRecommender:
             asked = self.matcher_.asked(STARTUP, row_id, INVESTOR)
             return self._ranking(asked, k), self._scores(asked, candidates)
 
-    def deal_flow_scores(self, queries: Sequence[Query], investors: Sequence[str]) -> np.ndarray:
-        """(query, investor) mutual scores with every investor asking for the period's startups,
-        as its deal-flow page does (the investor→startup direction): the query startups are live
-        profiles together for the duration, each investor's query entered once."""
+    def deal_flow(
+        self,
+        queries: Sequence[Query],
+        investors: Sequence[str],
+        asked_rows: Sequence[Sequence[int]],
+        depth: int,
+    ) -> tuple[list[list[int]], list[np.ndarray]]:
+        """Each investor's deal-flow page as `Matcher.recommend` serves it (investor→startup, the
+        period's query startups live together and the only ones listed), as query rows, best first,
+        up to ``depth``; and its mutual scores of its ``asked_rows`` (eligibility not applied).
+
+        The page is the founder side's ranking turned round (:meth:`rank`): the eligible startups
+        the channels bring are scored and placed; one the pool leaves out is not listed. A startup
+        raising several of the period's rounds lists them together, in time order."""
         world, matcher = self.world, self.matcher_
         records = [world.query_records[str(q.startup["external_id"])] for q in queries]
-        rows = [int(record["id"]) for record in records]
-        unique = list(dict.fromkeys(rows))  # a startup may raise several of the period's rounds
+        rows_of: dict[int, list[int]] = {}  # a startup may raise several of the period's rounds
+        for row, record in enumerate(records):
+            rows_of.setdefault(int(record["id"]), []).append(row)
         for record in {int(r["id"]): r for r in records}.values():
             matcher.upsert_profile(STARTUP, record)
         try:
-            scores = np.zeros((len(queries), len(investors)))
-            for column, investor in enumerate(investors):
-                scored = matcher.asked(INVESTOR, world.candidate_rows[investor], STARTUP).score(unique)
-                by_row = dict(zip(scored.ids.tolist(), scored.mutual.tolist(), strict=True))
-                scores[:, column] = [by_row[r] for r in rows]
-            return scores
+            table = matcher.catalog_.tables[STARTUP]
+            live = np.zeros(len(table), dtype=bool)
+            live[[table.position(startup) for startup in rows_of]] = True
+            startup_of = [int(record["id"]) for record in records]
+            pages, scores = [], []
+            for investor, asked_for in zip(investors, asked_rows, strict=True):
+                asked = matcher.asked(INVESTOR, world.candidate_rows[investor], STARTUP, within=live)
+                listed = [row for startup in asked.ranking(depth).tolist() for row in rows_of[startup]]
+                pages.append(listed[:depth])
+                scores.append(self._deal_flow_scores(asked, [startup_of[row] for row in asked_for]))
+            return pages, scores
         finally:
-            for row in unique:
-                matcher.remove_profile(STARTUP, row)
+            for startup in rows_of:
+                matcher.remove_profile(STARTUP, startup)
+
+    @staticmethod
+    def _deal_flow_scores(asked: AskedQuery, startups: Sequence[int]) -> np.ndarray:
+        if not startups:
+            return np.zeros(0)
+        scored = asked.score(list(dict.fromkeys(startups)))
+        by_row = dict(zip(scored.ids.tolist(), scored.mutual.tolist(), strict=True))
+        return np.asarray([by_row[s] for s in startups], dtype=np.float64)
 
     def _ranking(self, asked: AskedQuery, k: int) -> list[str]:
         """What `Matcher.recommend` shows, the fold's candidates among it (the reasons unwritten)."""

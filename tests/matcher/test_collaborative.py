@@ -346,29 +346,29 @@ def test_an_investor_reads_the_same_pair_scores_the_startup_would() -> None:
             )
 
 
-def test_the_evaluations_deal_flow_scores_are_what_each_investor_is_served(tmp_path: Path) -> None:
-    """`<protocol>-deal-flow` asks as the deal-flow page does: every investor scores the period's
-    startups (all live at once) with the scores `recommend` shows, the deal history's included."""
+def test_the_evaluations_deal_flow_is_the_page_each_investor_is_served(tmp_path: Path) -> None:
+    """`<protocol>-deal-flow` asks as the deal-flow page does: every investor is served the
+    period's startups (all live at once, the only ones listed), best first by the scores
+    `recommend` shows, the deal history's included."""
     fold = _synthetic_fold(np.random.default_rng(5))
     world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
     recommender = MatcherRecommender(world).fit(fold)
     investors = ["I0", "I3", "I7", "I11", "I40"]
-    scores = recommender.deal_flow_scores(fold.queries, investors)
+    everyone = list(range(len(fold.queries)))
+    pages, scores = recommender.deal_flow(fold.queries, investors, [everyone] * len(investors), 100)
     matcher = recommender.matcher_
-    at = {
-        int(world.query_records[str(q.startup["external_id"])]["id"]): n for n, q in enumerate(fold.queries)
-    }
-    assert not any(row in matcher.catalog_.tables[STARTUP] for row in at)  # they left again
+    ids = [int(world.query_records[str(q.startup["external_id"])]["id"]) for q in fold.queries]
+    assert not any(row in matcher.catalog_.tables[STARTUP] for row in ids)  # they left again
     for record in world.query_records.values():
         matcher.upsert_profile(STARTUP, record)
     shares = set()
-    for column, investor in enumerate(investors):
+    for investor, page, found in zip(investors, pages, scores, strict=True):
         shown = matcher.recommend(INVESTOR, world.candidate_rows[investor], STARTUP, k=500)
-        served = {match.id: match for match in shown if match.id in at}  # those its pool retrieved
+        served = {match.id: match for match in shown if match.id in ids}  # those its pool retrieved
         assert len(served) >= 5
-        np.testing.assert_allclose(
-            [m.score for m in served.values()], [scores[at[i], column] for i in served]
-        )
+        np.testing.assert_allclose([m.score for m in served.values()], [found[ids.index(i)] for i in served])
+        # Every period startup is eligible and fits the pool: the page lists them all, best first.
+        assert page == np.lexsort((np.asarray(ids), -found)).tolist()
         shares |= {m.features["industry_share"] for m in served.values()}
     assert {0.0, 1.0} <= shares  # each investor backs one industry: the history counts
 

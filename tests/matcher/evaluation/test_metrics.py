@@ -18,6 +18,7 @@ from matcher.evaluation.metrics import (
     ndcg_at_k,
     pairwise_auc,
     recall_at_k,
+    recall_curve,
     reciprocal_rank,
     sample_negatives,
     summarize,
@@ -35,6 +36,15 @@ def test_recall_hand_computed() -> None:
     # top 4 = {a, b, c, d}: 2/3; z is never found, so 2/3 is the ceiling
     assert recall_at_k(RANKED, TRUTH, 4) == pytest.approx(2 / 3)
     assert recall_at_k(RANKED, TRUTH, 5) == pytest.approx(2 / 3)
+
+
+def test_recall_curve_is_recall_at_every_k_past_the_ranking_too() -> None:
+    curve = recall_curve(RANKED, TRUTH, 8)
+    assert curve.tolist() == [recall_at_k(RANKED, TRUTH, k) for k in range(1, 9)]
+    assert curve[-1] == pytest.approx(2 / 3)  # the ranking ends at 5: the curve stays level after
+    assert recall_curve([], TRUTH, 3).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="same id twice"):
+        recall_curve(["a", "a"], TRUTH, 3)
 
 
 def test_ndcg_hand_computed() -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from matcher.config import MatcherConfig, RetrievalConfig
+from matcher.evaluation.deal_flow import active_investors
 from matcher.evaluation.demo_protocol import demo_folds
 from matcher.evaluation.harness import CURVE_K, auc_negatives
 from matcher.evaluation.world import INVESTOR, RANKING_ONLY, STARTUP, MatcherRecommender, MatcherWorld
@@ -31,6 +32,8 @@ SIZE = DemoSize(
     students=10,
     interactions_target=3000,
 )
+# Fewer than the period's startups: the deal flow's channels retrieve a part of them.
+TINY_POOL = RANKING_ONLY.model_copy(update={"retrieval": RetrievalConfig(pool_size=9)})
 CONFIGS = {"ranking only": RANKING_ONLY, "small pool": SMALL_POOL, "serving re-rank": MatcherConfig()}
 
 
@@ -92,3 +95,31 @@ def test_a_profile_gone_inactive_has_no_pool_nor_ranking_and_no_scores(world: Ma
     assert matcher.recommend(STARTUP, row_id, INVESTOR) == []
     with pytest.raises(LookupError, match="inactive"):
         asked.score(list(world.candidate_rows.values()))
+
+
+@pytest.mark.parametrize("config", [RANKING_ONLY, TINY_POOL], ids=["ranking only", "tiny pool"])
+def test_a_deal_flow_page_is_every_startup_scored_kept_to_its_served_pool(
+    world: MatcherWorld, config: MatcherConfig
+) -> None:
+    """What the deal flow's page (`<protocol>-deal-flow`) differs in from ordering every period
+    startup by its pair score: it lists only the eligible ones the investor's channels retrieve
+    among them (the page `recommend` would serve), in the same order."""
+    recommender = MatcherRecommender(world, config=config).fit(world.fold)
+    queries = list(world.fold.queries)
+    investors = active_investors(world.fold)
+    everyone = list(range(len(queries)))
+    pages, scores = recommender.deal_flow(queries, investors, [everyone] * len(investors), CURVE_K)
+    matcher = recommender.matcher_
+    ids = np.asarray([int(world.query_records[str(q.startup["external_id"])]["id"]) for q in queries])
+    for record in world.query_records.values():
+        matcher.upsert_profile(STARTUP, record)
+    live = np.isin(matcher.catalog_.tables[STARTUP].ids, ids)
+    left_out = 0
+    for investor, page, found in zip(investors, pages, scores, strict=True):
+        asked = matcher.asked(INVESTOR, world.candidate_rows[investor], STARTUP, within=live)
+        np.testing.assert_array_equal(found, asked.score(ids.tolist()).mutual)
+        pool = frozenset(asked.pool().tolist())
+        every_startup = np.lexsort((ids, -found)).tolist()  # ties: the lower id, as the page
+        assert page == [row for row in every_startup if ids[row] in pool][:CURVE_K]
+        left_out += len(page) < len(queries)
+    assert left_out > len(investors) // 2
