@@ -352,6 +352,18 @@ def encoding_verdicts(label: str, figures: dict[str, float]) -> list[str]:
     ]
 
 
+def encoding(encoder: SentenceTransformerEncoder, seconds: float) -> list[str]:
+    """Our encoder paths against the raw model's: MiniLM's 2,000 sentences take minutes on a
+    loaded machine, so a latency run may leave them to ``benchmarks.encode_throughput``."""
+    texts = sentences(2000)
+    verdicts = encoding_verdicts(
+        "MiniLM", compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, seconds)
+    )
+    return verdicts + encoding_verdicts(
+        "Chinese static", compare("Chinese static (default)", encoder, texts, 64, seconds)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -360,7 +372,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="timed queries per direction")
     parser.add_argument("--baseline-queries", type=int, default=20, help="queries scored exhaustively too")
     parser.add_argument(
-        "--encode-seconds", type=float, default=3.0, help="time each encoding path runs (median counts)"
+        "--encode-seconds",
+        type=float,
+        default=3.0,
+        help="time each encoding path runs (median counts); 0 skips encoding (benchmarks.encode_throughput)",
     )
     parser.add_argument(
         "--ranker", type=Path, help="score with the learned ranker saved in this folder (`matcher train`)"
@@ -369,14 +384,7 @@ def main() -> None:
     ranker = load_ranker(args.ranker) if args.ranker else None
     encoder = chinese_encoder()
     assert isinstance(encoder, SentenceTransformerEncoder)
-    texts = sentences(2000)
-    verdicts = encoding_verdicts(
-        "MiniLM",
-        compare("bundled all-MiniLM-L6-v2", SentenceTransformerEncoder(), texts, 64, args.encode_seconds),
-    )
-    verdicts += encoding_verdicts(
-        "Chinese static", compare("Chinese static (default)", encoder, texts, 64, args.encode_seconds)
-    )
+    verdicts = encoding(encoder, args.encode_seconds) if args.encode_seconds > 0 else []
     for scale in (int(s) for s in args.scales.split(",")):
         with tempfile.TemporaryDirectory() as folder:
             verdicts += run_scale(Path(folder), scale, encoder, args.queries, args.baseline_queries, ranker)

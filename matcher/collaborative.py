@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
@@ -53,6 +53,8 @@ RECENCY_DAYS: Final = 365.0
 # Peers are the best-matching signatures until they hold at least this many startups.
 PEER_STARTUPS: Final = 300
 ACTIVITY_WINDOWS_DAYS: Final = (90, 365)
+# New signatures' divisors are worked out this many investor (or signature) cells at a time.
+SCALES_BATCH_CELLS: Final = 1 << 20
 # Segment popularity = a blend of normalised recency-weighted counts: industry and round
 # together, industry, round, everything (the segment-popularity baseline's recipe, so with no
 # place it orders investors exactly as that baseline does), and place on top.
@@ -214,7 +216,7 @@ class CollaborativeIndex:
     def signals(self, record: Mapping[str, Any]) -> QuerySignals:
         """Every indexed investor's scores for a startup profile (new or known)."""
         found = signature(record)
-        peers = self._peers(found)[2]
+        peers = self._peers(found)
         names = self._share_names(found)
         return QuerySignals(
             segment_popularity=self._segment(found)[0],
@@ -239,23 +241,27 @@ class CollaborativeIndex:
         # The co-investors' deals with each signature, weighted by how often they joined this investor.
         co_deals = np.asarray((columns[2] @ self._co_investors[:, column]).todense()).ravel()
         overall, total = float(self._overall[column]), float(self._totals[column])
-        values = np.zeros((6, count))
-        for at, found in enumerate(signatures):
-            scales = self._scales(found)
-            segment = 0.0
-            for (_, weight), rows, top in zip(
-                SEGMENT_PARTS, scales.segment_rows, scales.segment_tops, strict=True
-            ):
-                part = overall if rows is None else float(recent[list(rows)].sum())
-                segment += weight * (part / top if top > 0 else part)
-            values[0, at] = segment
-            peer = float(deals[scales.peers] @ scales.peer_similarity)
-            values[1, at] = peer / scales.peer_top if scales.peer_top > 0 else peer
-            for row, names in enumerate(scales.share_rows, start=2):
-                values[row, at] = float(counts[list(names)].max()) / total if names and total > 0 else 0.0
-            co = float(co_deals[scales.peers] @ scales.peer_similarity)
-            co = co / scales.peer_top if scales.peer_top > 0 else co
-            values[5, at] = co / scales.co_top if scales.co_top > 0 else co
+        scales = self._scales(signatures)
+        # Part by part over all the signatures at once, each value the same sum, product or
+        # quotient as one signature's alone: a pool brings up to hundreds of signatures, and one
+        # by one they made the slowest investor→startup answers (200k startups) spend 10.7 ms
+        # here against 1.2 ms at the median.
+        segment = np.zeros(count)
+        for part, (name, weight) in enumerate(SEGMENT_PARTS):
+            rows = [found.segment_rows[part] or () for found in scales]
+            parts = np.full(count, overall) if name == "all" else _gathered(recent, rows, np.sum)
+            segment += weight * _divided(parts, np.asarray([found.segment_tops[part] for found in scales]))
+        peer_tops = np.asarray([found.peer_top for found in scales])
+        peer = _divided(_peer_sums(deals, scales), peer_tops)
+        shares = [
+            _gathered(counts, [found.share_rows[part] for found in scales], np.max) / total
+            if total > 0
+            else np.zeros(count)
+            for part in range(3)
+        ]
+        co = _divided(_peer_sums(co_deals, scales), peer_tops)
+        co = _divided(co, np.asarray([found.co_top for found in scales]))
+        values = np.stack([segment, peer, *shares, co]) if count else np.zeros((6, 0))
         return QuerySignals(*values)
 
     def _by_investor(self) -> tuple[sp.csc_matrix, sp.csc_matrix, sp.csc_matrix]:
@@ -268,27 +274,69 @@ class CollaborativeIndex:
             )
         return self._columns
 
-    def _scales(self, found: Signature) -> _Scales:
-        if found not in self._scale_memo:
-            _, tops = self._segment(found)
-            peers, similarity, scores = self._peers(found, normalise=False)
-            peer_top = float(scores.max()) if len(scores) else 0.0
-            normalised = scores / peer_top if peer_top > 0 else scores
-            co = np.asarray(self._co_investors @ normalised).ravel()
-            industry, stage, place = (tuple(self._rows(names)) for names in self._share_names(found))
-            self._scale_memo[found] = _Scales(
-                segment_rows=tuple(
-                    None if name == "all" else tuple(self._rows(names))
-                    for (name, _), names in zip(SEGMENT_PARTS, self._segment_names(found), strict=True)
-                ),
-                segment_tops=tops,
-                share_rows=(industry, stage, place),
-                peers=peers,
-                peer_similarity=similarity,
-                peer_top=peer_top,
-                co_top=float(co.max()) if len(co) else 0.0,
+    def _scales(self, signatures: Sequence[Signature]) -> list[_Scales]:
+        """Each signature's divisors and peers, worked out once per index. The new ones of a call
+        are worked out together, ~4x cheaper than one by one: a deal-flow pool's unseen
+        signatures (20 in the slowest answers of a first 200) cost ~0.8 ms each that way."""
+        missing = [found for found in dict.fromkeys(signatures) if found not in self._scale_memo]
+        width = max(len(self.investors), len(self._signature_sizes), 1)
+        batch = max(1, SCALES_BATCH_CELLS // width)
+        for start in range(0, len(missing), batch):
+            chunk = missing[start : start + batch]
+            self._scale_memo.update(zip(chunk, self._new_scales(chunk), strict=True))
+        return [self._scale_memo[found] for found in signatures]
+
+    def _new_scales(self, signatures: Sequence[Signature]) -> list[_Scales]:
+        """As one signature's :meth:`_segment` divisors, :meth:`_peers` and co-investment top
+        each, the same to the last bit (every sum adds the same terms in the same order)."""
+        segment_rows = [
+            [
+                None if name == "all" else self._rows(names)
+                for (name, _), names in zip(SEGMENT_PARTS, self._segment_names(found), strict=True)
+            ]
+            for found in signatures
+        ]
+        summed = [rows for parts in segment_rows for rows in parts if rows is not None]
+        part_tops = iter(
+            _row_tops(weighted_sums(self._key_recent, summed, [np.ones(len(r)) for r in summed]))
+        )
+        overall_top = float(self._overall.max()) if len(self._overall) else 0.0
+        peers, similarities, scores = self._batch_peers(signatures)
+        peer_tops = _row_tops(scores)
+        normalised = np.divide(scores.T, peer_tops, out=scores.T.copy(), where=peer_tops > 0)
+        co_tops = _row_tops(np.asarray(self._co_investors @ normalised).T)
+        return [
+            _Scales(
+                segment_rows=tuple(None if rows is None else tuple(rows) for rows in parts),
+                segment_tops=tuple(overall_top if rows is None else next(part_tops) for rows in parts),
+                share_rows=self._share_rows(found),
+                peers=peers[at],
+                peer_similarity=similarities[at],
+                peer_top=float(peer_tops[at]),
+                co_top=float(co_tops[at]),
             )
-        return self._scale_memo[found]
+            for at, (found, parts) in enumerate(zip(signatures, segment_rows, strict=True))
+        ]
+
+    def _share_rows(self, found: Signature) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        industry, stage, place = (tuple(self._rows(names)) for names in self._share_names(found))
+        return industry, stage, place
+
+    def _batch_peers(
+        self, signatures: Sequence[Signature]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+        """Each signature's peer signatures, their similarity, and every investor's deals with
+        them (a row each, not normalised)."""
+        keys = [
+            [self.keys[k] for k in _signature_keys(found) if k in self.keys] if len(self.investors) else []
+            for found in signatures
+        ]
+        similarity = weighted_sums(self._signature_keys, keys, [self._idf[at] for at in keys])
+        peers, similarities = [], []
+        for own, row in zip(keys, similarity, strict=True):
+            peers.append(self._most_similar(row) if own else np.zeros(0, dtype=np.int64))
+            similarities.append(row[peers[-1]])
+        return peers, similarities, weighted_sums(self._signature_deals, peers, similarities)
 
     def _rows(self, names: Sequence[str]) -> list[int]:
         return [self.keys[name] for name in names if name in self.keys]
@@ -329,21 +377,22 @@ class CollaborativeIndex:
             score += weight * _normalised(counts)
         return score, tuple(tops)
 
-    def _peers(
-        self, found: Signature, *, normalise: bool = True
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The peer signatures, their similarity, and every investor's deals with them."""
+    def _peers(self, found: Signature) -> np.ndarray:
+        """Every investor's deals with the signature's peers, over the busiest's."""
         keys = [self.keys[k] for k in _signature_keys(found) if k in self.keys]
-        none = np.zeros(0, dtype=np.int64)
         if not keys or not len(self.investors):
-            return none, np.zeros(0), np.zeros(len(self.investors))
+            return np.zeros(len(self.investors))
         similarity = weighted_sum(self._signature_keys, keys, self._idf[keys])
+        peers = self._most_similar(similarity)
+        return _normalised(weighted_sum(self._signature_deals, peers, similarity[peers]))
+
+    def _most_similar(self, similarity: np.ndarray) -> np.ndarray:
+        """The peer signatures: the most similar until they hold ``PEER_STARTUPS`` startups."""
         matching = np.flatnonzero(similarity > 0)
         order = matching[np.argsort(-similarity[matching], kind="stable")]
         enough = int(np.searchsorted(np.cumsum(self._signature_sizes[order]), PEER_STARTUPS)) + 1
-        peers = order[:enough]
-        scores = weighted_sum(self._signature_deals, peers, similarity[peers])
-        return peers, similarity[peers], _normalised(scores) if normalise else scores
+        most: np.ndarray = order[:enough]
+        return most
 
     def _share(self, names: Sequence[str]) -> np.ndarray:
         """The largest share of an investor's deals in any of the named keys."""
@@ -423,6 +472,24 @@ def weighted_sum(
     return np.bincount(matrix.indices[picks], weights=terms, minlength=size).astype(np.float64)
 
 
+def weighted_sums(
+    matrix: sp.csr_matrix | sp.csc_matrix,
+    groups: Sequence[Sequence[int] | np.ndarray],
+    weights: Sequence[np.ndarray],
+) -> np.ndarray:
+    """:func:`weighted_sum` of each group of rows (columns) with its weights, a row of the result
+    each, in one pass over the arrays: each sum still adds its own terms in its group's order."""
+    size = matrix.shape[1] if isinstance(matrix, sp.csr_matrix) else matrix.shape[0]
+    lengths = np.fromiter((len(group) for group in groups), np.int64, len(groups))
+    at = np.concatenate([np.asarray(group, dtype=np.int64) for group in groups]) if len(groups) else lengths
+    picks, spans = _spans(matrix, at)
+    every = np.concatenate([np.asarray(w, dtype=np.float64) for w in weights]) if len(groups) else np.zeros(0)
+    terms = matrix.data[picks] * np.repeat(every, spans)
+    group_of = np.repeat(np.repeat(np.arange(len(groups), dtype=np.int64), lengths), spans)
+    found = np.bincount(group_of * size + matrix.indices[picks], weights=terms, minlength=len(groups) * size)
+    return found.astype(np.float64).reshape(len(groups), size)
+
+
 def _spans(matrix: sp.csr_matrix | sp.csc_matrix, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Where the stored entries of ``matrix``'s rows (or CSC columns) ``at`` are, in that order, and
     how many each has."""
@@ -448,6 +515,42 @@ def _sparse(cells: Mapping[tuple[int, int], float], shape: tuple[int, int]) -> s
         return sp.csr_matrix(shape)
     (rows, columns), values = zip(*cells, strict=True), list(cells.values())
     return sp.csr_matrix((values, (rows, columns)), shape=shape)
+
+
+def _gathered(
+    values: np.ndarray, groups: Sequence[Sequence[int]], reduce: Callable[..., np.ndarray]
+) -> np.ndarray:
+    """``reduce`` (np.sum, np.max) of ``values`` at each group of positions, 0 for an empty group.
+    Groups of one length are reduced together as the rows of one matrix: numpy sums each row
+    as it sums that row alone, so each sum is the same to the last bit as ``values[group].sum()``."""
+    found = np.zeros(len(groups))
+    by_length: defaultdict[int, list[int]] = defaultdict(list)
+    for at, group in enumerate(groups):
+        by_length[len(group)].append(at)
+    for length, members in by_length.items():
+        if length:
+            positions = np.asarray([groups[m] for m in members], dtype=np.int64)
+            found[members] = reduce(values[positions.reshape(len(members), length)], axis=1)
+    return found
+
+
+def _peer_sums(values: np.ndarray, scales: Sequence[_Scales]) -> np.ndarray:
+    """Each signature's peers' ``values`` weighted by their similarity (a dot product each, as
+    one signature alone: how numpy adds up a dot product is the BLAS's to choose)."""
+    return np.fromiter(
+        (float(values[found.peers] @ found.peer_similarity) for found in scales), np.float64, len(scales)
+    )
+
+
+def _divided(values: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """``values / by`` where ``by`` is positive, ``values`` elsewhere."""
+    quotient: np.ndarray = np.divide(values, by, out=values.copy(), where=by > 0)
+    return quotient
+
+
+def _row_tops(rows: np.ndarray) -> np.ndarray:
+    """Each row's largest value (0 for a row of no columns)."""
+    return rows.max(axis=1) if rows.shape[1] else np.zeros(len(rows))
 
 
 def _normalised(values: np.ndarray) -> np.ndarray:

@@ -346,6 +346,43 @@ def test_an_investor_reads_the_same_pair_scores_the_startup_would() -> None:
             )
 
 
+def test_an_investors_pair_scores_do_not_depend_on_the_signatures_asked_with_them() -> None:
+    """A deal-flow pool's signatures are worked out together (new ones in chunks, the investor's
+    values column by column): each value is the same to the last bit as that signature asked alone
+    of a fresh index, repeated and unknown signatures included."""
+    rng = np.random.default_rng(6)
+    cut = dt.datetime(2016, 1, 1, tzinfo=UTC)
+    startups, deals = _startups(rng), _deals(rng, 600, cut)
+    records = [
+        _startup(0, industry, stage, city)
+        for industry in INDUSTRIES
+        for stage in (*STAGES, "c")
+        for city in ("武汉", "上海", None)
+    ] + [{"id": 0, "industries": []}, {"id": 0, "industries": ["ecommerce", "fintech"], "stage": "a"}]
+    signatures = [signature(r) for r in records]
+    together = CollaborativeIndex(deals, startups, cut)
+    for investor in [*together.investors[::5], (INVESTOR, 999)]:
+        asked = together.investor_signals(investor, [*signatures, *signatures[::3]])
+        for at, found in enumerate([*signatures, *signatures[::3]]):
+            alone = CollaborativeIndex(deals, startups, cut).investor_signals(investor, [found])
+            for field in dataclasses.fields(asked):
+                assert getattr(asked, field.name)[at] == getattr(alone, field.name)[0], (field.name, found)
+
+
+def test_new_signatures_are_worked_out_in_chunks_the_same_as_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    cut = dt.datetime(2016, 1, 1, tzinfo=UTC)
+    startups, deals = _startups(rng), _deals(rng, 600, cut)
+    signatures = [signature(record) for record in startups.values()]
+    whole = CollaborativeIndex(deals, startups, cut)
+    expected = whole.investor_signals(whole.investors[0], signatures)
+    monkeypatch.setattr("matcher.collaborative.SCALES_BATCH_CELLS", 1)  # one signature a chunk
+    chunked = CollaborativeIndex(deals, startups, cut)
+    found = chunked.investor_signals(chunked.investors[0], signatures)
+    for field in dataclasses.fields(found):
+        np.testing.assert_array_equal(getattr(found, field.name), getattr(expected, field.name))
+
+
 def test_the_evaluations_deal_flow_is_the_page_each_investor_is_served(tmp_path: Path) -> None:
     """`<protocol>-deal-flow` asks as the deal-flow page does: every investor is served the
     period's startups (all live at once, the only ones listed), best first by the scores
