@@ -320,6 +320,16 @@ def test_erasing_a_startup_whose_deals_are_indexed_rebuilds_the_index(tmp_path: 
     assert matcher.collaborative_index() is not index
 
 
+def _varied_startups() -> list[dict[str, Any]]:
+    """Startups of every industry, stage and city the fixtures know, with no industry and two."""
+    return [
+        _startup(0, industry, stage, city)
+        for industry in INDUSTRIES
+        for stage in (*STAGES, "c")
+        for city in ("武汉", "上海", None)
+    ] + [{"id": 0, "industries": []}, {"id": 0, "industries": ["ecommerce", "fintech"], "stage": "a"}]
+
+
 def test_an_investor_reads_the_same_pair_scores_the_startup_would() -> None:
     """Deal flow: an investor asking for startups gets, for each, what that startup asking for
     investors holds at the investor's column (unknown investors all zero)."""
@@ -327,12 +337,7 @@ def test_an_investor_reads_the_same_pair_scores_the_startup_would() -> None:
     cut = dt.datetime(2016, 1, 1, tzinfo=UTC)
     startups = _startups(rng)
     index = CollaborativeIndex(_deals(rng, 600, cut), startups, cut)
-    records = [
-        _startup(0, industry, stage, city)
-        for industry in INDUSTRIES
-        for stage in (*STAGES, "c")
-        for city in ("武汉", "上海", None)
-    ] + [{"id": 0, "industries": []}, {"id": 0, "industries": ["ecommerce", "fintech"], "stage": "a"}]
+    records = _varied_startups()
     expected = [_signals(index, record) for record in records]
     for investor in [*index.investors[::7], (INVESTOR, 999)]:
         found = index.investor_signals(investor, [signature(r) for r in records])
@@ -353,12 +358,7 @@ def test_an_investors_pair_scores_do_not_depend_on_the_signatures_asked_with_the
     rng = np.random.default_rng(6)
     cut = dt.datetime(2016, 1, 1, tzinfo=UTC)
     startups, deals = _startups(rng), _deals(rng, 600, cut)
-    records = [
-        _startup(0, industry, stage, city)
-        for industry in INDUSTRIES
-        for stage in (*STAGES, "c")
-        for city in ("武汉", "上海", None)
-    ] + [{"id": 0, "industries": []}, {"id": 0, "industries": ["ecommerce", "fintech"], "stage": "a"}]
+    records = _varied_startups()
     signatures = [signature(r) for r in records]
     together = CollaborativeIndex(deals, startups, cut)
     for investor in [*together.investors[::5], (INVESTOR, 999)]:
