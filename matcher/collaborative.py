@@ -327,10 +327,7 @@ class CollaborativeIndex:
     ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
         """Each signature's peer signatures, their similarity, and every investor's deals with
         them (a row each, not normalised)."""
-        keys = [
-            [self.keys[k] for k in _signature_keys(found) if k in self.keys] if len(self.investors) else []
-            for found in signatures
-        ]
+        keys = [self._rows(_signature_keys(found)) if len(self.investors) else [] for found in signatures]
         similarity = weighted_sums(self._signature_keys, keys, [self._idf[at] for at in keys])
         peers, similarities = [], []
         for own, row in zip(keys, similarity, strict=True):
@@ -379,7 +376,7 @@ class CollaborativeIndex:
 
     def _peers(self, found: Signature) -> np.ndarray:
         """Every investor's deals with the signature's peers, over the busiest's."""
-        keys = [self.keys[k] for k in _signature_keys(found) if k in self.keys]
+        keys = self._rows(_signature_keys(found))
         if not keys or not len(self.investors):
             return np.zeros(len(self.investors))
         similarity = weighted_sum(self._signature_keys, keys, self._idf[keys])
