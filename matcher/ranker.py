@@ -384,6 +384,21 @@ def fit_ranker(
     feature is 1 = better fit, so a learned quirk never ranks a worse fit above a better one,
     all else equal, which keeps what it learned on older rounds sensible on newer ones.
     """
+    booster = lambdarank_booster(features, labels, groups, feature_names=feature_names, params=params)
+    return RankerModel(features=tuple(feature_names), text=booster.model_to_string())
+
+
+def lambdarank_booster(
+    features: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence[int],
+    *,
+    feature_names: Sequence[str],
+    params: RankerParams | None = None,
+) -> lightgbm.Booster:
+    """:func:`fit_ranker`'s fit as a LightGBM booster, its columns any named features (a
+    candidate feature the matcher does not compute yet can be tried on dumped pools:
+    benchmarks/ranker_refit.py)."""
     import lightgbm
 
     params = params or RankerParams()
@@ -414,8 +429,7 @@ def fit_ranker(
     data = lightgbm.Dataset(
         features, label=np.asarray(labels), group=list(groups), feature_name=list(feature_names)
     )
-    booster = lightgbm.train(settings, data, num_boost_round=params.rounds)
-    return RankerModel(features=tuple(feature_names), text=booster.model_to_string())
+    return lightgbm.train(settings, data, num_boost_round=params.rounds)
 
 
 def average_models(models: Sequence[RankerModel]) -> RankerModel:

@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,7 +39,7 @@ from matcher.evaluation.baselines import FoldHistory, as_day
 from matcher.evaluation.protocol import Fold, Query, spread_sample
 from matcher.evaluation.world import MatcherWorld
 from matcher.features import FEATURE_NAMES
-from matcher.matcher import Matcher
+from matcher.matcher import Matcher, PairScores
 from matcher.ranker import (
     NDCG_AT,
     LearnedRanker,
@@ -53,7 +53,15 @@ from models.enums import EntityKind
 from models.kinds import KINDS
 from models.transfer import export_records
 
-__all__ = ["ROLLING_CUTS", "TrainedRanker", "deployment_fold", "inner_fold", "rolling_folds", "train_ranker"]
+__all__ = [
+    "ROLLING_CUTS",
+    "TrainedRanker",
+    "deployment_fold",
+    "inner_fold",
+    "rolling_folds",
+    "train_ranker",
+    "training_pools",
+]
 
 STARTUP: Final = EntityKind.startup
 INVESTOR: Final = EntityKind.investor
@@ -386,17 +394,34 @@ def _examples(
     show_progress: bool,
     label: str,
 ) -> _Examples:
-    """Per query: the candidate pool the matcher would order when serving it (every eligible
-    investor its channels bring), labelled by the round's truth. A true investor outside the pool
-    is left out, as serving can never show it: injecting it would teach the ranker what a
-    positive outside the pool looks like, a question serving never asks. Queries whose pool holds
-    no true investor teach LambdaRank nothing and are skipped."""
+    """Each query's pool (:func:`training_pools`) as feature rows, labels and default scores."""
     rows: list[np.ndarray] = []
     labels: list[np.ndarray] = []
     defaults: list[np.ndarray] = []
-    for query in tqdm(
-        queries, desc=f"ranker {label} examples", unit="query", delay=1.0, disable=not show_progress
+    for _, scored, positive in training_pools(
+        world,
+        matcher,
+        tqdm(queries, desc=f"ranker {label} examples", unit="query", delay=1.0, disable=not show_progress),
     ):
+        rows.append(scored.features)
+        labels.append(positive)
+        defaults.append(scored.mutual)
+    if not rows:
+        return _Examples(np.zeros((0, len(FEATURE_NAMES))), np.zeros(0, dtype=np.int64), [], np.zeros(0))
+    return _Examples(
+        np.vstack(rows), np.concatenate(labels), [len(r) for r in rows], np.concatenate(defaults)
+    )
+
+
+def training_pools(
+    world: MatcherWorld, matcher: Matcher, queries: Iterable[Query]
+) -> Iterator[tuple[Query, PairScores, np.ndarray]]:
+    """Per query: the candidate pool the matcher would order when serving it (every eligible
+    investor its channels bring) scored, and each row's label (1 for the round's true investors).
+    A true investor outside the pool is left out, as serving can never show it: injecting it would
+    teach the ranker what a positive outside the pool looks like, a question serving never asks.
+    Queries whose pool holds no true investor teach LambdaRank nothing and are skipped."""
+    for query in queries:
         positives = [world.candidate_rows[c] for c in sorted(query.truth) if c in world.candidate_rows]
         with world.asking(matcher, query) as row_id:
             asked = matcher.asked(STARTUP, row_id, INVESTOR)  # the pool and its scores share their work
@@ -406,14 +431,7 @@ def _examples(
             if not np.isin(positives, pool).any():
                 continue
             scored = asked.score(pool.tolist())
-        rows.append(scored.features)
-        labels.append(np.isin(scored.ids, positives).astype(np.int64))
-        defaults.append(scored.mutual)
-    if not rows:
-        return _Examples(np.zeros((0, len(FEATURE_NAMES))), np.zeros(0, dtype=np.int64), [], np.zeros(0))
-    return _Examples(
-        np.vstack(rows), np.concatenate(labels), [len(r) for r in rows], np.concatenate(defaults)
-    )
+        yield query, scored, np.isin(scored.ids, positives).astype(np.int64)
 
 
 def _without(pool: np.ndarray, known: Sequence[int]) -> np.ndarray:

@@ -1,0 +1,269 @@
+"""Ranker changes tried by refitting the served average on dumped pools (#16).
+
+A split inside a protocol's history (`matcher train`'s inner split, or the window given by
+``--features-until``, ``--validation-from`` and ``--until``) is asked as `train_ranker` asks it:
+each round's candidate pool from the default matcher, its features as of the cut, labelled by
+the round's truth (a spread ``--train-rounds`` of the training rounds, every validation round).
+The pools are dumped once (``--cache``), then the served model (the six-fit average of
+`PARAMETER_GRID`) is refitted for each variant on the training rounds and judged on the
+validation rounds with a true investor in the pool: the gain per round over the served average,
+Recall@10 (of the truth in the pool) and NDCG@10, ± one standard error. The protocol's test
+queries are never read.
+
+The variants:
+
+* candidate features the matcher does not compute, from the deals before the cut (every one
+  1 = better, as the monotone fits require): ``industry_recency``, exp(−days since the
+  investor's last deal in one of the query's industries / 365); ``industry_activity_365``, its
+  deals there in the last year, damped like popularity; ``recent_stage_share``, its share of
+  last year's deals at the query's round, pulled towards its share over all its deals;
+* a rank fusion of the served average with a feature's own order (segment popularity, recent
+  popularity): ``(1 − w) / (RRF_K + rank) + w / (RRF_K + feature's rank)``.
+
+    python -m benchmarks.ranker_refit --protocol cyzone-early --cache /tmp/pools-cyzone
+    python -m benchmarks.ranker_refit --protocol cyzone-early --features-until 2014-12-30 \\
+        --validation-from 2015-07-17 --until 2015-10-14
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import functools
+import math
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from embeddings.selection import encoder_for
+from matcher.evaluation.baselines import FoldHistory
+from matcher.evaluation.harness import load_folds
+from matcher.evaluation.protocol import Fold, spread_sample
+from matcher.evaluation.training import PARAMETER_GRID, inner_fold, training_pools
+from matcher.evaluation.world import MatcherWorld
+from matcher.features import FEATURE_NAMES
+from matcher.ranker import NDCG_AT, TrainingWindow, lambdarank_booster
+from models.settings import Settings
+from models.taxonomy import industry_ancestors
+
+CANDIDATE_FEATURES: Final = ("industry_recency", "industry_activity_365", "recent_stage_share")
+COLUMNS: Final = (*FEATURE_NAMES, *CANDIDATE_FEATURES)
+RECENCY_DAYS: Final = 365.0
+RECENT_DAYS: Final = 365
+STAGE_PRIOR_DEALS: Final = 2.0
+RRF_K: Final = 10.0
+FUSED_FEATURES: Final = ("segment_popularity", "recent_popularity")
+FUSION_WEIGHTS: Final = (0.1, 0.2, 0.3)
+
+
+@dataclass(frozen=True)
+class Pools:
+    """Rows of consecutive rounds' pools (``groups`` rows each, COLUMNS' columns), their labels,
+    and whether each round is a training round (else a validation round)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    training: np.ndarray
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, **{name: getattr(self, name) for name in self.__dataclass_fields__})
+
+    @classmethod
+    def load(cls, path: Path) -> Pools:
+        with np.load(path) as stored:
+            return cls(**{name: stored[name] for name in cls.__dataclass_fields__})
+
+    def part(self, training: bool) -> Pools:
+        starts = np.concatenate([[0], np.cumsum(self.groups)[:-1]])
+        chosen = np.flatnonzero(self.training == training)
+        rows = np.concatenate([np.arange(starts[g], starts[g] + self.groups[g]) for g in chosen])
+        return Pools(self.features[rows], self.labels[rows], self.groups[chosen], self.training[chosen])
+
+
+class DealProfiles:
+    """Each investor's deals before the cut: their age in days, round and industry codes."""
+
+    def __init__(self, history: FoldHistory) -> None:
+        deals: defaultdict[str, list[tuple[int, str, frozenset[str]]]] = defaultdict(list)
+        for investment in history.investments:
+            startup = history.startups.get(investment.startup, {})
+            codes = frozenset(key for code in _codes(startup) for key in (code, *industry_ancestors(code)))
+            deals[investment.investor].append(
+                ((history.now - investment.occurred_on).days, str(startup.get("stage", "")), codes)
+            )
+        self.deals = dict(deals)
+
+    def columns(self, investors: Sequence[str], startup: Mapping[str, Any]) -> np.ndarray:
+        """CANDIDATE_FEATURES of each investor for a query ``startup``."""
+        wanted, stage = frozenset(_codes(startup)), str(startup.get("stage", ""))
+        found = np.zeros((len(investors), len(CANDIDATE_FEATURES)))
+        for at, investor in enumerate(investors):
+            deals = self.deals.get(investor, [])
+            inside = [age for age, _, codes in deals if wanted & codes]
+            if inside:
+                found[at, 0] = math.exp(-min(inside) / RECENCY_DAYS)
+                found[at, 1] = 1.0 - 1.0 / (1.0 + math.log1p(sum(age < RECENT_DAYS for age in inside)))
+            at_stage = sum(s == stage for _, s, _ in deals) / len(deals) if deals else 0.0
+            recent = [s for age, s, _ in deals if age < RECENT_DAYS]
+            found[at, 2] = (sum(s == stage for s in recent) + STAGE_PRIOR_DEALS * at_stage) / (
+                len(recent) + STAGE_PRIOR_DEALS
+            )
+        return found
+
+
+def _codes(startup: Mapping[str, Any]) -> list[str]:
+    value = startup.get("industries") or []
+    return [str(code) for code in (value if isinstance(value, list | tuple) else [value])]
+
+
+def dump(fold: Fold, window: TrainingWindow | None, protocol: str, train_rounds: int) -> Pools:
+    """The inner split's pools as `train_ranker` asks them, with the candidate features."""
+    inner, _ = inner_fold(fold, protocol=protocol, window=window)
+    training = spread_sample([q for q in inner.queries if q.segment == "train"], train_rounds)
+    validation = [q for q in inner.queries if q.segment == "validation"]
+    profiles = DealProfiles(FoldHistory.from_fold(inner))
+    features, labels, groups, is_training = [], [], [], []
+    with tempfile.TemporaryDirectory(prefix="ranker-refit-") as scratch:
+        world = MatcherWorld.build(inner, encoder=encoder_for(Settings()), directory=Path(scratch))
+        external = {row: investor for investor, row in world.candidate_rows.items()}
+        for part, queries in ((True, training), (False, validation)):
+            for query, scored, positive in training_pools(world, world.matcher(), queries):
+                investors = [external.get(int(row), "") for row in scored.ids.tolist()]
+                features.append(np.hstack([scored.features, profiles.columns(investors, query.startup)]))
+                labels.append(positive)
+                groups.append(len(positive))
+                is_training.append(part)
+    print(
+        f"dumped {len(training)} training and {len(validation)} validation rounds, "
+        f"{len(groups)} with a true investor in the pool"
+    )
+    return Pools(np.vstack(features), np.concatenate(labels), np.asarray(groups), np.asarray(is_training))
+
+
+# --- refitting -----------------------------------------------------------------------
+
+Scores = Callable[[Pools, Pools], np.ndarray]  # training pools, validation pools -> scores
+
+
+def averaged(names: Sequence[str]) -> Scores:
+    """The served model's raw score on the named columns: the mean of the grid's six fits."""
+    columns = [COLUMNS.index(name) for name in names]
+
+    def scores(train: Pools, valid: Pools) -> np.ndarray:
+        by_fit = [
+            lambdarank_booster(
+                train.features[:, columns],
+                train.labels,
+                train.groups.tolist(),
+                feature_names=names,
+                params=params,
+            ).predict(valid.features[:, columns], num_threads=1)
+            for params in PARAMETER_GRID
+        ]
+        mean: np.ndarray = np.asarray(by_fit, dtype=np.float64).mean(axis=0)
+        return mean
+
+    return scores
+
+
+def _ranks(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's rank within its group by ``scores`` (0 = best; ties: row order)."""
+    ranks, start = np.zeros(len(scores)), 0
+    for size in groups.tolist():
+        order = np.lexsort((np.arange(size), -scores[start : start + size]))
+        ranks[start + order] = np.arange(size)
+        start += size
+    return ranks
+
+
+def fused(served: np.ndarray, valid: Pools, feature: str, weight: float) -> np.ndarray:
+    """Reciprocal-rank fusion of the served scores with ``feature``'s own order."""
+    own = valid.features[:, COLUMNS.index(feature)]
+    return (1.0 - weight) / (RRF_K + _ranks(served, valid.groups)) + weight / (
+        RRF_K + _ranks(own, valid.groups)
+    )
+
+
+def per_round(scores: np.ndarray, valid: Pools) -> np.ndarray:
+    """Recall@10 (of the truth in the pool) and NDCG@10 of each round ordered by ``scores``."""
+    found, start = [], 0
+    for size in valid.groups.tolist():
+        labels = valid.labels[start : start + size]
+        top = labels[np.lexsort((np.arange(size), -scores[start : start + size]))[:NDCG_AT]]
+        ideal = (1.0 / np.log2(np.arange(2, min(int(labels.sum()), NDCG_AT) + 2))).sum()
+        found.append((top.sum() / labels.sum(), (top / np.log2(np.arange(2, len(top) + 2))).sum() / ideal))
+        start += size
+    return np.asarray(found)
+
+
+def _refitted(names: Sequence[str], train: Pools, valid: Pools) -> np.ndarray:
+    return averaged(names)(train, valid)
+
+
+def report(pools: Pools) -> None:
+    train, valid = pools.part(training=True), pools.part(training=False)
+    print(
+        f"rounds with a true investor in the pool: {len(train.groups)} training, "
+        f"{len(valid.groups)} validation"
+    )
+    served_scores = averaged(FEATURE_NAMES)(train, valid)
+    served = per_round(served_scores, valid)
+    print(f"served average: Recall@10 {served[:, 0].mean():.4f}, NDCG@10 {served[:, 1].mean():.4f}")
+    # The fusions first: they cost no refit.
+    variants: dict[str, Callable[[], np.ndarray]] = {
+        f"fused with {feature} at {weight}": functools.partial(fused, served_scores, valid, feature, weight)
+        for feature in FUSED_FEATURES
+        for weight in FUSION_WEIGHTS
+    }
+    variants["+ all three features"] = functools.partial(_refitted, COLUMNS, train, valid)
+    for name in CANDIDATE_FEATURES:
+        variants[f"+ {name}"] = functools.partial(_refitted, (*FEATURE_NAMES, name), train, valid)
+    print("| variant | Recall@10 gain | NDCG@10 gain |\n|---|---|---|")
+    for name, variant in variants.items():
+        gains = per_round(variant(), valid) - served
+        mean, error = gains.mean(axis=0), gains.std(axis=0, ddof=1) / math.sqrt(len(gains))
+        print(f"| {name} | {mean[0]:+.4f} ± {error[0]:.4f} | {mean[1]:+.4f} ± {error[1]:.4f} |", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--protocol", default="cyzone-early")
+    parser.add_argument(
+        "--train-rounds", type=int, default=1000, help="a spread sample, as `matcher train` takes"
+    )
+    parser.add_argument("--features-until", type=dt.date.fromisoformat, help="else the inner split's cuts")
+    parser.add_argument("--validation-from", type=dt.date.fromisoformat)
+    parser.add_argument("--until", type=dt.date.fromisoformat)
+    parser.add_argument(
+        "--cache", type=Path, help="a .npz file: read the pools from it, else dump them there"
+    )
+    args = parser.parse_args(argv)
+    window = None
+    if args.features_until is not None:
+        window = TrainingWindow(
+            protocol=args.protocol,
+            features_until=args.features_until,
+            queries_from=args.features_until,
+            validation_from=args.validation_from,
+            until=args.until,
+        )
+    with threadpool_limits(limits=1):
+        if args.cache is not None and args.cache.exists():
+            pools = Pools.load(args.cache)
+        else:
+            (fold,) = load_folds(args.protocol)
+            pools = dump(fold, window, args.protocol, args.train_rounds)
+            if args.cache is not None:
+                pools.save(args.cache)
+        report(pools)
+
+
+if __name__ == "__main__":
+    main()
