@@ -1,6 +1,6 @@
 """What the investment history says about a startup it has never seen: who backs startups like it.
 
-Two retrieval channels and a handful of pair features come from one index over the history's
+Retrieval channels and a handful of pair features come from one index over the history's
 deals (an investor backing a startup on a day), every one counted only if it happened before
 the index's ``as_of`` moment:
 
@@ -13,7 +13,10 @@ the index's ``as_of`` moment:
   item-item view of the startup × investor matrix);
 * the investor's own activity and focus: recency-weighted deals overall (recent popularity),
   deals in the last 90 and 365 days, and the share of its deals in the query's industry, round
-  and place.
+  and place;
+* seen from an investor asking for startups (its deal flow), the share of its recency-weighted
+  deals in each segment key, so that startups in the segments it backs are retrieved by their
+  profile alone (a period's new startups have no relation yet).
 
 Startups with the same keys form one signature, so a query compares with the few thousand
 signatures there are, not with every startup in the history.
@@ -263,6 +266,30 @@ class CollaborativeIndex:
         co = _divided(co, np.asarray([found.co_top for found in scales]))
         values = np.stack([segment, peer, *shares, co]) if count else np.zeros((6, 0))
         return QuerySignals(*values)
+
+    def investor_key_shares(self, investor: Node) -> np.ndarray:
+        """The investor's recency-weighted deals with each key's startups over its recency-weighted
+        deals overall: where its deals went, as segment popularity weighs them (zeros for an
+        investor with no deal as of the index)."""
+        column = self.column.get(investor)
+        if column is None or self._overall[column] <= 0:
+            return np.zeros(len(self.keys))
+        recent = self._by_investor()[0]
+        shares: np.ndarray = weighted_sum(recent, [column], np.ones(1)) / self._overall[column]
+        return shares
+
+    def segment_key_weights(self, signatures: Sequence[Signature]) -> sp.csr_matrix:
+        """Signature × key: each signature's segment keys (joint, industry, stage, place) at
+        their ``SEGMENT_PARTS`` weight, those the index holds; times :meth:`investor_key_shares`,
+        each signature's segment share of the investor's deals."""
+        rows, columns, weights = [], [], []
+        for row, found in enumerate(signatures):
+            for (_, weight), names in zip(SEGMENT_PARTS, self._segment_names(found), strict=True):
+                keys = self._rows(names)
+                rows += [row] * len(keys)
+                columns += keys
+                weights += [weight] * len(keys)
+        return sp.csr_matrix((weights, (rows, columns)), shape=(len(signatures), len(self.keys)))
 
     def _by_investor(self) -> tuple[sp.csc_matrix, sp.csc_matrix, sp.csc_matrix]:
         """The key and signature matrices by column (built on an investor's first ask)."""

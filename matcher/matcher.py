@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
+import scipy.sparse as sp
 
 from embeddings.chinese import chinese_encoder
 from embeddings.encoder import Encoder
 from embeddings.lexical import FeatureCounts
 from matcher.catalog import Catalog, KindTable
 from matcher.channels import Channels
-from matcher.collaborative import CollaborativeIndex, QuerySignals
+from matcher.collaborative import CollaborativeIndex, QuerySignals, signature
 from matcher.config import MatcherConfig, RerankConfig
 from matcher.directions import Direction, direction_for
 from matcher.eligibility import eligible, prepare_columns
@@ -300,6 +301,7 @@ class Matcher:
         self.exposure_: dict[str, ExposureTracker] = {}
         self._collaborative_index: tuple[tuple[int, int], CollaborativeIndex] | None = None
         self._collaborative_positions: tuple[CollaborativeIndex, np.ndarray, np.ndarray] | None = None
+        self._segment_keys: tuple[CollaborativeIndex, list[Any], sp.csr_matrix] | None = None
         if kinds is None:
             self.collaborative_index()  # no first query pays for it
         for direction in self.directions_.values() if kinds is None else ():
@@ -549,6 +551,7 @@ class Matcher:
         channels.append(applicants.tolist())
         channels += self._collaborative_channels(query, mask, share)
         channels.append(self._by_backers(query, table, mask, share))
+        channels.append(self._by_deal_history(query, table, mask, share))
         return np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in channels]))
 
     def _by_graph(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> list[int]:
@@ -590,6 +593,41 @@ class Matcher:
         found, shared_counts = np.asarray(positions, dtype=np.int64), np.asarray(counts, dtype=np.int64)
         order = np.lexsort((found, -shared_counts))
         return found[order], shared_counts[order]
+
+    def _by_deal_history(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> list[int]:
+        """Positions of the ``share`` eligible startups in the segments (industry × round × place,
+        as segment popularity reads them) where the asking investor did most of its recent deals,
+        weighted by its share of them in each (ties: the earlier position); none for another
+        direction. A profile alone reaches them: the period's new startups have no relation yet."""
+        best: list[int] = self._deal_history_best(query, table, mask, share)[0].tolist()
+        return best
+
+    def _deal_history_best(
+        self, query: _Query, table: KindTable, mask: np.ndarray, share: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_by_deal_history`'s positions, best first, and their scores."""
+        nothing = np.zeros(0, dtype=np.int64), np.zeros(0)
+        history = self._investor_history(query)
+        if history is None:
+            return nothing
+        index, investor = history
+        shares = index.investor_key_shares(investor)
+        if not shares.any():
+            return nothing
+        codes, signatures = table.groups("history signature", signature)
+        return best_of_groups(self._segment_key_weights(index, signatures) @ shares, codes, mask, share)
+
+    def _segment_key_weights(self, index: CollaborativeIndex, signatures: list[Any]) -> sp.csr_matrix:
+        """:meth:`CollaborativeIndex.segment_key_weights` of the startup table's signature groups,
+        kept while the index and the groups are the same (a new group only adds its row)."""
+        cached = self._segment_keys
+        if cached is None or cached[0] is not index or cached[1] is not signatures:
+            cached = (index, signatures, index.segment_key_weights(signatures))
+        elif cached[2].shape[0] < len(signatures):
+            added = index.segment_key_weights(signatures[cached[2].shape[0] :])
+            cached = (index, signatures, sp.vstack([cached[2], added], format="csr"))
+        self._segment_keys = cached
+        return cached[2]
 
     def _collaborative_channels(self, query: _Query, mask: np.ndarray, share: int) -> list[list[int]]:
         """The eligible investors most backing the query's segment, and its peers' investors."""
@@ -1016,6 +1054,24 @@ def display_scores(mutual: np.ndarray) -> np.ndarray:
         return np.full(len(mutual), 100.0)
     scaled: np.ndarray = np.clip(100.0 * (mutual - middle) / (best - middle), 0.0, 100.0).round(1)
     return scaled
+
+
+def best_of_groups(
+    group_scores: np.ndarray, codes: np.ndarray, mask: np.ndarray, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the ``count`` rows of ``mask`` whose group (``codes``, each row's group
+    number) scores highest, above 0 (ties: the earlier position), and their scores. Taken score
+    by score, so only rows at the last score reached are sorted: a table-long sort of scores
+    that repeat group-wide would cost more than the rest of the channel."""
+    levels, level_of_group = np.unique(-group_scores, return_inverse=True)  # best first
+    positions = np.flatnonzero(mask)
+    level = level_of_group[codes[positions]]
+    held = level < np.searchsorted(levels, 0.0)  # the scores above 0
+    positions, level = positions[held], level[held]
+    last = int(np.searchsorted(np.cumsum(np.bincount(level, minlength=len(levels))), count))
+    taken = np.flatnonzero(level <= last)
+    best = taken[np.argsort(level[taken], kind="stable")][:count]
+    return positions[best], -levels[level[best]]
 
 
 def _capacity(direction: Direction) -> tuple[Rule, ...]:

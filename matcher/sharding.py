@@ -158,6 +158,7 @@ class Tops(NamedTuple):
     graph: Keys  # (-walk score, place in the walk's order, id)
     collaborative: list[Keys]  # per signal: (rank among the indexed investors, 0, id)
     backers: Keys  # (-companies shared with the asker's backers, position, id)
+    deal_history: Keys  # (-the asking investor's share of deals in the segment, position, id)
     applicants: np.ndarray
 
 
@@ -491,6 +492,7 @@ class ShardMatcher(Matcher):
             graph=Keys.of(walked[:share]),
             collaborative=self._collaborative_tops(query, mask, share),
             backers=self._backers_tops(query, table, mask, share),
+            deal_history=self._deal_history_tops(query, table, mask, share),
             applicants=table.ids[applicants],
         )
 
@@ -500,6 +502,15 @@ class ShardMatcher(Matcher):
             [
                 (-float(count), float(at), int(table.ids[at]))
                 for at, count in zip(positions[:share].tolist(), counts[:share].tolist(), strict=True)
+            ]
+        )
+
+    def _deal_history_tops(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> Keys:
+        positions, scores = self._deal_history_best(query, table, mask, share)
+        return Keys.of(
+            [
+                (-score, float(at), int(table.ids[at]))
+                for at, score in zip(positions.tolist(), scores.tolist(), strict=True)
             ]
         )
 
@@ -1019,6 +1030,7 @@ def _pool(tops: Sequence[Tops], share: int) -> np.ndarray:
         _best([level.best for level in _lexical_level(tops, share)], share),
         _best([t.graph for t in tops], share),
         _best([t.backers for t in tops], share),
+        _best([t.deal_history for t in tops], share),
         *(t.applicants for t in tops),
     ]
     for signal in range(max((len(t.collaborative) for t in tops), default=0)):

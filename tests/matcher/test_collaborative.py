@@ -26,6 +26,7 @@ from matcher.eligibility import eligible
 from matcher.evaluation.baselines import SegmentPopularityRecommender
 from matcher.evaluation.protocol import Fold, Query
 from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
+from matcher.matcher import best_of_groups
 from models.enums import EntityKind
 from tests.doubles import HashingEncoder
 
@@ -198,6 +199,48 @@ def test_the_pool_holds_the_segment_popularity_top_20(tmp_path: Path, pool_size:
             }
         top = baseline.rank(query, 20)
         assert set(top) <= pool, sorted(set(top) - pool)
+
+
+def test_an_investors_pool_holds_the_new_startups_of_the_segments_it_backs(tmp_path: Path) -> None:
+    """Deal flow: the period's new startups have no relation a graph walk could reach, yet each
+    investor's pool holds those of the one industry it has backed (six, the deal-history
+    channel's top share of seven, of 30 live ones; the text channels see only names), listed
+    within the period's startups only, and never a startup it already backed."""
+    fold = _synthetic_fold(np.random.default_rng(3))
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    matcher = world.matcher(
+        config=RANKING_ONLY.model_copy(update={"retrieval": RetrievalConfig(pool_size=21)})
+    )
+    startups = matcher.catalog_.tables[STARTUP]
+    for record in world.query_records.values():
+        matcher.upsert_profile(STARTUP, record)
+    live = np.zeros(len(startups), dtype=bool)
+    live[[startups.position(int(r["id"])) for r in world.query_records.values()]] = True
+    history = matcher.catalog_.history
+    for investor in ("I0", "I1", "I2", "I5", "I8"):
+        row_id = world.candidate_rows[investor]
+        backed = {node[1] for node in history.related((INVESTOR, row_id))}
+        industries = {code for b in backed for code in startups.record(b)["industries"]}
+        assert len(industries) == 1  # each investor backs one industry
+        new_ones = {int(r["id"]) for r in world.query_records.values() if set(r["industries"]) == industries}
+        assert len(new_ones) == 6
+        pool = set(matcher.asked(INVESTOR, row_id, STARTUP, within=live).pool().tolist())
+        assert len(pool) < live.sum()  # retrieved, not every live startup
+        assert new_ones <= pool
+        assert pool <= {int(r["id"]) for r in world.query_records.values()}
+        everywhere = set(matcher.candidate_pool(INVESTOR, row_id, STARTUP).tolist())
+        assert backed
+        assert not backed & everywhere  # eligibility: a relation is never shown again
+        query = matcher._query(INVESTOR, row_id, STARTUP)
+        assert query is not None
+        mask = eligible(
+            INVESTOR, query.record, startups, query.direction.rules, excluded=history.excluded(query.node)
+        )
+        brought = matcher._by_deal_history(query, startups, mask & ~live, 7)  # the history's startups
+        assert len(brought) == 7
+        assert (mask & ~live)[brought].all()
+        assert {startups.record(int(startups.ids[at]))["industries"][0] for at in brought} == industries
+        assert not backed & {int(startups.ids[at]) for at in brought}
 
 
 def _syndicate_fold() -> Fold:
@@ -437,3 +480,18 @@ def test_weighted_sum_equals_scipys_product_to_the_bit(at: list[int]) -> None:
         weighted_sum(columns, at, weights),
         np.asarray(columns[:, at] @ weights).ravel() if at else np.zeros(40),
     )
+
+
+@pytest.mark.parametrize(("seed", "count"), [(0, 1), (1, 7), (2, 40), (3, 500)])
+def test_best_of_groups_is_a_stable_sort_of_the_rows_scores(seed: int, count: int) -> None:
+    """The deal-history channel's pick, taken score by score, is what sorting every admitted row
+    by its group's score (ties: the earlier position) and cutting would give, zeros left out."""
+    rng = np.random.default_rng(seed)
+    group_scores = rng.choice([0.0, 0.1, 0.25, 0.5, 0.9], size=12)  # repeated scores, some zero
+    codes = rng.integers(0, 12, size=300).astype(np.int32)
+    mask = rng.random(300) < 0.7
+    positions = np.flatnonzero(mask & (group_scores[codes] > 0))
+    expected = positions[np.argsort(-group_scores[codes[positions]], kind="stable")][:count]
+    found, scores = best_of_groups(group_scores, codes, mask, count)
+    np.testing.assert_array_equal(found, expected)
+    np.testing.assert_array_equal(scores, group_scores[codes[expected]])
