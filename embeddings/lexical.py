@@ -22,6 +22,7 @@ import unicodedata
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -32,7 +33,7 @@ import scipy.sparse as sp
 
 from models.files import file_sha256
 
-__all__ = ["FeatureCounts", "LexicalVectorizer", "normalize_text", "text_key", "tokenize_zh"]
+__all__ = ["FeatureCounts", "LexicalVectorizer", "TermWeighting", "normalize_text", "text_key", "tokenize_zh"]
 
 # jieba logs its dictionary loading at DEBUG/INFO on the root of its own logger; the matcher's
 # logs should not carry it.
@@ -362,6 +363,106 @@ class FeatureCounts:
         return column
 
 
+def _term_frequencies(counts: npt.NDArray[np.float64], sublinear: bool) -> npt.NDArray[np.float64]:
+    """How a feature counted ``counts`` times in a text weighs before its IDF: ``1 + ln(count)``
+    when sublinear, else the count."""
+    return 1.0 + np.log(counts) if sublinear else counts
+
+
+def _counts_of_levels(levels: npt.NDArray[np.float64], sublinear: bool) -> npt.NDArray[np.float64]:
+    """The whole counts nearest to those whose :func:`_term_frequencies` are ``levels``
+    (sublinear levels past 40, of no text's counts, are read as 40: exp would overflow)."""
+    return np.rint(np.exp(np.minimum(levels, 40.0) - 1.0) if sublinear else levels)
+
+
+# The largest count a byte holds (0 is no count: an entry whose weight no count reproduces).
+LARGEST_BYTE_COUNT = 255
+
+
+@dataclass(frozen=True)
+class TermWeighting:
+    """How a fitted :class:`LexicalVectorizer` weighs counts: TF-IDF weights held as counts.
+
+    The transform weighs a feature ``f`` counted ``c`` times in a text as
+    ``float32(tf(c) * idf[f] / norm)``, in float64 until the cast, ``norm`` being the text's L2
+    norm (float64). So a weight is a byte (the count, nearly always below 256) given the row's
+    norm and the shared IDF: :meth:`weights` rebuilds it with those very operations, bit for
+    bit. :meth:`counts` finds the counts from weights and checks each rebuilt weight against
+    the weight held: where none of 1..255 gives it back (a count over 255, a row not made by this
+    weighting) its count is 0, and the caller keeps that weight itself.
+    """
+
+    idf: npt.NDArray[np.float64]
+    sublinear_tf: bool
+
+    @functools.cached_property
+    def _levels(self) -> npt.NDArray[np.float64]:
+        """tf(c) for each byte count c (0 for no count)."""
+        levels = np.zeros(LARGEST_BYTE_COUNT + 1)
+        levels[1:] = _term_frequencies(np.arange(1.0, LARGEST_BYTE_COUNT + 1), self.sublinear_tf)
+        return levels
+
+    def weights(
+        self,
+        counts: npt.NDArray[np.uint8],
+        idf: npt.NDArray[np.float64] | float,
+        norms: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.float32]:
+        """The weights of entries counted ``counts`` times, of features whose IDF is ``idf`` (one
+        for all, or each entry's), in rows whose norms are ``norms``: as the transform computes
+        them. One feature's entries take their products from a table of the 256 (the same
+        products: one pass fewer over the entries)."""
+        one = np.ndim(idf) == 0
+        unnormed = (self._levels * idf).take(counts) if one else self._levels.take(counts) * idf
+        unnormed /= norms
+        weights: npt.NDArray[np.float32] = unnormed.astype(np.float32)
+        return weights
+
+    def counts(
+        self,
+        weights: npt.NDArray[np.float32],
+        features: npt.NDArray[np.integer[Any]],
+        norms: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.uint8]:
+        """Per entry, the byte count whose :meth:`weights` is ``weights`` bit for bit, else 0."""
+        idf = self.idf.take(features)
+        # Weights of rows not made by this weighting give any level (even inf, nan): the check
+        # below turns those into 0.
+        with np.errstate(all="ignore"):
+            guess = _counts_of_levels(weights.astype(np.float64) * norms / idf, self.sublinear_tf)
+        counts = np.where((guess >= 1) & (guess <= LARGEST_BYTE_COUNT), guess, 0).astype(np.uint8)
+        counts[self.weights(counts, idf, norms) != weights] = 0
+        return counts
+
+    def norms(self, rows: sp.csr_matrix) -> npt.NDArray[np.float64]:
+        """Each row's norm as the transform computed it, read back from its weights (rows
+        canonical: sorted, no duplicates).
+
+        A row's weights are ``tf(c) * idf / norm``: its least weight over IDF is, nearly always,
+        a feature counted once (tf 1), which gives the norm to float32's precision, then every
+        count, then the norm summed as the transform sums it (float64; in the columns' order,
+        where the transform sums in the text's, so a last bit may differ: :meth:`counts` then
+        finds no count for those few weights). A row with no feature counted once gets counts
+        that rebuild none of its weights.
+        """
+        entries_per_row = np.diff(rows.indptr)
+        held = np.flatnonzero(entries_per_row)
+        ratios = rows.data.astype(np.float64) / self.idf.take(rows.indices)
+        norms = np.ones(rows.shape[0])
+        if len(held) == 0:
+            return norms
+        least = np.minimum.reduceat(ratios, rows.indptr[held])
+        entry_row = np.repeat(np.arange(rows.shape[0]), entries_per_row)
+        # As in counts(): a row not made by this weighting (a weight of 0) gives any norm.
+        with np.errstate(all="ignore"):
+            level = ratios / least[np.searchsorted(held, entry_row)]
+            counts = np.maximum(_counts_of_levels(level, self.sublinear_tf), 1.0)
+            unnormed = _term_frequencies(counts, self.sublinear_tf) * self.idf.take(rows.indices)
+            squares = np.bincount(entry_row, weights=unnormed * unnormed, minlength=rows.shape[0])
+        norms[held] = np.sqrt(squares[held])
+        return norms
+
+
 class LexicalVectorizer:
     """TF-IDF over jieba words and character n-grams, rows L2-normalised.
 
@@ -504,9 +605,7 @@ class LexicalVectorizer:
         known = columns >= 0
         rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))[known]
         columns = columns[known]
-        tf = matrix.data[known].astype(np.float64)
-        if self.sublinear_tf:
-            tf = 1.0 + np.log(tf)
+        tf = _term_frequencies(matrix.data[known].astype(np.float64), self.sublinear_tf)
         weights = tf * self.idf_[columns].astype(np.float64)
         norms = np.sqrt(np.bincount(rows, weights=weights * weights, minlength=matrix.shape[0]))
         norms[norms == 0] = 1.0
@@ -516,6 +615,11 @@ class LexicalVectorizer:
         )
         weighted.sort_indices()
         return weighted
+
+    def term_weighting(self) -> TermWeighting:
+        """How this fit weighs counts (:class:`TermWeighting`), to hold its rows' weights as counts."""
+        self._check_fitted()
+        return TermWeighting(self.idf_.astype(np.float64), self.sublinear_tf)
 
     def save(self, directory: Path) -> None:
         """Write ``lexical.json`` (params, vocabulary) and ``idf.npz`` into ``directory``."""

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from embeddings.encoder import Encoder
 from embeddings.index import IdColumn, IndexConfig, IndexFileMismatchError, MaskedIds, VectorIndex
-from embeddings.lexical import FeatureCounts, LexicalVectorizer, text_key
+from embeddings.lexical import FeatureCounts, LexicalVectorizer, TermWeighting, text_key
 from matcher.catalog import Catalog, KindTable
 from matcher.config import RefreshConfig, RetrievalConfig
 from matcher.keywords import is_telling, load_label_cuts, save_label_cuts
@@ -63,11 +63,14 @@ class KindChannels:
         retrieval: RetrievalConfig = RetrievalConfig(),
         *,
         row_of: np.ndarray | None = None,
+        weighting: TermWeighting | None = None,
     ) -> None:
         """``lexical``: the distinct rows (held as they are if compact, which must then be in
         the retrieval's weights); ``row_of``: each position's row among them (by default the
-        positions are the rows)."""
+        positions are the rows); ``weighting``: the one that made the rows, if any, which lets
+        the postings hold a weight in a byte (:class:`_Postings`)."""
         self.table = table
+        self.weighting = weighting
         self.retrieval = retrieval
         self.index = index
         self._store = (
@@ -96,7 +99,10 @@ class KindChannels:
             if self._pending:
                 self._compact()
             self._postings = _Postings(
-                self._store, self._row_of[: self._positions], self.retrieval.posting_head
+                self._store,
+                self._row_of[: self._positions],
+                self.retrieval.posting_head,
+                weighting=self.weighting,
             )
             self._stale = np.zeros(self._positions, bool)
         return self._postings
@@ -158,14 +164,16 @@ class KindChannels:
         """The admitted rows in the postings of ``columns``, and their summed weight."""
         if postings.kept is not None:
             return postings.shared_scores(columns, weights, mask, self.retrieval.dense_sum_fraction)
-        found_rows, found_shares = [np.empty(0, np.int32)], [np.empty(0, np.float32)]
-        for column, weight in zip(columns.tolist(), weights.tolist(), strict=True):
-            rows, values = postings.posting(column)
-            # take and integer positions: a third of the time of boolean fancy indexing here
-            admitted = np.flatnonzero(np.take(mask, rows))
-            found_rows.append(rows.take(admitted))
-            found_shares.append(values.take(admitted) * np.float32(weight))
-        rows, shares = np.concatenate(found_rows), np.concatenate(found_shares)
+        found_rows, found_entries = [np.empty(0, np.int32)], [np.empty(0, np.int64)]
+        for column in columns.tolist():
+            rows, entries = postings.admitted(column, mask)
+            found_rows.append(rows)
+            found_entries.append(entries)
+        rows, entries = np.concatenate(found_rows), np.concatenate(found_entries)
+        # Every posting's weights at once (rebuilt from counts: a call a posting was most of it).
+        lengths = [len(found) for found in found_entries[1:]]
+        found_weights = postings.weights(entries, rows, np.repeat(columns, lengths))
+        shares = found_weights * np.repeat(weights.astype(np.float32), lengths)
         if len(rows) > len(mask) // self.retrieval.dense_sum_fraction:
             # Summed in a table-long buffer: linear, where grouping by sorting is not.
             sums = np.bincount(rows, weights=shares, minlength=len(mask))
@@ -372,6 +380,7 @@ class Channels:
             zip(distinct_of, rows_of.each(list(distinct_of.values()), retrieval.lexical_weights), strict=True)
         )
         del rows_of, distinct_of
+        weighting = vectorizer.term_weighting()  # one IDF for every kind
         for kind, table in tables.items():
             known = _load_hashes(index_dir, kind, encoder.model_id)
             stored = _load_index(index_dir, kind, retrieval.index) if known else None
@@ -379,7 +388,7 @@ class Channels:
                 encoder.dim, exact_threshold=retrieval.exact_threshold, config=retrieval.index
             )
             channels.kinds[kind] = KindChannels(
-                table, index, lexical.pop(kind), retrieval, row_of=row_of_kind[kind]
+                table, index, lexical.pop(kind), retrieval, row_of=row_of_kind[kind], weighting=weighting
             )
             channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
         return channels
@@ -625,10 +634,12 @@ class _Postings:
         row_of: np.ndarray,
         head: int,
         *,
+        weighting: TermWeighting | None = None,
         chunk_entries: int = POSTINGS_CHUNK_ENTRIES,
         band_entries: int | None = None,
     ) -> None:
-        """``store``: the distinct rows; the postings keep their weights in its dtype.
+        """``store``: the distinct rows; the postings keep their weights in its dtype, or, given
+        the ``weighting`` that made float32 rows, as counts (:meth:`weights`).
 
         Built a run of features at a time (about ``chunk_entries`` entries) from a band of the
         store's transpose (``band_entries``, by default a ``POSTINGS_BANDS``-th of the store,
@@ -649,6 +660,9 @@ class _Postings:
         if band_entries is None:
             band_entries = max(chunk_entries, -(-int(bounds[-1]) // POSTINGS_BANDS))
         weights = store.dtype if isinstance(store, CompactRows) else np.dtype(np.float32)
+        # A byte a weight, where the weighting rebuilds every float32 weight the store holds.
+        self.weighting = weighting if weights == np.float32 else None
+        norms = _row_norms(store, self.weighting) if self.weighting is not None else np.zeros(0)
         row_entries = int(np.minimum(holding, head).sum())  # at most, a row and its count each
         position_entries = int(np.minimum(self.row_counts, head).sum())  # exactly, written out
         # Little sharing: the positions are written out, and read as slices.
@@ -665,7 +679,9 @@ class _Postings:
         if not shared_rows:  # each row's one position
             position_of_row[row_of] = np.arange(len(row_of), dtype=np.int32)
         capacity = position_entries if written_out else row_entries
-        rows, data = np.empty(capacity, np.int32), np.empty(capacity, weights)
+        rows = np.empty(capacity, np.int32)
+        data = np.empty(capacity, np.uint8 if self.weighting is not None else weights)
+        unrebuilt_entries, unrebuilt_weights = [np.zeros(0, np.int64)], [np.zeros(0, np.float32)]
         entries_of = np.zeros(features, np.int64)
         positions_of = np.zeros(features, np.int64)
         written = 0
@@ -691,18 +707,33 @@ class _Postings:
             )
             entries_of[first:last] = np.bincount(chosen_feature, minlength=last - first)
             positions_of[first:last] = np.bincount(chosen_feature, weights=taken, minlength=last - first)
+            chosen_counts = (
+                self.weighting.counts(chosen_data, first + chosen_feature, norms.take(chosen_rows))
+                if self.weighting is not None
+                else chosen_data
+            )
             if self.kept is not None:
                 self.kept[written : written + len(chosen)] = taken
             elif shared_rows:
                 chosen_rows, chosen_data = self._positions(chosen_rows, taken), np.repeat(chosen_data, taken)
+                chosen_counts = np.repeat(chosen_counts, taken)
             else:
                 chosen_rows = position_of_row[chosen_rows]
             rows[written : written + len(chosen_rows)] = chosen_rows
-            data[written : written + len(chosen_rows)] = chosen_data
+            data[written : written + len(chosen_rows)] = chosen_counts
+            if self.weighting is not None:
+                unrebuilt = np.flatnonzero(chosen_counts == 0)
+                unrebuilt_entries.append(written + unrebuilt)
+                unrebuilt_weights.append(chosen_data.take(unrebuilt))
             written += len(chosen_rows)
         # Fewer rows than the most a row and its count could take: cut, each copy freeing the
         # longer array it was cut from.
         self.rows, self.data = _first(rows, written), _first(data, written)
+        # The weights no count rebuilds (a count over 255), by entry; each row's norm by what
+        # ``rows`` holds: a distinct row where kept, else a position.
+        self.unrebuilt_entries = np.concatenate(unrebuilt_entries)
+        self.unrebuilt_weights = np.concatenate(unrebuilt_weights)
+        self.norms = norms if self.kept is not None or not len(norms) else norms.take(row_of)
         per_posting = positions_of
         if self.kept is not None:
             self.kept, per_posting = _first(self.kept, written), entries_of
@@ -710,7 +741,17 @@ class _Postings:
             self.by_row = self.first_of_row = np.zeros(0, np.int64)
         self.indptr = np.concatenate([[0], np.cumsum(per_posting)])
 
-    _ARRAYS = ("row_counts", "data", "by_row", "first_of_row", "rows", "indptr")
+    _ARRAYS = (
+        "row_counts",
+        "data",
+        "by_row",
+        "first_of_row",
+        "rows",
+        "indptr",
+        "norms",
+        "unrebuilt_entries",
+        "unrebuilt_weights",
+    )
 
     def arrays(self) -> dict[str, np.ndarray]:
         kept = {} if self.kept is None else {"kept": self.kept}
@@ -729,14 +770,38 @@ class _Postings:
         positions: np.ndarray = self.by_row.take(np.repeat(self.first_of_row.take(rows), kept) + within)
         return positions
 
+    def weights(self, entries: np.ndarray, rows: np.ndarray, features: np.ndarray | int) -> np.ndarray:
+        """The weights of the postings' ``entries``, whose rows are ``rows`` and whose features
+        are ``features`` (each entry's, or one for all): as the store holds them, bit for bit."""
+        data = self.data.take(entries)
+        if self.weighting is None:
+            return data
+        idf = self.weighting.idf
+        weights = self.weighting.weights(data, idf.take(features), self.norms.take(rows))
+        if len(self.unrebuilt_entries):
+            kept_apart = np.flatnonzero(data == 0)
+            at = np.searchsorted(self.unrebuilt_entries, entries.take(kept_apart))
+            weights[kept_apart] = self.unrebuilt_weights.take(at)
+        return weights
+
     def posting(self, column: int) -> tuple[np.ndarray, np.ndarray]:
         """The positions holding feature ``column`` (at most the heaviest ``head``), and their weights."""
         start, end = self.indptr[column : column + 2]
-        rows, values = self.rows[start:end], self.data[start:end]
+        rows = self.rows[start:end]
+        values = self.weights(np.arange(start, end), rows, column)
         if self.kept is None:
             return rows, values
         kept = self.kept[start:end]
         return self._positions(rows, kept), np.repeat(values, kept)
+
+    def admitted(self, column: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The positions holding feature ``column`` that ``mask`` admits, and their entries
+        (written-out postings only: the shared form reads :meth:`shared_scores`)."""
+        start, end = self.indptr[column : column + 2]
+        rows = self.rows[start:end]
+        # take and integer positions: a third of the time of boolean fancy indexing here
+        admitted = np.flatnonzero(np.take(mask, rows))
+        return rows.take(admitted), start + admitted
 
     def shared_scores(
         self, columns: np.ndarray, weights: np.ndarray, mask: np.ndarray, dense_sum_fraction: int
@@ -754,7 +819,8 @@ class _Postings:
         entries = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
         rows = self.rows.take(entries)
         # In each posting's order, as the expanded postings are summed: the same float sums.
-        shares = self.data.take(entries) * np.repeat(weights.astype(np.float32), lengths)
+        features = np.repeat(columns, lengths)
+        shares = self.weights(entries, rows, features) * np.repeat(weights.astype(np.float32), lengths)
         last_row = len(self.first_of_row) - 1
         following = self.first_of_row.take(np.minimum(rows + 1, last_row))
         copies = np.where(rows == last_row, len(self.by_row), following) - self.first_of_row.take(rows)
@@ -836,6 +902,21 @@ def _positions_holding(store: CompactRows | sp.csr_matrix, row_of: np.ndarray) -
         features = store.indices[indptr[first] : indptr[last]]
         held += np.bincount(features, weights=copies[entry_row], minlength=store.shape[1])
     return held.astype(np.int64)
+
+
+def _row_norms(store: CompactRows | sp.csr_matrix, weighting: TermWeighting) -> np.ndarray:
+    """Each distinct row's norm (:meth:`TermWeighting.norms`), read a run of rows at a time: its
+    float64 temporaries are several times the run's entries."""
+    indptr = np.asarray(store.indptr, dtype=np.int64)
+    norms = np.ones(store.shape[0])
+    for first, last in _runs(indptr, POSTINGS_CHUNK_ENTRIES):
+        start, end = int(indptr[first]), int(indptr[last])
+        run = sp.csr_matrix(
+            (store.data[start:end], store.indices[start:end], indptr[first : last + 1] - start),
+            shape=(last - first, store.shape[1]),
+        )
+        norms[first:last] = weighting.norms(run)
+    return norms
 
 
 def _lexical_rows(

@@ -83,7 +83,9 @@ class RetrievalConfig(BaseModel):
         How the lexical rows and postings hold their weights: float16 takes 6 bytes a feature
         where float32 takes 8, and moves a score by at most 4.9e-4 of itself
         (:mod:`matcher.lexical_rows`); float32 is the default because numpy scores float16
-        through conversions, which cost more serving CPU than the 2 bytes a feature save.
+        through conversions, which cost more serving CPU than the 2 bytes a feature save. With
+        float32 the postings hold a weight as its count (a byte) beside each row's norm, and
+        rebuild it bit for bit (:class:`embeddings.lexical.TermWeighting`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

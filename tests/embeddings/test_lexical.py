@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
@@ -17,7 +18,14 @@ import pytest
 import scipy.sparse as sp
 
 from embeddings import lexical as lexical_module
-from embeddings.lexical import FeatureCounts, LexicalVectorizer, normalize_text, text_key, tokenize_zh
+from embeddings.lexical import (
+    LARGEST_BYTE_COUNT,
+    FeatureCounts,
+    LexicalVectorizer,
+    normalize_text,
+    text_key,
+    tokenize_zh,
+)
 
 CORPUS = [
     "武汉光谷人工智能初创公司，专注工业视觉质检",
@@ -238,6 +246,46 @@ def test_weights_are_sublinear_tf_times_smoothed_idf_over_the_most_frequent_feat
     first = np.array([(1 + math.log(2)) * idf, 0, idf])
     np.testing.assert_allclose(matrix[0].toarray().ravel(), first / np.linalg.norm(first), rtol=1e-6)
     assert matrix[3].nnz == 0
+
+
+@pytest.mark.parametrize("sublinear_tf", [True, False])
+def test_weights_held_as_counts_and_a_norm_are_the_transforms_bit_for_bit(sublinear_tf: bool) -> None:
+    # A character 300 times: its 1- to 3-grams and word are counted past a byte.
+    texts = [*CORPUS, "光谷" + "啊" * 300 + "，工业视觉", "工业视觉 工业视觉 工业视觉 质检"]
+    vectorizer = LexicalVectorizer(sublinear_tf=sublinear_tf)
+    rows = vectorizer.fit_transform(texts)
+    weighting = vectorizer.term_weighting()
+    norms = weighting.norms(rows)
+    entry_norms = np.repeat(norms, np.diff(rows.indptr))
+    counts = weighting.counts(rows.data, rows.indices, entry_norms)
+    # Each row's norm as an independent computation from its raw counts gives it.
+    names = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+    raw = [collections.Counter(vectorizer.features(text)) for text in texts]
+    for row, text_counts in enumerate(raw):
+        tf = np.asarray([text_counts[names[c]] for c in rows[row].indices], np.float64)
+        unnormed = (1 + np.log(tf) if sublinear_tf else tf) * vectorizer.idf_[rows[row].indices]
+        assert norms[row] == pytest.approx(np.linalg.norm(unnormed), rel=1e-12)
+    entry_counts = np.concatenate([[raw[r][names[c]] for c in rows[r].indices] for r in range(len(texts))])
+    past_a_byte = entry_counts > LARGEST_BYTE_COUNT
+    assert past_a_byte.sum() >= 3
+    # A count past a byte is no byte count (0): its holder keeps that weight itself.
+    assert (counts[past_a_byte] == 0).all()
+    assert (counts[~past_a_byte] == entry_counts[~past_a_byte]).all()
+    rebuilt = weighting.weights(counts, weighting.idf[rows.indices], entry_norms)
+    assert rebuilt.dtype == np.float32
+    assert rebuilt[~past_a_byte].tobytes() == rows.data[~past_a_byte].tobytes()
+
+
+def test_weights_not_made_by_a_weighting_get_no_count() -> None:
+    vectorizer = LexicalVectorizer().fit(CORPUS)
+    rows = sp.csr_matrix(np.random.default_rng(0).random((3, len(vectorizer.vocabulary_)), np.float32))
+    rows.data[:4] = 0.0  # weights of 0 too
+    weighting = vectorizer.term_weighting()
+    entry_norms = np.repeat(weighting.norms(rows), np.diff(rows.indptr))
+    counts = weighting.counts(rows.data, rows.indices, entry_norms)
+    rebuilt = weighting.weights(counts, weighting.idf[rows.indices], entry_norms)
+    assert ((counts == 0) | (rebuilt == rows.data)).all()
+    assert (counts == 0).mean() > 0.9
 
 
 def test_tokenising_block_by_block_gives_jiebas_words_for_the_whole_text() -> None:

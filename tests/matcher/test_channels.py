@@ -12,7 +12,7 @@ import pytest
 import scipy.sparse as sp
 
 from embeddings.index import VectorIndex
-from embeddings.lexical import COUNTS_FILE, COUNTS_MANIFEST, LexicalVectorizer, text_key
+from embeddings.lexical import COUNTS_FILE, COUNTS_MANIFEST, LexicalVectorizer, TermWeighting, text_key
 from matcher import channels as channels_module
 from matcher import keywords
 from matcher.catalog import Catalog, KindTable
@@ -141,9 +141,11 @@ def test_rows_changed_after_stacking_are_scored_and_retrieved_as_if_restacked(
     stackings: list[int] = []
     original = channels_module._Postings
 
-    def counted(store: sp.csr_matrix, row_of: np.ndarray, head: int) -> channels_module._Postings:
+    def counted(
+        store: sp.csr_matrix, row_of: np.ndarray, head: int, *, weighting: TermWeighting | None
+    ) -> channels_module._Postings:
         stackings.append(len(row_of))
-        return original(store, row_of, head)
+        return original(store, row_of, head, weighting=weighting)
 
     monkeypatch.setattr(channels_module, "_Postings", counted)
     channel, matrix = _channel(1000, 300, seed=8)
@@ -448,6 +450,57 @@ def test_shared_rows_sum_their_postings_bit_for_bit_as_expanded(head: int, weigh
             expected_hits, expected_sums = _expanded_scores(postings, columns, query_weights, mask, fraction)
             assert hits.tolist() == expected_hits.tolist()
             assert sums.tolist() == expected_sums.tolist()  # equal floats, not close ones
+
+
+def _vectorised_rows() -> tuple[sp.csr_matrix, TermWeighting]:
+    """TF-IDF rows of varied texts (two counting a character past a byte) and their weighting."""
+    rng = np.random.default_rng(21)
+    words = ["光谷", "人工智能", "工业", "视觉", "质检", "生鲜", "电商", "医疗", "器械", "SaaS", "芯片"]
+    texts = ["".join(rng.choice(words, int(rng.integers(1, 30)))) for _ in range(300)]
+    texts += ["光谷" + "啊" * 300, "工业" + "啊" * 280]
+    vectorizer = LexicalVectorizer(min_df=2)
+    return vectorizer.fit_transform(texts), vectorizer.term_weighting()
+
+
+@pytest.mark.parametrize("shared", [False, True])  # postings written out, or over shared rows
+def test_postings_held_as_counts_read_the_stores_weights_bit_for_bit(shared: bool) -> None:
+    store, weighting = _vectorised_rows()
+    rng = np.random.default_rng(22)
+    # Shared: 4,000 copies of 22 rows (the long ones among them), most of a feature's kept.
+    distinct = np.r_[:20, store.shape[0] - 2, store.shape[0] - 1]
+    row_of = rng.choice(distinct, 4000) if shared else rng.permutation(store.shape[0])
+    row_of, head = row_of.astype(np.int32), 1000 if shared else 40
+    rows = CompactRows.from_matrix(store, "float32")
+    weighed = channels_module._Postings(rows, row_of, head)
+    counted = channels_module._Postings(rows, row_of, head, weighting=weighting)
+    assert (weighed.kept is not None) == (counted.kept is not None) == shared
+    assert weighed.data.dtype == np.float32
+    assert counted.data.dtype == np.uint8
+    assert 0 < len(counted.unrebuilt_entries) < 10  # the counts past a byte
+    for column in range(store.shape[1]):
+        positions, weights = counted.posting(column)
+        expected_positions, expected_weights = weighed.posting(column)
+        assert positions.tolist() == expected_positions.tolist()
+        assert weights.tobytes() == expected_weights.tobytes()
+    for _ in range(20):
+        columns = rng.choice(store.shape[1], 12, replace=False)
+        query_weights = rng.uniform(0.01, 1, 12).astype(np.float32)
+        mask = rng.random(len(row_of)) < 0.6
+        if shared:
+            found = counted.shared_scores(columns, query_weights, mask, 16)
+            expected = weighed.shared_scores(columns, query_weights, mask, 16)
+            assert [a.tolist() for a in found] == [a.tolist() for a in expected]
+        else:
+            for column in columns.tolist():
+                positions, entries = counted.admitted(column, mask)
+                expected_positions, expected_entries = weighed.admitted(column, mask)
+                assert positions.tolist() == expected_positions.tolist()
+                assert entries.tolist() == expected_entries.tolist()
+    # Every entry at once, each with its own feature (as a retrieval reads many postings).
+    entries = np.arange(len(counted.data))
+    features = np.repeat(np.arange(store.shape[1]), np.diff(counted.indptr))
+    weights = counted.weights(entries, counted.rows, features)
+    assert weights.tobytes() == weighed.weights(entries, weighed.rows, features).tobytes()
 
 
 @pytest.mark.parametrize("count", [1, 5, 32, 200])

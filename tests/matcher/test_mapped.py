@@ -118,21 +118,21 @@ def _matcher(source: Path, index_dir: Path) -> Matcher:
     return Matcher(encoder=HashingEncoder(), config=config, index_dir=index_dir).fit(catalog)
 
 
+def _answers(matcher: Matcher) -> list[list[tuple[int, float, tuple[str, ...]]]]:
+    return [
+        [(m.id, round(m.score, 9), tuple(r.en for r in m.reasons)) for m in matcher.recommend(a, i, c)]
+        for a, c in ((EntityKind.investor, EntityKind.startup), (EntityKind.startup, EntityKind.investor))
+        for i in matcher.catalog_.tables[a].ids[:10].tolist()
+    ]
+
+
 def test_a_shared_matcher_answers_as_its_private_state_did_before_and_after_edits(
     demo: Path, tmp_path: Path
 ) -> None:
     private, mapped = _matcher(demo, tmp_path / "a"), _matcher(demo, tmp_path / "b")
     mapped.share()
     assert (tmp_path / "b" / MAPPED_DIR / "lexical" / "startup" / MANIFEST).exists()
-
-    def answers(matcher: Matcher) -> list[list[tuple[int, float, tuple[str, ...]]]]:
-        return [
-            [(m.id, round(m.score, 9), tuple(r.en for r in m.reasons)) for m in matcher.recommend(a, i, c)]
-            for a, c in ((EntityKind.investor, EntityKind.startup), (EntityKind.startup, EntityKind.investor))
-            for i in matcher.catalog_.tables[a].ids[:10].tolist()
-        ]
-
-    assert answers(mapped) == answers(private)
+    assert _answers(mapped) == _answers(private)
     for matcher in (private, mapped):
         startups = matcher.catalog_.tables[EntityKind.startup]
         row_id = int(startups.ids[2])
@@ -140,7 +140,22 @@ def test_a_shared_matcher_answers_as_its_private_state_did_before_and_after_edit
             EntityKind.startup, startups.record(row_id) | {"description": "面向高校的智能视觉检测平台"}
         )
         matcher.remove_profile(EntityKind.investor, int(matcher.catalog_.tables[EntityKind.investor].ids[0]))
-    assert answers(mapped) == answers(private)
+    assert _answers(mapped) == _answers(private)
+
+
+def test_postings_an_older_build_mapped_as_weights_are_written_anew_as_counts(
+    demo: Path, tmp_path: Path
+) -> None:
+    older = _matcher(demo, tmp_path / "served")
+    for channel in older.channels_.kinds.values():  # postings as builds before counts held them
+        channel.weighting, channel._postings = None, None
+    older.share()
+    folder = tmp_path / "served" / MAPPED_DIR / "lexical" / "startup"
+    assert load_arrays(folder)["postings.data"].dtype == np.float32
+    private, served = _matcher(demo, tmp_path / "private"), _matcher(demo, tmp_path / "served")
+    served.share()
+    assert load_arrays(folder)["postings.data"].dtype == np.uint8
+    assert _answers(served) == _answers(private) == _answers(older)
 
 
 def test_an_erased_profiles_texts_leave_the_columns_and_the_files_written_next(
