@@ -43,7 +43,7 @@ from tests.servers import MATCHER, Server, matcher_env, serving
 pytestmark = pytest.mark.slow
 
 SECRET = "dev-only-change-me"  # the development placeholder: `matcher serve` runs as development
-IMPORT_ROWS = 6000
+IMPORT_ROWS = 1500
 BURST = 300
 BURST_WORKERS = 8
 

@@ -67,15 +67,17 @@ def test_parallel_posts_to_two_servers_lose_no_interaction(
 ) -> None:
     """Two `matcher serve` processes on one database, each with its own data dir (indexes, key)."""
     # Imported here: the spawned writers above import this module and should stay light.
-    from tests.servers import serving
+    from tests.servers import launched
 
     _profiles(factory)
     event = samples()["interactions"][0] | {"kind": "viewed"}
     with (
-        serving(tmp_path / "first", database_url=database_url) as first,
-        serving(tmp_path / "second", database_url=database_url) as second,
+        launched(tmp_path / "first", database_url=database_url) as first,
+        launched(tmp_path / "second", database_url=database_url) as second,
     ):
         servers = [first, second]
+        for server in servers:  # both start together, as hosts behind one balancer do
+            server.wait_until_ready()
 
         def post(n: int) -> int:
             server = servers[n % len(servers)]
