@@ -46,6 +46,7 @@ if not CHROMIUM.exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (`make browser` installs it)", allow_module_level=True)
 
 from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -99,10 +100,22 @@ class Visitor:
         self.shots += 1
         folder = SCREENSHOTS / self.viewport
         folder.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(folder / f"{self.name}-{self.shots:02d}.png"), full_page=True)
+        self.save_screenshot(folder / f"{self.name}-{self.shots:02d}.png")
         assert_accessible(self.page)
         assert self.errors == [], self.errors
         return self.page
+
+    def save_screenshot(self, path: Path, attempts: int = 3) -> None:
+        """The screenshot is a record for people, not the behaviour under test: Chromium's
+        "Unable to capture screenshot" comes and goes under a loaded CI machine, so ask again."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.page.screenshot(path=str(path), full_page=True)
+                return
+            except PlaywrightError as error:
+                if "Unable to capture screenshot" not in str(error) or attempt == attempts:
+                    raise
+                self.page.wait_for_timeout(500)
 
     def follow(self, control: Locator) -> Page:
         """Click a link or submit button and check the page it leads to."""
