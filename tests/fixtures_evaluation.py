@@ -33,7 +33,7 @@ def startup(external_id: str, industry: str, stage: str) -> dict[str, Any]:
         "name": f"公司 {external_id}",
         "industries": [industry],
         "stage": stage,
-        "description": DESCRIPTIONS[industry],
+        "description": DESCRIPTIONS.get(industry, industry),
     }
 
 

@@ -247,7 +247,9 @@ class SegmentPopularityRecommender(_ScoreAll):
         return self
 
     def _all_scores(self, query: Query) -> np.ndarray:
-        keys = _industry_keys(query.startup)
+        # Summed in a fixed order: a set's order moves with the hash seed, and so would the last
+        # bit of a sum, and with it the order of startups that tie.
+        keys = sorted(_industry_keys(query.startup))
         stage = str(query.startup.get("stage", ""))
         zero = np.zeros(len(self.history_.candidates))
         industry = sum((self.by_industry_.get(key, zero) for key in keys), zero)

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -133,3 +137,45 @@ def test_implicit_als_folds_in_the_backers_a_warm_startup_already_has() -> None:
     assert not np.array_equal(
         als.scores(warm, ["I-A", "I-B", "I-C"]), als.scores(cold, ["I-A", "I-B", "I-C"])
     )
+
+
+MANY_INDUSTRIES = [
+    "artificial_intelligence",
+    "ecommerce",
+    "healthcare",
+    "robotics",
+    "fintech",
+    "biotechnology",
+]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def print_every_baselines_scores() -> None:
+    """Run in a subprocess: each baseline's scores for a startup of six industries, as hex."""
+    deals = [
+        (f"M{i}", industry, "angel", "ABC"[i % 3], f"20{10 + i % 6}-0{1 + i % 9}-1{i % 10}")
+        for i, industry in enumerate(MANY_INDUSTRIES * 4)
+    ]
+    fold = tiny.fold(extra_deals=deals)
+    query = tiny.queries()[0]
+    query = dataclasses.replace(query, startup={**query.startup, "industries": MANY_INDUSTRIES})
+    for name in sorted(BASELINES):
+        print(name, BASELINES[name]().fit(fold).scores(query, ["I-A", "I-B", "I-C"]).tobytes().hex())
+
+
+def test_scores_are_the_same_under_every_hash_seed() -> None:
+    # Ties are broken by order, so a score's last bit must not move with Python's string hashing
+    # (a set's iteration order): otherwise a method's Coverage and Gini change from run to run.
+    script = f"from {__name__} import print_every_baselines_scores; print_every_baselines_scores()"
+    answers = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(1, 6)
+    }
+    assert len(answers) == 1, answers
