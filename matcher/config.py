@@ -53,6 +53,10 @@ class RetrievalConfig(BaseModel):
     pool_size : int
         Candidates retrieved (semantic, lexical and graph channels) before scoring; every
         eligible candidate is scored when there are no more.
+    deal_history_pool : int or None
+        Startups an investor's deal-history channel adds to its pool: the eligible ones in the
+        segments where it did most of its deals; None: a third of ``pool_size``, as each other
+        channel brings (:attr:`deal_history_share`).
     peer_count : int
         Similar profiles whose relations seed the graph walk ("investors of startups like yours").
     lexical_query_features : int
@@ -91,6 +95,7 @@ class RetrievalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     pool_size: int = Field(default=300, ge=1)
+    deal_history_pool: int | None = Field(default=None, ge=0)
     peer_count: int = Field(default=100, ge=0)
     lexical_query_features: int = Field(default=32, ge=1)
     lexical_retrieval_shares: tuple[float, ...] = Field(default=(0.01, 0.04, 0.16), min_length=1)
@@ -103,6 +108,11 @@ class RetrievalConfig(BaseModel):
     exact_walk_max_nodes: int = Field(default=20_000, ge=0)
     dense_sum_fraction: int = Field(default=16, ge=1)
     lexical_weights: LexicalWeights = "float32"
+
+    @property
+    def deal_history_share(self) -> int:
+        """How many startups the deal-history channel brings (``deal_history_pool``)."""
+        return self.pool_size // 3 if self.deal_history_pool is None else self.deal_history_pool
 
     @field_validator("lexical_retrieval_shares")
     @classmethod

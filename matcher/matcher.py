@@ -551,7 +551,7 @@ class Matcher:
         channels.append(applicants.tolist())
         channels += self._collaborative_channels(query, mask, share)
         channels.append(self._by_backers(query, table, mask, share))
-        channels.append(self._by_deal_history(query, table, mask, share))
+        channels.append(self._by_deal_history(query, table, mask, self.config_.retrieval.deal_history_share))
         return np.unique(np.concatenate([np.asarray(c, dtype=np.int64) for c in channels]))
 
     def _by_graph(self, query: _Query, table: KindTable, mask: np.ndarray, share: int) -> list[int]:

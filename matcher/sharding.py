@@ -54,7 +54,7 @@ from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from matcher.catalog import Catalog, History, KindTable
 from matcher.channels import best_positions
-from matcher.config import MatcherConfig, RerankConfig
+from matcher.config import MatcherConfig, RerankConfig, RetrievalConfig
 from matcher.directions import Direction
 from matcher.explain import Reason
 from matcher.features import PairContext, feature_matrix
@@ -492,7 +492,9 @@ class ShardMatcher(Matcher):
             graph=Keys.of(walked[:share]),
             collaborative=self._collaborative_tops(query, mask, share),
             backers=self._backers_tops(query, table, mask, share),
-            deal_history=self._deal_history_tops(query, table, mask, share),
+            deal_history=self._deal_history_tops(
+                query, table, mask, self.config_.retrieval.deal_history_share
+            ),
             applicants=table.ids[applicants],
         )
 
@@ -590,7 +592,7 @@ def _candidates(table: KindTable, tops: Tops, shards: int, share: int) -> tuple[
         (level for level in tops.lexical if level.found * shards >= share or level.complete),
         tops.lexical[-1] if tops.lexical else None,
     )
-    ranked = [tops.semantic, tops.graph, *tops.collaborative, tops.backers]
+    ranked = [tops.semantic, tops.graph, *tops.collaborative, tops.backers, tops.deal_history]
     if likely_level is not None:
         ranked.append(likely_level.best)
     unranked = [level.best.ids for level in tops.lexical if level is not likely_level]
@@ -929,7 +931,7 @@ class ShardedMatcher:
         """The shards' answers merged as the unsharded matcher ranks its pool, the shown explained
         by their answers or, for the others, by their owners in a second call (as are the vectors
         of a head reaching deeper into a shard than its answer sent)."""
-        merge = _Merge(list(answers.values()), self.config.retrieval.pool_size, k)
+        merge = _Merge(list(answers.values()), self.config.retrieval, k)
         if not len(merge.ids):
             return []
         nothing = np.zeros(0, np.int64)
@@ -1022,15 +1024,15 @@ def _placed(match: Match, spot: Placed, display: float) -> Match:
     )
 
 
-def _pool(tops: Sequence[Tops], share: int) -> np.ndarray:
+def _pool(tops: Sequence[Tops], share: int, deal_history_share: int) -> np.ndarray:
     """Ids of the pool past a pool's worth of eligible candidates: each channel's ``share`` best
-    over every shard, and every applicant."""
+    over every shard (the deal history's ``deal_history_share``), and every applicant."""
     chosen = [
         _best([t.semantic for t in tops], share),
         _best([level.best for level in _lexical_level(tops, share)], share),
         _best([t.graph for t in tops], share),
         _best([t.backers for t in tops], share),
-        _best([t.deal_history for t in tops], share),
+        _best([t.deal_history for t in tops], deal_history_share),
         *(t.applicants for t in tops),
     ]
     for signal in range(max((len(t.collaborative) for t in tops), default=0)):
@@ -1045,12 +1047,13 @@ class _Merge:
 
     ``unsent`` are the ids in the head whose vectors no answer sent."""
 
-    def __init__(self, parts: Sequence[Answer], pool_size: int, k: int) -> None:
+    def __init__(self, parts: Sequence[Answer], retrieval: RetrievalConfig, k: int) -> None:
         ids = np.concatenate([p.ids for p in parts])
         mutual = np.concatenate([p.mutual for p in parts])
         applied = np.concatenate([p.applied for p in parts])
-        if parts[0].admitted > pool_size:
-            kept = np.isin(ids, _pool([p.tops for p in parts if p.tops is not None], pool_size // 3))
+        if parts[0].admitted > retrieval.pool_size:
+            tops = [p.tops for p in parts if p.tops is not None]
+            kept = np.isin(ids, _pool(tops, retrieval.pool_size // 3, retrieval.deal_history_share))
             ids, mutual, applied = ids[kept], mutual[kept], applied[kept]
         self.ids, self.mutual, self.applied = ids, mutual, applied
         self.order = np.lexsort((ids, -mutual))

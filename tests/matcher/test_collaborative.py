@@ -243,6 +243,36 @@ def test_an_investors_pool_holds_the_new_startups_of_the_segments_it_backs(tmp_p
         assert not backed & {int(startups.ids[at]) for at in brought}
 
 
+def test_deal_history_pool_sets_how_many_startups_the_channel_brings(tmp_path: Path) -> None:
+    """`RetrievalConfig.deal_history_pool` sets the channel's count apart from the pool's size:
+    at 0 the investors' pools miss most of their industry's new startups, at 6 they hold all."""
+    fold = _synthetic_fold(np.random.default_rng(3))
+    world = MatcherWorld.build(fold, encoder=HashingEncoder(), directory=tmp_path)
+    held = {}
+    for count in (0, 6):
+        retrieval = RetrievalConfig(pool_size=21, deal_history_pool=count)
+        matcher = world.matcher(config=RANKING_ONLY.model_copy(update={"retrieval": retrieval}))
+        startups = matcher.catalog_.tables[STARTUP]
+        for record in world.query_records.values():
+            matcher.upsert_profile(STARTUP, record)
+        live = np.zeros(len(startups), dtype=bool)
+        live[[startups.position(int(r["id"])) for r in world.query_records.values()]] = True
+        held[count] = 0
+        for investor in ("I0", "I1", "I2", "I5", "I8"):
+            row_id = world.candidate_rows[investor]
+            backed = matcher.catalog_.history.related((INVESTOR, row_id))
+            industries = {code for _, b in backed for code in startups.record(b)["industries"]}
+            new_ones = {
+                int(r["id"]) for r in world.query_records.values() if set(r["industries"]) == industries
+            }
+            pool = set(matcher.asked(INVESTOR, row_id, STARTUP, within=live).pool().tolist())
+            held[count] += len(new_ones & pool)
+        for record in world.query_records.values():
+            matcher.remove_profile(STARTUP, int(record["id"]))
+    assert held[6] == 30
+    assert held[0] < 15
+
+
 def _syndicate_fold() -> Fold:
     """Backer B co-invested with X1 in three companies, with X2 in two, with each of N0-N39 in one."""
     partners = [("X1", 3), ("X2", 2), *((f"N{n}", 1) for n in range(40))]

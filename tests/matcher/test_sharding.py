@@ -15,7 +15,7 @@ import pytest
 import ray
 
 from matcher import sharding
-from matcher.catalog import Catalog
+from matcher.catalog import Catalog, KindTable
 from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.directions import DIRECTIONS
 from matcher.evaluation.world import MatcherWorld
@@ -218,4 +218,28 @@ def test_the_backers_channel_is_chosen_over_every_shard_as_one_matcher_chooses_i
     assert len(tops) == len(shards)
     assert all(len(t.backers.ids) for t in tops)  # each shard owns some of them
     assert sharding._best([t.backers for t in tops], share).tolist() == want
-    assert set(want) <= set(sharding._pool(tops, share).tolist())
+    assert set(want) <= set(sharding._pool(tops, share, share).tolist())
+
+
+def test_a_shard_scores_the_best_of_every_channel_the_deal_history_too() -> None:
+    """What a shard scores and answers is every candidate its channels' tops hold: one only the
+    investor's deal-history channel brings would otherwise be missing from the merged pool."""
+    table = KindTable(EntityKind.startup)
+    for row_id in range(1, 8):
+        table.upsert({"id": row_id, "industries": ["ai"]})
+
+    def keys(ids: list[int]) -> sharding.Keys:
+        return sharding.Keys.of([(-1.0, float(table.position(i)), i) for i in ids])
+
+    tops = sharding.Tops(
+        semantic=keys([1]),
+        lexical=[sharding.Level(1, keys([2]), complete=True)],
+        graph=keys([]),
+        collaborative=[keys([3])],
+        backers=keys([4]),
+        deal_history=keys([6, 7]),
+        applicants=np.asarray([5], dtype=np.int64),
+    )
+    positions, depth = sharding._candidates(table, tops, 2, 3)
+    assert table.ids[positions].tolist() == [1, 2, 3, 4, 5, 6, 7]
+    assert depth[table.ids[positions].tolist().index(7)] == 1  # second in its channel
