@@ -456,6 +456,36 @@ class VectorIndex:
         loaded._restore(index, ext_of, vectors)
         return loaded
 
+    @classmethod
+    def load_part(
+        cls, path: Path, kept: Collection[int] | np.ndarray, *, config: IndexConfig | None = None
+    ) -> VectorIndex:
+        """Only the vectors of the ids ``kept`` from the index saved at ``path``, indexed anew in
+        this process (a shard's part): the saved graph is not read, and the saved vectors are read
+        a block at a time, so the others' rows are never held or mapped here (mapping them
+        counted every page the gather touched: the whole file, at two shards and more).
+
+        Raises :class:`IndexFileMismatchError` as :meth:`load` does.
+        """
+        folder = Path(path)
+        manifest = _verified_manifest(folder)
+        dim = int(manifest["dim"])
+        ext_of = np.load(folder / _IDS_FILE, allow_pickle=False)
+        slots = np.flatnonzero((ext_of >= 0) & np.isin(ext_of, _lenient_ids(kept)))
+        if _VECTORS_FILE in manifest["files"]:
+            rows = _read_rows(folder / _VECTORS_FILE, slots, dim)
+        else:  # an exact index: small, and its graph holds its vectors
+            flat = faiss.read_index(str(folder / _GRAPH_FILE))
+            if not isinstance(flat, faiss.IndexFlat):
+                raise IndexFileMismatchError(f"{folder}: an exact index without a flat graph")
+            rows = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * dim).reshape(flat.ntotal, dim)[slots]
+        if len(rows) != len(slots):
+            raise IndexFileMismatchError(f"{folder}: the vectors do not match the id map")
+        part = cls(dim, config=config, **{name: int(v) for name, v in manifest["params"].items()})
+        rows.flags.writeable = False  # the part's own rows: its graph keeps them, not a copy
+        part.upsert(ext_of[slots], rows)
+        return part
+
     # -- id mapping ------------------------------------------------------------------------
 
     def _slot_count(self) -> int:
@@ -763,6 +793,29 @@ def _verified_manifest(folder: Path) -> dict[str, Any]:
     if not {_GRAPH_FILE, _IDS_FILE} <= manifest["files"].keys():
         raise IndexFileMismatchError(f"{folder / _MANIFEST}: lists no graph or ids file")
     return manifest
+
+
+def _read_rows(path: Path, slots: Ids, dim: int, block: int = 65_536) -> Floats:
+    """Rows ``slots`` (ascending) of the ``.npy`` at ``path``, read a block of rows at a time."""
+    found = np.empty((len(slots), dim), np.float32)
+    with path.open("rb") as stream:
+        version = np.lib.format.read_magic(stream)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran_order, dtype = read_header(stream)
+        if fortran_order or dtype != np.float32 or len(shape) != 2 or shape[1] != dim:
+            raise IndexFileMismatchError(f"{path}: not rows of {dim} float32")
+        if len(slots) and slots[-1] >= shape[0]:
+            raise IndexFileMismatchError(f"{path}: fewer rows than the id map")
+        offset = stream.tell()
+        bounds = np.searchsorted(slots, np.arange(0, shape[0] + block, block))
+        for start, (low, high) in zip(range(0, shape[0], block), itertools.pairwise(bounds), strict=True):
+            if high > low:
+                stream.seek(offset + start * dim * 4)
+                rows = np.fromfile(stream, np.float32, min(block, shape[0] - start) * dim).reshape(-1, dim)
+                found[low:high] = rows[slots[low:high] - start]
+    return found
 
 
 def _save_rows(path: Path, segments: list[tuple[int, Floats]], dim: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -343,28 +343,43 @@ class Channels:
         refit_lexical: bool = False,
         kinds: Collection[EntityKind] | None = None,
         feature_counts: FeatureCounts | None = None,
+        owned: Mapping[EntityKind, np.ndarray] | None = None,
     ) -> Channels:
         """Every kind's channels, or only those of ``kinds`` (a one-off read such as the CLI's:
         such channels serve queries between those kinds and are never saved).
 
         ``feature_counts``: the texts' analyses an earlier build kept (its channels'
-        ``feature_counts``), so that only texts new since are analysed.
+        ``feature_counts``), so that only texts new since are analysed. ``owned``: for a shard,
+        each kind's rows it owns (a mask over the table): only those are encoded or read from
+        the stored index, and only their texts are held (with those the stored lexical rows
+        lack); every row's lexical row is still read, for how rare each feature is
+        (:meth:`KindChannels.keep_only`).
         """
         if index_dir is not None:
             # The reasons' keyword stop-list then needs no jieba (a query-only process needs none).
             load_label_cuts(index_dir)
         tables = {kind: t for kind, t in catalog.tables.items() if kinds is None or kind in kinds}
-        texts = {kind: [profile_text(kind, r) for r in t.records] for kind, t in tables.items()}
+        stored_rows = _load_lexical(index_dir) if index_dir is not None and not refit_lexical else None
+        texts, hashes = {}, {}
+        for kind, table in tables.items():
+            texts[kind], hashes[kind] = _texts(
+                kind, table, None if owned is None else owned[kind], stored_rows
+            )
         # Identical texts (empty bios, cloned listings) are tokenised once and share one row;
         # document frequencies therefore count distinct texts.
-        unique = list(dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts))
+        unique = list(
+            dict.fromkeys(text for kind_texts in texts.values() for text in kind_texts if text is not None)
+        )
         counts = (
             feature_counts.restored()
             if feature_counts is not None
-            else _stored_counts(index_dir if kinds is None else None)
+            # A shard never refits or saves its vocabulary: it needs no memo of the whole
+            # catalogue's analyses (~4 KB a distinct text), only of the texts it analyses.
+            else _stored_counts(index_dir if kinds is None and owned is None else None)
         )
-        vectorizer, rows_of = _lexical_rows(unique, None if refit_lexical else index_dir, counts)
-        counts.keep(map(_text_hash, unique))
+        vectorizer, rows_of = _lexical_rows(unique, stored_rows, counts)
+        del stored_rows
+        counts.keep(h for kind_hashes in hashes.values() for h in kind_hashes)
         # Out of memory until a refit or a save reads them: ~4 KB a distinct text, released
         # before the postings are derived (a build's peak).
         counts.spill()
@@ -372,41 +387,55 @@ class Channels:
         channels.complete = kinds is None
         distinct_of, row_of_kind = {}, {}
         for kind in tables:
-            hashes = [_text_hash(text) for text in texts[kind]]
-            distinct = {text_hash: row for row, text_hash in enumerate(dict.fromkeys(hashes))}
+            distinct = {text_hash: row for row, text_hash in enumerate(dict.fromkeys(hashes[kind]))}
             distinct_of[kind] = list(distinct)
-            row_of_kind[kind] = np.fromiter(map(distinct.__getitem__, hashes), np.int32, len(hashes))
+            row_of_kind[kind] = np.fromiter(
+                map(distinct.__getitem__, hashes[kind]), np.int32, len(hashes[kind])
+            )
         lexical = dict(
             zip(distinct_of, rows_of.each(list(distinct_of.values()), retrieval.lexical_weights), strict=True)
         )
         del rows_of, distinct_of
         weighting = vectorizer.term_weighting()  # one IDF for every kind
         for kind, table in tables.items():
+            # A shard owning every row (the only one) maps the stored graph as one matcher does.
+            mine = None if owned is None or owned[kind].all() else table.ids[owned[kind]]
             known = _load_hashes(index_dir, kind, encoder.model_id)
-            stored = _load_index(index_dir, kind, retrieval.index) if known else None
+            stored = _load_index(index_dir, kind, retrieval.index, mine) if known else None
             index = stored or VectorIndex(
                 encoder.dim, exact_threshold=retrieval.exact_threshold, config=retrieval.index
             )
             channels.kinds[kind] = KindChannels(
                 table, index, lexical.pop(kind), retrieval, row_of=row_of_kind[kind], weighting=weighting
             )
-            channels._sync_vectors(kind, texts[kind], known if stored else {}, show_progress)
+            shown = table.alive if owned is None else table.alive & owned[kind]
+            channels._sync_vectors(
+                kind, texts[kind], hashes[kind], shown, known if stored else {}, show_progress
+            )
         return channels
 
     def _sync_vectors(
-        self, kind: EntityKind, texts: list[str], known: dict[int, str], show_progress: bool
+        self,
+        kind: EntityKind,
+        texts: list[str | None],
+        text_hashes: list[str],
+        indexed: np.ndarray,
+        known: dict[int, str],
+        show_progress: bool,
     ) -> None:
-        """Encode only rows whose text changed since the stored index; drop rows gone since."""
+        """Encode only the ``indexed`` rows whose text changed since the stored index; drop rows
+        gone since (and those not ``indexed``: not shown, or another shard's)."""
         channel = self.kinds[kind]
         ids = channel.table.ids
-        alive = channel.table.alive
-        hashes = {int(i): _text_hash(t) for i, t, a in zip(ids, texts, alive, strict=True) if a}
+        hashes = {
+            int(i): h for i, h, kept in zip(ids.tolist(), text_hashes, indexed.tolist(), strict=True) if kept
+        }
         stale = [i for i, h in hashes.items() if known.get(i) != h or i not in channel.index]
         gone = [i for i in known if i not in hashes]
         channel.index.remove(gone)
         if stale:
             positions = [channel.table.position(i) for i in stale]
-            vectors = self.encoder.encode([texts[p] for p in positions], show_progress=show_progress)
+            vectors = self.encoder.encode([_held(texts[p]) for p in positions], show_progress=show_progress)
             # Read-only, the index keeps these rows rather than a copy of them (a build's peak).
             vectors.flags.writeable = False
             channel.index.upsert(np.asarray(stale, dtype=np.int64), vectors)
@@ -919,15 +948,40 @@ def _row_norms(store: CompactRows | sp.csr_matrix, weighting: TermWeighting) -> 
     return norms
 
 
+def _texts(
+    kind: EntityKind,
+    table: KindTable,
+    owned: np.ndarray | None,
+    stored: tuple[LexicalVectorizer, _Rows] | None,
+) -> tuple[list[str | None], list[str]]:
+    """Each row's text and its hash. A shard keeps only the texts of its own rows (to encode
+    them) and those the ``stored`` lexical rows lack (to analyse them): at a million rows the
+    texts held at once were ~1 KB a row of a shard's build peak."""
+    texts: list[str | None] = []
+    hashes: list[str] = []
+    for at, record in enumerate(table.records):
+        text = profile_text(kind, record)
+        text_hash = _text_hash(text)
+        needed = owned is None or bool(owned[at]) or stored is None or text_hash not in stored[1]
+        texts.append(text if needed else None)
+        hashes.append(text_hash)
+    return texts, hashes
+
+
+def _held(text: str | None) -> str:
+    if text is None:
+        raise RuntimeError("a text this build did not keep")  # an own row's text is always kept
+    return text
+
+
 def _lexical_rows(
-    unique: list[str], index_dir: Path | None, counts: FeatureCounts
+    unique: list[str], stored: tuple[LexicalVectorizer, _Rows] | None, counts: FeatureCounts
 ) -> tuple[LexicalVectorizer, _Rows]:
-    """The stored vectorizer and rows, with only new texts transformed; a fresh fit without them.
+    """The ``stored`` vectorizer and rows, with only new texts transformed; a fresh fit without them.
 
     A stored vocabulary is kept as it was fitted (new words wait for a refit), so a restart
     costs the new texts only. A fit analyses only the texts ``counts`` does not hold yet.
     """
-    stored = _load_lexical(index_dir) if index_dir is not None else None
     if stored is None:
         vectorizer = LexicalVectorizer(**LEXICAL_PARAMS)
         matrix = vectorizer.fit_transform(unique, counts=counts)
@@ -1038,12 +1092,17 @@ def _save_lexical(
     replace_directory(index_dir / LEXICAL_DIR, fill)
 
 
-def _load_index(index_dir: Path | None, kind: EntityKind, config: IndexConfig) -> VectorIndex | None:
-    """The stored index, or None (rebuild it) when there is none or its files fail their manifest."""
+def _load_index(
+    index_dir: Path | None, kind: EntityKind, config: IndexConfig, kept: np.ndarray | None = None
+) -> VectorIndex | None:
+    """The stored index (only the vectors of the ids ``kept``, when given: a shard's), or None
+    (rebuild it) when there is none or its files fail their manifest."""
     path = None if index_dir is None else index_dir / f"{kind.value}.index"
     if path is None or not path.exists():
         return None
     try:
+        if kept is not None:
+            return VectorIndex.load_part(path, kept, config=config)
         return VectorIndex.load(path, config=config)
     except IndexFileMismatchError:
         return None

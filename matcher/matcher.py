@@ -284,15 +284,8 @@ class Matcher:
         """
         self.config_ = self.config or MatcherConfig()
         self.catalog_ = catalog
-        self.channels_ = channels or Channels.build(
-            catalog,
-            self.encoder or chinese_encoder(),
-            retrieval=self.config_.retrieval,
-            index_dir=self.index_dir,
-            show_progress=self.show_progress,
-            refit_lexical=refit_lexical,
-            kinds=kinds,
-            feature_counts=feature_counts,
+        self.channels_ = channels or self._built_channels(
+            catalog, refit_lexical=refit_lexical, kinds=kinds, feature_counts=feature_counts
         )
         # The directions carry the configuration's weights, so every scorer and explanation
         # reads the same ones (a scorer given as a parameter included).
@@ -307,6 +300,17 @@ class Matcher:
         for direction in self.directions_.values() if kinds is None else ():
             prepare_columns(direction.asker_kind, catalog.tables[direction.candidate_kind], direction.rules)
         return self
+
+    def _built_channels(self, catalog: Catalog, **params: Any) -> Channels:
+        """The text channels of ``catalog`` (``params``: :meth:`Channels.build`'s)."""
+        return Channels.build(
+            catalog,
+            self.encoder or chinese_encoder(),
+            retrieval=self.config_.retrieval,
+            index_dir=self.index_dir,
+            show_progress=self.show_progress,
+            **params,
+        )
 
     def save(self) -> None:
         if self.index_dir is not None:

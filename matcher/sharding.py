@@ -2,7 +2,8 @@
 
 Every shard holds the whole catalogue's records and the history (eligibility, the graph, the
 collaborative signals and the geography read profiles of any kind), but only its own part of
-the text channels: the vectors and lexical rows of the candidates it owns.
+the text channels: the vectors and lexical rows of the candidates it owns (it encodes, or reads
+from the saved channels, only those vectors).
 
 A query is a few steps (:class:`_FannedOut`), each sent to every live shard at once and awaited
 by the coordinator before the next: the asker's spec from the shard owning it, then, for a
@@ -53,7 +54,7 @@ import scipy.sparse as sp
 from ray.exceptions import RayActorError, RayError, RayTaskError
 
 from matcher.catalog import Catalog, History, KindTable
-from matcher.channels import best_positions
+from matcher.channels import Channels, best_positions
 from matcher.config import MatcherConfig, RerankConfig, RetrievalConfig
 from matcher.directions import Direction
 from matcher.explain import Reason
@@ -239,6 +240,14 @@ class ShardMatcher(Matcher):
         for kind, channel in self.channels_.kinds.items():
             channel.keep_only(self.owned(kind))
         return self
+
+    def _built_channels(self, catalog: Catalog, **params: Any) -> Channels:
+        """Only this shard's rows encoded or read from the stored index (their vectors), and
+        only their texts held: the others' are neither read nor kept."""
+        owned = {
+            kind: shard_of(table.ids, self.shards) == self.shard for kind, table in catalog.tables.items()
+        }
+        return super()._built_channels(catalog, owned=owned, **params)
 
     def save(self) -> None:
         raise RuntimeError("a shard holds part of the channels: only the unsharded matcher saves them")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.index import IndexConfig, IndexFileMismatchError, VectorIndex
+from embeddings.index import IndexConfig, IndexFileMismatchError, VectorIndex, _read_rows
 from tests.embeddings.test_index import DIM, THRESHOLD, build, reference, unit_vectors
 
 
@@ -108,6 +108,37 @@ def test_compaction_after_a_load_drops_the_tombstones_into_a_private_graph(tmp_p
     rest = dict(list(stored.items())[20:])
     query = unit_vectors(1, seed=11)[0]
     assert [i for i, _ in loaded.search(query, 10)] == reference(rest, query, 10)
+
+
+@pytest.mark.parametrize("approximate", [False, True], ids=["exact", "hnsw"])
+def test_a_part_loads_only_its_ids_vectors_unmapped_and_searches_as_they_alone(
+    tmp_path: Path, approximate: bool
+) -> None:
+    index, stored = build(300, approximate=approximate)
+    index.remove(list(stored)[:3])  # saved as tombstones (hnsw): never part of a part
+    index.save(tmp_path / "kind.vec")
+    del index  # the saving process maps what it saved
+    kept = [i for n, i in enumerate(stored) if n % 3 != 1]
+    part = VectorIndex.load_part(tmp_path / "kind.vec", [*kept, 7])  # 7: in no index
+    live = kept[2:]
+    assert len(part) == len(live)
+    assert all(i in part for i in live)
+    assert not any(i in part for i in [*list(stored)[:3], *(i for i in stored if i not in kept)])
+    assert np.array_equal(part.vectors_of(live), np.stack([stored[i] for i in live]))
+    assert not part.is_shared
+    saved = {str(tmp_path / "kind.vec" / name) for name in ("index.faiss", "vectors.npy")}
+    assert not saved & _mapped_files()
+    own = {i: stored[i] for i in live}
+    for query in unit_vectors(5, seed=12):
+        assert [i for i, _ in part.search(query, 10)] == reference(own, query, 10)
+
+
+def test_rows_read_a_block_at_a_time_are_the_saved_rows(tmp_path: Path) -> None:
+    index, stored = build(300, approximate=True)
+    index.save(tmp_path / "kind.vec")
+    slots = np.asarray([0, 6, 7, 8, 20, 21, 299])
+    rows = _read_rows(tmp_path / "kind.vec" / "vectors.npy", slots, DIM, block=7)
+    assert np.array_equal(rows, np.stack(list(stored.values()))[slots])
 
 
 def _saved(tmp_path: Path) -> Path:

@@ -157,6 +157,27 @@ def test_a_shard_holds_only_its_own_vectors_and_lexical_rows(database: str) -> N
     )
 
 
+def test_a_shard_encodes_or_reads_only_its_own_vectors(database: str, tmp_path: Path) -> None:
+    """Built from the texts, a shard encodes only its own; from the channels the unsharded
+    matcher saved, it reads only its own vectors, as saved, and encodes nothing."""
+    tables = _catalog(database).tables
+    owned = {kind: t.ids[(shard_of(t.ids, 2) == 1) & t.alive] for kind, t in tables.items()}
+    encoder = HashingEncoder()
+    ShardMatcher(shard=1, shards=2, encoder=encoder, config=CONFIG, clock=_clock).fit(_catalog(database))
+    assert 0 < encoder.encoded == sum(len(ids) for ids in owned.values())
+
+    one = Matcher(encoder=HashingEncoder(), config=CONFIG, clock=_clock, index_dir=tmp_path)
+    one.fit(_catalog(database)).save()
+    encoder = HashingEncoder()
+    shard = ShardMatcher(shard=1, shards=2, encoder=encoder, config=CONFIG, clock=_clock, index_dir=tmp_path)
+    shard.fit(_catalog(database))
+    assert encoder.encoded == 0
+    for kind, ids in owned.items():
+        index = shard.channels_.kinds[kind].index
+        assert len(index) == len(ids)
+        assert np.array_equal(index.vectors_of(ids), one.channels_.kinds[kind].index.vectors_of(ids))
+
+
 def test_with_every_shard_gone_the_answer_is_empty_and_names_them(local_ray: None, database: str) -> None:
     handles = start_shards(2, functools.partial(build_shard, database), max_restarts=0)
     sharded = ShardedMatcher(handles, config=CONFIG, clock=_clock, timeout=2.0)
