@@ -10,6 +10,14 @@ validation rounds with a true investor in the pool: the gain per round over the 
 Recall@10 (of the truth in the pool) and NDCG@10, ± one standard error. The protocol's test
 queries are never read.
 
+A sharper judgement, for gains of a few thousandths: several dumped splits (``--cache A B C``,
+each its own cut of history; their validation rounds pooled and also shown split by split), and
+``--seed-sets K``: the served model and every variant refitted K times with new seeds (seed set
+k draws the grid with seeds 2k and 2k + 1; 0 is the served draw) and each round's gain averaged
+over the K, so a fit's seed noise, as large as the gains sought on one split, shrinks. The
+variant "the served model, other seeds" (the served model drawn with seed sets K to 2K − 1)
+measures what is left of that noise: its gain is 0 in expectation.
+
 The variants:
 
 * candidate features the matcher does not compute, from the deals before the cut (every one
@@ -20,16 +28,18 @@ The variants:
 * a rank fusion of the served average with a feature's own order (segment popularity, recent
   popularity): ``(1 − w) / (RRF_K + rank) + w / (RRF_K + feature's rank)``.
 
-    python -m benchmarks.ranker_refit --protocol cyzone-early --cache /tmp/pools-cyzone
+    python -m benchmarks.ranker_refit --protocol cyzone-early --cache /tmp/served.npz --dump-only
     python -m benchmarks.ranker_refit --protocol cyzone-early --features-until 2014-12-30 \\
-        --validation-from 2015-07-17 --until 2015-10-14
+        --validation-from 2015-07-17 --until 2015-10-14 --cache /tmp/2014b.npz --dump-only
+    python -m benchmarks.ranker_refit --cache /tmp/served.npz /tmp/2014b.npz --seed-sets 2 \\
+        --variants "the served model, other seeds" "+ industry_recency"
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
-import functools
 import math
 import tempfile
 from collections import defaultdict
@@ -48,7 +58,7 @@ from matcher.evaluation.protocol import Fold, spread_sample
 from matcher.evaluation.training import PARAMETER_GRID, inner_fold, training_pools
 from matcher.evaluation.world import MatcherWorld
 from matcher.features import FEATURE_NAMES
-from matcher.ranker import NDCG_AT, TrainingWindow, lambdarank_booster
+from matcher.ranker import NDCG_AT, RankerParams, TrainingWindow, lambdarank_booster
 from models.settings import Settings
 from models.taxonomy import industry_ancestors
 
@@ -149,28 +159,29 @@ def dump(fold: Fold, window: TrainingWindow | None, protocol: str, train_rounds:
 
 # --- refitting -----------------------------------------------------------------------
 
-Scores = Callable[[Pools, Pools], np.ndarray]  # training pools, validation pools -> scores
+
+def seed_set(offset: int) -> tuple[RankerParams, ...]:
+    """The served grid's six fits with seeds ``2 × offset`` and ``2 × offset + 1`` (offset 0:
+    the served seeds 0 and 1): the same model drawn again."""
+    return tuple(dataclasses.replace(params, seed=params.seed + 2 * offset) for params in PARAMETER_GRID)
 
 
-def averaged(names: Sequence[str]) -> Scores:
-    """The served model's raw score on the named columns: the mean of the grid's six fits."""
+def averaged(names: Sequence[str], train: Pools, valid: Pools, offset: int = 0) -> np.ndarray:
+    """The served model's raw score on the named columns: the mean of the grid's six fits (of
+    seed set ``offset``)."""
     columns = [COLUMNS.index(name) for name in names]
-
-    def scores(train: Pools, valid: Pools) -> np.ndarray:
-        by_fit = [
-            lambdarank_booster(
-                train.features[:, columns],
-                train.labels,
-                train.groups.tolist(),
-                feature_names=names,
-                params=params,
-            ).predict(valid.features[:, columns], num_threads=1)
-            for params in PARAMETER_GRID
-        ]
-        mean: np.ndarray = np.asarray(by_fit, dtype=np.float64).mean(axis=0)
-        return mean
-
-    return scores
+    by_fit = [
+        lambdarank_booster(
+            train.features[:, columns],
+            train.labels,
+            train.groups.tolist(),
+            feature_names=names,
+            params=params,
+        ).predict(valid.features[:, columns], num_threads=1)
+        for params in seed_set(offset)
+    ]
+    mean: np.ndarray = np.asarray(by_fit, dtype=np.float64).mean(axis=0)
+    return mean
 
 
 def _ranks(scores: np.ndarray, groups: np.ndarray) -> np.ndarray:
@@ -203,33 +214,104 @@ def per_round(scores: np.ndarray, valid: Pools) -> np.ndarray:
     return np.asarray(found)
 
 
-def _refitted(names: Sequence[str], train: Pools, valid: Pools) -> np.ndarray:
-    return averaged(names)(train, valid)
+@dataclass(frozen=True)
+class Split:
+    """One dumped split's training and validation pools."""
+
+    name: str
+    train: Pools
+    valid: Pools
+
+    @classmethod
+    def of(cls, name: str, pools: Pools) -> Split:
+        return cls(name, pools.part(training=True), pools.part(training=False))
 
 
-def report(pools: Pools) -> None:
-    train, valid = pools.part(training=True), pools.part(training=False)
-    print(
-        f"rounds with a true investor in the pool: {len(train.groups)} training, "
-        f"{len(valid.groups)} validation"
-    )
-    served_scores = averaged(FEATURE_NAMES)(train, valid)
-    served = per_round(served_scores, valid)
-    print(f"served average: Recall@10 {served[:, 0].mean():.4f}, NDCG@10 {served[:, 1].mean():.4f}")
-    # The fusions first: they cost no refit.
-    variants: dict[str, Callable[[], np.ndarray]] = {
-        f"fused with {feature} at {weight}": functools.partial(fused, served_scores, valid, feature, weight)
+# A variant's scores of one split's validation rows, refitted with one seed set, given the served
+# model's scores of the same seed set (a fusion reorders them; a refit ignores them).
+Variant = Callable[[Split, int, np.ndarray], np.ndarray]
+
+
+def _refit_with(names: Sequence[str]) -> Variant:
+    return lambda split, offset, _: averaged(names, split.train, split.valid, offset)
+
+
+def _fusion(feature: str, weight: float) -> Variant:
+    return lambda split, _, served: fused(served, split.valid, feature, weight)
+
+
+def _other_seeds(seed_sets: int) -> Variant:
+    """The served model itself drawn with the next ``seed_sets`` seed sets: how far two equally
+    good models differ (the comparison's own noise; its gain should sit within two SE of 0)."""
+    return lambda split, offset, _: averaged(FEATURE_NAMES, split.train, split.valid, offset + seed_sets)
+
+
+def variants(seed_sets: int) -> dict[str, Variant]:
+    """Every variant the script can judge, by name (the fusions first: they cost no refit)."""
+    found: dict[str, Variant] = {
+        f"fused with {feature} at {weight}": _fusion(feature, weight)
         for feature in FUSED_FEATURES
         for weight in FUSION_WEIGHTS
     }
-    variants["+ all three features"] = functools.partial(_refitted, COLUMNS, train, valid)
+    found["+ all three features"] = _refit_with(COLUMNS)
     for name in CANDIDATE_FEATURES:
-        variants[f"+ {name}"] = functools.partial(_refitted, (*FEATURE_NAMES, name), train, valid)
-    print("| variant | Recall@10 gain | NDCG@10 gain |\n|---|---|---|")
-    for name, variant in variants.items():
-        gains = per_round(variant(), valid) - served
-        mean, error = gains.mean(axis=0), gains.std(axis=0, ddof=1) / math.sqrt(len(gains))
-        print(f"| {name} | {mean[0]:+.4f} ± {error[0]:.4f} | {mean[1]:+.4f} ± {error[1]:.4f} |", flush=True)
+        found[f"+ {name}"] = _refit_with((*FEATURE_NAMES, name))
+    found[NOISE] = _other_seeds(seed_sets)
+    return found
+
+
+NOISE: Final = "the served model, other seeds"
+
+
+def gains(split: Split, variant: Variant, served: Sequence[np.ndarray]) -> np.ndarray:
+    """Each validation round's Recall@10 and NDCG@10 gain over the served model, for each seed
+    set (``served``: the served model's scores for each): shape (seed sets, rounds, 2)."""
+    return np.asarray(
+        [
+            per_round(variant(split, offset, scores), split.valid) - per_round(scores, split.valid)
+            for offset, scores in enumerate(served)
+        ]
+    )
+
+
+def _cell(found: np.ndarray) -> str:
+    """Mean gain per round over the seed sets ± one SE over the rounds, both metrics."""
+    rounds = found.mean(axis=0)
+    mean, error = rounds.mean(axis=0), rounds.std(axis=0, ddof=1) / math.sqrt(len(rounds))
+    return f"{mean[0]:+.4f} ± {error[0]:.4f} | {mean[1]:+.4f} ± {error[1]:.4f}"
+
+
+def _by_seed_set(found: np.ndarray) -> str:
+    """Each seed set's pooled Recall@10 gain, and their SE: the rounds' SE misses what one draw
+    of seeds does to every round at once (a seed draws the same feature subsets whatever the
+    split, so pooling splits does not average it out; only more seed sets do)."""
+    means = found[:, :, 0].mean(axis=1)
+    spread = f" (± {means.std(ddof=1) / math.sqrt(len(means)):.4f})" if len(means) > 1 else ""
+    return ", ".join(f"{mean:+.4f}" for mean in means) + spread
+
+
+def report(splits: Sequence[Split], chosen: Sequence[str], seed_sets: int) -> None:
+    """Per split and pooled over every split's validation rounds: each chosen variant's mean
+    Recall@10 / NDCG@10 gain per round over the served model ± one SE, and each seed set's."""
+    served = {}
+    for split in splits:
+        served[split.name] = [averaged(FEATURE_NAMES, split.train, split.valid, o) for o in range(seed_sets)]
+        level = np.mean([per_round(s, split.valid) for s in served[split.name]], axis=0).mean(axis=0)
+        print(
+            f"{split.name}: {len(split.train.groups)} training and {len(split.valid.groups)} "
+            f"validation rounds with a true investor in the pool; served model Recall@10 "
+            f"{level[0]:.4f}, NDCG@10 {level[1]:.4f} ({seed_sets} seed set(s))",
+            flush=True,
+        )
+    known = variants(seed_sets)
+    names = " | ".join(f"{split.name} R@10 | {split.name} NDCG@10" for split in splits)
+    print(f"| variant | pooled R@10 gain | pooled NDCG@10 gain | R@10 by seed set | {names} |")
+    print("|---|---|---|---|" + "---|" * (2 * len(splits)))
+    for name in chosen:
+        each = [gains(split, known[name], served[split.name]) for split in splits]
+        pooled = np.concatenate(each, axis=1)
+        cells = " | ".join(_cell(found) for found in each)
+        print(f"| {name} | {_cell(pooled)} | {_by_seed_set(pooled)} | {cells} |", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -242,9 +324,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--validation-from", type=dt.date.fromisoformat)
     parser.add_argument("--until", type=dt.date.fromisoformat)
     parser.add_argument(
-        "--cache", type=Path, help="a .npz file: read the pools from it, else dump them there"
+        "--cache",
+        type=Path,
+        nargs="+",
+        help=".npz files: the splits to judge, pooled; one missing file is dumped there first",
+    )
+    parser.add_argument("--dump-only", action="store_true", help="dump the split, judge nothing")
+    parser.add_argument(
+        "--seed-sets", type=int, default=1, help="refits per model, each with new seeds, gains averaged"
+    )
+    parser.add_argument(
+        "--variants", nargs="+", help=f"the variants to judge (default: all); {NOISE!r} calibrates"
     )
     args = parser.parse_args(argv)
+    chosen = args.variants or list(variants(args.seed_sets))
+    unknown = set(chosen) - set(variants(args.seed_sets))
+    if unknown or args.seed_sets < 1:
+        parser.error(f"unknown variants {sorted(unknown)} or seed sets below 1")
     window = None
     if args.features_until is not None:
         window = TrainingWindow(
@@ -254,15 +350,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             validation_from=args.validation_from,
             until=args.until,
         )
+    paths = args.cache or []
+    missing = [path for path in paths if not path.exists()]
+    if len(missing) > 1:
+        parser.error(f"only one split is dumped a run; missing: {missing}")
     with threadpool_limits(limits=1):
-        if args.cache is not None and args.cache.exists():
-            pools = Pools.load(args.cache)
-        else:
+        if missing or not paths:
             (fold,) = load_folds(args.protocol)
             pools = dump(fold, window, args.protocol, args.train_rounds)
-            if args.cache is not None:
-                pools.save(args.cache)
-        report(pools)
+            if missing:
+                pools.save(missing[0])
+        splits = [Split.of(path.stem, Pools.load(path)) for path in paths if path.exists()]
+        if not paths:
+            splits = [Split.of(args.protocol, pools)]
+        if not args.dump_only:
+            report(splits, chosen, args.seed_sets)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,18 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.ranker_refit import CANDIDATE_FEATURES, DealProfiles, Pools, fused
+from benchmarks.ranker_refit import (
+    CANDIDATE_FEATURES,
+    DealProfiles,
+    Pools,
+    Split,
+    fused,
+    gains,
+    per_round,
+    seed_set,
+)
 from matcher.evaluation.baselines import FoldHistory, Investment
+from matcher.evaluation.training import PARAMETER_GRID
 
 NOW = dt.date(2015, 7, 1)
 STARTUPS = {
@@ -51,3 +61,26 @@ def test_a_fusion_at_no_weight_keeps_the_served_order() -> None:
     pools = Pools(np.random.default_rng(0).random((5, 40)), np.zeros(5), np.asarray([2, 3]), np.zeros(2))
     assert np.argsort(-fused(served, pools, "segment_popularity", 0.0)[:2]).tolist() == [1, 0]
     assert np.argsort(-fused(served, pools, "segment_popularity", 0.0)[2:]).tolist() == [1, 2, 0]
+
+
+def test_seed_set_zero_is_the_served_grid_and_the_next_draws_it_with_new_seeds() -> None:
+    assert seed_set(0) == PARAMETER_GRID
+    again = seed_set(1)
+    assert [p.seed for p in again] == [p.seed + 2 for p in PARAMETER_GRID]
+    assert {(p.rounds, p.num_leaves) for p in again} == {(p.rounds, p.num_leaves) for p in PARAMETER_GRID}
+
+
+def test_a_variants_gain_is_kept_for_each_seed_sets_refit() -> None:
+    labels = np.asarray([0, 1, 0, 1, 0])
+    pools = Pools(np.zeros((5, 1)), labels, np.asarray([2, 3]), np.zeros(2, dtype=bool))
+    split = Split("tiny", pools, pools)
+    # seed set 0 puts each round's truth last, seed set 1 first
+    served = [np.asarray([0.9, 0.1, 0.9, 0.1, 0.5]), np.asarray([0.1, 0.9, 0.1, 0.9, 0.5])]
+    truth_first = labels.astype(float)
+    perfect = gains(split, lambda _split, _offset, _served: truth_first, served)
+    assert perfect.shape == (2, 2, 2)  # seed sets, rounds, metrics
+    for offset, scores in enumerate(served):
+        assert perfect[offset] == pytest.approx(per_round(truth_first, pools) - per_round(scores, pools))
+    assert perfect[0, :, 1].min() > 0
+    assert perfect[1, :, 1] == pytest.approx(0.0)
+    assert gains(split, lambda _split, offset, _served: served[offset], served) == pytest.approx(0.0)
