@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from embeddings.encoder import Encoder
 from embeddings.selection import encoder_for
 from matcher.evaluation.deal_flow import active_investors
 from matcher.evaluation.harness import DEAL_FLOW, load_folds, validation_folds
@@ -60,6 +62,16 @@ def pool_holdings(world: MatcherWorld, fold: Fold) -> tuple[list[int], list[int]
     return sizes, held, backed
 
 
+def fold_worlds(folds: Sequence[Fold], encoder: Encoder) -> Iterator[tuple[Fold, MatcherWorld]]:
+    """Each fold with its matcher's world, built once in a scratch folder (BLAS on one thread,
+    as `matcher evaluate` runs); the folder goes when the last fold is done."""
+    with tempfile.TemporaryDirectory(prefix="deal-flow-") as scratch, threadpool_limits(limits=1):
+        for number, fold in enumerate(folds):
+            directory = Path(scratch) / f"fold-{number}"
+            directory.mkdir()
+            yield fold, MatcherWorld.build(fold, encoder=encoder, directory=directory)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", required=True, help="cyzone-early, crunchbase-2013 or yc-2005-2014")
@@ -75,20 +87,14 @@ def main() -> None:
     encoder = encoder_for(settings)
     sizes, held, backed, startups = [], [], [], []
     started = time.process_time()
-    with tempfile.TemporaryDirectory(prefix="deal-flow-pool-") as scratch, threadpool_limits(limits=1):
-        for number, fold in enumerate(folds):
-            directory = Path(scratch) / f"fold-{number}"
-            directory.mkdir()
-            world = MatcherWorld.build(fold, encoder=encoder, directory=directory)
-            built = time.process_time()
-            found = pool_holdings(world, fold)
-            sizes += found[0]
-            held += found[1]
-            backed += found[2]
-            startups += [len({str(q.startup["external_id"]) for q in fold.queries})] * len(found[0])
-            print(
-                f"fold {fold.name}: {len(found[0])} investors, pools {time.process_time() - built:.1f} s CPU"
-            )
+    for fold, world in fold_worlds(folds, encoder):
+        built = time.process_time()
+        found = pool_holdings(world, fold)
+        sizes += found[0]
+        held += found[1]
+        backed += found[2]
+        startups += [len({str(q.startup["external_id"]) for q in fold.queries})] * len(found[0])
+        print(f"fold {fold.name}: {len(found[0])} investors, pools {time.process_time() - built:.1f} s CPU")
     shares = np.asarray(held) / np.maximum(np.asarray(backed), 1)
     print(f"\n{protocol} ({args.on}, {len(folds)} folds; {time.process_time() - started:.0f} s CPU)\n")
     print("| investors | period startups | pool size | pool share of truth | per-investor mean |")

@@ -14,17 +14,14 @@ earlier cuts) and not on their sum alone.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
+from benchmarks.deal_flow_pool import fold_worlds
 from embeddings.selection import encoder_for
 from matcher.evaluation.deal_flow import DealFlowAnswers, deal_flow_answers, deal_flow_row
 from matcher.evaluation.harness import CURVE_K, DEAL_FLOW, WIDE_K, K, load_folds, validation_folds
-from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender, MatcherWorld
+from matcher.evaluation.world import RANKING_ONLY, MatcherRecommender
 from models.settings import Settings
 
 
@@ -53,17 +50,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     counts = [int(c) for c in args.counts.split(",")]
     found: dict[int, list[DealFlowAnswers]] = {count: [] for count in counts}
     started = time.process_time()
-    with tempfile.TemporaryDirectory(prefix="deal-flow-share-") as scratch, threadpool_limits(limits=1):
-        for number, fold in enumerate(folds):
-            directory = Path(scratch) / f"fold-{number}"
-            directory.mkdir()
-            world = MatcherWorld.build(fold, encoder=encoder, directory=directory)
-            for count in counts:
-                retrieval = RANKING_ONLY.retrieval.model_copy(update={"deal_history_pool": count})
-                config = RANKING_ONLY.model_copy(update={"retrieval": retrieval})
-                recommender = MatcherRecommender(world, config=config).fit(fold)
-                found[count].append(deal_flow_answers(recommender, fold, depth=CURVE_K))
-            print(f"fold {fold.name}: {len(fold.queries)} startups", flush=True)
+    for fold, world in fold_worlds(folds, encoder):
+        for count in counts:
+            retrieval = RANKING_ONLY.retrieval.model_copy(update={"deal_history_pool": count})
+            config = RANKING_ONLY.model_copy(update={"retrieval": retrieval})
+            recommender = MatcherRecommender(world, config=config).fit(fold)
+            found[count].append(deal_flow_answers(recommender, fold, depth=CURVE_K))
+        print(f"fold {fold.name}: {len(fold.queries)} startups", flush=True)
     table(
         f"{protocol} on rolling validation folds inside history ({len(folds)} folds;"
         f" {time.process_time() - started:.0f} s CPU)",

@@ -20,7 +20,6 @@ a pool's third, 100). The protocol's test queries are never read.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import tempfile
 import time
 from collections import Counter
@@ -32,6 +31,7 @@ from typing import Final
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from benchmarks.ranker_refit import add_window_arguments, window_of
 from embeddings.selection import encoder_for
 from matcher.config import MatcherConfig, RetrievalConfig
 from matcher.evaluation.baselines import FoldHistory
@@ -40,7 +40,6 @@ from matcher.evaluation.protocol import Query, spread_sample
 from matcher.evaluation.training import inner_fold
 from matcher.evaluation.world import RANKING_ONLY, MatcherWorld
 from matcher.features import FEATURE_NAMES
-from matcher.ranker import TrainingWindow
 from models.enums import EntityKind
 from models.settings import Settings
 
@@ -147,19 +146,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--protocol", default="cyzone-early")
     parser.add_argument("--sample", type=int, help="a spread sample of the validation rounds")
-    parser.add_argument("--features-until", type=dt.date.fromisoformat, help="else the inner split's cuts")
-    parser.add_argument("--validation-from", type=dt.date.fromisoformat)
-    parser.add_argument("--until", type=dt.date.fromisoformat)
+    add_window_arguments(parser)
     args = parser.parse_args(argv)
-    window = None
-    if args.features_until is not None:
-        window = TrainingWindow(
-            protocol=args.protocol,
-            features_until=args.features_until,
-            queries_from=args.features_until,
-            validation_from=args.validation_from,
-            until=args.until,
-        )
+    window = window_of(args)
     started = time.process_time()
     (fold,) = load_folds(args.protocol)
     inner, window = inner_fold(fold, protocol=args.protocol, window=window)

@@ -317,15 +317,33 @@ def report(splits: Sequence[Split], chosen: Sequence[str], seed_sets: int) -> No
         print(f"| {name} | {_cell(pooled)} | {_by_seed_set(pooled)} | {cells} |", flush=True)
 
 
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """A split inside history other than `matcher train`'s inner one."""
+    parser.add_argument("--features-until", type=dt.date.fromisoformat, help="else the inner split's cuts")
+    parser.add_argument("--validation-from", type=dt.date.fromisoformat)
+    parser.add_argument("--until", type=dt.date.fromisoformat)
+
+
+def window_of(args: argparse.Namespace) -> TrainingWindow | None:
+    """The split ``add_window_arguments`` asked for, or None: the inner split's."""
+    if args.features_until is None:
+        return None
+    return TrainingWindow(
+        protocol=args.protocol,
+        features_until=args.features_until,
+        queries_from=args.features_until,
+        validation_from=args.validation_from,
+        until=args.until,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--protocol", default="cyzone-early")
     parser.add_argument(
         "--train-rounds", type=int, default=1000, help="a spread sample, as `matcher train` takes"
     )
-    parser.add_argument("--features-until", type=dt.date.fromisoformat, help="else the inner split's cuts")
-    parser.add_argument("--validation-from", type=dt.date.fromisoformat)
-    parser.add_argument("--until", type=dt.date.fromisoformat)
+    add_window_arguments(parser)
     parser.add_argument(
         "--cache",
         type=Path,
@@ -344,15 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     unknown = set(chosen) - set(variants(args.seed_sets))
     if unknown or args.seed_sets < 1:
         parser.error(f"unknown variants {sorted(unknown)} or seed sets below 1")
-    window = None
-    if args.features_until is not None:
-        window = TrainingWindow(
-            protocol=args.protocol,
-            features_until=args.features_until,
-            queries_from=args.features_until,
-            validation_from=args.validation_from,
-            until=args.until,
-        )
+    window = window_of(args)
     paths = args.cache or []
     missing = [path for path in paths if not path.exists()]
     if len(missing) > 1:
