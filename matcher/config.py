@@ -110,9 +110,14 @@ class RetrievalConfig(BaseModel):
     lexical_weights: LexicalWeights = "float32"
 
     @property
+    def channel_share(self) -> int:
+        """How many candidates each retrieval channel brings: a third of ``pool_size``."""
+        return self.pool_size // 3
+
+    @property
     def deal_history_share(self) -> int:
         """How many startups the deal-history channel brings (``deal_history_pool``)."""
-        return self.pool_size // 3 if self.deal_history_pool is None else self.deal_history_pool
+        return self.channel_share if self.deal_history_pool is None else self.deal_history_pool
 
     @field_validator("lexical_retrieval_shares")
     @classmethod

@@ -540,7 +540,7 @@ class Matcher:
         if admitted <= self.config_.retrieval.pool_size:
             return np.union1d(np.flatnonzero(mask), applicants)
         table = self.catalog_.tables[query.direction.candidate_kind]
-        share = self.config_.retrieval.pool_size // 3
+        share = self.config_.retrieval.channel_share
         channel = self.channels_.kinds[table.kind]
         search = partial(channel.index.search, query.semantic, share, allowed=channel.semantic_filter(mask))
         in_background = (

@@ -244,9 +244,7 @@ class ShardMatcher(Matcher):
     def _built_channels(self, catalog: Catalog, **params: Any) -> Channels:
         """Only this shard's rows encoded or read from the stored index (their vectors), and
         only their texts held: the others' are neither read nor kept."""
-        owned = {
-            kind: shard_of(table.ids, self.shards) == self.shard for kind, table in catalog.tables.items()
-        }
+        owned = {kind: self.owned(kind) for kind in catalog.tables}  # the masks keep_only reads after
         return super()._built_channels(catalog, owned=owned, **params)
 
     def save(self) -> None:
@@ -383,7 +381,7 @@ class ShardMatcher(Matcher):
             depth = np.zeros(len(positions), dtype=np.int64)
         else:
             tops = self._tops(query, own_mask, own_applicants)
-            positions, depth = _candidates(table, tops, self.shards, pool_size // 3)
+            positions, depth = _candidates(table, tops, self.shards, self.config_.retrieval.channel_share)
         ids = table.ids[positions]
         vectors = self._pool_vectors(table.kind, positions)
         scale = self._walk_scale(query, table, mask, applicants)
@@ -397,7 +395,7 @@ class ShardMatcher(Matcher):
         # Vectors sent: its best down to head_size(k) candidates in the pool for certain (depth 0)
         # or likely (within its share of a channel's best), the most the whole pool's head may
         # take from it; a head reaching deeper here costs a second call.
-        likely = depth < -(-(pool_size // 3) // self.shards)
+        likely = depth < -(-self.config_.retrieval.channel_share // self.shards)
         head = _until(order[~applied[order]], likely, head_size(k))
         # Explained: its share of the shown, with room for an uneven split, in the diversity
         # re-rank's order over its own best, past those the exposure cap holds back: the whole
@@ -475,7 +473,7 @@ class ShardMatcher(Matcher):
     def _tops(self, query: _Query, mask: np.ndarray, applicants: np.ndarray) -> Tops:
         table = self.catalog_.tables[query.direction.candidate_kind]
         channel = self.channels_.kinds[table.kind]
-        share = self.config_.retrieval.pool_size // 3
+        share = self.config_.retrieval.channel_share
         hits = channel.index.search(query.semantic, share, allowed=channel.semantic_filter(mask))
         levels = []
         for found, weights, complete in channel.lexical_levels(query.lexical, mask):
@@ -1062,7 +1060,7 @@ class _Merge:
         applied = np.concatenate([p.applied for p in parts])
         if parts[0].admitted > retrieval.pool_size:
             tops = [p.tops for p in parts if p.tops is not None]
-            kept = np.isin(ids, _pool(tops, retrieval.pool_size // 3, retrieval.deal_history_share))
+            kept = np.isin(ids, _pool(tops, retrieval.channel_share, retrieval.deal_history_share))
             ids, mutual, applied = ids[kept], mutual[kept], applied[kept]
         self.ids, self.mutual, self.applied = ids, mutual, applied
         self.order = np.lexsort((ids, -mutual))
